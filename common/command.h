@@ -1,0 +1,78 @@
+// command.h: the client line protocol (docs/protocol.md), parsed apart from
+// execution so that it can be tested without sockets.
+//
+// The command table in command.cc is the single list of commands: the parser,
+// `help`, and the mapping to wire requests all read it.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wire.h"
+
+namespace kv {
+
+inline constexpr size_t kMaxKeyBytes = 250;
+inline constexpr size_t kDefaultMaxValueBytes = 64 * 1024;
+// Room on a line for the command word, the key and separators, beyond the value.
+inline constexpr size_t kLineOverhead = 512;
+
+enum class Verb { Connect, Save, Read, Delete, Exists, Keys, Count, Stats, Ping, Help, Close, Exit };
+
+struct Command {
+    Verb verb = Verb::Ping;
+    std::string_view key;    // key, or prefix for Keys (may be empty)
+    std::string_view value;  // Save only
+};
+
+struct ParseResult {
+    enum class Kind { Empty, Command, Error } kind = Kind::Empty;
+    Command command;
+    std::string error;  // the whole reply line, e.g. "ERR syntax usage: read <key>\n"
+};
+
+// Parses one line (without its LF; a trailing CR is ignored). Views in the
+// result point into `line`.
+ParseResult parse_line(std::string_view line, size_t max_value);
+
+// The wire operation a command needs from kvstored, or nullopt when kvsvc
+// answers it alone (connect, ping, help, close, exit).
+std::optional<wire::Op> wire_op(Verb verb);
+
+// "" when `key` is a valid key, else why not (for "ERR bad-key <why>").
+std::string_view key_problem(std::string_view key);
+
+// The full "HELP <n>" reply.
+std::string help_text();
+
+// Reply lines shared by both programs. Each returns a whole line ending in LF.
+std::string error_reply(std::string_view code, std::string_view message);
+
+// Splits a byte stream into lines of at most `max_line` bytes. A longer line
+// is reported once as too long and the rest of it, up to its LF, is dropped.
+class LineSplitter {
+public:
+    enum class Next { Line, TooLong, NeedMore };
+
+    explicit LineSplitter(size_t max_line) : max_line_(max_line) {}
+    void set_max_line(size_t max_line) { max_line_ = max_line; }
+    size_t max_line() const { return max_line_; }
+
+    void append(const char* data, size_t len);
+    // The line stays valid until the next append().
+    Next next(std::string_view& line);
+    size_t buffered() const { return buf_.size() - pos_; }
+    // A final line without LF at end of input, if any.
+    std::string_view take_rest();
+
+private:
+    size_t max_line_;
+    std::string buf_;
+    size_t pos_ = 0;
+    size_t scanned_ = 0;    // bytes after pos_ already known to hold no LF
+    bool discarding_ = false;  // inside an overlong line, dropping up to its LF
+};
+
+}  // namespace kv

@@ -1,0 +1,142 @@
+// wire.h: every message between kvsvc and kvstored, and how it is framed.
+//
+// This is the only place the wire format is declared; both programs include it.
+// A connection is a stream of frames over a Unix-domain stream socket:
+//
+//     | u32 payload length (big-endian) | u8 message type | payload ... |
+//
+// Integers are big-endian. A str16 is a u16 length then that many bytes; a str32
+// is a u32 length then the bytes. Strings are bytes, not text: any byte may occur.
+//
+// The conversation:
+//   kvsvc    -> kvstored  Hello     (first frame, always)
+//   kvstored -> kvsvc     Welcome   (or Refused, then kvstored closes)
+//   kvsvc    -> kvstored  Request   (any number, pipelined)
+//   kvstored -> kvsvc     Reply     (one or more chunks per Request, in request order)
+//   kvstored -> kvsvc     Shutdown  (kvstored is going away; it closes after sending)
+// kvsvc detaches by closing its end; kvstored answers what it already received.
+//
+// Trust is asymmetric: kvstored drops (and logs) a peer that sends a malformed or
+// oversized frame and goes on serving everyone else; kvsvc ends its session cleanly
+// when kvstored does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace kv::wire {
+
+// Bump when anything in this file changes meaning or layout. The version is the
+// first field of Hello and Welcome so that a mismatch is always detectable.
+inline constexpr uint32_t kVersion = 1;
+
+inline constexpr size_t kHeaderSize = 5;
+// Largest payload either side accepts. A Request holds at most one key and one
+// value; replies larger than this are split into chunks (see Reply).
+inline constexpr uint32_t kMaxPayload = 1u << 20;
+
+enum class Msg : uint8_t {
+    Hello = 1,     // u32 version, u32 kvsvc pid, str16 client address ("" if unknown)
+    Welcome = 2,   // u32 version, u32 max value bytes, u64 client id
+    Refused = 3,   // str16 reason (human readable); the connection then closes
+    Request = 4,   // u8 Op, str16 key or prefix, str32 value (empty unless Save)
+    Reply = 5,     // u8 flags, then the rest of the payload is reply text
+    Shutdown = 6,  // str16 message, shown to the client as "BYE <message>"
+};
+
+// What a Request asks for. The reply text is exactly what the client sees,
+// as specified in docs/protocol.md.
+enum class Op : uint8_t {
+    Save = 1,
+    Read = 2,
+    Delete = 3,
+    Exists = 4,
+    Keys = 5,
+    Count = 6,
+    Stats = 7,
+};
+inline constexpr uint8_t kLastOp = 7;
+
+// Reply flags: kReplyMore says more chunks of the same reply follow.
+inline constexpr uint8_t kReplyMore = 0x01;
+
+struct Hello {
+    uint32_t version = kVersion;
+    uint32_t pid = 0;
+    std::string_view address;
+};
+
+struct Welcome {
+    uint32_t version = kVersion;
+    uint32_t max_value = 0;
+    uint64_t client_id = 0;
+};
+
+struct Request {
+    Op op = Op::Count;
+    std::string_view key;
+    std::string_view value;
+};
+
+struct Reply {
+    uint8_t flags = 0;
+    std::string_view text;
+};
+
+// A text-only message: Refused or Shutdown.
+struct Notice {
+    std::string_view text;
+};
+
+// Encoders append one whole frame to `out`. Strings longer than their length
+// field allows are truncated; callers validate sizes before encoding.
+void append(std::string& out, const Hello& m);
+void append(std::string& out, const Welcome& m);
+void append(std::string& out, const Request& m);
+void append(std::string& out, const Reply& m);
+void append(std::string& out, Msg type, const Notice& m);
+
+// Appends `text` as one or more Reply frames of at most kMaxPayload bytes each.
+void append_reply(std::string& out, std::string_view text);
+
+// Decoders parse one payload; they return false on a short, oversized, or
+// trailing-garbage payload, and on out-of-range enum values. Views point into
+// the payload.
+bool decode(std::string_view payload, Hello& m);
+bool decode(std::string_view payload, Welcome& m);
+bool decode(std::string_view payload, Request& m);
+bool decode(std::string_view payload, Reply& m);
+bool decode(std::string_view payload, Notice& m);
+
+// Reads just the leading version field of a Hello or Welcome, so that a peer
+// speaking another version gets a clear answer even if the layout changed.
+bool peek_version(std::string_view payload, uint32_t& version);
+
+struct Frame {
+    Msg type;
+    std::string_view payload;
+};
+
+// Reassembles frames from a byte stream. Frames returned by next() stay valid
+// until the next call to append() or read_from().
+class FrameBuffer {
+public:
+    enum class Next { Frame, NeedMore, Oversized };
+
+    void append(const char* data, size_t len);
+    // Reads once from a non-blocking fd. Returns bytes read, 0 on EOF, -1 with
+    // errno set on error (EAGAIN included).
+    long read_from(int fd);
+    Next next(Frame& frame);
+    size_t buffered() const { return buf_.size() - pos_; }
+
+private:
+    void compact();
+
+    std::string buf_;
+    size_t pos_ = 0;  // start of the first unconsumed byte
+};
+
+}  // namespace kv::wire

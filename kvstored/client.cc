@@ -1,0 +1,225 @@
+// client.cc: see client.h.
+#include "client.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "commands.h"
+#include "log.h"
+#include "server.h"
+
+namespace kv {
+namespace {
+
+// A kvsvc that connects must say Hello within this time, or it is dropped: a
+// stray process holding a connection open must not hold a slot forever.
+constexpr std::chrono::seconds kHelloTimeout{10};
+
+// Past this much unsent output we stop reading the peer's requests until it
+// catches up, so one client that never reads cannot grow kvstored's memory.
+constexpr size_t kMaxPendingOutput = 4u << 20;
+
+}  // namespace
+
+Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer)
+    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer)
+{
+    interest_ = EPOLLIN;
+    server_.loop().watch(fd_.get(), interest_, this);
+    hello_timer_ = server_.loop().add_timer(kHelloTimeout, [this] {
+        hello_timer_ = 0;
+        close("no hello within 10 s");
+    });
+}
+
+Client::~Client()
+{
+    if (hello_timer_)
+        server_.loop().cancel_timer(hello_timer_);
+}
+
+void Client::on_ready(uint32_t events)
+{
+    if (state_ == State::Closed)
+        return;  // an event from the same batch in which we closed
+    if (events & EPOLLOUT)
+        flush();
+    if (state_ != State::Closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        read_input();
+}
+
+void Client::read_input()
+{
+    long n = in_.read_from(fd_.get());
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        close(std::strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        peer_eof_ = true;
+        if (state_ == State::Draining) {
+            close("kvsvc hung up after the shutdown notice");
+            return;
+        }
+    }
+    process_frames();
+    if (state_ == State::Closed)
+        return;
+    flush();
+}
+
+void Client::process_frames()
+{
+    wire::Frame frame;
+    // Draining clients are only waited for; anything they still send is ignored.
+    while (state_ != State::Closed && state_ != State::Draining && !backlogged()) {
+        switch (in_.next(frame)) {
+        case wire::FrameBuffer::Next::NeedMore:
+            return;
+        case wire::FrameBuffer::Next::Oversized:
+            ++server_.stats().protocol_errors;
+            close("protocol error: frame larger than 1 MiB");
+            return;
+        case wire::FrameBuffer::Next::Frame:
+            if (!handle_frame(frame))
+                return;
+        }
+    }
+}
+
+bool Client::handle_frame(const wire::Frame& frame)
+{
+    bool ok = false;
+    if (state_ == State::AwaitingHello && frame.type == wire::Msg::Hello)
+        ok = on_hello(frame.payload);
+    else if (state_ == State::Attached && frame.type == wire::Msg::Request)
+        ok = on_request(frame.payload);
+    if (!ok && state_ != State::Closed) {
+        ++server_.stats().protocol_errors;
+        close("protocol error: unexpected or malformed frame");
+    }
+    return ok;
+}
+
+bool Client::on_hello(std::string_view payload)
+{
+    uint32_t version = 0;
+    if (!wire::peek_version(payload, version))
+        return false;
+    server_.loop().cancel_timer(hello_timer_);
+    hello_timer_ = 0;
+    if (version != wire::kVersion) {
+        std::string why = "kvstored speaks protocol " + std::to_string(wire::kVersion) + ", kvsvc speaks " +
+                          std::to_string(version) + "; install matching versions";
+        LOG_WARN("client %llu (pid %d): refused: %s", static_cast<unsigned long long>(id_), peer_.pid,
+                 why.c_str());
+        wire::append(out_, wire::Msg::Refused, wire::Notice{why});
+        state_ = State::Draining;
+        return true;
+    }
+    wire::Hello hello;
+    if (!wire::decode(payload, hello))
+        return false;
+    address_ = hello.address.empty() ? "local" : std::string(hello.address);
+    state_ = State::Attached;
+    server_.on_attached(*this);
+    LOG_INFO("client %llu attached: kvsvc pid %u, uid %u, from %s", static_cast<unsigned long long>(id_),
+             hello.pid, peer_.uid, address_.c_str());
+    wire::append(out_, wire::Welcome{wire::kVersion, static_cast<uint32_t>(server_.limits().max_value), id_});
+    return true;
+}
+
+bool Client::on_request(std::string_view payload)
+{
+    wire::Request req;
+    if (!wire::decode(payload, req))
+        return false;
+    std::string text;
+    execute(req, server_.store(), server_.stats(), server_.limits(), text);
+    wire::append_reply(out_, text);
+    return true;
+}
+
+void Client::notify_shutdown(std::string_view message)
+{
+    if (state_ == State::Closed)
+        return;
+    wire::append(out_, wire::Msg::Shutdown, wire::Notice{message});
+    state_ = State::Draining;
+    flush();
+}
+
+void Client::flush()
+{
+    write_out();
+    // Requests held back by backpressure run once the peer has caught up.
+    if (state_ == State::Attached && !backlogged() && in_.buffered() > 0) {
+        process_frames();
+        write_out();
+    }
+    if (state_ == State::Closed)
+        return;
+    if (out_.empty() && peer_eof_) {
+        close(state_ == State::Draining ? "kvsvc hung up after the shutdown notice" : "kvsvc detached");
+        return;
+    }
+    update_interest();
+}
+
+void Client::write_out()
+{
+    while (state_ != State::Closed && out_pos_ < out_.size()) {
+        ssize_t n = ::send(fd_.get(), out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                close(std::strerror(errno));
+            return;
+        }
+        out_pos_ += static_cast<size_t>(n);
+    }
+    if (out_pos_ == out_.size()) {
+        out_.clear();
+        out_pos_ = 0;
+    }
+}
+
+bool Client::backlogged() const { return out_.size() - out_pos_ > kMaxPendingOutput; }
+
+void Client::update_interest()
+{
+    if (state_ == State::Closed)
+        return;
+    uint32_t want = 0;
+    if (!peer_eof_ && !backlogged())
+        want |= EPOLLIN;
+    if (out_pos_ < out_.size())
+        want |= EPOLLOUT;
+    if (want != interest_) {
+        server_.loop().modify(fd_.get(), want, this);
+        interest_ = want;
+    }
+}
+
+void Client::close(const char* why)
+{
+    if (state_ == State::Closed)
+        return;
+    bool was_attached = state_ == State::Attached || (state_ == State::Draining && !address_.empty());
+    state_ = State::Closed;
+    server_.loop().unwatch(fd_.get());
+    fd_.reset();
+    if (was_attached)
+        LOG_INFO("client %llu detached (%s)", static_cast<unsigned long long>(id_), why);
+    else
+        LOG_WARN("connection %llu (pid %d, uid %u) dropped: %s", static_cast<unsigned long long>(id_), peer_.pid,
+                 peer_.uid, why);
+    server_.remove(*this, was_attached);
+}
+
+}  // namespace kv

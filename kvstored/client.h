@@ -1,0 +1,67 @@
+// client.h: one attached kvsvc, seen from kvstored.
+//
+// A Client owns its socket and its buffers. Role code above it sees whole
+// frames only; end-of-file, a write error and a malformed frame each end in
+// close(), which unregisters the client from the Server (freed after the
+// current event batch).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "event_loop.h"
+#include "fd.h"
+#include "wire.h"
+
+namespace kv {
+
+class Server;
+
+class Client : public EventLoop::Watcher {
+public:
+    Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer);
+    ~Client() override;
+
+    void on_ready(uint32_t events) override;
+
+    // Sends the Shutdown notice after any replies already queued, then waits
+    // for kvsvc to hang up (the Server enforces a deadline).
+    void notify_shutdown(std::string_view message);
+    // Drops the connection at once.
+    void close(const char* why);
+
+    uint64_t id() const { return id_; }
+    const std::string& address() const { return address_; }
+    pid_t pid() const { return peer_.pid; }
+
+private:
+    enum class State { AwaitingHello, Attached, Draining, Closed };
+
+    void read_input();
+    void process_frames();
+    bool handle_frame(const wire::Frame& frame);
+    bool on_hello(std::string_view payload);
+    bool on_request(std::string_view payload);
+    void flush();
+    void write_out();
+    void update_interest();
+    bool backlogged() const;
+
+    Server& server_;
+    UniqueFd fd_;
+    uint64_t id_;
+    ucred peer_;
+    std::string address_;  // the TCP client's address, as kvsvc reported it
+    State state_ = State::AwaitingHello;
+    bool peer_eof_ = false;  // kvsvc closed its end: answer what we have, then close
+    uint64_t hello_timer_ = 0;
+    uint32_t interest_ = 0;
+    wire::FrameBuffer in_;
+    std::string out_;
+    size_t out_pos_ = 0;  // bytes of out_ already written
+};
+
+}  // namespace kv

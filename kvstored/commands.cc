@@ -1,0 +1,155 @@
+// commands.cc: see commands.h. Requests come from kvsvc, which already parsed and
+// validated the client's line; they are checked again here because kvstored
+// trusts no peer.
+#include "commands.h"
+
+#include <chrono>
+
+#include "command.h"
+#include "version.h"
+
+namespace kv {
+namespace {
+
+struct Context {
+    const wire::Request& req;
+    Store& store;
+    Stats& stats;
+    const Limits& limits;
+    std::string& out;
+};
+
+void put_line(std::string& out, std::string_view a, std::string_view b = {})
+{
+    out.append(a);
+    if (!b.empty())
+        out.append(" ").append(b);
+    out.push_back('\n');
+}
+
+void do_save(Context& c)
+{
+    ++c.stats.saves;
+    if (c.req.value.size() > c.limits.max_value) {
+        c.out += error_reply("too-long", "value is " + std::to_string(c.req.value.size()) +
+                                             " bytes; the limit is " + std::to_string(c.limits.max_value));
+        return;
+    }
+    if (c.store.put(c.req.key, c.req.value) == Store::PutResult::Full) {
+        ++c.stats.full_rejections;
+        c.out += error_reply("full", std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) +
+                                         " entries");
+        return;
+    }
+    put_line(c.out, "OK");
+}
+
+void do_read(Context& c)
+{
+    ++c.stats.reads;
+    const std::string* value = c.store.get(c.req.key);
+    ++(value ? c.stats.hits : c.stats.misses);
+    if (!value) {
+        put_line(c.out, "NOT_FOUND");
+        return;
+    }
+    c.out.append("VALUE ").append(*value).push_back('\n');
+}
+
+void do_delete(Context& c)
+{
+    ++c.stats.deletes;
+    put_line(c.out, c.store.erase(c.req.key) ? "OK" : "NOT_FOUND");
+}
+
+void do_exists(Context& c)
+{
+    bool found = c.store.contains(c.req.key);
+    ++(found ? c.stats.hits : c.stats.misses);
+    put_line(c.out, found ? "YES" : "NO");
+}
+
+void do_keys(Context& c)
+{
+    auto keys = c.store.keys(c.req.key);
+    put_line(c.out, "KEYS", std::to_string(keys.size()));
+    for (auto key : keys)
+        put_line(c.out, key);
+}
+
+void do_count(Context& c)
+{
+    put_line(c.out, "COUNT", std::to_string(c.store.size()) + " " + std::to_string(c.store.capacity()));
+}
+
+void do_stats(Context& c)
+{
+    const Stats& s = c.stats;
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - s.started);
+    const std::pair<const char*, std::string> rows[] = {
+        {"version", KVSTORE_VERSION},
+        {"uptime_seconds", std::to_string(uptime.count())},
+        {"entries", std::to_string(c.store.size())},
+        {"capacity", std::to_string(c.store.capacity())},
+        {"connections_current", std::to_string(s.connections_current)},
+        {"connections_total", std::to_string(s.connections_total)},
+        {"commands_total", std::to_string(s.commands_total)},
+        {"saves", std::to_string(s.saves)},
+        {"reads", std::to_string(s.reads)},
+        {"deletes", std::to_string(s.deletes)},
+        {"hits", std::to_string(s.hits)},
+        {"misses", std::to_string(s.misses)},
+        {"full_rejections", std::to_string(s.full_rejections)},
+        {"protocol_errors", std::to_string(s.protocol_errors)},
+    };
+    put_line(c.out, "STATS", std::to_string(std::size(rows)));
+    for (const auto& [name, value] : rows)
+        put_line(c.out, name, value);
+}
+
+using Handler = void (*)(Context&);
+
+struct OpSpec {
+    Handler handler;
+    enum { NoKey, Key, Prefix } key;
+};
+
+OpSpec spec_for(wire::Op op)
+{
+    switch (op) {
+    case wire::Op::Save:
+        return {do_save, OpSpec::Key};
+    case wire::Op::Read:
+        return {do_read, OpSpec::Key};
+    case wire::Op::Delete:
+        return {do_delete, OpSpec::Key};
+    case wire::Op::Exists:
+        return {do_exists, OpSpec::Key};
+    case wire::Op::Keys:
+        return {do_keys, OpSpec::Prefix};
+    case wire::Op::Count:
+        return {do_count, OpSpec::NoKey};
+    case wire::Op::Stats:
+        return {do_stats, OpSpec::NoKey};
+    }
+    return {nullptr, OpSpec::NoKey};
+}
+
+}  // namespace
+
+void execute(const wire::Request& req, Store& store, Stats& stats, const Limits& limits, std::string& out)
+{
+    ++stats.commands_total;
+    OpSpec spec = spec_for(req.op);
+    bool key_needed = spec.key == OpSpec::Key || (spec.key == OpSpec::Prefix && !req.key.empty());
+    if (key_needed) {
+        if (auto why = key_problem(req.key); !why.empty()) {
+            out += error_reply("bad-key", why);
+            return;
+        }
+    }
+    Context ctx{req, store, stats, limits, out};
+    spec.handler(ctx);
+}
+
+}  // namespace kv

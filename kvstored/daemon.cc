@@ -1,0 +1,86 @@
+// daemon.cc: see daemon.h. Signals arrive through a signalfd so that they are
+// ordinary events in the loop, never handlers racing with it.
+#include "daemon.h"
+
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+
+#include <csignal>
+#include <cstring>
+#include <exception>
+
+#include "log.h"
+#include "version.h"
+
+namespace kv {
+namespace {
+
+class SignalWatcher : public EventLoop::Watcher {
+public:
+    SignalWatcher(EventLoop& loop, Server& server) : loop_(loop), server_(server)
+    {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int sig : {SIGTERM, SIGINT, SIGHUP})
+            sigaddset(&set, sig);
+        ::sigprocmask(SIG_BLOCK, &set, nullptr);
+        fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+        if (!fd_)
+            throw std::runtime_error(log::errno_text("signalfd"));
+        loop_.watch(fd_.get(), EPOLLIN, this);
+    }
+    ~SignalWatcher() override { loop_.unwatch(fd_.get()); }
+
+    void on_ready(uint32_t) override
+    {
+        signalfd_siginfo info;
+        while (::read(fd_.get(), &info, sizeof info) == sizeof info) {
+            int sig = static_cast<int>(info.ssi_signo);
+            if (sig == SIGHUP) {
+                LOG_INFO("SIGHUP: nothing to reload");
+                continue;
+            }
+            LOG_INFO("%s from pid %u", strsignal(sig), info.ssi_pid);
+            server_.begin_shutdown("kvstored is shutting down");
+        }
+    }
+
+private:
+    EventLoop& loop_;
+    Server& server_;
+    UniqueFd fd_;
+};
+
+// Each kvsvc holds one descriptor here; take all the kernel allows us.
+void raise_fd_limit()
+{
+    rlimit lim;
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
+}  // namespace
+
+int run_daemon(const ServerConfig& config)
+{
+    // A kvsvc that vanishes mid-reply must cost us an EPIPE, not the process.
+    ::signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    try {
+        EventLoop loop;
+        Server server(loop, config);
+        SignalWatcher signals(loop, server);
+        LOG_INFO("kvstored %s ready on %s (capacity %zu entries, values up to %zu bytes)", KVSTORE_VERSION,
+                 config.socket_path.c_str(), config.capacity, config.max_value);
+        loop.run();
+        LOG_INFO("stopped");
+        return 0;
+    } catch (const std::exception& e) {
+        LOG_ERR("%s", e.what());
+        return 1;
+    }
+}
+
+}  // namespace kv

@@ -1,0 +1,114 @@
+// event_loop.cc: see event_loop.h.
+#include "event_loop.h"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace kv {
+namespace {
+
+[[noreturn]] void fail(const char* what)
+{
+    throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC))
+{
+    if (!epfd_)
+        fail("epoll_create1");
+}
+
+void EventLoop::watch(int fd, uint32_t events, Watcher* watcher)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = watcher;
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
+        fail("epoll_ctl add");
+}
+
+void EventLoop::modify(int fd, uint32_t events, Watcher* watcher)
+{
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = watcher;
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0)
+        fail("epoll_ctl mod");
+}
+
+void EventLoop::unwatch(int fd)
+{
+    // Closing the fd would also remove it, but only once every dup is closed.
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+uint64_t EventLoop::add_timer(std::chrono::milliseconds delay, std::function<void()> fn)
+{
+    uint64_t id = next_timer_id_++;
+    auto deadline = Clock::now() + delay;
+    timers_.emplace(std::make_pair(deadline, id), std::move(fn));
+    timer_deadlines_.emplace(id, deadline);
+    return id;
+}
+
+void EventLoop::cancel_timer(uint64_t id)
+{
+    auto it = timer_deadlines_.find(id);
+    if (it == timer_deadlines_.end())
+        return;
+    timers_.erase(std::make_pair(it->second, id));
+    timer_deadlines_.erase(it);
+}
+
+void EventLoop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
+int EventLoop::next_timeout_ms() const
+{
+    if (!deferred_.empty())
+        return 0;
+    if (timers_.empty())
+        return -1;
+    auto wait = timers_.begin()->first.first - Clock::now();
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    return ms < 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60'000));
+}
+
+void EventLoop::run_due_timers()
+{
+    auto now = Clock::now();
+    while (!timers_.empty() && timers_.begin()->first.first <= now) {
+        auto node = timers_.extract(timers_.begin());
+        timer_deadlines_.erase(node.key().second);
+        node.mapped()();
+    }
+}
+
+void EventLoop::run()
+{
+    running_ = true;
+    epoll_event events[256];
+    while (running_) {
+        int n = ::epoll_wait(epfd_.get(), events, 256, next_timeout_ms());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fail("epoll_wait");
+        }
+        for (int i = 0; i < n; ++i)
+            static_cast<Watcher*>(events[i].data.ptr)->on_ready(events[i].events);
+        run_due_timers();
+        // Deferred work may defer more; run until quiet.
+        while (!deferred_.empty()) {
+            auto batch = std::move(deferred_);
+            deferred_.clear();
+            for (auto& fn : batch)
+                fn();
+        }
+    }
+}
+
+}  // namespace kv

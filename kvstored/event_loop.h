@@ -1,0 +1,60 @@
+// event_loop.h: a tiny epoll loop with one-shot timers, in the spirit of Redis's ae.
+//
+// Watchers are plain objects registered by fd. A watcher may be destroyed only
+// outside its own callback batch: use defer() to free it, so that an event
+// already returned by epoll_wait for the same fd never reaches freed memory.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "fd.h"
+
+namespace kv {
+
+class EventLoop {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    struct Watcher {
+        virtual ~Watcher() = default;
+        // `events` is the EPOLL* mask epoll reported.
+        virtual void on_ready(uint32_t events) = 0;
+    };
+
+    EventLoop();  // throws std::runtime_error when epoll cannot be created
+
+    void watch(int fd, uint32_t events, Watcher* watcher);
+    void modify(int fd, uint32_t events, Watcher* watcher);
+    void unwatch(int fd);
+
+    // Runs `fn` once, `delay` from now. Returns an id for cancel_timer().
+    uint64_t add_timer(std::chrono::milliseconds delay, std::function<void()> fn);
+    void cancel_timer(uint64_t id);
+
+    // Runs `fn` after the current batch of events has been dispatched.
+    void defer(std::function<void()> fn);
+
+    // Dispatches events until stop() is called.
+    void run();
+    void stop() { running_ = false; }
+
+private:
+    int next_timeout_ms() const;
+    void run_due_timers();
+
+    UniqueFd epfd_;
+    bool running_ = false;
+    uint64_t next_timer_id_ = 1;
+    // Keyed by (deadline, id) so that timers with equal deadlines stay distinct.
+    std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> timers_;
+    std::map<uint64_t, Clock::time_point> timer_deadlines_;
+    std::vector<std::function<void()>> deferred_;
+};
+
+}  // namespace kv

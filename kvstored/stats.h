@@ -1,0 +1,25 @@
+// stats.h: kvstored's counters. The names printed by stats_lines() are the
+// names users see in the client's `stats` reply (docs/protocol.md).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace kv {
+
+struct Stats {
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    uint64_t connections_total = 0;    // kvsvc attachments accepted since start
+    uint64_t connections_current = 0;  // kvsvc attachments now
+    uint64_t commands_total = 0;       // requests executed
+    uint64_t saves = 0;
+    uint64_t reads = 0;
+    uint64_t deletes = 0;
+    uint64_t hits = 0;    // read or exists that found its key
+    uint64_t misses = 0;  // read or exists that did not
+    uint64_t full_rejections = 0;  // saves of a new key refused because the store was full
+    uint64_t protocol_errors = 0;  // peers dropped for malformed frames
+};
+
+}  // namespace kv

@@ -1,0 +1,339 @@
+// session.cc: see session.h.
+#include "session.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "version.h"
+
+namespace kv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// While the client has this much unread output, kvsvc stops taking commands:
+// a client that never reads its replies costs at most about this much memory.
+constexpr size_t kMaxOutput = 1u << 20;
+// Commands forwarded to kvstored and not yet answered, at most.
+constexpr size_t kMaxOutstanding = 1024;
+constexpr auto kAttachTimeout = 5s;
+// After the last reply, how long we try to deliver it to a client that does
+// not read, and wait for it to hang up, before exiting anyway.
+constexpr auto kFinishGrace = 2s;
+
+bool is_socket(int fd)
+{
+    struct stat st;
+    return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+}  // namespace
+
+Session::Session(SessionConfig config)
+    : config_(std::move(config)), lines_(kDefaultMaxValueBytes + kLineOverhead)
+{
+}
+
+int Session::run()
+{
+    stdout_is_socket_ = is_socket(STDOUT_FILENO);
+    // A pipe gets O_NONBLOCK so a client that stops reading cannot stall us; a
+    // socket is written with MSG_DONTWAIT; a terminal (a person testing by
+    // hand) stays as it is.
+    if (!stdout_is_socket_ && !::isatty(STDOUT_FILENO))
+        ::fcntl(STDOUT_FILENO, F_SETFL, ::fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+    out_ = "HELLO kvstore " KVSTORE_VERSION " ready; type 'help'\n";
+    last_activity_ = Clock::now();
+
+    for (;;) {
+        if (!write_client())
+            return 0;  // the client is gone; nobody is left to tell
+        if (can_process())
+            process_input();
+        if (link_ == Link::Attached && upstream_.wants_write() && !upstream_.flush())
+            lose_upstream("write to kvstored failed");
+        if (!write_client())
+            return 0;
+        if (finished_ && (out_.empty() || Clock::now() >= finish_deadline_))
+            break;
+        if (!finished_ && Clock::now() - last_activity_ >= config_.idle_timeout) {
+            replies_.fail_all(error_reply("unavailable", "kvstored did not answer"));
+            finish("BYE idle timeout\n");
+            continue;
+        }
+
+        pollfd fds[3] = {
+            {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN, 0},
+            {out_.empty() ? -1 : STDOUT_FILENO, POLLOUT, 0},
+            {link_ == Link::Attached ? upstream_.fd() : -1,
+             static_cast<short>(POLLIN | (upstream_.wants_write() ? POLLOUT : 0)), 0},
+        };
+        int n = ::poll(fds, 3, poll_timeout_ms());
+        if (n < 0 && errno != EINTR) {
+            syslog(LOG_ERR, "poll: %m");
+            return 1;
+        }
+        if (fds[2].revents & POLLOUT && !upstream_.flush())
+            lose_upstream("write to kvstored failed");
+        if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
+            read_upstream();
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
+            read_client();
+    }
+    linger();
+    return 0;
+}
+
+// Hang up in a way that lets the last reply arrive: with unread input in our
+// socket, close() would send a TCP reset and the client could lose its BYE. So
+// half-close, then read and discard until the client hangs up (bounded).
+void Session::linger()
+{
+    if (!stdout_is_socket_ || ::shutdown(STDOUT_FILENO, SHUT_WR) < 0)
+        return;
+    char discard[4096];
+    for (;;) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(finish_deadline_ - Clock::now()).count();
+        pollfd p{STDIN_FILENO, POLLIN, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+            return;
+        if (::read(STDIN_FILENO, discard, sizeof discard) <= 0)
+            return;
+    }
+}
+
+int Session::poll_timeout_ms() const
+{
+    auto deadline = finished_ ? finish_deadline_ : last_activity_ + config_.idle_timeout;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
+}
+
+bool Session::write_client()
+{
+    while (!out_.empty()) {
+        ssize_t n = stdout_is_socket_
+                        ? ::send(STDOUT_FILENO, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                        : ::write(STDOUT_FILENO, out_.data(), out_.size());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN;
+        }
+        out_.erase(0, static_cast<size_t>(n));
+        last_activity_ = Clock::now();
+    }
+    return true;
+}
+
+void Session::read_client()
+{
+    char buf[64 * 1024];
+    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        // Reset by the client: treat like end of input.
+        n = 0;
+    }
+    if (n == 0)
+        input_eof_ = true;
+    else
+        lines_.append(buf, static_cast<size_t>(n));
+    last_activity_ = Clock::now();
+    process_input();
+}
+
+bool Session::can_process() const
+{
+    return !finished_ && !held_ && out_.size() < kMaxOutput && replies_.outstanding() < kMaxOutstanding;
+}
+
+void Session::process_input()
+{
+    while (can_process()) {
+        std::string_view line;
+        switch (lines_.next(line)) {
+        case LineSplitter::Next::Line:
+            handle_line(line);
+            break;
+        case LineSplitter::Next::TooLong:
+            replies_.local(error_reply("too-long", "line exceeds " + std::to_string(lines_.max_line()) +
+                                                       " bytes; the rest of it was discarded"));
+            break;
+        case LineSplitter::Next::NeedMore:
+            if (input_eof_) {
+                // A last line without LF still counts; then leave once answered.
+                if (auto rest = lines_.take_rest(); !rest.empty())
+                    handle_line(rest);
+                if (finished_)
+                    return;
+                if (replies_.outstanding() > 0)
+                    held_ = Barrier::EndOfInput;
+                else
+                    run_barrier(Barrier::EndOfInput);
+            }
+            return;
+        }
+    }
+}
+
+void Session::handle_line(std::string_view line)
+{
+    size_t max_value = link_ == Link::Attached ? upstream_.max_value() : kDefaultMaxValueBytes;
+    ParseResult parsed = parse_line(line, max_value);
+    if (parsed.kind == ParseResult::Kind::Error)
+        replies_.local(parsed.error);
+    else if (parsed.kind == ParseResult::Kind::Command)
+        execute(parsed.command);
+}
+
+void Session::execute(const Command& cmd)
+{
+    switch (cmd.verb) {
+    case Verb::Connect:
+        if (link_ == Link::Attached)
+            replies_.local("OK connected\n");
+        else
+            do_connect();
+        return;
+    case Verb::Ping:
+        replies_.local("PONG\n");
+        return;
+    case Verb::Help:
+        replies_.local(help_text());
+        return;
+    case Verb::Close:
+    case Verb::Exit: {
+        // These change the session itself, so they wait until every earlier
+        // command has been answered.
+        Barrier b = cmd.verb == Verb::Close ? Barrier::Close : Barrier::Exit;
+        if (replies_.outstanding() > 0)
+            held_ = b;
+        else
+            run_barrier(b);
+        return;
+    }
+    default:
+        forward(cmd);
+    }
+}
+
+void Session::run_barrier(Barrier b)
+{
+    switch (b) {
+    case Barrier::Close:
+        upstream_.detach();
+        link_ = Link::Detached;
+        replies_.local("OK closed\n");
+        break;
+    case Barrier::Exit:
+        finish("BYE\n");
+        break;
+    case Barrier::EndOfInput:
+        finish("");
+        break;
+    }
+}
+
+void Session::forward(const Command& cmd)
+{
+    if (link_ == Link::Detached) {
+        replies_.local(error_reply("not-connected", "send 'connect' first"));
+        return;
+    }
+    if (link_ == Link::Lost) {
+        replies_.local(error_reply("unavailable", "kvstored went away"));
+        return;
+    }
+    upstream_.send(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value});
+    replies_.expect_remote();
+}
+
+void Session::do_connect()
+{
+    std::string problem = upstream_.attach(config_.socket_path, config_.client_address, kAttachTimeout);
+    if (!problem.empty()) {
+        syslog(LOG_WARNING, "connect: %s", problem.c_str());
+        replies_.local(error_reply("unavailable", problem));
+        return;
+    }
+    link_ = Link::Attached;
+    lines_.set_max_line(upstream_.max_value() + kLineOverhead);
+    replies_.local("OK connected\n");
+}
+
+void Session::read_upstream()
+{
+    if (!upstream_.read()) {
+        lose_upstream("kvstored closed the connection");
+    } else {
+        wire::Frame frame;
+        for (bool more = true; more && link_ == Link::Attached;) {
+            switch (upstream_.next(frame)) {
+            case wire::FrameBuffer::Next::NeedMore:
+                more = false;
+                break;
+            case wire::FrameBuffer::Next::Oversized:
+                lose_upstream("protocol error: oversized frame from kvstored");
+                break;
+            case wire::FrameBuffer::Next::Frame:
+                handle_frame(frame);
+                break;
+            }
+        }
+    }
+    if (held_ && replies_.outstanding() == 0) {
+        Barrier b = *held_;
+        held_.reset();
+        run_barrier(b);
+    }
+}
+
+void Session::handle_frame(const wire::Frame& frame)
+{
+    wire::Reply reply;
+    wire::Notice notice;
+    if (frame.type == wire::Msg::Reply && wire::decode(frame.payload, reply)) {
+        partial_reply_.append(reply.text);
+        if (reply.flags & wire::kReplyMore)
+            return;
+        if (!replies_.remote(partial_reply_))
+            lose_upstream("protocol error: kvstored sent a reply nobody asked for");
+        partial_reply_.clear();
+    } else if (frame.type == wire::Msg::Shutdown && wire::decode(frame.payload, notice)) {
+        std::string bye = "BYE " + std::string(notice.text) + "\n";
+        replies_.fail_all(error_reply("unavailable", "kvstored is shutting down"));
+        upstream_.detach();
+        link_ = Link::Detached;
+        finish(bye);
+    } else {
+        lose_upstream("protocol error: unexpected message from kvstored");
+    }
+}
+
+void Session::lose_upstream(std::string_view why)
+{
+    syslog(LOG_WARNING, "lost kvstored: %.*s", static_cast<int>(why.size()), why.data());
+    upstream_.detach();
+    link_ = Link::Lost;
+    partial_reply_.clear();
+    replies_.fail_all(error_reply("unavailable", "kvstored went away"));
+}
+
+void Session::finish(std::string_view last_words)
+{
+    replies_.local(last_words);
+    held_.reset();
+    finished_ = true;
+    finish_deadline_ = Clock::now() + kFinishGrace;
+}
+
+}  // namespace kv

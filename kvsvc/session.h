@@ -1,0 +1,70 @@
+// session.h: one client session. kvsvc's stdin and stdout are the client's
+// TCP socket (xinetd dup2s it onto fds 0, 1 and 2); kvstored is reached over
+// a Unix socket after the client says `connect`.
+//
+// The loop watches the client and kvstored at once, so a shutdown notice from
+// kvstored reaches an idle client immediately. Replies leave in command order
+// (see ReplyQueue), are written as soon as they are known, and many pipelined
+// commands travel to kvstored in one write.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "command.h"
+#include "reply_queue.h"
+#include "upstream.h"
+
+namespace kv {
+
+struct SessionConfig {
+    std::string socket_path;
+    std::chrono::seconds idle_timeout{300};
+    std::string client_address;  // for kvstored's logs; "" when unknown
+};
+
+class Session {
+public:
+    explicit Session(SessionConfig config);
+    // Serves the client until it leaves, idles out, or kvstored shuts down.
+    // Returns the exit status.
+    int run();
+
+private:
+    enum class Link { Detached, Attached, Lost };  // Lost: kvstored vanished without notice
+    // Commands that change the session wait until earlier commands are answered.
+    enum class Barrier { Close, Exit, EndOfInput };
+
+    void read_client();
+    void process_input();
+    bool can_process() const;
+    void handle_line(std::string_view line);
+    void execute(const Command& cmd);
+    void run_barrier(Barrier b);
+    void forward(const Command& cmd);
+    void do_connect();
+    void read_upstream();
+    void handle_frame(const wire::Frame& frame);
+    void lose_upstream(std::string_view why);
+    void finish(std::string_view last_words);
+    bool write_client();
+    void linger();
+    int poll_timeout_ms() const;
+
+    SessionConfig config_;
+    std::string out_;  // bytes for the client not yet written
+    ReplyQueue replies_{out_};
+    LineSplitter lines_;
+    Upstream upstream_;
+    Link link_ = Link::Detached;
+    std::string partial_reply_;    // chunks of a reply still arriving
+    std::optional<Barrier> held_;  // waiting for outstanding replies
+    bool input_eof_ = false;       // the client closed its sending side
+    bool finished_ = false;        // no more commands; exit once out_ is written
+    bool stdout_is_socket_ = false;
+    std::chrono::steady_clock::time_point last_activity_;
+    std::chrono::steady_clock::time_point finish_deadline_;
+};
+
+}  // namespace kv

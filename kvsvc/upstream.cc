@@ -1,0 +1,128 @@
+// upstream.cc: see upstream.h.
+#include "upstream.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kv {
+namespace {
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+}  // namespace
+
+std::string Upstream::attach(const std::string& path, std::string_view client_address,
+                             std::chrono::milliseconds timeout)
+{
+    detach();
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
+        return "socket path '" + path + "' is too long";
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd)
+        return errno_text("socket");
+    // A non-blocking connect on a Unix socket completes at once or fails: with
+    // EAGAIN when kvstored's backlog is full (it is stuck or overloaded).
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+        if (errno == EAGAIN)
+            return "kvstored at " + path + " is not accepting connections (backlog full)";
+        return errno_text("cannot reach kvstored at " + path);
+    }
+    fd_ = std::move(fd);
+    wire::append(out_, wire::Hello{wire::kVersion, static_cast<uint32_t>(::getpid()), client_address});
+    std::string problem = handshake(timeout);
+    if (!problem.empty())
+        detach();
+    return problem;
+}
+
+std::string Upstream::handshake(std::chrono::milliseconds timeout)
+{
+    using Clock = std::chrono::steady_clock;
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (!flush())
+            return "kvstored closed the connection";
+        wire::Frame frame;
+        switch (in_.next(frame)) {
+        case wire::FrameBuffer::Next::Oversized:
+            return "kvstored sent a malformed frame";
+        case wire::FrameBuffer::Next::NeedMore:
+            break;
+        case wire::FrameBuffer::Next::Frame: {
+            wire::Notice notice;
+            wire::Welcome welcome;
+            uint32_t version = 0;
+            if (frame.type == wire::Msg::Refused && wire::decode(frame.payload, notice))
+                return "kvstored refused: " + std::string(notice.text);
+            if (frame.type == wire::Msg::Shutdown)
+                return "kvstored is shutting down";
+            if (frame.type == wire::Msg::Welcome && wire::peek_version(frame.payload, version) &&
+                version != wire::kVersion)
+                return "kvstored speaks protocol " + std::to_string(version) + ", kvsvc speaks " +
+                       std::to_string(wire::kVersion) + "; install matching versions";
+            if (frame.type != wire::Msg::Welcome || !wire::decode(frame.payload, welcome))
+                return "kvstored sent a malformed welcome";
+            max_value_ = welcome.max_value;
+            return "";
+        }
+        }
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0)
+            return "kvstored did not answer within " + std::to_string(timeout.count()) + " ms";
+        pollfd p{fd_.get(), static_cast<short>(POLLIN | (wants_write() ? POLLOUT : 0)), 0};
+        int n = ::poll(&p, 1, static_cast<int>(left));
+        if (n < 0 && errno != EINTR)
+            return errno_text("poll");
+        if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) && !read())
+            return "kvstored closed the connection";
+    }
+}
+
+void Upstream::detach()
+{
+    fd_.reset();
+    out_.clear();
+    in_ = wire::FrameBuffer();
+    max_value_ = 0;
+}
+
+bool Upstream::flush()
+{
+    size_t done = 0;
+    while (done < out_.size()) {
+        ssize_t n = ::send(fd_.get(), out_.data() + done, out_.size() - done, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            return false;
+        }
+        done += static_cast<size_t>(n);
+    }
+    out_.erase(0, done);
+    return true;
+}
+
+bool Upstream::read()
+{
+    for (;;) {
+        long n = in_.read_from(fd_.get());
+        if (n > 0)
+            return true;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && errno == EAGAIN;
+    }
+}
+
+}  // namespace kv

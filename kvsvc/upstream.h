@@ -1,0 +1,42 @@
+// upstream.h: kvsvc's connection to kvstored (the Unix socket side).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "fd.h"
+#include "wire.h"
+
+namespace kv {
+
+class Upstream {
+public:
+    // Connects to kvstored at `path` and exchanges Hello/Welcome, waiting at
+    // most `timeout`. Returns "" on success, else why not, in words for the
+    // client ("cannot reach kvstored at ...: No such file or directory").
+    std::string attach(const std::string& path, std::string_view client_address, std::chrono::milliseconds timeout);
+    void detach();
+
+    bool attached() const { return static_cast<bool>(fd_); }
+    int fd() const { return fd_.get(); }
+    uint32_t max_value() const { return max_value_; }
+
+    void send(const wire::Request& req) { wire::append(out_, req); }
+    bool wants_write() const { return !out_.empty(); }
+    // Writes what the socket takes now. False when the connection is broken.
+    bool flush();
+    // Reads what is there. False on end-of-file or error.
+    bool read();
+    wire::FrameBuffer::Next next(wire::Frame& frame) { return in_.next(frame); }
+
+private:
+    std::string handshake(std::chrono::milliseconds timeout);
+
+    UniqueFd fd_;
+    uint32_t max_value_ = 0;
+    wire::FrameBuffer in_;
+    std::string out_;
+};
+
+}  // namespace kv
