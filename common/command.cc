@@ -39,7 +39,10 @@ constexpr std::array kCommands{
     CommandSpec{"quit", Verb::Exit, Args::None, std::nullopt, "quit", "same as exit"},
 };
 
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 std::string_view trim(std::string_view s)
 {
@@ -138,8 +141,9 @@ ParseResult parse_args(const CommandSpec& spec, std::string_view args, size_t ma
         if (auto why = key_problem(key); !why.empty())
             return error("bad-key", why);
         if (value.size() > max_value)
-            return error("too-long", "value is " + std::to_string(value.size()) + " bytes; the limit is " +
-                                         std::to_string(max_value));
+            return error("too-long",
+                         "value is " + std::to_string(value.size()) + " bytes; the limit is "
+                             + std::to_string(max_value));
         return ok(spec.verb, key, value);
     }
     }

@@ -23,7 +23,7 @@ enum class Verb { Connect, Save, Read, Delete, Exists, Keys, Count, Stats, Ping,
 
 struct Command {
     Verb verb = Verb::Ping;
-    std::string_view key;    // key, or prefix for Keys (may be empty)
+    std::string_view key;  // key, or prefix for Keys (may be empty)
     std::string_view value;  // Save only
 };
 
@@ -56,7 +56,10 @@ class LineSplitter {
 public:
     enum class Next { Line, TooLong, NeedMore };
 
-    explicit LineSplitter(size_t max_line) : max_line_(max_line) {}
+    explicit LineSplitter(size_t max_line)
+        : max_line_(max_line)
+    {
+    }
     void set_max_line(size_t max_line) { max_line_ = max_line; }
     size_t max_line() const { return max_line_; }
 
@@ -71,7 +74,7 @@ private:
     size_t max_line_;
     std::string buf_;
     size_t pos_ = 0;
-    size_t scanned_ = 0;    // bytes after pos_ already known to hold no LF
+    size_t scanned_ = 0;  // bytes after pos_ already known to hold no LF
     bool discarding_ = false;  // inside an overlong line, dropping up to its LF
 };
 

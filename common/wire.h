@@ -38,11 +38,11 @@ inline constexpr size_t kHeaderSize = 5;
 inline constexpr uint32_t kMaxPayload = 1u << 20;
 
 enum class Msg : uint8_t {
-    Hello = 1,     // u32 version, u32 kvsvc pid, str16 client address ("" if unknown)
-    Welcome = 2,   // u32 version, u32 max value bytes, u64 client id
-    Refused = 3,   // str16 reason (human readable); the connection then closes
-    Request = 4,   // u8 Op, str16 key or prefix, str32 value (empty unless Save)
-    Reply = 5,     // u8 flags, then the rest of the payload is reply text
+    Hello = 1,  // u32 version, u32 kvsvc pid, str16 client address ("" if unknown)
+    Welcome = 2,  // u32 version, u32 max value bytes, u64 client id
+    Refused = 3,  // str16 reason (human readable); the connection then closes
+    Request = 4,  // u8 Op, str16 key or prefix, str32 value (empty unless Save)
+    Reply = 5,  // u8 flags, then the rest of the payload is reply text
     Shutdown = 6,  // str16 message, shown to the client as "BYE <message>"
 };
 

@@ -24,7 +24,10 @@ constexpr size_t kMaxPendingOutput = 4u << 20;
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer)
-    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer)
+    : server_(server)
+    , fd_(std::move(fd))
+    , id_(id)
+    , peer_(peer)
 {
     interest_ = EPOLLIN;
     server_.loop().watch(fd_.get(), interest_, this);
@@ -113,10 +116,9 @@ bool Client::on_hello(std::string_view payload)
     server_.loop().cancel_timer(hello_timer_);
     hello_timer_ = 0;
     if (version != wire::kVersion) {
-        std::string why = "kvstored speaks protocol " + std::to_string(wire::kVersion) + ", kvsvc speaks " +
-                          std::to_string(version) + "; install matching versions";
-        LOG_WARN("client %llu (pid %d): refused: %s", static_cast<unsigned long long>(id_), peer_.pid,
-                 why.c_str());
+        std::string why = "kvstored speaks protocol " + std::to_string(wire::kVersion) + ", kvsvc speaks "
+            + std::to_string(version) + "; install matching versions";
+        LOG_WARN("client %llu (pid %d): refused: %s", static_cast<unsigned long long>(id_), peer_.pid, why.c_str());
         wire::append(out_, wire::Msg::Refused, wire::Notice{why});
         state_ = State::Draining;
         return true;
@@ -127,8 +129,8 @@ bool Client::on_hello(std::string_view payload)
     address_ = hello.address.empty() ? "local" : std::string(hello.address);
     state_ = State::Attached;
     server_.on_attached(*this);
-    LOG_INFO("client %llu attached: kvsvc pid %u, uid %u, from %s", static_cast<unsigned long long>(id_),
-             hello.pid, peer_.uid, address_.c_str());
+    LOG_INFO("client %llu attached: kvsvc pid %u, uid %u, from %s", static_cast<unsigned long long>(id_), hello.pid,
+             peer_.uid, address_.c_str());
     wire::append(out_, wire::Welcome{wire::kVersion, static_cast<uint32_t>(server_.limits().max_value), id_});
     return true;
 }
@@ -189,7 +191,10 @@ void Client::write_out()
     }
 }
 
-bool Client::backlogged() const { return out_.size() - out_pos_ > kMaxPendingOutput; }
+bool Client::backlogged() const
+{
+    return out_.size() - out_pos_ > kMaxPendingOutput;
+}
 
 void Client::update_interest()
 {

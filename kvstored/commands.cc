@@ -31,14 +31,15 @@ void do_save(Context& c)
 {
     ++c.stats.saves;
     if (c.req.value.size() > c.limits.max_value) {
-        c.out += error_reply("too-long", "value is " + std::to_string(c.req.value.size()) +
-                                             " bytes; the limit is " + std::to_string(c.limits.max_value));
+        c.out += error_reply("too-long",
+                             "value is " + std::to_string(c.req.value.size()) + " bytes; the limit is "
+                                 + std::to_string(c.limits.max_value));
         return;
     }
     if (c.store.put(c.req.key, c.req.value) == Store::PutResult::Full) {
         ++c.stats.full_rejections;
-        c.out += error_reply("full", std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) +
-                                         " entries");
+        c.out += error_reply("full",
+                             std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) + " entries");
         return;
     }
     put_line(c.out, "OK");

@@ -17,7 +17,9 @@ namespace {
 
 class SignalWatcher : public EventLoop::Watcher {
 public:
-    SignalWatcher(EventLoop& loop, Server& server) : loop_(loop), server_(server)
+    SignalWatcher(EventLoop& loop, Server& server)
+        : loop_(loop)
+        , server_(server)
     {
         sigset_t set;
         sigemptyset(&set);

@@ -16,7 +16,8 @@ namespace {
 
 }  // namespace
 
-EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC))
+EventLoop::EventLoop()
+    : epfd_(::epoll_create1(EPOLL_CLOEXEC))
 {
     if (!epfd_)
         fail("epoll_create1");
@@ -64,7 +65,10 @@ void EventLoop::cancel_timer(uint64_t id)
     timer_deadlines_.erase(it);
 }
 
-void EventLoop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+void EventLoop::defer(std::function<void()> fn)
+{
+    deferred_.push_back(std::move(fn));
+}
 
 int EventLoop::next_timeout_ms() const
 {

@@ -29,7 +29,10 @@ const char* level_word(Level level)
 
 }  // namespace
 
-void set_min_level(Level level) { g_min_level = level; }
+void set_min_level(Level level)
+{
+    g_min_level = level;
+}
 
 void write(Level level, const char* fmt, ...)
 {

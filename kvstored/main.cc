@@ -14,14 +14,12 @@ constexpr const char* kDefaultSocket = "/run/kvstored/kvstored.sock";
 void add_run_command(CLI::App& app, kv::ServerConfig& config, std::string& log_level)
 {
     CLI::App* run = app.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
-    run->description(
-        "Run the daemon in the foreground. It serves kvsvc processes on a Unix-domain socket,\n"
-        "holds a capped in-memory store, logs to stderr (the journal under systemd) and shuts\n"
-        "down gracefully on SIGTERM or SIGINT: every attached kvsvc is told first, so each\n"
-        "client sees 'BYE kvstored is shutting down'. Exit status: 0 after a clean shutdown,\n"
-        "1 when it cannot start (the log line says which operation failed and why).");
-    run->add_option("--socket", config.socket_path, "Unix socket that kvsvc connects to")
-        ->default_val(kDefaultSocket);
+    run->description("Run the daemon in the foreground. It serves kvsvc processes on a Unix-domain socket,\n"
+                     "holds a capped in-memory store, logs to stderr (the journal under systemd) and shuts\n"
+                     "down gracefully on SIGTERM or SIGINT: every attached kvsvc is told first, so each\n"
+                     "client sees 'BYE kvstored is shutting down'. Exit status: 0 after a clean shutdown,\n"
+                     "1 when it cannot start (the log line says which operation failed and why).");
+    run->add_option("--socket", config.socket_path, "Unix socket that kvsvc connects to")->default_val(kDefaultSocket);
     run->add_option("--capacity", config.capacity,
                     "Most entries the store holds; saving a new key beyond it is refused with ERR full")
         ->default_val(10000)

@@ -25,8 +25,8 @@ sockaddr_un unix_address(const std::string& path)
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof addr.sun_path)
-        throw std::runtime_error("socket path '" + path + "' must be 1 to " + std::to_string(sizeof addr.sun_path - 1) +
-                                 " bytes long");
+        throw std::runtime_error("socket path '" + path + "' must be 1 to " + std::to_string(sizeof addr.sun_path - 1)
+                                 + " bytes long");
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     return addr;
 }
@@ -61,7 +61,10 @@ void bind_or_replace_stale(int fd, const sockaddr_un& addr, const std::string& p
 }  // namespace
 
 Server::Server(EventLoop& loop, const ServerConfig& config)
-    : loop_(loop), config_(config), limits_{config.max_value}, store_(config.capacity)
+    : loop_(loop)
+    , config_(config)
+    , limits_{config.max_value}
+    , store_(config.capacity)
 {
     sockaddr_un addr = unix_address(config_.socket_path);
     listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -88,7 +91,10 @@ Server::~Server()
     close_listener();
 }
 
-void Server::on_ready(uint32_t) { accept_clients(); }
+void Server::on_ready(uint32_t)
+{
+    accept_clients();
+}
 
 void Server::accept_clients()
 {

@@ -10,13 +10,13 @@ namespace kv {
 
 struct Stats {
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-    uint64_t connections_total = 0;    // kvsvc attachments accepted since start
+    uint64_t connections_total = 0;  // kvsvc attachments accepted since start
     uint64_t connections_current = 0;  // kvsvc attachments now
-    uint64_t commands_total = 0;       // requests executed
+    uint64_t commands_total = 0;  // requests executed
     uint64_t saves = 0;
     uint64_t reads = 0;
     uint64_t deletes = 0;
-    uint64_t hits = 0;    // read or exists that found its key
+    uint64_t hits = 0;  // read or exists that found its key
     uint64_t misses = 0;  // read or exists that did not
     uint64_t full_rejections = 0;  // saves of a new key refused because the store was full
     uint64_t protocol_errors = 0;  // peers dropped for malformed frames

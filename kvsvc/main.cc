@@ -23,23 +23,23 @@
 
 namespace {
 
-constexpr const char* kUsage =
-    "Usage: kvsvc [--socket PATH] [--idle-timeout SECONDS]\n"
-    "\n"
-    "Serve one kvstore client on stdin/stdout, relaying its commands to kvstored.\n"
-    "kvsvc is started by xinetd or by a systemd socket unit (Accept=yes), once per\n"
-    "TCP connection; run by hand, it speaks the same protocol on the terminal.\n"
-    "\n"
-    "Options:\n"
-    "  --socket PATH           kvstored's service socket (default /run/kvstored/kvstored.sock)\n"
-    "  --idle-timeout SECONDS  say 'BYE idle timeout' and close after this long without\n"
-    "                          traffic (default 300; 0 disables)\n"
-    "  --help                  show this help and exit\n"
-    "  --version               show the version and exit\n"
-    "\n"
-    "The protocol is described in docs/protocol.md; type 'help' once connected.\n"
-    "Diagnostics go to syslog (facility daemon, tag kvsvc), never to stderr,\n"
-    "because stderr is the client's socket. Exit status: 0, or 2 on bad usage.\n";
+constexpr const char* kUsage
+    = "Usage: kvsvc [--socket PATH] [--idle-timeout SECONDS]\n"
+      "\n"
+      "Serve one kvstore client on stdin/stdout, relaying its commands to kvstored.\n"
+      "kvsvc is started by xinetd or by a systemd socket unit (Accept=yes), once per\n"
+      "TCP connection; run by hand, it speaks the same protocol on the terminal.\n"
+      "\n"
+      "Options:\n"
+      "  --socket PATH           kvstored's service socket (default /run/kvstored/kvstored.sock)\n"
+      "  --idle-timeout SECONDS  say 'BYE idle timeout' and close after this long without\n"
+      "                          traffic (default 300; 0 disables)\n"
+      "  --help                  show this help and exit\n"
+      "  --version               show the version and exit\n"
+      "\n"
+      "The protocol is described in docs/protocol.md; type 'help' once connected.\n"
+      "Diagnostics go to syslog (facility daemon, tag kvsvc), never to stderr,\n"
+      "because stderr is the client's socket. Exit status: 0, or 2 on bad usage.\n";
 
 // The client's address for kvstored's logs: the peer of our stdin socket, or
 // what xinetd put in REMOTE_HOST, or "" (a pipe, a terminal).

@@ -37,7 +37,8 @@ bool is_socket(int fd)
 }  // namespace
 
 Session::Session(SessionConfig config)
-    : config_(std::move(config)), lines_(kDefaultMaxValueBytes + kLineOverhead)
+    : config_(std::move(config))
+    , lines_(kDefaultMaxValueBytes + kLineOverhead)
 {
 }
 
@@ -119,9 +120,8 @@ int Session::poll_timeout_ms() const
 bool Session::write_client()
 {
     while (!out_.empty()) {
-        ssize_t n = stdout_is_socket_
-                        ? ::send(STDOUT_FILENO, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
-                        : ::write(STDOUT_FILENO, out_.data(), out_.size());
+        ssize_t n = stdout_is_socket_ ? ::send(STDOUT_FILENO, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                                      : ::write(STDOUT_FILENO, out_.data(), out_.size());
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -165,8 +165,9 @@ void Session::process_input()
             handle_line(line);
             break;
         case LineSplitter::Next::TooLong:
-            replies_.local(error_reply("too-long", "line exceeds " + std::to_string(lines_.max_line()) +
-                                                       " bytes; the rest of it was discarded"));
+            replies_.local(error_reply("too-long",
+                                       "line exceeds " + std::to_string(lines_.max_line())
+                                           + " bytes; the rest of it was discarded"));
             break;
         case LineSplitter::Next::NeedMore:
             if (input_eof_) {

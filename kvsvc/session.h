@@ -58,10 +58,10 @@ private:
     LineSplitter lines_;
     Upstream upstream_;
     Link link_ = Link::Detached;
-    std::string partial_reply_;    // chunks of a reply still arriving
+    std::string partial_reply_;  // chunks of a reply still arriving
     std::optional<Barrier> held_;  // waiting for outstanding replies
-    bool input_eof_ = false;       // the client closed its sending side
-    bool finished_ = false;        // no more commands; exit once out_ is written
+    bool input_eof_ = false;  // the client closed its sending side
+    bool finished_ = false;  // no more commands; exit once out_ is written
     bool stdout_is_socket_ = false;
     std::chrono::steady_clock::time_point last_activity_;
     std::chrono::steady_clock::time_point finish_deadline_;

@@ -12,7 +12,10 @@
 namespace kv {
 namespace {
 
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string errno_text(const std::string& what)
+{
+    return what + ": " + std::strerror(errno);
+}
 
 }  // namespace
 
@@ -65,10 +68,10 @@ std::string Upstream::handshake(std::chrono::milliseconds timeout)
                 return "kvstored refused: " + std::string(notice.text);
             if (frame.type == wire::Msg::Shutdown)
                 return "kvstored is shutting down";
-            if (frame.type == wire::Msg::Welcome && wire::peek_version(frame.payload, version) &&
-                version != wire::kVersion)
-                return "kvstored speaks protocol " + std::to_string(version) + ", kvsvc speaks " +
-                       std::to_string(wire::kVersion) + "; install matching versions";
+            if (frame.type == wire::Msg::Welcome && wire::peek_version(frame.payload, version)
+                && version != wire::kVersion)
+                return "kvstored speaks protocol " + std::to_string(version) + ", kvsvc speaks "
+                    + std::to_string(wire::kVersion) + "; install matching versions";
             if (frame.type != wire::Msg::Welcome || !wire::decode(frame.payload, welcome))
                 return "kvstored sent a malformed welcome";
             max_value_ = welcome.max_value;

@@ -1,0 +1,137 @@
+// Unit tests for the wire codec (common/wire.h): round trips, and rejection of
+// short, oversized, trailing-garbage and out-of-range frames.
+#include <catch2/catch.hpp>
+
+#include "wire.h"
+
+using namespace kv::wire;
+
+namespace {
+
+// Encodes with `encode`, then pulls exactly one frame back out.
+template <typename Encode>
+Frame one_frame(FrameBuffer& fb, Encode encode)
+{
+    std::string bytes;
+    encode(bytes);
+    fb.append(bytes.data(), bytes.size());
+    Frame f{};
+    REQUIRE(fb.next(f) == FrameBuffer::Next::Frame);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("every message round-trips", "[wire]")
+{
+    FrameBuffer fb;
+    Frame f = one_frame(fb, [](std::string& out) { append(out, Hello{kVersion, 4242, "127.0.0.1:5555"}); });
+    Hello h;
+    REQUIRE(f.type == Msg::Hello);
+    REQUIRE(decode(f.payload, h));
+    CHECK(h.version == kVersion);
+    CHECK(h.pid == 4242);
+    CHECK(h.address == "127.0.0.1:5555");
+
+    f = one_frame(fb, [](std::string& out) { append(out, Welcome{kVersion, 65536, 1ull << 40}); });
+    Welcome w;
+    REQUIRE(decode(f.payload, w));
+    CHECK(w.max_value == 65536);
+    CHECK(w.client_id == 1ull << 40);
+
+    std::string value("a\0b\xff\n", 5);
+    f = one_frame(fb, [&](std::string& out) { append(out, Request{Op::Save, "key", value}); });
+    Request r;
+    REQUIRE(decode(f.payload, r));
+    CHECK(r.op == Op::Save);
+    CHECK(r.key == "key");
+    CHECK(r.value == value);
+
+    f = one_frame(fb, [](std::string& out) { append(out, Msg::Shutdown, Notice{"bye now"}); });
+    Notice n;
+    REQUIRE(f.type == Msg::Shutdown);
+    REQUIRE(decode(f.payload, n));
+    CHECK(n.text == "bye now");
+}
+
+TEST_CASE("frames arrive whole even when fed byte by byte", "[wire]")
+{
+    std::string bytes;
+    append(bytes, Request{Op::Read, "k", ""});
+    append(bytes, Request{Op::Count, "", ""});
+    FrameBuffer fb;
+    Frame f{};
+    int frames = 0;
+    for (char c : bytes) {
+        fb.append(&c, 1);
+        while (fb.next(f) == FrameBuffer::Next::Frame)
+            ++frames;
+    }
+    CHECK(frames == 2);
+    CHECK(fb.buffered() == 0);
+}
+
+TEST_CASE("a frame claiming more than the limit is refused before it is buffered", "[wire]")
+{
+    FrameBuffer fb;
+    const char huge[] = {'\xff', '\xff', '\xff', '\xff', static_cast<char>(Msg::Request)};
+    fb.append(huge, sizeof huge);
+    Frame f{};
+    CHECK(fb.next(f) == FrameBuffer::Next::Oversized);
+}
+
+TEST_CASE("decoders reject short, trailing and out-of-range payloads", "[wire]")
+{
+    std::string bytes;
+    append(bytes, Request{Op::Read, "key", ""});
+    std::string_view payload = std::string_view(bytes).substr(kHeaderSize);
+    Request r;
+    REQUIRE(decode(payload, r));
+    for (size_t cut = 0; cut < payload.size(); ++cut)
+        CHECK_FALSE(decode(payload.substr(0, cut), r));
+    CHECK_FALSE(decode(std::string(payload) + "x", r));
+
+    std::string bad_op(payload);
+    bad_op[0] = 0;
+    CHECK_FALSE(decode(bad_op, r));
+    bad_op[0] = static_cast<char>(kLastOp + 1);
+    CHECK_FALSE(decode(bad_op, r));
+
+    Reply reply;
+    CHECK_FALSE(decode(std::string_view("\x02text", 5), reply));  // unknown flag
+    CHECK_FALSE(decode(std::string_view(), reply));
+}
+
+TEST_CASE("a large reply is split into chunks under the frame limit", "[wire]")
+{
+    std::string text(kMaxPayload * 2 + 10, 'r');
+    std::string bytes;
+    append_reply(bytes, text);
+    FrameBuffer fb;
+    fb.append(bytes.data(), bytes.size());
+    Frame f{};
+    std::string joined;
+    int chunks = 0;
+    bool last = false;
+    while (fb.next(f) == FrameBuffer::Next::Frame) {
+        Reply r;
+        REQUIRE(decode(f.payload, r));
+        REQUIRE(f.payload.size() <= kMaxPayload);
+        joined.append(r.text);
+        ++chunks;
+        last = !(r.flags & kReplyMore);
+    }
+    CHECK(chunks == 3);
+    CHECK(last);
+    CHECK(joined == text);
+}
+
+TEST_CASE("the version can be read even when the rest of a hello is unknown", "[wire]")
+{
+    std::string future("\x00\x00\x00\x09whatever", 12);
+    uint32_t v = 0;
+    REQUIRE(peek_version(future, v));
+    CHECK(v == 9);
+    Hello h;
+    CHECK_FALSE(decode(future, h));
+}
