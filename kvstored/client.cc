@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "command.h"
 #include "commands.h"
 #include "log.h"
 #include "server.h"
@@ -141,15 +142,51 @@ bool Client::on_request(std::string_view payload)
     if (!wire::decode(payload, req))
         return false;
     std::string text;
-    execute(req, server_.store(), server_.stats(), server_.limits(), text);
-    wire::append_reply(out_, text);
+    uint64_t ticket = execute(req, server_.db(), server_.stats(), server_.limits(), text);
+    queue_reply(std::move(text), ticket);
     return true;
+}
+
+void Client::queue_reply(std::string text, uint64_t ticket)
+{
+    if (held_.empty() && server_.db().durability(ticket) == Database::Durability::Durable) {
+        wire::append_reply(out_, text);
+        return;
+    }
+    held_bytes_ += text.size();
+    held_.push_back(Held{ticket, std::move(text)});
+}
+
+void Client::release_durable()
+{
+    if (state_ == State::Closed || held_.empty())
+        return;
+    while (!held_.empty()) {
+        Held& h = held_.front();
+        auto d = server_.db().durability(h.ticket);
+        if (d == Database::Durability::Pending)
+            break;
+        held_bytes_ -= h.text.size();
+        if (d == Database::Durability::Failed)
+            h.text = error_reply("storage", "the write was not saved: " + server_.db().persistence()->failure());
+        wire::append_reply(out_, h.text);
+        held_.pop_front();
+    }
+    flush();
 }
 
 void Client::notify_shutdown(std::string_view message)
 {
     if (state_ == State::Closed)
         return;
+    // The server flushed the database first, so normally nothing is held now.
+    release_durable();
+    if (state_ == State::Closed)
+        return;
+    for (size_t i = 0; i < held_.size(); ++i)
+        wire::append_reply(out_, error_reply("unavailable", "kvstored shut down before the write was saved"));
+    held_.clear();
+    held_bytes_ = 0;
     wire::append(out_, wire::Msg::Shutdown, wire::Notice{message});
     state_ = State::Draining;
     flush();
@@ -165,7 +202,7 @@ void Client::flush()
     }
     if (state_ == State::Closed)
         return;
-    if (out_.empty() && peer_eof_) {
+    if (out_.empty() && held_.empty() && peer_eof_) {
         close(state_ == State::Draining ? "kvsvc hung up after the shutdown notice" : "kvsvc detached");
         return;
     }

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <string>
 
 #include "event_loop.h"
@@ -32,6 +33,8 @@ public:
     void notify_shutdown(std::string_view message);
     // Drops the connection at once.
     void close(const char* why);
+    // Sends the replies that were waiting for their writes to become durable.
+    void release_durable();
 
     uint64_t id() const { return id_; }
     const std::string& address() const { return address_; }
@@ -49,6 +52,7 @@ private:
     void write_out();
     void update_interest();
     bool backlogged() const;
+    void queue_reply(std::string text, uint64_t ticket);
 
     Server& server_;
     UniqueFd fd_;
@@ -62,6 +66,14 @@ private:
     wire::FrameBuffer in_;
     std::string out_;
     size_t out_pos_ = 0;  // bytes of out_ already written
+    // Replies held until their write is durable (--sync always). Once one is
+    // held, every later reply queues behind it: replies never change order.
+    struct Held {
+        uint64_t ticket;
+        std::string text;
+    };
+    std::deque<Held> held_;
+    size_t held_bytes_ = 0;
 };
 
 }  // namespace kv

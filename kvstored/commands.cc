@@ -13,11 +13,24 @@ namespace {
 
 struct Context {
     const wire::Request& req;
-    Store& store;
+    Database& db;
+    const Store& store;
     Stats& stats;
     const Limits& limits;
     std::string& out;
+    uint64_t ticket = 0;
 };
+
+// Writes are refused, and nothing changes, while storage is failing.
+bool refuse_if_storage_failed(Context& c)
+{
+    std::string why = c.db.write_refusal();
+    if (why.empty())
+        return false;
+    ++c.stats.storage_refusals;
+    c.out += error_reply("storage", why);
+    return true;
+}
 
 void put_line(std::string& out, std::string_view a, std::string_view b = {})
 {
@@ -36,7 +49,11 @@ void do_save(Context& c)
                                  + std::to_string(c.limits.max_value));
         return;
     }
-    if (c.store.put(c.req.key, c.req.value) == Store::PutResult::Full) {
+    if (refuse_if_storage_failed(c))
+        return;
+    Store::PutResult result;
+    c.ticket = c.db.put(c.req.key, c.req.value, result);
+    if (result == Store::PutResult::Full) {
         ++c.stats.full_rejections;
         c.out += error_reply("full",
                              std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) + " entries");
@@ -60,7 +77,11 @@ void do_read(Context& c)
 void do_delete(Context& c)
 {
     ++c.stats.deletes;
-    put_line(c.out, c.store.erase(c.req.key) ? "OK" : "NOT_FOUND");
+    if (refuse_if_storage_failed(c))
+        return;
+    bool erased;
+    c.ticket = c.db.erase(c.req.key, erased);
+    put_line(c.out, erased ? "OK" : "NOT_FOUND");
 }
 
 void do_exists(Context& c)
@@ -86,6 +107,7 @@ void do_count(Context& c)
 void do_stats(Context& c)
 {
     const Stats& s = c.stats;
+    Persistence* p = c.db.persistence();
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - s.started);
     const std::pair<const char*, std::string> rows[] = {
         {"version", KVSTORE_VERSION},
@@ -102,6 +124,11 @@ void do_stats(Context& c)
         {"misses", std::to_string(s.misses)},
         {"full_rejections", std::to_string(s.full_rejections)},
         {"protocol_errors", std::to_string(s.protocol_errors)},
+        {"persistence", p ? sync_mode_name(p->config().mode) : "memory"},
+        {"commits", std::to_string(p ? p->commits() : 0)},
+        {"last_commit_unix", std::to_string(p ? p->last_commit_unix() : 0)},
+        {"storage_failed", p && p->failed() ? "1" : "0"},
+        {"storage_refusals", std::to_string(s.storage_refusals)},
     };
     put_line(c.out, "STATS", std::to_string(std::size(rows)));
     for (const auto& [name, value] : rows)
@@ -138,7 +165,7 @@ OpSpec spec_for(wire::Op op)
 
 }  // namespace
 
-void execute(const wire::Request& req, Store& store, Stats& stats, const Limits& limits, std::string& out)
+uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out)
 {
     ++stats.commands_total;
     OpSpec spec = spec_for(req.op);
@@ -146,11 +173,12 @@ void execute(const wire::Request& req, Store& store, Stats& stats, const Limits&
     if (key_needed) {
         if (auto why = key_problem(req.key); !why.empty()) {
             out += error_reply("bad-key", why);
-            return;
+            return 0;
         }
     }
-    Context ctx{req, store, stats, limits, out};
+    Context ctx{req, db, db.store(), stats, limits, out};
     spec.handler(ctx);
+    return ctx.ticket;
 }
 
 }  // namespace kv

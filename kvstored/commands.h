@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <string>
 
+#include "database.h"
 #include "stats.h"
-#include "store.h"
 #include "wire.h"
 
 namespace kv {
@@ -15,7 +15,9 @@ struct Limits {
     size_t max_value;  // bytes
 };
 
-// Appends the reply to `out`. Never fails: bad arguments get an ERR reply.
-void execute(const wire::Request& req, Store& store, Stats& stats, const Limits& limits, std::string& out);
+// Appends the reply to `out` and returns the ticket of the write it made (0 for
+// none): the reply may be released only once that ticket is durable. Never
+// fails: bad arguments and refused writes get an ERR reply.
+uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out);
 
 }  // namespace kv

@@ -15,17 +15,30 @@
 namespace kv {
 namespace {
 
+sigset_t handled_signals()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&set, sig);
+    return set;
+}
+
+// Blocked in every thread (threads inherit the mask, so this must happen before
+// the database writer starts); they are read from the signalfd instead.
+void block_handled_signals()
+{
+    sigset_t set = handled_signals();
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 class SignalWatcher : public EventLoop::Watcher {
 public:
     SignalWatcher(EventLoop& loop, Server& server)
         : loop_(loop)
         , server_(server)
     {
-        sigset_t set;
-        sigemptyset(&set);
-        for (int sig : {SIGTERM, SIGINT, SIGHUP})
-            sigaddset(&set, sig);
-        ::sigprocmask(SIG_BLOCK, &set, nullptr);
+        sigset_t set = handled_signals();
         fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
         if (!fd_)
             throw std::runtime_error(log::errno_text("signalfd"));
@@ -69,6 +82,7 @@ int run_daemon(const ServerConfig& config)
 {
     // A kvsvc that vanishes mid-reply must cost us an EPIPE, not the process.
     ::signal(SIGPIPE, SIG_IGN);
+    block_handled_signals();
     raise_fd_limit();
     try {
         EventLoop loop;

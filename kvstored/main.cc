@@ -11,7 +11,42 @@ namespace {
 
 constexpr const char* kDefaultSocket = "/run/kvstored/kvstored.sock";
 
-void add_run_command(CLI::App& app, kv::ServerConfig& config, std::string& log_level)
+struct PersistOptions {
+    std::string db_path;
+    bool memory = false;
+    std::string sync = "batch";
+    double interval_s = 1.0;
+};
+
+void add_persistence_options(CLI::App& run, PersistOptions& o)
+{
+    auto* db = run.add_option("--db", o.db_path,
+                              "SQLite database to persist the store to (WAL mode); loaded into memory at start. "
+                              "Without --db the store lives in memory only");
+    run.add_flag("--memory", o.memory, "Keep the store in memory only (the default without --db)")->excludes(db);
+    run.add_option("--sync", o.sync,
+                   "When a write is acknowledged: 'always' after its transaction is fsync'd (group commit); "
+                   "'batch' at once, committed within --sync-interval; 'off' at once, committed when the "
+                   "queue grows and at shutdown, without fsync (docs/persistence.md)")
+        ->default_val("batch")
+        ->check(CLI::IsMember({"always", "batch", "off"}));
+    run.add_option("--sync-interval", o.interval_s, "Seconds between commits in --sync batch mode")
+        ->default_val(1.0)
+        ->check(CLI::Range(0.001, 3600.0));
+}
+
+std::optional<kv::PersistConfig> persist_config(const PersistOptions& o)
+{
+    if (o.db_path.empty())
+        return std::nullopt;
+    kv::PersistConfig c;
+    c.path = o.db_path;
+    c.mode = o.sync == "always" ? kv::SyncMode::Always : o.sync == "off" ? kv::SyncMode::Off : kv::SyncMode::Batch;
+    c.interval = std::chrono::milliseconds(static_cast<long>(o.interval_s * 1000));
+    return c;
+}
+
+void add_run_command(CLI::App& app, kv::ServerConfig& config, PersistOptions& persist, std::string& log_level)
 {
     CLI::App* run = app.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
     run->description("Run the daemon in the foreground. It serves kvsvc processes on a Unix-domain socket,\n"
@@ -33,6 +68,7 @@ void add_run_command(CLI::App& app, kv::ServerConfig& config, std::string& log_l
            "Seconds to wait for kvsvc processes to hang up after the shutdown notice")
         ->default_val(5)
         ->check(CLI::Range(0.0, 600.0));
+    add_persistence_options(*run, persist);
     run->add_option("--log-level", log_level, "Least severe messages logged")
         ->default_val("info")
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
@@ -60,8 +96,9 @@ int main(int argc, char** argv)
                "Exit status: 0 success, 1 error, 2 bad usage.");
 
     kv::ServerConfig config;
+    PersistOptions persist;
     std::string log_level;
-    add_run_command(app, config, log_level);
+    add_run_command(app, config, persist, log_level);
 
     try {
         app.parse(argc, argv);
@@ -71,6 +108,7 @@ int main(int argc, char** argv)
     }
     if (app.got_subcommand("run")) {
         kv::log::set_min_level(parse_level(log_level));
+        config.persist = persist_config(persist);
         return kv::run_daemon(config);
     }
     return 2;

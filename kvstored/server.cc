@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 
 #include "client.h"
@@ -58,14 +59,32 @@ void bind_or_replace_stale(int fd, const sockaddr_un& addr, const std::string& p
         fail("bind " + path);
 }
 
+// Runs `fn` whenever an fd becomes readable (used for the writer's eventfd).
+class FdWatcher : public EventLoop::Watcher {
+public:
+    FdWatcher(EventLoop& loop, int fd, std::function<void()> fn) : loop_(loop), fd_(fd), fn_(std::move(fn))
+    {
+        loop_.watch(fd_, EPOLLIN, this);
+    }
+    ~FdWatcher() override { loop_.unwatch(fd_); }
+    void on_ready(uint32_t) override { fn_(); }
+
+private:
+    EventLoop& loop_;
+    int fd_;
+    std::function<void()> fn_;
+};
+
 }  // namespace
 
 Server::Server(EventLoop& loop, const ServerConfig& config)
-    : loop_(loop)
-    , config_(config)
-    , limits_{config.max_value}
-    , store_(config.capacity)
+    : loop_(loop), config_(config), limits_{config.max_value}, db_(config.capacity, config.persist)
 {
+    if (Persistence* p = db_.persistence())
+        durable_watcher_ = std::make_unique<FdWatcher>(loop_, p->notify_fd(), [this, p] {
+            p->drain();
+            release_durable_replies();
+        });
     sockaddr_un addr = unix_address(config_.socket_path);
     listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!listener_)
@@ -89,6 +108,12 @@ Server::~Server()
 {
     clients_.clear();
     close_listener();
+}
+
+void Server::release_durable_replies()
+{
+    for (auto& [id, client] : clients_)
+        client->release_durable();
 }
 
 void Server::on_ready(uint32_t)
@@ -158,6 +183,15 @@ void Server::begin_shutdown(const std::string& message)
         return;
     shutting_down_ = true;
     close_listener();
+    // Everything acknowledged or about to be must be on disk before anyone is
+    // told goodbye.
+    if (Persistence* p = db_.persistence()) {
+        if (p->flush(std::chrono::seconds(10)))
+            LOG_INFO("database %s is up to date", p->config().path.c_str());
+        else
+            LOG_ERR("database %s: pending changes not committed: %s", p->config().path.c_str(),
+                    p->failure().c_str());
+    }
     LOG_INFO("shutting down: notifying %zu client(s)", clients_.size());
     for (auto& [id, client] : clients_)
         client->notify_shutdown(message);

@@ -20,6 +20,7 @@ struct Stats {
     uint64_t misses = 0;  // read or exists that did not
     uint64_t full_rejections = 0;  // saves of a new key refused because the store was full
     uint64_t protocol_errors = 0;  // peers dropped for malformed frames
+    uint64_t storage_refusals = 0;  // writes refused because the database was failing
 };
 
 }  // namespace kv

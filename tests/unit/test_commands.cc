@@ -10,14 +10,15 @@ using kv::wire::Request;
 namespace {
 
 struct Fixture {
-    kv::Store store{3};
+    kv::Database db{3, std::nullopt};
+    const kv::Store& store = db.store();
     kv::Stats stats;
     kv::Limits limits{8};
 
     std::string run(Op op, std::string_view key = {}, std::string_view value = {})
     {
         std::string out;
-        kv::execute(Request{op, key, value}, store, stats, limits, out);
+        CHECK(kv::execute(Request{op, key, value}, db, stats, limits, out) == 0);  // nothing to persist
         return out;
     }
 };
@@ -59,8 +60,9 @@ TEST_CASE_METHOD(Fixture, "stats counts hits and misses and lists its names", "[
     CHECK(stats.hits == 2);
     CHECK(stats.misses == 1);
     std::string out = run(Op::Stats);
-    CHECK(out.rfind("STATS 14\n", 0) == 0);
-    for (const char* row : {"\nentries 1\n", "\ncapacity 3\n", "\nhits 2\n", "\nmisses 1\n", "\nsaves 1\n"})
+    CHECK(out.rfind("STATS 19\n", 0) == 0);
+    for (const char* row : {"\nentries 1\n", "\ncapacity 3\n", "\nhits 2\n", "\nmisses 1\n", "\nsaves 1\n",
+                            "\npersistence memory\n", "\nstorage_failed 0\n"})
         CHECK(out.find(row) != std::string::npos);
 }
 

@@ -1,0 +1,339 @@
+// persistence.cc: see persistence.h.
+#include "persistence.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+#include "log.h"
+
+namespace kv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Bump when the tables change; an unknown version is refused, never guessed at.
+constexpr int kSchemaVersion = 1;
+constexpr auto kRetryDelay = 1s;
+
+}  // namespace
+
+const char* sync_mode_name(SyncMode mode)
+{
+    switch (mode) {
+    case SyncMode::Always:
+        return "always";
+    case SyncMode::Batch:
+        return "batch";
+    case SyncMode::Off:
+        return "off";
+    }
+    return "?";
+}
+
+Persistence::Persistence(const PersistConfig& config, Store& store)
+    : config_(config), notify_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+{
+    if (!notify_)
+        throw std::runtime_error(log::errno_text("eventfd"));
+    open();
+    check_schema();
+    load(store);
+    put_stmt_ = prepare("INSERT INTO kv(key, value) VALUES(?1, ?2) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    erase_stmt_ = prepare("DELETE FROM kv WHERE key = ?1");
+    clear_stmt_ = prepare("DELETE FROM kv");
+    begin_stmt_ = prepare("BEGIN IMMEDIATE");
+    commit_stmt_ = prepare("COMMIT");
+    rollback_stmt_ = prepare("ROLLBACK");
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+Persistence::~Persistence()
+{
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    wake_writer_.notify_one();
+    writer_.join();
+}
+
+void Persistence::fail(const std::string& what) const
+{
+    std::string why = db_ ? sqlite3_errmsg(db_.get()) : "out of memory";
+    throw std::runtime_error("sqlite " + what + " " + config_.path + ": " + why);
+}
+
+// SQLite says only "unable to open database file"; find out why ourselves.
+std::string Persistence::open_problem() const
+{
+    const std::string& path = config_.path;
+    if (::access(path.c_str(), F_OK) == 0)
+        return ::access(path.c_str(), R_OK | W_OK) == 0 ? "" : log::errno_text(path);
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+    if (dir.empty())
+        dir = "/";
+    return ::access(dir.c_str(), W_OK | X_OK) == 0 ? "" : log::errno_text("directory " + dir);
+}
+
+void Persistence::open()
+{
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(config_.path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    db_.reset(raw);  // owned even on failure: sqlite hands back a handle to close
+    if (rc != SQLITE_OK) {
+        std::string problem = open_problem();
+        if (problem.empty())
+            fail("open");
+        throw std::runtime_error("sqlite open " + config_.path + ": " + sqlite3_errmsg(db_.get()) + " (" +
+                                 problem + ")");
+    }
+    // Another process holding a write lock (an admin's sqlite3 shell) delays us
+    // briefly instead of failing the commit at once.
+    sqlite3_busy_timeout(db_.get(), static_cast<int>(config_.busy_timeout.count()));
+    exec("PRAGMA journal_mode = WAL");
+    exec(config_.mode == SyncMode::Off ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL");
+}
+
+void Persistence::exec(const char* sql)
+{
+    char* err = nullptr;
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : sqlite3_errmsg(db_.get());
+        sqlite3_free(err);
+        throw std::runtime_error("sqlite " + config_.path + ": " + sql + ": " + msg);
+    }
+}
+
+Persistence::Stmt Persistence::prepare(const char* sql)
+{
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db_.get(), sql, -1, &raw, nullptr) != SQLITE_OK)
+        fail("prepare");
+    return Stmt(raw);
+}
+
+// A new file gets the schema; an existing one must be ours, at our version.
+void Persistence::check_schema()
+{
+    Stmt tables = prepare("SELECT count(*), sum(name = 'meta') FROM sqlite_schema WHERE type = 'table'");
+    if (sqlite3_step(tables.get()) != SQLITE_ROW)
+        fail("read schema of");
+    int n_tables = sqlite3_column_int(tables.get(), 0);
+    bool has_meta = sqlite3_column_int(tables.get(), 1) > 0;
+    tables.reset();
+    if (n_tables > 0 && !has_meta)
+        throw std::runtime_error("sqlite " + config_.path + ": not a kvstore database (no meta table)");
+    if (n_tables == 0) {
+        exec("BEGIN");
+        exec("CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
+        exec("CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
+        exec(("INSERT INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')").c_str());
+        exec("COMMIT");
+        LOG_INFO("created database %s (schema version %d)", config_.path.c_str(), kSchemaVersion);
+        return;
+    }
+    Stmt version = prepare("SELECT value FROM meta WHERE name = 'schema_version'");
+    if (sqlite3_step(version.get()) != SQLITE_ROW)
+        throw std::runtime_error("sqlite " + config_.path + ": no schema_version in its meta table");
+    int found = sqlite3_column_int(version.get(), 0);
+    if (found != kSchemaVersion)
+        throw std::runtime_error("sqlite " + config_.path + ": schema version " + std::to_string(found) +
+                                 " is unknown; this kvstored reads version " + std::to_string(kSchemaVersion));
+}
+
+void Persistence::load(Store& store)
+{
+    Stmt count = prepare("SELECT count(*) FROM kv");
+    if (sqlite3_step(count.get()) != SQLITE_ROW)
+        fail("count entries in");
+    auto n = static_cast<size_t>(sqlite3_column_int64(count.get(), 0));
+    if (n > store.capacity())
+        throw std::runtime_error("database " + config_.path + " holds " + std::to_string(n) +
+                                 " entries, more than the capacity of " + std::to_string(store.capacity()) +
+                                 "; start with --capacity " + std::to_string(n) + " or more");
+    Stmt rows = prepare("SELECT key, value FROM kv");
+    int rc;
+    while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
+        auto column = [&](int i) {
+            const void* p = sqlite3_column_blob(rows.get(), i);
+            return std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
+        };
+        store.put(column(0), column(1));
+    }
+    if (rc != SQLITE_DONE)
+        fail("load from");
+    LOG_INFO("loaded %zu entries from %s (sync %s)", store.size(), config_.path.c_str(), sync_mode_name(config_.mode));
+}
+
+uint64_t Persistence::put(std::string_view key, std::string_view value)
+{
+    return enqueue(Change{Change::Kind::Put, std::string(key), std::string(value), 0});
+}
+
+uint64_t Persistence::erase(std::string_view key)
+{
+    return enqueue(Change{Change::Kind::Erase, std::string(key), {}, 0});
+}
+
+uint64_t Persistence::clear() { return enqueue(Change{Change::Kind::Clear, {}, {}, 0}); }
+
+uint64_t Persistence::enqueue(Change change)
+{
+    bool wake;
+    uint64_t seq;
+    {
+        std::lock_guard lock(mu_);
+        seq = change.seq = next_seq_++;
+        queue_.push_back(std::move(change));
+        wake = config_.mode == SyncMode::Always || queue_.size() >= config_.batch_limit;
+    }
+    if (wake)
+        wake_writer_.notify_one();
+    return seq;
+}
+
+std::string Persistence::failure() const
+{
+    std::lock_guard lock(mu_);
+    return failure_;
+}
+
+void Persistence::drain()
+{
+    uint64_t n;
+    while (::read(notify_.get(), &n, sizeof n) == sizeof n) {
+    }
+}
+
+bool Persistence::flush(std::chrono::milliseconds timeout)
+{
+    std::unique_lock lock(mu_);
+    flush_target_ = next_seq_ - 1;
+    uint64_t target = flush_target_;
+    wake_writer_.notify_one();
+    return committed_.wait_for(lock, timeout, [&] { return durable() >= target; });
+}
+
+// Called with mu_ held: whether the writer should commit now.
+bool Persistence::commit_due(Clock::time_point since) const
+{
+    if (queue_.empty())
+        return false;
+    if (stopping_ || flush_target_ > durable() || queue_.size() >= config_.batch_limit)
+        return true;
+    switch (config_.mode) {
+    case SyncMode::Always:
+        return true;
+    case SyncMode::Batch:
+        return Clock::now() - since >= config_.interval;
+    case SyncMode::Off:
+        return false;
+    }
+    return false;
+}
+
+void Persistence::writer_loop()
+{
+    std::vector<Change> batch;
+    auto last = Clock::now();
+    std::unique_lock lock(mu_);
+    int shutdown_retries = 3;
+    for (;;) {
+        if (failed())
+            wake_writer_.wait_for(lock, kRetryDelay, [&] { return stopping_; });
+        else
+            wake_writer_.wait_for(lock, config_.interval, [&] { return commit_due(last) || stopping_; });
+        if (queue_.empty()) {
+            if (stopping_)
+                return;
+            last = Clock::now();
+            continue;
+        }
+        if (!failed() && !commit_due(last))
+            continue;
+        // Take the whole queue: this is the group in group commit.
+        batch.swap(queue_);
+        lock.unlock();
+        std::string error = commit(batch);
+        lock.lock();
+        last = Clock::now();
+        if (!error.empty()) {
+            // Keep the batch, in order, ahead of anything queued meanwhile.
+            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
+                          std::make_move_iterator(batch.end()));
+            if (stopping_ && --shutdown_retries == 0) {
+                LOG_ERR("giving up at shutdown: %zu change(s) not saved to %s", queue_.size(),
+                        config_.path.c_str());
+                return;
+            }
+        }
+        uint64_t seq = error.empty() ? batch.back().seq : durable();
+        batch.clear();
+        publish(seq, error);
+    }
+}
+
+// Called with mu_ held.
+void Persistence::publish(uint64_t seq, const std::string& error)
+{
+    bool was_failed = failed();
+    failure_ = error;
+    failed_.store(!error.empty(), std::memory_order_release);
+    durable_.store(seq, std::memory_order_release);
+    if (error.empty()) {
+        commits_.fetch_add(1, std::memory_order_relaxed);
+        last_commit_unix_.store(std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count(),
+                                std::memory_order_relaxed);
+        if (was_failed)
+            LOG_WARN("commit to %s works again; accepting writes", config_.path.c_str());
+    } else if (!was_failed) {
+        LOG_ERR("commit to %s failed: %s; refusing writes, retrying every second", config_.path.c_str(),
+                error.c_str());
+    }
+    committed_.notify_all();
+    uint64_t one = 1;
+    (void)!::write(notify_.get(), &one, sizeof one);
+}
+
+std::string Persistence::commit(const std::vector<Change>& batch)
+{
+    sqlite3* db = db_.get();
+    auto run = [db](sqlite3_stmt* s) {
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE || rc == SQLITE_ROW;
+    };
+    if (!run(begin_stmt_.get()))
+        return sqlite3_errmsg(db);
+    for (const Change& c : batch) {
+        sqlite3_stmt* s = c.kind == Change::Kind::Put     ? put_stmt_.get()
+                          : c.kind == Change::Kind::Erase ? erase_stmt_.get()
+                                                          : clear_stmt_.get();
+        if (c.kind != Change::Kind::Clear)
+            sqlite3_bind_blob(s, 1, c.key.data(), static_cast<int>(c.key.size()), SQLITE_STATIC);
+        if (c.kind == Change::Kind::Put)
+            sqlite3_bind_blob(s, 2, c.value.data(), static_cast<int>(c.value.size()), SQLITE_STATIC);
+        bool ok = run(s);
+        sqlite3_clear_bindings(s);
+        if (!ok) {
+            std::string error = sqlite3_errmsg(db);
+            run(rollback_stmt_.get());
+            return error;
+        }
+    }
+    if (!run(commit_stmt_.get())) {
+        std::string error = sqlite3_errmsg(db);
+        run(rollback_stmt_.get());
+        return error;
+    }
+    return "";
+}
+
+}  // namespace kv

@@ -1,0 +1,138 @@
+// persistence.h: the SQLite copy of the store, and the promise it keeps.
+//
+// The event loop never touches disk. It queues each change here and gets a
+// sequence number back; a writer thread commits queued changes in batches
+// (group commit: everything that arrived while one commit was in flight goes
+// into the next transaction) and publishes the highest committed sequence
+// number, waking the loop through an eventfd.
+//
+// Modes (docs/persistence.md):
+//   always: a write is acknowledged only once durable() covers it; every
+//           commit is synchronous=FULL (fsync'd).
+//   batch:  acknowledged at once; committed (synchronous=FULL) within the
+//           sync interval, or sooner when the queue grows large.
+//   off:    acknowledged at once; committed when the queue grows large and at
+//           shutdown, with synchronous=OFF (no fsync).
+// A failed commit is kept and retried every second; until one succeeds,
+// failure() is non-empty and kvstored refuses new writes.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "fd.h"
+#include "store.h"
+
+namespace kv {
+
+enum class SyncMode { Always, Batch, Off };
+
+const char* sync_mode_name(SyncMode mode);
+
+struct PersistConfig {
+    std::string path;
+    SyncMode mode = SyncMode::Batch;
+    std::chrono::milliseconds interval{1000};
+    size_t batch_limit = 10000;  // queued changes that trigger a commit in batch and off modes
+    // How long a commit waits for another process's lock before it fails.
+    std::chrono::milliseconds busy_timeout{5000};
+};
+
+class Persistence {
+public:
+    // Opens or creates the database and loads every entry into `store`. Throws
+    // std::runtime_error naming the path and SQLite's error text when the file
+    // cannot be opened, is not a kvstore database, has an unknown schema
+    // version, or holds more entries than the store's capacity.
+    Persistence(const PersistConfig& config, Store& store);
+    // Commits everything still queued (retrying briefly on failure), then stops.
+    ~Persistence();
+
+    Persistence(const Persistence&) = delete;
+    Persistence& operator=(const Persistence&) = delete;
+
+    // Queue a change; returns its sequence number.
+    uint64_t put(std::string_view key, std::string_view value);
+    uint64_t erase(std::string_view key);
+    uint64_t clear();
+
+    // Every change with a sequence number <= durable() is committed.
+    uint64_t durable() const { return durable_.load(std::memory_order_acquire); }
+    bool failed() const { return failed_.load(std::memory_order_acquire); }
+    std::string failure() const;
+
+    // Readable when durable() or failed() may have changed; call drain() then.
+    int notify_fd() const { return notify_.get(); }
+    void drain();
+
+    // Asks the writer to commit everything queued now and waits for it, up to
+    // `timeout`. True when it all reached the database.
+    bool flush(std::chrono::milliseconds timeout);
+
+    const PersistConfig& config() const { return config_; }
+    uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+    // Wall-clock time of the last successful commit (0 = none yet).
+    int64_t last_commit_unix() const { return last_commit_unix_.load(std::memory_order_relaxed); }
+
+private:
+    struct Change {
+        enum class Kind { Put, Erase, Clear } kind;
+        std::string key;
+        std::string value;
+        uint64_t seq;
+    };
+    struct DbClose {
+        void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+    };
+    struct StmtFinalize {
+        void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+    };
+    using Db = std::unique_ptr<sqlite3, DbClose>;
+    using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+    void open();
+    void check_schema();
+    void load(Store& store);
+    Stmt prepare(const char* sql);
+    void exec(const char* sql);
+    [[noreturn]] void fail(const std::string& what) const;
+    std::string open_problem() const;
+
+    uint64_t enqueue(Change change);
+    bool commit_due(std::chrono::steady_clock::time_point since) const;
+    void writer_loop();
+    std::string commit(const std::vector<Change>& batch);  // "" on success
+    void publish(uint64_t seq, const std::string& error);
+
+    PersistConfig config_;
+    Db db_;
+    Stmt put_stmt_, erase_stmt_, clear_stmt_, begin_stmt_, commit_stmt_, rollback_stmt_;
+    UniqueFd notify_;
+
+    mutable std::mutex mu_;  // guards everything below it up to the atomics
+    std::condition_variable wake_writer_;
+    std::condition_variable committed_;
+    std::vector<Change> queue_;
+    uint64_t next_seq_ = 1;
+    uint64_t flush_target_ = 0;  // a flush() waits for durable() to reach this
+    bool stopping_ = false;
+    std::string failure_;
+
+    std::atomic<uint64_t> durable_{0};
+    std::atomic<bool> failed_{false};
+    std::atomic<uint64_t> commits_{0};
+    std::atomic<int64_t> last_commit_unix_{0};
+    std::thread writer_;  // last: started once everything above exists
+};
+
+}  // namespace kv

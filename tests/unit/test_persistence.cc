@@ -1,0 +1,213 @@
+// Tests for kvstored's SQLite persistence (kvstored/persistence.h) and the
+// Database facade: round trips in every sync mode, the startup refusals, and
+// the failure path (a commit that cannot take the write lock) with recovery.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <poll.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "database.h"
+
+using namespace std::chrono_literals;
+using kv::Database;
+using kv::PersistConfig;
+using kv::SyncMode;
+
+namespace {
+
+struct TempDir {
+    std::filesystem::path path;
+    TempDir()
+    {
+        char tmpl[] = "/tmp/kvstore-unit-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl));
+        path = tmpl;
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+PersistConfig config(const TempDir& dir, SyncMode mode)
+{
+    PersistConfig c;
+    c.path = (dir.path / "store.db").string();
+    c.mode = mode;
+    c.interval = 50ms;
+    c.busy_timeout = 50ms;
+    return c;
+}
+
+// Waits (bounded) until `done` holds, sleeping on the writer's eventfd.
+template <typename Pred>
+bool wait_for(kv::Persistence& p, Pred done, std::chrono::milliseconds limit = 5s)
+{
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        pollfd fd{p.notify_fd(), POLLIN, 0};
+        ::poll(&fd, 1, 50);
+        p.drain();
+    }
+    return true;
+}
+
+// Runs one SQL statement on its own connection, as another process would.
+std::string sql_value(const std::string& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    std::string result;
+    sqlite3_exec(
+        db, sql.c_str(),
+        [](void* out, int, char** values, char**) {
+            *static_cast<std::string*>(out) = values[0] ? values[0] : "NULL";
+            return 0;
+        },
+        &result, nullptr);
+    sqlite3_close(db);
+    return result;
+}
+
+std::string startup_error(const PersistConfig& c, size_t capacity = 100)
+{
+    try {
+        Database db(capacity, c);
+    } catch (const std::runtime_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("the store survives a restart in every sync mode", "[persistence]")
+{
+    for (SyncMode mode : {SyncMode::Always, SyncMode::Batch, SyncMode::Off}) {
+        INFO("mode " << kv::sync_mode_name(mode));
+        TempDir dir;
+        std::string binary("\0\t\"\\\xff\r", 6);
+        {
+            Database db(100, config(dir, mode));
+            kv::Store::PutResult r;
+            bool erased;
+            db.put("a", "1", r);
+            db.put("b", binary, r);
+            db.put("empty", "", r);
+            db.put("gone", "x", r);
+            db.erase("gone", erased);
+            REQUIRE(erased);
+            db.put("a", "2", r);
+        }  // closing commits what is queued
+        Database db(100, config(dir, mode));
+        const kv::Store& s = db.store();
+        CHECK(s.size() == 3);
+        REQUIRE(s.get("a"));
+        CHECK(*s.get("a") == "2");
+        REQUIRE(s.get("b"));
+        CHECK(*s.get("b") == binary);
+        REQUIRE(s.get("empty"));
+        CHECK(s.get("empty")->empty());
+        CHECK_FALSE(s.get("gone"));
+    }
+}
+
+TEST_CASE("always mode makes each write durable promptly; tickets order the writes", "[persistence]")
+{
+    TempDir dir;
+    Database db(100, config(dir, SyncMode::Always));
+    kv::Store::PutResult r;
+    uint64_t t1 = db.put("k", "v1", r);
+    uint64_t t2 = db.put("k", "v2", r);
+    CHECK(t2 > t1);
+    REQUIRE(wait_for(*db.persistence(), [&] { return db.durability(t2) == Database::Durability::Durable; }));
+    CHECK(sql_value(db.persistence()->config().path, "SELECT value FROM kv WHERE key = CAST('k' AS BLOB)") == "v2");
+    CHECK(db.persistence()->commits() >= 1);
+}
+
+TEST_CASE("batch mode acknowledges at once and commits within the interval", "[persistence]")
+{
+    TempDir dir;
+    Database db(100, config(dir, SyncMode::Batch));
+    kv::Store::PutResult r;
+    uint64_t t = db.put("k", "v", r);
+    CHECK(db.durability(t) == Database::Durability::Durable);  // no waiting in batch mode
+    REQUIRE(wait_for(*db.persistence(), [&] { return db.persistence()->durable() >= t; }, 2s));
+    CHECK(sql_value(db.persistence()->config().path, "SELECT count(*) FROM kv") == "1");
+}
+
+TEST_CASE("flush commits everything queued, in off mode too", "[persistence]")
+{
+    TempDir dir;
+    Database db(100, config(dir, SyncMode::Off));
+    kv::Store::PutResult r;
+    for (int i = 0; i < 10; ++i)
+        db.put("k" + std::to_string(i), "v", r);
+    REQUIRE(db.persistence()->flush(5s));
+    CHECK(sql_value(db.persistence()->config().path, "SELECT count(*) FROM kv") == "10");
+}
+
+TEST_CASE("a database larger than the capacity is refused at startup", "[persistence]")
+{
+    TempDir dir;
+    {
+        Database db(100, config(dir, SyncMode::Always));
+        kv::Store::PutResult r;
+        for (int i = 0; i < 5; ++i)
+            db.put("k" + std::to_string(i), "v", r);
+    }
+    std::string err = startup_error(config(dir, SyncMode::Always), 4);
+    CHECK_THAT(err, Catch::Contains("holds 5 entries, more than the capacity of 4"));
+    CHECK_THAT(err, Catch::Contains("--capacity 5"));
+}
+
+TEST_CASE("unknown schema versions and foreign databases are refused", "[persistence]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    sql_value(c.path, "CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT); "
+                      "INSERT INTO meta VALUES('schema_version', '7')");
+    CHECK_THAT(startup_error(c), Catch::Contains("schema version 7 is unknown; this kvstored reads version 1"));
+
+    TempDir other;
+    PersistConfig foreign = config(other, SyncMode::Batch);
+    sql_value(foreign.path, "CREATE TABLE t(x)");
+    CHECK_THAT(startup_error(foreign), Catch::Contains("not a kvstore database"));
+}
+
+TEST_CASE("an unopenable path is refused with the path and the reason", "[persistence]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    c.path = (dir.path / "missing-dir" / "store.db").string();
+    std::string err = startup_error(c);
+    CHECK_THAT(err, Catch::Contains("sqlite open " + c.path + ": unable to open database file"));
+    CHECK_THAT(err, Catch::Contains("No such file or directory"));
+}
+
+TEST_CASE("a failing commit refuses further writes, fails held ones, and recovers", "[persistence]")
+{
+    TempDir dir;
+    Database db(100, config(dir, SyncMode::Always));
+    kv::Persistence& p = *db.persistence();
+    // Another connection takes the write lock and keeps it: our commits fail
+    // with SQLITE_BUSY after the 50 ms busy timeout.
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(p.config().path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+
+    kv::Store::PutResult r;
+    uint64_t t = db.put("k", "v", r);
+    REQUIRE(wait_for(p, [&] { return p.failed(); }));
+    CHECK(db.durability(t) == Database::Durability::Failed);
+    CHECK_THAT(db.write_refusal(), Catch::Contains("database is locked"));
+
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    // The retry (every second) commits the kept batch and writes work again.
+    REQUIRE(wait_for(p, [&] { return !p.failed() && p.durable() >= t; }));
+    CHECK(db.write_refusal().empty());
+    CHECK(sql_value(p.config().path, "SELECT value FROM kv WHERE key = CAST('k' AS BLOB)") == "v");
+}
