@@ -56,10 +56,7 @@ class LineSplitter {
 public:
     enum class Next { Line, TooLong, NeedMore };
 
-    explicit LineSplitter(size_t max_line)
-        : max_line_(max_line)
-    {
-    }
+    explicit LineSplitter(size_t max_line) : max_line_(max_line) { }
     void set_max_line(size_t max_line) { max_line_ = max_line; }
     size_t max_line() const { return max_line_; }
 

@@ -12,9 +12,7 @@ namespace {
 // Appends big-endian integers and length-prefixed strings to a frame.
 class Writer {
 public:
-    Writer(std::string& out, Msg type)
-        : out_(out)
-        , start_(out.size())
+    Writer(std::string& out, Msg type) : out_(out), start_(out.size())
     {
         out_.append(4, '\0');  // length, patched by finish()
         out_.push_back(static_cast<char>(type));
@@ -60,10 +58,7 @@ private:
 // end, and expect_end() rejects trailing bytes.
 class Cursor {
 public:
-    explicit Cursor(std::string_view p)
-        : p_(p)
-    {
-    }
+    explicit Cursor(std::string_view p) : p_(p) { }
 
     bool u8(uint8_t& v)
     {

@@ -25,10 +25,7 @@ constexpr size_t kMaxPendingOutput = 4u << 20;
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer)
-    : server_(server)
-    , fd_(std::move(fd))
-    , id_(id)
-    , peer_(peer)
+    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer)
 {
     interest_ = EPOLLIN;
     server_.loop().watch(fd_.get(), interest_, this);
@@ -56,6 +53,10 @@ void Client::on_ready(uint32_t events)
 
 void Client::read_input()
 {
+    if (state_ == State::Draining) {
+        discard_input();
+        return;
+    }
     long n = in_.read_from(fd_.get());
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
@@ -74,6 +75,16 @@ void Client::read_input()
     if (state_ == State::Closed)
         return;
     flush();
+}
+
+// A draining peer has been told goodbye; what it still sends is read and
+// dropped (never buffered) until it hangs up or the server's deadline passes.
+void Client::discard_input()
+{
+    char scratch[16 * 1024];
+    ssize_t n = ::read(fd_.get(), scratch, sizeof scratch);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        close("kvsvc hung up after the shutdown notice");
 }
 
 void Client::process_frames()
@@ -122,6 +133,7 @@ bool Client::on_hello(std::string_view payload)
         LOG_WARN("client %llu (pid %d): refused: %s", static_cast<unsigned long long>(id_), peer_.pid, why.c_str());
         wire::append(out_, wire::Msg::Refused, wire::Notice{why});
         state_ = State::Draining;
+        close_when_flushed_ = true;
         return true;
     }
     wire::Hello hello;
@@ -202,6 +214,10 @@ void Client::flush()
     }
     if (state_ == State::Closed)
         return;
+    if (out_.empty() && close_when_flushed_) {
+        close("refused");
+        return;
+    }
     if (out_.empty() && held_.empty() && peer_eof_) {
         close(state_ == State::Draining ? "kvsvc hung up after the shutdown notice" : "kvsvc detached");
         return;

@@ -44,6 +44,7 @@ private:
     enum class State { AwaitingHello, Attached, Draining, Closed };
 
     void read_input();
+    void discard_input();
     void process_frames();
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
@@ -61,6 +62,7 @@ private:
     std::string address_;  // the TCP client's address, as kvsvc reported it
     State state_ = State::AwaitingHello;
     bool peer_eof_ = false;  // kvsvc closed its end: answer what we have, then close
+    bool close_when_flushed_ = false;  // refused: close once the Refused frame is out
     uint64_t hello_timer_ = 0;
     uint32_t interest_ = 0;
     wire::FrameBuffer in_;

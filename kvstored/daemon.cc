@@ -34,9 +34,7 @@ void block_handled_signals()
 
 class SignalWatcher : public EventLoop::Watcher {
 public:
-    SignalWatcher(EventLoop& loop, Server& server)
-        : loop_(loop)
-        , server_(server)
+    SignalWatcher(EventLoop& loop, Server& server) : loop_(loop), server_(server)
     {
         sigset_t set = handled_signals();
         fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));

@@ -16,8 +16,7 @@ namespace {
 
 }  // namespace
 
-EventLoop::EventLoop()
-    : epfd_(::epoll_create1(EPOLL_CLOEXEC))
+EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC))
 {
     if (!epfd_)
         fail("epoll_create1");

@@ -89,8 +89,8 @@ void Persistence::open()
         std::string problem = open_problem();
         if (problem.empty())
             fail("open");
-        throw std::runtime_error("sqlite open " + config_.path + ": " + sqlite3_errmsg(db_.get()) + " (" +
-                                 problem + ")");
+        throw std::runtime_error("sqlite open " + config_.path + ": " + sqlite3_errmsg(db_.get()) + " (" + problem
+                                 + ")");
     }
     // Another process holding a write lock (an admin's sqlite3 shell) delays us
     // briefly instead of failing the commit at once.
@@ -142,8 +142,8 @@ void Persistence::check_schema()
         throw std::runtime_error("sqlite " + config_.path + ": no schema_version in its meta table");
     int found = sqlite3_column_int(version.get(), 0);
     if (found != kSchemaVersion)
-        throw std::runtime_error("sqlite " + config_.path + ": schema version " + std::to_string(found) +
-                                 " is unknown; this kvstored reads version " + std::to_string(kSchemaVersion));
+        throw std::runtime_error("sqlite " + config_.path + ": schema version " + std::to_string(found)
+                                 + " is unknown; this kvstored reads version " + std::to_string(kSchemaVersion));
 }
 
 void Persistence::load(Store& store)
@@ -153,15 +153,16 @@ void Persistence::load(Store& store)
         fail("count entries in");
     auto n = static_cast<size_t>(sqlite3_column_int64(count.get(), 0));
     if (n > store.capacity())
-        throw std::runtime_error("database " + config_.path + " holds " + std::to_string(n) +
-                                 " entries, more than the capacity of " + std::to_string(store.capacity()) +
-                                 "; start with --capacity " + std::to_string(n) + " or more");
+        throw std::runtime_error("database " + config_.path + " holds " + std::to_string(n)
+                                 + " entries, more than the capacity of " + std::to_string(store.capacity())
+                                 + "; start with --capacity " + std::to_string(n) + " or more");
     Stmt rows = prepare("SELECT key, value FROM kv");
     int rc;
     while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
         auto column = [&](int i) {
             const void* p = sqlite3_column_blob(rows.get(), i);
-            return std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
+            return std::string_view(static_cast<const char*>(p),
+                                    static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
         };
         store.put(column(0), column(1));
     }
@@ -180,7 +181,10 @@ uint64_t Persistence::erase(std::string_view key)
     return enqueue(Change{Change::Kind::Erase, std::string(key), {}, 0});
 }
 
-uint64_t Persistence::clear() { return enqueue(Change{Change::Kind::Clear, {}, {}, 0}); }
+uint64_t Persistence::clear()
+{
+    return enqueue(Change{Change::Kind::Clear, {}, {}, 0});
+}
 
 uint64_t Persistence::enqueue(Change change)
 {
@@ -206,8 +210,7 @@ std::string Persistence::failure() const
 void Persistence::drain()
 {
     uint64_t n;
-    while (::read(notify_.get(), &n, sizeof n) == sizeof n) {
-    }
+    while (::read(notify_.get(), &n, sizeof n) == sizeof n) { }
 }
 
 bool Persistence::flush(std::chrono::milliseconds timeout)
@@ -264,11 +267,9 @@ void Persistence::writer_loop()
         last = Clock::now();
         if (!error.empty()) {
             // Keep the batch, in order, ahead of anything queued meanwhile.
-            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
-                          std::make_move_iterator(batch.end()));
+            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
             if (stopping_ && --shutdown_retries == 0) {
-                LOG_ERR("giving up at shutdown: %zu change(s) not saved to %s", queue_.size(),
-                        config_.path.c_str());
+                LOG_ERR("giving up at shutdown: %zu change(s) not saved to %s", queue_.size(), config_.path.c_str());
                 return;
             }
         }
@@ -287,15 +288,14 @@ void Persistence::publish(uint64_t seq, const std::string& error)
     durable_.store(seq, std::memory_order_release);
     if (error.empty()) {
         commits_.fetch_add(1, std::memory_order_relaxed);
-        last_commit_unix_.store(std::chrono::duration_cast<std::chrono::seconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count(),
-                                std::memory_order_relaxed);
+        last_commit_unix_.store(
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count(),
+            std::memory_order_relaxed);
         if (was_failed)
             LOG_WARN("commit to %s works again; accepting writes", config_.path.c_str());
     } else if (!was_failed) {
-        LOG_ERR("commit to %s failed: %s; refusing writes, retrying every second", config_.path.c_str(),
-                error.c_str());
+        LOG_ERR("commit to %s failed: %s; refusing writes, retrying every second", config_.path.c_str(), error.c_str());
     }
     committed_.notify_all();
     uint64_t one = 1;
@@ -313,9 +313,9 @@ std::string Persistence::commit(const std::vector<Change>& batch)
     if (!run(begin_stmt_.get()))
         return sqlite3_errmsg(db);
     for (const Change& c : batch) {
-        sqlite3_stmt* s = c.kind == Change::Kind::Put     ? put_stmt_.get()
-                          : c.kind == Change::Kind::Erase ? erase_stmt_.get()
-                                                          : clear_stmt_.get();
+        sqlite3_stmt* s = c.kind == Change::Kind::Put ? put_stmt_.get()
+            : c.kind == Change::Kind::Erase           ? erase_stmt_.get()
+                                                      : clear_stmt_.get();
         if (c.kind != Change::Kind::Clear)
             sqlite3_bind_blob(s, 1, c.key.data(), static_cast<int>(c.key.size()), SQLITE_STATIC);
         if (c.kind == Change::Kind::Put)

@@ -189,8 +189,7 @@ void Server::begin_shutdown(const std::string& message)
         if (p->flush(std::chrono::seconds(10)))
             LOG_INFO("database %s is up to date", p->config().path.c_str());
         else
-            LOG_ERR("database %s: pending changes not committed: %s", p->config().path.c_str(),
-                    p->failure().c_str());
+            LOG_ERR("database %s: pending changes not committed: %s", p->config().path.c_str(), p->failure().c_str());
     }
     LOG_INFO("shutting down: notifying %zu client(s)", clients_.size());
     for (auto& [id, client] : clients_)

@@ -17,9 +17,9 @@
 #include <string>
 
 #include "commands.h"
+#include "database.h"
 #include "event_loop.h"
 #include "fd.h"
-#include "database.h"
 #include "stats.h"
 
 namespace kv {

@@ -20,10 +20,7 @@ class Store {
 public:
     enum class PutResult { Inserted, Replaced, Full };
 
-    explicit Store(size_t capacity)
-        : capacity_(capacity)
-    {
-    }
+    explicit Store(size_t capacity) : capacity_(capacity) { }
 
     PutResult put(std::string_view key, std::string_view value);
     // nullptr when absent. Valid until the next mutation.

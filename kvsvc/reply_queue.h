@@ -18,10 +18,7 @@ namespace kv {
 
 class ReplyQueue {
 public:
-    explicit ReplyQueue(std::string& out)
-        : out_(out)
-    {
-    }
+    explicit ReplyQueue(std::string& out) : out_(out) { }
 
     // A reply known now.
     void local(std::string_view text)

@@ -36,11 +36,7 @@ bool is_socket(int fd)
 
 }  // namespace
 
-Session::Session(SessionConfig config)
-    : config_(std::move(config))
-    , lines_(kDefaultMaxValueBytes + kLineOverhead)
-{
-}
+Session::Session(SessionConfig config) : config_(std::move(config)), lines_(kDefaultMaxValueBytes + kLineOverhead) { }
 
 int Session::run()
 {

@@ -46,7 +46,7 @@ TEST_CASE("each command word parses to its verb", "[parser]")
     CHECK(parse_ok("save k:v").verb == Verb::Save);
 }
 
-TEST_CASE("command words are case-insensitive; keys are not", "[parser]")
+TEST_CASE("command words are case-insensitive, keys are not", "[parser]")
 {
     CHECK(parse_ok("PING").verb == Verb::Ping);
     kv::Command c = parse_ok("ReAd MyKey");
@@ -54,7 +54,7 @@ TEST_CASE("command words are case-insensitive; keys are not", "[parser]")
     CHECK(c.key == "MyKey");
 }
 
-TEST_CASE("save splits at the first colon; the value is kept verbatim", "[parser]")
+TEST_CASE("save splits at the first colon, the value is kept verbatim", "[parser]")
 {
     kv::Command c = parse_ok("save greeting:hello, world: again ");
     CHECK(c.key == "greeting");
@@ -124,12 +124,12 @@ TEST_CASE("keys takes an optional prefix", "[parser]")
 TEST_CASE("values longer than the limit are refused", "[parser]")
 {
     CHECK(parse_ok("save k:" + std::string(kMax, 'v')).value.size() == kMax);
-    CHECK(parse_err("save k:" + std::string(kMax + 1, 'v')) ==
-          "ERR too-long value is 65537 bytes; the limit is 65536\n");
+    CHECK(parse_err("save k:" + std::string(kMax + 1, 'v'))
+          == "ERR too-long value is 65537 bytes; the limit is 65536\n");
     CHECK(parse_err("save k:abcd", 3) == "ERR too-long value is 4 bytes; the limit is 3\n");
 }
 
-TEST_CASE("local commands need no daemon; data commands map to wire ops", "[parser]")
+TEST_CASE("local commands need no daemon, data commands map to wire ops", "[parser]")
 {
     CHECK_FALSE(kv::wire_op(Verb::Connect));
     CHECK_FALSE(kv::wire_op(Verb::Ping));

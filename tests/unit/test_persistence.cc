@@ -3,8 +3,8 @@
 // the failure path (a commit that cannot take the write lock) with recovery.
 #include <catch2/catch.hpp>
 
-#include <sqlite3.h>
 #include <poll.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <thread>
@@ -40,8 +40,7 @@ PersistConfig config(const TempDir& dir, SyncMode mode)
 }
 
 // Waits (bounded) until `done` holds, sleeping on the writer's eventfd.
-template <typename Pred>
-bool wait_for(kv::Persistence& p, Pred done, std::chrono::milliseconds limit = 5s)
+template <typename Pred> bool wait_for(kv::Persistence& p, Pred done, std::chrono::milliseconds limit = 5s)
 {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (!done()) {
@@ -114,7 +113,7 @@ TEST_CASE("the store survives a restart in every sync mode", "[persistence]")
     }
 }
 
-TEST_CASE("always mode makes each write durable promptly; tickets order the writes", "[persistence]")
+TEST_CASE("always mode makes each write durable promptly, tickets order the writes", "[persistence]")
 {
     TempDir dir;
     Database db(100, config(dir, SyncMode::Always));
@@ -134,7 +133,8 @@ TEST_CASE("batch mode acknowledges at once and commits within the interval", "[p
     kv::Store::PutResult r;
     uint64_t t = db.put("k", "v", r);
     CHECK(db.durability(t) == Database::Durability::Durable);  // no waiting in batch mode
-    REQUIRE(wait_for(*db.persistence(), [&] { return db.persistence()->durable() >= t; }, 2s));
+    REQUIRE(wait_for(
+        *db.persistence(), [&] { return db.persistence()->durable() >= t; }, 2s));
     CHECK(sql_value(db.persistence()->config().path, "SELECT count(*) FROM kv") == "1");
 }
 
@@ -167,8 +167,9 @@ TEST_CASE("unknown schema versions and foreign databases are refused", "[persist
 {
     TempDir dir;
     PersistConfig c = config(dir, SyncMode::Batch);
-    sql_value(c.path, "CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT); "
-                      "INSERT INTO meta VALUES('schema_version', '7')");
+    sql_value(c.path,
+              "CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT); "
+              "INSERT INTO meta VALUES('schema_version', '7')");
     CHECK_THAT(startup_error(c), Catch::Contains("schema version 7 is unknown; this kvstored reads version 1"));
 
     TempDir other;

@@ -9,8 +9,7 @@ using namespace kv::wire;
 namespace {
 
 // Encodes with `encode`, then pulls exactly one frame back out.
-template <typename Encode>
-Frame one_frame(FrameBuffer& fb, Encode encode)
+template <typename Encode> Frame one_frame(FrameBuffer& fb, Encode encode)
 {
     std::string bytes;
     encode(bytes);
