@@ -4,6 +4,7 @@
 
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 
 #include <csignal>
 #include <cstring>
@@ -88,6 +89,9 @@ int run_daemon(const ServerConfig& config)
         SignalWatcher signals(loop, server);
         LOG_INFO("kvstored %s ready on %s (capacity %zu entries, values up to %zu bytes)", KVSTORE_VERSION,
                  config.socket_path.c_str(), config.capacity, config.max_value);
+        // Type=notify: the socket listens and the database is loaded.
+        sd_notifyf(0, "READY=1\nSTATUS=serving %zu entries on %s", server.db().store().size(),
+                   config.socket_path.c_str());
         loop.run();
         LOG_INFO("stopped");
         return 0;

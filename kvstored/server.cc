@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 
 #include <cerrno>
 #include <cstring>
@@ -182,6 +183,7 @@ void Server::begin_shutdown(const std::string& message)
     if (shutting_down_)
         return;
     shutting_down_ = true;
+    sd_notify(0, "STOPPING=1");
     close_listener();
     // Everything acknowledged or about to be must be on disk before anyone is
     // told goodbye.
