@@ -46,8 +46,10 @@ enum class Msg : uint8_t {
     Shutdown = 6,  // str16 message, shown to the client as "BYE <message>"
 };
 
-// What a Request asks for. The reply text is exactly what the client sees,
-// as specified in docs/protocol.md.
+// What a Request asks for. For the data operations (up to kLastDataOp) the
+// reply text is exactly what the client sees, as specified in
+// docs/protocol.md. The admin operations are accepted on the admin socket
+// only; their replies are read by the kvstored admin subcommands.
 enum class Op : uint8_t {
     Save = 1,
     Read = 2,
@@ -56,8 +58,15 @@ enum class Op : uint8_t {
     Keys = 5,
     Count = 6,
     Stats = 7,
+    Status = 8,  // "STATUS <n>" then n lines "<name> <value>"
+    Clients = 9,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>"
+    Kick = 10,  // key: client id (decimal); value: message. "OK" | "NOT_FOUND"
+    Flush = 11,  // "OK": every entry deleted
+    Shutdown = 12,  // value: message for the clients. "OK", then kvstored shuts down
+    Dump = 13,  // "DUMP <n>" then n lines "<key> <value>" (keys have no space, values no LF)
 };
-inline constexpr uint8_t kLastOp = 7;
+inline constexpr uint8_t kLastDataOp = 7;
+inline constexpr uint8_t kLastOp = 13;
 
 // Reply flags: kReplyMore says more chunks of the same reply follow.
 inline constexpr uint8_t kReplyMore = 0x01;

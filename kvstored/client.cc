@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "admin.h"
 #include "command.h"
 #include "commands.h"
 #include "log.h"
@@ -24,8 +25,8 @@ constexpr size_t kMaxPendingOutput = 4u << 20;
 
 }  // namespace
 
-Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer)
-    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer)
+Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role)
+    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer), role_(role)
 {
     interest_ = EPOLLIN;
     server_.loop().watch(fd_.get(), interest_, this);
@@ -141,9 +142,11 @@ bool Client::on_hello(std::string_view payload)
         return false;
     address_ = hello.address.empty() ? "local" : std::string(hello.address);
     state_ = State::Attached;
+    attached_since_unix_
+        = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     server_.on_attached(*this);
-    LOG_INFO("client %llu attached: kvsvc pid %u, uid %u, from %s", static_cast<unsigned long long>(id_), hello.pid,
-             peer_.uid, address_.c_str());
+    LOG_INFO("%s %llu attached: pid %u, uid %u, from %s", role_ == Role::Admin ? "admin" : "client",
+             static_cast<unsigned long long>(id_), hello.pid, peer_.uid, address_.c_str());
     wire::append(out_, wire::Welcome{wire::kVersion, static_cast<uint32_t>(server_.limits().max_value), id_});
     return true;
 }
@@ -153,8 +156,14 @@ bool Client::on_request(std::string_view payload)
     wire::Request req;
     if (!wire::decode(payload, req))
         return false;
+    bool admin_op = static_cast<uint8_t>(req.op) > wire::kLastDataOp;
+    if (admin_op && role_ != Role::Admin)
+        return false;  // a kvsvc asking for admin operations is not a kvsvc
+    ++commands_;
+    last_active_ = std::chrono::steady_clock::now();
     std::string text;
-    uint64_t ticket = execute(req, server_.db(), server_.stats(), server_.limits(), text);
+    uint64_t ticket = admin_op ? execute_admin(req, server_, *this, text)
+                               : execute(req, server_.db(), server_.stats(), server_.limits(), text);
     queue_reply(std::move(text), ticket);
     return true;
 }

@@ -23,7 +23,11 @@ class Server;
 
 class Client : public EventLoop::Watcher {
 public:
-    Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer);
+    // Service: a kvsvc, data operations only. Admin: the kvstored admin
+    // subcommands, every operation.
+    enum class Role { Service, Admin };
+
+    Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role);
     ~Client() override;
 
     void on_ready(uint32_t events) override;
@@ -37,8 +41,13 @@ public:
     void release_durable();
 
     uint64_t id() const { return id_; }
+    Role role() const { return role_; }
+    bool attached() const { return state_ == State::Attached; }
     const std::string& address() const { return address_; }
     pid_t pid() const { return peer_.pid; }
+    int64_t attached_since_unix() const { return attached_since_unix_; }
+    uint64_t commands() const { return commands_; }
+    std::chrono::steady_clock::time_point last_active() const { return last_active_; }
 
 private:
     enum class State { AwaitingHello, Attached, Draining, Closed };
@@ -59,6 +68,10 @@ private:
     UniqueFd fd_;
     uint64_t id_;
     ucred peer_;
+    Role role_;
+    int64_t attached_since_unix_ = 0;
+    uint64_t commands_ = 0;
+    std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
     std::string address_;  // the TCP client's address, as kvsvc reported it
     State state_ = State::AwaitingHello;
     bool peer_eof_ = false;  // kvsvc closed its end: answer what we have, then close

@@ -49,6 +49,11 @@ void do_save(Context& c)
                                  + std::to_string(c.limits.max_value));
         return;
     }
+    // kvsvc cannot send one, but an admin `set` could: a LF would split the reply.
+    if (c.req.value.find('\n') != std::string_view::npos) {
+        c.out += error_reply("bad-value", "values may not contain a line feed");
+        return;
+    }
     if (refuse_if_storage_failed(c))
         return;
     Store::PutResult result;
@@ -159,8 +164,9 @@ OpSpec spec_for(wire::Op op)
         return {do_count, OpSpec::NoKey};
     case wire::Op::Stats:
         return {do_stats, OpSpec::NoKey};
+    default:  // admin operations: admin.h
+        return {nullptr, OpSpec::NoKey};
     }
-    return {nullptr, OpSpec::NoKey};
 }
 
 }  // namespace
@@ -169,6 +175,10 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
 {
     ++stats.commands_total;
     OpSpec spec = spec_for(req.op);
+    if (!spec.handler) {
+        out += error_reply("unknown-command", "not a data operation");
+        return 0;
+    }
     bool key_needed = spec.key == OpSpec::Key || (spec.key == OpSpec::Prefix && !req.key.empty());
     if (key_needed) {
         if (auto why = key_problem(req.key); !why.empty()) {

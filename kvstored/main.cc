@@ -1,7 +1,15 @@
-// main.cc: kvstored's command line. `kvstored run` is the daemon; further
-// subcommands administer a running daemon.
-#include <CLI/CLI.hpp>
+// main.cc: kvstored's command line. `kvstored run` is the daemon; the other
+// subcommands administer a running daemon through its admin socket.
+//
+// Options may also come from the configuration file (INI, read by CLI11):
+// top-level keys for the global options (admin-socket), a [run] section for the
+// daemon's. Flags on the command line override the file.
+#include <grp.h>
 
+#include <CLI/CLI.hpp>
+#include <filesystem>
+
+#include "admin_cli.h"
 #include "command.h"
 #include "daemon.h"
 #include "log.h"
@@ -9,16 +17,35 @@
 
 namespace {
 
+constexpr const char* kDefaultConfig = "/etc/kvstore/kvstored.conf";
 constexpr const char* kDefaultSocket = "/run/kvstored/kvstored.sock";
+constexpr const char* kDefaultAdminSocket = "/run/kvstored/admin.sock";
 
-struct PersistOptions {
+constexpr const char* kFooter
+    = "Configuration: every option of 'run' and --admin-socket may be set in the file named by\n"
+      "--config (default /etc/kvstore/kvstored.conf; a missing default file is fine):\n"
+      "    admin-socket = /run/kvstored/admin.sock\n"
+      "    [run]\n"
+      "    socket = /run/kvstored/kvstored.sock\n"
+      "    db = /var/lib/kvstore/store.db\n"
+      "Command-line flags override the file. Check a file with 'kvstored check-config'.\n"
+      "\n"
+      "Exit status: 0 success; 1 error (including 'not found' for get, del and kick);\n"
+      "2 bad usage or configuration; 3 kvstored is not running (LSB, as for 'status').\n"
+      "See docs/operations.md.";
+
+struct RunOptions {
+    kv::ServerConfig server;
     std::string db_path;
     bool memory = false;
     std::string sync = "batch";
     double interval_s = 1.0;
+    double shutdown_timeout_s = 5.0;
+    std::string service_group;
+    std::string log_level = "info";
 };
 
-void add_persistence_options(CLI::App& run, PersistOptions& o)
+void add_persistence_options(CLI::App& run, RunOptions& o)
 {
     auto* db = run.add_option("--db", o.db_path,
                               "SQLite database to persist the store to (WAL mode); loaded into memory at start. "
@@ -28,49 +55,46 @@ void add_persistence_options(CLI::App& run, PersistOptions& o)
                    "When a write is acknowledged: 'always' after its transaction is fsync'd (group commit); "
                    "'batch' at once, committed within --sync-interval; 'off' at once, committed when the "
                    "queue grows and at shutdown, without fsync (docs/persistence.md)")
-        ->default_val("batch")
+        ->capture_default_str()
         ->check(CLI::IsMember({"always", "batch", "off"}));
     run.add_option("--sync-interval", o.interval_s, "Seconds between commits in --sync batch mode")
-        ->default_val(1.0)
+        ->capture_default_str()
         ->check(CLI::Range(0.001, 3600.0));
 }
 
-std::optional<kv::PersistConfig> persist_config(const PersistOptions& o)
-{
-    if (o.db_path.empty())
-        return std::nullopt;
-    kv::PersistConfig c;
-    c.path = o.db_path;
-    c.mode = o.sync == "always" ? kv::SyncMode::Always : o.sync == "off" ? kv::SyncMode::Off : kv::SyncMode::Batch;
-    c.interval = std::chrono::milliseconds(static_cast<long>(o.interval_s * 1000));
-    return c;
-}
-
-void add_run_command(CLI::App& app, kv::ServerConfig& config, PersistOptions& persist, std::string& log_level)
+void add_run_command(CLI::App& app, RunOptions& o)
 {
     CLI::App* run = app.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
-    run->description("Run the daemon in the foreground. It serves kvsvc processes on a Unix-domain socket,\n"
-                     "holds a capped in-memory store, logs to stderr (the journal under systemd) and shuts\n"
-                     "down gracefully on SIGTERM or SIGINT: every attached kvsvc is told first, so each\n"
-                     "client sees 'BYE kvstored is shutting down'. Exit status: 0 after a clean shutdown,\n"
-                     "1 when it cannot start (the log line says which operation failed and why).");
-    run->add_option("--socket", config.socket_path, "Unix socket that kvsvc connects to")->default_val(kDefaultSocket);
-    run->add_option("--capacity", config.capacity,
+    run->footer("Run the daemon in the foreground. It serves kvsvc processes on the service socket and\n"
+                "the admin subcommands on the admin socket, holds a capped in-memory store, optionally\n"
+                "persisted to SQLite (--db), logs to stderr (the journal under systemd) and shuts down\n"
+                "gracefully on SIGTERM or SIGINT: pending writes are committed, then every attached\n"
+                "kvsvc is told, so each client sees 'BYE kvstored is shutting down'.\n"
+                "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
+                "group; the admin socket (mode 0600) admits root and kvstored's user.\n"
+                "Exit status: 0 after a clean shutdown, 1 when it cannot start (the log line says\n"
+                "which operation failed and why).");
+    o.server.socket_path = kDefaultSocket;
+    run->add_option("--socket", o.server.socket_path, "Service socket that kvsvc connects to")->capture_default_str();
+    o.server.capacity = 10000;
+    run->add_option("--capacity", o.server.capacity,
                     "Most entries the store holds; saving a new key beyond it is refused with ERR full")
-        ->default_val(10000)
+        ->capture_default_str()
         ->check(CLI::Range(size_t{1}, size_t{1} << 32));
-    run->add_option("--max-value", config.max_value, "Largest value in bytes a client may save")
-        ->default_val(kv::kDefaultMaxValueBytes)
+    o.server.max_value = kv::kDefaultMaxValueBytes;
+    run->add_option("--max-value", o.server.max_value, "Largest value in bytes a client may save")
+        ->capture_default_str()
         ->check(CLI::Range(size_t{1}, size_t{kv::wire::kMaxPayload} - kv::kLineOverhead));
-    run->add_option_function<double>(
-           "--shutdown-timeout",
-           [&config](double s) { config.shutdown_timeout = std::chrono::milliseconds(static_cast<long>(s * 1000)); },
-           "Seconds to wait for kvsvc processes to hang up after the shutdown notice")
-        ->default_val(5)
+    add_persistence_options(*run, o);
+    run->add_option("--service-group", o.service_group,
+                    "Group (name) whose members may use the service socket; the socket is given this group. "
+                    "Default: kvstored's own group");
+    run->add_option("--shutdown-timeout", o.shutdown_timeout_s,
+                    "Seconds to wait for kvsvc processes to hang up after the shutdown notice")
+        ->capture_default_str()
         ->check(CLI::Range(0.0, 600.0));
-    add_persistence_options(*run, persist);
-    run->add_option("--log-level", log_level, "Least severe messages logged")
-        ->default_val("info")
+    run->add_option("--log-level", o.log_level, "Least severe messages logged")
+        ->capture_default_str()
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
 }
 
@@ -85,31 +109,170 @@ kv::log::Level parse_level(const std::string& name)
     return kv::log::Level::Info;
 }
 
+// Turns the parsed options into the daemon's configuration; throws
+// std::runtime_error for what CLI11 cannot check (an unknown group).
+kv::ServerConfig server_config(RunOptions& o, const std::string& admin_socket)
+{
+    kv::ServerConfig c = o.server;
+    c.admin_socket_path = admin_socket;
+    c.shutdown_timeout = std::chrono::milliseconds(static_cast<long>(o.shutdown_timeout_s * 1000));
+    if (!o.service_group.empty()) {
+        group* g = ::getgrnam(o.service_group.c_str());
+        if (!g)
+            throw std::runtime_error("--service-group " + o.service_group + ": no such group");
+        c.service_group = g->gr_gid;
+    }
+    if (!o.db_path.empty()) {
+        kv::PersistConfig p;
+        p.path = o.db_path;
+        p.mode = o.sync == "always" ? kv::SyncMode::Always : o.sync == "off" ? kv::SyncMode::Off : kv::SyncMode::Batch;
+        p.interval = std::chrono::milliseconds(static_cast<long>(o.interval_s * 1000));
+        c.persist = p;
+    }
+    return c;
+}
+
+struct AdminOptions {
+    kv::admin::Target target;
+    bool json = false;
+    bool yes = false;
+    bool replace = false;
+    std::string format = "jsonl";
+    std::string key, value, id, prefix;
+    std::string message;
+    double wait_s = 15;
+};
+
+kv::dump::Format format_of(const std::string& name)
+{
+    return name == "tsv" ? kv::dump::Format::Tsv : kv::dump::Format::Jsonl;
+}
+
+// Registers every admin subcommand; each sets `action` to what it runs.
+void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& action)
+{
+    namespace a = kv::admin;
+    auto& t = o.target;
+    auto sub = [&](const char* name, const char* help, std::function<int()> fn) {
+        CLI::App* cmd = app.add_subcommand(name, help);
+        cmd->callback([&action, fn] { action = fn; });
+        return cmd;
+    };
+    sub("status",
+        "Is kvstored running? pid, version, uptime, sockets, entries, clients, persistence "
+        "(exit 0 running, 3 not running)",
+        [&] { return a::status(t); });
+    sub("stats", "Counters: connections, commands, hits, misses, full rejections, commits", [&] {
+        return a::stats(t, o.json);
+    })->add_flag("--json", o.json, "One JSON object instead of 'name value' lines");
+    sub("clients", "One row per attached kvsvc: id, pid, remote address, attached since, commands, idle", [&] {
+        return a::clients(t, o.json);
+    })->add_flag("--json", o.json, "A JSON array instead of a table");
+    auto* kick = sub("kick", "Disconnect one client: it gets 'BYE <message>' and its kvsvc exits",
+                     [&] { return a::kick(t, o.id, o.message); });
+    kick->add_option("ID", o.id, "Client id, from 'kvstored clients'")->required();
+    kick->add_option("--message", o.message, "What the client is told (default: disconnected by the administrator)");
+    sub("get", "Print the value of KEY", [&] { return a::get(t, o.key); })
+        ->add_option("KEY", o.key, "The key")
+        ->required();
+    auto* set = sub("set", "Store VALUE under KEY", [&] { return a::set(t, o.key, o.value); });
+    set->add_option("KEY", o.key, "The key")->required();
+    set->add_option("VALUE", o.value, "The value (may be empty)")->required();
+    sub("del", "Delete KEY", [&] { return a::del(t, o.key); })->add_option("KEY", o.key, "The key")->required();
+    sub("keys", "List keys, sorted, optionally only those starting with PREFIX", [&] {
+        return a::keys(t, o.prefix);
+    })->add_option("PREFIX", o.prefix, "Key prefix");
+    sub("dump", "Write every entry to stdout, one per line (lossless for any bytes)",
+        [&] { return a::dump(t, format_of(o.format)); })
+        ->add_option("--format", o.format,
+                     "jsonl: {\"key\":..,\"value\":..} (base64 under key_b64/value_b64 when "
+                     "not UTF-8); tsv: key<TAB>value with backslash escapes")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"jsonl", "tsv"}));
+    auto* load = sub("load",
+                     "Read entries from stdin (the format of dump) and save them; nothing is saved if a "
+                     "line is malformed",
+                     [&] { return a::load(t, format_of(o.format), o.replace); });
+    load->add_flag("--replace", o.replace, "Delete every existing entry first");
+    load->add_option("--format", o.format, "jsonl or tsv, as for dump")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"jsonl", "tsv"}));
+    sub("flush", "Delete every entry (needs --yes)", [&] {
+        return a::flush(t, o.yes);
+    })->add_flag("--yes", o.yes, "Yes, delete everything");
+    auto* shutdown
+        = sub("shutdown", "Stop kvstored gracefully: every client gets 'BYE <message>'; waits for it to exit",
+              [&] { return a::shutdown(t, o.message, std::chrono::milliseconds(static_cast<long>(o.wait_s * 1000))); });
+    shutdown->add_option("--message", o.message, "What clients are told (default: kvstored is shutting down)");
+    shutdown->add_option("--timeout", o.wait_s, "Seconds to wait for kvstored to exit")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 3600.0));
+}
+
+int check_config(CLI::App& app, RunOptions& o, const std::string& admin_socket)
+{
+    std::string file = app.get_config_ptr()->as<std::string>();
+    try {
+        kv::ServerConfig c = server_config(o, admin_socket);
+        bool exists = ::access(file.c_str(), F_OK) == 0;
+        std::printf("%s: %s\n", file.c_str(), exists ? "OK" : "not found; the defaults apply");
+        std::printf("  admin-socket  = %s\n  socket        = %s\n  capacity      = %zu\n  max-value     = %zu\n",
+                    c.admin_socket_path.c_str(), c.socket_path.c_str(), c.capacity, c.max_value);
+        std::printf("  db            = %s\n  sync          = %s\n", c.persist ? c.persist->path.c_str() : "(memory)",
+                    o.sync.c_str());
+        return kv::admin::kExitOk;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "kvstored check-config: %s: %s\n", file.c_str(), e.what());
+        return kv::admin::kExitUsage;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
-    CLI::App app{"kvstored: the kvstore daemon and its admin tool", "kvstored"};
+    CLI::App app{"kvstored: the kvstore daemon (kvstored run) and its admin tool", "kvstored"};
     app.set_version_flag("--version", "kvstored " KVSTORE_VERSION);
+    app.set_config("--config", kDefaultConfig, "Configuration file (INI; see below)", false);
+    app.allow_config_extras(false);
+    std::string admin_socket = kDefaultAdminSocket;
+    CLI::Option* admin_opt
+        = app.add_option("--admin-socket", admin_socket,
+                         "Admin socket: where 'run' listens (default for run: admin.sock beside --socket), where the "
+                         "other subcommands connect")
+              ->capture_default_str();
+    // Global options may also follow the subcommand: `kvstored status --admin-socket X`.
+    app.fallthrough();
     app.require_subcommand(1);
-    app.footer("Run 'kvstored SUBCOMMAND --help' for the options of one subcommand.\n"
-               "Exit status: 0 success, 1 error, 2 bad usage.");
+    app.footer(kFooter);
 
-    kv::ServerConfig config;
-    PersistOptions persist;
-    std::string log_level;
-    add_run_command(app, config, persist, log_level);
+    RunOptions run;
+    AdminOptions admin;
+    std::function<int()> action;
+    add_run_command(app, run);
+    add_admin_commands(app, admin, action);
+    app.add_subcommand("check-config", "Validate the configuration file and print the result, without starting")
+        ->callback([&] { action = [&] { return check_config(app, run, admin_socket); }; });
 
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e);
-        return rc == 0 ? 0 : 2;
+        return app.exit(e) == 0 ? kv::admin::kExitOk : kv::admin::kExitUsage;
     }
+    // For the daemon both sockets live together unless told otherwise, so that a
+    // kvstored on a private --socket never collides with the system one's.
+    bool daemon_side = app.got_subcommand("run") || app.got_subcommand("check-config");
+    if (daemon_side && admin_opt->count() == 0)
+        admin_socket = std::filesystem::path(run.server.socket_path).replace_filename("admin.sock").string();
+    admin.target.admin_socket = admin_socket;
     if (app.got_subcommand("run")) {
-        kv::log::set_min_level(parse_level(log_level));
-        config.persist = persist_config(persist);
-        return kv::run_daemon(config);
+        kv::log::set_min_level(parse_level(run.log_level));
+        try {
+            return kv::run_daemon(server_config(run, admin_socket));
+        } catch (const std::exception& e) {
+            LOG_ERR("%s", e.what());
+            return 1;
+        }
     }
-    return 2;
+    return action ? action() : kv::admin::kExitUsage;
 }

@@ -1,65 +1,76 @@
-// server.h: the service socket, the set of attached kvsvc clients, and the
-// graceful-shutdown handshake.
+// server.h: the two sockets (service and admin), the set of connected peers,
+// who may connect, and the graceful-shutdown handshake.
+//
+// Access: the service socket (mode 0660) admits root, kvstored's own user and
+// members of the service group (by their effective gid); the admin socket
+// (mode 0600) admits root and kvstored's own user. Each peer is checked with
+// SO_PEERCRED before it can send anything; a refused peer gets a Refused
+// notice saying what is allowed, and a log line.
 //
 // Shutdown: stop accepting, commit everything pending to the database, send
-// every client a Shutdown notice, then wait
-// until each kvsvc has hung up or the deadline passes; only then does run()
-// return. That ordering is what lets every idle TCP client see its BYE.
+// every client a Shutdown notice, then wait until each has hung up or the
+// deadline passes; only then does run() return. That ordering is what lets
+// every idle TCP client see its BYE.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "client.h"
 #include "commands.h"
 #include "database.h"
 #include "event_loop.h"
-#include "fd.h"
+#include "listener.h"
 #include "stats.h"
 
 namespace kv {
 
-class Client;
-
 struct ServerConfig {
     std::string socket_path;
+    std::string admin_socket_path;
     size_t capacity = 10000;
     std::optional<PersistConfig> persist;  // nullopt: memory only
     size_t max_value = 64 * 1024;
     std::chrono::milliseconds shutdown_timeout{5000};
+    std::optional<gid_t> service_group;  // nullopt: kvstored's own group
 };
 
-class Server : public EventLoop::Watcher {
+class Server {
 public:
-    // Opens the database (if any) and binds the service socket. Throws
+    // Opens the database (if any) and binds both sockets. Throws
     // std::runtime_error with a message that names the operation, the path
     // and the cause.
     Server(EventLoop& loop, const ServerConfig& config);
-    ~Server() override;
+    ~Server();
 
-    void on_ready(uint32_t events) override;  // the listening socket is readable
     void begin_shutdown(const std::string& message);
     bool shutting_down() const { return shutting_down_; }
+    // Sends client `id` a Shutdown notice with `message`. False if no such client.
+    bool kick(uint64_t id, const std::string& message);
+    // Every attached client, in id order.
+    void for_each_client(const std::function<void(const Client&)>& fn) const;
 
     EventLoop& loop() { return loop_; }
     Database& db() { return db_; }
     Stats& stats() { return stats_; }
     const Limits& limits() const { return limits_; }
-    size_t client_count() const { return clients_.size(); }
+    const ServerConfig& config() const { return config_; }
+    size_t attached_count() const { return stats_.connections_current; }
 
     // Called by Client.
     void on_attached(Client& client);
     void remove(Client& client, bool was_attached);
 
 private:
-    void accept_clients();
-    void pause_accepting();
-    void close_listener();
+    void admit(UniqueFd fd, const ucred& peer, Client::Role role);
+    std::string refusal(const ucred& peer, Client::Role role) const;
     void release_durable_replies();
 
     EventLoop& loop_;
@@ -67,10 +78,11 @@ private:
     Limits limits_;
     Database db_;
     Stats stats_;
+    uid_t own_uid_;
+    gid_t service_gid_;
     std::unique_ptr<EventLoop::Watcher> durable_watcher_;  // wakes held replies
-    UniqueFd listener_;
-    dev_t socket_dev_ = 0;  // identity of the socket file we created, so that
-    ino_t socket_ino_ = 0;  // we never unlink a successor's socket
+    std::unique_ptr<Listener> service_;
+    std::unique_ptr<Listener> admin_;
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;

@@ -13,8 +13,8 @@
 #include <string>
 
 #include "command.h"
+#include "daemon_link.h"
 #include "reply_queue.h"
-#include "upstream.h"
 
 namespace kv {
 
@@ -56,7 +56,7 @@ private:
     std::string out_;  // bytes for the client not yet written
     ReplyQueue replies_{out_};
     LineSplitter lines_;
-    Upstream upstream_;
+    DaemonLink upstream_;
     Link link_ = Link::Detached;
     std::string partial_reply_;  // chunks of a reply still arriving
     std::optional<Barrier> held_;  // waiting for outstanding replies

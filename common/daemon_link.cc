@@ -1,5 +1,5 @@
-// upstream.cc: see upstream.h.
-#include "upstream.h"
+// daemon_link.cc: see daemon_link.h.
+#include "daemon_link.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -19,8 +19,8 @@ std::string errno_text(const std::string& what)
 
 }  // namespace
 
-std::string Upstream::attach(const std::string& path, std::string_view client_address,
-                             std::chrono::milliseconds timeout)
+std::string DaemonLink::attach(const std::string& path, std::string_view client_address,
+                               std::chrono::milliseconds timeout)
 {
     detach();
     sockaddr_un addr{};
@@ -34,7 +34,9 @@ std::string Upstream::attach(const std::string& path, std::string_view client_ad
         return errno_text("socket");
     // A non-blocking connect on a Unix socket completes at once or fails: with
     // EAGAIN when kvstored's backlog is full (it is stuck or overloaded).
+    connect_errno_ = 0;
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+        connect_errno_ = errno;
         if (errno == EAGAIN)
             return "kvstored at " + path + " is not accepting connections (backlog full)";
         return errno_text("cannot reach kvstored at " + path);
@@ -47,7 +49,7 @@ std::string Upstream::attach(const std::string& path, std::string_view client_ad
     return problem;
 }
 
-std::string Upstream::handshake(std::chrono::milliseconds timeout)
+std::string DaemonLink::handshake(std::chrono::milliseconds timeout)
 {
     using Clock = std::chrono::steady_clock;
     auto deadline = Clock::now() + timeout;
@@ -90,7 +92,7 @@ std::string Upstream::handshake(std::chrono::milliseconds timeout)
     }
 }
 
-void Upstream::detach()
+void DaemonLink::detach()
 {
     fd_.reset();
     out_.clear();
@@ -98,7 +100,7 @@ void Upstream::detach()
     max_value_ = 0;
 }
 
-bool Upstream::flush()
+bool DaemonLink::flush()
 {
     size_t done = 0;
     while (done < out_.size()) {
@@ -116,7 +118,7 @@ bool Upstream::flush()
     return true;
 }
 
-bool Upstream::read()
+bool DaemonLink::read()
 {
     for (;;) {
         long n = in_.read_from(fd_.get());

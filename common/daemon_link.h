@@ -1,4 +1,5 @@
-// upstream.h: kvsvc's connection to kvstored (the Unix socket side).
+// daemon_link.h: the client side of a connection to kvstored, used by kvsvc
+// (its upstream) and by the admin subcommands of kvstored.
 #pragma once
 
 #include <chrono>
@@ -10,7 +11,7 @@
 
 namespace kv {
 
-class Upstream {
+class DaemonLink {
 public:
     // Connects to kvstored at `path` and exchanges Hello/Welcome, waiting at
     // most `timeout`. Returns "" on success, else why not, in words for the
@@ -19,6 +20,8 @@ public:
     void detach();
 
     bool attached() const { return static_cast<bool>(fd_); }
+    // errno of the connect() that made attach() fail, 0 if it failed later.
+    int connect_errno() const { return connect_errno_; }
     int fd() const { return fd_.get(); }
     uint32_t max_value() const { return max_value_; }
 
@@ -34,6 +37,7 @@ private:
     std::string handshake(std::chrono::milliseconds timeout);
 
     UniqueFd fd_;
+    int connect_errno_ = 0;
     uint32_t max_value_ = 0;
     wire::FrameBuffer in_;
     std::string out_;

@@ -1,0 +1,152 @@
+// admin.cc: see admin.h. One handler per operation; replies are "<WORD> <n>"
+// blocks of "<name> <value>" lines that the admin subcommands parse.
+#include "admin.h"
+
+#include <unistd.h>
+
+#include <charconv>
+
+#include "client.h"
+#include "command.h"
+#include "log.h"
+#include "server.h"
+#include "version.h"
+
+namespace kv {
+namespace {
+
+struct Context {
+    const wire::Request& req;
+    Server& server;
+    const Client& self;
+    std::string& out;
+    uint64_t ticket = 0;
+};
+
+using Rows = std::vector<std::pair<std::string, std::string>>;
+
+void put_block(std::string& out, const char* word, const Rows& rows)
+{
+    out.append(word).append(" ").append(std::to_string(rows.size())).append("\n");
+    for (const auto& [name, value] : rows)
+        out.append(name).append(" ").append(value).append("\n");
+}
+
+int64_t seconds_since(std::chrono::steady_clock::time_point t)
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+void do_status(Context& c)
+{
+    const ServerConfig& cfg = c.server.config();
+    Database& db = c.server.db();
+    Persistence* p = db.persistence();
+    put_block(c.out, "STATUS",
+              {
+                  {"pid", std::to_string(::getpid())},
+                  {"version", KVSTORE_VERSION},
+                  {"uptime_seconds", std::to_string(seconds_since(c.server.stats().started))},
+                  {"socket", cfg.socket_path},
+                  {"admin_socket", cfg.admin_socket_path},
+                  {"entries", std::to_string(db.store().size())},
+                  {"capacity", std::to_string(db.store().capacity())},
+                  {"clients", std::to_string(c.server.stats().connections_current)},
+                  {"persistence", p ? sync_mode_name(p->config().mode) : "memory"},
+                  {"database", p ? p->config().path : "-"},
+                  {"commits", std::to_string(p ? p->commits() : 0)},
+                  {"last_commit_unix", std::to_string(p ? p->last_commit_unix() : 0)},
+                  {"storage_failed", p && p->failed() ? "1" : "0"},
+              });
+}
+
+void do_clients(Context& c)
+{
+    std::vector<std::string> rows;
+    c.server.for_each_client([&](const Client& client) {
+        if (client.role() != Client::Role::Service)
+            return;
+        rows.push_back(std::to_string(client.id()) + " " + std::to_string(client.pid()) + " " + client.address() + " "
+                       + std::to_string(client.attached_since_unix()) + " " + std::to_string(client.commands()) + " "
+                       + std::to_string(seconds_since(client.last_active())));
+    });
+    c.out.append("CLIENTS ").append(std::to_string(rows.size())).append("\n");
+    for (const auto& row : rows)
+        c.out.append(row).append("\n");
+}
+
+void do_kick(Context& c)
+{
+    uint64_t id = 0;
+    auto [end, ec] = std::from_chars(c.req.key.data(), c.req.key.data() + c.req.key.size(), id);
+    if (ec != std::errc() || end != c.req.key.data() + c.req.key.size()) {
+        c.out += error_reply("syntax", "client id must be a number");
+        return;
+    }
+    std::string message = c.req.value.empty() ? "disconnected by the administrator" : std::string(c.req.value);
+    c.out += c.server.kick(id, message) ? "OK\n" : "NOT_FOUND\n";
+}
+
+void do_flush(Context& c)
+{
+    Database& db = c.server.db();
+    if (std::string why = db.write_refusal(); !why.empty()) {
+        c.out += error_reply("storage", why);
+        return;
+    }
+    size_t n = db.store().size();
+    c.ticket = db.clear();
+    LOG_INFO("flush by admin %llu: %zu entries deleted", static_cast<unsigned long long>(c.self.id()), n);
+    c.out += "OK\n";
+}
+
+void do_shutdown(Context& c)
+{
+    std::string message = c.req.value.empty() ? "kvstored is shutting down" : std::string(c.req.value);
+    LOG_INFO("shutdown requested by admin %llu (pid %d)", static_cast<unsigned long long>(c.self.id()), c.self.pid());
+    c.out += "OK\n";
+    // After this reply is queued: the notice to this admin client follows it.
+    Server& server = c.server;
+    server.loop().defer([&server, message] { server.begin_shutdown(message); });
+}
+
+void do_dump(Context& c)
+{
+    const Store& store = c.server.db().store();
+    auto keys = store.keys("");
+    c.out.append("DUMP ").append(std::to_string(keys.size())).append("\n");
+    for (auto key : keys)
+        c.out.append(key).append(" ").append(*store.get(key)).append("\n");
+}
+
+}  // namespace
+
+uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out)
+{
+    Context c{req, server, self, out};
+    switch (req.op) {
+    case wire::Op::Status:
+        do_status(c);
+        break;
+    case wire::Op::Clients:
+        do_clients(c);
+        break;
+    case wire::Op::Kick:
+        do_kick(c);
+        break;
+    case wire::Op::Flush:
+        do_flush(c);
+        break;
+    case wire::Op::Shutdown:
+        do_shutdown(c);
+        break;
+    case wire::Op::Dump:
+        do_dump(c);
+        break;
+    default:
+        out += error_reply("unknown-command", "not an admin operation");
+    }
+    return c.ticket;
+}
+
+}  // namespace kv

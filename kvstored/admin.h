@@ -1,0 +1,19 @@
+// admin.h: the admin operations (status, clients, kick, flush, shutdown,
+// dump), run for a peer on the admin socket. The data operations (get, set,
+// del, keys, stats) go through commands.h like a kvsvc's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "wire.h"
+
+namespace kv {
+
+class Client;
+class Server;
+
+// Appends the reply to `out`; returns the ticket of a write (flush) or 0.
+uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out);
+
+}  // namespace kv

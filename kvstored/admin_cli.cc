@@ -1,0 +1,446 @@
+// admin_cli.cc: see admin_cli.h. Each subcommand opens the admin socket,
+// sends wire requests and prints what comes back; every failure becomes one
+// line on stderr that names the subcommand and says what to do.
+#include "admin_cli.h"
+
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "command.h"
+#include "daemon_link.h"
+
+namespace kv::admin {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Failure {
+    int code;
+    std::string message;
+};
+
+std::string user_name(uid_t uid)
+{
+    if (passwd* pw = ::getpwuid(uid))
+        return pw->pw_name;
+    return "uid " + std::to_string(uid);
+}
+
+// Why connecting to `path` failed with EACCES, and what would work.
+std::string access_hint(const std::string& path)
+{
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0)
+        return "permission denied on the directory of " + path + ": run as root or as the user kvstored runs as";
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    std::string owner = user_name(st.st_uid);
+    return "permission denied on " + path + " (owner " + owner + ", mode " + mode + "): run as root or as " + owner;
+}
+
+// One connection to the admin socket.
+class AdminLink {
+public:
+    explicit AdminLink(const Target& t) : timeout_(t.timeout)
+    {
+        std::string why = link_.attach(t.admin_socket, "admin pid " + std::to_string(::getpid()), t.timeout);
+        if (why.empty())
+            return;
+        int e = link_.connect_errno();
+        if (e == ENOENT || e == ECONNREFUSED)
+            throw Failure{kExitNotRunning, "kvstored is not running (nothing listens on " + t.admin_socket + ")"};
+        if (e == EACCES)
+            throw Failure{kExitError, access_hint(t.admin_socket)};
+        throw Failure{kExitError, why};
+    }
+
+    uint32_t max_value() const { return link_.max_value(); }
+    void send(const wire::Request& req) { link_.send(req); }
+
+    // The next whole reply, however many chunks it came in.
+    std::string next_reply()
+    {
+        std::string text;
+        auto deadline = Clock::now() + timeout_;
+        for (;;) {
+            wire::Frame frame;
+            auto next = link_.next(frame);
+            if (next == wire::FrameBuffer::Next::Oversized)
+                throw Failure{kExitError, "protocol error: oversized frame from kvstored"};
+            if (next == wire::FrameBuffer::Next::Frame) {
+                wire::Reply reply;
+                wire::Notice notice;
+                if (frame.type == wire::Msg::Reply && wire::decode(frame.payload, reply)) {
+                    text.append(reply.text);
+                    if (!(reply.flags & wire::kReplyMore))
+                        return text;
+                    continue;
+                }
+                if (frame.type == wire::Msg::Shutdown && wire::decode(frame.payload, notice))
+                    throw Failure{kExitError, "kvstored is shutting down (" + std::string(notice.text) + ")"};
+                throw Failure{kExitError, "protocol error: unexpected message from kvstored"};
+            }
+            wait(deadline);
+        }
+    }
+
+    std::string call(const wire::Request& req)
+    {
+        send(req);
+        return next_reply();
+    }
+
+private:
+    void wait(Clock::time_point deadline)
+    {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0)
+            throw Failure{kExitError, "kvstored did not answer within " + std::to_string(timeout_.count()) + " ms"};
+        if (!link_.flush())
+            throw Failure{kExitError, "kvstored closed the connection"};
+        pollfd p{link_.fd(), static_cast<short>(POLLIN | (link_.wants_write() ? POLLOUT : 0)), 0};
+        if (::poll(&p, 1, static_cast<int>(left)) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) && !link_.read())
+            throw Failure{kExitError, "kvstored closed the connection"};
+    }
+
+    DaemonLink link_;
+    std::chrono::milliseconds timeout_;
+};
+
+// "ERR <code> <message>" becomes a failure; anything else is returned.
+std::string expect_ok(std::string reply)
+{
+    if (reply.rfind("ERR ", 0) == 0) {
+        reply.pop_back();
+        size_t sp = reply.find(' ', 4);
+        throw Failure{kExitError, sp == std::string::npos ? reply : reply.substr(sp + 1)};
+    }
+    return reply;
+}
+
+// The lines of a "<WORD> <n>" block, header checked and stripped.
+std::vector<std::string> block(const std::string& reply, const std::string& word)
+{
+    std::vector<std::string> lines;
+    size_t pos = 0;
+    while (pos < reply.size()) {
+        size_t lf = reply.find('\n', pos);
+        if (lf == std::string::npos)
+            lf = reply.size();
+        lines.push_back(reply.substr(pos, lf - pos));
+        pos = lf + 1;
+    }
+    if (lines.empty() || lines[0] != word + " " + std::to_string(lines.size() - 1))
+        throw Failure{kExitError,
+                      "protocol error: expected a " + word + " block, got '" + (lines.empty() ? "" : lines[0]) + "'"};
+    lines.erase(lines.begin());
+    return lines;
+}
+
+std::pair<std::string, std::string> split_first(const std::string& line)
+{
+    size_t sp = line.find(' ');
+    if (sp == std::string::npos)
+        return {line, ""};
+    return {line.substr(0, sp), line.substr(sp + 1)};
+}
+
+bool is_number(const std::string& s)
+{
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Runs a subcommand body, turning failures into "kvstored <name>: <message>".
+template <typename Body> int guarded(const char* name, Body body)
+{
+    try {
+        return body();
+    } catch (const Failure& f) {
+        std::fprintf(stderr, "kvstored %s: %s\n", name, f.message.c_str());
+        return f.code;
+    }
+}
+
+std::map<std::string, std::string> status_rows(AdminLink& link)
+{
+    std::map<std::string, std::string> rows;
+    for (const auto& line : block(expect_ok(link.call({wire::Op::Status, {}, {}})), "STATUS"))
+        rows.insert(split_first(line));
+    return rows;
+}
+
+// Gone, or a zombie its parent has not reaped yet: either way it has exited.
+bool process_gone(pid_t pid)
+{
+    if (::kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (!f)
+        return true;
+    char buf[512] = "";
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    const char* paren = std::strrchr(buf, ')');
+    return n == 0 || (paren && paren[1] == ' ' && paren[2] == 'Z');
+}
+
+void write_line(std::string_view bytes)
+{
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    std::fputc('\n', stdout);
+}
+
+}  // namespace
+
+int status(const Target& t)
+{
+    try {
+        AdminLink link(t);
+        std::printf("kvstored is running\n");
+        for (const auto& line : block(expect_ok(link.call({wire::Op::Status, {}, {}})), "STATUS")) {
+            auto [name, value] = split_first(line);
+            std::printf("  %-17s %s\n", (name + ":").c_str(), value.c_str());
+        }
+        return kExitOk;
+    } catch (const Failure& f) {
+        // LSB: "not running" is an answer, printed on stdout, not an error.
+        std::fprintf(f.code == kExitNotRunning ? stdout : stderr, "%s%s\n",
+                     f.code == kExitNotRunning ? "" : "kvstored status: ", f.message.c_str());
+        return f.code;
+    }
+}
+
+int stats(const Target& t, bool json)
+{
+    return guarded("stats", [&] {
+        AdminLink link(t);
+        auto lines = block(expect_ok(link.call({wire::Op::Stats, {}, {}})), "STATS");
+        nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+        for (const auto& line : lines) {
+            auto [name, value] = split_first(line);
+            if (!json)
+                std::printf("%s %s\n", name.c_str(), value.c_str());
+            else if (is_number(value))
+                obj[name] = std::stoull(value);
+            else
+                obj[name] = value;
+        }
+        if (json)
+            std::printf("%s\n", obj.dump().c_str());
+        return kExitOk;
+    });
+}
+
+int clients(const Target& t, bool json)
+{
+    return guarded("clients", [&] {
+        AdminLink link(t);
+        auto lines = block(expect_ok(link.call({wire::Op::Clients, {}, {}})), "CLIENTS");
+        nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+        if (!json)
+            std::printf("%-8s %-8s %-24s %-20s %10s %8s\n", "ID", "PID", "ADDRESS", "ATTACHED SINCE", "COMMANDS",
+                        "IDLE");
+        for (const auto& line : lines) {
+            unsigned long long id, commands;
+            long long since, idle;
+            int pid;
+            char address[256];
+            if (std::sscanf(line.c_str(), "%llu %d %255s %lld %llu %lld", &id, &pid, address, &since, &commands, &idle)
+                != 6)
+                throw Failure{kExitError, "protocol error: bad client row '" + line + "'"};
+            if (json) {
+                rows.push_back({{"id", id},
+                                {"pid", pid},
+                                {"address", address},
+                                {"since_unix", since},
+                                {"commands", commands},
+                                {"idle_seconds", idle}});
+                continue;
+            }
+            char when[32];
+            time_t since_t = since;
+            std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&since_t));
+            std::printf("%-8llu %-8d %-24s %-20s %10llu %7llds\n", id, pid, address, when, commands, idle);
+        }
+        if (json)
+            std::printf("%s\n", rows.dump().c_str());
+        return kExitOk;
+    });
+}
+
+int kick(const Target& t, const std::string& id, const std::string& message)
+{
+    return guarded("kick", [&] {
+        AdminLink link(t);
+        if (expect_ok(link.call({wire::Op::Kick, id, message})) == "NOT_FOUND\n")
+            throw Failure{kExitError, "no attached client with id " + id + " (see kvstored clients)"};
+        std::printf("client %s disconnected\n", id.c_str());
+        return kExitOk;
+    });
+}
+
+int get(const Target& t, const std::string& key)
+{
+    return guarded("get", [&] {
+        AdminLink link(t);
+        std::string reply = expect_ok(link.call({wire::Op::Read, key, {}}));
+        if (reply == "NOT_FOUND\n")
+            throw Failure{kExitError, key + ": not found"};
+        write_line(std::string_view(reply).substr(6, reply.size() - 7));  // "VALUE <v>\n"
+        return kExitOk;
+    });
+}
+
+int set(const Target& t, const std::string& key, const std::string& value)
+{
+    return guarded("set", [&] {
+        AdminLink link(t);
+        expect_ok(link.call({wire::Op::Save, key, value}));
+        return kExitOk;
+    });
+}
+
+int del(const Target& t, const std::string& key)
+{
+    return guarded("del", [&] {
+        AdminLink link(t);
+        if (expect_ok(link.call({wire::Op::Delete, key, {}})) == "NOT_FOUND\n")
+            throw Failure{kExitError, key + ": not found"};
+        return kExitOk;
+    });
+}
+
+int keys(const Target& t, const std::string& prefix)
+{
+    return guarded("keys", [&] {
+        AdminLink link(t);
+        for (const auto& key : block(expect_ok(link.call({wire::Op::Keys, prefix, {}})), "KEYS"))
+            write_line(key);
+        return kExitOk;
+    });
+}
+
+int dump(const Target& t, dump::Format format)
+{
+    return guarded("dump", [&] {
+        AdminLink link(t);
+        for (const auto& line : block(expect_ok(link.call({wire::Op::Dump, {}, {}})), "DUMP")) {
+            auto [key, value] = split_first(line);
+            write_line(dump::encode_line(format, key, value));
+        }
+        return std::fflush(stdout) == 0 ? kExitOk : kExitError;
+    });
+}
+
+namespace {
+
+struct Entry {
+    std::string key;
+    std::string value;
+};
+
+// Reads and checks all of stdin before anything is sent: a bad line loads nothing.
+std::vector<Entry> read_entries(dump::Format format, uint32_t max_value)
+{
+    std::vector<Entry> entries;
+    std::string line;
+    for (size_t n = 1; std::getline(std::cin, line); ++n) {
+        if (line.empty())
+            continue;
+        Entry e;
+        std::string why = dump::decode_line(format, line, e.key, e.value);
+        if (why.empty())
+            why = std::string(key_problem(e.key));
+        if (why.empty() && e.value.find('\n') != std::string::npos)
+            why = "value contains a line feed";
+        if (why.empty() && e.value.size() > max_value)
+            why = "value is " + std::to_string(e.value.size()) + " bytes; the limit is " + std::to_string(max_value);
+        if (!why.empty())
+            throw Failure{kExitError, "stdin line " + std::to_string(n) + ": " + why + "; nothing was loaded"};
+        entries.push_back(std::move(e));
+    }
+    return entries;
+}
+
+}  // namespace
+
+int load(const Target& t, dump::Format format, bool replace)
+{
+    return guarded("load", [&] {
+        AdminLink link(t);
+        std::vector<Entry> entries = read_entries(format, link.max_value());
+        if (replace)
+            expect_ok(link.call({wire::Op::Flush, {}, {}}));
+        // Pipelined, a bounded window of saves in flight.
+        constexpr size_t kWindow = 256;
+        size_t sent = 0, answered = 0, loaded = 0;
+        std::string first_error;
+        while (answered < entries.size()) {
+            while (sent < entries.size() && sent - answered < kWindow) {
+                link.send({wire::Op::Save, entries[sent].key, entries[sent].value});
+                ++sent;
+            }
+            std::string reply = link.next_reply();
+            if (reply == "OK\n")
+                ++loaded;
+            else if (first_error.empty())
+                first_error = entries[answered].key + ": " + reply.substr(0, reply.size() - 1);
+            ++answered;
+        }
+        std::printf("loaded %zu of %zu entries%s\n", loaded, entries.size(), replace ? " (after a flush)" : "");
+        if (!first_error.empty())
+            throw Failure{kExitError,
+                          std::to_string(entries.size() - loaded) + " entries failed; first: " + first_error};
+        return kExitOk;
+    });
+}
+
+int flush(const Target& t, bool yes)
+{
+    return guarded("flush", [&] {
+        AdminLink link(t);
+        std::string entries = status_rows(link)["entries"];
+        if (!yes)
+            throw Failure{kExitUsage, "this deletes all " + entries + " entries; run 'kvstored flush --yes' to do it"};
+        expect_ok(link.call({wire::Op::Flush, {}, {}}));
+        std::printf("flushed %s entries\n", entries.c_str());
+        return kExitOk;
+    });
+}
+
+int shutdown(const Target& t, const std::string& message, std::chrono::milliseconds wait)
+{
+    return guarded("shutdown", [&] {
+        pid_t pid;
+        {
+            AdminLink link(t);
+            pid = std::stoi(status_rows(link)["pid"]);
+            expect_ok(link.call({wire::Op::Shutdown, {}, message}));
+        }
+        auto deadline = Clock::now() + wait;
+        while (!process_gone(pid)) {
+            if (Clock::now() >= deadline)
+                throw Failure{kExitError,
+                              "kvstored (pid " + std::to_string(pid) + ") is still running after "
+                                  + std::to_string(wait.count() / 1000) + " s"};
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        std::printf("kvstored (pid %d) has shut down\n", pid);
+        return kExitOk;
+    });
+}
+
+}  // namespace kv::admin

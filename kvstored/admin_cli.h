@@ -1,0 +1,37 @@
+// admin_cli.h: the admin subcommands of kvstored (status, stats, clients,
+// kick, get, set, del, keys, dump, load, flush, shutdown), the client side of
+// the admin socket. Each returns the process exit status.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "dump_format.h"
+
+namespace kv::admin {
+
+// Exit statuses, documented in `kvstored --help` and docs/operations.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;  // also: not found (get, del, kick)
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNotRunning = 3;  // LSB: program is not running
+
+struct Target {
+    std::string admin_socket;
+    std::chrono::milliseconds timeout{10000};  // for each reply
+};
+
+int status(const Target& t);
+int stats(const Target& t, bool json);
+int clients(const Target& t, bool json);
+int kick(const Target& t, const std::string& id, const std::string& message);
+int get(const Target& t, const std::string& key);
+int set(const Target& t, const std::string& key, const std::string& value);
+int del(const Target& t, const std::string& key);
+int keys(const Target& t, const std::string& prefix);
+int dump(const Target& t, dump::Format format);
+int load(const Target& t, dump::Format format, bool replace);
+int flush(const Target& t, bool yes);
+int shutdown(const Target& t, const std::string& message, std::chrono::milliseconds wait);
+
+}  // namespace kv::admin

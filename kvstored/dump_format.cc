@@ -1,0 +1,207 @@
+// dump_format.cc: see dump_format.h.
+#include "dump_format.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kv::dump {
+namespace {
+
+constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// Stores `bytes` under `name`, or base64 under `name`_b64 if not valid UTF-8.
+void put_bytes(nlohmann::ordered_json& obj, const char* name, std::string_view bytes)
+{
+    nlohmann::json probe = std::string(bytes);
+    try {
+        (void)probe.dump();  // throws on invalid UTF-8
+        obj[name] = std::string(bytes);
+    } catch (const nlohmann::json::type_error&) {
+        obj[std::string(name) + "_b64"] = base64_encode(bytes);
+    }
+}
+
+std::string get_bytes(const nlohmann::json& obj, const char* name, std::string& out)
+{
+    std::string b64 = std::string(name) + "_b64";
+    if (obj.contains(name) && obj[name].is_string()) {
+        out = obj[name].get<std::string>();
+        return "";
+    }
+    if (obj.contains(b64) && obj[b64].is_string()) {
+        if (!base64_decode(obj[b64].get<std::string>(), out))
+            return b64 + " is not valid base64";
+        return "";
+    }
+    return std::string("missing \"") + name + "\" (or \"" + b64 + "\")";
+}
+
+std::string tsv_escape(std::string_view s)
+{
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (char ch : s) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\0':
+            out += "\\0";
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                out += "\\x";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    return out;
+}
+
+int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool tsv_unescape(std::string_view s, std::string& out)
+{
+    out.clear();
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\') {
+            out += s[i];
+            continue;
+        }
+        if (++i == s.size())
+            return false;
+        switch (s[i]) {
+        case '\\':
+            out += '\\';
+            break;
+        case 't':
+            out += '\t';
+            break;
+        case 'n':
+            out += '\n';
+            break;
+        case 'r':
+            out += '\r';
+            break;
+        case '0':
+            out += '\0';
+            break;
+        case 'x': {
+            int hi = i + 1 < s.size() ? hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+            break;
+        }
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string encode_line(Format format, std::string_view key, std::string_view value)
+{
+    if (format == Format::Tsv)
+        return tsv_escape(key) + "\t" + tsv_escape(value);
+    nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+    put_bytes(obj, "key", key);
+    put_bytes(obj, "value", value);
+    return obj.dump();
+}
+
+std::string decode_line(Format format, std::string_view line, std::string& key, std::string& value)
+{
+    if (format == Format::Tsv) {
+        size_t tab = line.find('\t');
+        if (tab == std::string_view::npos || line.find('\t', tab + 1) != std::string_view::npos)
+            return "expected exactly one tab between key and value";
+        if (!tsv_unescape(line.substr(0, tab), key) || !tsv_unescape(line.substr(tab + 1), value))
+            return "bad backslash escape";
+        return "";
+    }
+    nlohmann::json obj = nlohmann::json::parse(line, nullptr, false);
+    if (obj.is_discarded() || !obj.is_object())
+        return "not a JSON object";
+    if (std::string err = get_bytes(obj, "key", key); !err.empty())
+        return err;
+    return get_bytes(obj, "value", value);
+}
+
+std::string base64_encode(std::string_view bytes)
+{
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8)
+            | static_cast<unsigned char>(bytes[i + 2]);
+        for (int shift : {18, 12, 6, 0})
+            out += kB64[(n >> shift) & 63];
+    }
+    size_t rest = bytes.size() - i;
+    if (rest > 0) {
+        uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
+        if (rest == 2)
+            n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+        out += kB64[(n >> 18) & 63];
+        out += kB64[(n >> 12) & 63];
+        out += rest == 2 ? kB64[(n >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+bool base64_decode(std::string_view text, std::string& bytes)
+{
+    bytes.clear();
+    if (text.size() % 4 != 0)
+        return false;
+    for (size_t i = 0; i < text.size(); i += 4) {
+        uint32_t n = 0;
+        int pad = 0;
+        for (size_t j = 0; j < 4; ++j) {
+            char c = text[i + j];
+            size_t v = kB64.find(c);
+            if (c == '=' && i + 4 == text.size() && j >= 2) {
+                ++pad;
+                v = 0;
+            } else if (v == std::string_view::npos || pad > 0) {
+                return false;
+            }
+            n = (n << 6) | static_cast<uint32_t>(v);
+        }
+        bytes += static_cast<char>((n >> 16) & 0xff);
+        if (pad < 2)
+            bytes += static_cast<char>((n >> 8) & 0xff);
+        if (pad < 1)
+            bytes += static_cast<char>(n & 0xff);
+    }
+    return true;
+}
+
+}  // namespace kv::dump
