@@ -65,13 +65,8 @@ void Client::read_input()
         close(std::strerror(errno));
         return;
     }
-    if (n == 0) {
+    if (n == 0)
         peer_eof_ = true;
-        if (state_ == State::Draining) {
-            close("kvsvc hung up after the shutdown notice");
-            return;
-        }
-    }
     process_frames();
     if (state_ == State::Closed)
         return;
@@ -253,9 +248,10 @@ void Client::write_out()
     }
 }
 
+// Replies held for durability count too: they are output waiting to leave.
 bool Client::backlogged() const
 {
-    return out_.size() - out_pos_ > kMaxPendingOutput;
+    return out_.size() - out_pos_ + held_bytes_ > kMaxPendingOutput;
 }
 
 void Client::update_interest()

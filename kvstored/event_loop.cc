@@ -22,22 +22,23 @@ EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC))
         fail("epoll_create1");
 }
 
-void EventLoop::watch(int fd, uint32_t events, Watcher* watcher)
+void EventLoop::control(int op, int fd, uint32_t events, Watcher* watcher)
 {
     epoll_event ev{};
     ev.events = events;
     ev.data.ptr = watcher;
-    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
-        fail("epoll_ctl add");
+    if (::epoll_ctl(epfd_.get(), op, fd, &ev) < 0)
+        fail(op == EPOLL_CTL_ADD ? "epoll_ctl add" : "epoll_ctl mod");
+}
+
+void EventLoop::watch(int fd, uint32_t events, Watcher* watcher)
+{
+    control(EPOLL_CTL_ADD, fd, events, watcher);
 }
 
 void EventLoop::modify(int fd, uint32_t events, Watcher* watcher)
 {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.ptr = watcher;
-    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) < 0)
-        fail("epoll_ctl mod");
+    control(EPOLL_CTL_MOD, fd, events, watcher);
 }
 
 void EventLoop::unwatch(int fd)

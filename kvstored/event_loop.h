@@ -45,6 +45,7 @@ public:
     void stop() { running_ = false; }
 
 private:
+    void control(int op, int fd, uint32_t events, Watcher* watcher);
     int next_timeout_ms() const;
     void run_due_timers();
 
