@@ -53,9 +53,14 @@ std::string DaemonLink::handshake(std::chrono::milliseconds timeout)
 {
     using Clock = std::chrono::steady_clock;
     auto deadline = Clock::now() + timeout;
+    // kvstored may refuse us and hang up before our Hello is even sent: then
+    // the send fails, but the Refused notice saying why is already in our
+    // receive queue. So a failed send or read only ends the handshake once
+    // everything that arrived has been looked at.
+    bool closed = false;
     for (;;) {
-        if (!flush())
-            return "kvstored closed the connection";
+        if (!closed && !flush())
+            closed = true;
         wire::Frame frame;
         switch (in_.next(frame)) {
         case wire::FrameBuffer::Next::Oversized:
@@ -80,15 +85,17 @@ std::string DaemonLink::handshake(std::chrono::milliseconds timeout)
             return "";
         }
         }
+        if (closed && !read())
+            return "kvstored closed the connection";
         auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
         if (left <= 0)
             return "kvstored did not answer within " + std::to_string(timeout.count()) + " ms";
-        pollfd p{fd_.get(), static_cast<short>(POLLIN | (wants_write() ? POLLOUT : 0)), 0};
+        pollfd p{fd_.get(), static_cast<short>(POLLIN | (wants_write() && !closed ? POLLOUT : 0)), 0};
         int n = ::poll(&p, 1, static_cast<int>(left));
         if (n < 0 && errno != EINTR)
             return errno_text("poll");
         if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) && !read())
-            return "kvstored closed the connection";
+            closed = true;
     }
 }
 

@@ -48,7 +48,8 @@ std::string access_hint(const std::string& path)
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
     std::string owner = user_name(st.st_uid);
-    return "permission denied on " + path + " (owner " + owner + ", mode " + mode + "): run as root or as " + owner;
+    std::string who = owner == "root" ? "as root" : "as root or as " + owner;
+    return "permission denied on " + path + " (owner " + owner + ", mode " + mode + "): run " + who;
 }
 
 // One connection to the admin socket.
@@ -120,13 +121,13 @@ private:
     std::chrono::milliseconds timeout_;
 };
 
-// "ERR <code> <message>" becomes a failure; anything else is returned.
+// "ERR <code> <message>" becomes a failure saying "<code> <message>", e.g.
+// "full 10000/10000 entries"; anything else is returned.
 std::string expect_ok(std::string reply)
 {
     if (reply.rfind("ERR ", 0) == 0) {
         reply.pop_back();
-        size_t sp = reply.find(' ', 4);
-        throw Failure{kExitError, sp == std::string::npos ? reply : reply.substr(sp + 1)};
+        throw Failure{kExitError, reply.substr(4)};
     }
     return reply;
 }
@@ -171,6 +172,9 @@ template <typename Body> int guarded(const char* name, Body body)
     } catch (const Failure& f) {
         std::fprintf(stderr, "kvstored %s: %s\n", name, f.message.c_str());
         return f.code;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "kvstored %s: %s\n", name, e.what());
+        return kExitError;
     }
 }
 
@@ -382,6 +386,10 @@ int load(const Target& t, dump::Format format, bool replace)
     return guarded("load", [&] {
         AdminLink link(t);
         std::vector<Entry> entries = read_entries(format, link.max_value());
+        if (replace && entries.empty())
+            throw Failure{kExitUsage,
+                          "stdin holds no entries: --replace would only delete everything "
+                          "(that is 'kvstored flush --yes')"};
         if (replace)
             expect_ok(link.call({wire::Op::Flush, {}, {}}));
         // Pipelined, a bounded window of saves in flight.

@@ -23,6 +23,20 @@ constexpr std::chrono::seconds kHelloTimeout{10};
 // catches up, so one client that never reads cannot grow kvstored's memory.
 constexpr size_t kMaxPendingOutput = 4u << 20;
 
+// The client address as kvsvc reported it (xinetd's REMOTE_HOST, or the
+// socket's peer): kept to one printable token, because it goes into logs and
+// into the space-separated rows of `kvstored clients`.
+std::string printable_address(std::string_view reported)
+{
+    constexpr size_t kMaxAddress = 100;
+    std::string out;
+    for (char ch : reported.substr(0, kMaxAddress)) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        out.push_back(c > 0x20 && c < 0x7f ? ch : '?');
+    }
+    return out.empty() ? "local" : out;
+}
+
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role)
@@ -135,7 +149,7 @@ bool Client::on_hello(std::string_view payload)
     wire::Hello hello;
     if (!wire::decode(payload, hello))
         return false;
-    address_ = hello.address.empty() ? "local" : std::string(hello.address);
+    address_ = printable_address(hello.address);
     state_ = State::Attached;
     attached_since_unix_
         = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -5,8 +5,8 @@
 //        value that is not valid UTF-8 is written base64-encoded under
 //        "key_b64" or "value_b64" instead, so every byte survives.
 // tsv:   one "<key>\t<value>" per line, with \\, \t, \r, \n, \0 and any other
-//        byte below 0x20 or 0x7f and above written as a backslash escape
-//        (\xHH for those without a letter).
+//        byte below 0x20, and 0x7f, written as a backslash escape (\xHH for
+//        those without a letter). Bytes from 0x80 up are written as they are.
 #pragma once
 
 #include <string>

@@ -327,6 +327,11 @@ void Session::lose_upstream(std::string_view why)
 
 void Session::finish(std::string_view last_words)
 {
+    // Nothing more will be forwarded: let kvstored forget us now, not when
+    // the client has read its last words and hung up.
+    upstream_.detach();
+    if (link_ == Link::Attached)
+        link_ = Link::Detached;
     replies_.local(last_words);
     held_.reset();
     finished_ = true;
