@@ -18,8 +18,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// While the client has this much unread output, kvsvc stops taking commands:
-// a client that never reads its replies costs at most about this much memory.
+// While the client has this much unread output, kvsvc stops taking commands
+// and stops reading kvstored's replies (kvstored then holds them, within its
+// own per-client bound): a client that never reads its replies costs at most
+// about this much memory, plus one reply.
 constexpr size_t kMaxOutput = 1u << 20;
 // Commands forwarded to kvstored and not yet answered, at most.
 constexpr size_t kMaxOutstanding = 1024;
@@ -69,8 +71,8 @@ int Session::run()
         pollfd fds[3] = {
             {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN, 0},
             {out_.empty() ? -1 : STDOUT_FILENO, POLLOUT, 0},
-            {link_ == Link::Attached ? upstream_.fd() : -1,
-             static_cast<short>(POLLIN | (upstream_.wants_write() ? POLLOUT : 0)), 0},
+            {link_ == Link::Attached && (out_.size() < kMaxOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
+             static_cast<short>((out_.size() < kMaxOutput ? POLLIN : 0) | (upstream_.wants_write() ? POLLOUT : 0)), 0},
         };
         int n = ::poll(fds, 3, poll_timeout_ms());
         if (n < 0 && errno != EINTR) {

@@ -43,7 +43,9 @@ std::string greeting()
 Daemon::Daemon(const TempDir& dir, std::vector<std::string> extra)
     : socket_(dir.file("kvstored.sock")), log_path_(dir.file("kvstored.log"))
 {
-    args_ = {"run", "--socket", socket_};
+    // --config /dev/null: an installed /etc/kvstore/kvstored.conf must not leak
+    // into a test's daemon (its admin-socket, say).
+    args_ = {"--config", "/dev/null", "run", "--socket", socket_};
     args_.insert(args_.end(), extra.begin(), extra.end());
     start();
 }

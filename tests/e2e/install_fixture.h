@@ -1,0 +1,195 @@
+// install_fixture.h: kvstore as INSTALLED, not as built. A Staging is
+// `DESTDIR=<tmp>/root cmake --install build --prefix /usr`, i.e. the files of
+// the .deb in a private root; DeployedDaemon runs the installed kvstored the
+// way the installed kvstored.service says (ExecStart=, User=, Group=, UMask=,
+// RuntimeDirectory=, StateDirectory=, Type=notify), with every absolute path
+// of the real system moved under that root.
+//
+// These tests run as root (CI is root in a throwaway Debian 12 container):
+// they start programs as the kvstore and nobody users with setpriv, and they
+// create the kvstore system account when it is missing, as the package's
+// postinst does. The account is left in place afterwards (other tests running
+// in parallel may be using it); every file and process is cleaned up.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvstore.h"
+#include "process.h"
+
+namespace kvtest {
+
+inline constexpr const char* kSetpriv = "/usr/bin/setpriv";
+inline constexpr const char* kEnv = "/usr/bin/env";
+inline constexpr const char* kSystemdAnalyze = "/usr/bin/systemd-analyze";
+inline constexpr const char* kSocketActivate = "/usr/bin/systemd-socket-activate";
+inline constexpr const char* kDpkgDeb = "/usr/bin/dpkg-deb";
+
+// The build tree and the tools that made it (compile definitions).
+std::string build_dir();
+std::string source_dir();
+std::string cmake_command();
+std::string cpack_command();
+
+// A program run to completion, stdout and stderr captured together.
+struct RunResult {
+    std::optional<int> status;  // wait status; nullopt when it timed out (it was killed)
+    std::string output;
+    std::string command;
+    bool ok() const;  // exited 0
+    std::string describe() const;  // command, how it ended, output: for INFO()
+};
+// Runs `program args...` with stdin /dev/null; kills it after `timeout`.
+RunResult run_capture(const std::string& program, const std::vector<std::string>& args, Millis timeout = 30s);
+
+bool is_root();
+// Why the install tests cannot run here ("" when they can): not root, or a
+// tool missing. Tests WARN with it and return.
+std::string install_tests_unavailable();
+
+struct Account {
+    uid_t uid;
+    gid_t gid;  // the primary group
+};
+// getpwnam; throws when the user does not exist.
+Account account(const std::string& user);
+// gid of a group; throws when it does not exist.
+gid_t group_id(const std::string& group);
+// Creates the kvstore system user and group when missing, with the command of
+// packaging/debian/postinst (serialized between parallel tests by a lock file).
+void ensure_kvstore_account();
+
+// `program args` run as `user`:`group` (setpriv; supplementary groups those of
+// the user with init_groups, none otherwise): the argv to give Process. setpriv
+// execs in place, so the pid is the program's own.
+std::vector<std::string> as_user(const std::string& user, const std::string& group, bool init_groups,
+                                 const std::string& program, const std::vector<std::string>& args);
+
+// Every value of `key` in `[section]` of a systemd unit or INI text, in order.
+std::vector<std::string> unit_values(const std::string& text, const std::string& section, const std::string& key);
+// The single value of `key`; throws when it is missing or repeated.
+std::string unit_value(const std::string& text, const std::string& section, const std::string& key);
+// A command line split at blanks (the units and the xinetd file use no quoting).
+std::vector<std::string> split_words(const std::string& line);
+std::string replace_all(std::string text, std::string_view from, std::string_view to);
+
+// Pids of the processes whose parent is `parent` (from /proc).
+std::vector<pid_t> children_of(pid_t parent);
+// SIGTERM to each of `pids` still running, up to `grace` for them to go, then
+// SIGKILL; reaps those that are our children.
+void end_processes(const std::vector<pid_t>& pids, Millis grace = 2s);
+// The real uid of a running process (from /proc), or nullopt.
+std::optional<uid_t> process_uid(pid_t pid);
+
+// `DESTDIR=<dir>/root cmake --install <build> --prefix PREFIX [--strip]`.
+// The TempDir is made 0755 so that the kvstore and nobody users reach the
+// files under it.
+class Staging {
+public:
+    explicit Staging(const std::string& prefix = "/usr", bool strip = false);
+
+    const TempDir& dir() const { return dir_; }
+    const std::string& root() const { return root_; }
+    // The staged copy of an absolute path of the installed system.
+    std::string path(std::string_view absolute) const { return root_ + std::string(absolute); }
+    // `text` with the installed system's paths (/usr/bin/, /run/kvstored,
+    // /var/lib/kvstore, /etc/kvstore) moved under root().
+    std::string remap(std::string text) const;
+    const std::string& install_output() const { return install_output_; }
+
+private:
+    TempDir dir_;
+    std::string root_;
+    std::string install_output_;
+};
+
+// Does the staged kvstored read a config file (`kvstored check-config --help`
+// exits 0)? Until then it is started without --config.
+bool kvstored_has_config(const Staging& staging);
+
+// The staged kvstored, started from the staged kvstored.service as systemd
+// would start it (see the top of this file). The constructor returns once
+// kvstored has sent READY=1 on NOTIFY_SOCKET (at most 10 s), and throws,
+// quoting its log, otherwise.
+class DeployedDaemon {
+public:
+    explicit DeployedDaemon(const Staging& staging);
+    ~DeployedDaemon();
+    DeployedDaemon(const DeployedDaemon&) = delete;
+    DeployedDaemon& operator=(const DeployedDaemon&) = delete;
+
+    const std::string& socket_path() const { return socket_; }  // staged /run/kvstored/kvstored.sock
+    const std::string& runtime_dir() const { return runtime_dir_; }
+    const std::string& state_dir() const { return state_dir_; }
+    const std::vector<std::string>& argv() const { return argv_; }
+    Process& process() { return process_; }
+    std::string log() const;
+    // Datagrams received on NOTIFY_SOCKET so far, each as sent ("READY=1\n...").
+    std::vector<std::string> notifications(Millis wait = 0ms);
+    // Waits up to `timeout` for a datagram containing the line `line`.
+    bool wait_notification(const std::string& line, Millis timeout);
+
+private:
+    const Staging& staging_;
+    std::string socket_;
+    std::string runtime_dir_;
+    std::string state_dir_;
+    std::string log_path_;
+    std::string notify_path_;
+    int notify_fd_ = -1;
+    std::vector<std::string> argv_;
+    std::vector<std::string> received_;
+    Process process_;
+};
+
+// A private foreground xinetd whose config includes the STAGED
+// /etc/xinetd.d/kvstore, rewritten only for the port (a free one), the server
+// (the staged kvsvc) and the kvstored socket (the DeployedDaemon's). Returns
+// once the port accepts connections; throws, quoting xinetd's log, otherwise.
+class StagedXinetd {
+public:
+    StagedXinetd(const Staging& staging, const std::string& kvstored_socket);
+    ~StagedXinetd();
+    StagedXinetd(const StagedXinetd&) = delete;
+    StagedXinetd& operator=(const StagedXinetd&) = delete;
+
+    int port() const { return port_; }
+    Process& process() { return process_; }
+    std::string log() const;  // xinetd's own messages
+    std::string access_log() const;  // START / EXIT / FAIL lines
+
+private:
+    const Staging& staging_;
+    int port_;
+    std::string conf_;
+    Process process_;
+};
+
+// systemd-socket-activate in inetd mode (one child per connection, the
+// connection on its stdin and stdout) running the STAGED kvsvc@.service's
+// ExecStart= as its User= and Group=, listening where the staged kvsvc.socket
+// says but on a free port. Returns once the port accepts connections.
+class StagedSocketActivation {
+public:
+    StagedSocketActivation(const Staging& staging, const std::string& kvstored_socket);
+    ~StagedSocketActivation();
+    StagedSocketActivation(const StagedSocketActivation&) = delete;
+    StagedSocketActivation& operator=(const StagedSocketActivation&) = delete;
+
+    int port() const { return port_; }
+    Process& process() { return process_; }
+    std::string log() const;
+
+private:
+    const Staging& staging_;
+    int port_;
+    std::string log_path_;
+    Process process_;
+};
+
+}  // namespace kvtest

@@ -1,0 +1,207 @@
+// test_deb.cc: the Debian package that `cpack -G DEB` makes: its files,
+// relations, conffiles and maintainer scripts (dpkg-deb --info/--contents),
+// and lintian's verdict when lintian is installed. It never installs the
+// package: the .deb is built from a staging root, and all of it lives in a
+// temporary directory.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "install_fixture.h"
+
+using namespace kvtest;
+
+namespace {
+
+// `dpkg-deb --contents` lines: path (without the leading "."), mode string
+// and owner.
+struct TarEntry {
+    std::string mode;
+    std::string owner;
+};
+
+std::map<std::string, TarEntry> contents(const std::string& listing)
+{
+    std::map<std::string, TarEntry> entries;
+    std::istringstream in(listing);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream f(line);
+        std::string mode, owner, size, date, time, path;
+        if (!(f >> mode >> owner >> size >> date >> time >> path))
+            continue;
+        if (path.rfind("./", 0) == 0)
+            path = path.substr(1);
+        if (path.size() > 1 && path.back() == '/')
+            path.pop_back();
+        entries[path] = TarEntry{mode, owner};
+    }
+    return entries;
+}
+
+// The value of `set(NAME "VALUE")` in a CPackConfig.cmake, or "".
+std::string cpack_setting(const std::string& config, const std::string& name)
+{
+    const std::string head = "set(" + name + " \"";
+    size_t pos = config.find(head);
+    if (pos == std::string::npos)
+        return "";
+    pos += head.size();
+    return config.substr(pos, config.find('"', pos) - pos);
+}
+
+std::string field(const std::string& deb, const std::string& name)
+{
+    RunResult r = run_capture(kDpkgDeb, {"--field", deb, name});
+    if (!r.ok())
+        return "<" + r.describe() + ">";
+    std::string v = r.output;
+    while (!v.empty() && v.back() == '\n')
+        v.pop_back();
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations and maintainer scripts")
+{
+    for (const char* tool : {kDpkgDeb, "/usr/bin/dpkg-shlibdeps", "/usr/bin/file"})
+        if (::access(tool, X_OK) != 0)
+            FAIL(std::string(tool) + " is missing: install the Debian packages dpkg-dev and file (scripts/deps does)");
+
+    // As `cpack -G DEB` in build/ does, except that the files come from a
+    // staging install instead of cpack's own (which first runs `make
+    // preinstall` in build/: not something to do from a test while the tree
+    // may be building). Same CPackConfig.cmake: same control fields, scripts
+    // and pre-build script; and the staging install is made the way cpack
+    // makes its own (CPACK_SET_DESTDIR: DESTDIR, prefix CPACK_INSTALL_PREFIX).
+    const std::string config = read_file(build_dir() + "/CPackConfig.cmake");
+    CHECK(cpack_setting(config, "CPACK_SET_DESTDIR") == "ON");
+    CHECK(cpack_setting(config, "CPACK_INSTALL_PREFIX") == "/usr");
+    CHECK(cpack_setting(config, "CPACK_PACKAGING_INSTALL_PREFIX") == "/usr");
+    CHECK(cpack_setting(config, "CPACK_STRIP_FILES") == "ON");
+    Staging staging(cpack_setting(config, "CPACK_INSTALL_PREFIX"), cpack_setting(config, "CPACK_STRIP_FILES") == "ON");
+    const std::string out = staging.dir().file("pkg");
+    RunResult cpack
+        = run_capture(cpack_command(),
+                      {"--config", build_dir() + "/CPackConfig.cmake", "-G", "DEB", "-B", out, "-D",
+                       "CPACK_INSTALL_CMAKE_PROJECTS=", "-D", "CPACK_INSTALLED_DIRECTORIES=" + staging.root() + ";/"},
+                      60s);
+    INFO(cpack.describe());
+    REQUIRE(cpack.ok());
+    std::vector<std::string> debs;
+    for (const auto& e : std::filesystem::directory_iterator(out))
+        if (e.path().extension() == ".deb")
+            debs.push_back(e.path().string());
+    REQUIRE(debs.size() == 1);
+    const std::string deb = debs.front();
+    const std::string arch = field(deb, "Architecture");
+    CHECK(std::filesystem::path(deb).filename() == "kvstore_" + version() + "-1_" + arch + ".deb");
+
+    {  // control fields
+        RunResult info = run_capture(kDpkgDeb, {"--info", deb});
+        INFO(info.describe());
+        CHECK(field(deb, "Package") == "kvstore");
+        CHECK(field(deb, "Version") == version() + "-1");
+        CHECK(field(deb, "Recommends") == "xinetd | systemd");
+        CHECK(field(deb, "Section") == "database");
+        CHECK(field(deb, "Priority") == "optional");
+        std::string depends = field(deb, "Depends");
+        INFO("Depends: " << depends);
+        // adduser for the maintainer scripts; the rest from dpkg-shlibdeps.
+        for (const char* dep : {"adduser", "libc6 (>= ", "libsqlite3-0 (>= ", "libsystemd0"})
+            CHECK(depends.find(dep) != std::string::npos);
+        CHECK(field(deb, "Maintainer").find('<') != std::string::npos);
+        CHECK(field(deb, "Description").find('\n') != std::string::npos);  // synopsis and long text
+    }
+
+    {  // files, modes and owners
+        RunResult listing = run_capture(kDpkgDeb, {"--contents", deb});
+        INFO(listing.describe());
+        REQUIRE(listing.ok());
+        auto entries = contents(listing.output);
+        std::map<std::string, std::string> files = {
+            {"/usr/bin/kvstored", "-rwxr-xr-x"},
+            {"/usr/bin/kvsvc", "-rwxr-xr-x"},
+            {"/etc/kvstore/kvstored.conf", "-rw-r--r--"},
+            {"/etc/xinetd.d/kvstore", "-rw-r--r--"},
+            {"/lib/systemd/system/kvstored.service", "-rw-r--r--"},
+            {"/lib/systemd/system/kvsvc.socket", "-rw-r--r--"},
+            {"/lib/systemd/system/kvsvc@.service", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/README.md", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/operations.md", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/protocol.md", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/persistence.md", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/copyright", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/changelog.Debian.gz", "-rw-r--r--"},
+            {"/usr/share/lintian/overrides/kvstore", "-rw-r--r--"},
+        };
+#ifdef KVSTORE_HAS_KVBENCH
+        files["/usr/bin/kvbench"] = "-rwxr-xr-x";
+#endif
+        for (const auto& [path, mode] : files) {
+            INFO(path);
+            REQUIRE(entries.count(path) == 1);
+            CHECK(entries[path].mode == mode);
+        }
+        for (const auto& [path, entry] : entries) {
+            INFO(path);
+            CHECK(entry.owner == "root/root");
+            if (entry.mode[0] == 'd')
+                CHECK(entry.mode == "drwxr-xr-x");
+            else
+                CHECK(files.count(path) == 1);  // nothing unexpected
+        }
+    }
+
+    {  // conffiles, maintainer scripts and the packaged files as in the tree
+        const std::string control = staging.dir().file("control");
+        const std::string data = staging.dir().file("data");
+        REQUIRE(run_capture(kDpkgDeb, {"--control", deb, control}).ok());
+        REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
+        CHECK(read_file(control + "/conffiles") == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n");
+        for (const char* script : {"postinst", "prerm", "postrm"}) {
+            INFO(script);
+            const std::string path = control + "/" + script;
+            struct stat st { };
+            REQUIRE(::stat(path.c_str(), &st) == 0);
+            CHECK((st.st_mode & 0777) == 0755);
+            CHECK(read_file(path) == read_file(source_dir() + "/packaging/debian/" + script));
+            RunResult syntax = run_capture("/bin/sh", {"-n", path});
+            INFO(syntax.describe());
+            CHECK(syntax.ok());
+        }
+        for (const auto& [packaged, source] : std::vector<std::pair<std::string, std::string>>{
+                 {"/lib/systemd/system/kvstored.service", "systemd/kvstored.service"},
+                 {"/lib/systemd/system/kvsvc.socket", "systemd/kvsvc.socket"},
+                 {"/lib/systemd/system/kvsvc@.service", "systemd/kvsvc@.service"},
+                 {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
+                 {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
+             }) {
+            INFO(packaged);
+            CHECK(read_file(data + packaged) == read_file(source_dir() + "/" + source));
+        }
+        // Stripped (lintian: unstripped-binary-or-object is an error).
+        for (const char* program : {"/usr/bin/kvstored", "/usr/bin/kvsvc"}) {
+            RunResult file = run_capture("/usr/bin/file", {"-b", data + program});
+            INFO(file.describe());
+            CHECK(file.output.find(", stripped") != std::string::npos);
+        }
+    }
+
+    {  // lintian finds no error (when lintian is installed)
+        if (::access("/usr/bin/lintian", X_OK) != 0) {
+            WARN("lintian is not installed: not run (apt-get install lintian; see docs/operations.md)");
+            return;
+        }
+        RunResult lintian = run_capture("/usr/bin/lintian", {"--fail-on", "error", deb}, 50s);
+        INFO(lintian.describe());
+        CHECK(lintian.ok());
+        CHECK(lintian.output.find("E: ") == std::string::npos);
+    }
+}
