@@ -250,14 +250,21 @@ void Client::write_out()
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN)
+            if (errno != EAGAIN) {
                 close(std::strerror(errno));
-            return;
+                return;
+            }
+            break;  // the peer's buffer is full: compact what was sent, below
         }
         out_pos_ += static_cast<size_t>(n);
     }
     if (out_pos_ == out_.size()) {
         out_.clear();
+        out_pos_ = 0;
+    } else if (out_pos_ >= 64 * 1024 && out_pos_ * 2 >= out_.size()) {
+        // Drop what is sent: a peer that reads steadily but never quite
+        // catches up must not make out_ keep everything ever sent to it.
+        out_.erase(0, out_pos_);
         out_pos_ = 0;
     }
 }

@@ -23,10 +23,12 @@ public:
     // A reply known now.
     void local(std::string_view text)
     {
-        if (slots_.empty())
+        if (slots_.empty()) {
             out_.append(text);
-        else
+        } else {
             slots_.push_back(Slot{std::string(text), true});
+            queued_bytes_ += text.size();
+        }
     }
 
     // A slot for a reply kvstored will send.
@@ -57,6 +59,8 @@ public:
     }
 
     size_t outstanding() const { return outstanding_; }
+    // Bytes of ready replies waiting behind one from kvstored.
+    size_t queued_bytes() const { return queued_bytes_; }
 
 private:
     struct Slot {
@@ -67,6 +71,7 @@ private:
     void drain()
     {
         while (!slots_.empty() && slots_.front().ready) {
+            queued_bytes_ -= slots_.front().text.size();
             out_.append(slots_.front().text);
             slots_.pop_front();
         }
@@ -75,6 +80,7 @@ private:
     std::string& out_;
     std::deque<Slot> slots_;
     size_t outstanding_ = 0;
+    size_t queued_bytes_ = 0;
 };
 
 }  // namespace kv

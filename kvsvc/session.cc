@@ -151,7 +151,8 @@ void Session::read_client()
 
 bool Session::can_process() const
 {
-    return !finished_ && !held_ && out_.size() < kMaxOutput && replies_.outstanding() < kMaxOutstanding;
+    return !finished_ && !held_ && out_.size() + replies_.queued_bytes() < kMaxOutput
+        && replies_.outstanding() < kMaxOutstanding;
 }
 
 void Session::process_input()
