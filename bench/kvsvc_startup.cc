@@ -5,9 +5,9 @@
 // /proc/PID/smaps_rollup.
 //
 // usage: kvsvc_startup PATH_TO_KVSVC [RUNS] [--socket PATH]
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# kvbench_smoke.sh: ctest's quick check that kvbench works (label "bench").
+#
+# Usage: kvbench_smoke.sh KVBENCH KVSTORED KVSVC
+#
+# Checks, in about two seconds: --help; refusal of a non-loopback host; a
+# closed port ends in failure within --timeout; and against a real kvstored
+# behind a private xinetd, 200 pipelined requests and 20 reconnecting sessions
+# are all answered without error. Everything it starts is stopped by PID.
+set -euo pipefail
+
+# Absolute paths: xinetd runs its servers from "/".
+KVBENCH=$(realpath "$1") KVSTORED=$(realpath "$2") KVSVC=$(realpath "$3")
+readonly KVBENCH KVSTORED KVSVC
+readonly XINETD=/usr/sbin/xinetd
+DIR=$(mktemp -d /tmp/kvbench-smoke.XXXXXX)
+readonly DIR
+KVSTORED_PID=""
+XINETD_PID=""
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$DIR"/*.log; do
+    [[ -s $f ]] && { echo "--- $f" >&2; tail -n 10 "$f" >&2; }
+  done
+  exit 1
+}
+
+cleanup() {
+  local pid
+  for pid in $XINETD_PID $KVSTORED_PID; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in $XINETD_PID $KVSTORED_PID; do
+    timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+# A TCP port nobody listens on, below the ephemeral range.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 12000))
+    [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]] && { echo "$port"; return; }
+  done
+}
+
+field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+
+# 1. The manual, and usage errors.
+# Captured first: with `| grep -q`, kvbench could die of SIGPIPE (pipefail).
+help=$("$KVBENCH" --help) || fail "--help exited with status $?"
+[[ $help == *--reconnect* ]] || fail "--help does not describe --reconnect"
+rc=0
+"$KVBENCH" --port 7070 --host 192.0.2.1 --requests 1 2>/dev/null || rc=$?
+((rc == 2)) || fail "a non-loopback host was not refused with status 2 (status $rc)"
+
+# 2. Nobody listening: errors, then the stall timeout; status 1, promptly.
+closed=$(free_port)
+rc=0
+start=$SECONDS
+"$KVBENCH" --port "$closed" --requests 10 --timeout 1 --json >"$DIR/closed.out" 2>/dev/null || rc=$?
+((rc == 1)) || fail "kvbench against a closed port exited with status $rc, not 1"
+((SECONDS - start <= 4)) || fail "kvbench against a closed port took $((SECONDS - start)) s"
+grep -q '"ending":"stalled"' "$DIR/closed.out" || fail "closed port: $(cat "$DIR/closed.out")"
+
+# 3. The real thing: kvstored, and kvsvc started by a private xinetd.
+[[ -x $XINETD ]] || fail "$XINETD not found (scripts/deps installs it)"
+"$KVSTORED" --config /dev/null run --socket "$DIR/kv.sock" --capacity 1000 >"$DIR/kvstored.log" 2>&1 </dev/null &
+KVSTORED_PID=$!
+port=$(free_port)
+cat >"$DIR/xinetd.conf" <<EOF
+defaults
+{
+}
+service kvstore
+{
+    type        = UNLISTED
+    socket_type = stream
+    protocol    = tcp
+    wait        = no
+    user        = $(id -un)
+    server      = $KVSVC
+    server_args = --socket $DIR/kv.sock
+    port        = $port
+    bind        = 127.0.0.1
+    only_from   = 127.0.0.1
+    instances   = 100
+    per_source  = UNLIMITED
+    cps         = 1000 1
+    flags       = NODELAY
+    disable     = no
+}
+EOF
+"$XINETD" -dontfork -f "$DIR/xinetd.conf" -filelog "$DIR/xinetd.log" </dev/null &
+XINETD_PID=$!
+for ((i = 0; i < 50; i++)); do
+  [[ -S $DIR/kv.sock ]] && grep -q 'Started working: 1 available service' "$DIR/xinetd.log" 2>/dev/null && break
+  sleep 0.1
+done
+((i < 50)) || fail "kvstored or xinetd did not start"
+
+out=$("$KVBENCH" --port "$port" --requests 200 --connections 4 --pipeline 4 --keys 100 --timeout 3 --json) ||
+  fail "steady run: $out"
+[[ $(field "$out" answered) == 200 && $(field "$out" errors) == 0 ]] || fail "steady run: $out"
+[[ $(field "$out" hits) -gt 0 ]] || fail "steady run: no GET found a key: $out"
+
+out=$("$KVBENCH" --port "$port" --reconnect --requests 20 --connections 2 --keys 100 --timeout 3 --json) ||
+  fail "reconnect run: $out"
+[[ $(field "$out" answered) == 20 && $(field "$out" errors) == 0 ]] || fail "reconnect run: $out"
+
+echo "kvbench smoke test: ok"

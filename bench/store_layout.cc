@@ -1,0 +1,93 @@
+// store_layout: what 1M entries (16-byte keys, 32-byte values, T6) cost in
+// resident memory, laid out two ways:
+//   map   std::unordered_map<std::string, std::string>, as kvstored keeps them
+//   flat  one allocation per entry (u8 key length, u32 value length, key,
+//         value) behind an open-addressing table of pointers
+// It prints bytes per entry from the growth of VmRSS, to compare with
+// kvstored's Rss delta and Redis's used_memory per key (bench/README.md).
+//
+// usage: store_layout map|flat [ENTRIES]
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+long rss_kib()
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+// As kvstored's Store::Hash: string_view look-ups without building a string.
+struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+std::string key_of(size_t i)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "key.%012zu", i);
+    return buf;
+}
+
+void fill_map(size_t n, const std::string& value)
+{
+    auto* map = new std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;  // kept to the end
+    for (size_t i = 0; i < n; ++i)
+        map->emplace(key_of(i), value);
+}
+
+void fill_flat(size_t n, const std::string& value)
+{
+    size_t slots = 1;
+    while (slots < 2 * n)
+        slots <<= 1;  // load factor 0.5 or less
+    auto* table = new std::vector<char*>(slots, nullptr);  // kept to the end
+    for (size_t i = 0; i < n; ++i) {
+        std::string key = key_of(i);
+        auto value_len = static_cast<uint32_t>(value.size());
+        auto* entry = static_cast<char*>(std::malloc(1 + 4 + key.size() + value.size()));
+        entry[0] = static_cast<char>(key.size());
+        std::memcpy(entry + 1, &value_len, 4);
+        std::memcpy(entry + 5, key.data(), key.size());
+        std::memcpy(entry + 5 + key.size(), value.data(), value.size());
+        size_t slot = std::hash<std::string_view>{}(key) & (slots - 1);
+        while ((*table)[slot])
+            slot = (slot + 1) & (slots - 1);
+        (*table)[slot] = entry;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::string layout = argc > 1 ? argv[1] : "";
+    size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1000000;
+    if ((layout != "map" && layout != "flat") || n == 0) {
+        std::fprintf(stderr, "usage: %s map|flat [ENTRIES]\n", argv[0]);
+        return 2;
+    }
+    const std::string value(32, 'v');
+    long before = rss_kib();
+    if (layout == "map")
+        fill_map(n, value);
+    else
+        fill_flat(n, value);
+    long after = rss_kib();
+    std::printf("%s: %zu entries, %.1f bytes per entry (VmRSS %ld -> %ld KiB)\n", layout.c_str(), n,
+                static_cast<double>(after - before) * 1024.0 / static_cast<double>(n), before, after);
+    return 0;
+}
