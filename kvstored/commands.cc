@@ -70,7 +70,7 @@ void do_save(Context& c)
 void do_read(Context& c)
 {
     ++c.stats.reads;
-    const std::string* value = c.store.get(c.req.key);
+    std::optional<std::string_view> value = c.store.get(c.req.key);
     ++(value ? c.stats.hits : c.stats.misses);
     if (!value) {
         put_line(c.out, "NOT_FOUND");

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "command.h"
 #include "log.h"
 
 namespace kv {
@@ -164,6 +165,10 @@ void Persistence::load(Store& store)
             return std::string_view(static_cast<const char*>(p),
                                     static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
         };
+        // kvstored writes only valid keys; anything else was put there by hand.
+        if (auto why = key_problem(column(0)); !why.empty())
+            throw std::runtime_error("database " + config_.path + " holds an invalid key (" + std::string(why) +
+                                     "); it was not written by kvstored");
         store.put(column(0), column(1));
     }
     if (rc != SQLITE_DONE)

@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -14,7 +13,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <thread>
 
@@ -42,30 +40,6 @@ size_t fd_count(pid_t pid)
             ++n;
     ::closedir(dir);
     return n;
-}
-
-std::vector<pid_t> child_pids(pid_t parent)
-{
-    std::vector<pid_t> children;
-    DIR* proc = ::opendir("/proc");
-    if (!proc)
-        return children;
-    while (const dirent* e = ::readdir(proc)) {
-        char* end = nullptr;
-        long pid = std::strtol(e->d_name, &end, 10);
-        if (pid <= 0 || *end != '\0')
-            continue;
-        // "pid (comm) state ppid ...": comm may hold spaces, so parse after ')'.
-        std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
-        size_t paren = stat.rfind(')');
-        if (paren == std::string::npos || paren + 4 >= stat.size())
-            continue;
-        long ppid = std::strtol(stat.c_str() + paren + 4, nullptr, 10);
-        if (ppid == parent)
-            children.push_back(static_cast<pid_t>(pid));
-    }
-    ::closedir(proc);
-    return children;
 }
 
 bool eventually(const std::function<bool()>& done, Millis timeout, Millis step)
@@ -136,69 +110,20 @@ void send_filler(LineClient& c, size_t bytes, char fill, Millis timeout)
 
 namespace {
 
-// One section of an xinetd config (xinetd allows no comment after a value).
-std::string section(const std::string& header, const std::vector<std::pair<std::string, std::string>>& settings)
+XinetdOptions tuned_options(const std::string& kvstored_socket)
 {
-    std::string text = header + "\n{\n";
-    for (const auto& [name, value] : settings)
-        text += "    " + name + std::string(16 - name.size(), ' ') + "= " + value + "\n";
-    return text + "}\n";
-}
-
-bool accepts(int port)
-{
-    try {
-        connect_tcp(port, 0ms);
-        return true;
-    } catch (const std::runtime_error&) {
-        return false;
-    }
+    XinetdOptions o = kvsvc_service(kvstored_socket);
+    o.log_on_success = "";  // logging only failures keeps xinetd's per-connection work small
+    o.instances = "UNLIMITED";
+    o.cps = "1000000 1";
+    return o;
 }
 
 }  // namespace
 
-TunedXinetd::TunedXinetd(const TempDir& dir, const std::string& kvstored_socket) : dir_(dir), port_(free_tcp_port())
+TunedXinetd::TunedXinetd(const TempDir& dir, const std::string& kvstored_socket)
+    : PrivateXinetd(dir, free_tcp_port(), tuned_options(kvstored_socket))
 {
-    const char* xinetd = "/usr/sbin/xinetd";
-    if (::access(xinetd, X_OK) != 0)
-        throw std::runtime_error("/usr/sbin/xinetd is not installed (scripts/deps installs the package xinetd)");
-    // Logging only failures keeps xinetd's per-connection work small.
-    std::string defaults
-        = section("defaults", {{"log_type", "FILE " + dir_.file("xinetd-access.log")}, {"log_on_failure", "HOST"}});
-    std::string service = section("service kvstore",
-                                  {
-                                      {"type", "UNLISTED"},
-                                      {"socket_type", "stream"},
-                                      {"protocol", "tcp"},
-                                      {"wait", "no"},
-                                      {"user", "root"},
-                                      {"server", kvsvc_bin()},
-                                      {"server_args", "--socket " + kvstored_socket},
-                                      {"bind", "127.0.0.1"},
-                                      {"port", std::to_string(port_)},
-                                      {"only_from", "127.0.0.1"},
-                                      {"instances", "UNLIMITED"},
-                                      {"per_source", "UNLIMITED"},
-                                      {"cps", "1000000 1"},
-                                      {"disable", "no"},
-                                  });
-    write_file(dir_.file("xinetd.conf"), defaults + "\n" + service);
-    std::string out = dir_.file("xinetd.out");
-    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw std::runtime_error("open " + out + ": " + std::strerror(errno));
-    process_ = Process(xinetd,
-                       {"-dontfork", "-f", dir_.file("xinetd.conf"), "-pidfile", dir_.file("xinetd.pid"), "-filelog",
-                        dir_.file("xinetd.log")},
-                       Stdio{-1, fd, fd});
-    ::close(fd);
-    if (!eventually([&] { return !process_.running() || accepts(port_); }, 5s, 10ms) || !process_.running())
-        throw std::runtime_error("xinetd does not serve 127.0.0.1:" + std::to_string(port_) + "; its log:\n" + log());
-}
-
-std::string TunedXinetd::log() const
-{
-    return read_file(dir_.file("xinetd.log")) + read_file(dir_.file("xinetd.out"));
 }
 
 LineClient LoadStack::client()

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kvstore.h"
+#include "xinetd.h"
 
 namespace kvtest {
 
@@ -38,8 +39,6 @@ inline long memory_bound_kib(long production_kib)
 long proc_kib(pid_t pid, const char* field);
 // Entries in /proc/PID/fd: the descriptors the process holds.
 size_t fd_count(pid_t pid);
-// Processes whose parent is `parent` (from /proc/*/stat).
-std::vector<pid_t> child_pids(pid_t parent);
 
 // Polls `done` every `step` until it holds or `timeout` passes.
 bool eventually(const std::function<bool()>& done, Millis timeout, Millis step = 20ms);
@@ -68,18 +67,9 @@ void send_filler(LineClient& c, size_t bytes, char fill, Millis timeout = 10s);
 // 127.0.0.1, with the limits that let thousands of connections through: no
 // instance or per-source cap, a connection rate limit far above what one
 // machine can open. (tests/e2e/xinetd_fixture.h keeps the production limits.)
-class TunedXinetd {
+class TunedXinetd : public PrivateXinetd {
 public:
     TunedXinetd(const TempDir& dir, const std::string& kvstored_socket);
-
-    int port() const { return port_; }
-    Process& process() { return process_; }
-    std::string log() const;
-
-private:
-    const TempDir& dir_;
-    int port_;
-    Process process_;
 };
 
 // kvstored (with `daemon_args`) and a TunedXinetd in front of it.
