@@ -1,7 +1,6 @@
 // install_fixture.cc: see install_fixture.h.
 #include "install_fixture.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -69,14 +68,6 @@ Process spawn(const std::vector<std::string>& argv, Stdio stdio)
     return Process(argv.at(0), std::vector<std::string>(argv.begin() + 1, argv.end()), stdio);
 }
 
-int open_log(const std::string& path)
-{
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw std::runtime_error("open " + path + ": " + std::strerror(errno));
-    return fd;
-}
-
 // Makes a directory the way systemd makes RuntimeDirectory= and
 // StateDirectory=: owned by the service's user and group, with the unit's mode.
 void make_service_dir(const std::string& path, const Account& owner, gid_t group, const std::string& mode_text)
@@ -87,30 +78,6 @@ void make_service_dir(const std::string& path, const Account& owner, gid_t group
     mode_t mode = static_cast<mode_t>(std::stoul(mode_text, nullptr, 8));
     if (::chown(path.c_str(), owner.uid, group) < 0 || ::chmod(path.c_str(), mode) < 0)
         throw std::runtime_error("chown/chmod " + path + ": " + std::strerror(errno));
-}
-
-bool accepts(int port)
-{
-    try {
-        connect_tcp(port, 0ms);
-        return true;
-    } catch (const std::runtime_error&) {
-        return false;
-    }
-}
-
-// Waits until 127.0.0.1:port accepts, while `process` runs; throws otherwise.
-void wait_accepting(Process& process, int port, const std::string& name, const std::string& log)
-{
-    auto deadline = Clock::now() + 5s;
-    while (Clock::now() < deadline && process.running()) {
-        if (accepts(port))
-            return;
-        std::this_thread::sleep_for(10ms);
-    }
-    std::string why = process.running() ? "127.0.0.1:" + std::to_string(port) + " does not accept within 5 s"
-                                        : name + " " + describe_status(*process.wait_exit(0ms));
-    throw std::runtime_error(why + "; its log:\n" + log);
 }
 
 // Orphans (the kvsvc processes of a stopped xinetd) become our children, so
@@ -300,32 +267,6 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
     return text;
 }
 
-std::vector<pid_t> children_of(pid_t parent)
-{
-    std::vector<pid_t> kids;
-    DIR* proc = ::opendir("/proc");
-    if (!proc)
-        return kids;
-    while (dirent* e = ::readdir(proc)) {
-        char* end = nullptr;
-        long pid = std::strtol(e->d_name, &end, 10);
-        if (pid <= 0 || *end != '\0')
-            continue;
-        std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
-        size_t close = stat.rfind(')');
-        if (close == std::string::npos)
-            continue;
-        // After ") ": state, then ppid.
-        std::istringstream rest(stat.substr(close + 1));
-        char state = 0;
-        long ppid = 0;
-        if (rest >> state >> ppid && ppid == parent && state != 'Z')
-            kids.push_back(static_cast<pid_t>(pid));
-    }
-    ::closedir(proc);
-    return kids;
-}
-
 namespace {
 
 bool alive(pid_t pid)
@@ -505,15 +446,19 @@ bool DeployedDaemon::wait_notification(const std::string& line, Millis timeout)
     }
 }
 
-StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket)
-    : staging_(staging), port_(free_tcp_port()), conf_(staging.dir().file("xinetd.conf"))
+namespace {
+
+// Rewrites the staged /etc/xinetd.d/kvstore for a free port, the staged kvsvc
+// and `kvstored_socket` (exactly those three values; everything else is the
+// installed file) and returns the port.
+int stage_xinetd_service(const Staging& staging, const std::string& kvstored_socket)
 {
-    become_subreaper();
+    become_subreaper();  // before xinetd starts its kvsvc processes
+    const int port = free_tcp_port();
     const std::string service_file = staging.path("/etc/xinetd.d/kvstore");
     std::string text = read_file(service_file);
     if (text.empty())
         throw std::runtime_error("the staging root has no /etc/xinetd.d/kvstore");
-    // Rewrite exactly three values; everything else is the installed file.
     int ports = 0, servers = 0, sockets = 0;
     std::string rewritten;
     for (const std::string& raw : lines_of(text)) {
@@ -524,7 +469,7 @@ StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_s
             std::string name = trim(t.substr(0, eq));
             std::string value = trim(t.substr(eq + 1));
             if (name == "port") {
-                line = "    port            = " + std::to_string(port_);
+                line = "    port            = " + std::to_string(port);
                 ++ports;
             } else if (name == "server" && value == "/usr/bin/kvsvc") {
                 line = "    server          = " + staging.path("/usr/bin/kvsvc");
@@ -540,42 +485,31 @@ StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_s
         throw std::runtime_error("the installed /etc/xinetd.d/kvstore does not have exactly one port, one server "
                                  "= /usr/bin/kvsvc and one server_args naming /run/kvstored/kvstored.sock");
     write_file(service_file, rewritten);
+    return port;
+}
 
-    // The private xinetd's own config: logs to files here, and the staged
-    // /etc/xinetd.d, as Debian's /etc/xinetd.conf includes /etc/xinetd.d.
-    write_file(conf_,
-               "defaults\n{\n    log_type        = FILE " + staging.dir().file("xinetd-access.log")
-                   + "\n}\n\nincludedir " + staging.path("/etc/xinetd.d") + "\n");
-    int fd = open_log(staging.dir().file("xinetd.out"));
-    try {
-        process_ = Process("/usr/sbin/xinetd",
-                           {"-dontfork", "-f", conf_, "-pidfile", staging.dir().file("xinetd.pid"), "-filelog",
-                            staging.dir().file("xinetd.log")},
-                           Stdio{-1, fd, fd});
-    } catch (...) {
-        ::close(fd);
-        throw;
-    }
-    ::close(fd);
-    wait_accepting(process_, port_, "xinetd", log());
+// The private xinetd's own config: logs to files here, and the staged
+// /etc/xinetd.d, as Debian's /etc/xinetd.conf includes /etc/xinetd.d.
+XinetdOptions staged_options(const Staging& staging)
+{
+    XinetdOptions o;
+    o.include_dir = staging.path("/etc/xinetd.d");
+    return o;
+}
+
+}  // namespace
+
+StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket)
+    : xinetd_(staging.dir(), stage_xinetd_service(staging, kvstored_socket), staged_options(staging))
+{
 }
 
 StagedXinetd::~StagedXinetd()
 {
     // xinetd does not stop the kvsvc processes it started.
-    std::vector<pid_t> kids = children_of(process_.pid());
-    process_.stop(3s);
+    std::vector<pid_t> kids = child_pids(xinetd_.process().pid(), Zombies::exclude);
+    xinetd_.process().stop(3s);
     end_processes(kids);
-}
-
-std::string StagedXinetd::log() const
-{
-    return read_file(staging_.dir().file("xinetd.log")) + read_file(staging_.dir().file("xinetd.out"));
-}
-
-std::string StagedXinetd::access_log() const
-{
-    return read_file(staging_.dir().file("xinetd-access.log"));
 }
 
 StagedSocketActivation::StagedSocketActivation(const Staging& staging, const std::string& kvstored_socket)
@@ -612,12 +546,12 @@ StagedSocketActivation::StagedSocketActivation(const Staging& staging, const std
         throw;
     }
     ::close(fd);
-    wait_accepting(process_, port_, "systemd-socket-activate", log());
+    wait_accepting(process_, port_, "systemd-socket-activate", [this] { return log(); });
 }
 
 StagedSocketActivation::~StagedSocketActivation()
 {
-    std::vector<pid_t> kids = children_of(process_.pid());
+    std::vector<pid_t> kids = child_pids(process_.pid(), Zombies::exclude);
     process_.stop(3s);
     end_processes(kids);
 }

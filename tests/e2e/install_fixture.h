@@ -21,6 +21,7 @@
 
 #include "kvstore.h"
 #include "process.h"
+#include "xinetd.h"
 
 namespace kvtest {
 
@@ -78,8 +79,6 @@ std::string unit_value(const std::string& text, const std::string& section, cons
 std::vector<std::string> split_words(const std::string& line);
 std::string replace_all(std::string text, std::string_view from, std::string_view to);
 
-// Pids of the processes whose parent is `parent` (from /proc).
-std::vector<pid_t> children_of(pid_t parent);
 // SIGTERM to each of `pids` still running, up to `grace` for them to go, then
 // SIGKILL; reaps those that are our children.
 void end_processes(const std::vector<pid_t>& pids, Millis grace = 2s);
@@ -158,16 +157,13 @@ public:
     StagedXinetd(const StagedXinetd&) = delete;
     StagedXinetd& operator=(const StagedXinetd&) = delete;
 
-    int port() const { return port_; }
-    Process& process() { return process_; }
-    std::string log() const;  // xinetd's own messages
-    std::string access_log() const;  // START / EXIT / FAIL lines
+    int port() const { return xinetd_.port(); }
+    Process& process() { return xinetd_.process(); }
+    std::string log() const { return xinetd_.log(); }  // xinetd's own messages
+    std::string access_log() const { return xinetd_.access_log(); }  // START / EXIT / FAIL lines
 
 private:
-    const Staging& staging_;
-    int port_;
-    std::string conf_;
-    Process process_;
+    PrivateXinetd xinetd_;
 };
 
 // systemd-socket-activate in inetd mode (one child per connection, the

@@ -90,7 +90,7 @@ void check_kvsvc_children_run_as(pid_t parent, const std::string& kvsvc, uid_t u
     for (;;) {
         sessions.clear();
         bool pending = false;
-        for (pid_t pid : children_of(parent)) {
+        for (pid_t pid : child_pids(parent, Zombies::exclude)) {
             // (Not argv[0]: xinetd passes the server's base name.)
             std::error_code ec;
             auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);

@@ -30,7 +30,7 @@ TEST_CASE("a TCP session through xinetd")
 TEST_CASE("CRLF from a telnet-like client over TCP")
 {
     XinetdStack stack;
-    LineClient c = stack.client();
+    LineClient c = stack.xinetd.client();
     c.send("connect\r\nsave k:v w\r\nread k\r\nquit\r\n");
     CHECK(c.read_lines(4) == std::vector<std::string>{"OK connected", "OK", "VALUE v w", "BYE"});
     CHECK(c.expect_eof());
@@ -39,7 +39,7 @@ TEST_CASE("CRLF from a telnet-like client over TCP")
 TEST_CASE("an idle TCP client gets the shutdown notice through xinetd")
 {
     XinetdStack stack;
-    LineClient c = stack.client();
+    LineClient c = stack.xinetd.client();
     CHECK(c.ask("connect") == "OK connected");
     stack.daemon.process().signal(SIGTERM);
     CHECK(c.read_line(2s) == "BYE kvstored is shutting down");
@@ -70,7 +70,7 @@ TEST_CASE("50 TCP clients at once through xinetd")
                          << stack.xinetd.log());
     CHECK(failures.empty());
 
-    LineClient last = stack.client();
+    LineClient last = stack.xinetd.client();
     CHECK(last.ask("connect") == "OK connected");
     CHECK(last.ask("count") == "COUNT 50 10000");
 }

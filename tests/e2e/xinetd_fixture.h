@@ -5,30 +5,14 @@
 #include <string>
 
 #include "kvstore.h"
+#include "xinetd.h"
 
 namespace kvtest {
 
-inline constexpr const char* kXinetd = "/usr/sbin/xinetd";
-
-class Xinetd {
+// kvsvc_service()'s limits and logging (tests/support/xinetd.h).
+class Xinetd : public PrivateXinetd {
 public:
-    // Writes DIR/xinetd.conf, starts `xinetd -dontfork` (so its PID is our
-    // child's, and the Process destructor ends it) and returns once the port
-    // accepts connections, at most 5 s. Throws std::runtime_error, quoting
-    // xinetd's log, otherwise; and when xinetd is not installed.
     Xinetd(const TempDir& dir, const std::string& kvstored_socket);
-
-    int port() const { return port_; }
-    Process& process() { return process_; }
-    std::string log() const;
-
-private:
-    void write_config(const std::string& kvstored_socket) const;
-    void wait_until_serving();
-
-    const TempDir& dir_;
-    int port_;
-    Process process_;
 };
 
 // kvstored on DIR/kvstored.sock and xinetd in front of it.
@@ -36,9 +20,6 @@ struct XinetdStack {
     TempDir dir;
     Daemon daemon{dir};
     Xinetd xinetd{dir, daemon.socket_path()};
-
-    // A TCP client whose greeting has been read (REQUIREd).
-    LineClient client();
 };
 
 }  // namespace kvtest

@@ -126,13 +126,6 @@ TunedXinetd::TunedXinetd(const TempDir& dir, const std::string& kvstored_socket)
 {
 }
 
-LineClient LoadStack::client()
-{
-    LineClient c = connect_tcp(xinetd.port());
-    REQUIRE(c.read_line() == greeting());
-    return c;
-}
-
 int start_tcp_connect(int port)
 {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

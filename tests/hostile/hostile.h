@@ -82,8 +82,6 @@ struct LoadStack {
         : daemon(dir, std::move(daemon_args)), xinetd(dir, daemon.socket_path())
     {
     }
-    // A TCP client whose greeting has been read (REQUIREd).
-    LineClient client();
 };
 
 // Starts a non-blocking connect to 127.0.0.1:port. Returns the socket (the

@@ -176,7 +176,7 @@ TEST_CASE("10,000 connections opened and closed quickly through xinetd leave not
     CHECK(eventually([&] { return fd_count(kvstored) == kvstored_fds; }, 10s));
     // A leak would show as thousands; xinetd may open a log file on the way.
     CHECK(fd_count(xinetd) <= xinetd_fds + 2);
-    LineClient probe = stack.client();
+    LineClient probe = stack.xinetd.client();
     REQUIRE(probe.ask("connect") == "OK connected");
     auto stats = stats_of(probe);
     CHECK(stat_value(stats, "connections_current") == "1");

@@ -238,7 +238,7 @@ TEST_CASE("kill -9 of kvsvc under xinetd: the TCP client sees the connection clo
     LoadStack stack;
     const pid_t kvstored = stack.daemon.process().pid();
     size_t fds_before = fd_count(kvstored);
-    LineClient c = stack.client();
+    LineClient c = stack.xinetd.client();
     REQUIRE(c.ask("connect") == "OK connected");
     // xinetd's own readiness probe started a kvsvc too: wait until ours is the only one.
     const pid_t xinetd = stack.xinetd.process().pid();
@@ -249,7 +249,7 @@ TEST_CASE("kill -9 of kvsvc under xinetd: the TCP client sees the connection clo
     CHECK(c.read_to_eof(3s).has_value());
 
     CHECK(eventually([&] { return fd_count(kvstored) == fds_before; }, 3s));
-    LineClient other = stack.client();
+    LineClient other = stack.xinetd.client();
     CHECK(other.ask("connect") == "OK connected");
     CHECK(other.ask("save tcp:whole") == "OK");
     CHECK(stack.xinetd.process().running());
@@ -265,7 +265,7 @@ TEST_CASE("kill -9 of kvstored under load through xinetd (--sync always): went a
     LoadStack stack({"--db", db, "--sync", "always", "--capacity", "1000000"});
     std::vector<Writer> writers(kWriters);
     for (size_t i = 0; i < kWriters; ++i) {
-        writers[i].client = stack.client();
+        writers[i].client = stack.xinetd.client();
         writers[i].name = "w" + std::to_string(i);
         REQUIRE(writers[i].client.ask("connect") == "OK connected");
     }

@@ -140,7 +140,7 @@ TEST_CASE("2,000 concurrent sessions through xinetd save and read for 30 s witho
         REQUIRE(w.client.read_line(30s) == "OK connected");
     double connect_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    LineClient probe = stack.client();
+    LineClient probe = stack.xinetd.client();
     REQUIRE(probe.ask("connect") == "OK connected");
     CHECK(stat_value(stats_of(probe), "connections_current") == std::to_string(sessions + 1));
 

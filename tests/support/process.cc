@@ -1,6 +1,7 @@
 // process.cc: see process.h.
 #include "process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -187,6 +189,45 @@ TempDir::~TempDir()
 {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+}
+
+namespace {
+
+// State and parent of process `pid` (a name in /proc), from "pid (comm) state
+// ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+std::optional<std::pair<char, long>> state_and_parent(const std::string& pid)
+{
+    std::string stat = read_file("/proc/" + pid + "/stat");
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos)
+        return std::nullopt;
+    std::istringstream rest(stat.substr(paren + 1));
+    char state = 0;
+    long ppid = 0;
+    if (!(rest >> state >> ppid))
+        return std::nullopt;
+    return std::pair{state, ppid};
+}
+
+}  // namespace
+
+std::vector<pid_t> child_pids(pid_t parent, Zombies zombies)
+{
+    std::vector<pid_t> children;
+    DIR* proc = ::opendir("/proc");
+    if (!proc)
+        return children;
+    while (const dirent* e = ::readdir(proc)) {
+        char* end = nullptr;
+        long pid = std::strtol(e->d_name, &end, 10);
+        if (pid <= 0 || *end != '\0')
+            continue;
+        auto stat = state_and_parent(e->d_name);
+        if (stat && stat->second == parent && (zombies == Zombies::include || stat->first != 'Z'))
+            children.push_back(static_cast<pid_t>(pid));
+    }
+    ::closedir(proc);
+    return children;
 }
 
 std::string read_file(const std::string& path)

@@ -57,6 +57,10 @@ private:
 std::string describe_status(int status);
 bool exited_with(std::optional<int> status, int code);
 
+// Processes whose parent is `parent` (from /proc/*/stat), zombies included or not.
+enum class Zombies { include, exclude };
+std::vector<pid_t> child_pids(pid_t parent, Zombies zombies = Zombies::include);
+
 // A fresh directory under /tmp, removed with everything in it on destruction.
 class TempDir {
 public:
