@@ -21,8 +21,12 @@ Store::Block Store::make_block(std::string_view key, std::string_view value)
     Block b = std::make_unique_for_overwrite<char[]>(kHeader + key.size() + value.size());
     b[0] = static_cast<char>(key_len);
     std::memcpy(&b[1], &value_len, 4);
-    std::memcpy(&b[kHeader], key.data(), key.size());
-    std::memcpy(&b[kHeader + key.size()], value.data(), value.size());
+    // An empty view may have a null data() (SQLite returns one for an empty
+    // blob), and memcpy from null is undefined even for 0 bytes.
+    if (!key.empty())
+        std::memcpy(&b[kHeader], key.data(), key.size());
+    if (!value.empty())
+        std::memcpy(&b[kHeader + key.size()], value.data(), value.size());
     return b;
 }
 
@@ -80,10 +84,10 @@ void Store::grow()
 Store::PutResult Store::put(std::string_view key, std::string_view value)
 {
     if (size_t i = find(key); i != kNone) {
-        if (value_of(slots_[i]).size() == value.size())
-            std::memcpy(value_data(slots_[i]), value.data(), value.size());
-        else
+        if (value_of(slots_[i]).size() != value.size())
             slots_[i] = make_block(key, value);
+        else if (!value.empty())
+            std::memcpy(value_data(slots_[i]), value.data(), value.size());
         return PutResult::Replaced;
     }
     if (full())
