@@ -152,6 +152,11 @@ ParseResult parse_args(const CommandSpec& spec, std::string_view args, size_t ma
 
 }  // namespace
 
+std::string too_long_reply(size_t max_line)
+{
+    return error_reply("too-long", "line exceeds " + std::to_string(max_line) + " bytes; the rest of it was discarded");
+}
+
 std::string error_reply(std::string_view code, std::string_view message)
 {
     std::string line = "ERR ";

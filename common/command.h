@@ -47,8 +47,12 @@ std::string_view key_problem(std::string_view key);
 // The full "HELP <n>" reply.
 std::string help_text();
 
-// Reply lines shared by both programs. Each returns a whole line ending in LF.
+// Reply lines shared by both programs (kvsvc, and kvstored serving a handed-off
+// socket). Each is a whole line ending in LF.
 std::string error_reply(std::string_view code, std::string_view message);
+inline constexpr std::string_view kConnectedReply = "OK connected\n";
+inline constexpr std::string_view kPongReply = "PONG\n";
+std::string too_long_reply(size_t max_line);
 
 // Splits a byte stream into lines of at most `max_line` bytes. A longer line
 // is reported once as too long and the rest of it, up to its LF, is dropped.
@@ -64,6 +68,8 @@ public:
     // The line stays valid until the next append().
     Next next(std::string_view& line);
     size_t buffered() const { return buf_.size() - pos_; }
+    // Nothing buffered, and not inside an overlong line being dropped.
+    bool at_line_start() const { return buffered() == 0 && !discarding_; }
     // A final line without LF at end of input, if any.
     std::string_view take_rest();
 

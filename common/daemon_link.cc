@@ -125,6 +125,39 @@ bool DaemonLink::flush()
     return true;
 }
 
+DaemonLink::FdSend DaemonLink::send_handoff(const wire::Handoff& m, int fd)
+{
+    if (!flush())
+        return FdSend::Failed;
+    if (!out_.empty())
+        return FdSend::Retry;
+    std::string frame;
+    wire::append(frame, m);
+    iovec iov{frame.data(), frame.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    for (;;) {
+        ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? FdSend::Retry : FdSend::Failed;
+        }
+        // The fd travels with the first byte; the rest of the frame is plain data.
+        out_.append(frame, static_cast<size_t>(n), std::string::npos);
+        return flush() ? FdSend::Sent : FdSend::Failed;
+    }
+}
+
 bool DaemonLink::read()
 {
     for (;;) {

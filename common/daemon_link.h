@@ -26,6 +26,10 @@ public:
     uint32_t max_value() const { return max_value_; }
 
     void send(const wire::Request& req) { wire::append(out_, req); }
+    // Sends a Handoff frame with `fd` attached as SCM_RIGHTS, once everything
+    // queued before it has been written (Retry until then).
+    enum class FdSend { Sent, Retry, Failed };
+    FdSend send_handoff(const wire::Handoff& m, int fd);
     bool wants_write() const { return !out_.empty(); }
     // Writes what the socket takes now. False when the connection is broken.
     bool flush();

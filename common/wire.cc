@@ -165,6 +165,20 @@ void append(std::string& out, Msg type, const Notice& m)
     w.str16(m.text);
 }
 
+void append(std::string& out, const Handoff& m)
+{
+    Writer w(out, Msg::Handoff);
+    w.u32(m.idle_timeout_seconds);
+}
+
+void append(std::string& out, const HandBack& m)
+{
+    Writer w(out, Msg::HandBack);
+    w.u8(static_cast<uint8_t>(m.reason));
+    w.str32(m.output);
+    w.str32(m.input);
+}
+
 void append_reply(std::string& out, std::string_view text)
 {
     constexpr size_t kChunk = kMaxPayload - 1;  // one byte of flags
@@ -210,6 +224,22 @@ bool decode(std::string_view payload, Notice& m)
 {
     Cursor c(payload);
     return c.str16(m.text) && c.expect_end();
+}
+
+bool decode(std::string_view payload, Handoff& m)
+{
+    Cursor c(payload);
+    return c.u32(m.idle_timeout_seconds) && c.expect_end();
+}
+
+bool decode(std::string_view payload, HandBack& m)
+{
+    Cursor c(payload);
+    uint8_t reason;
+    if (!c.u8(reason) || reason < 1 || reason > kLastHandBackReason)
+        return false;
+    m.reason = static_cast<HandBackReason>(reason);
+    return c.str32(m.output) && c.str32(m.input) && c.expect_end();
 }
 
 bool peek_version(std::string_view payload, uint32_t& version)

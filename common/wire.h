@@ -16,6 +16,14 @@
 //   kvstored -> kvsvc     Shutdown  (kvstored is going away; it closes after sending)
 // kvsvc detaches by closing its end; kvstored answers what it already received.
 //
+// Socket handoff (the fast path): when every Request it sent has been answered,
+// kvsvc may send Handoff with the client's socket attached as SCM_RIGHTS.
+// kvstored then serves the client's line protocol on that socket itself, so no
+// process and no frame sits between a request and its reply; kvsvc sends
+// nothing more and sleeps until HandBack returns the session to it (close, exit,
+// end of input, idle timeout, shutdown), after which the conversation is as
+// before. A Shutdown notice to a handed-off kvsvc always follows a HandBack.
+//
 // Trust is asymmetric: kvstored drops (and logs) a peer that sends a malformed or
 // oversized frame and goes on serving everyone else; kvsvc ends its session cleanly
 // when kvstored does.
@@ -30,7 +38,7 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;  // 2: Handoff, HandBack
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -44,7 +52,19 @@ enum class Msg : uint8_t {
     Request = 4,  // u8 Op, str16 key or prefix, str32 value (empty unless Save)
     Reply = 5,  // u8 flags, then the rest of the payload is reply text
     Shutdown = 6,  // str16 message, shown to the client as "BYE <message>"
+    Handoff = 7,  // u32 idle timeout seconds (0: none); the client's socket travels as SCM_RIGHTS
+    HandBack = 8,  // u8 HandBackReason, str32 output not yet written to the client, str32 input not yet processed
 };
+
+// Why kvstored returns the client's socket to kvsvc.
+enum class HandBackReason : uint8_t {
+    Command = 1,  // a command kvstored does not serve (close, exit): it starts the returned input
+    EndOfInput = 2,  // the client closed its sending side; the input is its unterminated last line
+    Shutdown = 3,  // a Shutdown notice follows
+    IdleTimeout = 4,  // the client was silent for the idle timeout
+    ClientGone = 5,  // reading or writing the client's socket failed
+};
+inline constexpr uint8_t kLastHandBackReason = 5;
 
 // What a Request asks for. For the data operations (up to kLastDataOp) the
 // reply text is exactly what the client sees, as specified in
@@ -94,6 +114,16 @@ struct Reply {
     std::string_view text;
 };
 
+struct Handoff {
+    uint32_t idle_timeout_seconds = 0;
+};
+
+struct HandBack {
+    HandBackReason reason = HandBackReason::Command;
+    std::string_view output;
+    std::string_view input;
+};
+
 // A text-only message: Refused or Shutdown.
 struct Notice {
     std::string_view text;
@@ -106,6 +136,8 @@ void append(std::string& out, const Welcome& m);
 void append(std::string& out, const Request& m);
 void append(std::string& out, const Reply& m);
 void append(std::string& out, Msg type, const Notice& m);
+void append(std::string& out, const Handoff& m);
+void append(std::string& out, const HandBack& m);
 
 // Appends `text` as one or more Reply frames of at most kMaxPayload bytes each.
 void append_reply(std::string& out, std::string_view text);
@@ -118,6 +150,8 @@ bool decode(std::string_view payload, Welcome& m);
 bool decode(std::string_view payload, Request& m);
 bool decode(std::string_view payload, Reply& m);
 bool decode(std::string_view payload, Notice& m);
+bool decode(std::string_view payload, Handoff& m);
+bool decode(std::string_view payload, HandBack& m);
 
 // Reads just the leading version field of a Hello or Welcome, so that a peer
 // speaking another version gets a clear answer even if the layout changed.

@@ -10,7 +10,9 @@
 #include "command.h"
 #include "commands.h"
 #include "log.h"
+#include "send_buffer.h"
 #include "server.h"
+#include "text_client.h"
 
 namespace kv {
 namespace {
@@ -40,7 +42,7 @@ std::string printable_address(std::string_view reported)
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role)
-    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer), role_(role)
+    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer), role_(role), held_(server.db())
 {
     interest_ = EPOLLIN;
     server_.loop().watch(fd_.get(), interest_, this);
@@ -72,7 +74,12 @@ void Client::read_input()
         discard_input();
         return;
     }
-    long n = in_.read_from(fd_.get());
+    long n = receive();
+    if (received_fds_.size() > 1 || fds_truncated_) {
+        ++server_.stats().protocol_errors;
+        close("protocol error: unexpected file descriptors");
+        return;
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
@@ -85,6 +92,37 @@ void Client::read_input()
     if (state_ == State::Closed)
         return;
     flush();
+}
+
+// Reads once, with room for fds passed as SCM_RIGHTS (a Handoff carries one).
+long Client::receive()
+{
+    char chunk[64 * 1024];
+    iovec iov{chunk, sizeof chunk};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            received_fds_.emplace_back(fd);
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC)
+        fds_truncated_ = true;
+    if (n > 0)
+        in_.append(chunk, static_cast<size_t>(n));
+    return n;
 }
 
 // A draining peer has been told goodbye; what it still sends is read and
@@ -119,10 +157,14 @@ void Client::process_frames()
 bool Client::handle_frame(const wire::Frame& frame)
 {
     bool ok = false;
-    if (state_ == State::AwaitingHello && frame.type == wire::Msg::Hello)
+    if (!received_fds_.empty() && frame.type != wire::Msg::Handoff)
+        ok = false;  // a descriptor only ever comes with a Handoff
+    else if (state_ == State::AwaitingHello && frame.type == wire::Msg::Hello)
         ok = on_hello(frame.payload);
-    else if (state_ == State::Attached && frame.type == wire::Msg::Request)
+    else if (state_ == State::Attached && !text_ && frame.type == wire::Msg::Request)
         ok = on_request(frame.payload);
+    else if (state_ == State::Attached && !text_ && frame.type == wire::Msg::Handoff)
+        ok = on_handoff(frame.payload);
     if (!ok && state_ != State::Closed) {
         ++server_.stats().protocol_errors;
         close("protocol error: unexpected or malformed frame");
@@ -177,31 +219,54 @@ bool Client::on_request(std::string_view payload)
     return true;
 }
 
+// kvsvc gives us the client's socket (wire.h, socket handoff). It has nothing outstanding
+// (it hands off right after attaching), so nothing of ours can overtake it.
+bool Client::on_handoff(std::string_view payload)
+{
+    wire::Handoff m;
+    // Only from a kvsvc, with exactly one descriptor, and with every earlier
+    // request answered (wire.h).
+    if (role_ != Role::Service || fds_truncated_ || received_fds_.size() != 1 || !held_.empty()
+        || !wire::decode(payload, m))
+        return false;
+    UniqueFd fd = std::move(received_fds_.front());
+    received_fds_.clear();
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+        return false;
+    text_ = std::make_unique<TextClient>(server_, *this, std::move(fd), std::chrono::seconds(m.idle_timeout_seconds));
+    starting_text_ = true;
+    text_->start();
+    starting_text_ = false;
+    return true;
+}
+
+void Client::on_hand_back(const wire::HandBack& hb)
+{
+    wire::append(out_, hb);
+    TextClient* text = text_.release();
+    server_.loop().defer([text] { delete text; });
+    if (shutdown_pending_) {
+        wire::append(out_, wire::Msg::Shutdown, wire::Notice{shutdown_message_});
+        state_ = State::Draining;
+    }
+    if (!starting_text_)
+        flush();
+}
+
 void Client::queue_reply(std::string text, uint64_t ticket)
 {
-    if (held_.empty() && server_.db().durability(ticket) == Database::Durability::Durable) {
-        wire::append_reply(out_, text);
-        return;
-    }
-    held_bytes_ += text.size();
-    held_.push_back(Held{ticket, std::move(text)});
+    held_.add(std::move(text), ticket, [this](std::string_view t) { wire::append_reply(out_, t); });
 }
 
 void Client::release_durable()
 {
+    if (text_)
+        text_->release_durable();
     if (state_ == State::Closed || held_.empty())
         return;
-    while (!held_.empty()) {
-        Held& h = held_.front();
-        auto d = server_.db().durability(h.ticket);
-        if (d == Database::Durability::Pending)
-            break;
-        held_bytes_ -= h.text.size();
-        if (d == Database::Durability::Failed)
-            h.text = error_reply("storage", "the write was not saved: " + server_.db().persistence()->failure());
-        wire::append_reply(out_, h.text);
-        held_.pop_front();
-    }
+    held_.release([this](std::string_view t) { wire::append_reply(out_, t); });
     flush();
 }
 
@@ -209,14 +274,18 @@ void Client::notify_shutdown(std::string_view message)
 {
     if (state_ == State::Closed)
         return;
+    if (text_) {
+        // Hand the socket back first; on_hand_back then sends the notice.
+        shutdown_pending_ = true;
+        shutdown_message_ = std::string(message);
+        text_->shut_down();
+        return;
+    }
     // The server flushed the database first, so normally nothing is held now.
     release_durable();
     if (state_ == State::Closed)
         return;
-    for (size_t i = 0; i < held_.size(); ++i)
-        wire::append_reply(out_, error_reply("unavailable", "kvstored shut down before the write was saved"));
-    held_.clear();
-    held_bytes_ = 0;
+    held_.abandon([this](std::string_view t) { wire::append_reply(out_, t); });
     wire::append(out_, wire::Msg::Shutdown, wire::Notice{message});
     state_ = State::Draining;
     flush();
@@ -245,34 +314,14 @@ void Client::flush()
 
 void Client::write_out()
 {
-    while (state_ != State::Closed && out_pos_ < out_.size()) {
-        ssize_t n = ::send(fd_.get(), out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN) {
-                close(std::strerror(errno));
-                return;
-            }
-            break;  // the peer's buffer is full: compact what was sent, below
-        }
-        out_pos_ += static_cast<size_t>(n);
-    }
-    if (out_pos_ == out_.size()) {
-        out_.clear();
-        out_pos_ = 0;
-    } else if (out_pos_ >= 64 * 1024 && out_pos_ * 2 >= out_.size()) {
-        // Drop what is sent: a peer that reads steadily but never quite
-        // catches up must not make out_ keep everything ever sent to it.
-        out_.erase(0, out_pos_);
-        out_pos_ = 0;
-    }
+    if (state_ != State::Closed && send_buffered(fd_.get(), out_, out_pos_) < 0)
+        close(std::strerror(errno));
 }
 
 // Replies held for durability count too: they are output waiting to leave.
 bool Client::backlogged() const
 {
-    return out_.size() - out_pos_ + held_bytes_ > kMaxPendingOutput;
+    return out_.size() - out_pos_ + held_.bytes() > kMaxPendingOutput;
 }
 
 void Client::update_interest()
@@ -296,6 +345,8 @@ void Client::close(const char* why)
         return;
     bool was_attached = state_ == State::Attached || (state_ == State::Draining && !address_.empty());
     state_ = State::Closed;
+    if (text_)
+        text_->drop();  // freed with us, after the current batch
     server_.loop().unwatch(fd_.get());
     fd_.reset();
     if (was_attached)

@@ -11,15 +11,19 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "event_loop.h"
 #include "fd.h"
+#include "held_replies.h"
 #include "wire.h"
 
 namespace kv {
 
 class Server;
+class TextClient;
 
 class Client : public EventLoop::Watcher {
 public:
@@ -40,6 +44,16 @@ public:
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();
 
+    // Called by our TextClient while it serves the handed-off socket.
+    void note_command()
+    {
+        ++commands_;
+        last_active_ = std::chrono::steady_clock::now();
+    }
+    // Queues the HandBack frame and forgets the TextClient (freed after the
+    // current batch).
+    void on_hand_back(const wire::HandBack& hb);
+
     uint64_t id() const { return id_; }
     Role role() const { return role_; }
     bool attached() const { return state_ == State::Attached; }
@@ -58,6 +72,8 @@ private:
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
+    bool on_handoff(std::string_view payload);
+    long receive();
     void flush();
     void write_out();
     void update_interest();
@@ -83,12 +99,15 @@ private:
     size_t out_pos_ = 0;  // bytes of out_ already written
     // Replies held until their write is durable (--sync always). Once one is
     // held, every later reply queues behind it: replies never change order.
-    struct Held {
-        uint64_t ticket;
-        std::string text;
-    };
-    std::deque<Held> held_;
-    size_t held_bytes_ = 0;
+    HeldReplies held_;
+
+    // Socket handoff (wire.h).
+    std::vector<UniqueFd> received_fds_;  // SCM_RIGHTS fds not yet claimed by a Handoff
+    bool fds_truncated_ = false;
+    std::unique_ptr<TextClient> text_;  // set while we serve the client's socket
+    bool starting_text_ = false;  // inside on_handoff: the caller flushes
+    bool shutdown_pending_ = false;  // send Shutdown after the HandBack
+    std::string shutdown_message_;
 };
 
 }  // namespace kv

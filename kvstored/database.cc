@@ -40,9 +40,11 @@ uint64_t Database::clear()
 
 Database::Durability Database::durability(uint64_t ticket) const
 {
-    if (ticket == 0 || !persistence_ || persistence_->config().mode != SyncMode::Always)
+    if (ticket == 0 || !persistence_)
         return Durability::Durable;
-    if (ticket <= persistence_->durable())
+    const PersistConfig& config = persistence_->config();
+    uint64_t slack = config.mode == SyncMode::Always ? 0 : config.max_uncommitted;
+    if (ticket <= persistence_->durable() + slack)
         return Durability::Durable;
     return persistence_->failed() ? Durability::Failed : Durability::Pending;
 }

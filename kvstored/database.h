@@ -33,6 +33,9 @@ public:
     uint64_t erase(std::string_view key, bool& erased);
     uint64_t clear();
 
+    // Whether the reply to the change with this ticket may go out: Durable
+    // (yes), Pending (wait for a commit: --sync always, or the disk is behind,
+    // see PersistConfig::max_uncommitted) or Failed (its commit failed).
     enum class Durability { Durable, Pending, Failed };
     Durability durability(uint64_t ticket) const;
 

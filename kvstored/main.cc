@@ -84,7 +84,8 @@ void add_run_command(CLI::App& app, RunOptions& o)
     o.server.max_value = kv::kDefaultMaxValueBytes;
     run->add_option("--max-value", o.server.max_value, "Largest value in bytes a client may save")
         ->capture_default_str()
-        ->check(CLI::Range(size_t{1}, size_t{kv::wire::kMaxPayload} - kv::kLineOverhead));
+        // A partly read line of a handed-off client must fit in one HandBack frame.
+        ->check(CLI::Range(size_t{1}, size_t{kv::wire::kMaxPayload} - kv::kLineOverhead - 1024));
     add_persistence_options(*run, o);
     run->add_option("--service-group", o.service_group,
                     "Group (name) whose members may use the service socket; the socket is given this group. "

@@ -167,8 +167,8 @@ void Persistence::load(Store& store)
         };
         // kvstored writes only valid keys; anything else was put there by hand.
         if (auto why = key_problem(column(0)); !why.empty())
-            throw std::runtime_error("database " + config_.path + " holds an invalid key (" + std::string(why) +
-                                     "); it was not written by kvstored");
+            throw std::runtime_error("database " + config_.path + " holds an invalid key (" + std::string(why)
+                                     + "); it was not written by kvstored");
         store.put(column(0), column(1));
     }
     if (rc != SQLITE_DONE)

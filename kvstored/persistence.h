@@ -13,6 +13,8 @@
 //           sync interval, or sooner when the queue grows large.
 //   off:    acknowledged at once; committed when the queue grows large and at
 //           shutdown, with synchronous=OFF (no fsync).
+// In batch and off modes "at once" holds while the disk keeps up: replies to
+// writes more than max_uncommitted changes ahead of the last commit wait.
 // A failed commit is kept and retried every second; until one succeeds,
 // failure() is non-empty and kvstored refuses new writes.
 #pragma once
@@ -44,6 +46,11 @@ struct PersistConfig {
     SyncMode mode = SyncMode::Batch;
     std::chrono::milliseconds interval{1000};
     size_t batch_limit = 10000;  // queued changes that trigger a commit in batch and off modes
+    // batch and off: a write is acknowledged at once only while fewer than this
+    // many earlier changes are uncommitted; past that its reply waits for a
+    // commit, so clients that write faster than the disk commits are slowed
+    // down instead of piling up memory and changes a crash would lose.
+    size_t max_uncommitted = 20000;
     // How long a commit waits for another process's lock before it fails.
     std::chrono::milliseconds busy_timeout{5000};
 };

@@ -24,16 +24,24 @@
 namespace {
 
 constexpr const char* kUsage
-    = "Usage: kvsvc [--socket PATH] [--idle-timeout SECONDS]\n"
+    = "Usage: kvsvc [--socket PATH] [--idle-timeout SECONDS] [--no-handoff]\n"
       "\n"
-      "Serve one kvstore client on stdin/stdout, relaying its commands to kvstored.\n"
-      "kvsvc is started by xinetd or by a systemd socket unit (Accept=yes), once per\n"
-      "TCP connection; run by hand, it speaks the same protocol on the terminal.\n"
+      "Serve one kvstore client on stdin/stdout for kvstored. kvsvc is started by\n"
+      "xinetd or by a systemd socket unit (Accept=yes), once per TCP connection; run\n"
+      "by hand, it speaks the same protocol on the terminal.\n"
+      "\n"
+      "kvsvc greets the client and answers it until 'connect'. Then, when stdin and\n"
+      "stdout are one socket (xinetd, systemd), it hands that socket to kvstored, which\n"
+      "serves the client's commands directly, and sleeps until kvstored hands the\n"
+      "session back (close, exit, idle timeout, shutdown). Otherwise (a pipe, a\n"
+      "terminal, or --no-handoff) it relays each command to kvstored and back.\n"
       "\n"
       "Options:\n"
       "  --socket PATH           kvstored's service socket (default /run/kvstored/kvstored.sock)\n"
       "  --idle-timeout SECONDS  say 'BYE idle timeout' and close after this long without\n"
       "                          traffic (default 300; 0 disables)\n"
+      "  --no-handoff            relay every command through kvsvc instead of handing\n"
+      "                          the socket to kvstored (slower; for comparison)\n"
       "  --help                  show this help and exit\n"
       "  --version               show the version and exit\n"
       "\n"
@@ -112,6 +120,8 @@ kv::SessionConfig parse_args(int argc, char** argv)
             const char* v = "kvsvc " KVSTORE_VERSION "\n";
             (void)!::write(STDOUT_FILENO, v, std::strlen(v));
             std::exit(0);
+        } else if (arg == "--no-handoff") {
+            config.handoff = false;
         } else if (arg == "--socket") {
             config.socket_path = take_value();
         } else if (arg == "--idle-timeout") {

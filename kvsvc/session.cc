@@ -36,6 +36,15 @@ bool is_socket(int fd)
     return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+// stdin and stdout are the same socket (xinetd, systemd Accept=yes): only then
+// can one fd be handed to kvstored for both directions.
+bool same_socket(int a, int b)
+{
+    struct stat sa, sb;
+    return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && S_ISSOCK(sa.st_mode) && sa.st_dev == sb.st_dev
+        && sa.st_ino == sb.st_ino;
+}
+
 }  // namespace
 
 Session::Session(SessionConfig config) : config_(std::move(config)), lines_(kDefaultMaxValueBytes + kLineOverhead) { }
@@ -43,6 +52,7 @@ Session::Session(SessionConfig config) : config_(std::move(config)), lines_(kDef
 int Session::run()
 {
     stdout_is_socket_ = is_socket(STDOUT_FILENO);
+    can_handoff_ = config_.handoff && same_socket(STDIN_FILENO, STDOUT_FILENO);
     // A pipe gets O_NONBLOCK so a client that stops reading cannot stall us; a
     // socket is written with MSG_DONTWAIT; a terminal (a person testing by
     // hand) stays as it is.
@@ -52,7 +62,7 @@ int Session::run()
     last_activity_ = Clock::now();
 
     for (;;) {
-        if (!write_client())
+        if (client_gone_ || !write_client())
             return 0;  // the client is gone; nobody is left to tell
         if (can_process())
             process_input();
@@ -60,9 +70,12 @@ int Session::run()
             lose_upstream("write to kvstored failed");
         if (!write_client())
             return 0;
+        if (handoff_pending_)
+            try_handoff();
         if (finished_ && (out_.empty() || Clock::now() >= finish_deadline_))
             break;
-        if (!finished_ && Clock::now() - last_activity_ >= config_.idle_timeout) {
+        // While handed off, kvstored keeps the idle timeout.
+        if (!finished_ && !handed_off_ && Clock::now() - last_activity_ >= config_.idle_timeout) {
             replies_.fail_all(error_reply("unavailable", "kvstored did not answer"));
             finish("BYE idle timeout\n");
             continue;
@@ -72,7 +85,9 @@ int Session::run()
             {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN, 0},
             {out_.empty() ? -1 : STDOUT_FILENO, POLLOUT, 0},
             {link_ == Link::Attached && (out_.size() < kMaxOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
-             static_cast<short>((out_.size() < kMaxOutput ? POLLIN : 0) | (upstream_.wants_write() ? POLLOUT : 0)), 0},
+             static_cast<short>((out_.size() < kMaxOutput ? POLLIN : 0)
+                                | (upstream_.wants_write() || handoff_pending_ ? POLLOUT : 0)),
+             0},
         };
         int n = ::poll(fds, 3, poll_timeout_ms());
         if (n < 0 && errno != EINTR) {
@@ -83,8 +98,12 @@ int Session::run()
             lose_upstream("write to kvstored failed");
         if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
             read_upstream();
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
-            read_client();
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (ready_for_handoff() && client_has_input())
+                try_handoff();
+            else
+                read_client();
+        }
     }
     linger();
     return 0;
@@ -110,6 +129,8 @@ void Session::linger()
 
 int Session::poll_timeout_ms() const
 {
+    if (handed_off_)
+        return 60'000;
     auto deadline = finished_ ? finish_deadline_ : last_activity_ + config_.idle_timeout;
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
     return left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
@@ -151,8 +172,8 @@ void Session::read_client()
 
 bool Session::can_process() const
 {
-    return !finished_ && !held_ && out_.size() + replies_.queued_bytes() < kMaxOutput
-        && replies_.outstanding() < kMaxOutstanding;
+    return !finished_ && !held_ && !handoff_pending_ && !handed_off_
+        && out_.size() + replies_.queued_bytes() < kMaxOutput && replies_.outstanding() < kMaxOutstanding;
 }
 
 void Session::process_input()
@@ -164,9 +185,7 @@ void Session::process_input()
             handle_line(line);
             break;
         case LineSplitter::Next::TooLong:
-            replies_.local(error_reply("too-long",
-                                       "line exceeds " + std::to_string(lines_.max_line())
-                                           + " bytes; the rest of it was discarded"));
+            replies_.local(too_long_reply(lines_.max_line()));
             break;
         case LineSplitter::Next::NeedMore:
             if (input_eof_) {
@@ -200,12 +219,12 @@ void Session::execute(const Command& cmd)
     switch (cmd.verb) {
     case Verb::Connect:
         if (link_ == Link::Attached)
-            replies_.local("OK connected\n");
+            replies_.local(kConnectedReply);
         else
             do_connect();
         return;
     case Verb::Ping:
-        replies_.local("PONG\n");
+        replies_.local(kPongReply);
         return;
     case Verb::Help:
         replies_.local(help_text());
@@ -267,7 +286,69 @@ void Session::do_connect()
     }
     link_ = Link::Attached;
     lines_.set_max_line(upstream_.max_value() + kLineOverhead);
-    replies_.local("OK connected\n");
+    replies_.local(kConnectedReply);
+}
+
+// The socket may pass to kvstored when the session is attached and at rest:
+// every reply written, nothing outstanding, no input read and not processed.
+// Then nothing of ours can overtake or follow what kvstored writes.
+//
+// kvsvc hands off only when the client sends more (see run()): what arrived
+// together with `connect` is relayed first, so a short session (connect, one
+// command, hang up) never pays for a handoff it would not use.
+bool Session::ready_for_handoff() const
+{
+    return can_handoff_ && link_ == Link::Attached && !finished_ && !held_ && !input_eof_ && replies_.outstanding() == 0
+        && out_.empty() && lines_.at_line_start() && !upstream_.wants_write();
+}
+
+// True when the client has sent bytes; false at end of input (or error), which
+// read_client() handles as usual.
+bool Session::client_has_input()
+{
+    char c;
+    return ::recv(STDIN_FILENO, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+void Session::try_handoff()
+{
+    handoff_pending_ = true;
+    uint64_t idle = static_cast<uint64_t>(config_.idle_timeout.count());
+    wire::Handoff m{idle >= UINT32_MAX ? 0 : static_cast<uint32_t>(idle)};
+    switch (upstream_.send_handoff(m, STDIN_FILENO)) {
+    case DaemonLink::FdSend::Retry:
+        return;  // kvstored's socket is full: poll() waits for room
+    case DaemonLink::FdSend::Failed:
+        lose_upstream("handoff to kvstored failed");
+        return;
+    case DaemonLink::FdSend::Sent:
+        handoff_pending_ = false;
+        handed_off_ = true;
+        return;
+    }
+}
+
+void Session::handle_hand_back(const wire::HandBack& hb)
+{
+    handed_off_ = false;
+    last_activity_ = Clock::now();
+    out_.append(hb.output);  // written before anything we add
+    if (!hb.input.empty())
+        lines_.append(hb.input.data(), hb.input.size());
+    switch (hb.reason) {
+    case wire::HandBackReason::Command:
+    case wire::HandBackReason::Shutdown:  // the Shutdown notice follows
+        break;
+    case wire::HandBackReason::EndOfInput:
+        input_eof_ = true;
+        break;
+    case wire::HandBackReason::IdleTimeout:
+        finish("BYE idle timeout\n");
+        break;
+    case wire::HandBackReason::ClientGone:
+        client_gone_ = true;
+        break;
+    }
 }
 
 void Session::read_upstream()
@@ -301,7 +382,10 @@ void Session::handle_frame(const wire::Frame& frame)
 {
     wire::Reply reply;
     wire::Notice notice;
-    if (frame.type == wire::Msg::Reply && wire::decode(frame.payload, reply)) {
+    wire::HandBack hand_back;
+    if (frame.type == wire::Msg::HandBack && handed_off_ && wire::decode(frame.payload, hand_back)) {
+        handle_hand_back(hand_back);
+    } else if (frame.type == wire::Msg::Reply && !handed_off_ && wire::decode(frame.payload, reply)) {
         partial_reply_.append(reply.text);
         if (reply.flags & wire::kReplyMore)
             return;
@@ -310,6 +394,7 @@ void Session::handle_frame(const wire::Frame& frame)
         partial_reply_.clear();
     } else if (frame.type == wire::Msg::Shutdown && wire::decode(frame.payload, notice)) {
         std::string bye = "BYE " + std::string(notice.text) + "\n";
+        handed_off_ = false;  // kvstored hands back first; be safe anyway
         replies_.fail_all(error_reply("unavailable", "kvstored is shutting down"));
         upstream_.detach();
         link_ = Link::Detached;
@@ -325,7 +410,15 @@ void Session::lose_upstream(std::string_view why)
     upstream_.detach();
     link_ = Link::Lost;
     partial_reply_.clear();
+    bool held_socket = handed_off_;
+    handoff_pending_ = handed_off_ = false;
     replies_.fail_all(error_reply("unavailable", "kvstored went away"));
+    // kvstored died holding the client's socket: commands it had read but not
+    // answered are gone, and we cannot tell how many. Answering later commands
+    // would pair replies with the wrong requests, so end the session, as a
+    // shutdown does; the client reconnects once kvstored is back.
+    if (held_socket)
+        finish("BYE kvstored went away\n");
 }
 
 void Session::finish(std::string_view last_words)

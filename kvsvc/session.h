@@ -22,6 +22,9 @@ struct SessionConfig {
     std::string socket_path;
     std::chrono::seconds idle_timeout{300};
     std::string client_address;  // for kvstored's logs; "" when unknown
+    // After `connect`, hand the client's socket to kvstored (when stdin and
+    // stdout are the same socket) instead of relaying every command.
+    bool handoff = true;
 };
 
 class Session {
@@ -48,6 +51,10 @@ private:
     void handle_frame(const wire::Frame& frame);
     void lose_upstream(std::string_view why);
     void finish(std::string_view last_words);
+    bool ready_for_handoff() const;
+    static bool client_has_input();
+    void try_handoff();
+    void handle_hand_back(const wire::HandBack& hb);
     bool write_client();
     void linger();
     int poll_timeout_ms() const;
@@ -63,6 +70,13 @@ private:
     bool input_eof_ = false;  // the client closed its sending side
     bool finished_ = false;  // no more commands; exit once out_ is written
     bool stdout_is_socket_ = false;
+    // Socket handoff (wire.h). can_handoff_: stdin and stdout are one socket.
+    // handoff_pending_: the Handoff waits for room in kvstored's socket.
+    // handed_off_: kvstored serves the client; we neither read nor write it.
+    bool can_handoff_ = false;
+    bool handoff_pending_ = false;
+    bool handed_off_ = false;
+    bool client_gone_ = false;  // kvstored found the client's socket broken
     std::chrono::steady_clock::time_point last_activity_;
     std::chrono::steady_clock::time_point finish_deadline_;
 };

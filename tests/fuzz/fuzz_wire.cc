@@ -106,6 +106,17 @@ void check_decoders(std::string_view payload)
     wire::Notice notice;
     if (wire::decode(payload, notice))
         require(encode_notice(notice) == payload, "Notice re-encodes to the same bytes");
+    wire::Handoff handoff;
+    if (wire::decode(payload, handoff))
+        require(encode(handoff) == payload, "Handoff re-encodes to the same bytes");
+    wire::HandBack hand_back;
+    if (wire::decode(payload, hand_back)) {
+        auto reason = static_cast<uint8_t>(hand_back.reason);
+        require(reason >= 1 && reason <= wire::kLastHandBackReason, "a decoded HandBack has a known reason");
+        require(kvfuzz::points_into(hand_back.output, payload) && kvfuzz::points_into(hand_back.input, payload),
+                "HandBack output and input are views into the payload");
+        require(encode(hand_back) == payload, "HandBack re-encodes to the same bytes");
+    }
 }
 
 // The real FrameBuffer, fed in reads of pseudo-random sizes (1 to 257 bytes).

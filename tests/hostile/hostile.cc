@@ -82,7 +82,7 @@ std::string wire_frame(uint8_t type, std::string_view payload)
 std::string wire_hello()
 {
     std::string address = "hostile";
-    return wire_frame(1, be32(1) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address);
+    return wire_frame(1, be32(2) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address);
 }
 
 LineClient raw_unix_peer(const std::string& path)

@@ -51,7 +51,7 @@ long env_long(const char* name, long fallback);
 std::string be16(uint16_t v);
 std::string be32(uint32_t v);
 std::string wire_frame(uint8_t type, std::string_view payload);
-// A Hello that kvstored accepts (protocol version 1).
+// A Hello that kvstored accepts (protocol version 2).
 std::string wire_hello();
 
 // A raw connection to a Unix socket of kvstored (REQUIREs the connect).

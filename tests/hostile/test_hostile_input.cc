@@ -21,14 +21,25 @@ namespace {
 const std::string kTooLong = "ERR too-long line exceeds 66048 bytes; the rest of it was discarded";
 const std::string kControlByte = "ERR bad-key key contains a control byte";
 
+// kvsvc hands its client's socket to kvstored after connect (the default:
+// kvstored then takes what the client sends) or relays every command
+// (--no-handoff: kvsvc takes it). Cases about what a client costs run both ways.
+const std::vector<std::string> kRelay = {"--no-handoff"};
+
+const char* path_name(const std::vector<std::string>& kvsvc_args)
+{
+    return kvsvc_args.empty() ? "handoff" : "relay (--no-handoff)";
+}
+
 // kvstored on a temporary socket and one connected kvsvc session.
 struct Stack {
     TempDir dir;
     Daemon daemon;
     KvsvcSession session;
 
-    explicit Stack(std::vector<std::string> daemon_args = {"--capacity", "10000"})
-        : daemon(dir, std::move(daemon_args)), session(connected_session(daemon.socket_path()))
+    explicit Stack(std::vector<std::string> daemon_args = {"--capacity", "10000"},
+                   std::vector<std::string> kvsvc_args = {})
+        : daemon(dir, std::move(daemon_args)), session(connected_session(daemon.socket_path(), std::move(kvsvc_args)))
     {
     }
     LineClient& client() { return session.client; }
@@ -86,19 +97,20 @@ void fill_long_keys(LineClient& c, size_t n)
     REQUIRE(std::all_of(replies.begin(), replies.end(), [](const std::string& r) { return r == "OK"; }));
 }
 
-// Floods kvstored (through a kvsvc session) with `command` without reading a
-// reply; CHECKs that kvsvc and kvstored stay small and that others are served.
-void check_flood_without_reading(Stack& s, const std::string& command)
+// Floods kvstored (through a kvsvc session started with `kvsvc_args`) with
+// `command` without reading a reply; CHECKs that kvsvc and kvstored stay small
+// and that others are served.
+void check_flood_without_reading(Stack& s, const std::string& command, const std::vector<std::string>& kvsvc_args)
 {
-    KvsvcSession hog = connected_session(s.daemon.socket_path());
+    KvsvcSession hog = connected_session(s.daemon.socket_path(), kvsvc_args);
     long kvsvc_before = proc_kib(hog.process.pid(), "VmRSS");
     long kvstored_before = proc_kib(s.kvstored(), "VmRSS");
     std::vector<long> peak;
     size_t sent = flood_without_reading(hog.client, command, 4s, {hog.process.pid(), s.kvstored()}, peak);
     long kvsvc_grown = peak[0] - kvsvc_before;
     long kvstored_grown = peak[1] - kvstored_before;
-    std::printf("never-reading client, '%s': %zu commands taken; kvsvc RSS +%ld KiB, kvstored RSS +%ld KiB\n",
-                command.c_str(), sent, kvsvc_grown, kvstored_grown);
+    std::printf("never-reading client, '%s', %s: %zu commands taken; kvsvc RSS +%ld KiB, kvstored RSS +%ld KiB\n",
+                command.c_str(), path_name(kvsvc_args), sent, kvsvc_grown, kvstored_grown);
     // kvsvc holds about 1 MiB of unread replies (session.cc, kMaxOutput) and
     // kvstored about 4 MiB per client (client.cc, kMaxPendingOutput).
     CHECK(kvsvc_grown < memory_bound_kib(8 * 1024));
@@ -112,11 +124,16 @@ void check_flood_without_reading(Stack& s, const std::string& command)
 
 }  // namespace
 
-TEST_CASE("a 1 MiB and a 100 MiB line without LF each get one ERR too-long; kvsvc's memory stays flat", "[hostile]")
+TEST_CASE("a 1 MiB and a 100 MiB line without LF each get one ERR too-long; kvsvc's and kvstored's memory stays "
+          "flat",
+          "[hostile]")
 {
-    Stack s;
+    auto kvsvc_args = GENERATE(std::vector<std::string>{}, kRelay);
+    INFO(path_name(kvsvc_args));
+    Stack s({"--capacity", "10000"}, kvsvc_args);
     LineClient& c = s.client();
     long hwm_before = proc_kib(s.kvsvc(), "VmHWM");
+    long kvstored_hwm_before = proc_kib(s.kvstored(), "VmHWM");
     for (size_t mib : {1, 100}) {
         INFO(mib << " MiB without LF");
         send_filler(c, mib << 20, 'x');
@@ -125,8 +142,11 @@ TEST_CASE("a 1 MiB and a 100 MiB line without LF each get one ERR too-long; kvsv
         CHECK(c.read_line() == "PONG");  // exactly one error: the next line is the ping's answer
     }
     long grown = proc_kib(s.kvsvc(), "VmHWM") - hwm_before;
-    std::printf("kvsvc after 101 MiB of overlong lines: VmHWM grew by %ld KiB\n", grown);
+    long kvstored_grown = proc_kib(s.kvstored(), "VmHWM") - kvstored_hwm_before;
+    std::printf("after 101 MiB of overlong lines, %s: kvsvc VmHWM grew by %ld KiB, kvstored's by %ld KiB\n",
+                path_name(kvsvc_args), grown, kvstored_grown);
     CHECK(grown < memory_bound_kib(4 * 1024));
+    CHECK(kvstored_grown < memory_bound_kib(4 * 1024));
     CHECK(c.ask("save after:long lines") == "OK");
     CHECK(c.ask("read after") == "VALUE long lines");
 }
@@ -181,18 +201,21 @@ TEST_CASE("a client that sends half a line and vanishes: kvsvc exits, kvstored i
     require_others_served(s.daemon.socket_path());
 }
 
-TEST_CASE("a client that never reads kvsvc's own replies (help): kvsvc stops reading, memory stays bounded",
+TEST_CASE("a client that never reads the replies to help: kvsvc (relaying) or kvstored (handed off) stops reading, "
+          "memory stays bounded",
           "[hostile]")
 {
+    auto kvsvc_args = GENERATE(std::vector<std::string>{}, kRelay);
     Stack s;
-    check_flood_without_reading(s, "help");
+    check_flood_without_reading(s, "help", kvsvc_args);
 }
 
 TEST_CASE("a client that never reads kvstored's replies (keys): kvsvc and kvstored memory stay bounded", "[hostile]")
 {
+    auto kvsvc_args = GENERATE(std::vector<std::string>{}, kRelay);
     Stack s;
     fill_long_keys(s.client(), 2000);  // each `keys` reply is about 400 KiB
-    check_flood_without_reading(s, "keys");
+    check_flood_without_reading(s, "keys", kvsvc_args);
 }
 
 // kvstored's side of the same: a peer that keeps reading, but more slowly than
@@ -229,7 +252,8 @@ TEST_CASE("a kvsvc that reads its replies slowly cannot grow kvstored's memory",
 TEST_CASE("replies kvsvc answers itself, queued behind a stalled kvstored reply, stay bounded", "[hostile]")
 {
     Stack s;
-    KvsvcSession hog = connected_session(s.daemon.socket_path());
+    // Relaying: a handed-off socket is kvstored's to read, and it is stopped.
+    KvsvcSession hog = connected_session(s.daemon.socket_path(), kRelay);
     long before = proc_kib(hog.process.pid(), "VmRSS");
     s.daemon.process().signal(SIGSTOP);  // kvstored stalls: the save below stays unanswered
     hog.client.send("save slow:reply\n");

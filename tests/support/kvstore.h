@@ -60,8 +60,10 @@ struct KvsvcSession {
 // `stderr_fd` >= 0 is given.
 KvsvcSession spawn_kvsvc(const std::string& socket_path, std::vector<std::string> extra = {}, int stderr_fd = -1);
 
-// A spawned kvsvc that has sent its greeting and answered `connect` with
-// "OK connected"; throws std::runtime_error otherwise.
+// A spawned kvsvc that has sent its greeting, answered `connect` with
+// "OK connected" and then `ping` with "PONG"; throws std::runtime_error
+// otherwise. The ping round trip means that a kvsvc that hands its socket to
+// kvstored (the default, on a socketpair) has done so by the time this returns.
 KvsvcSession connected_session(const std::string& socket_path, std::vector<std::string> extra = {});
 
 // A TCP port on 127.0.0.1 that was free a moment ago.

@@ -53,6 +53,33 @@ TEST_CASE("every message round-trips", "[wire]")
     CHECK(n.text == "bye now");
 }
 
+TEST_CASE("Handoff and HandBack round-trip with any bytes, and a bad reason is refused", "[wire]")
+{
+    FrameBuffer fb;
+    std::string input("save k:v\nread k\nhalf a li\0ne\xff", 29);
+    Frame f = one_frame(fb, [&](std::string& out) { append(out, Handoff{300}); });
+    Handoff h;
+    REQUIRE(f.type == Msg::Handoff);
+    REQUIRE(decode(f.payload, h));
+    CHECK(h.idle_timeout_seconds == 300);
+
+    f = one_frame(fb, [&](std::string& out) { append(out, HandBack{HandBackReason::Command, "OK\n", input}); });
+    HandBack b;
+    REQUIRE(f.type == Msg::HandBack);
+    REQUIRE(decode(f.payload, b));
+    CHECK(b.reason == HandBackReason::Command);
+    CHECK(b.output == "OK\n");
+    CHECK(b.input == input);
+
+    std::string payload(f.payload);
+    for (uint8_t reason : {uint8_t{0}, uint8_t{kLastHandBackReason + 1}, uint8_t{0xff}}) {
+        payload[0] = static_cast<char>(reason);
+        CHECK_FALSE(decode(payload, b));
+    }
+    CHECK_FALSE(decode(std::string(f.payload) + "x", b));  // trailing garbage
+    CHECK_FALSE(decode(std::string(f.payload).substr(0, f.payload.size() - 1), b));  // short
+}
+
 TEST_CASE("frames arrive whole even when fed byte by byte", "[wire]")
 {
     std::string bytes;

@@ -1,0 +1,316 @@
+// text_client.cc: see text_client.h.
+#include "text_client.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "client.h"
+#include "commands.h"
+#include "log.h"
+#include "send_buffer.h"
+#include "server.h"
+
+namespace kv {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// kvsvc's kMaxOutput: past this much unwritten reply text, stop taking commands.
+constexpr size_t kMaxOutput = 1u << 20;
+// Room in a HandBack frame for its fixed fields.
+constexpr size_t kHandBackOverhead = 64;
+
+}  // namespace
+
+TextClient::TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
+    : server_(server),
+      owner_(owner),
+      fd_(std::move(fd)),
+      idle_timeout_(idle_timeout),
+      lines_(server.limits().max_value + kLineOverhead),
+      last_activity_(Clock::now()),
+      held_(server.db())
+{
+}
+
+TextClient::~TextClient()
+{
+    drop();
+}
+
+void TextClient::start()
+{
+    server_.loop().watch(fd_.get(), 0, this);
+    watched_ = true;
+    arm_idle_timer();
+    step();
+}
+
+void TextClient::stop_watching()
+{
+    if (watched_)
+        server_.loop().unwatch(fd_.get());
+    watched_ = false;
+}
+
+void TextClient::drop()
+{
+    if (done_)
+        return;
+    done_ = true;
+    stop_watching();
+    if (idle_timer_)
+        server_.loop().cancel_timer(idle_timer_);
+    idle_timer_ = 0;
+    fd_.reset();
+}
+
+void TextClient::on_ready(uint32_t events)
+{
+    if (done_)
+        return;  // an event from the batch in which we handed back
+    if (events & EPOLLERR) {
+        request_hand_back(wire::HandBackReason::ClientGone, {});
+        step();
+        return;
+    }
+    if (events & EPOLLOUT)
+        write_out();
+    if (events & (EPOLLIN | EPOLLHUP))
+        read_input();
+    if (events & EPOLLHUP)
+        hup_ = true;
+    step();
+}
+
+// Process what can be processed, write what can be written, hand back when
+// that is due, and watch for what we wait for next.
+void TextClient::step()
+{
+    for (int round = 0; round < 2 && !done_; ++round) {
+        process();
+        if (!done_)
+            write_out();
+    }
+    if (!done_ && hand_back_)
+        try_hand_back();
+    if (!done_)
+        update_interest();
+}
+
+void TextClient::read_input()
+{
+    if (hand_back_ || input_eof_ || backlogged() || lines_.buffered() > lines_.max_line())
+        return;
+    // Never more than one byte past the longest line: then the input we may
+    // have to hand back (a partly read line) always fits in a HandBack frame.
+    char buf[64 * 1024];
+    size_t want = std::min(sizeof buf, lines_.max_line() + 1 - lines_.buffered());
+    ssize_t n = ::recv(fd_.get(), buf, want, MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        n = 0;  // reset by the client: like end of input, as kvsvc treats it
+    }
+    if (n == 0)
+        input_eof_ = true;
+    else
+        lines_.append(buf, static_cast<size_t>(n));
+    last_activity_ = Clock::now();
+}
+
+void TextClient::process()
+{
+    while (!done_ && !hand_back_ && !backlogged()) {
+        std::string_view line;
+        switch (lines_.next(line)) {
+        case LineSplitter::Next::Line:
+            handle_line(line);
+            break;
+        case LineSplitter::Next::TooLong:
+            queue(too_long_reply(lines_.max_line()), 0);
+            break;
+        case LineSplitter::Next::NeedMore:
+            // kvsvc answers an unterminated last line and ends the session.
+            if (input_eof_)
+                request_hand_back(wire::HandBackReason::EndOfInput, std::string(lines_.take_rest()));
+            return;
+        }
+    }
+}
+
+void TextClient::handle_line(std::string_view line)
+{
+    ParseResult parsed = parse_line(line, server_.limits().max_value);
+    if (parsed.kind == ParseResult::Kind::Error) {
+        queue(std::move(parsed.error), 0);
+        return;
+    }
+    if (parsed.kind != ParseResult::Kind::Command)
+        return;
+    const Command& cmd = parsed.command;
+    switch (cmd.verb) {
+    case Verb::Connect:
+        queue(std::string(kConnectedReply), 0);
+        return;
+    case Verb::Ping:
+        queue(std::string(kPongReply), 0);
+        return;
+    case Verb::Help:
+        queue(help_text(), 0);
+        return;
+    case Verb::Close:
+    case Verb::Exit: {
+        // kvsvc runs these: return the line itself and everything after it.
+        std::string rest(line);
+        rest.push_back('\n');
+        rest.append(lines_.take_rest());
+        request_hand_back(wire::HandBackReason::Command, std::move(rest));
+        return;
+    }
+    default:
+        break;
+    }
+    std::string text;
+    uint64_t ticket = execute(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value}, server_.db(), server_.stats(),
+                              server_.limits(), text);
+    owner_.note_command();
+    queue(std::move(text), ticket);
+}
+
+// As Client::queue_reply: once one reply is held for durability, every later
+// one queues behind it.
+void TextClient::queue(std::string text, uint64_t ticket)
+{
+    held_.add(std::move(text), ticket, [this](std::string_view t) { out_.append(t); });
+}
+
+void TextClient::release_durable()
+{
+    if (done_ || held_.empty())
+        return;
+    held_.release([this](std::string_view t) { out_.append(t); });
+    step();
+}
+
+void TextClient::shut_down()
+{
+    if (done_)
+        return;
+    release_durable();
+    if (done_)
+        return;
+    held_.abandon([this](std::string_view t) { out_.append(t); });
+    if (hand_back_ != wire::HandBackReason::ClientGone) {
+        hand_back_ = wire::HandBackReason::Shutdown;
+        back_input_.clear();  // kvsvc says BYE; later input is not answered
+    }
+    step();
+}
+
+void TextClient::write_out()
+{
+    if (done_)
+        return;
+    long sent = send_buffered(fd_.get(), out_, out_pos_);
+    if (sent < 0)
+        request_hand_back(wire::HandBackReason::ClientGone, {});
+    else if (sent > 0)
+        last_activity_ = Clock::now();
+}
+
+bool TextClient::backlogged() const
+{
+    return out_.size() - out_pos_ + held_.bytes() > kMaxOutput;
+}
+
+void TextClient::request_hand_back(wire::HandBackReason reason, std::string input)
+{
+    if (reason == wire::HandBackReason::ClientGone) {
+        // Nobody is left to read what we still have.
+        hand_back_ = reason;
+        back_input_.clear();
+        out_.clear();
+        out_pos_ = 0;
+        held_.clear();
+        return;
+    }
+    if (hand_back_)
+        return;
+    hand_back_ = reason;
+    back_input_ = std::move(input);
+}
+
+// Hands back once no reply waits for durability and the unwritten output fits
+// in one frame beside the returned input; until then writing goes on.
+void TextClient::try_hand_back()
+{
+    if (!held_.empty())
+        return;
+    size_t unsent = out_.size() - out_pos_;
+    if (unsent + back_input_.size() + kHandBackOverhead > wire::kMaxPayload) {
+        if (back_input_.size() + kHandBackOverhead <= wire::kMaxPayload)
+            return;  // wait for the client to read
+        // read_input() and --max-value's bound make this impossible.
+        LOG_ERR("client %llu: %zu bytes of input do not fit in a hand-back; dropped",
+                static_cast<unsigned long long>(owner_.id()), back_input_.size());
+        back_input_.clear();
+    }
+    wire::HandBackReason reason = *hand_back_;
+    std::string output = out_.substr(out_pos_);
+    std::string input = std::move(back_input_);
+    drop();
+    // May schedule our deletion; touch nothing after it.
+    owner_.on_hand_back(wire::HandBack{reason, output, input});
+}
+
+void TextClient::update_interest()
+{
+    if (done_ || !watched_)
+        return;
+    uint32_t want = 0;
+    if (!hand_back_ && !input_eof_ && !backlogged() && lines_.buffered() <= lines_.max_line())
+        want |= EPOLLIN;
+    if (out_pos_ < out_.size())
+        want |= EPOLLOUT;
+    if (hup_ && want == 0) {
+        // EPOLLHUP is reported whatever we ask for: with nothing to read or
+        // write, stop watching or we would spin. Durable releases and timers
+        // still drive step().
+        stop_watching();
+        return;
+    }
+    if (want != interest_) {
+        server_.loop().modify(fd_.get(), want, this);
+        interest_ = want;
+    }
+}
+
+void TextClient::arm_idle_timer()
+{
+    if (idle_timeout_.count() == 0)
+        return;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(last_activity_ + idle_timeout_ - Clock::now());
+    if (left.count() < 0)
+        left = std::chrono::milliseconds(0);
+    idle_timer_ = server_.loop().add_timer(left, [this] {
+        idle_timer_ = 0;
+        on_idle_timer();
+    });
+}
+
+void TextClient::on_idle_timer()
+{
+    if (done_)
+        return;
+    if (Clock::now() - last_activity_ < idle_timeout_) {
+        arm_idle_timer();
+        return;
+    }
+    request_hand_back(wire::HandBackReason::IdleTimeout, std::string(lines_.take_rest()));
+    step();
+}
+
+}  // namespace kv

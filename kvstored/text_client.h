@@ -1,0 +1,86 @@
+// text_client.h: a client's TCP socket handed to kvstored by its kvsvc
+// (wire::Msg::Handoff). kvstored reads the client's lines, parses them with the
+// same parse_line as kvsvc, executes data commands with the same execute() that
+// answers Requests, and writes the reply text straight to the socket, so kvsvc
+// is off the per-request path.
+//
+// kvstored serves everything except `close` and `exit`/`quit`; for those, for
+// the end of the client's input, for the idle timeout, for shutdown and when
+// the socket breaks, it hands the socket back (wire::Msg::HandBack) with the
+// output not yet written and the input not yet processed, and kvsvc carries on.
+//
+// Never blocks: the socket is read and written with MSG_DONTWAIT (its file
+// flags are shared with kvsvc and are left alone); reading stops while more
+// than 1 MiB of replies wait for the client (kvsvc's bound).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "command.h"
+#include "event_loop.h"
+#include "fd.h"
+#include "held_replies.h"
+#include "wire.h"
+
+namespace kv {
+
+class Client;
+class Server;
+
+class TextClient : public EventLoop::Watcher {
+public:
+    // An idle timeout of zero means none.
+    TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout);
+    ~TextClient() override;
+
+    // Starts watching the socket.
+    void start();
+    void on_ready(uint32_t events) override;
+    // Sends the replies that were waiting for their writes to become durable.
+    void release_durable();
+    // kvstored is shutting down (or the client is kicked): answer held writes,
+    // then hand back so that kvsvc can say BYE.
+    void shut_down();
+    // The owner is going away: stop at once, close our copy of the socket.
+    void drop();
+
+private:
+    void step();
+    void read_input();
+    void process();
+    void handle_line(std::string_view line);
+    void queue(std::string text, uint64_t ticket);
+    void write_out();
+    void request_hand_back(wire::HandBackReason reason, std::string input);
+    void try_hand_back();
+    void update_interest();
+    bool backlogged() const;
+    void arm_idle_timer();
+    void on_idle_timer();
+    void stop_watching();
+
+    Server& server_;
+    Client& owner_;
+    UniqueFd fd_;
+    std::chrono::seconds idle_timeout_;
+    LineSplitter lines_;
+    bool done_ = false;  // handed back or dropped: ignore every further event
+    bool watched_ = false;
+    bool hup_ = false;  // EPOLLHUP seen (it cannot be masked)
+    bool input_eof_ = false;
+    uint32_t interest_ = 0;
+    uint64_t idle_timer_ = 0;
+    std::chrono::steady_clock::time_point last_activity_;
+    std::optional<wire::HandBackReason> hand_back_;
+    std::string back_input_;  // input returned with the HandBack
+    std::string out_;
+    size_t out_pos_ = 0;
+    HeldReplies held_;
+};
+
+}  // namespace kv
