@@ -30,19 +30,21 @@ constexpr auto kAttachTimeout = 5s;
 // not read, and wait for it to hang up, before exiting anyway.
 constexpr auto kFinishGrace = 2s;
 
-bool is_socket(int fd)
-{
-    struct stat st;
-    return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
+struct Stdio {
+    bool stdout_is_socket = false;
+    // stdin and stdout are the same socket (xinetd, systemd Accept=yes): only
+    // then can one fd be handed to kvstored for both directions.
+    bool one_socket = false;
+};
 
-// stdin and stdout are the same socket (xinetd, systemd Accept=yes): only then
-// can one fd be handed to kvstored for both directions.
-bool same_socket(int a, int b)
+Stdio inspect_stdio()
 {
-    struct stat sa, sb;
-    return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && S_ISSOCK(sa.st_mode) && sa.st_dev == sb.st_dev
-        && sa.st_ino == sb.st_ino;
+    struct stat in, out;
+    Stdio s;
+    s.stdout_is_socket = ::fstat(STDOUT_FILENO, &out) == 0 && S_ISSOCK(out.st_mode);
+    s.one_socket
+        = s.stdout_is_socket && ::fstat(STDIN_FILENO, &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino;
+    return s;
 }
 
 }  // namespace
@@ -51,8 +53,9 @@ Session::Session(SessionConfig config) : config_(std::move(config)), lines_(kDef
 
 int Session::run()
 {
-    stdout_is_socket_ = is_socket(STDOUT_FILENO);
-    can_handoff_ = config_.handoff && same_socket(STDIN_FILENO, STDOUT_FILENO);
+    Stdio stdio = inspect_stdio();
+    stdout_is_socket_ = stdio.stdout_is_socket;
+    can_handoff_ = config_.handoff && stdio.one_socket;
     // A pipe gets O_NONBLOCK so a client that stops reading cannot stall us; a
     // socket is written with MSG_DONTWAIT; a terminal (a person testing by
     // hand) stays as it is.
@@ -82,7 +85,7 @@ int Session::run()
         }
 
         pollfd fds[3] = {
-            {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN, 0},
+            {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN | POLLRDHUP, 0},
             {out_.empty() ? -1 : STDOUT_FILENO, POLLOUT, 0},
             {link_ == Link::Attached && (out_.size() < kMaxOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
              static_cast<short>((out_.size() < kMaxOutput ? POLLIN : 0)
@@ -98,8 +101,10 @@ int Session::run()
             lose_upstream("write to kvstored failed");
         if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
             read_upstream();
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (ready_for_handoff() && client_has_input())
+        if (fds[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
+            // At the client's end of input there is nothing to hand over.
+            bool eof = fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR);
+            if (!eof && ready_for_handoff() && client_has_input())
                 try_handoff();
             else
                 read_client();
@@ -114,7 +119,8 @@ int Session::run()
 // half-close, then read and discard until the client hangs up (bounded).
 void Session::linger()
 {
-    if (!stdout_is_socket_ || ::shutdown(STDOUT_FILENO, SHUT_WR) < 0)
+    // After the client's own end of input nothing unread is left to cause one.
+    if (!stdout_is_socket_ || input_eof_ || ::shutdown(STDOUT_FILENO, SHUT_WR) < 0)
         return;
     char discard[4096];
     for (;;) {
