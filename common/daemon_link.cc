@@ -22,6 +22,16 @@ std::string errno_text(const std::string& what)
 std::string DaemonLink::attach(const std::string& path, std::string_view client_address,
                                std::chrono::milliseconds timeout)
 {
+    std::string problem = open(path, client_address);
+    if (problem.empty())
+        problem = handshake(timeout);
+    if (!problem.empty())
+        detach();
+    return problem;
+}
+
+std::string DaemonLink::open(const std::string& path, std::string_view client_address)
+{
     detach();
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -43,10 +53,25 @@ std::string DaemonLink::attach(const std::string& path, std::string_view client_
     }
     fd_ = std::move(fd);
     wire::append(out_, wire::Hello{wire::kVersion, static_cast<uint32_t>(::getpid()), client_address});
-    std::string problem = handshake(timeout);
-    if (!problem.empty())
-        detach();
-    return problem;
+    return "";
+}
+
+std::string DaemonLink::welcome(const wire::Frame& frame)
+{
+    wire::Notice notice;
+    wire::Welcome welcome;
+    uint32_t version = 0;
+    if (frame.type == wire::Msg::Refused && wire::decode(frame.payload, notice))
+        return "kvstored refused: " + std::string(notice.text);
+    if (frame.type == wire::Msg::Shutdown)
+        return "kvstored is shutting down";
+    if (frame.type == wire::Msg::Welcome && wire::peek_version(frame.payload, version) && version != wire::kVersion)
+        return "kvstored speaks protocol " + std::to_string(version) + ", kvsvc speaks "
+            + std::to_string(wire::kVersion) + "; install matching versions";
+    if (frame.type != wire::Msg::Welcome || !wire::decode(frame.payload, welcome))
+        return "kvstored sent a malformed welcome";
+    max_value_ = welcome.max_value;
+    return "";
 }
 
 std::string DaemonLink::handshake(std::chrono::milliseconds timeout)
@@ -67,23 +92,8 @@ std::string DaemonLink::handshake(std::chrono::milliseconds timeout)
             return "kvstored sent a malformed frame";
         case wire::FrameBuffer::Next::NeedMore:
             break;
-        case wire::FrameBuffer::Next::Frame: {
-            wire::Notice notice;
-            wire::Welcome welcome;
-            uint32_t version = 0;
-            if (frame.type == wire::Msg::Refused && wire::decode(frame.payload, notice))
-                return "kvstored refused: " + std::string(notice.text);
-            if (frame.type == wire::Msg::Shutdown)
-                return "kvstored is shutting down";
-            if (frame.type == wire::Msg::Welcome && wire::peek_version(frame.payload, version)
-                && version != wire::kVersion)
-                return "kvstored speaks protocol " + std::to_string(version) + ", kvsvc speaks "
-                    + std::to_string(wire::kVersion) + "; install matching versions";
-            if (frame.type != wire::Msg::Welcome || !wire::decode(frame.payload, welcome))
-                return "kvstored sent a malformed welcome";
-            max_value_ = welcome.max_value;
-            return "";
-        }
+        case wire::FrameBuffer::Next::Frame:
+            return welcome(frame);
         }
         if (closed && !read())
             return "kvstored closed the connection";

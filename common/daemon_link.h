@@ -17,6 +17,12 @@ public:
     // most `timeout`. Returns "" on success, else why not, in words for the
     // client ("cannot reach kvstored at ...: No such file or directory").
     std::string attach(const std::string& path, std::string_view client_address, std::chrono::milliseconds timeout);
+    // The two halves of attach(), for a caller that keeps working while the
+    // Welcome is on its way (kvsvc sends its first requests right behind the
+    // Hello). open() connects and queues the Hello; welcome() reads the first
+    // frame kvstored sends: "" for a Welcome, else why the link was refused.
+    std::string open(const std::string& path, std::string_view client_address);
+    std::string welcome(const wire::Frame& frame);
     void detach();
 
     bool attached() const { return static_cast<bool>(fd_); }

@@ -8,6 +8,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "version.h"
@@ -69,8 +70,11 @@ int Session::run()
             return 0;  // the client is gone; nobody is left to tell
         if (can_process())
             process_input();
-        if (link_ == Link::Attached && upstream_.wants_write() && !upstream_.flush())
-            lose_upstream("write to kvstored failed");
+        if (linked() && upstream_.wants_write() && !upstream_.flush())
+            upstream_broken();
+        if (link_ == Link::Connecting && Clock::now() >= connect_deadline_)
+            connect_failed("kvstored did not answer within "
+                           + std::to_string(std::chrono::milliseconds(kAttachTimeout).count()) + " ms");
         if (!write_client())
             return 0;
         if (handoff_pending_)
@@ -87,7 +91,7 @@ int Session::run()
         pollfd fds[3] = {
             {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN | POLLRDHUP, 0},
             {out_.empty() ? -1 : STDOUT_FILENO, POLLOUT, 0},
-            {link_ == Link::Attached && (out_.size() < kMaxOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
+            {linked() && (out_.size() < kMaxOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
              static_cast<short>((out_.size() < kMaxOutput ? POLLIN : 0)
                                 | (upstream_.wants_write() || handoff_pending_ ? POLLOUT : 0)),
              0},
@@ -97,9 +101,9 @@ int Session::run()
             syslog(LOG_ERR, "poll: %m");
             return 1;
         }
-        if (fds[2].revents & POLLOUT && !upstream_.flush())
-            lose_upstream("write to kvstored failed");
-        if (fds[2].revents & (POLLIN | POLLHUP | POLLERR))
+        if (linked() && fds[2].revents & POLLOUT && !upstream_.flush())
+            upstream_broken();
+        if (linked() && fds[2].revents & (POLLIN | POLLHUP | POLLERR))
             read_upstream();
         if (fds[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
             // At the client's end of input there is nothing to hand over.
@@ -138,6 +142,8 @@ int Session::poll_timeout_ms() const
     if (handed_off_)
         return 60'000;
     auto deadline = finished_ ? finish_deadline_ : last_activity_ + config_.idle_timeout;
+    if (link_ == Link::Connecting)
+        deadline = std::min(deadline, connect_deadline_);
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
     return left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
 }
@@ -224,10 +230,10 @@ void Session::execute(const Command& cmd)
 {
     switch (cmd.verb) {
     case Verb::Connect:
-        if (link_ == Link::Attached)
-            replies_.local(kConnectedReply);
+        if (link_ == Link::Connecting)
+            held_ = Barrier::Connect;  // answered once the first one is settled
         else
-            do_connect();
+            run_barrier(Barrier::Connect);
         return;
     case Verb::Ping:
         replies_.local(kPongReply);
@@ -254,6 +260,12 @@ void Session::execute(const Command& cmd)
 void Session::run_barrier(Barrier b)
 {
     switch (b) {
+    case Barrier::Connect:
+        if (link_ == Link::Attached)
+            replies_.local(kConnectedReply);
+        else
+            do_connect();
+        break;
     case Barrier::Close:
         upstream_.detach();
         link_ = Link::Detached;
@@ -270,12 +282,8 @@ void Session::run_barrier(Barrier b)
 
 void Session::forward(const Command& cmd)
 {
-    if (link_ == Link::Detached) {
-        replies_.local(error_reply("not-connected", "send 'connect' first"));
-        return;
-    }
-    if (link_ == Link::Lost) {
-        replies_.local(error_reply("unavailable", "kvstored went away"));
+    if (!linked()) {
+        replies_.local(unlinked_reply());
         return;
     }
     upstream_.send(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value});
@@ -284,15 +292,56 @@ void Session::forward(const Command& cmd)
 
 void Session::do_connect()
 {
-    std::string problem = upstream_.attach(config_.socket_path, config_.client_address, kAttachTimeout);
+    std::string problem = upstream_.open(config_.socket_path, config_.client_address);
     if (!problem.empty()) {
         syslog(LOG_WARNING, "connect: %s", problem.c_str());
         replies_.local(error_reply("unavailable", problem));
         return;
     }
+    // The commands that follow travel right behind the Hello, without waiting
+    // for the Welcome (a short session saves a round trip); the reply to this
+    // connect is the Welcome's, or the refusal's (handle_frame).
+    link_before_connect_ = link_;
+    link_ = Link::Connecting;
+    connect_deadline_ = Clock::now() + kAttachTimeout;
+    replies_.expect_remote();
+}
+
+void Session::on_welcome()
+{
     link_ = Link::Attached;
     lines_.set_max_line(upstream_.max_value() + kLineOverhead);
-    replies_.local(kConnectedReply);
+    replies_.remote(kConnectedReply);
+}
+
+// The connect's reply says why, and so do those of the commands sent behind
+// its Hello: kvstored may yet carry them out (it may be stalled, not gone), so
+// "not connected" would claim too much.
+void Session::connect_failed(const std::string& problem)
+{
+    syslog(LOG_WARNING, "connect: %s", problem.c_str());
+    upstream_.detach();
+    link_ = link_before_connect_;
+    replies_.fail_all(error_reply("unavailable", problem));
+}
+
+// Writing to kvstored failed. While connecting, kvstored may have refused us
+// and hung up before reading our Hello: the Refused notice saying why is then
+// in our receive queue, so look there first.
+void Session::upstream_broken()
+{
+    if (link_ == Link::Connecting)
+        read_upstream();
+    if (link_ == Link::Connecting)
+        connect_failed("kvstored closed the connection");
+    else if (link_ == Link::Attached)
+        lose_upstream("write to kvstored failed");
+}
+
+std::string Session::unlinked_reply() const
+{
+    return link_ == Link::Lost ? error_reply("unavailable", "kvstored went away")
+                               : error_reply("not-connected", "send 'connect' first");
 }
 
 // The socket may pass to kvstored when the session is attached and at rest:
@@ -360,10 +409,13 @@ void Session::handle_hand_back(const wire::HandBack& hb)
 void Session::read_upstream()
 {
     if (!upstream_.read()) {
-        lose_upstream("kvstored closed the connection");
+        if (link_ == Link::Connecting)
+            connect_failed("kvstored closed the connection");
+        else
+            lose_upstream("kvstored closed the connection");
     } else {
         wire::Frame frame;
-        for (bool more = true; more && link_ == Link::Attached;) {
+        for (bool more = true; more && linked();) {
             switch (upstream_.next(frame)) {
             case wire::FrameBuffer::Next::NeedMore:
                 more = false;
@@ -386,6 +438,14 @@ void Session::read_upstream()
 
 void Session::handle_frame(const wire::Frame& frame)
 {
+    if (link_ == Link::Connecting) {
+        std::string problem = upstream_.welcome(frame);
+        if (problem.empty())
+            on_welcome();
+        else
+            connect_failed(problem);
+        return;
+    }
     wire::Reply reply;
     wire::Notice notice;
     wire::HandBack hand_back;
@@ -432,7 +492,7 @@ void Session::finish(std::string_view last_words)
     // Nothing more will be forwarded: let kvstored forget us now, not when
     // the client has read its last words and hung up.
     upstream_.detach();
-    if (link_ == Link::Attached)
+    if (linked())
         link_ = Link::Detached;
     replies_.local(last_words);
     held_.reset();

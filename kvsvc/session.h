@@ -35,9 +35,11 @@ public:
     int run();
 
 private:
-    enum class Link { Detached, Attached, Lost };  // Lost: kvstored vanished without notice
+    // Connecting: Hello sent, Welcome not yet seen. Lost: kvstored vanished
+    // without notice.
+    enum class Link { Detached, Connecting, Attached, Lost };
     // Commands that change the session wait until earlier commands are answered.
-    enum class Barrier { Close, Exit, EndOfInput };
+    enum class Barrier { Connect, Close, Exit, EndOfInput };
 
     void read_client();
     void process_input();
@@ -47,6 +49,11 @@ private:
     void run_barrier(Barrier b);
     void forward(const Command& cmd);
     void do_connect();
+    void on_welcome();
+    void connect_failed(const std::string& problem);
+    void upstream_broken();
+    std::string unlinked_reply() const;
+    bool linked() const { return link_ == Link::Connecting || link_ == Link::Attached; }
     void read_upstream();
     void handle_frame(const wire::Frame& frame);
     void lose_upstream(std::string_view why);
@@ -65,6 +72,8 @@ private:
     LineSplitter lines_;
     DaemonLink upstream_;
     Link link_ = Link::Detached;
+    Link link_before_connect_ = Link::Detached;  // restored when a connect fails
+    std::chrono::steady_clock::time_point connect_deadline_;
     std::string partial_reply_;  // chunks of a reply still arriving
     std::optional<Barrier> held_;  // waiting for outstanding replies
     bool input_eof_ = false;  // the client closed its sending side

@@ -211,3 +211,21 @@ TEST_CASE("traffic keeps a session from idling out")
         CHECK(s.client.ask("ping") == "PONG");
     }
 }
+
+TEST_CASE("commands pipelined behind a connect that kvstored does not answer get the connect's error")
+{
+    TempDir dir;
+    Daemon daemon(dir);
+    daemon.process().signal(SIGSTOP);  // the connection is queued, nobody says Welcome
+    KvsvcSession s = spawn_kvsvc(daemon.socket_path());
+    REQUIRE(s.client.read_line() == greeting());
+    s.client.send("connect\nsave a:1\nread a\nping\n");
+    const std::string timeout = "ERR unavailable kvstored did not answer within 5000 ms";
+    CHECK(s.client.read_lines(4, 10s) == Lines{timeout, timeout, timeout, "PONG"});
+    CHECK(s.client.ask("read a") == kNotConnected);
+
+    daemon.process().signal(SIGCONT);
+    CHECK(s.client.ask("connect") == "OK connected");
+    CHECK(s.client.ask("save b:2") == "OK");
+    CHECK(s.client.ask("read b") == "VALUE 2");
+}
