@@ -323,6 +323,7 @@ void Session::connect_failed(const std::string& problem)
     upstream_.detach();
     link_ = link_before_connect_;
     replies_.fail_all(error_reply("unavailable", problem));
+    run_held_barrier();
 }
 
 // Writing to kvstored failed. While connecting, kvstored may have refused us
@@ -429,6 +430,12 @@ void Session::read_upstream()
             }
         }
     }
+    run_held_barrier();
+}
+
+// A command that waited for every earlier reply runs once they are all in.
+void Session::run_held_barrier()
+{
     if (held_ && replies_.outstanding() == 0) {
         Barrier b = *held_;
         held_.reset();
@@ -485,6 +492,8 @@ void Session::lose_upstream(std::string_view why)
     // shutdown does; the client reconnects once kvstored is back.
     if (held_socket)
         finish("BYE kvstored went away\n");
+    else
+        run_held_barrier();  // e.g. an exit that waited for the lost replies
 }
 
 void Session::finish(std::string_view last_words)

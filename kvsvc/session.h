@@ -57,6 +57,7 @@ private:
     void read_upstream();
     void handle_frame(const wire::Frame& frame);
     void lose_upstream(std::string_view why);
+    void run_held_barrier();
     void finish(std::string_view last_words);
     bool ready_for_handoff() const;
     static bool client_has_input();
