@@ -11,7 +11,8 @@
 // The conversation:
 //   kvsvc    -> kvstored  Hello     (first frame, always)
 //   kvstored -> kvsvc     Welcome   (or Refused, then kvstored closes)
-//   kvsvc    -> kvstored  Request   (any number, pipelined)
+//   kvsvc    -> kvstored  Request   (any number, pipelined; may follow the Hello
+//                                  at once: kvstored ignores them if it refuses)
 //   kvstored -> kvsvc     Reply     (one or more chunks per Request, in request order)
 //   kvstored -> kvsvc     Shutdown  (kvstored is going away; it closes after sending)
 // kvsvc detaches by closing its end; kvstored answers what it already received.
