@@ -135,23 +135,27 @@ void Client::discard_input()
         close("kvsvc hung up after the shutdown notice");
 }
 
-void Client::process_frames()
+// Returns true when it stopped at the output bound, with frames maybe left.
+bool Client::process_frames()
 {
     wire::Frame frame;
     // Draining clients are only waited for; anything they still send is ignored.
-    while (state_ != State::Closed && state_ != State::Draining && !backlogged()) {
+    while (state_ != State::Closed && state_ != State::Draining) {
+        if (backlogged())
+            return true;
         switch (in_.next(frame)) {
         case wire::FrameBuffer::Next::NeedMore:
-            return;
+            return false;
         case wire::FrameBuffer::Next::Oversized:
             ++server_.stats().protocol_errors;
             close("protocol error: frame larger than 1 MiB");
-            return;
+            return false;
         case wire::FrameBuffer::Next::Frame:
             if (!handle_frame(frame))
-                return;
+                return false;
         }
     }
+    return false;
 }
 
 bool Client::handle_frame(const wire::Frame& frame)
@@ -219,8 +223,8 @@ bool Client::on_request(std::string_view payload)
     return true;
 }
 
-// kvsvc gives us the client's socket (wire.h, socket handoff). It has nothing outstanding
-// (it hands off right after attaching), so nothing of ours can overtake it.
+// kvsvc gives us the client's socket (wire.h, socket handoff). It hands off
+// only with every request answered, so nothing of ours can overtake it.
 bool Client::on_handoff(std::string_view payload)
 {
     wire::Handoff m;
@@ -294,9 +298,11 @@ void Client::notify_shutdown(std::string_view message)
 void Client::flush()
 {
     write_out();
-    // Requests held back by backpressure run once the peer has caught up.
-    if (state_ == State::Attached && !backlogged() && in_.buffered() > 0) {
-        process_frames();
+    // Requests held back by backpressure run once the peer has caught up, and
+    // go on while writing frees room: stopping with requests left and nothing
+    // unsent would leave no event to resume them.
+    for (bool more = in_.buffered() > 0; more && state_ == State::Attached && !backlogged();) {
+        more = process_frames();
         write_out();
     }
     if (state_ == State::Closed)

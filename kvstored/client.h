@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,7 +67,7 @@ private:
 
     void read_input();
     void discard_input();
-    void process_frames();
+    bool process_frames();
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);

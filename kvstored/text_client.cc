@@ -89,10 +89,13 @@ void TextClient::on_ready(uint32_t events)
 // that is due, and watch for what we wait for next.
 void TextClient::step()
 {
-    for (int round = 0; round < 2 && !done_; ++round) {
-        process();
+    // Go on while writing frees room: stopping with lines left and nothing
+    // unsent would leave no event to resume them.
+    for (bool more = true; more && !done_;) {
+        more = process();
         if (!done_)
             write_out();
+        more = more && !backlogged();
     }
     if (!done_ && hand_back_)
         try_hand_back();
@@ -121,9 +124,12 @@ void TextClient::read_input()
     last_activity_ = Clock::now();
 }
 
-void TextClient::process()
+// Returns true when it stopped at the output bound, with lines maybe left.
+bool TextClient::process()
 {
-    while (!done_ && !hand_back_ && !backlogged()) {
+    while (!done_ && !hand_back_) {
+        if (backlogged())
+            return true;
         std::string_view line;
         switch (lines_.next(line)) {
         case LineSplitter::Next::Line:
@@ -136,9 +142,10 @@ void TextClient::process()
             // kvsvc answers an unterminated last line and ends the session.
             if (input_eof_)
                 request_hand_back(wire::HandBackReason::EndOfInput, std::string(lines_.take_rest()));
-            return;
+            return false;
         }
     }
+    return false;
 }
 
 void TextClient::handle_line(std::string_view line)

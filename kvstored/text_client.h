@@ -16,7 +16,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,7 +51,7 @@ public:
 private:
     void step();
     void read_input();
-    void process();
+    bool process();
     void handle_line(std::string_view line);
     void queue(std::string text, uint64_t ticket);
     void write_out();

@@ -99,3 +99,29 @@ TEST_CASE("end of input after many pipelined commands still gets every reply")
     c.shutdown_write();
     CHECK(c.read_to_eof(10s) == expect);
 }
+
+// Replies far larger than the output bounds (kvsvc's 1 MiB, kvstored's 4 MiB):
+// processing stops at the bound and must resume each time the client drains
+// the output, or the session stalls with requests left.
+TEST_CASE("a pipelined burst of large replies is answered in full, relaying and handed off")
+{
+    for (bool handoff : {true, false}) {
+        INFO((handoff ? "handed off" : "relaying (--no-handoff)"));
+        Served f({"--capacity", "10"}, handoff ? std::vector<std::string>{} : std::vector<std::string>{"--no-handoff"});
+        LineClient& c = f.connected();
+        const std::string value(60000, 'x');
+        REQUIRE(c.ask("save big:" + value) == "OK");
+        constexpr size_t kReads = 1000;  // 60 MB of replies
+        std::string burst;
+        for (size_t i = 0; i < kReads; ++i)
+            burst += "read big\n";
+        c.send(burst);
+        size_t answered = 0;
+        for (; answered < kReads; ++answered) {
+            auto line = c.read_line(10s);
+            if (!line || *line != "VALUE " + value)
+                break;
+        }
+        CHECK(answered == kReads);
+    }
+}
