@@ -18,6 +18,10 @@ inline constexpr size_t kMaxKeyBytes = 250;
 inline constexpr size_t kDefaultMaxValueBytes = 64 * 1024;
 // Room on a line for the command word, the key and separators, beyond the value.
 inline constexpr size_t kLineOverhead = 512;
+// Whoever serves a client's lines (kvsvc, or kvstored for a handed-off socket)
+// stops taking commands while this much reply text waits for the client: a
+// client that never reads costs about this much memory, plus one reply.
+inline constexpr size_t kMaxClientOutput = 1u << 20;
 
 enum class Verb { Connect, Save, Read, Delete, Exists, Keys, Count, Stats, Ping, Help, Close, Exit };
 

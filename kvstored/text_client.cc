@@ -17,8 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// kvsvc's kMaxOutput: past this much unwritten reply text, stop taking commands.
-constexpr size_t kMaxOutput = 1u << 20;
 // Room in a HandBack frame for its fixed fields.
 constexpr size_t kHandBackOverhead = 64;
 
@@ -230,7 +228,7 @@ void TextClient::write_out()
 
 bool TextClient::backlogged() const
 {
-    return out_.size() - out_pos_ + held_.bytes() > kMaxOutput;
+    return out_.size() - out_pos_ + held_.bytes() > kMaxClientOutput;
 }
 
 void TextClient::request_hand_back(wire::HandBackReason reason, std::string input)

@@ -19,11 +19,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// While the client has this much unread output, kvsvc stops taking commands
-// and stops reading kvstored's replies (kvstored then holds them, within its
-// own per-client bound): a client that never reads its replies costs at most
-// about this much memory, plus one reply.
-constexpr size_t kMaxOutput = 1u << 20;
+// While the client has kMaxClientOutput of unread output, kvsvc also stops
+// reading kvstored's replies (kvstored then holds them, within its own
+// per-client bound).
 // Commands forwarded to kvstored and not yet answered, at most.
 constexpr size_t kMaxOutstanding = 1024;
 constexpr auto kAttachTimeout = 5s;
@@ -91,8 +89,8 @@ int Session::run()
         pollfd fds[3] = {
             {!finished_ && !input_eof_ && can_process() ? STDIN_FILENO : -1, POLLIN | POLLRDHUP, 0},
             {out_.empty() ? -1 : STDOUT_FILENO, POLLOUT, 0},
-            {linked() && (out_.size() < kMaxOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
-             static_cast<short>((out_.size() < kMaxOutput ? POLLIN : 0)
+            {linked() && (out_.size() < kMaxClientOutput || upstream_.wants_write()) ? upstream_.fd() : -1,
+             static_cast<short>((out_.size() < kMaxClientOutput ? POLLIN : 0)
                                 | (upstream_.wants_write() || handoff_pending_ ? POLLOUT : 0)),
              0},
         };
@@ -185,7 +183,7 @@ void Session::read_client()
 bool Session::can_process() const
 {
     return !finished_ && !held_ && !handoff_pending_ && !handed_off_
-        && out_.size() + replies_.queued_bytes() < kMaxOutput && replies_.outstanding() < kMaxOutstanding;
+        && out_.size() + replies_.queued_bytes() < kMaxClientOutput && replies_.outstanding() < kMaxOutstanding;
 }
 
 void Session::process_input()

@@ -111,7 +111,7 @@ void check_flood_without_reading(Stack& s, const std::string& command, const std
     long kvstored_grown = peak[1] - kvstored_before;
     std::printf("never-reading client, '%s', %s: %zu commands taken; kvsvc RSS +%ld KiB, kvstored RSS +%ld KiB\n",
                 command.c_str(), path_name(kvsvc_args), sent, kvsvc_grown, kvstored_grown);
-    // kvsvc holds about 1 MiB of unread replies (session.cc, kMaxOutput) and
+    // kvsvc holds about 1 MiB of unread replies (kMaxClientOutput in common/command.h) and
     // kvstored about 4 MiB per client (client.cc, kMaxPendingOutput).
     CHECK(kvsvc_grown < memory_bound_kib(8 * 1024));
     CHECK(kvstored_grown < memory_bound_kib(16 * 1024));
