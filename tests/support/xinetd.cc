@@ -82,6 +82,11 @@ PrivateXinetd::PrivateXinetd(const TempDir& dir, int port, const XinetdOptions& 
     write_config(options);
     start();
     wait_accepting(process_, port_, "xinetd", [this] { return log(); });
+    // xinetd logs "Started working" just after it starts listening: wait for
+    // that too (bounded), so that a test reading the log at once sees it.
+    auto deadline = Clock::now() + 5s;
+    while (log().find("Started working") == std::string::npos && Clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
 }
 
 void PrivateXinetd::write_config(const XinetdOptions& options) const
