@@ -72,6 +72,10 @@ public:
     // The line stays valid until the next append().
     Next next(std::string_view& line);
     size_t buffered() const { return buf_.size() - pos_; }
+    // The buffered bytes, left in place.
+    std::string_view buffered_bytes() const { return {buf_.data() + pos_, buffered()}; }
+    // Inside an overlong line being dropped.
+    bool discarding() const { return discarding_; }
     // Nothing buffered, and not inside an overlong line being dropped.
     bool at_line_start() const { return buffered() == 0 && !discarding_; }
     // A final line without LF at end of input, if any.

@@ -56,6 +56,25 @@ std::string DaemonLink::open(const std::string& path, std::string_view client_ad
     return "";
 }
 
+std::string DaemonLink::open_handing_off(const std::string& path, std::string_view client_address,
+                                         const wire::Handoff& m, int fd, int claim_fd, bool& handed_off)
+{
+    handed_off = false;
+    std::string problem = open(path, client_address);
+    if (!problem.empty())
+        return problem;
+    std::string plain_hello = std::move(out_);
+    out_.clear();
+    wire::append(out_,
+                 wire::Hello{wire::kVersion, static_cast<uint32_t>(::getpid()), client_address, wire::kHelloHandoff});
+    handed_off = send_with_fds(m, fd, claim_fd) == FdSend::Sent;
+    // Nothing went out (a full or broken socket): fall back to the plain
+    // Hello, whose fate the caller learns as usual.
+    if (!handed_off)
+        out_ = std::move(plain_hello);
+    return "";
+}
+
 std::string DaemonLink::welcome(const wire::Frame& frame)
 {
     wire::Notice notice;
@@ -137,24 +156,35 @@ bool DaemonLink::flush()
 
 DaemonLink::FdSend DaemonLink::send_handoff(const wire::Handoff& m, int fd)
 {
+    // The fd travels with the first byte of the message, so everything queued
+    // before the Handoff must be out first.
     if (!flush())
         return FdSend::Failed;
     if (!out_.empty())
         return FdSend::Retry;
-    std::string frame;
-    wire::append(frame, m);
-    iovec iov{frame.data(), frame.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    return send_with_fds(m, fd, -1);
+}
+
+// Sends what is queued (nothing, or a Hello) and then `m` in one sendmsg with
+// `fd` and, if not -1, `claim_fd` attached. Retry and Failed: nothing was sent.
+DaemonLink::FdSend DaemonLink::send_with_fds(const wire::Handoff& m, int fd, int claim_fd)
+{
+    std::string message = out_;
+    wire::append(message, m);
+    iovec iov{message.data(), message.size()};
+    int fds[2] = {fd, claim_fd};
+    size_t nfds = claim_fd < 0 ? 1 : 2;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
     cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
     for (;;) {
         ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
         if (n < 0) {
@@ -162,9 +192,10 @@ DaemonLink::FdSend DaemonLink::send_handoff(const wire::Handoff& m, int fd)
                 continue;
             return errno == EAGAIN ? FdSend::Retry : FdSend::Failed;
         }
-        // The fd travels with the first byte; the rest of the frame is plain data.
-        out_.append(frame, static_cast<size_t>(n), std::string::npos);
-        return flush() ? FdSend::Sent : FdSend::Failed;
+        // The fds went with the first byte; the rest of the message is plain
+        // data, written by flush() like any other.
+        out_.assign(message, static_cast<size_t>(n), std::string::npos);
+        return FdSend::Sent;
     }
 }
 

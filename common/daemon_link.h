@@ -22,6 +22,12 @@ public:
     // Hello). open() connects and queues the Hello; welcome() reads the first
     // frame kvstored sends: "" for a Welcome, else why the link was refused.
     std::string open(const std::string& path, std::string_view client_address);
+    // open(), then the Hello with kHelloHandoff and `m` in one message, with
+    // the client's socket `fd` and the claim token `claim_fd` attached
+    // (wire.h). `handed_off` says whether that message went out; if it could
+    // not, nothing was sent and a plain Hello is queued, as by open().
+    std::string open_handing_off(const std::string& path, std::string_view client_address, const wire::Handoff& m,
+                                 int fd, int claim_fd, bool& handed_off);
     std::string welcome(const wire::Frame& frame);
     void detach();
 
@@ -45,6 +51,7 @@ public:
 
 private:
     std::string handshake(std::chrono::milliseconds timeout);
+    FdSend send_with_fds(const wire::Handoff& m, int fd, int claim_fd);
 
     UniqueFd fd_;
     int connect_errno_ = 0;

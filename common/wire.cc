@@ -134,6 +134,7 @@ void append(std::string& out, const Hello& m)
     w.u32(m.version);
     w.u32(m.pid);
     w.str16(m.address);
+    w.u8(m.flags);
 }
 
 void append(std::string& out, const Welcome& m)
@@ -169,6 +170,7 @@ void append(std::string& out, const Handoff& m)
 {
     Writer w(out, Msg::Handoff);
     w.u32(m.idle_timeout_seconds);
+    w.str32(m.input);
 }
 
 void append(std::string& out, const HandBack& m)
@@ -192,7 +194,8 @@ void append_reply(std::string& out, std::string_view text)
 bool decode(std::string_view payload, Hello& m)
 {
     Cursor c(payload);
-    return c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.expect_end();
+    return c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.u8(m.flags) && (m.flags & ~kHelloHandoff) == 0
+        && c.expect_end();
 }
 
 bool decode(std::string_view payload, Welcome& m)
@@ -229,7 +232,7 @@ bool decode(std::string_view payload, Notice& m)
 bool decode(std::string_view payload, Handoff& m)
 {
     Cursor c(payload);
-    return c.u32(m.idle_timeout_seconds) && c.expect_end();
+    return c.u32(m.idle_timeout_seconds) && c.str32(m.input) && c.expect_end();
 }
 
 bool decode(std::string_view payload, HandBack& m)

@@ -10,7 +10,8 @@
 //
 // The conversation:
 //   kvsvc    -> kvstored  Hello     (first frame, always)
-//   kvstored -> kvsvc     Welcome   (or Refused, then kvstored closes)
+//   kvstored -> kvsvc     Welcome   (or Refused, then kvstored closes; after a
+//                                  Hello with kHelloHandoff, see below)
 //   kvsvc    -> kvstored  Request   (any number, pipelined; may follow the Hello
 //                                  at once: kvstored ignores them if it refuses)
 //   kvstored -> kvsvc     Reply     (one or more chunks per Request, in request order)
@@ -24,6 +25,21 @@
 // nothing more and sleeps until HandBack returns the session to it (close, exit,
 // end of input, idle timeout, shutdown), after which the conversation is as
 // before. A Shutdown notice to a handed-off kvsvc always follows a HandBack.
+// After a HandBack that ends the session (end of input with no input
+// returned, idle timeout, client gone) kvstored closes the connection itself:
+// kvsvc has nothing more to ask, and its exit then wakes nobody.
+//
+// Handoff with the Hello (the fastest path, T3 in bench/README.md): when kvsvc
+// has nothing of its own to write, `connect` sends the Hello with
+// kHelloHandoff and a Handoff right behind it, in one message carrying two
+// descriptors: the client's socket and a claim token, an eventfd holding 1.
+// kvstored answers `connect` itself ("OK connected"), serves the Handoff's
+// input and then the socket, and sends no Welcome until it sends its first
+// other frame (a HandBack, or Shutdown before any). Whoever reads the token
+// first owns the socket, so the attach timeout stays safe: kvstored takes the
+// socket only by reading the token, and kvsvc, when kvstored has not answered
+// in time (or refuses, or goes away), reads it itself; if that read finds the
+// token taken, kvstored is serving the client and kvsvc waits for its frames.
 //
 // Trust is asymmetric: kvstored drops (and logs) a peer that sends a malformed or
 // oversized frame and goes on serving everyone else; kvsvc ends its session cleanly
@@ -39,7 +55,7 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-inline constexpr uint32_t kVersion = 2;  // 2: Handoff, HandBack
+inline constexpr uint32_t kVersion = 3;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -47,13 +63,14 @@ inline constexpr size_t kHeaderSize = 5;
 inline constexpr uint32_t kMaxPayload = 1u << 20;
 
 enum class Msg : uint8_t {
-    Hello = 1,  // u32 version, u32 kvsvc pid, str16 client address ("" if unknown)
+    Hello = 1,  // u32 version, u32 kvsvc pid, str16 client address ("" if unknown), u8 flags
     Welcome = 2,  // u32 version, u32 max value bytes, u64 client id
     Refused = 3,  // str16 reason (human readable); the connection then closes
     Request = 4,  // u8 Op, str16 key or prefix, str32 value (empty unless Save)
     Reply = 5,  // u8 flags, then the rest of the payload is reply text
     Shutdown = 6,  // str16 message, shown to the client as "BYE <message>"
-    Handoff = 7,  // u32 idle timeout seconds (0: none); the client's socket travels as SCM_RIGHTS
+    Handoff = 7,  // u32 idle timeout seconds (0: none), str32 input read from the client and not yet
+                  // processed; the client's socket (and after a Hello, the claim token) travel as SCM_RIGHTS
     HandBack = 8,  // u8 HandBackReason, str32 output not yet written to the client, str32 input not yet processed
 };
 
@@ -92,10 +109,14 @@ inline constexpr uint8_t kLastOp = 13;
 // Reply flags: kReplyMore says more chunks of the same reply follow.
 inline constexpr uint8_t kReplyMore = 0x01;
 
+// Hello flags. kHelloHandoff: a Handoff follows in the same message (above).
+inline constexpr uint8_t kHelloHandoff = 0x01;
+
 struct Hello {
     uint32_t version = kVersion;
     uint32_t pid = 0;
     std::string_view address;
+    uint8_t flags = 0;
 };
 
 struct Welcome {
@@ -117,6 +138,7 @@ struct Reply {
 
 struct Handoff {
     uint32_t idle_timeout_seconds = 0;
+    std::string_view input;
 };
 
 struct HandBack {

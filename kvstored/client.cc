@@ -1,7 +1,9 @@
 // client.cc: see client.h.
 #include "client.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -75,7 +77,7 @@ void Client::read_input()
         return;
     }
     long n = receive();
-    if (received_fds_.size() > 1 || fds_truncated_) {
+    if (received_fds_.size() > 2 || fds_truncated_) {  // a Handoff carries at most two
         ++server_.stats().protocol_errors;
         close("protocol error: unexpected file descriptors");
         return;
@@ -161,8 +163,10 @@ bool Client::process_frames()
 bool Client::handle_frame(const wire::Frame& frame)
 {
     bool ok = false;
-    if (!received_fds_.empty() && frame.type != wire::Msg::Handoff)
-        ok = false;  // a descriptor only ever comes with a Handoff
+    if (handoff_follows_ && frame.type != wire::Msg::Handoff)
+        ok = false;
+    else if (!received_fds_.empty() && frame.type != wire::Msg::Handoff && frame.type != wire::Msg::Hello)
+        ok = false;  // descriptors only ever come with a Handoff (and the Hello right before one)
     else if (state_ == State::AwaitingHello && frame.type == wire::Msg::Hello)
         ok = on_hello(frame.payload);
     else if (state_ == State::Attached && !text_ && frame.type == wire::Msg::Request)
@@ -189,11 +193,14 @@ bool Client::on_hello(std::string_view payload)
         LOG_WARN("client %llu (pid %d): refused: %s", static_cast<unsigned long long>(id_), peer_.pid, why.c_str());
         wire::append(out_, wire::Msg::Refused, wire::Notice{why});
         state_ = State::Draining;
-        close_when_flushed_ = true;
+        close_when_flushed_ = "refused";
         return true;
     }
     wire::Hello hello;
     if (!wire::decode(payload, hello))
+        return false;
+    bool handoff = hello.flags & wire::kHelloHandoff;
+    if ((handoff && role_ != Role::Service) || (!handoff && !received_fds_.empty()))
         return false;
     address_ = printable_address(hello.address);
     state_ = State::Attached;
@@ -202,8 +209,16 @@ bool Client::on_hello(std::string_view payload)
     server_.on_attached(*this);
     LOG_INFO("%s %llu attached: pid %u, uid %u, from %s", role_ == Role::Admin ? "admin" : "client",
              static_cast<unsigned long long>(id_), hello.pid, peer_.uid, address_.c_str());
-    wire::append(out_, wire::Welcome{wire::kVersion, static_cast<uint32_t>(server_.limits().max_value), id_});
+    handoff_follows_ = welcome_due_ = handoff;
+    if (!welcome_due_)
+        send_welcome();
     return true;
+}
+
+void Client::send_welcome()
+{
+    wire::append(out_, wire::Welcome{wire::kVersion, static_cast<uint32_t>(server_.limits().max_value), id_});
+    welcome_due_ = false;
 }
 
 bool Client::on_request(std::string_view payload)
@@ -223,32 +238,59 @@ bool Client::on_request(std::string_view payload)
     return true;
 }
 
-// kvsvc gives us the client's socket (wire.h, socket handoff). It hands off
-// only with every request answered, so nothing of ours can overtake it.
+// kvsvc gives us the client's socket (wire.h, socket handoff): right behind
+// its Hello, with the claim token, or later with every request answered, so
+// that nothing of ours can overtake it.
 bool Client::on_handoff(std::string_view payload)
 {
     wire::Handoff m;
-    // Only from a kvsvc, with exactly one descriptor, and with every earlier
-    // request answered (wire.h).
-    if (role_ != Role::Service || fds_truncated_ || received_fds_.size() != 1 || !held_.empty()
+    bool with_hello = handoff_follows_;
+    handoff_follows_ = false;
+    if (role_ != Role::Service || fds_truncated_ || received_fds_.size() != (with_hello ? 2u : 1u) || !held_.empty()
         || !wire::decode(payload, m))
         return false;
     UniqueFd fd = std::move(received_fds_.front());
+    UniqueFd claim = with_hello ? std::move(received_fds_.back()) : UniqueFd();
     received_fds_.clear();
     int type = 0;
     socklen_t len = sizeof type;
     if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
         return false;
+    if (with_hello && !claim_socket(std::move(claim))) {
+        close("kvsvc stopped waiting for kvstored and kept its client");
+        return false;
+    }
     text_ = std::make_unique<TextClient>(server_, *this, std::move(fd), std::chrono::seconds(m.idle_timeout_seconds));
     starting_text_ = true;
-    text_->start();
+    // Taken with the Hello, the socket still waits for the reply to its connect.
+    text_->start(with_hello ? kConnectedReply : std::string_view(), m.input);
     starting_text_ = false;
     return true;
 }
 
+// Reads the claim token that came with a Handoff behind a Hello: true if the
+// socket is ours, false if kvsvc already read it (its attach timeout passed,
+// wire.h). Non-blocking whatever kvsvc sent, so a bad token cannot stall us.
+bool Client::claim_socket(UniqueFd claim)
+{
+    int flags = ::fcntl(claim.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(claim.get(), F_SETFL, flags | O_NONBLOCK) < 0)
+        return false;
+    uint64_t token = 0;
+    return ::read(claim.get(), &token, sizeof token) == static_cast<ssize_t>(sizeof token);
+}
+
 void Client::on_hand_back(const wire::HandBack& hb)
 {
+    if (welcome_due_)
+        send_welcome();
     wire::append(out_, hb);
+    // After these kvsvc only finishes: closing first spares it a round trip
+    // and spares us a wakeup for its exit.
+    bool session_over = (hb.reason == wire::HandBackReason::EndOfInput && hb.input.empty())
+        || hb.reason == wire::HandBackReason::IdleTimeout || hb.reason == wire::HandBackReason::ClientGone;
+    if (session_over && !shutdown_pending_)
+        close_when_flushed_ = "session ended";
     TextClient* text = text_.release();
     server_.loop().defer([text] { delete text; });
     if (shutdown_pending_) {
@@ -308,7 +350,7 @@ void Client::flush()
     if (state_ == State::Closed)
         return;
     if (out_.empty() && close_when_flushed_) {
-        close("refused");
+        close(close_when_flushed_);
         return;
     }
     if (out_.empty() && held_.empty() && peer_eof_) {

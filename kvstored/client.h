@@ -72,6 +72,8 @@ private:
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
     bool on_handoff(std::string_view payload);
+    bool claim_socket(UniqueFd claim);
+    void send_welcome();
     long receive();
     void flush();
     void write_out();
@@ -90,7 +92,9 @@ private:
     std::string address_;  // the TCP client's address, as kvsvc reported it
     State state_ = State::AwaitingHello;
     bool peer_eof_ = false;  // kvsvc closed its end: answer what we have, then close
-    bool close_when_flushed_ = false;  // refused: close once the Refused frame is out
+    // Close once everything queued is written: why, for the log (refused, or
+    // a HandBack that ended the session); nullptr while not due.
+    const char* close_when_flushed_ = nullptr;
     uint64_t hello_timer_ = 0;
     uint32_t interest_ = 0;
     wire::FrameBuffer in_;
@@ -105,6 +109,10 @@ private:
     bool fds_truncated_ = false;
     std::unique_ptr<TextClient> text_;  // set while we serve the client's socket
     bool starting_text_ = false;  // inside on_handoff: the caller flushes
+    // After a Hello with kHelloHandoff: its Handoff is the next frame, and the
+    // Welcome waits for the first other frame we send (wire.h).
+    bool handoff_follows_ = false;
+    bool welcome_due_ = false;
     bool shutdown_pending_ = false;  // send Shutdown after the HandBack
     std::string shutdown_message_;
 };

@@ -38,8 +38,10 @@ TextClient::~TextClient()
     drop();
 }
 
-void TextClient::start()
+void TextClient::start(std::string_view output, std::string_view input)
 {
+    out_.assign(output);
+    lines_.append(input.data(), input.size());
     server_.loop().watch(fd_.get(), 0, this);
     watched_ = true;
     arm_idle_timer();

@@ -37,8 +37,10 @@ public:
     TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout);
     ~TextClient() override;
 
-    // Starts watching the socket.
-    void start();
+    // Starts serving: writes `output` (the reply to a connect that came with
+    // the socket), then answers `input` (what kvsvc read and did not
+    // process), then watches the socket.
+    void start(std::string_view output, std::string_view input);
     void on_ready(uint32_t events) override;
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();

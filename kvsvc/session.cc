@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -72,7 +73,8 @@ int Session::run()
             upstream_broken();
         if (link_ == Link::Connecting && Clock::now() >= connect_deadline_)
             connect_failed("kvstored did not answer within "
-                           + std::to_string(std::chrono::milliseconds(kAttachTimeout).count()) + " ms");
+                               + std::to_string(std::chrono::milliseconds(kAttachTimeout).count()) + " ms",
+                           true);
         if (!write_client())
             return 0;
         if (handoff_pending_)
@@ -137,9 +139,9 @@ void Session::linger()
 
 int Session::poll_timeout_ms() const
 {
-    if (handed_off_)
-        return 60'000;
     auto deadline = finished_ ? finish_deadline_ : last_activity_ + config_.idle_timeout;
+    if (handed_off_)
+        deadline = Clock::now() + 60s;  // kvstored keeps the idle timeout
     if (link_ == Link::Connecting)
         deadline = std::min(deadline, connect_deadline_);
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -209,6 +211,7 @@ void Session::process_input()
                 else
                     run_barrier(Barrier::EndOfInput);
             }
+            failed_connect_reply_.clear();  // it covered what had arrived
             return;
         }
     }
@@ -257,6 +260,7 @@ void Session::execute(const Command& cmd)
 
 void Session::run_barrier(Barrier b)
 {
+    failed_connect_reply_.clear();
     switch (b) {
     case Barrier::Connect:
         if (link_ == Link::Attached)
@@ -290,38 +294,127 @@ void Session::forward(const Command& cmd)
 
 void Session::do_connect()
 {
-    std::string problem = upstream_.open(config_.socket_path, config_.client_address);
+    std::string problem;
+    bool handed_off = false;
+    (void)write_client();  // our own replies must be out before kvstored writes
+    if (can_hand_off_with_hello())
+        claim_.reset(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (claim_)
+        problem = upstream_.open_handing_off(config_.socket_path, config_.client_address,
+                                             handoff_message(lines_.buffered_bytes()), STDIN_FILENO, claim_.get(),
+                                             handed_off);
+    else
+        problem = upstream_.open(config_.socket_path, config_.client_address);
+    if (!handed_off)
+        claim_.reset();
     if (!problem.empty()) {
         syslog(LOG_WARNING, "connect: %s", problem.c_str());
         replies_.local(error_reply("unavailable", problem));
         return;
     }
-    // The commands that follow travel right behind the Hello, without waiting
-    // for the Welcome (a short session saves a round trip); the reply to this
-    // connect is the Welcome's, or the refusal's (handle_frame).
     link_before_connect_ = link_;
     link_ = Link::Connecting;
     connect_deadline_ = Clock::now() + kAttachTimeout;
+    if (handed_off) {
+        // kvstored answers this connect and what we read behind it (wire.h);
+        // we keep that input until its Welcome says it has it.
+        handed_off_ = welcome_due_ = true;
+        return;
+    }
+    // The commands that follow travel right behind the Hello, without waiting
+    // for the Welcome (a short session saves a round trip); the reply to this
+    // connect is the Welcome's, or the refusal's (handle_frame).
     replies_.expect_remote();
+}
+
+// The socket can go with the Hello when nothing of ours is still to be written
+// or awaited and the input we read fits in the Handoff whole: lines only, not
+// the dropped tail of an overlong one.
+bool Session::can_hand_off_with_hello() const
+{
+    constexpr size_t kMaxInput = 64 * 1024;
+    return can_handoff_ && replies_.outstanding() == 0 && out_.empty() && !lines_.discarding()
+        && lines_.buffered() <= kMaxInput;
+}
+
+wire::Handoff Session::handoff_message(std::string_view input) const
+{
+    uint64_t idle = static_cast<uint64_t>(config_.idle_timeout.count());
+    return wire::Handoff{idle >= UINT32_MAX ? 0 : static_cast<uint32_t>(idle), input};
 }
 
 void Session::on_welcome()
 {
     link_ = Link::Attached;
     lines_.set_max_line(upstream_.max_value() + kLineOverhead);
+    if (welcome_due_) {
+        // kvstored took the socket with our Hello: it answered the connect and
+        // had the input we kept.
+        welcome_due_ = false;
+        claim_.reset();
+        (void)lines_.take_rest();
+        return;
+    }
     replies_.remote(kConnectedReply);
 }
 
 // The connect's reply says why, and so do those of the commands sent behind
 // its Hello: kvstored may yet carry them out (it may be stalled, not gone), so
-// "not connected" would claim too much.
-void Session::connect_failed(const std::string& problem)
+// "not connected" would claim too much. A socket sent with the Hello is taken
+// back first, with the input that went with it, which is answered the same.
+// If kvstored took the socket first, it is serving the client: past the attach
+// timeout only its Welcome is late (it comes with the first frame it sends
+// us), and anything else means kvstored failed us holding the socket.
+void Session::connect_failed(const std::string& problem, bool timed_out)
 {
+    bool socket_was_away = handed_off_;
+    if (socket_was_away && !take_back_socket()) {
+        if (timed_out)
+            link_ = Link::Attached;
+        else
+            lose_upstream(problem);
+        return;
+    }
     syslog(LOG_WARNING, "connect: %s", problem.c_str());
     upstream_.detach();
     link_ = link_before_connect_;
-    replies_.fail_all(error_reply("unavailable", problem));
+    welcome_due_ = false;
+    std::string reply = error_reply("unavailable", problem);
+    if (socket_was_away) {
+        // Nothing was forwarded: the input we kept is answered from here.
+        replies_.local(reply);
+        failed_connect_reply_ = reply;
+        read_waiting_input();
+        process_input();
+        return;
+    }
+    replies_.fail_all(reply);
     run_held_barrier();
+}
+
+// Reads the claim token of a socket sent with the Hello (wire.h): true if the
+// socket is ours again, false if kvstored took it. Either way the token is
+// spent.
+bool Session::take_back_socket()
+{
+    uint64_t token = 0;
+    bool ours = claim_ && ::read(claim_.get(), &token, sizeof token) == static_cast<ssize_t>(sizeof token);
+    claim_.reset();
+    if (ours)
+        handed_off_ = false;
+    return ours;
+}
+
+// What the client sent while the socket was away counts as sent behind the
+// connect that failed: read what is there now, without waiting.
+void Session::read_waiting_input()
+{
+    char buf[64 * 1024];
+    ssize_t n = ::recv(STDIN_FILENO, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0)
+        lines_.append(buf, static_cast<size_t>(n));
+    else if (n == 0)
+        input_eof_ = true;
 }
 
 // Writing to kvstored failed. While connecting, kvstored may have refused us
@@ -339,17 +432,17 @@ void Session::upstream_broken()
 
 std::string Session::unlinked_reply() const
 {
+    if (!failed_connect_reply_.empty())
+        return failed_connect_reply_;
     return link_ == Link::Lost ? error_reply("unavailable", "kvstored went away")
                                : error_reply("not-connected", "send 'connect' first");
 }
 
-// The socket may pass to kvstored when the session is attached and at rest:
-// every reply written, nothing outstanding, no input read and not processed.
-// Then nothing of ours can overtake or follow what kvstored writes.
-//
-// kvsvc hands off only when the client sends more (see run()): what arrived
-// together with `connect` is relayed first, so a short session (connect, one
-// command, hang up) never pays for a handoff it would not use.
+// Normally the socket goes with the Hello (do_connect). When it could not, it
+// may pass to kvstored once the session is attached and at rest: every reply
+// written, nothing outstanding, no input read and not processed. Then nothing
+// of ours can overtake or follow what kvstored writes. kvsvc then hands off
+// when the client sends more (see run()).
 bool Session::ready_for_handoff() const
 {
     return can_handoff_ && link_ == Link::Attached && !finished_ && !held_ && !input_eof_ && replies_.outstanding() == 0
@@ -367,9 +460,7 @@ bool Session::client_has_input()
 void Session::try_handoff()
 {
     handoff_pending_ = true;
-    uint64_t idle = static_cast<uint64_t>(config_.idle_timeout.count());
-    wire::Handoff m{idle >= UINT32_MAX ? 0 : static_cast<uint32_t>(idle)};
-    switch (upstream_.send_handoff(m, STDIN_FILENO)) {
+    switch (upstream_.send_handoff(handoff_message({}), STDIN_FILENO)) {
     case DaemonLink::FdSend::Retry:
         return;  // kvstored's socket is full: poll() waits for room
     case DaemonLink::FdSend::Failed:
@@ -443,7 +534,7 @@ void Session::run_held_barrier()
 
 void Session::handle_frame(const wire::Frame& frame)
 {
-    if (link_ == Link::Connecting) {
+    if (link_ == Link::Connecting || welcome_due_) {
         std::string problem = upstream_.welcome(frame);
         if (problem.empty())
             on_welcome();

@@ -22,7 +22,7 @@ struct SessionConfig {
     std::string socket_path;
     std::chrono::seconds idle_timeout{300};
     std::string client_address;  // for kvstored's logs; "" when unknown
-    // After `connect`, hand the client's socket to kvstored (when stdin and
+    // At `connect`, hand the client's socket to kvstored (when stdin and
     // stdout are the same socket) instead of relaying every command.
     bool handoff = true;
 };
@@ -49,8 +49,12 @@ private:
     void run_barrier(Barrier b);
     void forward(const Command& cmd);
     void do_connect();
+    bool can_hand_off_with_hello() const;
+    wire::Handoff handoff_message(std::string_view input) const;
     void on_welcome();
-    void connect_failed(const std::string& problem);
+    void connect_failed(const std::string& problem, bool timed_out = false);
+    bool take_back_socket();
+    void read_waiting_input();
     void upstream_broken();
     std::string unlinked_reply() const;
     bool linked() const { return link_ == Link::Connecting || link_ == Link::Attached; }
@@ -86,6 +90,13 @@ private:
     bool can_handoff_ = false;
     bool handoff_pending_ = false;
     bool handed_off_ = false;
+    // Handed off with the Hello (wire.h): claim_ is the token we may still
+    // take back; welcome_due_ until kvstored's Welcome arrives.
+    UniqueFd claim_;
+    bool welcome_due_ = false;
+    // The reply of a connect that failed after we took the socket back: the
+    // data commands we had read behind it get it too, as when relaying.
+    std::string failed_connect_reply_;
     bool client_gone_ = false;  // kvstored found the client's socket broken
     std::chrono::steady_clock::time_point last_activity_;
     std::chrono::steady_clock::time_point finish_deadline_;

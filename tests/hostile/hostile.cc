@@ -79,10 +79,12 @@ std::string wire_frame(uint8_t type, std::string_view payload)
     return be32(static_cast<uint32_t>(payload.size())) + static_cast<char>(type) + std::string(payload);
 }
 
-std::string wire_hello()
+std::string wire_hello(uint8_t flags)
 {
     std::string address = "hostile";
-    return wire_frame(1, be32(2) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address);
+    return wire_frame(1,
+                      be32(3) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
+                          + static_cast<char>(flags));
 }
 
 LineClient raw_unix_peer(const std::string& path)

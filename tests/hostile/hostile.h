@@ -51,8 +51,9 @@ long env_long(const char* name, long fallback);
 std::string be16(uint16_t v);
 std::string be32(uint32_t v);
 std::string wire_frame(uint8_t type, std::string_view payload);
-// A Hello that kvstored accepts (protocol version 2).
-std::string wire_hello();
+// A Hello that kvstored accepts (protocol version 3); with `flags` 1
+// (kHelloHandoff) it announces a Handoff with two descriptors.
+std::string wire_hello(uint8_t flags = 0);
 
 // A raw connection to a Unix socket of kvstored (REQUIREs the connect).
 LineClient raw_unix_peer(const std::string& path);

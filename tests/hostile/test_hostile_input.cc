@@ -285,6 +285,10 @@ TEST_CASE("garbage on the service and the admin socket: dropped, logged, kvstore
         {"Hello, then a truncated Request", wire_hello() + wire_frame(4, std::string("\x02\x00\x09k", 4))},
         {"Hello, then a Reply (wrong direction)", wire_hello() + wire_frame(5, std::string("\x00OK\n", 4))},
         {"Hello, then an unknown message type", wire_hello() + wire_frame(0xee, "?")},
+        {"Hello announcing a Handoff, then a Request",
+         wire_hello(1) + wire_frame(4, std::string("\x02\x00\x01k\x00\x00\x00\x00", 8))},
+        {"Hello announcing a Handoff, then one without descriptors",
+         wire_hello(1) + wire_frame(7, be32(300) + be32(8) + "read k\n\n")},
     };
     size_t fds_before = fd_count(s.kvstored());
     int drops = 0;

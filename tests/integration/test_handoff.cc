@@ -1,8 +1,9 @@
 // test_handoff.cc: socket handoff. A kvsvc whose stdin and stdout are one
-// socket, attached (after `connect`) and at rest, passes that socket to
-// kvstored (wire Handoff) when the client sends more; kvstored then reads the
-// client's lines and writes the replies itself. (What arrives together with
-// `connect` is relayed first.) kvstored hands the socket back (wire HandBack)
+// socket passes that socket to kvstored (wire Handoff) with the Hello of each
+// `connect`, together with the input it read behind it; kvstored then answers
+// the connect, reads the client's lines and writes the replies itself. (If it
+// could not, an attached kvsvc at rest hands off when the client sends more.)
+// kvstored hands the socket back (wire HandBack)
 // for close/exit/quit, end of input, the idle timeout, shutdown and kick, and
 // kvsvc carries on as before. If kvstored dies holding the socket, kvsvc says
 // "BYE kvstored went away" and ends the session. `kvsvc --no-handoff`, and a
@@ -231,10 +232,10 @@ TEST_CASE("connect, save, read, close, read, connect, read, exit in one write: t
     CHECK(transcripts[0] == transcripts[1]);
 }
 
-// The same commands in pieces, each sent once the previous replies are in, so
-// that a handing-off kvsvc is at rest when the next piece comes: it hands off
-// before `save` and again before the second `read a`, and gets the socket
-// back at `close` and at `exit`. Byte for byte what a relaying kvsvc writes.
+// The same commands in pieces, each sent once the previous replies are in: a
+// handing-off kvsvc sends the socket with each `connect` (kvstored answers
+// it), and gets it back at `close` and at `exit`. Byte for byte what a
+// relaying kvsvc writes.
 TEST_CASE("connect, save, read, close, read, connect, read, exit in pieces across two handoffs: the same transcript "
           "handed off and relaying")
 {
@@ -244,10 +245,10 @@ TEST_CASE("connect, save, read, close, read, connect, read, exit in pieces acros
         bool handed_off;  // after them, does kvstored hold the socket (unless relaying)?
     };
     const std::vector<Piece> pieces = {
-        {"connect\n", 1, false},  // attached, at rest: not yet handed off
-        {"save a:1\n", 1, true},  // handed off: kvstored answers
-        {"read a\nclose\nread a\nconnect\n", 4, false},  // handed back at close
-        {"read a\n", 1, true},  // handed off again
+        {"connect\n", 1, true},  // handed off with the Hello: kvstored answers
+        {"save a:1\n", 1, true},
+        {"read a\nclose\nread a\nconnect\n", 4, true},  // handed back at close, off again at connect
+        {"read a\n", 1, true},
         {"exit\n", 1, false},  // handed back: kvsvc says BYE
     };
     const std::string expected
@@ -366,6 +367,29 @@ TEST_CASE("a handed-off client that half-closes after an unterminated last line 
     CHECK(*rest == "OK\nVALUE 1\n");
     s.client.close();
     CHECK(exited_with(s.process.wait_exit(3s), 0));
+}
+
+// wire.h, handoff with the Hello: kvstored answers the connect and sends its
+// Welcome only with its first other frame, here the hand-back at the end.
+TEST_CASE("a socket handed off with the Hello stays with kvstored past the 5 s attach timeout; at the client's EOF "
+          "kvstored hangs up first and kvsvc exits")
+{
+    TempDir dir;
+    Daemon daemon(dir);
+    KvsvcSession s = spawn_kvsvc(daemon.socket_path());
+    REQUIRE(s.client.read_line() == greeting());
+    s.client.send("connect\nsave a:1\n");
+    CHECK(s.client.read_lines(2) == Lines{"OK connected", "OK"});
+    REQUIRE(holds_stdin_of(daemon.process().pid(), s.process.pid()));
+    CHECK_FALSE(s.client.read_line(5500ms));  // nothing from a kvsvc that took its socket back
+    CHECK(holds_stdin_of(daemon.process().pid(), s.process.pid()));
+    CHECK(s.client.ask("read a") == "VALUE 1");
+    s.client.shutdown_write();
+    auto rest = s.client.read_to_eof(5s);
+    REQUIRE(rest);
+    CHECK(rest->empty());
+    CHECK(exited_with(s.process.wait_exit(3s), 0));
+    CHECK(daemon.log().find("detached (session ended)") != std::string::npos);
 }
 
 TEST_CASE("with --sync always, 200 pipelined save/read pairs on a handed-off session are answered in order, then "

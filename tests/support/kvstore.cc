@@ -134,10 +134,10 @@ KvsvcSession connected_session(const std::string& socket_path, std::vector<std::
         throw std::runtime_error("kvsvc greeting: got '" + hello.value_or(no_reply(s.client)) + "'");
     if (std::string reply = s.client.ask("connect"); reply != "OK connected")
         throw std::runtime_error("kvsvc connect: got '" + reply + "'");
-    // An attached kvsvc at rest hands the client's socket to kvstored (when it
-    // hands off at all) as soon as the client sends more, and kvstored answers
-    // that: so once this PONG is here, kvstored holds the socket, whatever the
-    // test goes on to count (its descriptors, say).
+    // kvsvc hands the client's socket to kvstored with the connect (when it
+    // hands off at all), or else when the client sends more once attached,
+    // and kvstored answers that: so once this PONG is here, kvstored holds the
+    // socket, whatever the test goes on to count (its descriptors, say).
     if (std::string reply = s.client.ask("ping"); reply != "PONG")
         throw std::runtime_error("kvsvc ping after connect: got '" + reply + "'");
     return s;

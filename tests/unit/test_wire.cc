@@ -24,13 +24,22 @@ template <typename Encode> Frame one_frame(FrameBuffer& fb, Encode encode)
 TEST_CASE("every message round-trips", "[wire]")
 {
     FrameBuffer fb;
-    Frame f = one_frame(fb, [](std::string& out) { append(out, Hello{kVersion, 4242, "127.0.0.1:5555"}); });
+    Frame f = one_frame(fb, [](std::string& out) { append(out, Hello{kVersion, 4242, "127.0.0.1:5555", 0}); });
     Hello h;
     REQUIRE(f.type == Msg::Hello);
     REQUIRE(decode(f.payload, h));
     CHECK(h.version == kVersion);
     CHECK(h.pid == 4242);
     CHECK(h.address == "127.0.0.1:5555");
+    CHECK(h.flags == 0);
+
+    f = one_frame(fb, [](std::string& out) { append(out, Hello{kVersion, 7, "", kHelloHandoff}); });
+    REQUIRE(decode(f.payload, h));
+    CHECK(h.flags == kHelloHandoff);
+    // An unknown flag is refused, not ignored.
+    std::string unknown_flag(f.payload);
+    unknown_flag.back() = static_cast<char>(0x02);
+    CHECK_FALSE(decode(unknown_flag, h));
 
     f = one_frame(fb, [](std::string& out) { append(out, Welcome{kVersion, 65536, 1ull << 40}); });
     Welcome w;
@@ -57,11 +66,12 @@ TEST_CASE("Handoff and HandBack round-trip with any bytes, and a bad reason is r
 {
     FrameBuffer fb;
     std::string input("save k:v\nread k\nhalf a li\0ne\xff", 29);
-    Frame f = one_frame(fb, [&](std::string& out) { append(out, Handoff{300}); });
+    Frame f = one_frame(fb, [&](std::string& out) { append(out, Handoff{300, input}); });
     Handoff h;
     REQUIRE(f.type == Msg::Handoff);
     REQUIRE(decode(f.payload, h));
     CHECK(h.idle_timeout_seconds == 300);
+    CHECK(h.input == input);
 
     f = one_frame(fb, [&](std::string& out) { append(out, HandBack{HandBackReason::Command, "OK\n", input}); });
     HandBack b;
