@@ -285,8 +285,8 @@ void Client::on_hand_back(const wire::HandBack& hb)
     if (welcome_due_)
         send_welcome();
     wire::append(out_, hb);
-    // After these kvsvc only finishes: closing first spares it a round trip
-    // and spares us a wakeup for its exit.
+    // After these kvsvc only finishes: hanging up first spares us a wakeup
+    // for its exit.
     bool session_over = (hb.reason == wire::HandBackReason::EndOfInput && hb.input.empty())
         || hb.reason == wire::HandBackReason::IdleTimeout || hb.reason == wire::HandBackReason::ClientGone;
     if (session_over && !shutdown_pending_)
