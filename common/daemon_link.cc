@@ -32,6 +32,14 @@ std::string DaemonLink::attach(const std::string& path, std::string_view client_
 
 std::string DaemonLink::open(const std::string& path, std::string_view client_address)
 {
+    std::string problem = connect_to(path);
+    if (problem.empty())
+        queue_hello(client_address, 0);
+    return problem;
+}
+
+std::string DaemonLink::connect_to(const std::string& path)
+{
     detach();
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -52,26 +60,29 @@ std::string DaemonLink::open(const std::string& path, std::string_view client_ad
         return errno_text("cannot reach kvstored at " + path);
     }
     fd_ = std::move(fd);
-    wire::append(out_, wire::Hello{wire::kVersion, static_cast<uint32_t>(::getpid()), client_address});
     return "";
+}
+
+void DaemonLink::queue_hello(std::string_view client_address, uint8_t flags)
+{
+    wire::append(out_, wire::Hello{wire::kVersion, static_cast<uint32_t>(::getpid()), client_address, flags});
 }
 
 std::string DaemonLink::open_handing_off(const std::string& path, std::string_view client_address,
                                          const wire::Handoff& m, int fd, int claim_fd, bool& handed_off)
 {
     handed_off = false;
-    std::string problem = open(path, client_address);
+    std::string problem = connect_to(path);
     if (!problem.empty())
         return problem;
-    std::string plain_hello = std::move(out_);
-    out_.clear();
-    wire::append(out_,
-                 wire::Hello{wire::kVersion, static_cast<uint32_t>(::getpid()), client_address, wire::kHelloHandoff});
+    queue_hello(client_address, wire::kHelloHandoff);
     handed_off = send_with_fds(m, fd, claim_fd) == FdSend::Sent;
-    // Nothing went out (a full or broken socket): fall back to the plain
-    // Hello, whose fate the caller learns as usual.
-    if (!handed_off)
-        out_ = std::move(plain_hello);
+    if (!handed_off) {
+        // Nothing went out (a full or broken socket): fall back to a plain
+        // Hello, whose fate the caller learns as usual.
+        out_.clear();
+        queue_hello(client_address, 0);
+    }
     return "";
 }
 

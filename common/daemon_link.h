@@ -51,6 +51,8 @@ public:
 
 private:
     std::string handshake(std::chrono::milliseconds timeout);
+    std::string connect_to(const std::string& path);
+    void queue_hello(std::string_view client_address, uint8_t flags);
     FdSend send_with_fds(const wire::Handoff& m, int fd, int claim_fd);
 
     UniqueFd fd_;

@@ -1,6 +1,7 @@
 // wire.cc: encoding and bounds-checked decoding of the frames in wire.h.
 #include "wire.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -255,6 +256,15 @@ void FrameBuffer::append(const char* data, size_t len)
 {
     compact();
     buf_.append(data, len);
+}
+
+bool take_claim(int fd)
+{
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return false;
+    uint64_t token = 0;
+    return ::read(fd, &token, sizeof token) == static_cast<ssize_t>(sizeof token);
 }
 
 long FrameBuffer::read_from(int fd)

@@ -180,6 +180,11 @@ bool decode(std::string_view payload, HandBack& m);
 // speaking another version gets a clear answer even if the layout changed.
 bool peek_version(std::string_view payload, uint32_t& version);
 
+// Reads the claim token of a Handoff sent with a Hello (above) from `fd`,
+// never blocking whatever `fd` is: true if the caller now owns the client's
+// socket, false if the other side read the token first.
+bool take_claim(int fd);
+
 struct Frame {
     Msg type;
     std::string_view payload;

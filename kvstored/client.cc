@@ -1,9 +1,7 @@
 // client.cc: see client.h.
 #include "client.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -256,7 +254,7 @@ bool Client::on_handoff(std::string_view payload)
     socklen_t len = sizeof type;
     if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
         return false;
-    if (with_hello && !claim_socket(std::move(claim))) {
+    if (with_hello && !wire::take_claim(claim.get())) {
         close("kvsvc stopped waiting for kvstored and kept its client");
         return false;
     }
@@ -266,18 +264,6 @@ bool Client::on_handoff(std::string_view payload)
     text_->start(with_hello ? kConnectedReply : std::string_view(), m.input);
     starting_text_ = false;
     return true;
-}
-
-// Reads the claim token that came with a Handoff behind a Hello: true if the
-// socket is ours, false if kvsvc already read it (its attach timeout passed,
-// wire.h). Non-blocking whatever kvsvc sent, so a bad token cannot stall us.
-bool Client::claim_socket(UniqueFd claim)
-{
-    int flags = ::fcntl(claim.get(), F_GETFL);
-    if (flags < 0 || ::fcntl(claim.get(), F_SETFL, flags | O_NONBLOCK) < 0)
-        return false;
-    uint64_t token = 0;
-    return ::read(claim.get(), &token, sizeof token) == static_cast<ssize_t>(sizeof token);
 }
 
 void Client::on_hand_back(const wire::HandBack& hb)

@@ -72,7 +72,6 @@ private:
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
     bool on_handoff(std::string_view payload);
-    bool claim_socket(UniqueFd claim);
     void send_welcome();
     long receive();
     void flush();

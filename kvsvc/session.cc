@@ -384,8 +384,13 @@ void Session::connect_failed(const std::string& problem, bool timed_out)
         // Nothing was forwarded: the input we kept is answered from here.
         replies_.local(reply);
         failed_connect_reply_ = reply;
-        read_waiting_input();
-        process_input();
+        // What the client sent while the socket was away counts as sent
+        // behind this connect too: read what is there now, without waiting.
+        pollfd p{STDIN_FILENO, POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0)
+            read_client();  // and processes it
+        else
+            process_input();
         return;
     }
     replies_.fail_all(reply);
@@ -397,24 +402,11 @@ void Session::connect_failed(const std::string& problem, bool timed_out)
 // spent.
 bool Session::take_back_socket()
 {
-    uint64_t token = 0;
-    bool ours = claim_ && ::read(claim_.get(), &token, sizeof token) == static_cast<ssize_t>(sizeof token);
+    bool ours = claim_ && wire::take_claim(claim_.get());
     claim_.reset();
     if (ours)
         handed_off_ = false;
     return ours;
-}
-
-// What the client sent while the socket was away counts as sent behind the
-// connect that failed: read what is there now, without waiting.
-void Session::read_waiting_input()
-{
-    char buf[64 * 1024];
-    ssize_t n = ::recv(STDIN_FILENO, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0)
-        lines_.append(buf, static_cast<size_t>(n));
-    else if (n == 0)
-        input_eof_ = true;
 }
 
 // Writing to kvstored failed. While connecting, kvstored may have refused us

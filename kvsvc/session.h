@@ -54,7 +54,6 @@ private:
     void on_welcome();
     void connect_failed(const std::string& problem, bool timed_out = false);
     bool take_back_socket();
-    void read_waiting_input();
     void upstream_broken();
     std::string unlinked_reply() const;
     bool linked() const { return link_ == Link::Connecting || link_ == Link::Attached; }
