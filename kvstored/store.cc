@@ -140,6 +140,22 @@ std::vector<std::string_view> Store::keys(std::string_view prefix) const
     return out;
 }
 
+// Placeholder: scans every slot (to be replaced by an ordered index).
+bool Store::keys_page(std::string_view prefix, std::string_view after, size_t limit,
+                      std::vector<std::string_view>& out) const
+{
+    std::vector<std::string_view> all;
+    for (const Block& b : slots_)
+        if (b && key_of(b).starts_with(prefix) && key_of(b) > after)
+            all.push_back(key_of(b));
+    std::sort(all.begin(), all.end());
+    bool more = all.size() > limit;
+    if (more)
+        all.resize(limit);
+    out.insert(out.end(), all.begin(), all.end());
+    return more;
+}
+
 void Store::clear()
 {
     slots_.clear();

@@ -41,6 +41,14 @@ public:
     bool contains(std::string_view key) const { return find(key) != kNone; }
     // Keys starting with `prefix`, sorted bytewise; valid until the next mutation.
     std::vector<std::string_view> keys(std::string_view prefix) const;
+    // One page of a sorted listing: appends to `out`, in bytewise order, up to
+    // `limit` keys that start with `prefix` and sort after `after` ("" for the
+    // first page). Views are valid until the next mutation. Returns true when
+    // more matching keys may follow the last one appended (the caller resumes
+    // with `after` = that key). Keys present for a whole listing are listed
+    // exactly once; keys added or removed meanwhile may or may not be.
+    bool keys_page(std::string_view prefix, std::string_view after, size_t limit,
+                   std::vector<std::string_view>& out) const;
     void clear();
 
     size_t size() const { return size_; }
