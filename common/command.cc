@@ -73,17 +73,20 @@ const CommandSpec* find_command(std::string_view word)
     return nullptr;
 }
 
-// A word from the client, made safe to echo: printable ASCII only, bounded.
+// A word from the client, made safe to echo: printable ASCII only, at most
+// kMaxEcho bytes (docs/protocol.md), a cut word ending in "...".
 std::string printable(std::string_view word)
 {
     constexpr size_t kMaxEcho = 40;
+    constexpr std::string_view kCut = "...";
+    size_t keep = word.size() > kMaxEcho ? kMaxEcho - kCut.size() : word.size();
     std::string out;
-    for (size_t i = 0; i < word.size() && i < kMaxEcho; ++i) {
+    for (size_t i = 0; i < keep; ++i) {
         unsigned char c = static_cast<unsigned char>(word[i]);
         out.push_back(c > 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
     }
-    if (word.size() > kMaxEcho)
-        out += "...";
+    if (keep < word.size())
+        out += kCut;
     return out;
 }
 
@@ -128,6 +131,8 @@ ParseResult parse_args(const CommandSpec& spec, std::string_view args, size_t ma
             return spec.args == Args::Key ? usage_error(spec) : ok(spec.verb);
         if (has_blank(key))
             return usage_error(spec);
+        // A prefix obeys the rules of a key (docs/protocol.md): one that no
+        // key could start with is a mistake worth saying, not an empty list.
         if (auto why = key_problem(key); !why.empty())
             return error("bad-key", why);
         return ok(spec.verb, key);

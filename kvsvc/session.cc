@@ -308,8 +308,11 @@ void Session::do_connect()
     if (!handed_off)
         claim_.reset();
     if (!problem.empty()) {
+        // As when kvstored refuses later (connect_failed): the data commands
+        // read behind this connect get its reply, not "not connected".
         syslog(LOG_WARNING, "connect: %s", problem.c_str());
-        replies_.local(error_reply("unavailable", problem));
+        failed_connect_reply_ = error_reply("unavailable", problem);
+        replies_.local(failed_connect_reply_);
         return;
     }
     link_before_connect_ = link_;

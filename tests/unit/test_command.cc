@@ -84,8 +84,11 @@ TEST_CASE("unknown commands name the word, made printable", "[parser]")
 {
     CHECK(parse_err("frobnicate x") == "ERR unknown-command frobnicate (type 'help')\n");
     CHECK(parse_err(std::string("\x01\xff", 2)) == "ERR unknown-command ?? (type 'help')\n");
+    // The echo is at most 40 bytes, as docs/protocol.md says (it was 43: 40 and "...").
     std::string long_word(100, 'w');
-    CHECK(parse_err(long_word) == "ERR unknown-command " + std::string(40, 'w') + "... (type 'help')\n");
+    CHECK(parse_err(long_word) == "ERR unknown-command " + std::string(37, 'w') + "... (type 'help')\n");
+    CHECK(parse_err(std::string(40, 'w')) == "ERR unknown-command " + std::string(40, 'w') + " (type 'help')\n");
+    CHECK(parse_err(std::string(41, 'w')) == "ERR unknown-command " + std::string(37, 'w') + "... (type 'help')\n");
 }
 
 TEST_CASE("wrong arguments give a usage error", "[parser]")
