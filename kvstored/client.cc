@@ -355,7 +355,7 @@ void Client::write_out()
 // Replies held for durability count too: they are output waiting to leave.
 bool Client::backlogged() const
 {
-    return out_.size() - out_pos_ + held_.bytes() > kMaxPendingOutput;
+    return out_.size() - out_pos_ + held_.bytes() > kMaxPendingOutput || held_.blocks_input();
 }
 
 void Client::update_interest()

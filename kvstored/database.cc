@@ -1,6 +1,7 @@
 // database.cc: see database.h.
 #include "database.h"
 
+
 namespace kv {
 
 Database::Database(size_t capacity, const std::optional<PersistConfig>& persist) : store_(capacity)
@@ -40,11 +41,13 @@ uint64_t Database::clear()
 
 Database::Durability Database::durability(uint64_t ticket) const
 {
-    if (ticket == 0 || !persistence_)
+    if (ticket == 0 || !persistence_ || ticket <= persistence_->durable())
         return Durability::Durable;
     const PersistConfig& config = persistence_->config();
-    uint64_t slack = config.mode == SyncMode::Always ? 0 : config.max_uncommitted;
-    if (ticket <= persistence_->durable() + slack)
+    // batch and off acknowledge at once while the disk keeps up: within
+    // max_uncommitted changes and max_uncommitted_bytes of the last commit.
+    if (config.mode != SyncMode::Always && ticket <= persistence_->durable() + config.max_uncommitted
+        && persistence_->pending_bytes_through(ticket) <= config.max_uncommitted_bytes)
         return Durability::Durable;
     return persistence_->failed() ? Durability::Failed : Durability::Pending;
 }

@@ -35,9 +35,23 @@ public:
 
     // Whether the reply to the change with this ticket may go out: Durable
     // (yes), Pending (wait for a commit: --sync always, or the disk is behind,
-    // see PersistConfig::max_uncommitted) or Failed (its commit failed).
+    // see PersistConfig::max_uncommitted and max_uncommitted_bytes) or Failed
+    // (its commit failed).
     enum class Durability { Durable, Pending, Failed };
     Durability durability(uint64_t ticket) const;
+
+    // Bytes (change_weight) of uncommitted changes: of all, and of the change
+    // with this ticket alone (0 when none is pending). A held reply weighs its
+    // change (HeldReplies), so what a client has queued for the disk counts
+    // against its output bound.
+    uint64_t pending_bytes() const { return persistence_ ? persistence_->pending_bytes() : 0; }
+    size_t weight(uint64_t ticket) const { return persistence_ && ticket ? persistence_->weight(ticket) : 0; }
+    // The queue is at its global cap (PersistConfig::max_queue_bytes): a
+    // write made now holds its client's input until its reply is released.
+    bool write_backlogged() const
+    {
+        return persistence_ && persistence_->pending_bytes() >= persistence_->config().max_queue_bytes;
+    }
 
 private:
     Store store_;

@@ -5,6 +5,15 @@
 // one reply is held every later one queues behind it, writes or not. Both
 // kinds of client use this: a kvsvc's (Reply frames) and a handed-off socket's
 // (plain text); `emit` appends one reply text to the client's output.
+//
+// Memory: a held reply to a write weighs its text plus its change's bytes
+// (Database::weight), because the persistence queue keeps a copy of the value
+// until the commit; bytes() is what each client counts against its output
+// bound, so one client's writes waiting for the disk cost at most that bound
+// plus one write. A write made while the queue is at its global cap
+// (Database::write_backlogged) gates its client: blocks_input() holds until
+// that reply is released, so that every client adds at most one write past
+// the cap.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +39,11 @@ public:
             emit(std::string_view(text));
             return;
         }
-        bytes_ += text.size();
-        held_.push_back(Held{ticket, std::move(text)});
+        size_t weight = text.size() + db_.weight(ticket);
+        bool gate = ticket != 0 && db_.write_backlogged();
+        bytes_ += weight;
+        gates_ += gate;
+        held_.push_back(Held{ticket, std::move(text), weight, gate});
     }
 
     // Emits, in order, the leading replies whose writes have committed; a
@@ -43,7 +55,8 @@ public:
             auto d = db_.durability(h.ticket);
             if (d == Database::Durability::Pending)
                 return;
-            bytes_ -= h.text.size();  // before the text changes below
+            bytes_ -= h.weight;
+            gates_ -= h.gate;
             if (d == Database::Durability::Failed)
                 h.text = error_reply("storage", "the write was not saved: " + db_.persistence()->failure());
             emit(std::string_view(h.text));
@@ -64,18 +77,25 @@ public:
     {
         held_.clear();
         bytes_ = 0;
+        gates_ = 0;
     }
     bool empty() const { return held_.empty(); }
     size_t bytes() const { return bytes_; }
+    // A held write was made with the persistence queue at its cap: the
+    // client takes no more commands until it is released.
+    bool blocks_input() const { return gates_ > 0; }
 
 private:
     struct Held {
         uint64_t ticket;
         std::string text;
+        size_t weight;  // what it added to bytes_
+        bool gate;  // see blocks_input()
     };
     Database& db_;
     std::deque<Held> held_;
     size_t bytes_ = 0;
+    size_t gates_ = 0;
 };
 
 }  // namespace kv

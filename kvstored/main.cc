@@ -128,6 +128,7 @@ kv::ServerConfig server_config(RunOptions& o, const std::string& admin_socket)
         p.path = o.db_path;
         p.mode = o.sync == "always" ? kv::SyncMode::Always : o.sync == "off" ? kv::SyncMode::Off : kv::SyncMode::Batch;
         p.interval = std::chrono::milliseconds(static_cast<long>(o.interval_s * 1000));
+        p.max_value = c.max_value;
         c.persist = p;
     }
     return c;

@@ -96,7 +96,12 @@ void Persistence::open()
     // Another process holding a write lock (an admin's sqlite3 shell) delays us
     // briefly instead of failing the commit at once.
     sqlite3_busy_timeout(db_.get(), static_cast<int>(config_.busy_timeout.count()));
-    exec("PRAGMA journal_mode = WAL");
+    // SQLite answers with the mode it now uses; it keeps another one where WAL
+    // cannot work (":memory:", some file systems) without an error, and the
+    // promises of docs/persistence.md (and the backup advice) assume WAL.
+    if (std::string mode = pragma("PRAGMA journal_mode = WAL"); mode != "wal")
+        throw std::runtime_error("sqlite " + config_.path + ": PRAGMA journal_mode = WAL: SQLite kept journal mode '"
+                                 + mode + "'; kvstored needs a database file where WAL works (a local file system)");
     exec(config_.mode == SyncMode::Off ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL");
 }
 
@@ -108,6 +113,24 @@ void Persistence::exec(const char* sql)
         sqlite3_free(err);
         throw std::runtime_error("sqlite " + config_.path + ": " + sql + ": " + msg);
     }
+}
+
+// Runs a statement that answers one value (a PRAGMA) and returns it as text.
+std::string Persistence::pragma(const char* sql)
+{
+    std::string value;
+    char* err = nullptr;
+    auto first_column = [](void* out, int n, char** values, char**) {
+        if (n > 0 && values[0])
+            *static_cast<std::string*>(out) = values[0];
+        return 0;
+    };
+    if (sqlite3_exec(db_.get(), sql, first_column, &value, &err) != SQLITE_OK) {
+        std::string msg = err ? err : sqlite3_errmsg(db_.get());
+        sqlite3_free(err);
+        throw std::runtime_error("sqlite " + config_.path + ": " + sql + ": " + msg);
+    }
+    return value;
 }
 
 Persistence::Stmt Persistence::prepare(const char* sql)
@@ -165,15 +188,31 @@ void Persistence::load(Store& store)
             return std::string_view(static_cast<const char*>(p),
                                     static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
         };
-        // kvstored writes only valid keys; anything else was put there by hand.
-        if (auto why = key_problem(column(0)); !why.empty())
-            throw std::runtime_error("database " + config_.path + " holds an invalid key (" + std::string(why)
-                                     + "); it was not written by kvstored");
+        check_entry(column(0), column(1));
         store.put(column(0), column(1));
     }
     if (rc != SQLITE_DONE)
         fail("load from");
     LOG_INFO("loaded %zu entries from %s (sync %s)", store.size(), config_.path.c_str(), sync_mode_name(config_.mode));
+}
+
+// kvstored writes only entries it can serve; anything else was put there by
+// hand (or kvstored now runs with a smaller --max-value). Serving it would
+// break the protocol (a LF splits a reply) or the promise of --max-value, and
+// dropping it would lose data silently: refuse to start, naming the key.
+void Persistence::check_entry(std::string_view key, std::string_view value) const
+{
+    if (auto why = key_problem(key); !why.empty())
+        throw std::runtime_error("database " + config_.path + " holds an invalid key (" + std::string(why)
+                                 + "); it was not written by kvstored");
+    if (value.find('\n') != std::string_view::npos)
+        throw std::runtime_error("database " + config_.path + ": the value of key '" + std::string(key)
+                                 + "' contains a line feed; it was not written by kvstored");
+    if (value.size() > config_.max_value)
+        throw std::runtime_error("database " + config_.path + ": the value of key '" + std::string(key) + "' is "
+                                 + std::to_string(value.size()) + " bytes, more than --max-value "
+                                 + std::to_string(config_.max_value) + "; start with --max-value "
+                                 + std::to_string(value.size()) + " or more");
 }
 
 uint64_t Persistence::put(std::string_view key, std::string_view value)
@@ -191,19 +230,73 @@ uint64_t Persistence::clear()
     return enqueue(Change{Change::Kind::Clear, {}, {}, 0});
 }
 
+uint64_t Persistence::put_all(bool clear_first, std::vector<Entry> entries)
+{
+    uint64_t seq;
+    {
+        // One lock for all: the writer takes the whole queue at once (and a
+        // failed batch goes back whole), so these land in one transaction.
+        std::lock_guard lock(mu_);
+        seq = clear_first ? enqueue_locked(Change{Change::Kind::Clear, {}, {}, 0}) : next_seq_ - 1;
+        for (Entry& e : entries)
+            seq = enqueue_locked(Change{Change::Kind::Put, std::move(e.key), std::move(e.value), 0});
+    }
+    wake_writer_.notify_one();
+    return seq;
+}
+
 uint64_t Persistence::enqueue(Change change)
 {
     bool wake;
     uint64_t seq;
     {
         std::lock_guard lock(mu_);
-        seq = change.seq = next_seq_++;
-        queue_.push_back(std::move(change));
-        wake = config_.mode == SyncMode::Always || queue_.size() >= config_.batch_limit;
+        seq = enqueue_locked(std::move(change));
+        wake = config_.mode == SyncMode::Always || queue_.size() >= config_.batch_limit
+            || queue_bytes_ >= config_.batch_limit_bytes;
     }
     if (wake)
         wake_writer_.notify_one();
     return seq;
+}
+
+uint64_t Persistence::enqueue_locked(Change change)
+{
+    forget_committed_marks();
+    size_t weight = change_weight(change.key, change.value);
+    enqueued_bytes_ += weight;
+    change.seq = next_seq_++;
+    change.end = enqueued_bytes_;
+    marks_.push_back(Mark{change.end, weight});
+    queue_bytes_ += weight;
+    queue_.push_back(std::move(change));
+    return next_seq_ - 1;
+}
+
+// Loop thread: the marks of committed changes are no longer asked for.
+void Persistence::forget_committed_marks()
+{
+    uint64_t done = durable();
+    while (!marks_.empty() && first_mark_ <= done) {
+        marks_.pop_front();
+        ++first_mark_;
+    }
+}
+
+uint64_t Persistence::pending_bytes_through(uint64_t seq) const
+{
+    if (seq < first_mark_ || seq - first_mark_ >= marks_.size() || seq <= durable())
+        return 0;
+    uint64_t committed = durable_bytes_.load(std::memory_order_acquire);
+    uint64_t end = marks_[seq - first_mark_].end;
+    return end > committed ? end - committed : 0;
+}
+
+size_t Persistence::weight(uint64_t seq) const
+{
+    if (seq < first_mark_ || seq - first_mark_ >= marks_.size())
+        return 0;
+    return marks_[seq - first_mark_].weight;
 }
 
 std::string Persistence::failure() const
@@ -216,6 +309,7 @@ void Persistence::drain()
 {
     uint64_t n;
     while (::read(notify_.get(), &n, sizeof n) == sizeof n) { }
+    forget_committed_marks();
 }
 
 bool Persistence::flush(std::chrono::milliseconds timeout)
@@ -232,7 +326,8 @@ bool Persistence::commit_due(Clock::time_point since) const
 {
     if (queue_.empty())
         return false;
-    if (stopping_ || flush_target_ > durable() || queue_.size() >= config_.batch_limit)
+    if (stopping_ || flush_target_ > durable() || queue_.size() >= config_.batch_limit
+        || queue_bytes_ >= config_.batch_limit_bytes)
         return true;
     switch (config_.mode) {
     case SyncMode::Always:
@@ -266,6 +361,8 @@ void Persistence::writer_loop()
             continue;
         // Take the whole queue: this is the group in group commit.
         batch.swap(queue_);
+        size_t batch_bytes = queue_bytes_;
+        queue_bytes_ = 0;
         lock.unlock();
         std::string error = commit(batch);
         lock.lock();
@@ -273,11 +370,14 @@ void Persistence::writer_loop()
         if (!error.empty()) {
             // Keep the batch, in order, ahead of anything queued meanwhile.
             queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+            queue_bytes_ += batch_bytes;
             if (stopping_ && --shutdown_retries == 0) {
                 LOG_ERR("giving up at shutdown: %zu change(s) not saved to %s", queue_.size(), config_.path.c_str());
                 return;
             }
         }
+        if (error.empty())
+            durable_bytes_.store(batch.back().end, std::memory_order_release);  // before durable_ (publish)
         uint64_t seq = error.empty() ? batch.back().seq : durable();
         batch.clear();
         publish(seq, error);

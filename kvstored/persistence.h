@@ -14,7 +14,14 @@
 //   off:    acknowledged at once; committed when the queue grows large and at
 //           shutdown, with synchronous=OFF (no fsync).
 // In batch and off modes "at once" holds while the disk keeps up: replies to
-// writes more than max_uncommitted changes ahead of the last commit wait.
+// writes more than max_uncommitted changes, or max_uncommitted_bytes, ahead of
+// the last commit wait.
+//
+// Memory: every queued change holds a copy of its key and value until it is
+// committed. The queue's size is counted in bytes (change_weight()), so the
+// loop can bound it: a held reply weighs its change, which counts against its
+// client's output bound, and past max_queue_bytes no client may start another
+// write until the queue has shrunk (Database::write_backlogged()).
 // A failed commit is kept and retried every second; until one succeeds,
 // failure() is non-empty and kvstored refuses new writes.
 #pragma once
@@ -25,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +47,21 @@ namespace kv {
 
 enum class SyncMode { Always, Batch, Off };
 
+// The global cap on the bytes of uncommitted changes (docs/persistence.md):
+// once the queue holds this much, a client whose write finds it so takes no
+// further command until that write's reply is released. The queue may exceed
+// the cap by at most one change per client (the write that found it full)
+// plus one admin load.
+inline constexpr size_t kMaxQueueBytes = 64u << 20;
+// What a queued change costs beyond its key and value bytes: the Change
+// itself, its bookkeeping on the loop thread and allocator headers.
+inline constexpr size_t kChangeOverhead = 128;
+
+inline size_t change_weight(std::string_view key, std::string_view value)
+{
+    return key.size() + value.size() + kChangeOverhead;
+}
+
 const char* sync_mode_name(SyncMode mode);
 
 struct PersistConfig {
@@ -46,11 +69,20 @@ struct PersistConfig {
     SyncMode mode = SyncMode::Batch;
     std::chrono::milliseconds interval{1000};
     size_t batch_limit = 10000;  // queued changes that trigger a commit in batch and off modes
+    size_t batch_limit_bytes = 8u << 20;  // queued bytes (change_weight) that trigger one too
     // batch and off: a write is acknowledged at once only while fewer than this
     // many earlier changes are uncommitted; past that its reply waits for a
     // commit, so clients that write faster than the disk commits are slowed
     // down instead of piling up memory and changes a crash would lose.
     size_t max_uncommitted = 20000;
+    // The same, in bytes of uncommitted changes (change_weight): 20,000 saves
+    // of 32 KiB would otherwise be 640 MiB of copies waiting for the disk.
+    size_t max_uncommitted_bytes = 16u << 20;
+    // The global cap (kMaxQueueBytes above), for every mode.
+    size_t max_queue_bytes = kMaxQueueBytes;
+    // --max-value: a stored value longer than this, or holding a LF, makes
+    // the database refuse to load (it could not be served as a reply line).
+    size_t max_value = 64 * 1024;
     // How long a commit waits for another process's lock before it fails.
     std::chrono::milliseconds busy_timeout{5000};
 };
@@ -59,8 +91,10 @@ class Persistence {
 public:
     // Opens or creates the database and loads every entry into `store`. Throws
     // std::runtime_error naming the path and SQLite's error text when the file
-    // cannot be opened, is not a kvstore database, has an unknown schema
-    // version, or holds more entries than the store's capacity.
+    // cannot be opened, cannot use WAL mode, is not a kvstore database, has an
+    // unknown schema version, holds more entries than the store's capacity, or
+    // holds an entry kvstored could not have written (an invalid key; a value
+    // with a LF or longer than max_value: the message names the key).
     Persistence(const PersistConfig& config, Store& store);
     // Commits everything still queued (retrying briefly on failure), then stops.
     ~Persistence();
@@ -68,13 +102,27 @@ public:
     Persistence(const Persistence&) = delete;
     Persistence& operator=(const Persistence&) = delete;
 
-    // Queue a change; returns its sequence number.
+    // Queue a change; returns its sequence number. Called on the loop thread only.
     uint64_t put(std::string_view key, std::string_view value);
     uint64_t erase(std::string_view key);
     uint64_t clear();
+    // Queues, in one step, a clear (when `clear_first`) and a put of every
+    // entry: they always go into the same transaction, so the database holds
+    // either all of them or none. Returns the sequence number of the last.
+    struct Entry {
+        std::string key;
+        std::string value;
+    };
+    uint64_t put_all(bool clear_first, std::vector<Entry> entries);
 
     // Every change with a sequence number <= durable() is committed.
     uint64_t durable() const { return durable_.load(std::memory_order_acquire); }
+    // Loop thread only: the bytes (change_weight) of the changes queued and
+    // not yet committed; how many of them lie ahead of change `seq`, itself
+    // included (0 once it is committed); and the weight of change `seq`.
+    uint64_t pending_bytes() const { return enqueued_bytes_ - durable_bytes_.load(std::memory_order_acquire); }
+    uint64_t pending_bytes_through(uint64_t seq) const;
+    size_t weight(uint64_t seq) const;
     bool failed() const { return failed_.load(std::memory_order_acquire); }
     std::string failure() const;
 
@@ -97,6 +145,13 @@ private:
         std::string key;
         std::string value;
         uint64_t seq;
+        uint64_t end = 0;  // enqueued_bytes_ once this change was queued
+    };
+    // Loop thread: what pending_bytes_through() and weight() need of each
+    // uncommitted change; marks_[i] is change first_mark_ + i.
+    struct Mark {
+        uint64_t end;
+        size_t weight;
     };
     struct DbClose {
         void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -114,8 +169,13 @@ private:
     void exec(const char* sql);
     [[noreturn]] void fail(const std::string& what) const;
     std::string open_problem() const;
+    std::string pragma(const char* sql);
+    void check_entry(std::string_view key, std::string_view value) const;
 
+    // Called with mu_ held.
+    uint64_t enqueue_locked(Change change);
     uint64_t enqueue(Change change);
+    void forget_committed_marks();
     bool commit_due(std::chrono::steady_clock::time_point since) const;
     void writer_loop();
     std::string commit(const std::vector<Change>& batch);  // "" on success
@@ -130,12 +190,19 @@ private:
     std::condition_variable wake_writer_;
     std::condition_variable committed_;
     std::vector<Change> queue_;
+    size_t queue_bytes_ = 0;  // change_weight of everything in queue_
     uint64_t next_seq_ = 1;
     uint64_t flush_target_ = 0;  // a flush() waits for durable() to reach this
     bool stopping_ = false;
     std::string failure_;
 
     std::atomic<uint64_t> durable_{0};
+    std::atomic<uint64_t> durable_bytes_{0};  // `end` of the last committed change
+
+    // Loop thread only (written under mu_ too, where the writer never reads them).
+    uint64_t enqueued_bytes_ = 0;
+    std::deque<Mark> marks_;
+    uint64_t first_mark_ = 1;
     std::atomic<bool> failed_{false};
     std::atomic<uint64_t> commits_{0};
     std::atomic<int64_t> last_commit_unix_{0};

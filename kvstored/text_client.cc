@@ -230,7 +230,7 @@ void TextClient::write_out()
 
 bool TextClient::backlogged() const
 {
-    return out_.size() - out_pos_ + held_.bytes() > kMaxClientOutput;
+    return out_.size() - out_pos_ + held_.bytes() > kMaxClientOutput || held_.blocks_input();
 }
 
 void TextClient::request_hand_back(wire::HandBackReason reason, std::string input)

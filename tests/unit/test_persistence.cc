@@ -212,3 +212,79 @@ TEST_CASE("a failing commit refuses further writes, fails held ones, and recover
     CHECK(db.write_refusal().empty());
     CHECK(sql_value(p.config().path, "SELECT value FROM kv WHERE key = CAST('k' AS BLOB)") == "v");
 }
+
+// --- issue 13: what the database may hold, and what the queue may cost ---------------
+
+TEST_CASE("a database where WAL mode cannot work is refused at startup", "[persistence][regression]")
+{
+    // What went wrong: the result of PRAGMA journal_mode = WAL was never
+    // checked, so kvstored ran on a database that silently kept another mode
+    // (":memory:" keeps "memory": nothing would ever reach a disk).
+    PersistConfig c;
+    c.path = ":memory:";
+    c.busy_timeout = 50ms;
+    CHECK_THAT(startup_error(c), Catch::Contains("PRAGMA journal_mode = WAL: SQLite kept journal mode 'memory'"));
+}
+
+TEST_CASE("a stored value with a LF or longer than --max-value is refused at startup, naming its key",
+          "[persistence][regression]")
+{
+    // What went wrong: values loaded from the database were not checked, so a
+    // row written by hand could hold a LF (splitting a VALUE reply in two) or
+    // a value longer than --max-value.
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    {
+        Database db(100, c);  // creates the schema
+    }
+    sql_value(c.path, "INSERT INTO kv VALUES(CAST('fine' AS BLOB), CAST('ok' AS BLOB))");
+    sql_value(c.path, "INSERT INTO kv VALUES(CAST('split' AS BLOB), CAST('a' || char(10) || 'b' AS BLOB))");
+    CHECK_THAT(startup_error(c), Catch::Contains("the value of key 'split' contains a line feed"));
+    sql_value(c.path, "DELETE FROM kv WHERE key = CAST('split' AS BLOB)");
+    sql_value(c.path, "INSERT INTO kv VALUES(CAST('big' AS BLOB), zeroblob(101))");
+    c.max_value = 100;
+    std::string err = startup_error(c);
+    CHECK_THAT(err, Catch::Contains("the value of key 'big' is 101 bytes, more than --max-value 100"));
+    CHECK_THAT(err, Catch::Contains("start with --max-value 101 or more"));
+    c.max_value = 101;
+    CHECK(startup_error(c).empty());
+}
+
+TEST_CASE("uncommitted bytes throttle batch mode and the queue's global cap gates writers", "[persistence]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    c.busy_timeout = 5000ms;  // our commit waits for the lock below
+    c.max_uncommitted_bytes = 100 * 1024;
+    c.max_queue_bytes = 200 * 1024;
+    Database db(100, c);
+    kv::Persistence& p = *db.persistence();
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+
+    const std::string value(32 * 1024, 'v');
+    kv::Store::PutResult r;
+    std::vector<uint64_t> tickets;
+    for (int i = 0; i < 8; ++i)
+        tickets.push_back(db.put("k" + std::to_string(i), value, r));
+    const size_t w = kv::change_weight("k0", value);
+    CHECK(db.weight(tickets[0]) == w);
+    CHECK(db.pending_bytes() == 8 * w);
+    // Acknowledged at once while within 100 KiB of the last commit: 3 saves.
+    for (size_t i = 0; i < tickets.size(); ++i) {
+        INFO("save " << i);
+        CHECK(db.durability(tickets[i])
+              == ((i + 1) * w <= c.max_uncommitted_bytes ? Database::Durability::Durable
+                                                         : Database::Durability::Pending));
+    }
+    CHECK(db.write_backlogged());  // 8 * 32 KiB > 200 KiB
+
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    REQUIRE(p.flush(5s));
+    p.drain();
+    CHECK(db.pending_bytes() == 0);
+    CHECK_FALSE(db.write_backlogged());
+    CHECK(db.durability(tickets.back()) == Database::Durability::Durable);
+}
