@@ -55,7 +55,7 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-inline constexpr uint32_t kVersion = 3;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input
+inline constexpr uint32_t kVersion = 4;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -102,9 +102,15 @@ enum class Op : uint8_t {
     Flush = 11,  // "OK": every entry deleted
     Shutdown = 12,  // value: message for the clients. "OK", then kvstored shuts down
     Dump = 13,  // "DUMP <n>" then n lines "<key> <value>" (keys have no space, values no LF)
+    // A load, applied whole or not at all (kvstored/database.h): LoadBegin,
+    // any number of LoadEntry, then LoadCommit, on one connection. An ERR
+    // reply to any of them discards the load and changes nothing.
+    LoadBegin = 14,  // value: "replace" (delete every entry first) or "". "OK"
+    LoadEntry = 15,  // key, value: one entry. "OK"
+    LoadCommit = 16,  // "LOADED <entries> <entries in the store after>"
 };
 inline constexpr uint8_t kLastDataOp = 7;
-inline constexpr uint8_t kLastOp = 13;
+inline constexpr uint8_t kLastOp = 16;
 
 // Reply flags: kReplyMore says more chunks of the same reply follow.
 inline constexpr uint8_t kReplyMore = 0x01;

@@ -119,6 +119,40 @@ void do_dump(Context& c)
         c.out.append(key).append(" ").append(*store.get(key)).append("\n");
 }
 
+// A staged load (wire.h LoadBegin/LoadEntry/LoadCommit, database.h): the
+// entries wait in the Database until the commit applies them all at once.
+void do_load_begin(Context& c)
+{
+    if (c.req.value != "" && c.req.value != "replace") {
+        c.out += error_reply("syntax", "load mode must be \"replace\" or empty");
+        return;
+    }
+    std::string error = c.server.db().load_begin(c.self.id(), c.req.value == "replace");
+    c.out += error.empty() ? "OK\n" : error;
+}
+
+void do_load_entry(Context& c)
+{
+    Database& db = c.server.db();
+    size_t max_value = c.server.limits().max_value;
+    if (c.req.value.size() > max_value) {
+        db.load_abort(c.self.id());
+        c.out += error_reply("too-long", "value of " + std::string(c.req.key) + " is "
+                                             + std::to_string(c.req.value.size()) + " bytes; the limit is "
+                                             + std::to_string(max_value) + "; nothing was changed");
+        return;
+    }
+    std::string error = db.load_add(c.self.id(), c.req.key, c.req.value);
+    c.out += error.empty() ? "OK\n" : error;
+}
+
+void do_load_commit(Context& c)
+{
+    std::string summary;
+    std::string error = c.server.db().load_commit(c.self.id(), c.ticket, summary);
+    c.out += error.empty() ? "LOADED " + summary + "\n" : error;
+}
+
 }  // namespace
 
 uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out)
@@ -142,6 +176,15 @@ uint64_t execute_admin(const wire::Request& req, Server& server, const Client& s
         break;
     case wire::Op::Dump:
         do_dump(c);
+        break;
+    case wire::Op::LoadBegin:
+        do_load_begin(c);
+        break;
+    case wire::Op::LoadEntry:
+        do_load_entry(c);
+        break;
+    case wire::Op::LoadCommit:
+        do_load_commit(c);
         break;
     default:
         out += error_reply("unknown-command", "not an admin operation");

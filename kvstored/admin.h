@@ -1,6 +1,7 @@
 // admin.h: the admin operations (status, clients, kick, flush, shutdown,
-// dump), run for a peer on the admin socket. The data operations (get, set,
-// del, keys, stats) go through commands.h like a kvsvc's.
+// dump, and the staged load: begin, entries, commit), run for a peer on the
+// admin socket. The data operations (get, set, del, keys, stats) go through
+// commands.h like a kvsvc's.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,8 @@ namespace kv {
 class Client;
 class Server;
 
-// Appends the reply to `out`; returns the ticket of a write (flush) or 0.
+// Appends the reply to `out`; returns the ticket of a write (flush, load
+// commit) or 0.
 uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out);
 
 }  // namespace kv

@@ -379,8 +379,24 @@ std::vector<Entry> read_entries(dump::Format format, uint32_t max_value)
     return entries;
 }
 
+// "ERR <code> <message>" from a load step becomes "<code>: <message>"; the
+// server's message says that nothing was changed.
+void expect_load_reply(const std::string& reply, const std::string& want)
+{
+    if (reply.rfind("ERR ", 0) == 0) {
+        std::string text = reply.substr(4, reply.size() - 5);
+        size_t sp = text.find(' ');
+        throw Failure{kExitError, sp == std::string::npos ? text : text.substr(0, sp) + ": " + text.substr(sp + 1)};
+    }
+    if (reply.rfind(want, 0) != 0)
+        throw Failure{kExitError, "protocol error: expected " + want + ", got '" + reply + "'"};
+}
+
 }  // namespace
 
+// A load is staged in kvstored and applied whole or not at all (wire.h
+// LoadBegin/LoadEntry/LoadCommit): kvstored checks the capacity first, then
+// changes the store in one step and the database in one transaction.
 int load(const Target& t, dump::Format format, bool replace)
 {
     return guarded("load", [&] {
@@ -390,28 +406,26 @@ int load(const Target& t, dump::Format format, bool replace)
             throw Failure{kExitUsage,
                           "stdin holds no entries: --replace would only delete everything "
                           "(that is 'kvstored flush --yes')"};
-        if (replace)
-            expect_ok(link.call({wire::Op::Flush, {}, {}}));
-        // Pipelined, a bounded window of saves in flight.
+        expect_load_reply(link.call({wire::Op::LoadBegin, {}, replace ? "replace" : ""}), "OK\n");
+        // Pipelined, a bounded window of entries in flight. After an error
+        // kvstored has discarded the load: stop there.
         constexpr size_t kWindow = 256;
-        size_t sent = 0, answered = 0, loaded = 0;
-        std::string first_error;
+        size_t sent = 0, answered = 0;
         while (answered < entries.size()) {
             while (sent < entries.size() && sent - answered < kWindow) {
-                link.send({wire::Op::Save, entries[sent].key, entries[sent].value});
+                link.send({wire::Op::LoadEntry, entries[sent].key, entries[sent].value});
                 ++sent;
             }
-            std::string reply = link.next_reply();
-            if (reply == "OK\n")
-                ++loaded;
-            else if (first_error.empty())
-                first_error = entries[answered].key + ": " + reply.substr(0, reply.size() - 1);
+            expect_load_reply(link.next_reply(), "OK\n");
             ++answered;
         }
-        std::printf("loaded %zu of %zu entries%s\n", loaded, entries.size(), replace ? " (after a flush)" : "");
-        if (!first_error.empty())
-            throw Failure{kExitError,
-                          std::to_string(entries.size() - loaded) + " entries failed; first: " + first_error};
+        std::string reply = link.call({wire::Op::LoadCommit, {}, {}});
+        expect_load_reply(reply, "LOADED ");
+        unsigned long long loaded = 0, after = 0;
+        if (std::sscanf(reply.c_str(), "LOADED %llu %llu", &loaded, &after) != 2)
+            throw Failure{kExitError, "protocol error: bad reply '" + reply + "'"};
+        std::printf("loaded %llu %s%s; the store holds %llu\n", loaded, loaded == 1 ? "entry" : "entries",
+                    replace ? ", replacing all earlier ones" : "", after);
         return kExitOk;
     });
 }

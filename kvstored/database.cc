@@ -1,6 +1,8 @@
 // database.cc: see database.h.
 #include "database.h"
 
+#include "command.h"
+#include "log.h"
 
 namespace kv {
 
@@ -50,6 +52,99 @@ Database::Durability Database::durability(uint64_t ticket) const
         && persistence_->pending_bytes_through(ticket) <= config.max_uncommitted_bytes)
         return Durability::Durable;
     return persistence_->failed() ? Durability::Failed : Durability::Pending;
+}
+
+std::string Database::refuse_load(const std::string& code, const std::string& why)
+{
+    staging_.reset();
+    return error_reply(code, why + "; nothing was changed");
+}
+
+std::string Database::load_begin(uint64_t owner, bool replace)
+{
+    if (staging_ && staging_->owner != owner)
+        return error_reply("busy", "admin client " + std::to_string(staging_->owner)
+                                       + " is loading; try again when it has finished");
+    staging_.emplace();
+    staging_->owner = owner;
+    staging_->replace = replace;
+    return "";
+}
+
+std::string Database::load_add(uint64_t owner, std::string_view key, std::string_view value)
+{
+    if (!staging_ || staging_->owner != owner)
+        return error_reply("syntax", "no load was begun on this connection");
+    // The admin CLI checked all of this already; a peer is trusted for nothing.
+    if (auto why = key_problem(key); !why.empty())
+        return refuse_load("bad-key", std::string(why));
+    if (value.find('\n') != std::string_view::npos)
+        return refuse_load("bad-value", "value of " + std::string(key) + " contains a line feed");
+    Staging& s = *staging_;
+    auto it = s.entries.find(key);
+    if (it != s.entries.end()) {
+        s.bytes -= it->second.size();
+        it->second.assign(value);
+        s.bytes += value.size();
+    } else {
+        // No load can hold more distinct keys than the store.
+        if (s.entries.size() >= store_.capacity())
+            return refuse_load("full", "the load has more than " + std::to_string(store_.capacity())
+                                           + " entries, the capacity of the store");
+        s.entries.emplace(std::string(key), std::string(value));
+        s.bytes += key.size() + value.size() + kStagedEntryOverhead;
+    }
+    // kMaxLoadBytes: the most one load may stage (database.h).
+    if (s.bytes > kMaxLoadBytes)
+        return refuse_load("too-long", "the load is larger than " + std::to_string(kMaxLoadBytes >> 20)
+                                           + " MiB (keys and values plus " + std::to_string(kStagedEntryOverhead)
+                                           + " bytes per entry)");
+    return "";
+}
+
+std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string& summary)
+{
+    ticket = 0;
+    if (!staging_ || staging_->owner != owner)
+        return error_reply("syntax", "no load was begun on this connection");
+    Staging s = std::move(*staging_);
+    staging_.reset();
+    if (std::string why = write_refusal(); !why.empty())
+        return refuse_load("storage", why);
+    // Check first: the size after the load, counting the keys already there.
+    size_t after = s.replace ? s.entries.size() : store_.size();
+    if (!s.replace)
+        for (const auto& [key, value] : s.entries)
+            after += store_.contains(key) ? 0 : 1;
+    if (after > store_.capacity())
+        return refuse_load("full", "the store would hold " + std::to_string(after) + " entries, more than its capacity of "
+                                       + std::to_string(store_.capacity()));
+    // Then apply: nothing below can fail for want of room.
+    size_t before = store_.size();
+    if (s.replace)
+        store_.clear();
+    std::vector<Persistence::Entry> entries;
+    if (persistence_)
+        entries.reserve(s.entries.size());
+    size_t n = s.entries.size();
+    for (auto it = s.entries.begin(); it != s.entries.end();) {
+        store_.put(it->first, it->second);
+        auto node = s.entries.extract(it++);
+        if (persistence_)
+            entries.push_back(Persistence::Entry{std::move(node.key()), std::move(node.mapped())});
+    }
+    if (persistence_)
+        ticket = persistence_->put_all(s.replace, std::move(entries));
+    LOG_INFO("load by admin %llu: %zu entries%s; %zu entries before, %zu after", static_cast<unsigned long long>(owner), n,
+             s.replace ? " replacing all" : "", before, store_.size());
+    summary = std::to_string(n) + " " + std::to_string(store_.size());
+    return "";
+}
+
+void Database::load_abort(uint64_t owner)
+{
+    if (staging_ && staging_->owner == owner)
+        staging_.reset();
 }
 
 }  // namespace kv

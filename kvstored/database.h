@@ -5,9 +5,13 @@
 // Every write returns a ticket. With --sync always a reply to a write may be
 // sent only once durability(ticket) is Durable; the other modes acknowledge at
 // once. While storage is failing, writes are refused before they touch memory.
+//
+// An admin `load` is staged here (load_begin, load_add, load_commit) and then
+// applied whole or not at all: see Staged loads below.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +20,12 @@
 #include "store.h"
 
 namespace kv {
+
+// What one admin load may stage (docs/operations.md): keys and values plus
+// kStagedEntryOverhead per entry. Only one load is staged at a time, so this
+// is also what all staging together may hold.
+inline constexpr size_t kMaxLoadBytes = 256u << 20;
+inline constexpr size_t kStagedEntryOverhead = 96;  // a std::map node and its strings
 
 class Database {
 public:
@@ -53,9 +63,31 @@ public:
         return persistence_ && persistence_->pending_bytes() >= persistence_->config().max_queue_bytes;
     }
 
+    // Staged loads. One admin client at a time stages entries (`owner` is its
+    // client id), then commits them: the capacity is checked first (counting
+    // keys already present, or none with `replace`), then the store changes in
+    // one step and the database in one transaction. Each returns "" or the
+    // error reply to send; a failed add or commit discards the staging, and
+    // nothing changes. Commit sets `ticket` and `summary` ("<entries> <size
+    // after>").
+    std::string load_begin(uint64_t owner, bool replace);
+    std::string load_add(uint64_t owner, std::string_view key, std::string_view value);
+    std::string load_commit(uint64_t owner, uint64_t& ticket, std::string& summary);
+    // Drops `owner`'s staging, if any (it hung up or gave up).
+    void load_abort(uint64_t owner);
+
 private:
+    struct Staging {
+        uint64_t owner = 0;
+        bool replace = false;
+        std::map<std::string, std::string, std::less<>> entries;  // a later entry for a key replaces an earlier one
+        size_t bytes = 0;
+    };
+    std::string refuse_load(const std::string& code, const std::string& why);
+
     Store store_;
     std::unique_ptr<Persistence> persistence_;
+    std::optional<Staging> staging_;
 };
 
 }  // namespace kv

@@ -192,10 +192,10 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         ->capture_default_str()
         ->check(CLI::IsMember({"jsonl", "tsv"}));
     auto* load = sub("load",
-                     "Read entries from stdin (the format of dump) and save them; nothing is saved if a "
-                     "line is malformed",
+                     "Read entries from stdin (the format of dump) and save them all in one step: nothing "
+                     "changes if a line is malformed or the entries do not fit the capacity",
                      [&] { return a::load(t, format_of(o.format), o.replace); });
-    load->add_flag("--replace", o.replace, "Delete every existing entry first");
+    load->add_flag("--replace", o.replace, "Delete every existing entry, in the same step");
     load->add_option("--format", o.format, "jsonl or tsv, as for dump")
         ->capture_default_str()
         ->check(CLI::IsMember({"jsonl", "tsv"}));

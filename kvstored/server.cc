@@ -128,6 +128,7 @@ void Server::remove(Client& client, bool was_attached)
     if (was_attached && client.role() == Client::Role::Service)
         --stats_.connections_current;
     uint64_t id = client.id();
+    db_.load_abort(id);  // a load it staged and did not commit changes nothing
     // Freed after the current batch: the caller is still inside the Client.
     loop_.defer([this, id] {
         clients_.erase(id);

@@ -628,7 +628,7 @@ TEST_CASE("dump, flush --yes, load restores every entry byte for byte", "[admin]
     CHECK(s.client.ask("count") == "COUNT 0 100");
 
     CHECK_CLI(f.cli({"load", "--format", format}, dump.out), 0,
-              "loaded " + std::to_string(n) + " of " + std::to_string(n) + " entries\n", "");
+              "loaded " + std::to_string(n) + " entries; the store holds " + std::to_string(n) + "\n", "");
     CHECK_CLI(f.cli({"dump", "--format", format}), 0, expected, "");
     // The other format agrees too.
     CHECK_CLI(f.cli({"dump", "--format", format == "jsonl" ? "tsv" : "jsonl"}), 0,
@@ -642,7 +642,7 @@ TEST_CASE("dump and load a few megabytes in many reply chunks", "[admin][dump]")
     std::string input;
     for (int i = 0; i < 400; ++i)
         input += "key" + std::to_string(1000 + i) + "\t" + std::string(20000, static_cast<char>('a' + i % 26)) + "\n";
-    CHECK_CLI(f.cli({"load", "--format", "tsv"}, input), 0, "loaded 400 of 400 entries\n", "");
+    CHECK_CLI(f.cli({"load", "--format", "tsv"}, input), 0, "loaded 400 entries; the store holds 400\n", "");
     CliResult dump = f.cli({"dump", "--format", "tsv"});
     REQUIRE(dump.code == 0);
     CHECK(dump.out.size() == input.size());
@@ -712,7 +712,7 @@ TEST_CASE("load counts blank lines in the line numbers it reports", "[admin][dum
     Admin f;
     CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\t1\n\nb\t2\t3\n"), 1, "",
               "kvstored load: stdin line 3: expected exactly one tab between key and value; nothing was loaded\n");
-    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\t1\n\nb\t2\n"), 0, "loaded 2 of 2 entries\n", "");
+    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\t1\n\nb\t2\n"), 0, "loaded 2 entries; the store holds 2\n", "");
     CHECK_CLI(f.cli({"keys"}), 0, "a\nb\n", "");
 }
 
@@ -722,22 +722,57 @@ TEST_CASE("load --replace deletes the old entries first; load alone keeps them",
     CHECK_CLI(f.cli({"set", "old1", "x"}), 0, "", "");
     CHECK_CLI(f.cli({"set", "both", "old"}), 0, "", "");
 
-    CHECK_CLI(f.cli({"load"}, "{\"key\":\"new1\",\"value\":\"y\"}\n"), 0, "loaded 1 of 1 entries\n", "");
+    CHECK_CLI(f.cli({"load"}, "{\"key\":\"new1\",\"value\":\"y\"}\n"), 0, "loaded 1 entry; the store holds 3\n", "");
     CHECK_CLI(f.cli({"keys"}), 0, "both\nnew1\nold1\n", "");
 
     CHECK_CLI(
         f.cli({"load", "--replace"}, "{\"key\":\"both\",\"value\":\"new\"}\n{\"key\":\"new2\",\"value\":\"z\"}\n"), 0,
-        "loaded 2 of 2 entries (after a flush)\n", "");
+        "loaded 2 entries, replacing all earlier ones; the store holds 2\n", "");
     CHECK_CLI(f.cli({"keys"}), 0, "both\nnew2\n", "");
     CHECK_CLI(f.cli({"get", "both"}), 0, "new\n", "");
 }
 
-TEST_CASE("load into a full store reports the entries that failed", "[admin][dump]")
+TEST_CASE("load into a full store is refused whole, saying why and that nothing changed", "[admin][dump]")
 {
     Admin f({"--capacity", "2"});
-    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\t1\nb\t2\nc\t3\nd\t4\n"), 1, "loaded 2 of 4 entries\n",
-              "kvstored load: 2 entries failed; first: c: ERR full 2/2 entries\n");
-    CHECK_CLI(f.cli({"keys"}), 0, "a\nb\n", "");
+    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\t1\nb\t2\nc\t3\nd\t4\n"), 1, "",
+              "kvstored load: full: the load has more than 2 entries, the capacity of the store; nothing was changed\n");
+    CHECK_CLI(f.cli({"keys"}), 0, "", "");
+}
+
+TEST_CASE("load --replace that does not fit the capacity changes nothing and says why", "[admin][dump][regression]")
+{
+    // What went wrong: load --replace flushed first, then saved one by one
+    // without a capacity check: with capacity 5 and three keys, a load of six
+    // entries said "loaded 5 of 6", exited 1, and the original three were gone.
+    Admin f({"--capacity", "5"});
+    for (const char* k : {"a", "b", "c"})
+        CHECK_CLI(f.cli({"set", k, "old"}), 0, "", "");
+    std::string six;
+    for (int i = 1; i <= 6; ++i)
+        six += "n" + std::to_string(i) + "\tnew\n";
+    CHECK_CLI(f.cli({"load", "--replace", "--format", "tsv"}, six), 1, "",
+              "kvstored load: full: the load has more than 5 entries, the capacity of the store; nothing was changed\n");
+    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "a\told\nb\told\nc\told\n", "");
+    // Five fit, replacing the three.
+    CHECK_CLI(f.cli({"load", "--replace", "--format", "tsv"}, six.substr(0, six.size() - 7)), 0,
+              "loaded 5 entries, replacing all earlier ones; the store holds 5\n", "");
+    CHECK_CLI(f.cli({"keys"}), 0, "n1\nn2\nn3\nn4\nn5\n", "");
+}
+
+TEST_CASE("load without --replace counts the keys already present against the capacity", "[admin][dump]")
+{
+    Admin f({"--capacity", "5"});
+    for (const char* k : {"a", "b", "c"})
+        CHECK_CLI(f.cli({"set", k, "old"}), 0, "", "");
+    // a and b exist: 3 + 2 new = 5 fits.
+    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\tnew\nb\tnew\nd\tnew\ne\tnew\n"), 0,
+              "loaded 4 entries; the store holds 5\n", "");
+    // One more new key does not, even beside keys that exist; nothing changes.
+    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "c\tnewer\nf\tnew\n"), 1, "",
+              "kvstored load: full: the store would hold 6 entries, more than its capacity of 5; nothing was "
+              "changed\n");
+    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "a\tnew\nb\tnew\nc\told\nd\tnew\ne\tnew\n", "");
 }
 
 // --- shutdown --------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 // always no acknowledged write is lost when kvstored is killed with SIGKILL in
 // the middle of a write storm, whether kvsvc handed its client's socket to
 // kvstored (the default) or relays every command (--no-handoff). Saves
-// pipelined against a locked database cost kvstored bounded memory.
+// pipelined against a locked database cost kvstored bounded memory, and an
+// admin load reaches the database whole or not at all.
+#include <fcntl.h>
 #include <poll.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -14,7 +16,9 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
+#include "cli.h"
 #include "served.h"
 
 using namespace kvtest;
@@ -437,4 +441,97 @@ TEST_CASE("saves pipelined against a locked database keep kvstored's memory with
     CHECK(peak - base <= bound_kib + slack_kib);
     CHECK(answered == kSaves);
     CHECK(s.client.ask("read warm").size() == 6 + 32 * 1024);
+}
+
+namespace {
+
+// `n` tsv entries "<prefix><i>\t<value>".
+std::string tsv_entries(const std::string& prefix, size_t n, const std::string& value)
+{
+    std::string text;
+    for (size_t i = 0; i < n; ++i)
+        text += prefix + std::to_string(i) + "\t" + value + "\n";
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("a load reaches the database in one transaction: after kill -9 it is there whole or not at all",
+          "[persistence][admin][regression]")
+{
+    // What went wrong: `load` saved its entries one by one, so the group
+    // commits could put any part of a load on disk; a crash then left part of
+    // it (and with --replace, after a flush that had already committed).
+    bool replace = GENERATE(false, true);
+    INFO((replace ? "load --replace" : "load"));
+    constexpr size_t kPresent = 50, kNew = 3000;
+    const std::string value(2000, 'n');
+    // The load rewrites the kPresent keys already there ("p.") and adds kNew ("n.").
+    const std::string input = tsv_entries("p.", kPresent, "new") + tsv_entries("n.", kNew, value);
+    std::vector<size_t> outcomes;
+    for (int delay_ms : {40, 120, 250, 500}) {
+        INFO("kill -9 " << delay_ms << " ms after the load started");
+        TempDir dir;
+        Daemon daemon(dir, db_args(dir, "batch"));
+        const std::string admin_socket = dir.file("admin.sock");
+        REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+        REQUIRE(run_kvstored({"--admin-socket", admin_socket, "load", "--format", "tsv"},
+                             tsv_entries("p.", kPresent, "old") + tsv_entries("o.", 10, "old"))
+                    .code
+                == 0);
+        REQUIRE(wait_for_unix_listener(admin_socket, 1s));
+        {
+            KvsvcSession s = connected_session(daemon.socket_path());
+            REQUIRE(s.client.ask("stats").rfind("STATS", 0) == 0);
+        }
+        // Committed before the load begins (SIGTERM commits everything).
+        REQUIRE(exited_with(daemon.terminate(), 0));
+        daemon.restart();
+        REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+
+        write_file(dir.file("load.tsv"), input);
+        int in = ::open(dir.file("load.tsv").c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(in >= 0);
+        std::vector<std::string> args = {"--admin-socket", admin_socket, "load", "--format", "tsv"};
+        if (replace)
+            args.push_back("--replace");
+        Process cli(kvstored_bin(), args, Stdio{in, -1, -1});
+        ::close(in);
+        std::this_thread::sleep_for(Millis(delay_ms));
+        daemon.kill_hard();
+        cli.wait_exit(10s);
+        daemon.restart();
+
+        KvsvcSession check = connected_session(daemon.socket_path());
+        auto added = stored(check.client, "n.");
+        auto present = stored(check.client, "p.");
+        auto others = stored(check.client, "o.");
+        size_t rewritten = 0;
+        for (const auto& [key, v] : present)
+            rewritten += v == "new";
+        for (const auto& [key, v] : added)
+            CHECK(v == value);
+        std::printf("load%s, kill -9 after %d ms: %zu of %zu new keys and %zu of %zu rewritten keys on disk\n",
+                    replace ? " --replace" : "", delay_ms, added.size(), kNew, rewritten, kPresent);
+        bool whole = added.size() == kNew && rewritten == kPresent && present.size() == kPresent
+            && others.size() == (replace ? 0 : 10);
+        bool nothing = added.empty() && rewritten == 0 && present.size() == kPresent && others.size() == 10;
+        CHECK((whole || nothing));
+        outcomes.push_back(added.size());
+    }
+    // And a load that completes is there after a graceful restart, whole.
+    TempDir dir;
+    Daemon daemon(dir, db_args(dir, "batch"));
+    const std::string admin_socket = dir.file("admin.sock");
+    REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+    std::vector<std::string> args = {"--admin-socket", admin_socket, "load", "--format", "tsv"};
+    if (replace)
+        args.push_back("--replace");
+    CliResult r = run_kvstored(args, input);
+    INFO(r.describe());
+    REQUIRE(r.code == 0);
+    REQUIRE(exited_with(daemon.terminate(), 0));
+    daemon.restart();
+    KvsvcSession check = connected_session(daemon.socket_path());
+    CHECK(check.client.ask("count") == "COUNT " + std::to_string(kPresent + kNew) + " 1000000");
 }

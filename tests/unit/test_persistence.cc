@@ -288,3 +288,58 @@ TEST_CASE("uncommitted bytes throttle batch mode and the queue's global cap gate
     CHECK_FALSE(db.write_backlogged());
     CHECK(db.durability(tickets.back()) == Database::Durability::Durable);
 }
+
+TEST_CASE("a staged load is checked against the capacity first and lands in one transaction", "[persistence]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    c.busy_timeout = 5000ms;
+    {
+        Database db(5, c);
+        kv::Store::PutResult r;
+        for (const char* k : {"a", "b", "c"})
+            db.put(k, "old", r);
+        REQUIRE(db.persistence()->flush(5s));
+
+        // Replace with 6: does not fit; nothing changes, and the staging is gone.
+        REQUIRE(db.load_begin(1, true).empty());
+        for (int i = 0; i < 5; ++i)
+            REQUIRE(db.load_add(1, "n" + std::to_string(i), "v").empty());
+        CHECK(db.load_add(1, "n5", "v")
+              == "ERR full the load has more than 5 entries, the capacity of the store; nothing was changed\n");
+        uint64_t ticket;
+        std::string summary;
+        CHECK_THAT(db.load_commit(1, ticket, summary), Catch::Contains("no load was begun"));
+        CHECK(db.store().size() == 3);
+
+        // Without replace, keys already present do not count twice: a, b, d, e fit; f does not.
+        REQUIRE(db.load_begin(1, false).empty());
+        for (const char* k : {"a", "b", "d", "e", "f"})
+            REQUIRE(db.load_add(1, k, "new").empty());
+        CHECK(db.load_commit(1, ticket, summary)
+              == "ERR full the store would hold 6 entries, more than its capacity of 5; nothing was changed\n");
+        CHECK(*db.store().get("a") == "old");
+        CHECK(db.store().size() == 3);
+
+        // Another client cannot start a load while one is staged.
+        REQUIRE(db.load_begin(1, false).empty());
+        CHECK_THAT(db.load_begin(2, false), Catch::StartsWith("ERR busy"));
+        for (const char* k : {"a", "b", "d", "e"})
+            REQUIRE(db.load_add(1, k, "new").empty());
+        // The write lock is taken by another connection: the load waits for it as one transaction.
+        sqlite3* blocker = nullptr;
+        REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+        REQUIRE(db.load_commit(1, ticket, summary).empty());
+        CHECK(summary == "4 5");
+        CHECK(db.store().size() == 5);
+        CHECK(db.durability(ticket) == Database::Durability::Pending);
+        sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+        sqlite3_close(blocker);
+        REQUIRE(wait_for(*db.persistence(), [&] { return db.durability(ticket) == Database::Durability::Durable; }));
+        CHECK(sql_value(c.path, "SELECT count(*) FROM kv WHERE value = CAST('new' AS BLOB)") == "4");
+    }
+    Database db(5, c);
+    CHECK(db.store().size() == 5);
+    CHECK(*db.store().get("e") == "new");
+}
