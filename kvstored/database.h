@@ -56,8 +56,9 @@ public:
     // against its output bound.
     uint64_t pending_bytes() const { return persistence_ ? persistence_->pending_bytes() : 0; }
     size_t weight(uint64_t ticket) const { return persistence_ && ticket ? persistence_->weight(ticket) : 0; }
-    // The queue is at its global cap (PersistConfig::max_queue_bytes): a
-    // write made now holds its client's input until its reply is released.
+    // The queue is at its global cap (PersistConfig::max_queue_bytes,
+    // kMaxQueueBytes = 64 MiB): a write made now holds its client's input
+    // until its reply is released (HeldReplies::blocks_input).
     bool write_backlogged() const
     {
         return persistence_ && persistence_->pending_bytes() >= persistence_->config().max_queue_bytes;

@@ -445,6 +445,81 @@ TEST_CASE("saves pipelined against a locked database keep kvstored's memory with
     CHECK(s.client.ask("read warm").size() == 6 + 32 * 1024);
 }
 
+TEST_CASE("many clients writing against a locked database stop at the queue's global cap", "[persistence]")
+{
+    // kMaxQueueBytes (64 MiB, docs/persistence.md): 32 relaying clients could
+    // each hold 4 MiB of writes within their own output bounds (128 MiB); the
+    // cap stops every one of them at its first write past 64 MiB.
+    constexpr size_t kClients = 32, kSavesEach = 160;  // 5 MiB each: past a client's 4 MiB bound
+    TempDir dir;
+    Daemon daemon(dir, {"--capacity", "1000", "--db", dir.file("store.db"), "--sync", "always"});
+    std::vector<KvsvcSession> sessions;
+    for (size_t i = 0; i < kClients; ++i)
+        sessions.push_back(connected_session(daemon.socket_path(), {"--no-handoff"}));
+    const long base = rss_kib(daemon.process().pid());
+    // The cap plus one write per client, and the same slack as above (more
+    // input buffers here: one per client).
+    const long bound_kib = 64 * 1024 + static_cast<long>(kClients) * 33;
+    const long slack_kib = 16 * 1024;
+
+    struct Flood {
+        int fd = -1;
+        std::string save;
+        size_t sent = 0, offset = 0, answered = 0;
+        std::string partial;
+    };
+    std::vector<Flood> floods;
+    for (size_t i = 0; i < kClients; ++i) {
+        Flood f;
+        f.fd = sessions[i].client.fd();
+        f.save = "save k" + std::to_string(i) + ":" + std::string(32 * 1024, 'v') + "\n";
+        floods.push_back(std::move(f));
+    }
+    long peak = base;
+    auto pump = [&](Millis wait) {
+        std::vector<pollfd> fds;
+        for (auto& f : floods)
+            fds.push_back(pollfd{f.fd, static_cast<short>(POLLIN | (f.sent < kSavesEach ? POLLOUT : 0)), 0});
+        ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+        for (auto& f : floods) {
+            while (f.sent < kSavesEach) {
+                ssize_t n
+                    = ::send(f.fd, f.save.data() + f.offset, f.save.size() - f.offset, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n <= 0)
+                    break;
+                f.offset += static_cast<size_t>(n);
+                if (f.offset == f.save.size()) {
+                    f.offset = 0;
+                    ++f.sent;
+                }
+            }
+            f.answered += read_oks(f.fd, f.partial);
+        }
+        peak = std::max(peak, rss_kib(daemon.process().pid()));
+    };
+    {
+        DbLock lock(dir.file("store.db"));
+        auto until = Clock::now() + 3s;
+        while (Clock::now() < until)
+            pump(10ms);
+    }
+    long peak_while_locked = peak;
+    auto all_answered = [&] {
+        for (const auto& f : floods)
+            if (f.answered < kSavesEach)
+                return false;
+        return true;
+    };
+    auto deadline = Clock::now() + 120s;
+    while (!all_answered() && Clock::now() < deadline)
+        pump(50ms);
+    std::printf("%zu relaying clients x %zu saves of 32 KiB, sync always, database locked 3 s: kvstored RSS %ld KiB "
+                "before, peak %ld KiB while locked (+%ld); bound +%ld KiB + slack %ld KiB\n",
+                kClients, kSavesEach, base, peak_while_locked, peak_while_locked - base, bound_kib, slack_kib);
+    CHECK(peak - base <= bound_kib + slack_kib);
+    CHECK(all_answered());
+}
+
 namespace {
 
 // `n` tsv entries "<prefix><i>\t<value>".

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "database.h"
+#include "held_replies.h"
 
 using namespace std::chrono_literals;
 using kv::Database;
@@ -342,4 +343,70 @@ TEST_CASE("a staged load is checked against the capacity first and lands in one 
     Database db(5, c);
     CHECK(db.store().size() == 5);
     CHECK(*db.store().get("e") == "new");
+}
+
+TEST_CASE("a write made at the queue's global cap holds its client's input until it is released", "[persistence]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    c.busy_timeout = 5000ms;
+    c.max_queue_bytes = 256 * 1024;  // kMaxQueueBytes (64 MiB) in kvstored, made small
+    Database db(100, c);
+    kv::Persistence& p = *db.persistence();
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+
+    kv::HeldReplies held(db);
+    std::string out;
+    auto emit = [&](std::string_view t) { out.append(t); };
+    const std::string value(32 * 1024, 'v');
+    const size_t w = kv::change_weight("k", value);
+    kv::Store::PutResult r;
+    size_t writes = 0;
+    // A client writes until its held replies block it: each one weighs its change.
+    while (!held.blocks_input() && writes < 100) {
+        held.add("OK\n", db.put("k", value, r), emit);
+        ++writes;
+        INFO("after " << writes << " writes");
+        CHECK(held.bytes() == writes * (3 + w));
+    }
+    // The write that found the queue at 256 KiB was the last one taken.
+    CHECK(writes == c.max_queue_bytes / w + 1);
+    CHECK(db.pending_bytes() >= c.max_queue_bytes);
+    CHECK(out.empty());
+
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    REQUIRE(wait_for(p, [&] {
+        held.release(emit);
+        return held.empty();
+    }));
+    CHECK_FALSE(held.blocks_input());
+    CHECK(held.bytes() == 0);
+    CHECK(out.size() == 3 * writes);
+}
+
+TEST_CASE("a load larger than kMaxLoadBytes is refused while it is staged, and nothing changes", "[persistence]")
+{
+    Database db(1000, std::nullopt);
+    kv::Store::PutResult r;
+    db.put("old", "1", r);
+    REQUIRE(db.load_begin(7, true).empty());
+    const std::string value(1u << 20, 'v');
+    std::string error;
+    size_t added = 0;
+    while (error.empty() && added < 300) {
+        error = db.load_add(7, "k" + std::to_string(added), value);
+        ++added;
+    }
+    // 256 MiB staged: the 256th value of 1 MiB (plus keys and overhead) is one too many.
+    CHECK(added == kv::kMaxLoadBytes / value.size());
+    CHECK(error == "ERR too-long the load is larger than 256 MiB (keys and values plus 96 bytes per entry); nothing "
+                   "was changed\n");
+    uint64_t ticket;
+    std::string summary;
+    CHECK_THAT(db.load_commit(7, ticket, summary), Catch::Contains("no load was begun"));
+    CHECK(db.store().size() == 1);
+    REQUIRE(db.store().get("old"));
 }
