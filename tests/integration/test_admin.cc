@@ -775,6 +775,66 @@ TEST_CASE("load without --replace counts the keys already present against the ca
     CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "a\tnew\nb\tnew\nc\told\nd\tnew\ne\tnew\n", "");
 }
 
+namespace {
+
+std::string be32(uint32_t v)
+{
+    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+std::string be16(uint16_t v)
+{
+    return {static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+std::string frame(uint8_t type, const std::string& payload)
+{
+    return be32(static_cast<uint32_t>(payload.size())) + static_cast<char>(type) + payload;
+}
+
+// A wire Request (common/wire.h): u8 op, str16 key, str32 value.
+std::string request(uint8_t op, const std::string& key, const std::string& value)
+{
+    return frame(4, std::string(1, static_cast<char>(op)) + be16(static_cast<uint16_t>(key.size())) + key
+                        + be32(static_cast<uint32_t>(value.size())) + value);
+}
+
+}  // namespace
+
+TEST_CASE("a load whose admin connection goes away is discarded; meanwhile other loads are told it is busy",
+          "[admin][dump]")
+{
+    Admin f;
+    CHECK_CLI(f.cli({"set", "old", "1"}), 0, "", "");
+    // An admin peer (as `kvstored load` is, before its commit): Hello (wire
+    // version 4), LoadBegin, one LoadEntry, and no LoadCommit.
+    int fd = connect_unix(f.admin_socket);
+    REQUIRE(fd >= 0);
+    LineClient raw(fd);
+    raw.send(frame(1, be32(4) + be32(4242) + be16(0) + std::string(1, '\0')) + request(14, "", "replace")
+             + request(15, "staged", "x"));
+    // Its Welcome, then "OK" twice (as Reply frames: flags 0, then the text).
+    std::string ok = frame(5, std::string(1, '\0') + "OK\n");
+    std::string got = raw.read_bytes(21 + 2 * ok.size());
+    REQUIRE(got.size() == 21 + 2 * ok.size());
+    CHECK(got.substr(21) == ok + ok);
+
+    CliResult busy = f.cli({"load", "--format", "tsv"}, "new\t2\n");
+    CHECK(busy.code == 1);
+    CHECK_THAT(busy.err, Catch::StartsWith("kvstored load: busy: admin client "));
+    CHECK_THAT(busy.err, Catch::Contains(" is loading; try again when it has finished\n"));
+
+    raw.close();  // like Ctrl-C on `kvstored load`
+    auto deadline = Clock::now() + 3s;
+    CliResult after = f.cli({"load", "--format", "tsv"}, "new\t2\n");
+    while (after.code != 0 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+        after = f.cli({"load", "--format", "tsv"}, "new\t2\n");
+    }
+    CHECK_CLI(after, 0, "loaded 1 entry; the store holds 2\n", "");
+    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "new\t2\nold\t1\n", "");
+}
+
 // --- shutdown --------------------------------------------------------------------------
 
 TEST_CASE("shutdown --message: every idle client gets exactly BYE and the message; the CLI waits for the exit",
