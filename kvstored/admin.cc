@@ -137,9 +137,9 @@ void do_load_entry(Context& c)
     size_t max_value = c.server.limits().max_value;
     if (c.req.value.size() > max_value) {
         db.load_abort(c.self.id());
-        c.out += error_reply("too-long", "value of " + std::string(c.req.key) + " is "
-                                             + std::to_string(c.req.value.size()) + " bytes; the limit is "
-                                             + std::to_string(max_value) + "; nothing was changed");
+        c.out += error_reply("too-long",
+                             "value of " + std::string(c.req.key) + " is " + std::to_string(c.req.value.size())
+                                 + " bytes; the limit is " + std::to_string(max_value) + "; nothing was changed");
         return;
     }
     std::string error = db.load_add(c.self.id(), c.req.key, c.req.value);

@@ -63,8 +63,8 @@ std::string Database::refuse_load(const std::string& code, const std::string& wh
 std::string Database::load_begin(uint64_t owner, bool replace)
 {
     if (staging_ && staging_->owner != owner)
-        return error_reply("busy", "admin client " + std::to_string(staging_->owner)
-                                       + " is loading; try again when it has finished");
+        return error_reply(
+            "busy", "admin client " + std::to_string(staging_->owner) + " is loading; try again when it has finished");
     staging_.emplace();
     staging_->owner = owner;
     staging_->replace = replace;
@@ -89,16 +89,18 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
     } else {
         // No load can hold more distinct keys than the store.
         if (s.entries.size() >= store_.capacity())
-            return refuse_load("full", "the load has more than " + std::to_string(store_.capacity())
-                                           + " entries, the capacity of the store");
+            return refuse_load("full",
+                               "the load has more than " + std::to_string(store_.capacity())
+                                   + " entries, the capacity of the store");
         s.entries.emplace(std::string(key), std::string(value));
         s.bytes += key.size() + value.size() + kStagedEntryOverhead;
     }
     // kMaxLoadBytes: the most one load may stage (database.h).
     if (s.bytes > kMaxLoadBytes)
-        return refuse_load("too-long", "the load is larger than " + std::to_string(kMaxLoadBytes >> 20)
-                                           + " MiB (keys and values plus " + std::to_string(kStagedEntryOverhead)
-                                           + " bytes per entry)");
+        return refuse_load("too-long",
+                           "the load is larger than " + std::to_string(kMaxLoadBytes >> 20)
+                               + " MiB (keys and values plus " + std::to_string(kStagedEntryOverhead)
+                               + " bytes per entry)");
     return "";
 }
 
@@ -117,8 +119,9 @@ std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string&
         for (const auto& [key, value] : s.entries)
             after += store_.contains(key) ? 0 : 1;
     if (after > store_.capacity())
-        return refuse_load("full", "the store would hold " + std::to_string(after) + " entries, more than its capacity of "
-                                       + std::to_string(store_.capacity()));
+        return refuse_load("full",
+                           "the store would hold " + std::to_string(after) + " entries, more than its capacity of "
+                               + std::to_string(store_.capacity()));
     // Then apply: nothing below can fail for want of room.
     size_t before = store_.size();
     if (s.replace)
@@ -135,8 +138,8 @@ std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string&
     }
     if (persistence_)
         ticket = persistence_->put_all(s.replace, std::move(entries));
-    LOG_INFO("load by admin %llu: %zu entries%s; %zu entries before, %zu after", static_cast<unsigned long long>(owner), n,
-             s.replace ? " replacing all" : "", before, store_.size());
+    LOG_INFO("load by admin %llu: %zu entries%s; %zu entries before, %zu after", static_cast<unsigned long long>(owner),
+             n, s.replace ? " replacing all" : "", before, store_.size());
     summary = std::to_string(n) + " " + std::to_string(store_.size());
     return "";
 }

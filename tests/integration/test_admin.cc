@@ -735,8 +735,9 @@ TEST_CASE("load --replace deletes the old entries first; load alone keeps them",
 TEST_CASE("load into a full store is refused whole, saying why and that nothing changed", "[admin][dump]")
 {
     Admin f({"--capacity", "2"});
-    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "a\t1\nb\t2\nc\t3\nd\t4\n"), 1, "",
-              "kvstored load: full: the load has more than 2 entries, the capacity of the store; nothing was changed\n");
+    CHECK_CLI(
+        f.cli({"load", "--format", "tsv"}, "a\t1\nb\t2\nc\t3\nd\t4\n"), 1, "",
+        "kvstored load: full: the load has more than 2 entries, the capacity of the store; nothing was changed\n");
     CHECK_CLI(f.cli({"keys"}), 0, "", "");
 }
 
@@ -751,8 +752,9 @@ TEST_CASE("load --replace that does not fit the capacity changes nothing and say
     std::string six;
     for (int i = 1; i <= 6; ++i)
         six += "n" + std::to_string(i) + "\tnew\n";
-    CHECK_CLI(f.cli({"load", "--replace", "--format", "tsv"}, six), 1, "",
-              "kvstored load: full: the load has more than 5 entries, the capacity of the store; nothing was changed\n");
+    CHECK_CLI(
+        f.cli({"load", "--replace", "--format", "tsv"}, six), 1, "",
+        "kvstored load: full: the load has more than 5 entries, the capacity of the store; nothing was changed\n");
     CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "a\told\nb\told\nc\told\n", "");
     // Five fit, replacing the three.
     CHECK_CLI(f.cli({"load", "--replace", "--format", "tsv"}, six.substr(0, six.size() - 7)), 0,
@@ -795,8 +797,9 @@ std::string frame(uint8_t type, const std::string& payload)
 // A wire Request (common/wire.h): u8 op, str16 key, str32 value.
 std::string request(uint8_t op, const std::string& key, const std::string& value)
 {
-    return frame(4, std::string(1, static_cast<char>(op)) + be16(static_cast<uint16_t>(key.size())) + key
-                        + be32(static_cast<uint32_t>(value.size())) + value);
+    return frame(4,
+                 std::string(1, static_cast<char>(op)) + be16(static_cast<uint16_t>(key.size())) + key
+                     + be32(static_cast<uint32_t>(value.size())) + value);
 }
 
 }  // namespace

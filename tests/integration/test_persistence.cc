@@ -438,8 +438,8 @@ TEST_CASE("saves pipelined against a locked database keep kvstored's memory with
     std::printf("sync %s, %s: %zu saves of 32 KiB sent in %lld s of lock; kvstored RSS %ld KiB before, peak %ld "
                 "KiB while locked (+%ld), %ld KiB overall (+%ld); bound +%ld KiB + slack %ld KiB\n",
                 mode.c_str(), path_name(path), sent_while_locked,
-                static_cast<long long>(std::chrono::seconds(kLockHeld).count()), base, peak_while_locked, peak_while_locked - base,
-                peak, peak - base, bound_kib, slack_kib);
+                static_cast<long long>(std::chrono::seconds(kLockHeld).count()), base, peak_while_locked,
+                peak_while_locked - base, peak, peak - base, bound_kib, slack_kib);
     CHECK(peak - base <= bound_kib + slack_kib);
     CHECK(answered == kSaves);
     CHECK(s.client.ask("read warm").size() == 6 + 32 * 1024);

@@ -11,7 +11,8 @@ TEST_CASE("commands pipelined behind a connect that fails at once get the connec
     // data commands sent right behind `connect` were answered "ERR
     // not-connected", not the connect's "ERR unavailable <why>" that
     // docs/protocol.md promises.
-    std::vector<std::string> kvsvc_args = GENERATE(std::vector<std::string>{}, std::vector<std::string>{"--no-handoff"});
+    std::vector<std::string> kvsvc_args
+        = GENERATE(std::vector<std::string>{}, std::vector<std::string>{"--no-handoff"});
     INFO("kvsvc " << (kvsvc_args.empty() ? "handing off" : "--no-handoff"));
     TempDir dir;  // no kvstored: nothing listens on the socket
     KvsvcSession s = spawn_kvsvc(dir.file("kvstored.sock"), kvsvc_args);

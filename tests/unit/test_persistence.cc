@@ -402,8 +402,9 @@ TEST_CASE("a load larger than kMaxLoadBytes is refused while it is staged, and n
     }
     // 256 MiB staged: the 256th value of 1 MiB (plus keys and overhead) is one too many.
     CHECK(added == kv::kMaxLoadBytes / value.size());
-    CHECK(error == "ERR too-long the load is larger than 256 MiB (keys and values plus 96 bytes per entry); nothing "
-                   "was changed\n");
+    CHECK(error
+          == "ERR too-long the load is larger than 256 MiB (keys and values plus 96 bytes per entry); nothing "
+             "was changed\n");
     uint64_t ticket;
     std::string summary;
     CHECK_THAT(db.load_commit(7, ticket, summary), Catch::Contains("no load was begun"));
