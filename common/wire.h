@@ -55,7 +55,7 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-inline constexpr uint32_t kVersion = 3;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input
+inline constexpr uint32_t kVersion = 4;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: OutputCut
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -81,8 +81,13 @@ enum class HandBackReason : uint8_t {
     Shutdown = 3,  // a Shutdown notice follows
     IdleTimeout = 4,  // the client was silent for the idle timeout
     ClientGone = 5,  // reading or writing the client's socket failed
+    // kvstored gave up on a client that did not take its output in time (the
+    // write-stall, kick or shutdown deadline): what it wrote may end in the
+    // middle of a reply, so kvsvc resets the connection instead of saying BYE.
+    // Output and input are empty.
+    OutputCut = 6,
 };
-inline constexpr uint8_t kLastHandBackReason = 5;
+inline constexpr uint8_t kLastHandBackReason = 6;
 
 // What a Request asks for. For the data operations (up to kLastDataOp) the
 // reply text is exactly what the client sees, as specified in
@@ -98,7 +103,8 @@ enum class Op : uint8_t {
     Stats = 7,
     Status = 8,  // "STATUS <n>" then n lines "<name> <value>"
     Clients = 9,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>"
-    Kick = 10,  // key: client id (decimal); value: message. "OK" | "NOT_FOUND"
+    Kick = 10,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
+                // "OK cut: <why>" when it was cut at the kick deadline; "NOT_FOUND" at once
     Flush = 11,  // "OK": every entry deleted
     Shutdown = 12,  // value: message for the clients. "OK", then kvstored shuts down
     Dump = 13,  // "DUMP <n>" then n lines "<key> <value>" (keys have no space, values no LF)

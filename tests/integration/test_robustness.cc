@@ -124,7 +124,7 @@ TEST_CASE("kvstored refuses a peer of another wire version and closes the connec
     REQUIRE(fd >= 0);
     LineClient raw(fd);
     raw.send(frame(1, be32(99) + be32(12345) + std::string("\x00\x00", 2)));
-    std::string reason = "kvstored speaks protocol 3, kvsvc speaks 99; install matching versions";
+    std::string reason = "kvstored speaks protocol 4, kvsvc speaks 99; install matching versions";
     std::string str16{static_cast<char>(reason.size() >> 8), static_cast<char>(reason.size())};
     std::string refused = frame(3, str16 + reason);
     CHECK(raw.read_bytes(refused.size(), 2s) == refused);
@@ -191,7 +191,7 @@ TEST_CASE("kvsvc never writes to stderr, even across errors and a lost kvstored"
         CHECK(c.ask("read a") == "ERR unavailable kvstored went away");
         CHECK(c.ask("connect").rfind("ERR unavailable cannot reach kvstored", 0) == 0);
     } else {
-        CHECK(c.read_line() == "BYE kvstored went away");
+        // No BYE: kvsvc cannot know that kvstored stopped at a reply boundary.
         CHECK(c.expect_eof());
     }
     c.close();
