@@ -26,8 +26,12 @@
 // end of input, idle timeout, shutdown), after which the conversation is as
 // before. A Shutdown notice to a handed-off kvsvc always follows a HandBack.
 // After a HandBack that ends the session (end of input with no input
-// returned, idle timeout, client gone) kvstored closes the connection itself:
-// kvsvc has nothing more to ask, and its exit then wakes nobody.
+// returned, idle timeout, client gone, output cut) kvstored closes the
+// connection itself: kvsvc has nothing more to ask, and its exit then wakes
+// nobody. A HandBack carries the output not yet written, so the client's
+// stream is at a reply boundary once kvsvc has written it, and kvsvc may add a
+// BYE; after HandBackReason::OutputCut, or when kvstored vanishes while it
+// holds the socket, it is not, and kvsvc resets the client's connection.
 //
 // Handoff with the Hello (the fastest path, T3 in bench/README.md): when kvsvc
 // has nothing of its own to write, `connect` sends the Hello with
