@@ -68,7 +68,7 @@ int Session::run()
         if (reset_ || client_gone_ || !write_client())
             return 0;  // the client is gone; nobody is left to tell
         if (write_stalled()) {
-            reset_client("took none of its output for 10 s");
+            reset_client("took none of its output for " + std::to_string(kWriteStallTimeout.count()) + " s");
             return 0;
         }
         if (can_process())
@@ -155,9 +155,10 @@ void Session::linger()
 // middle of a reply: the client must not take what it got for whole replies
 // followed by a BYE or a clean end of stream (docs/protocol.md). On a Unix
 // socket or a pipe there is no reset: the client sees the end of the stream.
-void Session::reset_client(const char* why)
+void Session::reset_client(const std::string& why)
 {
-    syslog(LOG_WARNING, "client %s: %s; connection reset", config_.client_address.c_str(), why);
+    const std::string& who = config_.client_address.empty() ? std::string("local") : config_.client_address;
+    syslog(LOG_WARNING, "client %s: %s; connection reset", who.c_str(), why.c_str());
     if (stdout_is_socket_) {
         const struct linger reset_on_close = {1, 0};
         ::setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);

@@ -68,7 +68,7 @@ private:
     void handle_hand_back(const wire::HandBack& hb);
     bool write_client();
     bool write_stalled() const;
-    void reset_client(const char* why);
+    void reset_client(const std::string& why);
     void linger();
     int poll_timeout_ms() const;
 
