@@ -5,6 +5,7 @@
 // `help`, and the mapping to wire requests all read it.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -22,6 +23,11 @@ inline constexpr size_t kLineOverhead = 512;
 // stops taking commands while this much reply text waits for the client: a
 // client that never reads costs about this much memory, plus one reply.
 inline constexpr size_t kMaxClientOutput = 1u << 20;
+// A client with reply text waiting that takes none of it for this long is
+// disconnected (and logged), handed off or relayed: kvstored cuts a handed-off
+// socket, kvsvc resets the connection. Output may have stopped mid-reply, so
+// the client sees a reset, never a BYE (docs/protocol.md).
+inline constexpr std::chrono::seconds kWriteStallTimeout{10};
 
 enum class Verb { Connect, Save, Read, Delete, Exists, Keys, Count, Stats, Ping, Help, Close, Exit };
 

@@ -26,8 +26,12 @@
 // end of input, idle timeout, shutdown), after which the conversation is as
 // before. A Shutdown notice to a handed-off kvsvc always follows a HandBack.
 // After a HandBack that ends the session (end of input with no input
-// returned, idle timeout, client gone) kvstored closes the connection itself:
-// kvsvc has nothing more to ask, and its exit then wakes nobody.
+// returned, idle timeout, client gone, output cut) kvstored closes the
+// connection itself: kvsvc has nothing more to ask, and its exit then wakes
+// nobody. A HandBack carries the output not yet written, so the client's
+// stream is at a reply boundary once kvsvc has written it, and kvsvc may add a
+// BYE; after HandBackReason::OutputCut, or when kvstored vanishes while it
+// holds the socket, it is not, and kvsvc resets the client's connection.
 //
 // Handoff with the Hello (the fastest path, T3 in bench/README.md): when kvsvc
 // has nothing of its own to write, `connect` sends the Hello with
@@ -55,7 +59,7 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-inline constexpr uint32_t kVersion = 4;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops
+inline constexpr uint32_t kVersion = 4;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -81,8 +85,13 @@ enum class HandBackReason : uint8_t {
     Shutdown = 3,  // a Shutdown notice follows
     IdleTimeout = 4,  // the client was silent for the idle timeout
     ClientGone = 5,  // reading or writing the client's socket failed
+    // kvstored gave up on a client that did not take its output in time (the
+    // write-stall, kick or shutdown deadline): what it wrote may end in the
+    // middle of a reply, so kvsvc resets the connection instead of saying BYE.
+    // Output and input are empty.
+    OutputCut = 6,
 };
-inline constexpr uint8_t kLastHandBackReason = 5;
+inline constexpr uint8_t kLastHandBackReason = 6;
 
 // What a Request asks for. For the data operations (up to kLastDataOp) the
 // reply text is exactly what the client sees, as specified in
@@ -98,7 +107,8 @@ enum class Op : uint8_t {
     Stats = 7,
     Status = 8,  // "STATUS <n>" then n lines "<name> <value>"
     Clients = 9,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>"
-    Kick = 10,  // key: client id (decimal); value: message. "OK" | "NOT_FOUND"
+    Kick = 10,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
+                // "OK cut: <why>" when it was cut at the kick deadline; "NOT_FOUND" at once
     Flush = 11,  // "OK": every entry deleted
     Shutdown = 12,  // value: message for the clients. "OK", then kvstored shuts down
     Dump = 13,  // "DUMP <n>" then n lines "<key> <value>" (keys have no space, values no LF)

@@ -84,7 +84,10 @@ void do_kick(Context& c)
         return;
     }
     std::string message = c.req.value.empty() ? "disconnected by the administrator" : std::string(c.req.value);
-    c.out += c.server.kick(id, message) ? "OK\n" : "NOT_FOUND\n";
+    // The reply comes once the client is gone, or cut at the kick deadline
+    // (Server::kick); only NOT_FOUND is known now.
+    if (!c.server.kick(id, message, c.self.id()))
+        c.out += "NOT_FOUND\n";
 }
 
 void do_flush(Context& c)

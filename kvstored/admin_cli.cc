@@ -289,9 +289,15 @@ int kick(const Target& t, const std::string& id, const std::string& message)
 {
     return guarded("kick", [&] {
         AdminLink link(t);
-        if (expect_ok(link.call({wire::Op::Kick, id, message})) == "NOT_FOUND\n")
+        // "OK": the client left after its BYE; "OK cut: <why>": it did not
+        // leave within kvstored's kick deadline and its connection was reset.
+        std::string reply = expect_ok(link.call({wire::Op::Kick, id, message}));
+        if (reply == "NOT_FOUND\n")
             throw Failure{kExitError, "no attached client with id " + id + " (see kvstored clients)"};
-        std::printf("client %s disconnected\n", id.c_str());
+        if (reply.starts_with("OK cut: "))
+            std::printf("client %s cut off: %s", id.c_str(), reply.c_str() + 8);
+        else
+            std::printf("client %s disconnected\n", id.c_str());
         return kExitOk;
     });
 }

@@ -141,6 +141,8 @@ bool Client::process_frames()
     wire::Frame frame;
     // Draining clients are only waited for; anything they still send is ignored.
     while (state_ != State::Closed && state_ != State::Draining) {
+        if (reply_deferred_)
+            return false;  // deliver_deferred_reply() resumes
         if (backlogged())
             return true;
         switch (in_.next(frame)) {
@@ -232,7 +234,8 @@ bool Client::on_request(std::string_view payload)
     std::string text;
     uint64_t ticket = admin_op ? execute_admin(req, server_, *this, text)
                                : execute(req, server_.db(), server_.stats(), server_.limits(), text);
-    queue_reply(std::move(text), ticket);
+    if (!reply_deferred_)
+        queue_reply(std::move(text), ticket);
     return true;
 }
 
@@ -273,13 +276,16 @@ void Client::on_hand_back(const wire::HandBack& hb)
     wire::append(out_, hb);
     // After these kvsvc only finishes: hanging up first spares us a wakeup
     // for its exit.
+    bool cut = hb.reason == wire::HandBackReason::OutputCut;  // kvsvc resets the client: no notice
     bool session_over = (hb.reason == wire::HandBackReason::EndOfInput && hb.input.empty())
         || hb.reason == wire::HandBackReason::IdleTimeout || hb.reason == wire::HandBackReason::ClientGone;
-    if (session_over && !shutdown_pending_)
+    if (cut)
+        close_when_flushed_ = "output cut";
+    else if (session_over && !shutdown_pending_)
         close_when_flushed_ = "session ended";
     TextClient* text = text_.release();
     server_.loop().defer([text] { delete text; });
-    if (shutdown_pending_) {
+    if (shutdown_pending_ && !cut) {
         wire::append(out_, wire::Msg::Shutdown, wire::Notice{shutdown_message_});
         state_ = State::Draining;
     }
@@ -320,6 +326,27 @@ void Client::notify_shutdown(std::string_view message)
     held_.abandon([this](std::string_view t) { wire::append_reply(out_, t); });
     wire::append(out_, wire::Msg::Shutdown, wire::Notice{message});
     state_ = State::Draining;
+    flush();
+}
+
+void Client::cut(const std::string& why)
+{
+    if (state_ == State::Closed)
+        return;
+    if (text_) {
+        text_->cut(why);  // on_hand_back() then closes once kvsvc has the HandBack
+        return;
+    }
+    LOG_WARN("client %llu: %s; disconnected", static_cast<unsigned long long>(id_), why.c_str());
+    close(why.c_str());
+}
+
+void Client::deliver_deferred_reply(const std::string& text)
+{
+    if (state_ == State::Closed || !reply_deferred_)
+        return;
+    reply_deferred_ = false;
+    queue_reply(text, 0);
     flush();
 }
 

@@ -40,6 +40,14 @@ public:
     void notify_shutdown(std::string_view message);
     // Drops the connection at once.
     void close(const char* why);
+    // Gives up on the client at a deadline (kick, shutdown): a handed-off
+    // socket is returned with HandBackReason::OutputCut so that kvsvc resets
+    // it; a relaying kvsvc is disconnected. Logs `why`.
+    void cut(const std::string& why);
+    // Admin sessions: the reply to the request being executed comes later,
+    // through deliver_deferred_reply(); later requests wait for it.
+    void defer_reply() { reply_deferred_ = true; }
+    void deliver_deferred_reply(const std::string& text);
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();
 
@@ -112,6 +120,7 @@ private:
     // Welcome waits for the first other frame we send (wire.h).
     bool handoff_follows_ = false;
     bool welcome_due_ = false;
+    bool reply_deferred_ = false;  // see defer_reply()
     bool shutdown_pending_ = false;  // send Shutdown after the HandBack
     std::string shutdown_message_;
 };

@@ -33,16 +33,30 @@ void EventLoop::control(int op, int fd, uint32_t events, Watcher* watcher)
 
 void EventLoop::watch(int fd, uint32_t events, Watcher* watcher)
 {
-    control(EPOLL_CTL_ADD, fd, events, watcher);
+    if (events == 0)
+        parked_.insert(fd);
+    else
+        control(EPOLL_CTL_ADD, fd, events, watcher);
 }
 
 void EventLoop::modify(int fd, uint32_t events, Watcher* watcher)
 {
-    control(EPOLL_CTL_MOD, fd, events, watcher);
+    bool parked = parked_.count(fd) > 0;
+    if (events == 0 && !parked) {
+        ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        parked_.insert(fd);
+    } else if (events != 0 && parked) {
+        parked_.erase(fd);
+        control(EPOLL_CTL_ADD, fd, events, watcher);
+    } else if (events != 0) {
+        control(EPOLL_CTL_MOD, fd, events, watcher);
+    }
 }
 
 void EventLoop::unwatch(int fd)
 {
+    if (parked_.erase(fd) > 0)
+        return;
     // Closing the fd would also remove it, but only once every dup is closed.
     ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }

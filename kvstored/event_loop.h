@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "fd.h"
@@ -29,6 +30,11 @@ public:
 
     EventLoop();  // throws std::runtime_error when epoll cannot be created
 
+    // An fd watched for no events at all is parked: taken out of epoll, which
+    // would otherwise go on reporting EPOLLHUP and EPOLLERR (they cannot be
+    // masked) and make the loop spin on a peer that hung up while its
+    // watcher waits for something else (a durable write, a timer). modify()
+    // with a non-zero mask puts it back.
     void watch(int fd, uint32_t events, Watcher* watcher);
     void modify(int fd, uint32_t events, Watcher* watcher);
     void unwatch(int fd);
@@ -50,6 +56,7 @@ private:
     void run_due_timers();
 
     UniqueFd epfd_;
+    std::set<int> parked_;  // watched for nothing: not in epoll (see watch())
     bool running_ = false;
     uint64_t next_timer_id_ = 1;
     // Keyed by (deadline, id) so that timers with equal deadlines stay distinct.

@@ -170,7 +170,9 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
     sub("clients", "One row per attached kvsvc: id, pid, remote address, attached since, commands, idle", [&] {
         return a::clients(t, o.json);
     })->add_flag("--json", o.json, "A JSON array instead of a table");
-    auto* kick = sub("kick", "Disconnect one client: it gets 'BYE <message>' and its kvsvc exits",
+    auto* kick = sub("kick",
+                     "Disconnect one client: it gets 'BYE <message>' and its kvsvc exits; answers once it has "
+                     "left, or resets it after 5 s if it does not read",
                      [&] { return a::kick(t, o.id, o.message); });
     kick->add_option("ID", o.id, "Client id, from 'kvstored clients'")->required();
     kick->add_option("--message", o.message, "What the client is told (default: disconnected by the administrator)");

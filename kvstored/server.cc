@@ -17,6 +17,10 @@
 namespace kv {
 namespace {
 
+// A kicked client has this long to leave; then its connection is cut, and the
+// admin's `kick` says which of the two happened.
+constexpr std::chrono::seconds kKickTimeout{5};
+
 // Runs `fn` whenever an fd becomes readable (used for the writer's eventfd).
 class FdWatcher : public EventLoop::Watcher {
 public:
@@ -91,14 +95,54 @@ void Server::admit(UniqueFd fd, const ucred& peer, Client::Role role)
     clients_.emplace(id, std::make_unique<Client>(*this, std::move(fd), id, peer, role));
 }
 
-bool Server::kick(uint64_t id, const std::string& message)
+bool Server::kick(uint64_t id, const std::string& message, uint64_t admin_id)
 {
     auto it = clients_.find(id);
-    if (it == clients_.end() || !it->second->attached())
+    auto admin = clients_.find(admin_id);
+    if (it == clients_.end() || !it->second->attached() || admin == clients_.end())
         return false;
-    LOG_INFO("client %llu kicked: %s", static_cast<unsigned long long>(id), message.c_str());
+    LOG_INFO("client %llu kicked by admin %llu: %s", static_cast<unsigned long long>(id),
+             static_cast<unsigned long long>(admin_id), message.c_str());
+    admin->second->defer_reply();
+    PendingKick& kick = kicks_[id];
+    kick.admins.push_back(admin_id);
+    if (kick.timer == 0)
+        kick.timer = loop_.add_timer(kKickTimeout, [this, id] { on_kick_deadline(id); });
+    // Registered first: the client may be gone before this returns.
     it->second->notify_shutdown(message);
     return true;
+}
+
+// kKickTimeout (5 s): a kicked client that has not left by then (it does not
+// read its output, or its kvsvc does not hang up) is cut.
+void Server::on_kick_deadline(uint64_t target)
+{
+    auto kick = kicks_.find(target);
+    if (kick == kicks_.end())
+        return;
+    kick->second.timer = 0;
+    std::string seconds = std::to_string(kKickTimeout.count());
+    answer_kick(target, "OK cut: the client did not leave within " + seconds + " s; its connection was reset\n");
+    if (auto it = clients_.find(target); it != clients_.end())
+        it->second->cut("kicked, and did not leave within " + seconds + " s");
+}
+
+// Sends `reply` to every admin waiting on the kick of `target` (later: the
+// caller may be inside the kicked client).
+void Server::answer_kick(uint64_t target, const std::string& reply)
+{
+    auto kick = kicks_.find(target);
+    if (kick == kicks_.end())
+        return;
+    if (kick->second.timer)
+        loop_.cancel_timer(kick->second.timer);
+    std::vector<uint64_t> admins = std::move(kick->second.admins);
+    kicks_.erase(kick);
+    loop_.defer([this, admins, reply] {
+        for (uint64_t admin : admins)
+            if (auto it = clients_.find(admin); it != clients_.end())
+                it->second->deliver_deferred_reply(reply);
+    });
 }
 
 void Server::for_each_client(const std::function<void(const Client&)>& fn) const
@@ -129,6 +173,7 @@ void Server::remove(Client& client, bool was_attached)
         --stats_.connections_current;
     uint64_t id = client.id();
     db_.load_abort(id);  // a load it staged and did not commit changes nothing
+    answer_kick(id, "OK\n");
     // Freed after the current batch: the caller is still inside the Client.
     loop_.defer([this, id] {
         clients_.erase(id);
@@ -164,6 +209,11 @@ void Server::begin_shutdown(const std::string& message)
     }
     loop_.add_timer(config_.shutdown_timeout, [this] {
         LOG_WARN("shutdown deadline passed with %zu client(s) still attached; closing them", clients_.size());
+        // A handed-off client still here has not taken its output: its kvsvc
+        // is told to reset the connection (it would also reset it on finding
+        // us gone while we hold the socket). Others just lose their link.
+        for (auto& [id, client] : clients_)
+            client->cut("shutdown deadline passed");
         loop_.stop();
     });
 }

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "client.h"
 #include "commands.h"
@@ -52,8 +53,12 @@ public:
 
     void begin_shutdown(const std::string& message);
     bool shutting_down() const { return shutting_down_; }
-    // Sends client `id` a Shutdown notice with `message`. False if no such client.
-    bool kick(uint64_t id, const std::string& message);
+    // Sends client `id` a Shutdown notice with `message`, on behalf of admin
+    // client `admin_id`, whose reply waits (Client::defer_reply) until the
+    // client is gone ("OK") or kKickTimeout has passed, when its connection is
+    // cut (Client::cut) and the reply says so ("OK cut ..."). False, with no
+    // reply deferred, if there is no such attached client.
+    bool kick(uint64_t id, const std::string& message, uint64_t admin_id);
     // Every attached client, in id order.
     void for_each_client(const std::function<void(const Client&)>& fn) const;
 
@@ -72,6 +77,8 @@ private:
     void admit(UniqueFd fd, const ucred& peer, Client::Role role);
     std::string refusal(const ucred& peer, Client::Role role) const;
     void release_durable_replies();
+    void on_kick_deadline(uint64_t target);
+    void answer_kick(uint64_t target, const std::string& reply);
 
     EventLoop& loop_;
     ServerConfig config_;
@@ -86,6 +93,12 @@ private:
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;
+    // Kicks in progress, by the kicked client's id.
+    struct PendingKick {
+        std::vector<uint64_t> admins;  // whose replies wait
+        uint64_t timer = 0;
+    };
+    std::map<uint64_t, PendingKick> kicks_;
 };
 
 }  // namespace kv

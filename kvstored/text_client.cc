@@ -29,6 +29,7 @@ TextClient::TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::
       idle_timeout_(idle_timeout),
       lines_(server.limits().max_value + kLineOverhead),
       last_activity_(Clock::now()),
+      last_write_(Clock::now()),
       held_(server.db())
 {
 }
@@ -44,7 +45,7 @@ void TextClient::start(std::string_view output, std::string_view input)
     lines_.append(input.data(), input.size());
     server_.loop().watch(fd_.get(), 0, this);
     watched_ = true;
-    arm_idle_timer();
+    arm_deadline_timer();
     step();
 }
 
@@ -61,10 +62,21 @@ void TextClient::drop()
         return;
     done_ = true;
     stop_watching();
-    if (idle_timer_)
-        server_.loop().cancel_timer(idle_timer_);
-    idle_timer_ = 0;
+    if (deadline_timer_)
+        server_.loop().cancel_timer(deadline_timer_);
+    deadline_timer_ = 0;
     fd_.reset();
+}
+
+void TextClient::cut(const std::string& why)
+{
+    if (done_)
+        return;
+    LOG_WARN("client %llu: %s; connection cut (%zu bytes of output unsent)",
+             static_cast<unsigned long long>(owner_.id()), why.c_str(), out_.size() - out_pos_);
+    drop();
+    // May schedule our deletion; touch nothing after it.
+    owner_.on_hand_back(wire::HandBack{wire::HandBackReason::OutputCut, {}, {}});
 }
 
 void TextClient::on_ready(uint32_t events)
@@ -80,8 +92,6 @@ void TextClient::on_ready(uint32_t events)
         write_out();
     if (events & (EPOLLIN | EPOLLHUP))
         read_input();
-    if (events & EPOLLHUP)
-        hup_ = true;
     step();
 }
 
@@ -222,10 +232,20 @@ void TextClient::write_out()
     if (done_)
         return;
     long sent = send_buffered(fd_.get(), out_, out_pos_);
-    if (sent < 0)
+    if (sent < 0) {
         request_hand_back(wire::HandBackReason::ClientGone, {});
-    else if (sent > 0)
-        last_activity_ = Clock::now();
+        return;
+    }
+    // The write-stall clock runs from the last byte the client took, or from
+    // when output became pending after none was.
+    bool was_pending = output_pending_;
+    if (sent > 0 || !was_pending)
+        last_write_ = Clock::now();
+    if (sent > 0)
+        last_activity_ = last_write_;
+    output_pending_ = out_pos_ < out_.size();
+    if (output_pending_ && !was_pending)
+        arm_deadline_timer();  // the write-stall deadline now applies
 }
 
 bool TextClient::backlogged() const
@@ -282,42 +302,58 @@ void TextClient::update_interest()
         want |= EPOLLIN;
     if (out_pos_ < out_.size())
         want |= EPOLLOUT;
-    if (hup_ && want == 0) {
-        // EPOLLHUP is reported whatever we ask for: with nothing to read or
-        // write, stop watching or we would spin. Durable releases and timers
-        // still drive step().
-        stop_watching();
-        return;
-    }
+    // With nothing wanted the loop parks the fd (event_loop.h), so a peer that
+    // hung up cannot make it spin; durable releases and timers drive step().
     if (want != interest_) {
         server_.loop().modify(fd_.get(), want, this);
         interest_ = want;
     }
 }
 
-void TextClient::arm_idle_timer()
+// (Re)arms the one timer for the earlier of the idle deadline (until a
+// hand-back is due) and, while output is pending, the write-stall deadline;
+// none when neither applies. write_out() re-arms it when output becomes
+// pending.
+void TextClient::arm_deadline_timer()
 {
-    if (idle_timeout_.count() == 0)
+    if (deadline_timer_)
+        server_.loop().cancel_timer(deadline_timer_);
+    deadline_timer_ = 0;
+    bool idle_applies = idle_timeout_.count() != 0 && !hand_back_;
+    if (!idle_applies && !output_pending_)
         return;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(last_activity_ + idle_timeout_ - Clock::now());
+    auto now = Clock::now();
+    auto when = output_pending_ ? last_write_ + kWriteStallTimeout : last_activity_ + idle_timeout_;
+    if (idle_applies)
+        when = std::min(when, last_activity_ + idle_timeout_);
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(when - now);
     if (left.count() < 0)
         left = std::chrono::milliseconds(0);
-    idle_timer_ = server_.loop().add_timer(left, [this] {
-        idle_timer_ = 0;
-        on_idle_timer();
+    deadline_timer_ = server_.loop().add_timer(left, [this] {
+        deadline_timer_ = 0;
+        on_deadline_timer();
     });
 }
 
-void TextClient::on_idle_timer()
+void TextClient::on_deadline_timer()
 {
     if (done_)
         return;
-    if (Clock::now() - last_activity_ < idle_timeout_) {
-        arm_idle_timer();
+    auto now = Clock::now();
+    // kWriteStallTimeout (10 s): a client that takes none of its output for
+    // that long is cut, handed off or not, whatever else is due (an idle
+    // hand-back, a kick, shutdown) and whatever the size of its output.
+    if (output_pending_ && now - last_write_ >= kWriteStallTimeout) {
+        cut("took none of its output for " + std::to_string(kWriteStallTimeout.count()) + " s");
         return;
     }
-    request_hand_back(wire::HandBackReason::IdleTimeout, std::string(lines_.take_rest()));
-    step();
+    if (idle_timeout_.count() != 0 && !hand_back_ && now - last_activity_ >= idle_timeout_) {
+        request_hand_back(wire::HandBackReason::IdleTimeout, std::string(lines_.take_rest()));
+        step();
+        if (done_)
+            return;
+    }
+    arm_deadline_timer();
 }
 
 }  // namespace kv

@@ -12,6 +12,12 @@
 // Never blocks: the socket is read and written with MSG_DONTWAIT (its file
 // flags are shared with kvsvc and are left alone); reading stops while more
 // than 1 MiB of replies wait for the client (kvsvc's bound).
+//
+// A client that takes none of its pending output for kWriteStallTimeout
+// (command.h) is cut: kvstored hands the socket back with
+// HandBackReason::OutputCut and kvsvc resets the connection, because what was
+// written may end in the middle of a reply. The same happens at the kick and
+// shutdown deadlines (cut()).
 #pragma once
 
 #include <chrono>
@@ -49,6 +55,10 @@ public:
     void shut_down();
     // The owner is going away: stop at once, close our copy of the socket.
     void drop();
+    // Gives up on the client now, whatever it still has to read: logs `why`
+    // and hands back with HandBackReason::OutputCut (kvsvc resets the
+    // connection). Used by the write-stall, kick and shutdown deadlines.
+    void cut(const std::string& why);
 
 private:
     void step();
@@ -61,8 +71,8 @@ private:
     void try_hand_back();
     void update_interest();
     bool backlogged() const;
-    void arm_idle_timer();
-    void on_idle_timer();
+    void arm_deadline_timer();
+    void on_deadline_timer();
     void stop_watching();
 
     Server& server_;
@@ -72,11 +82,15 @@ private:
     LineSplitter lines_;
     bool done_ = false;  // handed back or dropped: ignore every further event
     bool watched_ = false;
-    bool hup_ = false;  // EPOLLHUP seen (it cannot be masked)
     bool input_eof_ = false;
     uint32_t interest_ = 0;
-    uint64_t idle_timer_ = 0;
-    std::chrono::steady_clock::time_point last_activity_;
+    // One timer for the idle timeout and the write-stall deadline, re-armed
+    // each time it fires until we are done.
+    uint64_t deadline_timer_ = 0;
+    std::chrono::steady_clock::time_point last_activity_;  // read or written
+    // Last time the client took output, or when output last became pending.
+    std::chrono::steady_clock::time_point last_write_;
+    bool output_pending_ = false;  // as of the last write_out()
     std::optional<wire::HandBackReason> hand_back_;
     std::string back_input_;  // input returned with the HandBack
     std::string out_;

@@ -58,6 +58,16 @@ public:
             remote(text);
     }
 
+    // Forgets every slot not yet written, kvstored's and ours behind them
+    // (kvstored is shutting down: commands it did not answer were not carried
+    // out and get no reply, as on a handed-off socket).
+    void drop_waiting()
+    {
+        slots_.clear();
+        outstanding_ = 0;
+        queued_bytes_ = 0;
+    }
+
     size_t outstanding() const { return outstanding_; }
     // Bytes of ready replies waiting behind one from kvstored.
     size_t queued_bytes() const { return queued_bytes_; }

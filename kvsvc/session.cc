@@ -62,11 +62,15 @@ int Session::run()
     if (!stdout_is_socket_ && !::isatty(STDOUT_FILENO))
         ::fcntl(STDOUT_FILENO, F_SETFL, ::fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
     out_ = "HELLO kvstore " KVSTORE_VERSION " ready; type 'help'\n";
-    last_activity_ = Clock::now();
+    last_activity_ = last_write_ = Clock::now();
 
     for (;;) {
-        if (client_gone_ || !write_client())
+        if (reset_ || client_gone_ || !write_client())
             return 0;  // the client is gone; nobody is left to tell
+        if (write_stalled()) {
+            reset_client("took none of its output for " + std::to_string(kWriteStallTimeout.count()) + " s");
+            return 0;
+        }
         if (can_process())
             process_input();
         if (linked() && upstream_.wants_write() && !upstream_.flush())
@@ -79,8 +83,15 @@ int Session::run()
             return 0;
         if (handoff_pending_)
             try_handoff();
-        if (finished_ && (out_.empty() || Clock::now() >= finish_deadline_))
+        if (reset_)
+            return 0;
+        if (finished_ && out_.empty())
             break;
+        if (finished_ && Clock::now() >= finish_deadline_) {
+            // Our last words may stop mid-reply: no FIN that could pass for an end.
+            reset_client("did not take its last output in time");
+            return 0;
+        }
         // While handed off, kvstored keeps the idle timeout.
         if (!finished_ && !handed_off_ && Clock::now() - last_activity_ >= config_.idle_timeout) {
             replies_.fail_all(error_reply("unavailable", "kvstored did not answer"));
@@ -105,6 +116,8 @@ int Session::run()
             upstream_broken();
         if (linked() && fds[2].revents & (POLLIN | POLLHUP | POLLERR))
             read_upstream();
+        if (reset_)
+            return 0;  // fds 0, 1 and 2 are closed
         if (fds[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) {
             // At the client's end of input there is nothing to hand over.
             bool eof = fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR);
@@ -137,11 +150,42 @@ void Session::linger()
     }
 }
 
+// A reset (TCP RST: SO_LINGER {1, 0}, then the last copy of the socket
+// closed) instead of an orderly end, when the output may have stopped in the
+// middle of a reply: the client must not take what it got for whole replies
+// followed by a BYE or a clean end of stream (docs/protocol.md). On a Unix
+// socket or a pipe there is no reset: the client sees the end of the stream.
+void Session::reset_client(const std::string& why)
+{
+    const std::string& who = config_.client_address.empty() ? std::string("local") : config_.client_address;
+    syslog(LOG_WARNING, "client %s: %s; connection reset", who.c_str(), why.c_str());
+    if (stdout_is_socket_) {
+        const struct linger reset_on_close = {1, 0};
+        ::setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);
+    }
+    // xinetd gives us the socket as fds 0, 1 and 2: the reset goes out when the
+    // last of them closes (kvstored has closed its copy before telling us).
+    ::close(STDIN_FILENO);
+    ::close(STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    out_.clear();
+    reset_ = true;
+}
+
+// kWriteStallTimeout (10 s, command.h): output waiting and none of it taken
+// for that long. While the socket is with kvstored, kvstored keeps this clock.
+bool Session::write_stalled() const
+{
+    return !handed_off_ && !out_.empty() && Clock::now() - last_write_ >= kWriteStallTimeout;
+}
+
 int Session::poll_timeout_ms() const
 {
     auto deadline = finished_ ? finish_deadline_ : last_activity_ + config_.idle_timeout;
     if (handed_off_)
         deadline = Clock::now() + 60s;  // kvstored keeps the idle timeout
+    else if (!out_.empty())
+        deadline = std::min(deadline, last_write_ + kWriteStallTimeout);
     if (link_ == Link::Connecting)
         deadline = std::min(deadline, connect_deadline_);
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -150,6 +194,9 @@ int Session::poll_timeout_ms() const
 
 bool Session::write_client()
 {
+    if (!output_pending_)
+        last_write_ = Clock::now();  // the stall clock starts with new output
+    output_pending_ = !out_.empty();
     while (!out_.empty()) {
         ssize_t n = stdout_is_socket_ ? ::send(STDOUT_FILENO, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
                                       : ::write(STDOUT_FILENO, out_.data(), out_.size());
@@ -159,8 +206,9 @@ bool Session::write_client()
             return errno == EAGAIN;
         }
         out_.erase(0, static_cast<size_t>(n));
-        last_activity_ = Clock::now();
+        last_activity_ = last_write_ = Clock::now();
     }
+    output_pending_ = !out_.empty();
     return true;
 }
 
@@ -488,6 +536,13 @@ void Session::handle_hand_back(const wire::HandBack& hb)
     case wire::HandBackReason::ClientGone:
         client_gone_ = true;
         break;
+    case wire::HandBackReason::OutputCut:
+        // kvstored gave up on a client that did not take its output; it may
+        // have stopped mid-reply.
+        upstream_.detach();
+        link_ = Link::Detached;
+        reset_client("kvstored cut the session: the client did not take its output");
+        break;
     }
 }
 
@@ -552,7 +607,9 @@ void Session::handle_frame(const wire::Frame& frame)
     } else if (frame.type == wire::Msg::Shutdown && wire::decode(frame.payload, notice)) {
         std::string bye = "BYE " + std::string(notice.text) + "\n";
         handed_off_ = false;  // kvstored hands back first; be safe anyway
-        replies_.fail_all(error_reply("unavailable", "kvstored is shutting down"));
+        // What kvstored did not answer it did not carry out, and gets no
+        // reply: BYE follows the last reply, handed off or relayed.
+        replies_.drop_waiting();
         upstream_.detach();
         link_ = Link::Detached;
         finish(bye);
@@ -571,11 +628,12 @@ void Session::lose_upstream(std::string_view why)
     handoff_pending_ = handed_off_ = false;
     replies_.fail_all(error_reply("unavailable", "kvstored went away"));
     // kvstored died holding the client's socket: commands it had read but not
-    // answered are gone, and we cannot tell how many. Answering later commands
-    // would pair replies with the wrong requests, so end the session, as a
-    // shutdown does; the client reconnects once kvstored is back.
+    // answered are gone, and we cannot tell how many, nor whether its last
+    // write ended mid-reply. A BYE could complete a cut reply (e.g. a VALUE
+    // line), so reset the connection; the client reconnects once kvstored is
+    // back.
     if (held_socket)
-        finish("BYE kvstored went away\n");
+        reset_client("kvstored went away while it held the client's socket");
     else
         run_held_barrier();  // e.g. an exit that waited for the lost replies
 }

@@ -67,6 +67,8 @@ private:
     void try_handoff();
     void handle_hand_back(const wire::HandBack& hb);
     bool write_client();
+    bool write_stalled() const;
+    void reset_client(const std::string& why);
     void linger();
     int poll_timeout_ms() const;
 
@@ -97,6 +99,12 @@ private:
     // data commands we had read behind it get it too, as when relaying.
     std::string failed_connect_reply_;
     bool client_gone_ = false;  // kvstored found the client's socket broken
+    // The client's connection was reset (reset_client()): we are done.
+    bool reset_ = false;
+    // Last time the client took output, or when output last became pending
+    // (the kWriteStallTimeout clock); output_pending_ as of the last write.
+    std::chrono::steady_clock::time_point last_write_;
+    bool output_pending_ = false;
     std::chrono::steady_clock::time_point last_activity_;
     std::chrono::steady_clock::time_point finish_deadline_;
 };

@@ -5,8 +5,8 @@
 // could not, an attached kvsvc at rest hands off when the client sends more.)
 // kvstored hands the socket back (wire HandBack)
 // for close/exit/quit, end of input, the idle timeout, shutdown and kick, and
-// kvsvc carries on as before. If kvstored dies holding the socket, kvsvc says
-// "BYE kvstored went away" and ends the session. `kvsvc --no-handoff`, and a
+// kvsvc carries on as before. If kvstored dies holding the socket, kvsvc resets
+// the connection (no BYE: a reply may have been cut). `kvsvc --no-handoff`, and a
 // kvsvc on pipes, relay every command instead.
 #include <catch2/catch.hpp>
 
@@ -334,7 +334,7 @@ TEST_CASE("a handed-off client silent for --idle-timeout gets BYE idle timeout, 
     CHECK(exited_with(s.process.wait_exit(3s), 0));
 }
 
-TEST_CASE("kill -9 of kvstored while a client is handed off and idle: BYE kvstored went away, EOF, kvsvc exits 0")
+TEST_CASE("kill -9 of kvstored while a client is handed off and idle: the connection ends with no BYE, kvsvc exits 0")
 {
     TempDir dir;
     Daemon daemon(dir);
@@ -342,7 +342,8 @@ TEST_CASE("kill -9 of kvstored while a client is handed off and idle: BYE kvstor
     REQUIRE(s.client.ask("save a:1") == "OK");
     REQUIRE(holds_stdin_of(daemon.process().pid(), s.process.pid()));
     daemon.kill_hard();
-    CHECK(s.client.read_line(3s) == "BYE kvstored went away");
+    // kvsvc cannot know whether kvstored stopped mid-reply: a reset (EOF on
+    // this socketpair), never a BYE.
     CHECK(s.client.expect_eof(3s));
     s.client.close();
     CHECK(exited_with(s.process.wait_exit(3s), 0));

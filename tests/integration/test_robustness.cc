@@ -191,7 +191,7 @@ TEST_CASE("kvsvc never writes to stderr, even across errors and a lost kvstored"
         CHECK(c.ask("read a") == "ERR unavailable kvstored went away");
         CHECK(c.ask("connect").rfind("ERR unavailable cannot reach kvstored", 0) == 0);
     } else {
-        CHECK(c.read_line() == "BYE kvstored went away");
+        // No BYE: kvsvc cannot know that kvstored stopped at a reply boundary.
         CHECK(c.expect_eof());
     }
     c.close();

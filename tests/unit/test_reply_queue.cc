@@ -42,3 +42,19 @@ TEST_CASE("fail_all answers every waiting command, keeping local ones in place",
     CHECK(out == "ERR unavailable kvstored went away\nL\nERR unavailable kvstored went away\n");
     CHECK(q.outstanding() == 0);
 }
+
+TEST_CASE("drop_waiting forgets every unwritten reply, local ones behind kvstored's too", "[reply-queue]")
+{
+    std::string out;
+    kv::ReplyQueue q(out);
+    q.local("A\n");
+    q.expect_remote();
+    q.local("L\n");  // answered here, but behind a command kvstored never answered
+    q.expect_remote();
+    q.drop_waiting();
+    CHECK(out == "A\n");
+    CHECK(q.outstanding() == 0);
+    CHECK(q.queued_bytes() == 0);
+    q.local("BYE\n");  // what follows goes straight out
+    CHECK(out == "A\nBYE\n");
+}

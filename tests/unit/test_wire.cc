@@ -81,6 +81,14 @@ TEST_CASE("Handoff and HandBack round-trip with any bytes, and a bad reason is r
     CHECK(b.output == "OK\n");
     CHECK(b.input == input);
 
+    // OutputCut (protocol 4) carries nothing: kvsvc resets the client.
+    f = one_frame(fb, [&](std::string& out) { append(out, HandBack{HandBackReason::OutputCut, {}, {}}); });
+    REQUIRE(decode(f.payload, b));
+    CHECK(b.reason == HandBackReason::OutputCut);
+    CHECK(b.output.empty());
+    CHECK(b.input.empty());
+
+    f = one_frame(fb, [&](std::string& out) { append(out, HandBack{HandBackReason::Command, "OK\n", input}); });
     std::string payload(f.payload);
     for (uint8_t reason : {uint8_t{0}, uint8_t{kLastHandBackReason + 1}, uint8_t{0xff}}) {
         payload[0] = static_cast<char>(reason);
