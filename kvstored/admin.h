@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "commands.h"
 #include "wire.h"
 
 namespace kv {
@@ -14,6 +16,8 @@ class Client;
 class Server;
 
 // Appends the reply to `out`; returns the ticket of a write (flush) or 0.
-uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out);
+// `dump` appends nothing and sets `listing`: the caller sends its pages.
+uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out,
+                       std::optional<Listing>& listing);
 
 }  // namespace kv
