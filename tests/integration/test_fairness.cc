@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "served.h"
+#include "wire.h"
 
 using namespace kvtest;
 
@@ -221,4 +222,42 @@ TEST_CASE("an allocation failure ends the client that caused it, not kvstored", 
     CHECK(other.client.ask("read warm") == "VALUE up");
     KvsvcSession fresh = connected_session(f.daemon.socket_path());
     CHECK(fresh.client.ask("exists big0") == "YES");
+}
+
+TEST_CASE("a peer that sends requests faster than its turn budget runs them cannot grow kvstored's input buffer",
+          "[fairness][memory]")
+{
+    // The turn budget leaves requests buffered for later turns; reading on
+    // regardless would let a fast sender grow that buffer without end
+    // (kMaxBufferedInput, client.cc, stops reading past one whole frame).
+    Served f;
+    pid_t pid = f.daemon.process().pid();
+    int fd = connect_unix(f.daemon.socket_path());
+    REQUIRE(fd >= 0);
+    LineClient raw(fd);
+    std::string hello;
+    kv::wire::append(hello, kv::wire::Hello{kv::wire::kVersion, 1, "", 0});
+    raw.send(hello);
+    // 16 MiB of `count` requests (12 bytes each); their replies are small, so
+    // the output bound does not stop the reading before the input bound does.
+    std::string requests;
+    for (int i = 0; i < 64 * 1024; ++i)
+        kv::wire::append(requests, kv::wire::Request{kv::wire::Op::Count, {}, {}});
+    long before = rss_kib(pid);
+    long peak = before;
+    auto until = Clock::now() + 3s;
+    for (int i = 0; i < 21 && Clock::now() < until; ++i) {
+        try {
+            raw.send(requests, 1s);
+        } catch (const std::runtime_error&) {
+            // kvstored reads no more for now: that is the point
+        }
+        peak = std::max(peak, rss_kib(pid));
+    }
+    long grown = peak - before;
+    std::printf("fairness: kvstored VmRSS grew by %ld KiB under a flood of requests from a non-reading peer\n", grown);
+    // Input: at most 1 MiB + 64 KiB buffered; output: 4 MiB (kMaxPendingOutput)
+    // plus one reply. 12 MiB leaves room for the allocator.
+    CHECK(grown < 12 * 1024);
+    CHECK(f.connected().ask("ping") == "PONG");
 }
