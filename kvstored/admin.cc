@@ -20,6 +20,7 @@ struct Context {
     Server& server;
     const Client& self;
     std::string& out;
+    std::optional<Listing>& listing;
     uint64_t ticket = 0;
 };
 
@@ -113,13 +114,10 @@ void do_shutdown(Context& c)
     server.loop().defer([&server, message] { server.begin_shutdown(message); });
 }
 
+// Answered in pages by the caller, as `keys` is.
 void do_dump(Context& c)
 {
-    const Store& store = c.server.db().store();
-    auto keys = store.keys("");
-    c.out.append("DUMP ").append(std::to_string(keys.size())).append("\n");
-    for (auto key : keys)
-        c.out.append(key).append(" ").append(*store.get(key)).append("\n");
+    c.listing.emplace(Listing::Kind::Dump, "");
 }
 
 // A staged load (wire.h LoadBegin/LoadEntry/LoadCommit, database.h): the
@@ -158,9 +156,10 @@ void do_load_commit(Context& c)
 
 }  // namespace
 
-uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out)
+uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out,
+                       std::optional<Listing>& listing)
 {
-    Context c{req, server, self, out};
+    Context c{req, server, self, out, listing};
     switch (req.op) {
     case wire::Op::Status:
         do_status(c);

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "commands.h"
 #include "wire.h"
 
 namespace kv {
@@ -15,7 +17,9 @@ class Client;
 class Server;
 
 // Appends the reply to `out`; returns the ticket of a write (flush, load
-// commit) or 0.
-uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out);
+// commit) or 0. `dump` appends nothing and sets `listing`: the caller sends
+// its pages.
+uint64_t execute_admin(const wire::Request& req, Server& server, const Client& self, std::string& out,
+                       std::optional<Listing>& listing);
 
 }  // namespace kv

@@ -75,6 +75,14 @@ public:
     std::string next_reply()
     {
         std::string text;
+        while (next_chunk(text)) { }
+        return text;
+    }
+
+    // Appends the next chunk of a reply to `text`; false once that was its
+    // last chunk.
+    bool next_chunk(std::string& text)
+    {
         auto deadline = Clock::now() + timeout_;
         for (;;) {
             wire::Frame frame;
@@ -86,9 +94,7 @@ public:
                 wire::Notice notice;
                 if (frame.type == wire::Msg::Reply && wire::decode(frame.payload, reply)) {
                     text.append(reply.text);
-                    if (!(reply.flags & wire::kReplyMore))
-                        return text;
-                    continue;
+                    return reply.flags & wire::kReplyMore;
                 }
                 if (frame.type == wire::Msg::Shutdown && wire::decode(frame.payload, notice))
                     throw Failure{kExitError, "kvstored is shutting down (" + std::string(notice.text) + ")"};
@@ -149,6 +155,58 @@ std::vector<std::string> block(const std::string& reply, const std::string& word
                       "protocol error: expected a " + word + " block, got '" + (lines.empty() ? "" : lines[0]) + "'"};
     lines.erase(lines.begin());
     return lines;
+}
+
+// The page header "<word> <n>" or "<word> <n> more" (docs/protocol.md): n, and
+// whether another page follows. An ERR reply becomes a failure.
+std::pair<size_t, bool> page_header(const std::string& line, const std::string& word)
+{
+    if (line.rfind("ERR ", 0) == 0)
+        throw Failure{kExitError, line.substr(4)};
+    std::string rest = line.rfind(word + " ", 0) == 0 ? line.substr(word.size() + 1) : "";
+    bool more = rest.ends_with(" more");
+    if (more)
+        rest.resize(rest.size() - 5);
+    if (rest.empty() || rest.size() > 9 || rest.find_first_not_of("0123456789") != std::string::npos)
+        throw Failure{kExitError, "protocol error: expected a " + word + " page, got '" + line + "'"};
+    return {std::stoul(rest), more};
+}
+
+// Sends `req` and passes each entry line of its paged listing to `entry` as
+// the pages arrive, so that a listing of any length needs memory for one
+// chunk of it only.
+template <typename Entry>
+void read_listing(AdminLink& link, const wire::Request& req, const std::string& word, Entry&& entry)
+{
+    link.send(req);
+    std::string text;  // received, not yet parsed
+    bool reply_more = true;  // more chunks of the reply follow
+    size_t left = 0;  // entry lines left in the current page
+    bool in_page = false, last_page = false;
+    for (;;) {
+        size_t pos = 0;
+        for (size_t lf; !(last_page && !in_page) && (lf = text.find('\n', pos)) != std::string::npos; pos = lf + 1) {
+            std::string line = text.substr(pos, lf - pos);
+            if (in_page) {
+                entry(line);
+                --left;
+            } else {
+                auto [n, more] = page_header(line, word);
+                left = n;
+                last_page = !more;
+            }
+            in_page = left > 0;
+        }
+        text.erase(0, pos);
+        if (last_page && !in_page) {
+            if (!text.empty() || reply_more)
+                throw Failure{kExitError, "protocol error: text after the last " + word + " page"};
+            return;
+        }
+        if (!reply_more)
+            throw Failure{kExitError, "protocol error: the " + word + " listing ended before its last page"};
+        reply_more = link.next_chunk(text);
+    }
 }
 
 std::pair<std::string, std::string> split_first(const std::string& line)
@@ -337,9 +395,8 @@ int keys(const Target& t, const std::string& prefix)
 {
     return guarded("keys", [&] {
         AdminLink link(t);
-        for (const auto& key : block(expect_ok(link.call({wire::Op::Keys, prefix, {}})), "KEYS"))
-            write_line(key);
-        return kExitOk;
+        read_listing(link, {wire::Op::Keys, prefix, {}}, "KEYS", [](const std::string& key) { write_line(key); });
+        return std::fflush(stdout) == 0 ? kExitOk : kExitError;
     });
 }
 
@@ -347,10 +404,10 @@ int dump(const Target& t, dump::Format format)
 {
     return guarded("dump", [&] {
         AdminLink link(t);
-        for (const auto& line : block(expect_ok(link.call({wire::Op::Dump, {}, {}})), "DUMP")) {
+        read_listing(link, {wire::Op::Dump, {}, {}}, "DUMP", [&](const std::string& line) {
             auto [key, value] = split_first(line);
             write_line(dump::encode_line(format, key, value));
-        }
+        });
         return std::fflush(stdout) == 0 ? kExitOk : kExitError;
     });
 }

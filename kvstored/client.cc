@@ -3,8 +3,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "admin.h"
 #include "command.h"
@@ -25,6 +27,11 @@ constexpr std::chrono::seconds kHelloTimeout{10};
 // catches up, so one client that never reads cannot grow kvstored's memory.
 constexpr size_t kMaxPendingOutput = 4u << 20;
 
+// Input bound: past this much buffered input (more than one whole frame, so
+// requests are waiting for a later turn's budget or for output room) we read
+// no more until they have run.
+constexpr size_t kMaxBufferedInput = wire::kMaxPayload + 64;
+
 // The client address as kvsvc reported it (xinetd's REMOTE_HOST, or the
 // socket's peer): kept to one printable token, because it goes into logs and
 // into the space-separated rows of `kvstored clients`.
@@ -39,10 +46,21 @@ std::string printable_address(std::string_view reported)
     return out.empty() ? "local" : out;
 }
 
+// A listing page that is not the last: Reply frames that all say more of the
+// same reply follows (wire.h), so kvsvc takes the pages as one reply.
+void append_reply_part(std::string& out, std::string_view text)
+{
+    constexpr size_t kChunk = wire::kMaxPayload - 1;  // one byte of flags
+    do {
+        wire::append(out, wire::Reply{wire::kReplyMore, text.substr(0, kChunk)});
+        text.remove_prefix(std::min(text.size(), kChunk));
+    } while (!text.empty());
+}
+
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role)
-    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer), role_(role), held_(server.db())
+    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer), role_(role), held_(server.db()), budget_(server.loop())
 {
     interest_ = EPOLLIN;
     server_.loop().watch(fd_.get(), interest_, this);
@@ -56,6 +74,8 @@ Client::~Client()
 {
     if (hello_timer_)
         server_.loop().cancel_timer(hello_timer_);
+    if (resume_timer_)
+        server_.loop().cancel_timer(resume_timer_);
 }
 
 void Client::on_ready(uint32_t events)
@@ -74,6 +94,8 @@ void Client::read_input()
         discard_input();
         return;
     }
+    if (in_.buffered() > kMaxBufferedInput)
+        return;  // requests are waiting to run: they resume on their own
     long n = receive();
     if (received_fds_.size() > 2 || fds_truncated_) {  // a Handoff carries at most two
         ++server_.stats().protocol_errors;
@@ -135,7 +157,10 @@ void Client::discard_input()
         close("kvsvc hung up after the shutdown notice");
 }
 
-// Returns true when it stopped at the output bound, with frames maybe left.
+// Runs buffered requests, and the pages of a listing before any later request,
+// until the input runs out, an output bound is reached (returns true: writing
+// may let it go on), or this turn's budget is spent (it resumes by itself on a
+// later turn).
 bool Client::process_frames()
 {
     wire::Frame frame;
@@ -145,6 +170,20 @@ bool Client::process_frames()
             return false;  // deliver_deferred_reply() resumes
         if (backlogged())
             return true;
+        if (listing_) {
+            if (!held_.empty())
+                return false;  // a page may not overtake a held reply; release_durable() resumes
+            if (unsent() >= kListingWindow)
+                return true;
+            if (!may_run_more())
+                return false;
+            send_page();
+            continue;
+        }
+        if (in_.buffered() == 0)
+            return false;
+        if (!may_run_more())
+            return false;
         switch (in_.next(frame)) {
         case wire::FrameBuffer::Next::NeedMore:
             return false;
@@ -153,6 +192,7 @@ bool Client::process_frames()
             close("protocol error: frame larger than 1 MiB");
             return false;
         case wire::FrameBuffer::Next::Frame:
+            budget_.use();
             if (!handle_frame(frame))
                 return false;
         }
@@ -231,12 +271,75 @@ bool Client::on_request(std::string_view payload)
         return false;  // a kvsvc asking for admin operations is not a kvsvc
     ++commands_;
     last_active_ = std::chrono::steady_clock::now();
-    std::string text;
-    uint64_t ticket = admin_op ? execute_admin(req, server_, *this, text)
-                               : execute(req, server_.db(), server_.stats(), server_.limits(), text);
-    if (!reply_deferred_)
-        queue_reply(std::move(text), ticket);
+    try {
+        std::string text;
+        uint64_t ticket = admin_op ? execute_admin(req, server_, *this, text, listing_)
+                                   : execute(req, server_.db(), server_.stats(), server_.limits(), text, listing_);
+        // A listing's pages follow from process_frames(); a deferred (kick)
+        // reply from deliver_deferred_reply().
+        if (!listing_ && !reply_deferred_)
+            queue_reply(std::move(text), ticket);
+    } catch (const std::bad_alloc&) {
+        out_of_memory("running a request");
+    }
     return true;
+}
+
+// False when this turn's budget is spent; the requests left then resume on a
+// later turn.
+bool Client::may_run_more()
+{
+    if (!budget_.spent())
+        return true;
+    resume_later();
+    return false;
+}
+
+void Client::resume_later()
+{
+    if (resume_timer_)
+        return;
+    resume_timer_ = server_.loop().add_timer(std::chrono::milliseconds(0), [this] {
+        resume_timer_ = 0;
+        if (state_ == State::Closed)
+            return;
+        try {
+            flush();
+        } catch (const std::bad_alloc&) {
+            out_of_memory("resuming its requests");
+        }
+    });
+}
+
+// The next page of the listing in progress, as a Reply chunk (kvsvc relays
+// the pages as one reply); after the last page, later requests run again.
+void Client::send_page()
+{
+    budget_.use();
+    try {
+        std::string page;
+        bool more = listing_->next_page(server_.db().store(), page);
+        if (more) {
+            append_reply_part(out_, page);
+        } else {
+            wire::append_reply(out_, page);
+            listing_.reset();
+        }
+    } catch (const std::bad_alloc&) {
+        out_of_memory("listing");
+    }
+}
+
+// Allocation failed for this client (std::bad_alloc): drop it, and only it.
+void Client::out_of_memory(const char* doing)
+{
+    LOG_ERR("client %llu: out of memory while %s; dropping it", static_cast<unsigned long long>(id_), doing);
+    close("out of memory");
+}
+
+void Client::on_out_of_memory()
+{
+    out_of_memory("handling its input or output");
 }
 
 // kvsvc gives us the client's socket (wire.h, socket handoff): right behind
@@ -353,12 +456,15 @@ void Client::deliver_deferred_reply(const std::string& text)
 void Client::flush()
 {
     write_out();
-    // Requests held back by backpressure run once the peer has caught up, and
-    // go on while writing frees room: stopping with requests left and nothing
-    // unsent would leave no event to resume them.
-    for (bool more = in_.buffered() > 0; more && state_ == State::Attached && !backlogged();) {
+    // Requests (and listing pages) held back by an output bound run once the
+    // peer has caught up, and go on while writing frees room: stopping with
+    // requests left and nothing unsent would leave no event to resume them.
+    // A spent turn budget resumes by its own timer.
+    for (bool more = in_.buffered() > 0 || listing_; more && state_ == State::Attached;) {
         more = process_frames();
+        size_t before = unsent();
         write_out();
+        more = more && unsent() < before;
     }
     if (state_ == State::Closed)
         return;
@@ -390,7 +496,7 @@ void Client::update_interest()
     if (state_ == State::Closed)
         return;
     uint32_t want = 0;
-    if (!peer_eof_ && !backlogged())
+    if (!peer_eof_ && !backlogged() && in_.buffered() <= kMaxBufferedInput)
         want |= EPOLLIN;
     if (out_pos_ < out_.size())
         want |= EPOLLOUT;

@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "commands.h"
 #include "event_loop.h"
 #include "fd.h"
 #include "held_replies.h"
@@ -34,6 +36,7 @@ public:
     ~Client() override;
 
     void on_ready(uint32_t events) override;
+    void on_out_of_memory() override;
 
     // Sends the Shutdown notice after any replies already queued, then waits
     // for kvsvc to hang up (the Server enforces a deadline).
@@ -79,6 +82,11 @@ private:
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
+    bool may_run_more();
+    void send_page();
+    void resume_later();
+    void out_of_memory(const char* doing);
+    size_t unsent() const { return out_.size() - out_pos_; }
     bool on_handoff(std::string_view payload);
     void send_welcome();
     long receive();
@@ -110,6 +118,12 @@ private:
     // Replies held until their write is durable (--sync always). Once one is
     // held, every later reply queues behind it: replies never change order.
     HeldReplies held_;
+    // Work per loop turn (event_loop.h); when it is spent with requests left,
+    // resume_timer_ carries on in a later turn.
+    TurnBudget budget_;
+    uint64_t resume_timer_ = 0;
+    // The listing (keys, dump) being sent page by page; later requests wait.
+    std::optional<Listing> listing_;
 
     // Socket handoff (wire.h).
     std::vector<UniqueFd> received_fds_;  // SCM_RIGHTS fds not yet claimed by a Handoff

@@ -18,6 +18,7 @@ struct Context {
     Stats& stats;
     const Limits& limits;
     std::string& out;
+    std::optional<Listing>& listing;
     uint64_t ticket = 0;
 };
 
@@ -96,12 +97,10 @@ void do_exists(Context& c)
     put_line(c.out, found ? "YES" : "NO");
 }
 
+// Answered in pages by the caller (Listing).
 void do_keys(Context& c)
 {
-    auto keys = c.store.keys(c.req.key);
-    put_line(c.out, "KEYS", std::to_string(keys.size()));
-    for (auto key : keys)
-        put_line(c.out, key);
+    c.listing.emplace(Listing::Kind::Keys, c.req.key);
 }
 
 void do_count(Context& c)
@@ -171,7 +170,31 @@ OpSpec spec_for(wire::Op op)
 
 }  // namespace
 
-uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out)
+bool Listing::next_page(const Store& store, std::string& out)
+{
+    std::vector<std::string_view> keys;
+    bool more = store.keys_page(prefix_, after_, kPageKeys, keys);
+    std::string lines;
+    size_t n = 0;
+    for (; n < keys.size() && lines.size() < kPageBytes; ++n) {
+        lines.append(keys[n]);
+        if (kind_ == Kind::Dump)
+            lines.append(" ").append(store.get(keys[n]).value_or(std::string_view()));
+        lines.push_back('\n');
+    }
+    more = more || n < keys.size();
+    std::string header
+        = std::string(kind_ == Kind::Keys ? "KEYS " : "DUMP ") + std::to_string(n) + (more ? " more\n" : "\n");
+    std::string last = n > 0 ? std::string(keys[n - 1]) : after_;
+    // Nothing above changed the listing: a failed allocation leaves it as it was.
+    out.reserve(out.size() + header.size() + lines.size());
+    out.append(header).append(lines);
+    after_ = std::move(last);
+    return more;
+}
+
+uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out,
+                 std::optional<Listing>& listing)
 {
     ++stats.commands_total;
     OpSpec spec = spec_for(req.op);
@@ -186,7 +209,7 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
             return 0;
         }
     }
-    Context ctx{req, db, db.store(), stats, limits, out};
+    Context ctx{req, db, db.store(), stats, limits, out, listing};
     spec.handler(ctx);
     return ctx.ticket;
 }

@@ -1,8 +1,10 @@
 // commands.h: executes one wire request against the store and returns the
-// exact reply text the client will see. One handler per operation.
+// exact reply text the client will see. One handler per operation; listings
+// (`keys`, and the admin `dump`) are answered in pages (Listing, below).
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "database.h"
@@ -15,9 +17,51 @@ struct Limits {
     size_t max_value;  // bytes
 };
 
+// A listing in progress, answered one page at a time (docs/protocol.md): each
+// page is "<WORD> <n> more" or, for the last one, "<WORD> <n>", followed by n
+// lines. A client asks for the next page only while less than
+// kListingWindow bytes of its output wait to be sent, so a listing costs
+// kvstored about that much per client however long it is, and the client's
+// later commands wait until its last page is queued (replies never reorder).
+//
+// Between pages only the last key sent is kept: keys present for the whole
+// listing are listed exactly once, in bytewise order; keys added or removed
+// meanwhile may or may not appear.
+class Listing {
+public:
+    enum class Kind {
+        Keys,  // "KEYS": one key per line
+        Dump,  // "DUMP": "<key> <value>" per line (admin socket only)
+    };
+
+    // A page holds at most kPageKeys entries, and no entry is added once it
+    // has kPageBytes of text: a page is at most kPageBytes plus one entry
+    // (for keys 251 bytes; for dump 252 bytes plus --max-value).
+    static constexpr size_t kPageKeys = 1000;
+    static constexpr size_t kPageBytes = 64 * 1024;
+
+    Listing(Kind kind, std::string_view prefix) : kind_(kind), prefix_(prefix) { }
+
+    // Appends the next page to `out`. Returns true when another page follows.
+    // May throw std::bad_alloc; the listing is then unchanged.
+    bool next_page(const Store& store, std::string& out);
+
+private:
+    Kind kind_;
+    std::string prefix_;
+    std::string after_;  // the last key sent; "" before the first page
+};
+
+// The next page of a listing waits while at least this much of the client's
+// output is unsent (a listing's output bound; docs/operations.md).
+inline constexpr size_t kListingWindow = 256 * 1024;
+
 // Appends the reply to `out` and returns the ticket of the write it made (0 for
 // none): the reply may be released only once that ticket is durable. Never
-// fails: bad arguments and refused writes get an ERR reply.
-uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out);
+// fails: bad arguments and refused writes get an ERR reply. A listing (`keys`)
+// appends nothing and sets `listing`: the caller sends its pages. May throw
+// std::bad_alloc; the caller drops the client then.
+uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out,
+                 std::optional<Listing>& listing);
 
 }  // namespace kv

@@ -3,8 +3,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
+
+#include "log.h"
 
 namespace kv {
 namespace {
@@ -15,6 +18,11 @@ namespace {
 }
 
 }  // namespace
+
+void EventLoop::Watcher::on_out_of_memory()
+{
+    LOG_ERR("out of memory while handling an event; it will be retried");
+}
 
 EventLoop::EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC))
 {
@@ -110,14 +118,21 @@ void EventLoop::run()
     running_ = true;
     epoll_event events[256];
     while (running_) {
+        ++turn_;
         int n = ::epoll_wait(epfd_.get(), events, 256, next_timeout_ms());
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             fail("epoll_wait");
         }
-        for (int i = 0; i < n; ++i)
-            static_cast<Watcher*>(events[i].data.ptr)->on_ready(events[i].events);
+        for (int i = 0; i < n; ++i) {
+            auto* watcher = static_cast<Watcher*>(events[i].data.ptr);
+            try {
+                watcher->on_ready(events[i].events);
+            } catch (const std::bad_alloc&) {
+                watcher->on_out_of_memory();
+            }
+        }
         run_due_timers();
         // Deferred work may defer more; run until quiet.
         while (!deferred_.empty()) {
@@ -127,6 +142,17 @@ void EventLoop::run()
                 fn();
         }
     }
+}
+
+bool TurnBudget::spent()
+{
+    if (turn_ != loop_.turn()) {
+        turn_ = loop_.turn();
+        used_ = 0;
+        started_ = EventLoop::Clock::now();
+        return false;
+    }
+    return used_ >= kUnitsPerTurn || (used_ > 0 && EventLoop::Clock::now() - started_ >= kTimePerTurn);
 }
 
 }  // namespace kv

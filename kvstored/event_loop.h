@@ -26,6 +26,11 @@ public:
         virtual ~Watcher() = default;
         // `events` is the EPOLL* mask epoll reported.
         virtual void on_ready(uint32_t events) = 0;
+        // on_ready() ran out of memory (std::bad_alloc): what it allocated
+        // has been freed by unwinding. A client drops its connection; the
+        // default logs and lets epoll report the event again. Never ends the
+        // loop: one peer's failed allocation must not end every session.
+        virtual void on_out_of_memory();
     };
 
     EventLoop();  // throws std::runtime_error when epoll cannot be created
@@ -50,6 +55,10 @@ public:
     void run();
     void stop() { running_ = false; }
 
+    // Counts the turns of run(): one epoll_wait, the events it returned, the
+    // timers then due and the deferred work. TurnBudget starts afresh each turn.
+    uint64_t turn() const { return turn_; }
+
 private:
     void control(int op, int fd, uint32_t events, Watcher* watcher);
     int next_timeout_ms() const;
@@ -58,11 +67,35 @@ private:
     UniqueFd epfd_;
     std::set<int> parked_;  // watched for nothing: not in epoll (see watch())
     bool running_ = false;
+    uint64_t turn_ = 0;
     uint64_t next_timer_id_ = 1;
     // Keyed by (deadline, id) so that timers with equal deadlines stay distinct.
     std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> timers_;
     std::map<uint64_t, Clock::time_point> timer_deadlines_;
     std::vector<std::function<void()>> deferred_;
+};
+
+// The work one client may do in one turn of the loop before the others are
+// served: at most kUnitsPerTurn units (a command run, a listing page made) or
+// kTimePerTurn, whichever ends first, and always at least one unit. A client
+// that runs out stops with its input left buffered and resumes on a later
+// turn (a zero-delay timer), so that no socket event is needed to go on.
+class TurnBudget {
+public:
+    static constexpr unsigned kUnitsPerTurn = 64;
+    static constexpr std::chrono::microseconds kTimePerTurn{1000};
+
+    explicit TurnBudget(const EventLoop& loop) : loop_(loop) { }
+    // True when this turn's budget is used up: stop, and resume later.
+    bool spent();
+    // Counts one unit of work done.
+    void use() { ++used_; }
+
+private:
+    const EventLoop& loop_;
+    uint64_t turn_ = UINT64_MAX;
+    unsigned used_ = 0;
+    EventLoop::Clock::time_point started_;
 };
 
 }  // namespace kv

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <new>
 
 #include "client.h"
 #include "commands.h"
@@ -30,13 +31,16 @@ TextClient::TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::
       lines_(server.limits().max_value + kLineOverhead),
       last_activity_(Clock::now()),
       last_write_(Clock::now()),
-      held_(server.db())
+      held_(server.db()),
+      budget_(server.loop())
 {
 }
 
 TextClient::~TextClient()
 {
     drop();
+    if (resume_timer_)
+        server_.loop().cancel_timer(resume_timer_);
 }
 
 void TextClient::start(std::string_view output, std::string_view input)
@@ -100,12 +104,15 @@ void TextClient::on_ready(uint32_t events)
 void TextClient::step()
 {
     // Go on while writing frees room: stopping with lines left and nothing
-    // unsent would leave no event to resume them.
+    // unsent would leave no event to resume them. A spent turn budget
+    // resumes by its own timer.
     for (bool more = true; more && !done_;) {
         more = process();
-        if (!done_)
-            write_out();
-        more = more && !backlogged();
+        if (done_)
+            break;
+        size_t before = unsent();
+        write_out();
+        more = more && unsent() < before;
     }
     if (!done_ && hand_back_)
         try_hand_back();
@@ -134,18 +141,37 @@ void TextClient::read_input()
     last_activity_ = Clock::now();
 }
 
-// Returns true when it stopped at the output bound, with lines maybe left.
+// Runs buffered lines, and the pages of a listing before any later line,
+// until the input runs out, an output bound is reached (returns true: writing
+// may let it go on), or this turn's budget is spent (it resumes by itself on
+// a later turn).
 bool TextClient::process()
 {
     while (!done_ && !hand_back_) {
         if (backlogged())
             return true;
+        if (listing_) {
+            if (!held_.empty())
+                return false;  // a page may not overtake a held reply; release_durable() resumes
+            if (unsent() >= kListingWindow)
+                return true;
+            if (!may_run_more())
+                return false;
+            send_page();
+            continue;
+        }
+        if (lines_.buffered() == 0 && !input_eof_)
+            return false;
+        if (!may_run_more())
+            return false;
         std::string_view line;
         switch (lines_.next(line)) {
         case LineSplitter::Next::Line:
+            budget_.use();
             handle_line(line);
             break;
         case LineSplitter::Next::TooLong:
+            budget_.use();
             queue(too_long_reply(lines_.max_line()), 0);
             break;
         case LineSplitter::Next::NeedMore:
@@ -190,11 +216,69 @@ void TextClient::handle_line(std::string_view line)
     default:
         break;
     }
-    std::string text;
-    uint64_t ticket = execute(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value}, server_.db(), server_.stats(),
-                              server_.limits(), text);
     owner_.note_command();
-    queue(std::move(text), ticket);
+    try {
+        std::string text;
+        uint64_t ticket = execute(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value}, server_.db(), server_.stats(),
+                                  server_.limits(), text, listing_);
+        if (!listing_)  // a listing's pages follow from process()
+            queue(std::move(text), ticket);
+    } catch (const std::bad_alloc&) {
+        out_of_memory("running a command");
+    }
+}
+
+// False when this turn's budget is spent; the lines left then resume on a
+// later turn.
+bool TextClient::may_run_more()
+{
+    if (!budget_.spent())
+        return true;
+    resume_later();
+    return false;
+}
+
+void TextClient::resume_later()
+{
+    if (resume_timer_)
+        return;
+    resume_timer_ = server_.loop().add_timer(std::chrono::milliseconds(0), [this] {
+        resume_timer_ = 0;
+        if (done_)
+            return;
+        try {
+            step();
+        } catch (const std::bad_alloc&) {
+            out_of_memory("resuming its commands");
+        }
+    });
+}
+
+// The next page of the listing in progress; after the last one, later lines
+// run again. Pages wait for held replies (process()), so they go straight out.
+void TextClient::send_page()
+{
+    budget_.use();
+    try {
+        if (!listing_->next_page(server_.db().store(), out_))
+            listing_.reset();
+    } catch (const std::bad_alloc&) {
+        out_of_memory("listing");
+    }
+}
+
+// Allocation failed for this client (std::bad_alloc): drop it, and only it
+// (its kvsvc too: the session ends as if kvstored went away).
+void TextClient::out_of_memory(const char* doing)
+{
+    LOG_ERR("client %llu: out of memory while %s; dropping it", static_cast<unsigned long long>(owner_.id()), doing);
+    owner_.close("out of memory");
+}
+
+void TextClient::on_out_of_memory()
+{
+    if (!done_)
+        out_of_memory("handling its socket");
 }
 
 // As Client::queue_reply: once one reply is held for durability, every later

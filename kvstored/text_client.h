@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "command.h"
+#include "commands.h"
 #include "event_loop.h"
 #include "fd.h"
 #include "held_replies.h"
@@ -48,6 +49,7 @@ public:
     // process), then watches the socket.
     void start(std::string_view output, std::string_view input);
     void on_ready(uint32_t events) override;
+    void on_out_of_memory() override;
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();
     // kvstored is shutting down (or the client is kicked): answer held writes,
@@ -66,6 +68,11 @@ private:
     bool process();
     void handle_line(std::string_view line);
     void queue(std::string text, uint64_t ticket);
+    bool may_run_more();
+    void send_page();
+    void resume_later();
+    void out_of_memory(const char* doing);
+    size_t unsent() const { return out_.size() - out_pos_; }
     void write_out();
     void request_hand_back(wire::HandBackReason reason, std::string input);
     void try_hand_back();
@@ -96,6 +103,12 @@ private:
     std::string out_;
     size_t out_pos_ = 0;
     HeldReplies held_;
+    // Work per loop turn (event_loop.h); when it is spent with lines left,
+    // resume_timer_ carries on in a later turn.
+    TurnBudget budget_;
+    uint64_t resume_timer_ = 0;
+    // The listing (keys) being sent page by page; later lines wait.
+    std::optional<Listing> listing_;
 };
 
 }  // namespace kv

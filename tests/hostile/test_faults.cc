@@ -126,9 +126,11 @@ size_t count_lost(LineClient& c, const Writer& w)
 size_t count_strays(LineClient& c, const Writer& w)
 {
     c.send("keys " + w.name + ".\n");
-    auto block = c.read_reply_block(30s);
-    if (block.empty() || block[0].rfind("KEYS ", 0) != 0)
+    Listing listing = c.read_listing(30s);  // every page of it
+    if (!listing.complete)
         return 1;
+    std::vector<std::string> block = std::move(listing.keys);
+    block.insert(block.begin(), "KEYS");  // keys from index 1, as below
     size_t strays = 0;
     std::string reads;
     std::vector<uint64_t> numbers;

@@ -540,6 +540,29 @@ TEST_CASE("get set del and keys work on the store that kvsvc sees", "[admin]")
     CHECK(c.ask("count") == "COUNT 3 100");
 }
 
+TEST_CASE("keys and dump read a listing of many pages whole, in order", "[admin][keys]")
+{
+    Admin f({"--capacity", "10000"});
+    KvsvcSession s = connected_session(f.socket());
+    std::string saves, keys, dump;
+    for (int i = 0; i < 5000; ++i) {
+        std::string digits = std::to_string(i);
+        std::string key = "k" + std::string(249 - digits.size(), '0') + digits;  // 250 bytes, sorted by number
+        saves += "save " + key + ":v" + digits + "\n";
+        keys += key + "\n";
+        dump += key + "\tv" + digits + "\n";
+    }
+    s.client.send(saves, 30s);
+    REQUIRE(s.client.read_lines(5000, 30s) == Lines(5000, "OK"));
+    CliResult listed = f.cli({"keys"});
+    CHECK(listed.code == 0);
+    CHECK(listed.out == keys);  // 1.25 MB: about 20 pages
+    CHECK(f.cli({"keys", "k0000"}).out == keys);
+    CliResult dumped = f.cli({"dump", "--format", "tsv"});
+    CHECK(dumped.code == 0);
+    CHECK(dumped.out == dump);
+}
+
 TEST_CASE("get and del of a missing key exit 1 saying not found", "[admin]")
 {
     Admin f;

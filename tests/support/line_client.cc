@@ -26,13 +26,16 @@ int ms_left(Clock::time_point deadline)
     return left < 0 ? 0 : static_cast<int>(left);
 }
 
-// n for a "KEYS n", "STATS n" or "HELP n" header; 0 for any other line.
+// n for a "KEYS n", "KEYS n more", "STATS n" or "HELP n" header; 0 for any
+// other line.
 size_t block_lines(const std::string& header)
 {
     for (std::string_view word : {"KEYS ", "STATS ", "HELP "}) {
         if (header.rfind(word, 0) != 0)
             continue;
         std::string rest = header.substr(word.size());
+        if (word == "KEYS " && rest.ends_with(" more"))
+            rest.resize(rest.size() - 5);
         if (!rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos && rest.size() < 9)
             return std::stoul(rest);
     }
@@ -160,6 +163,35 @@ std::vector<std::string> LineClient::read_reply_block(Millis timeout)
         block.push_back(*line);
     }
     return block;
+}
+
+Listing LineClient::read_listing(Millis timeout)
+{
+    auto deadline = Clock::now() + timeout;
+    Listing listing;
+    while (!listing.complete) {
+        auto header = read_line(Millis(ms_left(deadline)));
+        if (!header) {
+            listing.error = no_reply(*this);
+            break;
+        }
+        bool more = header->ends_with(" more");
+        if (header->rfind("KEYS ", 0) != 0
+            || (block_lines(*header) == 0 && *header != "KEYS 0" && *header != "KEYS 0 more")) {
+            listing.error = *header;
+            break;
+        }
+        ++listing.pages;
+        std::vector<std::string> page = read_lines(block_lines(*header), Millis(ms_left(deadline)));
+        bool whole = page.size() == block_lines(*header);
+        listing.keys.insert(listing.keys.end(), page.begin(), page.end());
+        if (!whole) {
+            listing.error = no_reply(*this);
+            break;
+        }
+        listing.complete = !more;
+    }
+    return listing;
 }
 
 std::vector<std::string> LineClient::read_lines(size_t n, Millis timeout)

@@ -12,6 +12,15 @@
 
 namespace kvtest {
 
+// A `keys` reply read whole: its pages ("KEYS <n> more" headers, then a last
+// "KEYS <n>", docs/protocol.md) joined.
+struct Listing {
+    std::vector<std::string> keys;
+    size_t pages = 0;
+    bool complete = false;  // the last page arrived
+    std::string error;  // what came instead of a page header, if anything
+};
+
 class LineClient {
 public:
     LineClient() = default;
@@ -28,8 +37,12 @@ public:
     // The next line without its LF; nullopt on timeout or at EOF (see eof()).
     std::optional<std::string> read_line(Millis timeout = 5s);
     // One reply: a single line, or for "KEYS n", "STATS n" and "HELP n" the
-    // header and n more lines. Shorter than that on timeout or EOF.
+    // header and n more lines (for "KEYS n more", one page of a listing).
+    // Shorter than that on timeout or EOF.
     std::vector<std::string> read_reply_block(Millis timeout = 5s);
+    // A whole `keys` listing, every page of it (for a long one the timeout
+    // applies to the whole).
+    Listing read_listing(Millis timeout = 5s);
     // The next `n` lines; fewer on timeout or EOF.
     std::vector<std::string> read_lines(size_t n, Millis timeout = 5s);
     // Sends `line` + LF and returns the reply line, or "<timeout>" / "<eof>".
