@@ -2,8 +2,8 @@
 // with kvstored's own store.cc, measured in thread CPU time (so that other
 // processes on a busy machine do not count) as the median of --reps runs.
 //
-//   put     insert N fresh keys ("key." + 12 digits, 32-byte values) into an
-//           empty store of capacity N
+//   put     insert N fresh keys ("key." + 12 digits, 32-byte values), in a
+//           shuffled order, into an empty store of capacity N
 //   get     look up each of the N keys once, in a shuffled order
 //   miss    look up N absent keys
 //   replace overwrite each key with a value of another size (a new block)
@@ -73,9 +73,10 @@ int main(int argc, char** argv)
         kv::Store s(n);
         std::shuffle(order.begin(), order.end(), rng);
         double t = cpu_ns();
-        for (const std::string& k : keys)
-            s.put(k, value);
+        for (size_t i : order)
+            s.put(keys[i], value);
         put.push_back((cpu_ns() - t) / static_cast<double>(n));
+        std::shuffle(order.begin(), order.end(), rng);
         t = cpu_ns();
         for (size_t i : order)
             sink += s.get(keys[i])->size();
