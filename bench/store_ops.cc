@@ -109,8 +109,8 @@ int main(int argc, char** argv)
         erase.push_back((cpu_ns() - t) / static_cast<double>(n));
     }
     std::printf("%zu entries, median of %d runs (thread CPU time)\n", n, reps);
-    std::printf("put %.1f ns, get %.1f ns, miss %.1f ns, replace %.1f ns, erase %.1f ns\n", median(put),
-                median(get), median(miss), median(replace), median(erase));
+    std::printf("put %.1f ns, get %.1f ns, miss %.1f ns, replace %.1f ns, erase %.1f ns\n", median(put), median(get),
+                median(miss), median(replace), median(erase));
     std::printf("keys_page of 100 after a cursor: %.1f us; keys_page(\"zz\"): %.1f us\n", median(page) / 1e3,
                 median(zz) / 1e3);
     return sink == 0 ? 1 : 0;

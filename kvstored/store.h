@@ -111,8 +111,7 @@ private:
         using is_transparent = void;
         static std::string_view as_key(const char* b) { return key_of(b); }
         static std::string_view as_key(std::string_view k) { return k; }
-        template <class A, class B>
-        bool operator()(const A& a, const B& b) const
+        template <class A, class B> bool operator()(const A& a, const B& b) const
         {
             return as_key(a) < as_key(b);  // char_traits<char>: bytewise, unsigned
         }

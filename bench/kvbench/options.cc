@@ -28,8 +28,9 @@ std::vector<std::string> read_key_file(const std::string& path)
         for (unsigned char c : line)
             ok = ok && c > ' ' && c != 0x7f;
         if (!ok)
-            throw CLI::ValidationError("--key-file", path + " line " + std::to_string(keys.size() + 1)
-                                                         + ": a key is 1-250 bytes without spaces or control bytes");
+            throw CLI::ValidationError("--key-file",
+                                       path + " line " + std::to_string(keys.size() + 1)
+                                           + ": a key is 1-250 bytes without spaces or control bytes");
         keys.push_back(std::move(line));
     }
     if (keys.empty())

@@ -130,8 +130,7 @@ namespace {
 // the 16384-slot table that the default capacity (10000) grows to, and the
 // first slots of every smaller table on the way (the low bits are the same).
 // For a random hash one candidate in 256 qualifies: 2.6M hashes for 10000.
-template <class Hash>
-std::vector<std::string> crafted_keys(size_t count, Hash hash)
+template <class Hash> std::vector<std::string> crafted_keys(size_t count, Hash hash)
 {
     std::vector<std::string> keys;
     char buf[32];
@@ -194,8 +193,7 @@ TEST_CASE("hash flooding: keys crafted against a guessed SipHash key (all zeros)
 namespace {
 
 // Every page of the listing of `prefix` after `after`, `limit` keys at a time.
-std::vector<std::string_view> list_in_pages(const Store& s, std::string_view prefix, std::string after,
-                                            size_t limit)
+std::vector<std::string_view> list_in_pages(const Store& s, std::string_view prefix, std::string after, size_t limit)
 {
     std::vector<std::string_view> all;
     for (int pages = 0;; ++pages) {
@@ -210,9 +208,8 @@ std::vector<std::string_view> list_in_pages(const Store& s, std::string_view pre
     }
 }
 
-std::vector<std::string_view> model_listing(const std::map<std::string, std::string>& model,
-                                            std::string_view prefix, std::string_view after, size_t limit,
-                                            bool& more)
+std::vector<std::string_view> model_listing(const std::map<std::string, std::string>& model, std::string_view prefix,
+                                            std::string_view after, size_t limit, bool& more)
 {
     std::vector<std::string_view> out;
     more = false;
