@@ -3,11 +3,40 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <map>
 
 namespace kvbench {
 namespace {
+
+// Reads --key-file: one key a line, 1-250 bytes, no space or control byte
+// (kv's rule; bench/flood_keys writes such files). Throws a ValidationError
+// naming the file and the line.
+std::vector<std::string> read_key_file(const std::string& path)
+{
+    std::ifstream in(path);
+    if (!in)
+        throw CLI::ValidationError("--key-file", "cannot open '" + path + "': " + std::strerror(errno));
+    std::vector<std::string> keys;
+    std::string line;
+    while (std::getline(in, line)) {
+        bool ok = !line.empty() && line.size() <= 250;
+        for (unsigned char c : line)
+            ok = ok && c > ' ' && c != 0x7f;
+        if (!ok)
+            throw CLI::ValidationError("--key-file",
+                                       path + " line " + std::to_string(keys.size() + 1)
+                                           + ": a key is 1-250 bytes without spaces or control bytes");
+        keys.push_back(std::move(line));
+    }
+    if (keys.empty())
+        throw CLI::ValidationError("--key-file", path + " holds no keys");
+    return keys;
+}
 
 constexpr const char* kDescription
     = "kvbench: a load generator for kvstore, Redis and memcached, in the spirit of\n"
@@ -186,6 +215,10 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
         ->option_text("S")
         ->check(CLI::Range(0.1, 3600.0));
     app.add_option("--seed", o.seed, "Seed of the key generator (1)")->option_text("N");
+    auto* key_file = app.add_option("--key-file", o.key_file,
+                                    "Use the keys in FILE, one a line, instead of generated ones (--keys is then "
+                                    "their number; e.g. bench/flood_keys's crafted keys)")
+                         ->option_text("FILE");
     app.add_flag("--allow-remote", o.allow_remote, "Allow a server that is not on a loopback address");
 
     try {
@@ -193,8 +226,16 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
         if (!parse_ratio(ratio, o.set_weight, o.get_weight))
             throw CLI::ValidationError("--ratio",
                                        "wants SET:GET as two whole numbers, e.g. 1:1 or 0:1, not '" + ratio + "'");
+        if (key_file->count()) {
+            o.key_list = read_key_file(o.key_file);
+            o.keys = static_cast<uint32_t>(std::min<size_t>(o.key_list.size(), 100000000u));
+            o.key_list.resize(o.keys);
+            o.key_size = 0;
+            for (const std::string& k : o.key_list)
+                o.key_size = std::max(o.key_size, static_cast<unsigned>(k.size()));
+        }
         unsigned needed = 4 + digits(o.keys - 1);
-        if (o.key_size < needed)
+        if (o.key_list.empty() && o.key_size < needed)
             throw CLI::ValidationError("--key-size",
                                        std::to_string(o.keys) + " keys need keys of at least " + std::to_string(needed)
                                            + " bytes");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kvbench {
 
@@ -33,6 +34,10 @@ struct Options {
     bool allow_remote = false;
     double timeout = 10;  // seconds without any reply before giving up
     uint64_t seed = 1;
+    // --key-file: the keys themselves, one a line (then `keys` is their number
+    // and `key_size` the longest); empty: generated "key." + number keys.
+    std::string key_file;
+    std::vector<std::string> key_list;
 };
 
 // Parses the command line. Returns the options, or nothing with `exit_code`

@@ -10,7 +10,8 @@ Workload::Workload(const Options& o)
       set_weight_(o.set_weight),
       total_weight_(o.set_weight + o.get_weight),
       sequential_(o.fill),
-      key_buf_(o.key_size, '0')
+      key_buf_(o.key_size, '0'),
+      key_list_(o.key_list)
 {
     key_buf_.replace(0, 4, "key.");
     value_.reserve(o.value_size);
@@ -40,6 +41,8 @@ std::optional<Request> Workload::next()
 
 std::string_view Workload::key_text(uint32_t k)
 {
+    if (!key_list_.empty())
+        return key_list_[k];
     for (size_t pos = key_buf_.size(); pos > 4; --pos) {
         key_buf_[pos - 1] = static_cast<char>('0' + k % 10);
         k /= 10;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "options.h"
 
@@ -32,8 +33,8 @@ public:
     bool exhausted() const { return limit_ != 0 && issued_ >= limit_; }
     uint64_t issued() const { return issued_; }
 
-    // The text of key number k ("key." + zero-padded digits, key_size bytes).
-    // Valid until the next call.
+    // The text of key number k ("key." + zero-padded digits, key_size bytes,
+    // or line k of --key-file). Valid until the next call.
     std::string_view key_text(uint32_t k);
     std::string_view value() const { return value_; }
 
@@ -48,6 +49,7 @@ private:
     unsigned total_weight_;
     bool sequential_;  // --fill: keys in order
     std::string key_buf_;
+    std::vector<std::string> key_list_;  // --key-file
     std::string value_;
 };
 

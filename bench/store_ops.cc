@@ -1,0 +1,117 @@
+// store_ops: the cost of kv::Store's operations (kvstored/store.h), linked
+// with kvstored's own store.cc, measured in thread CPU time (so that other
+// processes on a busy machine do not count) as the median of --reps runs.
+//
+//   put     insert N fresh keys ("key." + 12 digits, 32-byte values), in a
+//           shuffled order, into an empty store of capacity N
+//   get     look up each of the N keys once, in a shuffled order
+//   miss    look up N absent keys
+//   replace overwrite each key with a value of another size (a new block)
+//   page    one keys_page of 100 keys after a random cursor
+//   zz      keys_page("zz", "", 100): a prefix that matches nothing
+//   erase   erase every key, in a shuffled order
+//
+// usage: store_ops [ENTRIES] [REPS]    (defaults 1000000 and 5)
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store.h"
+
+namespace {
+
+double cpu_ns()
+{
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+
+std::string key_of(size_t i)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "key.%012zu", i);
+    return buf;
+}
+
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 1000000;
+    int reps = argc > 2 ? std::atoi(argv[2]) : 5;
+    if (n == 0 || reps <= 0) {
+        std::fprintf(stderr, "usage: %s [ENTRIES] [REPS]\n", argv[0]);
+        return 2;
+    }
+    std::vector<std::string> keys, absent;
+    for (size_t i = 0; i < n; ++i) {
+        keys.push_back(key_of(2 * i));
+        absent.push_back(key_of(2 * i + 1));
+    }
+    std::mt19937_64 rng(1);
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i)
+        order[i] = i;
+    const std::string value(32, 'v'), other(40, 'w');
+
+    std::vector<double> put, get, miss, replace, page, zz, erase;
+    size_t sink = 0;
+    for (int r = 0; r < reps; ++r) {
+        kv::Store s(n);
+        std::shuffle(order.begin(), order.end(), rng);
+        double t = cpu_ns();
+        for (size_t i : order)
+            s.put(keys[i], value);
+        put.push_back((cpu_ns() - t) / static_cast<double>(n));
+        std::shuffle(order.begin(), order.end(), rng);
+        t = cpu_ns();
+        for (size_t i : order)
+            sink += s.get(keys[i])->size();
+        get.push_back((cpu_ns() - t) / static_cast<double>(n));
+        t = cpu_ns();
+        for (const std::string& k : absent)
+            sink += s.contains(k);
+        miss.push_back((cpu_ns() - t) / static_cast<double>(n));
+        const int pages = 20;
+        std::vector<std::string_view> out;
+        t = cpu_ns();
+        for (int p = 0; p < pages; ++p) {
+            out.clear();
+            sink += s.keys_page("", keys[order[p]], 100, out);
+        }
+        page.push_back((cpu_ns() - t) / pages);
+        t = cpu_ns();
+        for (int p = 0; p < pages; ++p) {
+            out.clear();
+            sink += s.keys_page("zz", "", 100, out);
+        }
+        zz.push_back((cpu_ns() - t) / pages);
+        t = cpu_ns();
+        for (size_t i : order)
+            s.put(keys[i], other);
+        replace.push_back((cpu_ns() - t) / static_cast<double>(n));
+        t = cpu_ns();
+        for (size_t i : order)
+            sink += s.erase(keys[i]);
+        erase.push_back((cpu_ns() - t) / static_cast<double>(n));
+    }
+    std::printf("%zu entries, median of %d runs (thread CPU time)\n", n, reps);
+    std::printf("put %.1f ns, get %.1f ns, miss %.1f ns, replace %.1f ns, erase %.1f ns\n", median(put), median(get),
+                median(miss), median(replace), median(erase));
+    std::printf("keys_page of 100 after a cursor: %.1f us; keys_page(\"zz\"): %.1f us\n", median(page) / 1e3,
+                median(zz) / 1e3);
+    return sink == 0 ? 1 : 0;
+}
