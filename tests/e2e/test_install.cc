@@ -4,6 +4,7 @@
 // nothing of kvstored's but the service socket.
 #include <catch2/catch.hpp>
 
+#include <elf.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -252,6 +253,69 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
         REQUIRE(st);
         CHECK(mode_text(st->st_mode) == "0755");
     }
+}
+
+// Regression (issue 13, point 9): kvsvc, the program that parses the
+// network's bytes, was linked -static without PIE, so it sat at the same
+// address in every process (no ASLR).
+TEST_CASE("install: the installed kvsvc is a static PIE, loaded at a random address")
+{
+    Staging staging;
+    const std::string kvsvc = staging.path("/usr/bin/kvsvc");
+    std::string image = read_file(kvsvc);
+    REQUIRE(image.size() >= sizeof(Elf64_Ehdr));
+    Elf64_Ehdr header;
+    std::memcpy(&header, image.data(), sizeof header);
+    REQUIRE(std::memcmp(header.e_ident, ELFMAG, SELFMAG) == 0);
+    REQUIRE(header.e_ident[EI_CLASS] == ELFCLASS64);
+    // ET_DYN: position-independent (ET_EXEC is loaded at its fixed address).
+    CHECK(header.e_type == ET_DYN);
+    // Static: no program interpreter (no dynamic loader at exec), no DT_NEEDED.
+    bool interp = false, dynamic = false;
+    for (size_t i = 0; i < header.e_phnum; ++i) {
+        size_t at = header.e_phoff + i * header.e_phentsize;
+        REQUIRE(at + sizeof(Elf64_Phdr) <= image.size());
+        Elf64_Phdr ph;
+        std::memcpy(&ph, image.data() + at, sizeof ph);
+        interp = interp || ph.p_type == PT_INTERP;
+        if (ph.p_type == PT_DYNAMIC) {
+            dynamic = true;
+            for (size_t off = ph.p_offset; off + sizeof(Elf64_Dyn) <= ph.p_offset + ph.p_filesz;
+                 off += sizeof(Elf64_Dyn)) {
+                Elf64_Dyn d;
+                std::memcpy(&d, image.data() + off, sizeof d);
+                CHECK(d.d_tag != DT_NEEDED);
+            }
+        }
+    }
+    CHECK_FALSE(interp);
+    CHECK(dynamic);  // a static PIE relocates itself from its own dynamic section
+
+    // And the kernel puts it somewhere else each time (ASLR, unless switched off).
+    if (read_file("/proc/sys/kernel/randomize_va_space").rfind('0', 0) == 0) {
+        WARN("ASLR is off on this machine (kernel.randomize_va_space = 0): load addresses not compared");
+        return;
+    }
+    std::set<std::string> bases;
+    for (int i = 0; i < 3; ++i) {
+        int sv[2];
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        LineClient client(sv[0]);
+        Process p(kvsvc, {"--socket", staging.dir().file("none.sock")}, Stdio{sv[1], sv[1], sv[1]});
+        ::close(sv[1]);
+        CHECK(client.read_line() == greeting());  // running, its image mapped
+        std::string maps = read_file("/proc/" + std::to_string(p.pid()) + "/maps");
+        bases.insert(maps.substr(0, maps.find('-')));
+        client.close();
+        CHECK(exited_with(p.wait_exit(5s), 0));
+    }
+    INFO("first mappings at: " << [&] {
+        std::string all;
+        for (const auto& b : bases)
+            all += b + " ";
+        return all;
+    }());
+    CHECK(bases.size() > 1);
 }
 
 TEST_CASE("install: the default kvstored.conf carries the documented keys, all commented out")
