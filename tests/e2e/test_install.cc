@@ -622,6 +622,11 @@ TEST_CASE("installed: the admin socket admits root and kvstore-admin's members, 
     CHECK_FALSE(owner.ok());
     CHECK(owner.output.find("kvstored refused: permission denied: uid " + std::to_string(account("kvstore").uid))
           != std::string::npos);
+    // Nor with the groups /etc/group gives kvstore (a kvsvc started as kvstore
+    // by a unit drop-in gets those): only kvstored.service adds kvstore-admin.
+    RunResult owner_groups = status_as("kvstore", "kvstore", service_groups("kvstore", group_id("kvstore"), ""));
+    INFO(owner_groups.describe());
+    CHECK_FALSE(owner_groups.ok());
     // Anyone else: the socket's mode.
     RunResult other = status_as("nobody", nogroup, {});
     INFO(other.describe());
