@@ -201,7 +201,9 @@ void ensure_kvstore_accounts()
     size_t end = postinst.find("# END accounts");
     if (begin == std::string::npos || end == std::string::npos || end < begin)
         throw std::runtime_error(postinst_path + " has no '# BEGIN accounts' ... '# END accounts' block");
-    std::string script = "set -e\n" + postinst.substr(begin, end - begin) + "create_accounts\n";
+    // dpkg runs maintainer scripts with the sbin directories in PATH.
+    std::string script = "set -e\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        + postinst.substr(begin, end - begin) + "create_accounts\n";
     RunResult r = run_capture("/bin/sh", {"-c", script});
     if (!r.ok())
         throw std::runtime_error("the accounts block of " + postinst_path
