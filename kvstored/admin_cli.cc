@@ -3,6 +3,7 @@
 // line on stderr that names the subcommand and says what to do.
 #include "admin_cli.h"
 
+#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -49,6 +50,13 @@ std::string access_hint(const std::string& path)
     std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
     std::string owner = user_name(st.st_uid);
     std::string who = owner == "root" ? "as root" : "as root or as " + owner;
+    // Mode 0660: kvstored runs with --admin-group, whose members get in.
+    if (st.st_mode & S_IWGRP) {
+        const struct group* g = ::getgrgid(st.st_gid);
+        std::string name = g ? g->gr_name : std::to_string(st.st_gid);
+        return "permission denied on " + path + " (owner " + owner + ", group " + name + ", mode " + mode
+            + "): run as root or as a member of the group " + name;
+    }
     return "permission denied on " + path + " (owner " + owner + ", mode " + mode + "): run " + who;
 }
 

@@ -88,8 +88,14 @@ Listener::Listener(EventLoop& loop, Options options, OnAccept on_accept)
         dev_ = st.st_dev;
         ino_ = st.st_ino;
     }
-    if (options_.group != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), options_.group) < 0)
-        fail("chown " + path + " to group " + std::to_string(options_.group));
+    // Without privileges, chown to a group works only for a group kvstored's
+    // user is in (kvstored.service: SupplementaryGroups=).
+    if (options_.group != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), options_.group) < 0) {
+        int err = errno;
+        throw std::runtime_error("chown " + path + " to group " + std::to_string(options_.group) + ": "
+                                 + std::strerror(err)
+                                 + (err == EPERM ? " (kvstored's user must be a member of that group)" : ""));
+    }
     if (::chmod(path.c_str(), options_.mode) < 0)
         fail("chmod " + path);
     if (::listen(fd_.get(), SOMAXCONN) < 0)

@@ -6,6 +6,9 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include <grp.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -37,6 +40,37 @@ private:
     std::function<void()> fn_;
 };
 
+// The peer's supplementary groups (SO_PEERGROUPS, Linux 4.13), so that a
+// member of a group by /etc/group gets in, not only one whose primary group
+// it is. Empty when the kernel cannot tell: then only the primary group counts.
+std::vector<gid_t> peer_groups(int fd)
+{
+    std::vector<gid_t> groups(32);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return groups;
+        }
+        if (errno != ERANGE)
+            return {};
+        groups.resize(len / sizeof(gid_t) + 1);  // ERANGE: len is the size needed
+    }
+    return {};
+}
+
+bool is_member(const ucred& peer, const std::vector<gid_t>& groups, gid_t group)
+{
+    return peer.gid == group || std::find(groups.begin(), groups.end(), group) != groups.end();
+}
+
+// "group kvsvc (gid 998)" for messages.
+std::string group_text(gid_t gid)
+{
+    const struct group* g = ::getgrgid(gid);
+    return "group " + (g ? std::string(g->gr_name) + " (gid " + std::to_string(gid) + ")" : std::to_string(gid));
+}
+
 }  // namespace
 
 Server::Server(EventLoop& loop, const ServerConfig& config)
@@ -52,13 +86,20 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
             p->drain();
             release_durable_replies();
         });
+    // One group for both would let every kvsvc administer kvstored.
+    if (config_.admin_group && *config_.admin_group == service_gid_)
+        throw std::runtime_error("the admin group and the service group are both " + group_text(service_gid_)
+                                 + ": kvsvc would be let onto the admin socket; use a separate admin group");
     // kvsvc runs in the service group: owner and group may connect.
     gid_t group = config_.service_group ? *config_.service_group : static_cast<gid_t>(-1);
     service_ = std::make_unique<Listener>(
         loop_, Listener::Options{config_.socket_path, 0660, group},
         [this](UniqueFd fd, const ucred& peer) { admit(std::move(fd), peer, Client::Role::Service); });
+    // The admin group's members may connect; without one, only the owner (and root).
     admin_ = std::make_unique<Listener>(
-        loop_, Listener::Options{config_.admin_socket_path, 0600},
+        loop_,
+        Listener::Options{config_.admin_socket_path, mode_t{config_.admin_group ? 0660u : 0600u},
+                          config_.admin_group.value_or(static_cast<gid_t>(-1))},
         [this](UniqueFd fd, const ucred& peer) { admit(std::move(fd), peer, Client::Role::Admin); });
 }
 
@@ -67,23 +108,34 @@ Server::~Server()
     clients_.clear();
 }
 
-// "" when `peer` may use the socket of `role`, else what to tell it.
-std::string Server::refusal(const ucred& peer, Client::Role role) const
+// "" when `peer` (with supplementary `groups`) may use the socket of `role`,
+// else what to tell it. See server.h for who may use which.
+std::string Server::refusal(const ucred& peer, const std::vector<gid_t>& groups, Client::Role role) const
 {
-    if (peer.uid == 0 || peer.uid == own_uid_)
+    if (peer.uid == 0)
         return "";
-    if (role == Client::Role::Service && peer.gid == service_gid_)
-        return "";
-    std::string allowed = "root and uid " + std::to_string(own_uid_);
-    if (role == Client::Role::Service)
-        allowed += " and group " + std::to_string(service_gid_);
+    std::string allowed = "root";
+    if (role == Client::Role::Service) {
+        if (peer.uid == own_uid_ || is_member(peer, groups, service_gid_))
+            return "";
+        allowed += " and uid " + std::to_string(own_uid_) + " and group " + std::to_string(service_gid_);
+    } else if (config_.admin_group) {
+        // Not kvstored's own uid: see server.h.
+        if (is_member(peer, groups, *config_.admin_group))
+            return "";
+        allowed += " and group " + std::to_string(*config_.admin_group);
+    } else {
+        if (peer.uid == own_uid_)
+            return "";
+        allowed += " and uid " + std::to_string(own_uid_);
+    }
     return "permission denied: uid " + std::to_string(peer.uid) + " (gid " + std::to_string(peer.gid) + ") may not use "
         + (role == Client::Role::Admin ? config_.admin_socket_path : config_.socket_path) + "; allowed: " + allowed;
 }
 
 void Server::admit(UniqueFd fd, const ucred& peer, Client::Role role)
 {
-    if (std::string why = refusal(peer, role); !why.empty()) {
+    if (std::string why = refusal(peer, peer_groups(fd.get()), role); !why.empty()) {
         LOG_WARN("refused pid %d: %s", peer.pid, why.c_str());
         // The socket buffer of a fresh connection has room for this small frame.
         std::string frame;

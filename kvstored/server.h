@@ -1,11 +1,16 @@
 // server.h: the two sockets (service and admin), the set of connected peers,
 // who may connect, and the graceful-shutdown handshake.
 //
-// Access: the service socket (mode 0660) admits root, kvstored's own user and
-// members of the service group (by their effective gid); the admin socket
-// (mode 0600) admits root and kvstored's own user. Each peer is checked with
-// SO_PEERCRED before it can send anything; a refused peer gets a Refused
-// notice saying what is allowed, and a log line.
+// Access (docs/operations.md, "Access control"): the service socket (mode
+// 0660, group service_group) admits root, kvstored's own user and members of
+// the service group. The admin socket admits root and members of the admin
+// group (mode 0660, group admin_group) when one is configured, and otherwise
+// (mode 0600) root and kvstored's own user. With an admin group, kvstored's
+// own uid is not enough: a kvsvc left running as that user (an old xinetd
+// file) must not administer anything. The admin and the service group must
+// differ. "Member" means the primary group (SO_PEERCRED) or a supplementary
+// one (SO_PEERGROUPS). Each peer is checked before it can send anything; a
+// refused peer gets a Refused notice saying what is allowed, and a log line.
 //
 // Shutdown: stop accepting, commit everything pending to the database, send
 // every client a Shutdown notice, then wait until each has hung up or the
@@ -41,6 +46,7 @@ struct ServerConfig {
     size_t max_value = 64 * 1024;
     std::chrono::milliseconds shutdown_timeout{5000};
     std::optional<gid_t> service_group;  // nullopt: kvstored's own group
+    std::optional<gid_t> admin_group;  // nullopt: the admin socket admits root and kvstored's own user
 };
 
 class Server {
@@ -75,7 +81,7 @@ public:
 
 private:
     void admit(UniqueFd fd, const ucred& peer, Client::Role role);
-    std::string refusal(const ucred& peer, Client::Role role) const;
+    std::string refusal(const ucred& peer, const std::vector<gid_t>& groups, Client::Role role) const;
     void release_durable_replies();
     void on_kick_deadline(uint64_t target);
     void answer_kick(uint64_t target, const std::string& reply);

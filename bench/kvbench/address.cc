@@ -34,7 +34,13 @@ std::string to_text(const sockaddr_storage& ss, uint16_t port)
         return std::string(host) + ":" + std::to_string(port);
     }
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(port);
+    // Appended, not "[" + std::string(host) + ...: GCC 12 -O3 warns falsely
+    // about that operator+ (-Wrestrict in basic_string::_M_replace).
+    std::string text = "[";
+    text += host;
+    text += "]:";
+    text += std::to_string(port);
+    return text;
 }
 
 }  // namespace

@@ -155,7 +155,7 @@ bool is_root()
 std::string install_tests_unavailable()
 {
     if (!is_root())
-        return "needs root: it runs kvstored and kvsvc as the users kvstore and nobody (CI runs as root)";
+        return "needs root: it runs kvstored and kvsvc as the users kvstore, kvsvc and nobody (CI runs as root)";
     if (::access(kSetpriv, X_OK) != 0)
         return std::string(kSetpriv) + " is missing (package util-linux)";
     return "";
@@ -177,7 +177,7 @@ gid_t group_id(const std::string& group)
     return gr->gr_gid;
 }
 
-void ensure_kvstore_account()
+void ensure_kvstore_accounts()
 {
     // Parallel tests: one at a time. flock on /etc itself leaves no lock file
     // behind (adduser replaces /etc/passwd, so locking that would not do).
@@ -193,22 +193,33 @@ void ensure_kvstore_account()
         }
     } unlock{lock};
 
-    if (!::getgrnam("kvstore")) {
-        RunResult r = run_capture("/usr/sbin/addgroup", {"--system", "--quiet", "kvstore"});
-        if (!r.ok() && !::getgrnam("kvstore"))
-            throw std::runtime_error("cannot create the group kvstore (is the package adduser installed?):\n"
-                                     + r.describe());
-    }
-    if (!::getpwnam("kvstore")) {
-        // As packaging/debian/postinst does it.
-        RunResult r = run_capture("/usr/sbin/adduser",
-                                  {"--system", "--quiet", "--ingroup", "kvstore", "--no-create-home", "--home",
-                                   "/var/lib/kvstore", "--shell", "/usr/sbin/nologin", "--comment", "kvstore daemon",
-                                   "kvstore"});
-        if (!r.ok() && !::getpwnam("kvstore"))
-            throw std::runtime_error("cannot create the user kvstore (is the package adduser installed?):\n"
-                                     + r.describe());
-    }
+    // The postinst's own commands, so that these tests check them too (and
+    // that they may run again on existing accounts: every test runs them).
+    const std::string postinst_path = source_dir() + "/packaging/debian/postinst";
+    std::string postinst = read_file(postinst_path);
+    size_t begin = postinst.find("# BEGIN accounts");
+    size_t end = postinst.find("# END accounts");
+    if (begin == std::string::npos || end == std::string::npos || end < begin)
+        throw std::runtime_error(postinst_path + " has no '# BEGIN accounts' ... '# END accounts' block");
+    // dpkg runs maintainer scripts with the sbin directories in PATH.
+    std::string script = "set -e\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        + postinst.substr(begin, end - begin) + "create_accounts\n";
+    RunResult r = run_capture("/bin/sh", {"-c", script});
+    if (!r.ok())
+        throw std::runtime_error("the accounts block of " + postinst_path
+                                 + " failed (is the package adduser installed?):\n" + r.describe());
+}
+
+std::vector<gid_t> service_groups(const std::string& user, gid_t gid, const std::string& extra)
+{
+    std::vector<gid_t> groups(64);
+    int n = static_cast<int>(groups.size());
+    if (::getgrouplist(user.c_str(), gid, groups.data(), &n) < 0)
+        throw std::runtime_error("getgrouplist " + user + ": more than 64 groups");
+    groups.resize(static_cast<size_t>(n));
+    for (const std::string& name : split_words(extra))
+        groups.push_back(group_id(name));
+    return groups;
 }
 
 std::vector<std::string> as_user(const std::string& user, const std::string& group, bool init_groups,
@@ -217,6 +228,23 @@ std::vector<std::string> as_user(const std::string& user, const std::string& gro
     std::vector<std::string> argv
         = {kSetpriv, "--reuid=" + user, "--regid=" + group, init_groups ? "--init-groups" : "--clear-groups", "--",
            program};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+std::vector<std::string> as_user_with_groups(const std::string& user, const std::string& group,
+                                             const std::vector<gid_t>& groups, const std::string& program,
+                                             const std::vector<std::string>& args)
+{
+    // Appended piece by piece: `"," + std::to_string(g)` makes GCC 12 -O3 warn
+    // falsely (-Wrestrict).
+    std::string groups_arg = groups.empty() ? "--clear-groups" : "--groups=";
+    for (size_t i = 0; i < groups.size(); ++i) {
+        if (i > 0)
+            groups_arg += ',';
+        groups_arg += std::to_string(groups[i]);
+    }
+    std::vector<std::string> argv = {kSetpriv, "--reuid=" + user, "--regid=" + group, groups_arg, "--", program};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
 }
@@ -378,7 +406,11 @@ DeployedDaemon::DeployedDaemon(const Staging& staging)
         || ::chown(notify_path_.c_str(), owner.uid, gid) < 0)
         throw std::runtime_error("notify socket " + notify_path_ + ": " + std::strerror(errno));
 
-    std::vector<std::string> argv = as_user(user, group, true, argv_[0], {argv_.begin() + 1, argv_.end()});
+    std::vector<std::string> supplementary = unit_values(unit, "Service", "SupplementaryGroups");
+    std::vector<gid_t> groups
+        = service_groups(user, gid, supplementary.empty() ? std::string() : supplementary.front());
+    std::vector<std::string> argv
+        = as_user_with_groups(user, group, groups, argv_[0], {argv_.begin() + 1, argv_.end()});
     argv.insert(argv.begin(), {kEnv, "NOTIFY_SOCKET=" + notify_path_});
     int log_fd = open_log(log_path_);
     mode_t umask_value = static_cast<mode_t>(std::stoul(unit_value(unit, "Service", "UMask"), nullptr, 8));

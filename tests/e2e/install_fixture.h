@@ -1,15 +1,17 @@
 // install_fixture.h: kvstore as INSTALLED, not as built. A Staging is
 // `DESTDIR=<tmp>/root cmake --install build --prefix /usr`, i.e. the files of
 // the .deb in a private root; DeployedDaemon runs the installed kvstored the
-// way the installed kvstored.service says (ExecStart=, User=, Group=, UMask=,
-// RuntimeDirectory=, StateDirectory=, Type=notify), with every absolute path
+// way the installed kvstored.service says (ExecStart=, User=, Group=,
+// SupplementaryGroups=, UMask=, RuntimeDirectory=, StateDirectory=,
+// Type=notify), with every absolute path
 // of the real system moved under that root.
 //
 // These tests run as root (CI is root in a throwaway Debian 12 container):
-// they start programs as the kvstore and nobody users with setpriv, and they
-// create the kvstore system account when it is missing, as the package's
-// postinst does. The account is left in place afterwards (other tests running
-// in parallel may be using it); every file and process is cleaned up.
+// they start programs as the kvstore, kvsvc and nobody users with setpriv, and
+// they create the package's accounts (kvstore, kvsvc, kvstore-admin) when
+// missing, by running the accounts block of the package's postinst. The
+// accounts are left in place afterwards (other tests running in parallel may
+// be using them); every file and process is cleaned up.
 #pragma once
 
 #include <sys/types.h>
@@ -61,15 +63,26 @@ struct Account {
 Account account(const std::string& user);
 // gid of a group; throws when it does not exist.
 gid_t group_id(const std::string& group);
-// Creates the kvstore system user and group when missing, with the command of
-// packaging/debian/postinst (serialized between parallel tests by a lock file).
-void ensure_kvstore_account();
+// Creates the package's accounts when missing: runs the block between
+// "# BEGIN accounts" and "# END accounts" of packaging/debian/postinst, then
+// its create_accounts, with /bin/sh (serialized between parallel tests by a
+// lock). Throws, quoting the output, when that fails.
+void ensure_kvstore_accounts();
+
+// The groups a service gets from systemd with User=`user` and
+// SupplementaryGroups=`extra` (space-separated names): the user's groups from
+// /etc/group (initgroups) plus those. The primary group `gid` first.
+std::vector<gid_t> service_groups(const std::string& user, gid_t gid, const std::string& extra);
 
 // `program args` run as `user`:`group` (setpriv; supplementary groups those of
 // the user with init_groups, none otherwise): the argv to give Process. setpriv
 // execs in place, so the pid is the program's own.
 std::vector<std::string> as_user(const std::string& user, const std::string& group, bool init_groups,
                                  const std::string& program, const std::vector<std::string>& args);
+// The same with exactly the supplementary `groups`.
+std::vector<std::string> as_user_with_groups(const std::string& user, const std::string& group,
+                                             const std::vector<gid_t>& groups, const std::string& program,
+                                             const std::vector<std::string>& args);
 
 // Every value of `key` in `[section]` of a systemd unit or INI text, in order.
 std::vector<std::string> unit_values(const std::string& text, const std::string& section, const std::string& key);

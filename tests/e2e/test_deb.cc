@@ -205,3 +205,54 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         CHECK(lintian.output.find("E: ") == std::string::npos);
     }
 }
+
+// Regression (issue 13, point 9): the postinst called `adduser --comment`,
+// which adduser knows only since 3.130, so the package failed to install on
+// Debian 11 and Ubuntu 22.04 (adduser 3.118).
+TEST_CASE("deb: the maintainer scripts give adduser and addgroup only options that 3.118 and 3.130+ both know")
+{
+    // adduser 3.118's options (its man page), less --gecos, which 3.130+
+    // deprecate in favour of --comment.
+    const std::set<std::string> known = {
+        "--system",
+        "--quiet",
+        "--group",
+        "--ingroup",
+        "--gid",
+        "--uid",
+        "--home",
+        "--no-create-home",
+        "--shell",
+        "--disabled-password",
+        "--disabled-login",
+        "--firstuid",
+        "--lastuid",
+        "--conf",
+        "--add_extra_groups",
+        "--force-badname",
+        "--debug",
+        "--only-if-empty",
+    };
+    int calls = 0;
+    for (const char* script : {"postinst", "postrm"}) {
+        // Whole commands: continuation lines joined.
+        std::string text = replace_all(read_file(source_dir() + "/packaging/debian/" + script), "\\\n", " ");
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            std::vector<std::string> words = split_words(line);
+            if (words.empty() || words.front().rfind('#', 0) == 0)
+                continue;  // a comment
+            for (size_t i = 0; i < words.size(); ++i) {
+                if (words[i] != "adduser" && words[i] != "addgroup" && words[i] != "deluser" && words[i] != "delgroup")
+                    continue;
+                ++calls;
+                for (size_t j = i + 1; j < words.size() && words[j] != "||" && words[j] != "&&" && words[j] != ";"; ++j)
+                    if (words[j].rfind("--", 0) == 0) {
+                        INFO(script << ": " << line);
+                        CHECK(known.count(words[j]) == 1);
+                    }
+            }
+        }
+    }
+    CHECK(calls >= 4);
+}

@@ -1,15 +1,24 @@
 // test_install.cc: kvstore as installed by `cmake --install` (the files of the
 // .deb) into a staging root: the file layout, and the installed units and
-// xinetd file actually serving a client as the kvstore user.
+// xinetd file actually serving a client as the kvsvc user, which can reach
+// nothing of kvstored's but the service socket.
 #include <catch2/catch.hpp>
 
+#include <elf.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -132,6 +141,91 @@ std::string connect_as(const Staging& staging, const std::string& socket, const 
     return reply;
 }
 
+// The value of `name` in the xinetd service file `text` ("    user = kvsvc").
+std::string xinetd_value(const std::string& text, const std::string& name)
+{
+    std::istringstream in(text);
+    std::string found;
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream words(line);
+        std::string key, eq, value;
+        if (words >> key >> eq >> value && key == name && eq == "=") {
+            REQUIRE(found.empty());  // once
+            found = value;
+        }
+    }
+    REQUIRE_FALSE(found.empty());
+    return found;
+}
+
+// What a process gets when it tries kvstored's private resources: each field
+// is 0 when the attempt succeeded, else its errno.
+struct Reach {
+    int admin_connect = 0;  // connect() to the admin socket
+    int admin_admitted = 0;  // 0: connected and not sent away within 2 s; EACCES: kvstored refused it
+    int db_read = 0;  // open(store.db, O_RDONLY)
+    int db_write = 0;  // open(store.db, O_WRONLY)
+    int signal = 0;  // kill(kvstored, 0)
+};
+
+// connect() to `path`, then whether kvstored keeps the connection (admitted)
+// or sends a Refused notice and closes it (EACCES).
+// (Runs in the probe child, which exits right after: the descriptor is not
+// closed.)
+void try_admin(const std::string& path, Reach& r)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), std::min(path.size(), sizeof addr.sun_path - 1));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        r.admin_connect = r.admin_admitted = errno;
+        return;
+    }
+    // A refused peer gets a Refused frame, then EOF; an admitted one, nothing
+    // until it says Hello.
+    pollfd p{fd, POLLIN, 0};
+    char buf[512];
+    for (int i = 0; i < 20 && ::poll(&p, 1, 100) >= 0; ++i)
+        if ((p.revents & (POLLIN | POLLHUP)) && ::recv(fd, buf, sizeof buf, MSG_DONTWAIT) == 0) {
+            r.admin_admitted = EACCES;
+            return;
+        }
+}
+
+// Reach of a process with exactly these credentials, as xinetd or systemd
+// gives them to kvsvc (a forked child: setgroups, setgid, setuid).
+Reach reach_as(uid_t uid, gid_t gid, const std::vector<gid_t>& groups, const std::string& admin_socket,
+               const std::string& db, pid_t kvstored)
+{
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        Reach r;
+        if (::setgroups(groups.size(), groups.data()) != 0 || ::setresgid(gid, gid, gid) != 0
+            || ::setresuid(uid, uid, uid) != 0)
+            ::_exit(2);
+        try_admin(admin_socket, r);
+        int fd = ::open(db.c_str(), O_RDONLY | O_CLOEXEC);
+        r.db_read = fd >= 0 ? 0 : errno;
+        fd = ::open(db.c_str(), O_WRONLY | O_CLOEXEC);
+        r.db_write = fd >= 0 ? 0 : errno;
+        r.signal = ::kill(kvstored, 0) == 0 ? 0 : errno;
+        ::_exit(::write(fds[1], &r, sizeof r) == sizeof r ? 0 : 3);
+    }
+    ::close(fds[1]);
+    Reach r;
+    ssize_t n = ::read(fds[0], &r, sizeof r);
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(exited_with(status, 0));
+    REQUIRE(n == static_cast<ssize_t>(sizeof r));
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("install: cmake --install puts every file at its path, with its mode")
@@ -161,6 +255,69 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
     }
 }
 
+// Regression (issue 13, point 9): kvsvc, the program that parses the
+// network's bytes, was linked -static without PIE, so it sat at the same
+// address in every process (no ASLR).
+TEST_CASE("install: the installed kvsvc is a static PIE, loaded at a random address")
+{
+    Staging staging;
+    const std::string kvsvc = staging.path("/usr/bin/kvsvc");
+    std::string image = read_file(kvsvc);
+    REQUIRE(image.size() >= sizeof(Elf64_Ehdr));
+    Elf64_Ehdr header;
+    std::memcpy(&header, image.data(), sizeof header);
+    REQUIRE(std::memcmp(header.e_ident, ELFMAG, SELFMAG) == 0);
+    REQUIRE(header.e_ident[EI_CLASS] == ELFCLASS64);
+    // ET_DYN: position-independent (ET_EXEC is loaded at its fixed address).
+    CHECK(header.e_type == ET_DYN);
+    // Static: no program interpreter (no dynamic loader at exec), no DT_NEEDED.
+    bool interp = false, dynamic = false;
+    for (size_t i = 0; i < header.e_phnum; ++i) {
+        size_t at = header.e_phoff + i * header.e_phentsize;
+        REQUIRE(at + sizeof(Elf64_Phdr) <= image.size());
+        Elf64_Phdr ph;
+        std::memcpy(&ph, image.data() + at, sizeof ph);
+        interp = interp || ph.p_type == PT_INTERP;
+        if (ph.p_type == PT_DYNAMIC) {
+            dynamic = true;
+            for (size_t off = ph.p_offset; off + sizeof(Elf64_Dyn) <= ph.p_offset + ph.p_filesz;
+                 off += sizeof(Elf64_Dyn)) {
+                Elf64_Dyn d;
+                std::memcpy(&d, image.data() + off, sizeof d);
+                CHECK(d.d_tag != DT_NEEDED);
+            }
+        }
+    }
+    CHECK_FALSE(interp);
+    CHECK(dynamic);  // a static PIE relocates itself from its own dynamic section
+
+    // And the kernel puts it somewhere else each time (ASLR, unless switched off).
+    if (read_file("/proc/sys/kernel/randomize_va_space").rfind('0', 0) == 0) {
+        WARN("ASLR is off on this machine (kernel.randomize_va_space = 0): load addresses not compared");
+        return;
+    }
+    std::set<std::string> bases;
+    for (int i = 0; i < 3; ++i) {
+        int sv[2];
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        LineClient client(sv[0]);
+        Process p(kvsvc, {"--socket", staging.dir().file("none.sock")}, Stdio{sv[1], sv[1], sv[1]});
+        ::close(sv[1]);
+        CHECK(client.read_line() == greeting());  // running, its image mapped
+        std::string maps = read_file("/proc/" + std::to_string(p.pid()) + "/maps");
+        bases.insert(maps.substr(0, maps.find('-')));
+        client.close();
+        CHECK(exited_with(p.wait_exit(5s), 0));
+    }
+    INFO("first mappings at: " << [&] {
+        std::string all;
+        for (const auto& b : bases)
+            all += b + " ";
+        return all;
+    }());
+    CHECK(bases.size() > 1);
+}
+
 TEST_CASE("install: the default kvstored.conf carries the documented keys, all commented out")
 {
     std::string conf = read_file(source_dir() + "/packaging/kvstored.conf");
@@ -185,7 +342,7 @@ TEST_CASE("install: the default kvstored.conf carries the documented keys, all c
     CHECK(run_section);
     CHECK(keys
           == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.db", "run.sync",
-                                   "run.sync-interval", "run.service-group"});
+                                   "run.sync-interval", "run.service-group", "run.admin-group"});
 }
 
 TEST_CASE("install: another prefix gets units and an xinetd file that run its programs")
@@ -225,13 +382,13 @@ TEST_CASE("install: installing again keeps an edited config file and puts the ne
     CHECK_FALSE(stat_of(staging.path("/lib/systemd/system/kvstored.service.new")));
 }
 
-TEST_CASE("installed: an nc session through real xinetd and the installed xinetd file, kvsvc as user kvstore")
+TEST_CASE("installed: an nc session through real xinetd and the installed xinetd file, kvsvc as user kvsvc")
 {
     if (std::string why = install_tests_unavailable(); !why.empty()) {
         WARN("skipped: " << why);
         return;
     }
-    ensure_kvstore_account();
+    ensure_kvstore_accounts();
     Account kvstore = account("kvstore");
     Staging staging;
     DeployedDaemon daemon(staging);
@@ -241,17 +398,22 @@ TEST_CASE("installed: an nc session through real xinetd and the installed xinetd
     // kvstored makes of it under UMask=0077.
     auto run_dir = stat_of(daemon.runtime_dir());
     REQUIRE(run_dir);
-    CHECK(mode_text(run_dir->st_mode) == "0750");
+    CHECK(mode_text(run_dir->st_mode) == "0755");
     auto sock = stat_of(daemon.socket_path());
     REQUIRE(sock);
     CHECK(S_ISSOCK(sock->st_mode));
     CHECK(mode_text(sock->st_mode) == "0660");
     CHECK(sock->st_uid == kvstore.uid);
-    CHECK(sock->st_gid == group_id("kvstore"));
-    if (auto admin = stat_of(daemon.runtime_dir() + "/admin.sock")) {
-        CHECK(mode_text(admin->st_mode) == "0600");
-        CHECK(admin->st_uid == kvstore.uid);
-    }
+    CHECK(sock->st_gid == group_id("kvsvc"));
+    auto admin = stat_of(daemon.runtime_dir() + "/admin.sock");
+    REQUIRE(admin);
+    CHECK(mode_text(admin->st_mode) == "0660");
+    CHECK(admin->st_uid == kvstore.uid);
+    CHECK(admin->st_gid == group_id("kvstore-admin"));
+    auto state_dir = stat_of(daemon.state_dir());
+    REQUIRE(state_dir);
+    CHECK(mode_text(state_dir->st_mode) == "0750");
+    CHECK(state_dir->st_uid == kvstore.uid);
     auto db = stat_of(daemon.state_dir() + "/store.db");
     REQUIRE(db);
     CHECK(mode_text(db->st_mode) == "0600");
@@ -268,7 +430,7 @@ TEST_CASE("installed: an nc session through real xinetd and the installed xinetd
         LineClient c = connect_tcp(xinetd.port());
         CHECK(c.read_line() == greeting());
         CHECK(c.ask("connect") == "OK connected");
-        check_kvsvc_children_run_as(xinetd.process().pid(), staging.path("/usr/bin/kvsvc"), kvstore.uid);
+        check_kvsvc_children_run_as(xinetd.process().pid(), staging.path("/usr/bin/kvsvc"), account("kvsvc").uid);
         CHECK(c.ask("exit") == "BYE");
         CHECK(c.expect_eof());
     }
@@ -287,7 +449,7 @@ TEST_CASE("installed: the same session through systemd-socket-activate and the i
         WARN("skipped: " << why);
         return;
     }
-    ensure_kvstore_account();
+    ensure_kvstore_accounts();
     Staging staging;
     std::string socket_unit = read_file(staging.path("/lib/systemd/system/kvsvc.socket"));
     std::string service = read_file(staging.path("/lib/systemd/system/kvsvc@.service"));
@@ -297,7 +459,8 @@ TEST_CASE("installed: the same session through systemd-socket-activate and the i
     CHECK(unit_value(service, "Service", "StandardInput") == "socket");
     CHECK(unit_value(service, "Service", "StandardOutput") == "socket");
     CHECK(unit_value(service, "Service", "StandardError") == "journal");
-    CHECK(unit_value(service, "Service", "User") == "kvstore");
+    CHECK(unit_value(service, "Service", "User") == "kvsvc");
+    CHECK(unit_value(service, "Service", "Group") == "kvsvc");
     CHECK(unit_value(service, "Unit", "CollectMode") == "inactive-or-failed");
 
     DeployedDaemon daemon(staging);
@@ -307,20 +470,20 @@ TEST_CASE("installed: the same session through systemd-socket-activate and the i
         LineClient c = connect_tcp(activation.port());
         CHECK(c.read_line() == greeting());
         CHECK(c.ask("connect") == "OK connected");
-        check_kvsvc_children_run_as(activation.process().pid(), staging.path("/usr/bin/kvsvc"), account("kvstore").uid);
+        check_kvsvc_children_run_as(activation.process().pid(), staging.path("/usr/bin/kvsvc"), account("kvsvc").uid);
         CHECK(c.ask("exit") == "BYE");
         CHECK(c.expect_eof());
     }
     nc_session(activation.port());
 }
 
-TEST_CASE("installed: kvsvc running as a user outside the kvstore group is refused")
+TEST_CASE("installed: kvsvc running as a user outside the service group is refused")
 {
     if (std::string why = install_tests_unavailable(); !why.empty()) {
         WARN("skipped: " << why);
         return;
     }
-    ensure_kvstore_account();
+    ensure_kvstore_accounts();
     Account nobody = account("nobody");
     struct group* nobody_group = ::getgrgid(nobody.gid);
     REQUIRE(nobody_group);
@@ -329,21 +492,154 @@ TEST_CASE("installed: kvsvc running as a user outside the kvstore group is refus
     Staging staging;
     DeployedDaemon daemon(staging);
     INFO("kvstored's log:\n" << daemon.log());
-    const std::string refused
-        = "ERR unavailable cannot reach kvstored at " + daemon.socket_path() + ": Permission denied";
 
-    SECTION("runtime directory 0750 kvstore:kvstore, as kvstored.service creates it")
+    SECTION("the socket's own mode (0660 kvstore:kvsvc) keeps others out")
     {
-        CHECK(connect_as(staging, daemon.socket_path(), "nobody", nogroup, false) == refused);
+        CHECK(connect_as(staging, daemon.socket_path(), "nobody", nogroup, false)
+              == "ERR unavailable cannot reach kvstored at " + daemon.socket_path() + ": Permission denied");
     }
-    SECTION("even with the directory opened to all (0755), the socket's own mode keeps others out")
+    SECTION("even with the socket opened to all (0666), kvstored's peer check refuses them")
     {
-        REQUIRE(::chmod(daemon.runtime_dir().c_str(), 0755) == 0);
-        CHECK(connect_as(staging, daemon.socket_path(), "nobody", nogroup, false) == refused);
+        REQUIRE(::chmod(daemon.socket_path().c_str(), 0666) == 0);
+        std::string reply = connect_as(staging, daemon.socket_path(), "nobody", nogroup, false);
+        CHECK(reply.rfind("ERR unavailable kvstored refused: permission denied: uid " + std::to_string(nobody.uid), 0)
+              == 0);
     }
-    // The users that must get in: kvstore (xinetd's user = kvstore) and root.
-    CHECK(connect_as(staging, daemon.socket_path(), "kvstore", "kvstore", true) == "OK connected");
+    // The users that must get in: kvsvc as xinetd starts it (user = group =
+    // kvsvc, no supplementary groups), as systemd does, and root.
+    CHECK(connect_as(staging, daemon.socket_path(), "kvsvc", "kvsvc", false) == "OK connected");
+    CHECK(connect_as(staging, daemon.socket_path(), "kvsvc", "kvsvc", true) == "OK connected");
     CHECK(connect_as(staging, daemon.socket_path(), "root", "root", true) == "OK connected");
+}
+
+// Regression (issue 13, point 3): kvsvc ran as kvstored's own user, so every
+// kvsvc (the process that parses the network's bytes) could use the admin
+// socket, read and write store.db, and signal kvstored.
+TEST_CASE("installed: kvsvc's account reaches the service socket and nothing else of kvstored's")
+{
+    if (std::string why = install_tests_unavailable(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    ensure_kvstore_accounts();
+    Staging staging;
+    // kvsvc's account as the installed front ends give it: xinetd's user and
+    // group, no supplementary groups; kvsvc@.service's User= and Group=, with
+    // the user's groups (initgroups). Both name the same account.
+    const std::string xinetd = read_file(staging.path("/etc/xinetd.d/kvstore"));
+    const std::string service = read_file(staging.path("/lib/systemd/system/kvsvc@.service"));
+    const std::string user = xinetd_value(xinetd, "user");
+    const std::string group = xinetd_value(xinetd, "group");
+    CHECK(unit_value(service, "Service", "User") == user);
+    CHECK(unit_value(service, "Service", "Group") == group);
+    const Account kvsvc{account(user).uid, group_id(group)};
+
+    DeployedDaemon daemon(staging);
+    INFO("kvsvc runs as " << user << ":" << group << "; kvstored's log:\n" << daemon.log());
+    const std::string admin_socket = daemon.runtime_dir() + "/admin.sock";
+    const std::string db = daemon.state_dir() + "/store.db";
+    REQUIRE(stat_of(admin_socket));
+    REQUIRE(stat_of(db));
+    const pid_t kvstored = daemon.process().pid();
+    REQUIRE(process_uid(kvstored) == account("kvstore").uid);
+
+    // The service socket works for that account: a whole session.
+    {
+        int sv[2];
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        LineClient client(sv[0]);
+        std::vector<std::string> argv
+            = as_user(user, group, false, staging.path("/usr/bin/kvsvc"), {"--socket", daemon.socket_path()});
+        Process p(argv[0], {argv.begin() + 1, argv.end()}, Stdio{sv[1], sv[1], sv[1]});
+        ::close(sv[1]);
+        CHECK(client.read_line() == greeting());
+        CHECK(client.ask("connect") == "OK connected");
+        CHECK(client.ask("save owner:kvsvc") == "OK");
+        CHECK(client.ask("read owner") == "VALUE kvsvc");
+        CHECK(client.ask("exit") == "BYE");
+        client.close();
+        CHECK(exited_with(p.wait_exit(5s), 0));
+    }
+    // kvsvc itself, pointed at the admin socket, cannot attach there.
+    {
+        std::string reply = connect_as(staging, admin_socket, user, group, false);
+        INFO("kvsvc --socket " << admin_socket << ": " << reply);
+        CHECK(reply.rfind("ERR unavailable ", 0) == 0);
+    }
+    // Nor can any code running with its credentials (what an attacker who
+    // took over a kvsvc would have), under xinetd or under systemd.
+    for (bool init_groups : {false, true}) {
+        std::vector<gid_t> groups = init_groups ? service_groups(user, kvsvc.gid, "") : std::vector<gid_t>{};
+        INFO((init_groups ? "as kvsvc@.service starts it" : "as xinetd starts it")
+             << ", " << groups.size() << " supplementary group(s)");
+        Reach r = reach_as(kvsvc.uid, kvsvc.gid, groups, admin_socket, db, kvstored);
+        CHECK(r.admin_admitted != 0);  // the socket's mode (EACCES), or kvstored's peer check
+        CHECK(r.db_read == EACCES);
+        CHECK(r.db_write == EACCES);
+        CHECK(r.signal == EPERM);
+    }
+    // Root (and so the administrator's kvstored CLI) still gets everything.
+    Reach root = reach_as(0, 0, {}, admin_socket, db, kvstored);
+    CHECK(root.admin_admitted == 0);
+    CHECK(root.db_read == 0);
+    CHECK(root.signal == 0);
+    CHECK(daemon.process().running());
+}
+
+TEST_CASE("installed: the admin socket admits root and kvstore-admin's members, not kvstored's own user")
+{
+    if (std::string why = install_tests_unavailable(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    ensure_kvstore_accounts();
+    Staging staging;
+    DeployedDaemon daemon(staging);
+    INFO("kvstored's log:\n" << daemon.log());
+    const std::string kvstored = staging.path("/usr/bin/kvstored");
+    const std::string conf = staging.path("/etc/kvstore/kvstored.conf");
+    const std::vector<std::string> status
+        = {"--config", conf, "status", "--admin-socket", daemon.runtime_dir() + "/admin.sock"};
+    auto status_as = [&](const std::string& user, const std::string& group, const std::vector<gid_t>& groups) {
+        std::vector<std::string> argv = as_user_with_groups(user, group, groups, kvstored, status);
+        return run_capture(argv[0], {argv.begin() + 1, argv.end()});
+    };
+    Account nobody = account("nobody");
+    const std::string nogroup = ::getgrgid(nobody.gid)->gr_name;
+
+    RunResult root = status_as("root", "root", {});
+    INFO(root.describe());
+    CHECK(root.ok());
+    // A member of kvstore-admin by a supplementary group, as after
+    // `adduser alice kvstore-admin`.
+    RunResult member = status_as("nobody", nogroup, {group_id("kvstore-admin")});
+    INFO(member.describe());
+    CHECK(member.ok());
+    // kvstored's own user, without that group: the socket's mode lets it
+    // connect (it owns the socket), kvstored's peer check does not.
+    RunResult owner = status_as("kvstore", "kvstore", {});
+    INFO(owner.describe());
+    CHECK_FALSE(owner.ok());
+    CHECK(owner.output.find("kvstored refused: permission denied: uid " + std::to_string(account("kvstore").uid))
+          != std::string::npos);
+    // Nor with the groups /etc/group gives kvstore (a kvsvc started as kvstore
+    // by a unit drop-in gets those): only kvstored.service adds kvstore-admin.
+    RunResult owner_groups = status_as("kvstore", "kvstore", service_groups("kvstore", group_id("kvstore"), ""));
+    INFO(owner_groups.describe());
+    CHECK_FALSE(owner_groups.ok());
+    // Anyone else: the socket's mode.
+    RunResult other = status_as("nobody", nogroup, {});
+    INFO(other.describe());
+    CHECK_FALSE(other.ok());
+    CHECK(other.output.find("run as root or as a member of the group kvstore-admin") != std::string::npos);
+
+    // One group for both sockets would let every kvsvc administer: refused.
+    RunResult same = run_capture(kvstored,
+                                 {"--config", conf, "run", "--socket", staging.dir().file("same.sock"),
+                                  "--service-group", "kvsvc", "--admin-group", "kvsvc"});
+    INFO(same.describe());
+    CHECK_FALSE(same.ok());
+    CHECK(same.output.find("--admin-group kvsvc is also the service group") != std::string::npos);
 }
 
 TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored check-config")
@@ -360,12 +656,13 @@ TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored ch
     CHECK(as_shipped.ok());
     CHECK(as_shipped.output.find("OK") != std::string::npos);
 
-    // Every key uncommented, as documented. service-group = kvstore needs the group.
+    // Every key uncommented, as documented. service-group = kvsvc and
+    // admin-group = kvstore-admin need the groups.
     if (std::string why = install_tests_unavailable(); !why.empty()) {
         WARN("uncommented keys not checked: " << why);
         return;
     }
-    ensure_kvstore_account();
+    ensure_kvstore_accounts();
     std::string text = read_file(conf);
     std::string active;
     std::istringstream in(text);
