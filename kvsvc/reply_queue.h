@@ -51,6 +51,18 @@ public:
         return true;
     }
 
+    // A chunk of the oldest waiting reply, with more to follow: written at
+    // once (every reply before it already is, by the invariant above), so that
+    // kvsvc never holds a whole multi-chunk reply such as a long listing.
+    // Returns false when nothing was waiting.
+    bool remote_part(std::string_view text)
+    {
+        if (outstanding_ == 0)
+            return false;
+        out_.append(text);
+        return true;
+    }
+
     // Answers every waiting slot with `text` (kvstored went away).
     void fail_all(std::string_view text)
     {

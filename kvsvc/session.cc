@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "version.h"
 
@@ -598,18 +599,23 @@ void Session::handle_frame(const wire::Frame& frame)
     if (frame.type == wire::Msg::HandBack && handed_off_ && wire::decode(frame.payload, hand_back)) {
         handle_hand_back(hand_back);
     } else if (frame.type == wire::Msg::Reply && !handed_off_ && wire::decode(frame.payload, reply)) {
-        partial_reply_.append(reply.text);
-        if (reply.flags & wire::kReplyMore)
-            return;
-        if (!replies_.remote(partial_reply_))
+        // Chunks go to the client as they come: reading from kvstored stops
+        // while the client has kMaxClientOutput unread, which bounds a long
+        // listing in kvsvc as in kvstored.
+        bool more = reply.flags & wire::kReplyMore;
+        if (!(more ? replies_.remote_part(reply.text) : replies_.remote(reply.text)))
             lose_upstream("protocol error: kvstored sent a reply nobody asked for");
-        partial_reply_.clear();
+        else
+            mid_reply_ = more;
     } else if (frame.type == wire::Msg::Shutdown && wire::decode(frame.payload, notice)) {
         std::string bye = "BYE " + std::string(notice.text) + "\n";
         handed_off_ = false;  // kvstored hands back first; be safe anyway
         // What kvstored did not answer it did not carry out, and gets no
         // reply: BYE follows the last reply, handed off or relayed.
+        // A listing cut here ends after a whole page whose header said more
+        // would follow (docs/protocol.md).
         replies_.drop_waiting();
+        mid_reply_ = false;
         upstream_.detach();
         link_ = Link::Detached;
         finish(bye);
@@ -623,7 +629,7 @@ void Session::lose_upstream(std::string_view why)
     syslog(LOG_WARNING, "lost kvstored: %.*s", static_cast<int>(why.size()), why.data());
     upstream_.detach();
     link_ = Link::Lost;
-    partial_reply_.clear();
+    bool cut_reply = std::exchange(mid_reply_, false);
     bool held_socket = handed_off_;
     handoff_pending_ = handed_off_ = false;
     replies_.fail_all(error_reply("unavailable", "kvstored went away"));
@@ -634,6 +640,8 @@ void Session::lose_upstream(std::string_view why)
     // back.
     if (held_socket)
         reset_client("kvstored went away while it held the client's socket");
+    else if (cut_reply)
+        reset_client("kvstored went away in the middle of a reply");
     else
         run_held_barrier();  // e.g. an exit that waited for the lost replies
 }

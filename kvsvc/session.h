@@ -80,7 +80,9 @@ private:
     Link link_ = Link::Detached;
     Link link_before_connect_ = Link::Detached;  // restored when a connect fails
     std::chrono::steady_clock::time_point connect_deadline_;
-    std::string partial_reply_;  // chunks of a reply still arriving
+    // Some chunks of a multi-chunk reply are in out_, its last one is not: a
+    // reply cut here cannot be completed, only reset (lose_upstream).
+    bool mid_reply_ = false;
     std::optional<Barrier> held_;  // waiting for outstanding replies
     bool input_eof_ = false;  // the client closed its sending side
     bool finished_ = false;  // no more commands; exit once out_ is written

@@ -107,6 +107,33 @@ TEST_CASE("keys streams a long listing in pages: complete, sorted, each key once
     CHECK(c.ask("ping") == "PONG");
 }
 
+TEST_CASE("regression: a relaying kvsvc held a whole long listing in memory before writing any of it",
+          "[fairness][keys]")
+{
+    // What went wrong: kvsvc gathered every chunk of a multi-chunk Reply
+    // before passing it on, so a relayed `keys` of 20,000 250-byte keys (5 MB)
+    // sat in kvsvc twice over whether or not the client read; now chunks go out
+    // as they come and kvsvc stops reading kvstored at kMaxClientOutput (1 MiB).
+    Served f({"--capacity", "20000"}, {"--no-handoff"});
+    LineClient& c = f.connected();
+    fill(c, 20000, 250);
+    pid_t kvsvc = f.session.process.pid();
+    long before = rss_kib(kvsvc);
+    c.send("keys\n");
+    long peak = before;
+    for (int i = 0; i < 20; ++i) {  // 2 s: the listing fills every buffer on its way
+        std::this_thread::sleep_for(100ms);
+        peak = std::max(peak, rss_kib(kvsvc));
+    }
+    std::printf("fairness: a relaying kvsvc grew by %ld KiB with a 5 MB listing unread\n", peak - before);
+    // 1 MiB of output plus one chunk in flight, and the allocator's slack.
+    CHECK(peak - before < 3 * 1024);
+    Listing all = c.read_listing(60s);
+    REQUIRE(all.complete);
+    CHECK(all.keys.size() == 20000);
+    CHECK(c.ask("ping") == "PONG");
+}
+
 TEST_CASE("a short listing keeps the one-block reply", "[fairness][keys]")
 {
     Served f;

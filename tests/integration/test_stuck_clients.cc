@@ -218,9 +218,13 @@ TEST_CASE("regression: a handed-off client that never reads is disconnected at t
           "or not",
           "[stuck]")
 {
+    // With an idle timeout kvstored hands the session back at it (a listing's
+    // unsent pages fit in the HandBack) and kvsvc resets the client after its
+    // finish grace; without one kvstored cuts it at the write-stall deadline.
+    std::string idle = GENERATE("3", "0");
     Administered f;
     fill_9000_long_keys(f.daemon.socket_path());
-    KvsvcSession s = spawn_kvsvc(f.daemon.socket_path(), {"--idle-timeout", "3"});
+    KvsvcSession s = spawn_kvsvc(f.daemon.socket_path(), {"--idle-timeout", idle});
     REQUIRE(s.client.read_line() == greeting());
     s.client.send("connect\nkeys\nkeys\nkeys\n");
     auto sent = Clock::now();
@@ -234,7 +238,10 @@ TEST_CASE("regression: a handed-off client that never reads is disconnected at t
     CHECK(exited_with(status, 0));
     CHECK(stayed < std::chrono::duration<double>(kWriteStall).count() + 6);
     CHECK(f.client_id(s.process.pid()) == "");
-    CHECK(f.daemon.log().find("took none of its output for 10 s; connection cut") != std::string::npos);
+    if (idle == "0")
+        CHECK(f.daemon.log().find("took none of its output for 10 s; connection cut") != std::string::npos);
+    else
+        CHECK(stayed < 3 + 2 + 3);  // idle timeout, kvsvc's finish grace, slack
     // Everyone else is still served.
     KvsvcSession other = connected_session(f.daemon.socket_path());
     CHECK(other.client.ask("count").rfind("COUNT 9000 ", 0) == 0);
@@ -368,8 +375,9 @@ TEST_CASE("regression: SIGTERM with a client that does not read resets it past t
     INFO(describe(e));
     CHECK(e.error == ECONNRESET);
     CHECK(e.data.find("BYE") == std::string::npos);
-    INFO(daemon.log());
-    CHECK(daemon.log().find("shutdown deadline passed; connection cut") != std::string::npos);
+    // A listing's unsent pages fit in the HandBack, so kvstored returns the
+    // socket at once and exits; kvsvc, which cannot write them, resets.
+    CHECK(seconds_since(stopped) < 1 + 3);
 }
 
 // Point 9: at shutdown a relaying kvsvc answered the commands kvstored had not
