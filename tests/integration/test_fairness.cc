@@ -39,14 +39,6 @@ void fill(LineClient& c, size_t n, size_t width)
     REQUIRE(std::all_of(replies.begin(), replies.end(), [](const std::string& r) { return r == "OK"; }));
 }
 
-long rss_kib(pid_t pid)
-{
-    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-    size_t at = status.find("VmRSS:");
-    REQUIRE(at != std::string::npos);
-    return std::stol(status.substr(at + 6));
-}
-
 }  // namespace
 
 TEST_CASE("unbounded work per turn: 7000 pipelined keys commands do not hold up another client's ping", "[fairness]")
@@ -110,6 +102,7 @@ TEST_CASE("keys streams a long listing in pages: complete, sorted, each key once
 TEST_CASE("regression: a relaying kvsvc held a whole long listing in memory before writing any of it",
           "[fairness][keys]")
 {
+    KVTEST_MEASURES_MEMORY();
     // What went wrong: kvsvc gathered every chunk of a multi-chunk Reply
     // before passing it on, so a relayed `keys` of 20,000 250-byte keys (5 MB)
     // sat in kvsvc twice over whether or not the client read; now chunks go out
@@ -118,12 +111,12 @@ TEST_CASE("regression: a relaying kvsvc held a whole long listing in memory befo
     LineClient& c = f.connected();
     fill(c, 20000, 250);
     pid_t kvsvc = f.session.process.pid();
-    long before = rss_kib(kvsvc);
+    long before = proc_status_kib(kvsvc, "VmRSS");
     c.send("keys\n");
     long peak = before;
     for (int i = 0; i < 20; ++i) {  // 2 s: the listing fills every buffer on its way
         std::this_thread::sleep_for(100ms);
-        peak = std::max(peak, rss_kib(kvsvc));
+        peak = std::max(peak, proc_status_kib(kvsvc, "VmRSS"));
     }
     std::printf("fairness: a relaying kvsvc grew by %ld KiB with a 5 MB listing unread\n", peak - before);
     // 1 MiB of output plus one chunk in flight, and the allocator's slack.
@@ -147,13 +140,14 @@ TEST_CASE("a short listing keeps the one-block reply", "[fairness][keys]")
 TEST_CASE("keys built whole: 20 non-reading clients listing 9000 250-byte keys keep kvstored's memory bounded",
           "[fairness][keys]")
 {
+    KVTEST_MEASURES_MEMORY();
     // What went wrong: `keys` built its whole reply (2.3 MB here) in memory
     // before sending any of it, so each client that asked and did not read
     // held that much of kvstored.
     Served f({"--capacity", "10000"});
     fill(f.connected(), 9000, 250);
     pid_t pid = f.daemon.process().pid();
-    long before = rss_kib(pid);
+    long before = proc_status_kib(pid, "VmRSS");
 
     std::vector<KvsvcSession> readers;
     for (int i = 0; i < 20; ++i) {
@@ -163,7 +157,7 @@ TEST_CASE("keys built whole: 20 non-reading clients listing 9000 250-byte keys k
     long peak = before;
     for (int i = 0; i < 30; ++i) {  // 3 s: the listings fill every buffer
         std::this_thread::sleep_for(100ms);
-        peak = std::max(peak, rss_kib(pid));
+        peak = std::max(peak, proc_status_kib(pid, "VmRSS"));
     }
     long grown = peak - before;
     std::printf("fairness: kvstored VmRSS grew by %ld KiB with 20 non-reading full listings\n", grown);
@@ -182,15 +176,6 @@ TEST_CASE("keys built whole: 20 non-reading clients listing 9000 250-byte keys k
 
 namespace {
 
-// A field of /proc/PID/status in KiB ("VmSize", "VmRSS").
-long status_kib(pid_t pid, const std::string& field)
-{
-    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-    size_t at = status.find(field + ":");
-    REQUIRE(at != std::string::npos);
-    return std::stol(status.substr(at + field.size() + 1));
-}
-
 // Sets the soft limit only, so that it can be raised again without privilege.
 void limit_address_space(pid_t pid, rlim_t bytes)
 {
@@ -206,6 +191,7 @@ void limit_address_space(pid_t pid, rlim_t bytes)
 
 TEST_CASE("an allocation failure ends the client that caused it, not kvstored", "[fairness][memory]")
 {
+    KVTEST_MEASURES_MEMORY();
     // What went wrong: std::bad_alloc reached kvstored's top level only, so one
     // client's failed allocation ended the daemon and every session.
     Served f({"--capacity", "1000000"});
@@ -214,7 +200,7 @@ TEST_CASE("an allocation failure ends the client that caused it, not kvstored", 
     KvsvcSession other = connected_session(f.daemon.socket_path());
     pid_t pid = f.daemon.process().pid();
     // 48 MiB more address space than kvstored has now: the saves below run out.
-    limit_address_space(pid, static_cast<rlim_t>(status_kib(pid, "VmSize") + 48 * 1024) * 1024);
+    limit_address_space(pid, static_cast<rlim_t>(proc_status_kib(pid, "VmSize") + 48 * 1024) * 1024);
 
     const std::string value(60000, 'v');
     size_t saved = 0;
@@ -254,6 +240,7 @@ TEST_CASE("an allocation failure ends the client that caused it, not kvstored", 
 TEST_CASE("a peer that sends requests faster than its turn budget runs them cannot grow kvstored's input buffer",
           "[fairness][memory]")
 {
+    KVTEST_MEASURES_MEMORY();
     // The turn budget leaves requests buffered for later turns; reading on
     // regardless would let a fast sender grow that buffer without end
     // (kMaxBufferedInput, client.cc, stops reading past one whole frame).
@@ -270,7 +257,7 @@ TEST_CASE("a peer that sends requests faster than its turn budget runs them cann
     std::string requests;
     for (int i = 0; i < 64 * 1024; ++i)
         kv::wire::append(requests, kv::wire::Request{kv::wire::Op::Count, {}, {}});
-    long before = rss_kib(pid);
+    long before = proc_status_kib(pid, "VmRSS");
     long peak = before;
     auto until = Clock::now() + 3s;
     for (int i = 0; i < 21 && Clock::now() < until; ++i) {
@@ -279,7 +266,7 @@ TEST_CASE("a peer that sends requests faster than its turn budget runs them cann
         } catch (const std::runtime_error&) {
             // kvstored reads no more for now: that is the point
         }
-        peak = std::max(peak, rss_kib(pid));
+        peak = std::max(peak, proc_status_kib(pid, "VmRSS"));
     }
     long grown = peak - before;
     std::printf("fairness: kvstored VmRSS grew by %ld KiB under a flood of requests from a non-reading peer\n", grown);

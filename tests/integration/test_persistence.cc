@@ -7,7 +7,6 @@
 // admin load reaches the database whole or not at all.
 #include <fcntl.h>
 #include <poll.h>
-#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "db_lock.h"
 #include "served.h"
 
 using namespace kvtest;
@@ -310,38 +310,6 @@ TEST_CASE("with --sync batch, a kill -9 loses at most the last interval's writes
 
 namespace {
 
-// VmRSS of `pid` in KiB (/proc/PID/status), or -1.
-long rss_kib(pid_t pid)
-{
-    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-    size_t at = status.find("VmRSS:");
-    return at == std::string::npos ? -1 : std::stol(status.substr(at + 6));
-}
-
-// Another process's write lock on the database, as `sqlite3 store.db` with
-// BEGIN EXCLUSIVE holds it, until release().
-class DbLock {
-public:
-    explicit DbLock(const std::string& path)
-    {
-        REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
-        sqlite3_busy_timeout(db_, 5000);
-        REQUIRE(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
-    }
-    ~DbLock() { release(); }
-    void release()
-    {
-        if (!db_)
-            return;
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close(db_);
-        db_ = nullptr;
-    }
-
-private:
-    sqlite3* db_ = nullptr;
-};
-
 // Counts the "OK" lines that arrived on `fd` (without blocking); anything
 // else fails the test.
 size_t read_oks(int fd, std::string& partial)
@@ -371,6 +339,7 @@ size_t read_oks(int fd, std::string& partial)
 TEST_CASE("saves pipelined against a locked database keep kvstored's memory within the stated bound",
           "[persistence][regression]")
 {
+    KVTEST_MEASURES_MEMORY();
     // What went wrong: under --sync always the output bound counted 3 bytes
     // per held OK while the persistence queue kept a copy of every value, so
     // one client pipelining 32 KiB saves against a database locked by another
@@ -383,7 +352,7 @@ TEST_CASE("saves pipelined against a locked database keep kvstored's memory with
     Daemon daemon(dir, {"--capacity", "1000", "--db", dir.file("store.db"), "--sync", mode, "--sync-interval", "0.2"});
     KvsvcSession s = connected_session(daemon.socket_path(), kvsvc_args(path));
     REQUIRE(s.client.ask("save warm:" + std::string(32 * 1024, 'w')) == "OK");
-    const long base = rss_kib(daemon.process().pid());
+    const long base = proc_status_kib(daemon.process().pid(), "VmRSS");
     REQUIRE(base > 0);
 
     // docs/persistence.md, "Memory": one client's uncommitted writes cost at
@@ -417,7 +386,7 @@ TEST_CASE("saves pipelined against a locked database keep kvstored's memory with
             }
         }
         answered += read_oks(fd, partial);
-        peak = std::max(peak, rss_kib(daemon.process().pid()));
+        peak = std::max(peak, proc_status_kib(daemon.process().pid(), "VmRSS"));
     };
     {
         // Held for less than kvstored's 5 s busy timeout: commits wait, none fails.
@@ -443,6 +412,7 @@ TEST_CASE("saves pipelined against a locked database keep kvstored's memory with
 
 TEST_CASE("many clients writing against a locked database stop at the queue's global cap", "[persistence]")
 {
+    KVTEST_MEASURES_MEMORY();
     // kMaxQueueBytes (64 MiB, docs/persistence.md): 32 relaying clients could
     // each hold 4 MiB of writes within their own output bounds (128 MiB); the
     // cap stops every one of them at its first write past 64 MiB.
@@ -452,7 +422,7 @@ TEST_CASE("many clients writing against a locked database stop at the queue's gl
     std::vector<KvsvcSession> sessions;
     for (size_t i = 0; i < kClients; ++i)
         sessions.push_back(connected_session(daemon.socket_path(), {"--no-handoff"}));
-    const long base = rss_kib(daemon.process().pid());
+    const long base = proc_status_kib(daemon.process().pid(), "VmRSS");
     // The cap plus one write per client, and the same slack as above (more
     // input buffers here: one per client).
     const long bound_kib = 64 * 1024 + static_cast<long>(kClients) * 33;
@@ -491,7 +461,7 @@ TEST_CASE("many clients writing against a locked database stop at the queue's gl
             }
             f.answered += read_oks(f.fd, f.partial);
         }
-        peak = std::max(peak, rss_kib(daemon.process().pid()));
+        peak = std::max(peak, proc_status_kib(daemon.process().pid(), "VmRSS"));
     };
     {
         DbLock lock(dir.file("store.db"));

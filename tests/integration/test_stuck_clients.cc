@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +26,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "db_lock.h"
 #include "served.h"
 
 using namespace kvtest;
@@ -187,27 +187,6 @@ double cpu_seconds(pid_t pid)
             ticks += std::stol(field);
     return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
-
-// Holds SQLite's write lock on `path` (as `sqlite3 db 'BEGIN EXCLUSIVE'` does)
-// until destroyed.
-class DatabaseLock {
-public:
-    explicit DatabaseLock(const std::string& path)
-    {
-        REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
-        REQUIRE(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
-    }
-    ~DatabaseLock()
-    {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close(db_);
-    }
-    DatabaseLock(const DatabaseLock&) = delete;
-    DatabaseLock& operator=(const DatabaseLock&) = delete;
-
-private:
-    sqlite3* db_ = nullptr;
-};
 
 }  // namespace
 
@@ -437,7 +416,7 @@ TEST_CASE("regression: a relayed peer that hangs up while its reply is held does
     greet_and_connect(s.client);
     double spent = 0;
     {
-        DatabaseLock lock(db);
+        DbLock lock(db);
         s.client.send("save b:2\n");
         std::this_thread::sleep_for(300ms);  // the save reaches kvstored, its reply is held
         s.process.signal(SIGKILL);

@@ -238,6 +238,13 @@ std::string read_file(const std::string& path)
     return text.str();
 }
 
+long proc_status_kib(pid_t pid, const std::string& field)
+{
+    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+    size_t at = status.find("\n" + field + ":");
+    return at == std::string::npos ? -1 : std::stol(status.substr(at + field.size() + 2));
+}
+
 void write_file(const std::string& path, std::string_view text)
 {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -77,6 +77,27 @@ private:
 };
 
 std::string read_file(const std::string& path);
+// A field of /proc/PID/status in KiB ("VmRSS", "VmSize"); -1 when the
+// process or the field is gone.
+long proc_status_kib(pid_t pid, const std::string& field);
+
+// The sanitizer build (scripts/test stage 2). ASan keeps freed memory in
+// quarantine and reserves terabytes of address space, so the tests of memory
+// bounds (RSS, RLIMIT_AS) are meaningful in the normal build only.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+// First statement of such a test: ends it with a warning in the sanitizer
+// build (which still runs every other test).
+#define KVTEST_MEASURES_MEMORY()                                                                                       \
+    do {                                                                                                               \
+        if (kvtest::kSanitizerBuild) {                                                                                 \
+            WARN("skipped in the sanitizer build: it measures memory (tests/support/process.h)");                      \
+            return;                                                                                                    \
+        }                                                                                                              \
+    } while (0)
 void write_file(const std::string& path, std::string_view text);
 
 // Sets the soft RLIMIT_NOFILE to the hard limit (hundreds of sessions need it).
