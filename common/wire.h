@@ -111,7 +111,8 @@ enum class Op : uint8_t {
                 // "OK cut: <why>" when it was cut at the kick deadline; "NOT_FOUND" at once
     Flush = 11,  // "OK": every entry deleted
     Shutdown = 12,  // value: message for the clients. "OK", then kvstored shuts down
-    Dump = 13,  // "DUMP <n>" then n lines "<key> <value>" (keys have no space, values no LF)
+    Dump = 13,  // pages "DUMP <n> more" / last "DUMP <n>", each then n lines "<key> <value>" (keys have no
+                // space, values no LF); every page but the last is a Reply chunk with kReplyMore
     // A load, applied whole or not at all (kvstored/database.h): LoadBegin,
     // any number of LoadEntry, then LoadCommit, on one connection. An ERR
     // reply to any of them discards the load and changes nothing.
