@@ -59,7 +59,8 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-inline constexpr uint32_t kVersion = 4;  // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut
+// 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut.
+inline constexpr uint32_t kVersion = 4;
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
