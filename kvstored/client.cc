@@ -60,7 +60,13 @@ void append_reply_part(std::string& out, std::string_view text)
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role)
-    : server_(server), fd_(std::move(fd)), id_(id), peer_(peer), role_(role), held_(server.db()), budget_(server.loop())
+    : server_(server),
+      fd_(std::move(fd)),
+      id_(id),
+      peer_(peer),
+      role_(role),
+      held_(server.db()),
+      budget_(server.loop(), [this] { resume(); })
 {
     interest_ = EPOLLIN;
     server_.loop().watch(fd_.get(), interest_, this);
@@ -74,8 +80,6 @@ Client::~Client()
 {
     if (hello_timer_)
         server_.loop().cancel_timer(hello_timer_);
-    if (resume_timer_)
-        server_.loop().cancel_timer(resume_timer_);
 }
 
 void Client::on_ready(uint32_t events)
@@ -175,14 +179,14 @@ bool Client::process_frames()
                 return false;  // a page may not overtake a held reply; release_durable() resumes
             if (unsent() >= kListingWindow)
                 return true;
-            if (!may_run_more())
+            if (!budget_.allows_more())
                 return false;
             send_page();
             continue;
         }
         if (in_.buffered() == 0)
             return false;
-        if (!may_run_more())
+        if (!budget_.allows_more())
             return false;
         switch (in_.next(frame)) {
         case wire::FrameBuffer::Next::NeedMore:
@@ -285,30 +289,17 @@ bool Client::on_request(std::string_view payload)
     return true;
 }
 
-// False when this turn's budget is spent; the requests left then resume on a
-// later turn.
-bool Client::may_run_more()
+// A later turn, after this one's budget ran out (TurnBudget): the requests
+// left go on.
+void Client::resume()
 {
-    if (!budget_.spent())
-        return true;
-    resume_later();
-    return false;
-}
-
-void Client::resume_later()
-{
-    if (resume_timer_)
+    if (state_ == State::Closed)
         return;
-    resume_timer_ = server_.loop().add_timer(std::chrono::milliseconds(0), [this] {
-        resume_timer_ = 0;
-        if (state_ == State::Closed)
-            return;
-        try {
-            flush();
-        } catch (const std::bad_alloc&) {
-            out_of_memory("resuming its requests");
-        }
-    });
+    try {
+        flush();
+    } catch (const std::bad_alloc&) {
+        out_of_memory("resuming its requests");
+    }
 }
 
 // The next page of the listing in progress, as a Reply chunk (kvsvc relays

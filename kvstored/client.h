@@ -82,9 +82,8 @@ private:
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
-    bool may_run_more();
     void send_page();
-    void resume_later();
+    void resume();
     void out_of_memory(const char* doing);
     size_t unsent() const { return out_.size() - out_pos_; }
     bool on_handoff(std::string_view payload);
@@ -119,9 +118,8 @@ private:
     // held, every later reply queues behind it: replies never change order.
     HeldReplies held_;
     // Work per loop turn (event_loop.h); when it is spent with requests left,
-    // resume_timer_ carries on in a later turn.
+    // it calls resume() on a later turn.
     TurnBudget budget_;
-    uint64_t resume_timer_ = 0;
     // The listing (keys, dump) being sent page by page; later requests wait.
     std::optional<Listing> listing_;
 

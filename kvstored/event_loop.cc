@@ -144,6 +144,24 @@ void EventLoop::run()
     }
 }
 
+TurnBudget::~TurnBudget()
+{
+    if (resume_timer_)
+        loop_.cancel_timer(resume_timer_);
+}
+
+bool TurnBudget::allows_more()
+{
+    if (!spent())
+        return true;
+    if (!resume_timer_)
+        resume_timer_ = loop_.add_timer(std::chrono::milliseconds(0), [this] {
+            resume_timer_ = 0;
+            resume_();
+        });
+    return false;
+}
+
 bool TurnBudget::spent()
 {
     if (turn_ != loop_.turn()) {

@@ -78,21 +78,31 @@ private:
 // The work one client may do in one turn of the loop before the others are
 // served: at most kUnitsPerTurn units (a command run, a listing page made) or
 // kTimePerTurn, whichever ends first, and always at least one unit. A client
-// that runs out stops with its input left buffered and resumes on a later
-// turn (a zero-delay timer), so that no socket event is needed to go on.
+// that runs out stops with its input left buffered; the budget then calls
+// `resume` on a later turn (a zero-delay timer, armed once however often it
+// is asked), so that no socket event is needed to go on.
 class TurnBudget {
 public:
     static constexpr unsigned kUnitsPerTurn = 64;
     static constexpr std::chrono::microseconds kTimePerTurn{1000};
 
-    explicit TurnBudget(const EventLoop& loop) : loop_(loop) { }
-    // True when this turn's budget is used up: stop, and resume later.
-    bool spent();
+    TurnBudget(EventLoop& loop, std::function<void()> resume) : loop_(loop), resume_(std::move(resume)) { }
+    ~TurnBudget();
+    TurnBudget(const TurnBudget&) = delete;
+    TurnBudget& operator=(const TurnBudget&) = delete;
+
+    // True while this turn's budget lasts; false when it is used up, with
+    // `resume` due on a later turn.
+    bool allows_more();
     // Counts one unit of work done.
     void use() { ++used_; }
 
 private:
-    const EventLoop& loop_;
+    bool spent();
+
+    EventLoop& loop_;
+    std::function<void()> resume_;
+    uint64_t resume_timer_ = 0;
     uint64_t turn_ = UINT64_MAX;
     unsigned used_ = 0;
     EventLoop::Clock::time_point started_;

@@ -32,15 +32,13 @@ TextClient::TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::
       last_activity_(Clock::now()),
       last_write_(Clock::now()),
       held_(server.db()),
-      budget_(server.loop())
+      budget_(server.loop(), [this] { resume(); })
 {
 }
 
 TextClient::~TextClient()
 {
     drop();
-    if (resume_timer_)
-        server_.loop().cancel_timer(resume_timer_);
 }
 
 void TextClient::start(std::string_view output, std::string_view input)
@@ -155,14 +153,14 @@ bool TextClient::process()
                 return false;  // a page may not overtake a held reply; release_durable() resumes
             if (unsent() >= kListingWindow)
                 return true;
-            if (!may_run_more())
+            if (!budget_.allows_more())
                 return false;
             send_page();
             continue;
         }
         if (lines_.buffered() == 0 && !input_eof_)
             return false;
-        if (!may_run_more())
+        if (!budget_.allows_more())
             return false;
         std::string_view line;
         switch (lines_.next(line)) {
@@ -228,30 +226,17 @@ void TextClient::handle_line(std::string_view line)
     }
 }
 
-// False when this turn's budget is spent; the lines left then resume on a
-// later turn.
-bool TextClient::may_run_more()
+// A later turn, after this one's budget ran out (TurnBudget): the lines left
+// go on.
+void TextClient::resume()
 {
-    if (!budget_.spent())
-        return true;
-    resume_later();
-    return false;
-}
-
-void TextClient::resume_later()
-{
-    if (resume_timer_)
+    if (done_)
         return;
-    resume_timer_ = server_.loop().add_timer(std::chrono::milliseconds(0), [this] {
-        resume_timer_ = 0;
-        if (done_)
-            return;
-        try {
-            step();
-        } catch (const std::bad_alloc&) {
-            out_of_memory("resuming its commands");
-        }
-    });
+    try {
+        step();
+    } catch (const std::bad_alloc&) {
+        out_of_memory("resuming its commands");
+    }
 }
 
 // The next page of the listing in progress; after the last one, later lines

@@ -68,9 +68,8 @@ private:
     bool process();
     void handle_line(std::string_view line);
     void queue(std::string text, uint64_t ticket);
-    bool may_run_more();
     void send_page();
-    void resume_later();
+    void resume();
     void out_of_memory(const char* doing);
     size_t unsent() const { return out_.size() - out_pos_; }
     void write_out();
@@ -104,9 +103,8 @@ private:
     size_t out_pos_ = 0;
     HeldReplies held_;
     // Work per loop turn (event_loop.h); when it is spent with lines left,
-    // resume_timer_ carries on in a later turn.
+    // it calls resume() on a later turn.
     TurnBudget budget_;
-    uint64_t resume_timer_ = 0;
     // The listing (keys) being sent page by page; later lines wait.
     std::optional<Listing> listing_;
 };
