@@ -114,6 +114,22 @@ void do_shutdown(Context& c)
     server.loop().defer([&server, message] { server.begin_shutdown(message); });
 }
 
+// The admin `get`: the whole entry, deadline included.
+void do_entry(Context& c)
+{
+    if (auto why = key_problem(c.req.key); !why.empty()) {
+        c.out += error_reply("bad-key", why);
+        return;
+    }
+    std::optional<Store::Entry> e = c.server.db().store().peek(c.req.key);
+    if (!e) {
+        c.out += "NOT_FOUND\n";
+        return;
+    }
+    c.out.append("ENTRY ").append(std::to_string(e->version)).append(" ").append(std::to_string(e->deadline));
+    c.out.append(" ").append(e->value).append("\n");
+}
+
 // Answered in pages by the caller, as `keys` is.
 void do_dump(Context& c)
 {
@@ -175,6 +191,9 @@ uint64_t execute_admin(const wire::Request& req, Server& server, const Client& s
         break;
     case wire::Op::Shutdown:
         do_shutdown(c);
+        break;
+    case wire::Op::Entry:
+        do_entry(c);
         break;
     case wire::Op::Dump:
         do_dump(c);

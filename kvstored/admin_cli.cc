@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -20,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "clock.h"
 #include "command.h"
 #include "daemon_link.h"
 
@@ -144,6 +147,12 @@ std::string expect_ok(std::string reply)
         throw Failure{kExitError, reply.substr(4)};
     }
     return reply;
+}
+
+bool parse_int(std::string_view text, int64_t& n)
+{
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
 // The lines of a "<WORD> <n>" block, header checked and stripped.
@@ -368,23 +377,73 @@ int kick(const Target& t, const std::string& id, const std::string& message)
     });
 }
 
+// "2026-12-06T07:00:00.123Z" for a deadline in unix ms.
+std::string utc_text(int64_t unix_ms)
+{
+    time_t secs = static_cast<time_t>(unix_ms / 1000);
+    struct tm tm {};
+    char buf[32];
+    if (!::gmtime_r(&secs, &tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return std::to_string(unix_ms) + " ms";
+    char ms[8];
+    std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(unix_ms % 1000));
+    return std::string(buf) + ms;
+}
+
 int get(const Target& t, const std::string& key)
 {
     return guarded("get", [&] {
         AdminLink link(t);
-        std::string reply = expect_ok(link.call({wire::Op::Read, key, {}}));
+        std::string reply = expect_ok(link.call({wire::Op::Entry, key, {}}));
         if (reply == "NOT_FOUND\n")
             throw Failure{kExitError, key + ": not found"};
-        write_line(std::string_view(reply).substr(6, reply.size() - 7));  // "VALUE <v>\n"
+        // "ENTRY <version> <deadline ms, 0: none> <value>\n"
+        std::string_view rest = std::string_view(reply).substr(0, reply.size() - 1);
+        auto field = [&rest] {
+            size_t space = rest.find(' ');
+            std::string_view f = rest.substr(0, space);
+            rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+            return f;
+        };
+        int64_t deadline = 0;
+        if (field() != "ENTRY" || field().empty() || !parse_int(field(), deadline))
+            throw Failure{kExitError, "unexpected reply from kvstored: " + reply};
+        write_line(rest);
+        // The value alone on stdout, for scripts; the deadline for the reader.
+        if (deadline != 0) {
+            std::fflush(stdout);
+            int64_t left_ms = deadline - system_clock().now_ms();
+            std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", key.c_str(), utc_text(deadline).c_str(),
+                         static_cast<long long>((std::max<int64_t>(left_ms, 0) + 999) / 1000));
+        }
         return kExitOk;
     });
 }
 
-int set(const Target& t, const std::string& key, const std::string& value)
+int set(const Target& t, const std::string& key, const std::string& value, std::optional<int64_t> ttl_seconds)
 {
     return guarded("set", [&] {
         AdminLink link(t);
-        expect_ok(link.call({wire::Op::Save, key, value}));
+        wire::Request req{wire::Op::Save, key, value};
+        if (ttl_seconds) {
+            req.expiry = wire::Expiry::After;
+            req.expiry_ms = *ttl_seconds * 1000;
+        }
+        expect_ok(link.call(req));
+        return kExitOk;
+    });
+}
+
+int ttl(const Target& t, const std::string& key)
+{
+    return guarded("ttl", [&] {
+        AdminLink link(t);
+        std::string reply = expect_ok(link.call({wire::Op::Ttl, key, {}}));
+        if (reply == "NOT_FOUND\n")
+            throw Failure{kExitError, key + ": not found"};
+        if (!reply.starts_with("TTL "))
+            throw Failure{kExitError, "unexpected reply from kvstored: " + reply};
+        write_line(std::string_view(reply).substr(4, reply.size() - 5));  // "TTL <seconds>|none\n"
         return kExitOk;
     });
 }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "dump_format.h"
@@ -25,8 +27,13 @@ int status(const Target& t);
 int stats(const Target& t, bool json);
 int clients(const Target& t, bool json);
 int kick(const Target& t, const std::string& id, const std::string& message);
+// Prints the value of KEY on stdout and, when it has a deadline, when it
+// expires on stderr.
 int get(const Target& t, const std::string& key);
-int set(const Target& t, const std::string& key, const std::string& value);
+// ttl_seconds: the entry expires that many seconds from now (none: no deadline).
+int set(const Target& t, const std::string& key, const std::string& value, std::optional<int64_t> ttl_seconds);
+// Prints the seconds KEY has left, rounded up, or "none".
+int ttl(const Target& t, const std::string& key);
 int del(const Target& t, const std::string& key);
 int keys(const Target& t, const std::string& prefix);
 int dump(const Target& t, dump::Format format);

@@ -3,6 +3,7 @@
 // trusts no peer.
 #include "commands.h"
 
+#include <charconv>
 #include <chrono>
 
 #include "command.h"
@@ -14,13 +15,17 @@ namespace {
 struct Context {
     const wire::Request& req;
     Database& db;
-    const Store& store;
+    Store& store;
     Stats& stats;
     const Limits& limits;
     std::string& out;
     std::optional<Listing>& listing;
     uint64_t ticket = 0;
 };
+
+// The longest expiry a peer may ask for, relative to now: kvsvc allows
+// 3,153,600,000 seconds (100 years); kvstored trusts no peer to have checked.
+constexpr int64_t kMaxExpiryMs = int64_t{3'153'600'000} * 1000;
 
 // Writes are refused, and nothing changes, while storage is failing.
 bool refuse_if_storage_failed(Context& c)
@@ -41,43 +46,233 @@ void put_line(std::string& out, std::string_view a, std::string_view b = {})
     out.push_back('\n');
 }
 
+// A value a command would store: within --max-value and free of LF (kvsvc
+// cannot send one, but an admin `set` could, and a LF would split the reply).
+bool value_ok(Context& c, std::string_view value)
+{
+    if (value.size() > c.limits.max_value) {
+        c.out += error_reply("too-long",
+                             "value is " + std::to_string(value.size()) + " bytes; the limit is "
+                                 + std::to_string(c.limits.max_value));
+        return false;
+    }
+    if (value.find('\n') != std::string_view::npos) {
+        c.out += error_reply("bad-value", "values may not contain a line feed");
+        return false;
+    }
+    return true;
+}
+
+// The deadline a write asks for (kNoDeadline, kKeepDeadline or unix ms), or
+// false with an ERR reply when the request's expiry is out of range. A
+// deadline already past is allowed: the entry is gone at once.
+bool requested_deadline(Context& c, int64_t& deadline)
+{
+    int64_t ms = c.req.expiry_ms;
+    switch (c.req.expiry) {
+    case wire::Expiry::None:
+        deadline = kNoDeadline;
+        return true;
+    case wire::Expiry::Keep:
+        deadline = kKeepDeadline;
+        return true;
+    case wire::Expiry::After:
+        if (ms > 0 && ms <= kMaxExpiryMs) {
+            deadline = c.store.clock().now_ms() + ms;
+            return true;
+        }
+        break;
+    case wire::Expiry::At:
+        if (ms > 0 && ms <= c.store.clock().now_ms() + kMaxExpiryMs) {
+            deadline = ms;
+            return true;
+        }
+        break;
+    }
+    c.out += error_reply("syntax", "ttl must be 1 to 3153600000 seconds");
+    return false;
+}
+
+// Stores `value` under the request's key with `deadline`; on a full store
+// answers "ERR full" and returns false.
+bool store_value(Context& c, std::string_view value, int64_t deadline)
+{
+    Store::PutResult result;
+    c.ticket = c.db.put(c.req.key, value, deadline, result);
+    if (result != Store::PutResult::Full)
+        return true;
+    ++c.stats.full_rejections;
+    c.out += error_reply("full", std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) + " entries");
+    return false;
+}
+
+// The checks every value-writing command makes before it looks at the store.
+bool write_allowed(Context& c, int64_t& deadline)
+{
+    return value_ok(c, c.req.value) && !refuse_if_storage_failed(c) && requested_deadline(c, deadline);
+}
+
 void do_save(Context& c)
 {
     ++c.stats.saves;
-    if (c.req.value.size() > c.limits.max_value) {
-        c.out += error_reply("too-long",
-                             "value is " + std::to_string(c.req.value.size()) + " bytes; the limit is "
-                                 + std::to_string(c.limits.max_value));
+    int64_t deadline;
+    if (write_allowed(c, deadline) && store_value(c, c.req.value, deadline))
+        put_line(c.out, "OK");
+}
+
+// Set only if absent: a lock.
+void do_add(Context& c)
+{
+    ++c.stats.adds;
+    int64_t deadline;
+    if (!write_allowed(c, deadline))
         return;
+    if (c.store.contains(c.req.key))
+        put_line(c.out, "EXISTS");
+    else if (store_value(c, c.req.value, deadline))
+        put_line(c.out, "OK");
+}
+
+// Set only if present.
+void do_replace(Context& c)
+{
+    ++c.stats.replaces;
+    int64_t deadline;
+    if (!write_allowed(c, deadline))
+        return;
+    if (!c.store.contains(c.req.key))
+        put_line(c.out, "NOT_FOUND");
+    else if (store_value(c, c.req.value, deadline))
+        put_line(c.out, "OK");
+}
+
+// Compare-and-set on the entry's version (as `gets` shows it).
+void do_cas(Context& c)
+{
+    ++c.stats.cas;
+    int64_t deadline;
+    if (!write_allowed(c, deadline))
+        return;
+    std::optional<Store::Entry> e = c.store.get(c.req.key);
+    if (!e) {
+        put_line(c.out, "NOT_FOUND");
+    } else if (e->version != c.req.version) {
+        ++c.stats.cas_changed;
+        put_line(c.out, "CHANGED");
+    } else if (store_value(c, c.req.value, deadline)) {
+        put_line(c.out, "OK");
     }
-    // kvsvc cannot send one, but an admin `set` could: a LF would split the reply.
-    if (c.req.value.find('\n') != std::string_view::npos) {
-        c.out += error_reply("bad-value", "values may not contain a line feed");
-        return;
-    }
-    if (refuse_if_storage_failed(c))
-        return;
-    Store::PutResult result;
-    c.ticket = c.db.put(c.req.key, c.req.value, result);
-    if (result == Store::PutResult::Full) {
-        ++c.stats.full_rejections;
-        c.out += error_reply("full",
-                             std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) + " entries");
-        return;
-    }
-    put_line(c.out, "OK");
 }
 
 void do_read(Context& c)
 {
     ++c.stats.reads;
-    std::optional<std::string_view> value = c.store.get(c.req.key);
-    ++(value ? c.stats.hits : c.stats.misses);
-    if (!value) {
+    std::optional<Store::Entry> e = c.store.get(c.req.key);
+    ++(e ? c.stats.hits : c.stats.misses);
+    if (!e) {
         put_line(c.out, "NOT_FOUND");
         return;
     }
-    c.out.append("VALUE ").append(*value).push_back('\n');
+    c.out.append("VALUE ").append(e->value).push_back('\n');
+}
+
+void do_gets(Context& c)
+{
+    ++c.stats.gets;
+    std::optional<Store::Entry> e = c.store.get(c.req.key);
+    ++(e ? c.stats.hits : c.stats.misses);
+    if (!e) {
+        put_line(c.out, "NOT_FOUND");
+        return;
+    }
+    c.out.append("VALUE ").append(std::to_string(e->version)).append(" ").append(e->value).push_back('\n');
+}
+
+// A stored counter: "0", or an optional '-' and digits without a leading
+// zero, within a signed 64-bit integer (the rules of Redis's string2ll, so
+// that the Redis door agrees). False for anything else.
+bool parse_counter(std::string_view text, int64_t& n)
+{
+    if (text.empty() || text.size() > 20 || text == "-0" || text.front() == '+')
+        return false;
+    bool negative = text.front() == '-';
+    std::string_view digits = negative ? text.substr(1) : text;
+    if (digits.empty() || (digits.front() == '0' && digits.size() > 1))
+        return false;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    return ec == std::errc() && end == text.data() + text.size();
+}
+
+// incr and decr: a missing key counts from 0 (and gets no deadline); an
+// existing one keeps its deadline.
+void do_add_to_counter(Context& c, bool decrement)
+{
+    ++(decrement ? c.stats.decrs : c.stats.incrs);
+    if (refuse_if_storage_failed(c))
+        return;
+    int64_t n = 0;
+    if (std::optional<Store::Entry> e = c.store.get(c.req.key); e && !parse_counter(e->value, n)) {
+        c.out += error_reply("not-integer", "the value is not a signed 64-bit decimal integer");
+        return;
+    }
+    bool overflow = decrement ? __builtin_sub_overflow(n, c.req.delta, &n) : __builtin_add_overflow(n, c.req.delta, &n);
+    if (overflow) {
+        c.out += error_reply("overflow", "the result would not fit in a signed 64-bit integer");
+        return;
+    }
+    std::string value = std::to_string(n);
+    if (value_ok(c, value) && store_value(c, value, kKeepDeadline))
+        put_line(c.out, "VALUE", value);
+}
+
+void do_incr(Context& c)
+{
+    do_add_to_counter(c, false);
+}
+
+void do_decr(Context& c)
+{
+    do_add_to_counter(c, true);
+}
+
+// Creates the key when absent; an existing one keeps its deadline.
+void do_append(Context& c)
+{
+    ++c.stats.appends;
+    if (!value_ok(c, c.req.value) || refuse_if_storage_failed(c))
+        return;
+    std::string value;
+    if (std::optional<Store::Entry> e = c.store.get(c.req.key)) {
+        if (e->value.size() + c.req.value.size() > c.limits.max_value) {
+            c.out += error_reply("too-long",
+                                 "the value would be " + std::to_string(e->value.size() + c.req.value.size())
+                                     + " bytes; the limit is " + std::to_string(c.limits.max_value));
+            return;
+        }
+        value.reserve(e->value.size() + c.req.value.size());
+        value.append(e->value);
+    }
+    value.append(c.req.value);
+    if (store_value(c, value, kKeepDeadline))
+        put_line(c.out, "OK");
+}
+
+// Read and delete in one step.
+void do_take(Context& c)
+{
+    ++c.stats.takes;
+    if (refuse_if_storage_failed(c))
+        return;
+    std::optional<Store::Entry> e = c.store.get(c.req.key);
+    ++(e ? c.stats.hits : c.stats.misses);
+    if (!e) {
+        put_line(c.out, "NOT_FOUND");
+        return;
+    }
+    // The reply first: the view dies with the entry.
+    c.out.append("VALUE ").append(e->value).push_back('\n');
+    bool erased;
+    c.ticket = c.db.erase(c.req.key, erased);
 }
 
 void do_delete(Context& c)
@@ -88,6 +283,56 @@ void do_delete(Context& c)
     bool erased;
     c.ticket = c.db.erase(c.req.key, erased);
     put_line(c.out, erased ? "OK" : "NOT_FOUND");
+}
+
+// A deadline now or in the past deletes the entry at once.
+void do_expire(Context& c)
+{
+    ++c.stats.expires;
+    if (refuse_if_storage_failed(c))
+        return;
+    int64_t now = c.store.clock().now_ms();
+    int64_t ms = c.req.expiry_ms;
+    bool valid = c.req.expiry == wire::Expiry::After ? ms >= -kMaxExpiryMs && ms <= kMaxExpiryMs
+                                                      : c.req.expiry == wire::Expiry::At && ms <= now + kMaxExpiryMs;
+    if (!valid) {
+        c.out += error_reply("syntax", "expire needs -3153600000 to 3153600000 seconds");
+        return;
+    }
+    int64_t deadline = c.req.expiry == wire::Expiry::After ? now + ms : ms;
+    bool found;
+    if (deadline <= now)
+        c.ticket = c.db.erase(c.req.key, found);
+    else
+        c.ticket = c.db.set_deadline(c.req.key, deadline, found);
+    put_line(c.out, found ? "OK" : "NOT_FOUND");
+}
+
+void do_persist(Context& c)
+{
+    ++c.stats.persists;
+    if (refuse_if_storage_failed(c))
+        return;
+    bool found;
+    c.ticket = c.db.set_deadline(c.req.key, kNoDeadline, found);
+    put_line(c.out, found ? "OK" : "NOT_FOUND");
+}
+
+// Seconds left, rounded up: an entry with 1 ms left still shows "TTL 1".
+void do_ttl(Context& c)
+{
+    ++c.stats.ttls;
+    std::optional<Store::Entry> e = c.store.peek(c.req.key);
+    if (!e) {
+        put_line(c.out, "NOT_FOUND");
+        return;
+    }
+    if (e->deadline == kNoDeadline) {
+        put_line(c.out, "TTL", "none");
+        return;
+    }
+    int64_t left = e->deadline - c.store.clock().now_ms();
+    put_line(c.out, "TTL", std::to_string((left + 999) / 1000));
 }
 
 void do_exists(Context& c)
@@ -118,15 +363,30 @@ void do_stats(Context& c)
         {"uptime_seconds", std::to_string(uptime.count())},
         {"entries", std::to_string(c.store.size())},
         {"capacity", std::to_string(c.store.capacity())},
+        {"when_full", c.store.when_full() == WhenFull::Evict ? "evict" : "refuse"},
         {"connections_current", std::to_string(s.connections_current)},
         {"connections_total", std::to_string(s.connections_total)},
         {"commands_total", std::to_string(s.commands_total)},
         {"saves", std::to_string(s.saves)},
         {"reads", std::to_string(s.reads)},
         {"deletes", std::to_string(s.deletes)},
+        {"adds", std::to_string(s.adds)},
+        {"replaces", std::to_string(s.replaces)},
+        {"gets", std::to_string(s.gets)},
+        {"cas", std::to_string(s.cas)},
+        {"cas_changed", std::to_string(s.cas_changed)},
+        {"incrs", std::to_string(s.incrs)},
+        {"decrs", std::to_string(s.decrs)},
+        {"appends", std::to_string(s.appends)},
+        {"takes", std::to_string(s.takes)},
+        {"expires", std::to_string(s.expires)},
+        {"persists", std::to_string(s.persists)},
+        {"ttls", std::to_string(s.ttls)},
         {"hits", std::to_string(s.hits)},
         {"misses", std::to_string(s.misses)},
         {"full_rejections", std::to_string(s.full_rejections)},
+        {"expired_entries", std::to_string(c.store.expired_total())},
+        {"evictions", std::to_string(c.store.evicted_total())},
         {"protocol_errors", std::to_string(s.protocol_errors)},
         {"persistence", p ? sync_mode_name(p->config().mode) : "memory"},
         {"commits", std::to_string(p ? p->commits() : 0)},
@@ -163,6 +423,28 @@ OpSpec spec_for(wire::Op op)
         return {do_count, OpSpec::NoKey};
     case wire::Op::Stats:
         return {do_stats, OpSpec::NoKey};
+    case wire::Op::Add:
+        return {do_add, OpSpec::Key};
+    case wire::Op::Replace:
+        return {do_replace, OpSpec::Key};
+    case wire::Op::Gets:
+        return {do_gets, OpSpec::Key};
+    case wire::Op::Cas:
+        return {do_cas, OpSpec::Key};
+    case wire::Op::Incr:
+        return {do_incr, OpSpec::Key};
+    case wire::Op::Decr:
+        return {do_decr, OpSpec::Key};
+    case wire::Op::Append:
+        return {do_append, OpSpec::Key};
+    case wire::Op::Take:
+        return {do_take, OpSpec::Key};
+    case wire::Op::Expire:
+        return {do_expire, OpSpec::Key};
+    case wire::Op::Persist:
+        return {do_persist, OpSpec::Key};
+    case wire::Op::Ttl:
+        return {do_ttl, OpSpec::Key};
     default:  // admin operations: admin.h
         return {nullptr, OpSpec::NoKey};
     }

@@ -6,7 +6,17 @@
 
 namespace kv {
 
-Database::Database(size_t capacity, const std::optional<PersistConfig>& persist) : store_(capacity)
+namespace {
+
+// Entries one reclaim_expired() call may take: small enough that the time
+// budget is checked often, large enough that checking it costs little.
+constexpr size_t kReclaimBatch = 64;
+
+}  // namespace
+
+Database::Database(size_t capacity, const std::optional<PersistConfig>& persist, WhenFull when_full,
+                   const Clock& clock)
+    : store_(capacity, when_full, clock)
 {
     if (persist)
         persistence_ = std::make_unique<Persistence>(*persist, store_);
@@ -19,12 +29,26 @@ std::string Database::write_refusal() const
     return "writes are refused until the database works again: " + persistence_->failure();
 }
 
-uint64_t Database::put(std::string_view key, std::string_view value, Store::PutResult& result)
+uint64_t Database::put(std::string_view key, std::string_view value, int64_t deadline, Store::PutResult& result)
 {
-    result = store_.put(key, value);
+    // The database row needs the deadline the entry ends up with.
+    if (deadline == kKeepDeadline && persistence_) {
+        std::optional<Store::Entry> e = store_.peek(key);
+        deadline = e ? e->deadline : kNoDeadline;
+    }
+    std::string displaced;
+    uint64_t evicted_before = store_.evicted_total();
+    result = store_.put(key, value, deadline, &displaced);
+    if (store_.evicted_total() != evicted_before)
+        LOG_DEBUG("evicted %.*s to make room for %.*s", static_cast<int>(displaced.size()), displaced.data(),
+                  static_cast<int>(key.size()), key.data());
     if (result == Store::PutResult::Full || !persistence_)
         return 0;
-    return persistence_->put(key, value);
+    // Deleted as an eviction is, so the database never holds more than the
+    // capacity either.
+    if (!displaced.empty())
+        persistence_->erase(displaced);
+    return persistence_->put(key, value, deadline, store_.last_version());
 }
 
 uint64_t Database::erase(std::string_view key, bool& erased)
@@ -33,6 +57,31 @@ uint64_t Database::erase(std::string_view key, bool& erased)
     if (!erased || !persistence_)
         return 0;
     return persistence_->erase(key);
+}
+
+uint64_t Database::set_deadline(std::string_view key, int64_t deadline, bool& found)
+{
+    found = store_.set_deadline(key, deadline);
+    if (!found || !persistence_)
+        return 0;
+    return persistence_->set_deadline(key, deadline, store_.last_version());
+}
+
+bool Database::expire_cycle(std::chrono::microseconds budget)
+{
+    auto start = std::chrono::steady_clock::now();
+    bool more;
+    do
+        more = store_.reclaim_expired(kReclaimBatch) == kReclaimBatch;
+    while (more && std::chrono::steady_clock::now() - start < budget);
+    // Rows past their deadline, whatever reclaimed them from memory (this
+    // cycle, a command that met them, a put that needed the room), go in one
+    // statement.
+    if (persistence_ && store_.expired_total() != expired_cleaned_) {
+        persistence_->expire(store_.clock().now_ms());
+        expired_cleaned_ = store_.expired_total();
+    }
+    return more;
 }
 
 uint64_t Database::clear()

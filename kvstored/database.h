@@ -8,8 +8,16 @@
 //
 // An admin `load` is staged here (load_begin, load_add, load_commit) and then
 // applied whole or not at all: see Staged loads below.
+//
+// Expiry (docs/protocol.md, "Expiry"): an entry past its deadline is gone for
+// every command at once (the Store hides it); its memory is reclaimed lazily
+// when a command meets it and by expire_cycle(), which the server runs on a
+// timer with a bounded budget per call. The database copy is cleaned up with
+// one expire(now) change per cycle that reclaimed anything, not a delete per
+// entry: a million keys expiring together cost the disk one statement.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,8 +38,12 @@ inline constexpr size_t kStagedEntryOverhead = 96;  // a std::map node and its s
 class Database {
 public:
     // Throws std::runtime_error when persistence cannot be opened or loaded.
-    Database(size_t capacity, const std::optional<PersistConfig>& persist);
+    Database(size_t capacity, const std::optional<PersistConfig>& persist, WhenFull when_full = WhenFull::Refuse,
+             const Clock& clock = system_clock());
 
+    // Reads go to the store directly (Store::get may reclaim an expired
+    // entry: that needs no database change, see expire_cycle()).
+    Store& store() { return store_; }
     const Store& store() const { return store_; }
     Persistence* persistence() { return persistence_.get(); }
 
@@ -39,9 +51,24 @@ public:
     std::string write_refusal() const;
 
     // Each returns the ticket of the change (0 when nothing needs to reach disk).
-    uint64_t put(std::string_view key, std::string_view value, Store::PutResult& result);
+    // put's deadline is as for Store::put (kNoDeadline, kKeepDeadline or unix
+    // ms); an entry it displaced to make room (expired or evicted) is deleted
+    // from the database first. set_deadline changes a live entry's deadline
+    // (kNoDeadline: none).
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, Store::PutResult& result);
+    uint64_t put(std::string_view key, std::string_view value, Store::PutResult& result)
+    {
+        return put(key, value, kNoDeadline, result);
+    }
     uint64_t erase(std::string_view key, bool& erased);
+    uint64_t set_deadline(std::string_view key, int64_t deadline, bool& found);
     uint64_t clear();
+
+    // The active expiry cycle: reclaims expired entries, earliest deadline
+    // first, for at most `budget` of CPU time, and queues one database
+    // cleanup if anything expired since the last. True when expired entries
+    // are still waiting (call again soon).
+    bool expire_cycle(std::chrono::microseconds budget);
 
     // Whether the reply to the change with this ticket may go out: Durable
     // (yes), Pending (wait for a commit: --sync always, or the disk is behind,
@@ -88,6 +115,7 @@ private:
 
     Store store_;
     std::unique_ptr<Persistence> persistence_;
+    uint64_t expired_cleaned_ = 0;  // store_.expired_total() when the database was last cleaned up
     std::optional<Staging> staging_;
 };
 

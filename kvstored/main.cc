@@ -45,6 +45,7 @@ struct RunOptions {
     std::string service_group;
     std::string admin_group;
     std::string log_level = "info";
+    std::string when_full = "refuse";
 };
 
 void add_persistence_options(CLI::App& run, RunOptions& o)
@@ -82,9 +83,16 @@ void add_run_command(CLI::App& app, RunOptions& o)
     run->add_option("--socket", o.server.socket_path, "Service socket that kvsvc connects to")->capture_default_str();
     o.server.capacity = 10000;
     run->add_option("--capacity", o.server.capacity,
-                    "Most entries the store holds; saving a new key beyond it is refused with ERR full")
+                    "Most entries the store holds (entries past their deadline do not count); what a new key "
+                    "beyond it gets is --when-full's choice")
         ->capture_default_str()
         ->check(CLI::Range(size_t{1}, size_t{1} << 32));
+    run->add_option("--when-full", o.when_full,
+                    "A new key when the store is full and nothing has expired: refuse (ERR full; nothing a client "
+                    "saved disappears) or evict (an approximately least recently used entry makes room; counted "
+                    "in stats as evictions)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"refuse", "evict"}));
     o.server.max_value = kv::kDefaultMaxValueBytes;
     run->add_option("--max-value", o.server.max_value, "Largest value in bytes a client may save")
         ->capture_default_str()
@@ -133,6 +141,7 @@ kv::ServerConfig server_config(RunOptions& o, const std::string& admin_socket)
 {
     kv::ServerConfig c = o.server;
     c.admin_socket_path = admin_socket;
+    c.when_full = o.when_full == "evict" ? kv::WhenFull::Evict : kv::WhenFull::Refuse;
     c.shutdown_timeout = std::chrono::milliseconds(static_cast<long>(o.shutdown_timeout_s * 1000));
     if (!o.service_group.empty())
         c.service_group = group_by_name("--service-group", o.service_group);
@@ -160,6 +169,7 @@ struct AdminOptions {
     bool replace = false;
     std::string format = "jsonl";
     std::string key, value, id, prefix;
+    std::optional<int64_t> ttl_seconds;
     std::string message;
     double wait_s = 15;
 };
@@ -195,12 +205,20 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
                      [&] { return a::kick(t, o.id, o.message); });
     kick->add_option("ID", o.id, "Client id, from 'kvstored clients'")->required();
     kick->add_option("--message", o.message, "What the client is told (default: disconnected by the administrator)");
-    sub("get", "Print the value of KEY", [&] { return a::get(t, o.key); })
+    sub("get", "Print the value of KEY; when it has a deadline, say on stderr when it expires",
+        [&] { return a::get(t, o.key); })
         ->add_option("KEY", o.key, "The key")
         ->required();
-    auto* set = sub("set", "Store VALUE under KEY", [&] { return a::set(t, o.key, o.value); });
+    auto* set = sub("set", "Store VALUE under KEY (with no deadline, unless --ttl)",
+                    [&] { return a::set(t, o.key, o.value, o.ttl_seconds); });
     set->add_option("KEY", o.key, "The key")->required();
     set->add_option("VALUE", o.value, "The value (may be empty)")->required();
+    set->add_option("--ttl", o.ttl_seconds, "The entry expires this many seconds from now")
+        ->check(CLI::Range(int64_t{1}, int64_t{3'153'600'000}));
+    sub("ttl", "Print the seconds KEY has left before it expires (rounded up), or 'none'",
+        [&] { return a::ttl(t, o.key); })
+        ->add_option("KEY", o.key, "The key")
+        ->required();
     sub("del", "Delete KEY", [&] { return a::del(t, o.key); })->add_option("KEY", o.key, "The key")->required();
     sub("keys", "List keys, sorted, optionally only those starting with PREFIX", [&] {
         return a::keys(t, o.prefix);
@@ -241,6 +259,7 @@ int check_config(CLI::App& app, RunOptions& o, const std::string& admin_socket)
         std::printf("%s: %s\n", file.c_str(), exists ? "OK" : "not found; the defaults apply");
         std::printf("  admin-socket  = %s\n  socket        = %s\n  capacity      = %zu\n  max-value     = %zu\n",
                     c.admin_socket_path.c_str(), c.socket_path.c_str(), c.capacity, c.max_value);
+        std::printf("  when-full     = %s\n", o.when_full.c_str());
         std::printf("  db            = %s\n  sync          = %s\n", c.persist ? c.persist->path.c_str() : "(memory)",
                     o.sync.c_str());
         return kv::admin::kExitOk;

@@ -42,6 +42,7 @@ struct ServerConfig {
     std::string socket_path;
     std::string admin_socket_path;
     size_t capacity = 10000;
+    WhenFull when_full = WhenFull::Refuse;
     std::optional<PersistConfig> persist;  // nullopt: memory only
     size_t max_value = 64 * 1024;
     std::chrono::milliseconds shutdown_timeout{5000};
@@ -84,6 +85,7 @@ private:
     std::string refusal(const ucred& peer, const std::vector<gid_t>& groups, Client::Role role) const;
     void release_durable_replies();
     void on_kick_deadline(uint64_t target);
+    void expire_tick();
     void answer_kick(uint64_t target, const std::string& reply);
 
     EventLoop& loop_;
@@ -105,6 +107,7 @@ private:
         uint64_t timer = 0;
     };
     std::map<uint64_t, PendingKick> kicks_;
+    uint64_t expire_timer_ = 0;
 };
 
 }  // namespace kv

@@ -13,9 +13,22 @@ struct Stats {
     uint64_t connections_total = 0;  // kvsvc attachments accepted since start
     uint64_t connections_current = 0;  // kvsvc attachments now
     uint64_t commands_total = 0;  // requests executed
+    // One counter per data command (issue 14 added adds .. ttls).
     uint64_t saves = 0;
     uint64_t reads = 0;
     uint64_t deletes = 0;
+    uint64_t adds = 0;
+    uint64_t replaces = 0;
+    uint64_t gets = 0;
+    uint64_t cas = 0;
+    uint64_t cas_changed = 0;  // cas refused because the version had moved on
+    uint64_t incrs = 0;
+    uint64_t decrs = 0;
+    uint64_t appends = 0;
+    uint64_t takes = 0;
+    uint64_t expires = 0;
+    uint64_t persists = 0;
+    uint64_t ttls = 0;
     uint64_t hits = 0;  // read or exists that found its key
     uint64_t misses = 0;  // read or exists that did not
     uint64_t full_rejections = 0;  // saves of a new key refused because the store was full
