@@ -71,7 +71,9 @@ void do_save(Context& c)
 void do_read(Context& c)
 {
     ++c.stats.reads;
-    std::optional<std::string_view> value = c.store.get(c.req.key);
+    std::optional<std::string_view> value;
+    if (auto entry = c.store.peek(c.req.key))
+        value = entry->value;
     ++(value ? c.stats.hits : c.stats.misses);
     if (!value) {
         put_line(c.out, "NOT_FOUND");
@@ -178,8 +180,10 @@ bool Listing::next_page(const Store& store, std::string& out)
     size_t n = 0;
     for (; n < keys.size() && lines.size() < kPageBytes; ++n) {
         lines.append(keys[n]);
-        if (kind_ == Kind::Dump)
-            lines.append(" ").append(store.get(keys[n]).value_or(std::string_view()));
+        if (kind_ == Kind::Dump) {
+            auto entry = store.peek(keys[n]);
+            lines.append(" ").append(entry ? entry->value : std::string_view());
+        }
         lines.push_back('\n');
     }
     more = more || n < keys.size();
