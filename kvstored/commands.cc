@@ -460,8 +460,10 @@ bool Listing::next_page(const Store& store, std::string& out)
     size_t n = 0;
     for (; n < keys.size() && lines.size() < kPageBytes; ++n) {
         lines.append(keys[n]);
-        if (kind_ == Kind::Dump)
-            lines.append(" ").append(store.get(keys[n]).value_or(std::string_view()));
+        if (kind_ == Kind::Dump) {
+            auto entry = store.peek(keys[n]);
+            lines.append(" ").append(entry ? entry->value : std::string_view());
+        }
         lines.push_back('\n');
     }
     more = more || n < keys.size();

@@ -1,20 +1,54 @@
-// store.h: the capped in-memory key-value map.
+// store.h: the capped in-memory key-value map, with deadlines, versions and a
+// choice of what to do when full.
 //
 // Invariants:
-//  - size() <= capacity() at all times. A put of a new key when full is
-//    refused (PutResult::Full); there is no eviction, so nothing a client saved
-//    ever disappears behind its back. Overwriting an existing key always works.
-//  - Keys (1-255 bytes here; the protocol allows 250) and values are arbitrary
-//    bytes; the protocol layer validates them.
+//  - stored() <= capacity() at all times, and size() <= stored(). A put of a
+//    new key when stored() == capacity() first reclaims an expired entry if
+//    there is one (so a store full of expired entries never refuses a key);
+//    else, with WhenFull::Evict, it evicts an approximately least-recently-used
+//    live entry; else it is refused (PutResult::Full) and nothing a client
+//    saved disappears behind its back. Overwriting an existing key always works.
+//  - An entry whose deadline is <= clock().now_ms() is expired: gone for every
+//    read (get, peek, contains, keys_page, size, full). It stays in memory,
+//    "stored", until something reclaims it: get or erase of its key (lazily),
+//    reclaim_expired (actively, earliest deadline first), or a put that needs
+//    its room. Reclaiming one counts in expired_total().
+//  - Every write of an entry (put, set_deadline) gives it a new version from
+//    one store-wide counter: versions only grow, across keys too, so a client
+//    can tell whether an entry changed since it read it (compare-and-set).
+//  - Keys (1-255 bytes here; the protocol allows 250) and values (under
+//    2 GiB) are arbitrary bytes; the protocol layer validates them.
 //  - Reads never touch disk; persistence, when enabled, mirrors this map.
-//  - Every entry is in both structures below, and nothing else is.
+//  - Every entry is in the table and the key index below, an entry with a
+//    deadline also in the deadline index, and nothing else is. A mutation
+//    that fails (throws: allocation) leaves the store as it was: every step
+//    that may throw comes before the first change.
 //
 // Layout, for memory (bench/README.md, T6): each entry is ONE heap block,
-//     | u8 key length | u32 value length | key bytes | value bytes |
+//     | u64 version | u32 value length, bit 31: has a deadline | u8 key length |
+//     | u24 LRU stamp | [u48 deadline, only if it has one] | key | value |
 // owned by an open-addressing table of pointers to those blocks, linear
 // probing, at most 3/4 full, with backward-shift deletion (so there are no
 // tombstones and every empty slot ends a probe). A 16-byte key with a 32-byte
-// value costs a 64-byte allocation plus 8-16 bytes of table.
+// value is a 64-byte block (70 with a deadline); glibc's malloc rounds both to
+// an 80-byte chunk, so the deadline costs nothing in the block there. Add 8-16
+// bytes of table, about 10 of key index and, with a deadline, about 20 of
+// deadline index (figures measured: bench/README.md, T6).
+//
+// Versions start at the construction time in microseconds (and
+// raise_version_floor can raise them, for the versions of a database), so
+// they keep growing across restarts whose clock moved on.
+//
+// Eviction (WhenFull::Evict): each entry carries an LRU stamp, the clock in
+// units of kStampMs (100 ms) modulo 2^24, set by every get and write. To make
+// room the store samples kEvictionSamples (16) random occupied slots and evicts
+// the one whose stamp is oldest, as Redis and memcached do: a true LRU list
+// costs two pointers (16 bytes) per entry and a write to the list on every
+// read, for a choice that only matters statistically. The stamp wraps every
+// 19.4 days (2^24 x 100 ms): an entry idle that long looks as young as its
+// age modulo that, which only makes the choice less exact for such entries. A
+// clock step backwards makes later stamps look old for as long as the step.
+// With WhenFull::Refuse the stamps are not kept (no clock read per get).
 //
 // Hash (issue 13, hash flooding): a slot is chosen by SipHash-2-4 (libsodium's
 // crypto_shorthash) under a 128-bit key drawn from the system's random source
@@ -39,6 +73,14 @@
 // per insert, erase or size-changing replace: +0.1-0.25 us at 10k entries,
 // about +2 us at 1M (each comparison reads a key from a block: cache misses).
 // A page of 100 keys at 1M entries: 4 us instead of 240 ms.
+//
+// Deadline index (issue 14): an absl::btree_set of (deadline, block) pairs,
+// one per entry that has a deadline, earliest first. It makes reclaim_expired
+// exact (earliest first, O(log n) each, no sampling), size() cheap (count the
+// expired prefix) and "is there an expired entry to reclaim for room" O(1).
+// The pairs compare without touching the blocks (no cache misses). A block
+// that moves (a replace of another size, a deadline added or dropped) is
+// re-inserted under its new address: insert first (may throw), then erase.
 #pragma once
 
 #include <absl/container/btree_set.h>
@@ -48,42 +90,109 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "clock.h"
+
 namespace kv {
+
+enum class WhenFull { Refuse, Evict };
+
+// Deadline arguments and fields: milliseconds since the Unix epoch (clock.h),
+// 1 to kMaxDeadline, or one of these.
+inline constexpr int64_t kNoDeadline = 0;  // no deadline
+inline constexpr int64_t kKeepDeadline = -1;  // put(): keep the entry's deadline (none for a new key)
+inline constexpr int64_t kMaxDeadline = (int64_t{1} << 48) - 1;  // the year 10889
 
 class Store {
 public:
     enum class PutResult { Inserted, Replaced, Full };
 
+    // A live entry. `value` is valid until the next mutation; `deadline` is
+    // kNoDeadline when it has none.
+    struct Entry {
+        std::string_view value;
+        uint64_t version;
+        int64_t deadline;
+    };
+
     // Draws the hash key from the system's random source (libsodium's
     // randombytes_buf); throws std::runtime_error if libsodium cannot start.
-    explicit Store(size_t capacity);
+    // `clock` must outlive the store.
+    explicit Store(size_t capacity, WhenFull when_full = WhenFull::Refuse, const Clock& clock = system_clock());
 
     // `key` must be 1 to kMaxKey bytes (the callers validate keys).
     static constexpr size_t kMaxKey = 255;
-    PutResult put(std::string_view key, std::string_view value);
-    // The value, valid until the next mutation; nullopt when absent.
-    std::optional<std::string_view> get(std::string_view key) const;
+
+    // Sets `key` to `value` with a new version. `deadline`: kNoDeadline,
+    // kKeepDeadline or 1..kMaxDeadline (else std::invalid_argument); a
+    // deadline already past is allowed and makes the entry expired at once.
+    // An expired entry of the same key counts as absent (Inserted). A new key
+    // when stored() == capacity(): reclaims an expired entry if any (both
+    // modes), else in Evict mode evicts an approximately-LRU live entry, else
+    // Full. `displaced`, if given, receives the key of the entry removed to
+    // make room (expired or evicted), else "". Throws (std::bad_alloc,
+    // std::length_error for a value of 2 GiB or more) with nothing changed.
+    PutResult put(std::string_view key, std::string_view value, int64_t deadline = kNoDeadline,
+                  std::string* displaced = nullptr);
+    // The live entry; nullopt when absent or expired (an expired entry is
+    // reclaimed). Marks the entry used (Evict mode).
+    std::optional<Entry> get(std::string_view key);
+    // As get, but changes nothing.
+    std::optional<Entry> peek(std::string_view key) const;
+    bool contains(std::string_view key) const { return peek(key).has_value(); }
+    // True iff a live entry was removed (an expired one is reclaimed: false).
     bool erase(std::string_view key);
-    bool contains(std::string_view key) const { return find(key) != kNone; }
-    // Keys starting with `prefix`, sorted bytewise; valid until the next mutation.
+    // Gives the live entry `key` the deadline (1..kMaxDeadline, or
+    // kNoDeadline to drop it; else std::invalid_argument) and a new version.
+    // False, nothing changed, if the key is absent or expired.
+    bool set_deadline(std::string_view key, int64_t deadline);
+
+    // Live keys starting with `prefix`, sorted bytewise; valid until the next
+    // mutation.
     std::vector<std::string_view> keys(std::string_view prefix) const;
-    // One page of a sorted listing: appends to `out`, in bytewise order, up to
-    // `limit` keys that start with `prefix` and sort after `after` ("" for the
-    // first page). Views are valid until the next mutation. Returns true when
-    // more matching keys may follow the last one appended (the caller resumes
-    // with `after` = that key). Keys present for a whole listing are listed
-    // exactly once; keys added or removed meanwhile may or may not be.
-    // O(log size() + limit).
+    // One page of a sorted listing of live keys: appends to `out`, in bytewise
+    // order, up to `limit` keys that start with `prefix` and sort after
+    // `after` ("" for the first page). Views are valid until the next
+    // mutation. Returns true when more matching keys may follow the last one
+    // appended (the caller resumes with `after` = that key). Keys present for
+    // a whole listing are listed exactly once; keys added, removed or expired
+    // meanwhile may or may not be. O(log stored() + limit + expired entries
+    // skipped).
     bool keys_page(std::string_view prefix, std::string_view after, size_t limit,
                    std::vector<std::string_view>& out) const;
+    // Removes every entry (versions keep growing; the totals stay).
     void clear();
 
-    size_t size() const { return size_; }
+    // Live entries. O(expired entries not yet reclaimed).
+    size_t size() const;
+    // Entries held, expired ones not yet reclaimed included. O(1).
+    size_t stored() const { return stored_; }
     size_t capacity() const { return capacity_; }
-    bool full() const { return size_ >= capacity_; }
+    // size() >= capacity(): no room for a new key without evicting.
+    bool full() const { return size() >= capacity_; }
+    WhenFull when_full() const { return when_full_; }
+    const Clock& clock() const { return clock_; }
+
+    // Active expiry: reclaims up to `budget` expired entries, earliest
+    // deadline first; returns how many. O(budget log stored()).
+    size_t reclaim_expired(size_t budget);
+    // The earliest deadline held (expired or not), kNoDeadline if none. O(1).
+    int64_t next_deadline() const;
+    // Entries reclaimed past their deadline: lazily, actively, to make room,
+    // or overwritten by a put.
+    uint64_t expired_total() const { return expired_total_; }
+    // Live entries evicted to make room (Evict mode).
+    uint64_t evicted_total() const { return evicted_total_; }
+
+    // Every later version is > v.
+    void raise_version_floor(uint64_t v);
+    // The highest version handed out (or the floor, before any write): every
+    // later version is greater.
+    uint64_t last_version() const { return last_version_; }
 
     // How long lookups can get, for tests and benches (O(slots)):
     //  longest_hit   slots examined by the worst lookup of a present key
@@ -95,15 +204,18 @@ public:
     };
     ProbeStats probe_stats() const;
 
+    // Eviction: how many slots are sampled, and the LRU stamp's unit.
+    static constexpr int kEvictionSamples = 16;
+    static constexpr int64_t kStampMs = 100;
+
 private:
     using Block = std::unique_ptr<char[]>;
+    using DeadlineIndex = absl::btree_set<std::pair<int64_t, const char*>>;
     static constexpr size_t kNone = SIZE_MAX;
 
-    static Block make_block(std::string_view key, std::string_view value);
+    static Block make_block(std::string_view key, std::string_view value, int64_t deadline, uint64_t version,
+                            uint32_t stamp);
     static std::string_view key_of(const char* b);
-    static std::string_view key_of(const Block& b) { return key_of(b.get()); }
-    static std::string_view value_of(const Block& b);
-    static char* value_data(const Block& b);
 
     // Orders block pointers by their keys; also compares with plain keys,
     // so the index can be searched with a string_view.
@@ -121,12 +233,29 @@ private:
     size_t find(std::string_view key) const;  // its slot, or kNone
     void grow();
     void place(Block b);  // into the first free slot from its home
+    void remove(size_t slot);  // from the table and both indexes
+    void reclaim(size_t slot);  // remove an expired entry, counted
+    bool expired(const char* b, int64_t now) const;
+    // Writes the entry in `slot` anew: value, deadline (not kKeepDeadline),
+    // next version, stamp.
+    void rewrite(size_t slot, std::string_view value, int64_t deadline);
+    PutResult insert(std::string_view key, std::string_view value, int64_t deadline, std::string* displaced);
+    size_t eviction_victim();  // a slot, by sampling; the table is not empty
+    uint32_t stamp_now() const;  // the LRU stamp for now (0 in Refuse mode)
+    uint64_t next_random();
 
     size_t capacity_;
-    size_t size_ = 0;
+    WhenFull when_full_;
+    const Clock& clock_;
+    size_t stored_ = 0;
+    uint64_t last_version_;
+    uint64_t expired_total_ = 0;
+    uint64_t evicted_total_ = 0;
+    uint64_t rng_state_;  // eviction sampling (splitmix64)
     std::array<unsigned char, 16> hash_key_;  // crypto_shorthash_KEYBYTES
     std::vector<Block> slots_;  // size 0 or a power of two
     absl::btree_set<const char*, KeyLess> index_;  // the blocks of slots_, by key
+    DeadlineIndex deadlines_;  // (deadline, block) of the blocks that have one
 };
 
 }  // namespace kv

@@ -104,13 +104,13 @@ TEST_CASE("the store survives a restart in every sync mode", "[persistence]")
         Database db(100, config(dir, mode));
         const kv::Store& s = db.store();
         CHECK(s.size() == 3);
-        REQUIRE(s.get("a"));
-        CHECK(*s.get("a") == "2");
-        REQUIRE(s.get("b"));
-        CHECK(*s.get("b") == binary);
-        REQUIRE(s.get("empty"));
-        CHECK(s.get("empty")->empty());
-        CHECK_FALSE(s.get("gone"));
+        REQUIRE(s.peek("a"));
+        CHECK(s.peek("a")->value == "2");
+        REQUIRE(s.peek("b"));
+        CHECK(s.peek("b")->value == binary);
+        REQUIRE(s.peek("empty"));
+        CHECK(s.peek("empty")->value.empty());
+        CHECK_FALSE(s.peek("gone"));
     }
 }
 
@@ -319,7 +319,7 @@ TEST_CASE("a staged load is checked against the capacity first and lands in one 
             REQUIRE(db.load_add(1, k, "new").empty());
         CHECK(db.load_commit(1, ticket, summary)
               == "ERR full the store would hold 6 entries, more than its capacity of 5; nothing was changed\n");
-        CHECK(*db.store().get("a") == "old");
+        CHECK(db.store().peek("a")->value == "old");
         CHECK(db.store().size() == 3);
 
         // Another client cannot start a load while one is staged.
@@ -342,7 +342,7 @@ TEST_CASE("a staged load is checked against the capacity first and lands in one 
     }
     Database db(5, c);
     CHECK(db.store().size() == 5);
-    CHECK(*db.store().get("e") == "new");
+    CHECK(db.store().peek("e")->value == "new");
 }
 
 TEST_CASE("a write made at the queue's global cap holds its client's input until it is released", "[persistence]")
@@ -409,5 +409,5 @@ TEST_CASE("a load larger than kMaxLoadBytes is refused while it is staged, and n
     std::string summary;
     CHECK_THAT(db.load_commit(7, ticket, summary), Catch::Contains("no load was begun"));
     CHECK(db.store().size() == 1);
-    REQUIRE(db.store().get("old"));
+    REQUIRE(db.store().peek("old"));
 }

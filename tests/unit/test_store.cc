@@ -21,9 +21,9 @@ TEST_CASE("put, get, erase", "[store]")
     Store s(10);
     CHECK(s.put("a", "1") == Store::PutResult::Inserted);
     REQUIRE(s.get("a"));
-    CHECK(*s.get("a") == "1");
+    CHECK(s.get("a")->value == "1");
     CHECK(s.put("a", "2") == Store::PutResult::Replaced);
-    CHECK(*s.get("a") == "2");
+    CHECK(s.get("a")->value == "2");
     CHECK(s.size() == 1);
     CHECK(s.erase("a"));
     CHECK_FALSE(s.erase("a"));
@@ -39,7 +39,7 @@ TEST_CASE("a full store refuses new keys but still overwrites and accepts after 
     CHECK(s.put("c", "1") == Store::PutResult::Full);
     CHECK_FALSE(s.contains("c"));
     CHECK(s.put("a", "new") == Store::PutResult::Replaced);
-    CHECK(*s.get("a") == "new");
+    CHECK(s.get("a")->value == "new");
     CHECK(s.size() == 2);
     REQUIRE(s.erase("b"));
     CHECK(s.put("c", "1") == Store::PutResult::Inserted);
@@ -64,10 +64,10 @@ TEST_CASE("keys and values are bytes", "[store]")
     std::string value("\0\n\r\xfe", 4);
     s.put(key, value);
     REQUIRE(s.get(key));
-    CHECK(*s.get(key) == value);
+    CHECK(s.get(key)->value == value);
     s.put("empty", "");
     REQUIRE(s.get("empty"));
-    CHECK(s.get("empty")->empty());
+    CHECK(s.get("empty")->value.empty());
 }
 
 TEST_CASE("random puts, overwrites and erases agree with a std::map model", "[store]")
@@ -96,7 +96,7 @@ TEST_CASE("random puts, overwrites and erases agree with a std::map model", "[st
                 auto want = model.find(key);
                 REQUIRE(got.has_value() == (want != model.end()));
                 if (got)
-                    REQUIRE(*got == want->second);
+                    REQUIRE(got->value == want->second);
             }
             REQUIRE(s.size() == model.size());
         }
@@ -104,7 +104,7 @@ TEST_CASE("random puts, overwrites and erases agree with a std::map model", "[st
         for (const auto& [k, v] : model) {
             keys.push_back(k);
             REQUIRE(s.get(k));
-            CHECK(*s.get(k) == v);
+            CHECK(s.get(k)->value == v);
         }
         CHECK(s.keys("") == keys);
     }
@@ -121,7 +121,7 @@ TEST_CASE("clear empties the store and it fills again", "[store]")
     CHECK_FALSE(s.get("k1"));
     CHECK(s.keys("").empty());
     CHECK(s.put("k1", "again") == Store::PutResult::Inserted);
-    CHECK(*s.get("k1") == "again");
+    CHECK(s.get("k1")->value == "again");
 }
 
 namespace {
@@ -262,7 +262,7 @@ TEST_CASE("paged listings agree with a std::map model under random puts, erases 
             auto want = model.find(key);
             REQUIRE(got.has_value() == (want != model.end()));
             if (got)
-                REQUIRE(*got == want->second);
+                REQUIRE(got->value == want->second);
             std::string prefix = op % 3 == 0 ? "" : random_key(2);
             std::string after = op % 2 == 0 ? "" : random_key(4);
             size_t limit = std::uniform_int_distribution<size_t>(0, 12)(rng);
