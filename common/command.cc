@@ -3,11 +3,24 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 namespace kv {
 namespace {
 
-enum class Args { None, Key, OptionalPrefix, KeyValue };
+// What follows the command word. Options (`ttl <seconds>`) come before the
+// key: a key never contains a space, so the part of a line before its first
+// ':' can carry them without ambiguity.
+enum class Args {
+    None,
+    Key,  // <key>
+    OptionalPrefix,  // [prefix]
+    KeyValue,  // <key>:<value>
+    TtlKeyValue,  // [ttl <seconds>] <key>:<value>
+    VersionTtlKeyValue,  // <version> [ttl <seconds>] <key>:<value>
+    KeyDelta,  // <key> [<delta>]
+    KeySeconds,  // <key> <seconds>
+};
 
 struct CommandSpec {
     std::string_view name;
@@ -22,11 +35,30 @@ struct CommandSpec {
 constexpr std::array kCommands{
     CommandSpec{"connect", Verb::Connect, Args::None, std::nullopt, "connect",
                 "attach to kvstored (needed before data commands)"},
-    CommandSpec{"save", Verb::Save, Args::KeyValue, wire::Op::Save, "save <key>:<value>",
-                "store value under key (value may contain spaces and ':')"},
+    CommandSpec{"save", Verb::Save, Args::TtlKeyValue, wire::Op::Save, "save [ttl <seconds>] <key>:<value>",
+                "store value under key (value may hold spaces and ':'), for ttl seconds"},
+    CommandSpec{"add", Verb::Add, Args::TtlKeyValue, wire::Op::Add, "add [ttl <seconds>] <key>:<value>",
+                "save only if key is absent, else EXISTS"},
+    CommandSpec{"replace", Verb::Replace, Args::TtlKeyValue, wire::Op::Replace, "replace [ttl <seconds>] <key>:<value>",
+                "save only if key is present, else NOT_FOUND"},
+    CommandSpec{"cas", Verb::Cas, Args::VersionTtlKeyValue, wire::Op::Cas,
+                "cas <version> [ttl <seconds>] <key>:<value>",
+                "save only if key still has this version (gets), else CHANGED"},
+    CommandSpec{"append", Verb::Append, Args::KeyValue, wire::Op::Append, "append <key>:<value>",
+                "add value to the end of key's value (creates key)"},
     CommandSpec{"read", Verb::Read, Args::Key, wire::Op::Read, "read <key>", "print the value of key"},
+    CommandSpec{"gets", Verb::Gets, Args::Key, wire::Op::Gets, "gets <key>", "print the version and value of key"},
+    CommandSpec{"take", Verb::Take, Args::Key, wire::Op::Take, "take <key>", "print the value of key and delete it"},
     CommandSpec{"delete", Verb::Delete, Args::Key, wire::Op::Delete, "delete <key>", "remove key"},
     CommandSpec{"exists", Verb::Exists, Args::Key, wire::Op::Exists, "exists <key>", "YES if key is present, else NO"},
+    CommandSpec{"incr", Verb::Incr, Args::KeyDelta, wire::Op::Incr, "incr <key> [<delta>]",
+                "add delta (default 1) to key's integer (missing key: 0)"},
+    CommandSpec{"decr", Verb::Decr, Args::KeyDelta, wire::Op::Decr, "decr <key> [<delta>]",
+                "subtract delta (default 1) from key's integer (missing key: 0)"},
+    CommandSpec{"expire", Verb::Expire, Args::KeySeconds, wire::Op::Expire, "expire <key> <seconds>",
+                "delete key after seconds (0 or less: now)"},
+    CommandSpec{"persist", Verb::Persist, Args::Key, wire::Op::Persist, "persist <key>", "keep key with no deadline"},
+    CommandSpec{"ttl", Verb::Ttl, Args::Key, wire::Op::Ttl, "ttl <key>", "seconds until key expires, or none"},
     CommandSpec{"keys", Verb::Keys, Args::OptionalPrefix, wire::Op::Keys, "keys [prefix]",
                 "list keys (sorted), optionally only those starting with prefix"},
     CommandSpec{"count", Verb::Count, Args::None, wire::Op::Count, "count", "number of entries and the capacity"},
@@ -103,11 +135,11 @@ ParseResult usage_error(const CommandSpec& spec)
     return error("syntax", "usage: " + std::string(spec.usage));
 }
 
-ParseResult ok(Verb verb, std::string_view key = {}, std::string_view value = {})
+ParseResult ok(const Command& command)
 {
     ParseResult r;
     r.kind = ParseResult::Kind::Command;
-    r.command = Command{verb, key, value};
+    r.command = command;
     return r;
 }
 
@@ -119,40 +151,184 @@ bool has_blank(std::string_view s)
     return false;
 }
 
+// Removes and returns the first word of `s` (blanks before it skipped) and
+// the blanks after it.
+std::string_view take_word(std::string_view& s)
+{
+    while (!s.empty() && is_blank(s.front()))
+        s.remove_prefix(1);
+    size_t end = 0;
+    while (end < s.size() && !is_blank(s[end]))
+        ++end;
+    std::string_view word = s.substr(0, end);
+    s.remove_prefix(end);
+    while (!s.empty() && is_blank(s.front()))
+        s.remove_prefix(1);
+    return word;
+}
+
+// Integer arguments: each names itself and its range in its error.
+struct IntArg {
+    std::string_view name;
+    int64_t min;
+    int64_t max;
+};
+constexpr IntArg kTtlArg{"ttl", 1, kMaxTtlSeconds};
+constexpr IntArg kSecondsArg{"seconds", -kMaxTtlSeconds, kMaxTtlSeconds};
+constexpr IntArg kDeltaArg{"delta", INT64_MIN, INT64_MAX};
+
+ParseResult int_error(const IntArg& arg)
+{
+    return error("syntax",
+                 std::string(arg.name) + " must be an integer from " + std::to_string(arg.min) + " to "
+                     + std::to_string(arg.max));
+}
+
+ParseResult version_error()
+{
+    return error("syntax", "version must be an integer from 1 to " + std::to_string(UINT64_MAX));
+}
+
+std::optional<int64_t> parse_in(std::string_view text, const IntArg& arg)
+{
+    std::optional<int64_t> n = parse_int64(text);
+    if (n && (*n < arg.min || *n > arg.max))
+        return std::nullopt;
+    return n;
+}
+
+// A key (and, for a key:value command, its value) checked against the limits.
+std::optional<ParseResult> key_value_problem(std::string_view key, std::string_view value, size_t max_value)
+{
+    if (auto why = key_problem(key); !why.empty())
+        return error("bad-key", why);
+    if (value.size() > max_value)
+        return error("too-long",
+                     "value is " + std::to_string(value.size()) + " bytes; the limit is " + std::to_string(max_value));
+    return std::nullopt;
+}
+
+// `[version] [ttl <seconds>] <key>:<value>`, as `spec.args` says. `head` is
+// the part before the first ':'. Option words are recognised only when a key
+// follows them; a head that does not start with one is the key, so that
+// `save two words:v` stays a bad key (a space), as it always was.
+ParseResult parse_key_value(const CommandSpec& spec, std::string_view head, std::string_view value, size_t max_value)
+{
+    Command cmd{.verb = spec.verb};
+    cmd.value = value;
+    if (spec.args == Args::KeyValue)
+        cmd.expiry = wire::Expiry::Keep;  // append
+    if (spec.args == Args::VersionTtlKeyValue) {
+        std::string_view word = take_word(head);
+        if (head.empty())
+            return usage_error(spec);
+        std::optional<uint64_t> version = parse_uint64(word);
+        if (!version || *version == 0)
+            return version_error();
+        cmd.version = *version;
+    }
+    if (spec.args != Args::KeyValue) {
+        std::string_view rest = head;
+        if (iequals(take_word(rest), "ttl") && !rest.empty()) {
+            std::string_view seconds = take_word(rest);
+            if (rest.empty())
+                return usage_error(spec);
+            std::optional<int64_t> ttl = parse_in(seconds, kTtlArg);
+            if (!ttl)
+                return int_error(kTtlArg);
+            cmd.expiry = wire::Expiry::After;
+            cmd.expiry_ms = *ttl * 1000;
+            head = rest;
+            std::string_view again = head;
+            if (iequals(take_word(again), "ttl") && !again.empty())
+                return usage_error(spec);  // ttl given twice
+        }
+    }
+    cmd.key = head;
+    if (auto problem = key_value_problem(cmd.key, value, max_value))
+        return *problem;
+    return ok(cmd);
+}
+
+// `<key> [<delta>]` (incr, decr) and `<key> <seconds>` (expire).
+ParseResult parse_key_number(const CommandSpec& spec, std::string_view args)
+{
+    std::string_view key = take_word(args);
+    std::string_view number = take_word(args);
+    bool optional = spec.args == Args::KeyDelta;
+    if (key.empty() || !args.empty() || (number.empty() && !optional))
+        return usage_error(spec);
+    if (auto why = key_problem(key); !why.empty())
+        return error("bad-key", why);
+    Command cmd{.verb = spec.verb, .key = key};
+    if (optional) {
+        cmd.expiry = wire::Expiry::Keep;
+        cmd.delta = 1;
+        if (!number.empty()) {
+            std::optional<int64_t> delta = parse_in(number, kDeltaArg);
+            if (!delta)
+                return int_error(kDeltaArg);
+            cmd.delta = *delta;
+        }
+    } else {
+        std::optional<int64_t> seconds = parse_in(number, kSecondsArg);
+        if (!seconds)
+            return int_error(kSecondsArg);
+        cmd.expiry = wire::Expiry::After;
+        cmd.expiry_ms = *seconds * 1000;
+    }
+    return ok(cmd);
+}
+
 ParseResult parse_args(const CommandSpec& spec, std::string_view args, size_t max_value)
 {
     switch (spec.args) {
     case Args::None:
-        return trim(args).empty() ? ok(spec.verb) : usage_error(spec);
+        return trim(args).empty() ? ok(Command{.verb = spec.verb}) : usage_error(spec);
     case Args::Key:
     case Args::OptionalPrefix: {
         std::string_view key = trim(args);
         if (key.empty())
-            return spec.args == Args::Key ? usage_error(spec) : ok(spec.verb);
+            return spec.args == Args::Key ? usage_error(spec) : ok(Command{.verb = spec.verb});
         if (has_blank(key))
             return usage_error(spec);
         // A prefix obeys the rules of a key (docs/protocol.md): one that no
         // key could start with is a mistake worth saying, not an empty list.
         if (auto why = key_problem(key); !why.empty())
             return error("bad-key", why);
-        return ok(spec.verb, key);
+        return ok(Command{.verb = spec.verb, .key = key});
     }
-    case Args::KeyValue: {
+    case Args::KeyValue:
+    case Args::TtlKeyValue:
+    case Args::VersionTtlKeyValue: {
         size_t colon = args.find(':');
         if (colon == std::string_view::npos)
             return usage_error(spec);
-        std::string_view key = args.substr(0, colon);
-        std::string_view value = args.substr(colon + 1);
-        if (auto why = key_problem(key); !why.empty())
-            return error("bad-key", why);
-        if (value.size() > max_value)
-            return error("too-long",
-                         "value is " + std::to_string(value.size()) + " bytes; the limit is "
-                             + std::to_string(max_value));
-        return ok(spec.verb, key, value);
+        return parse_key_value(spec, args.substr(0, colon), args.substr(colon + 1), max_value);
     }
+    case Args::KeyDelta:
+    case Args::KeySeconds:
+        return parse_key_number(spec, trim(args));
     }
     return usage_error(spec);
+}
+
+// The magnitude of a strict decimal (no sign), or nullopt when `digits` is
+// not one or past 2^64-1.
+std::optional<uint64_t> parse_magnitude(std::string_view digits)
+{
+    if (digits.empty() || (digits[0] == '0' && digits.size() > 1))
+        return std::nullopt;
+    uint64_t n = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        unsigned d = static_cast<unsigned>(c - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return std::nullopt;
+        n = n * 10 + d;
+    }
+    return n;
 }
 
 }  // namespace
@@ -217,6 +393,36 @@ std::optional<wire::Op> wire_op(Verb verb)
         if (spec.verb == verb)
             return spec.op;
     return std::nullopt;
+}
+
+wire::Request to_request(const Command& cmd)
+{
+    return wire::Request{
+        wire_op(cmd.verb).value(), cmd.key, cmd.value, cmd.expiry, cmd.expiry_ms, cmd.version, cmd.delta};
+}
+
+std::optional<int64_t> parse_int64(std::string_view text)
+{
+    bool negative = !text.empty() && text.front() == '-';
+    if (negative)
+        text.remove_prefix(1);
+    std::optional<uint64_t> magnitude = parse_magnitude(text);
+    if (!magnitude)
+        return std::nullopt;
+    constexpr uint64_t kMaxMagnitude = uint64_t{1} << 63;  // of INT64_MIN
+    if (negative) {
+        if (*magnitude == 0 || *magnitude > kMaxMagnitude)
+            return std::nullopt;  // "-0" is not a strict decimal
+        return static_cast<int64_t>(0 - *magnitude);  // two's complement: INT64_MIN included
+    }
+    if (*magnitude >= kMaxMagnitude)
+        return std::nullopt;
+    return static_cast<int64_t>(*magnitude);
+}
+
+std::optional<uint64_t> parse_uint64(std::string_view text)
+{
+    return parse_magnitude(text);
 }
 
 std::string help_text()

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,12 +30,49 @@ inline constexpr size_t kMaxClientOutput = 1u << 20;
 // the client sees a reset, never a BYE (docs/protocol.md).
 inline constexpr std::chrono::seconds kWriteStallTimeout{10};
 
-enum class Verb { Connect, Save, Read, Delete, Exists, Keys, Count, Stats, Ping, Help, Close, Exit };
+enum class Verb {
+    Connect,
+    Save,
+    Add,
+    Replace,
+    Cas,
+    Append,
+    Read,
+    Gets,
+    Take,
+    Delete,
+    Exists,
+    Incr,
+    Decr,
+    Expire,
+    Persist,
+    Ttl,
+    Keys,
+    Count,
+    Stats,
+    Ping,
+    Help,
+    Close,
+    Exit,
+};
 
+// The longest ttl (save, add, replace, cas) and expire, in seconds: 100 years.
+inline constexpr int64_t kMaxTtlSeconds = 3'153'600'000;
+
+// A parsed command. The fields past `value` are already in the form of the
+// wire::Request that to_request() makes; each is set only by the commands
+// that take it (wire.h says which op reads which field), else left at its
+// default.
 struct Command {
     Verb verb = Verb::Ping;
-    std::string_view key;  // key, or prefix for Keys (may be empty)
-    std::string_view value;  // Save only
+    std::string_view key{};  // key, or prefix for Keys (may be empty)
+    std::string_view value{};  // save, add, replace, cas, append
+    // ttl of save/add/replace/cas: After (seconds * 1000), else None; expire:
+    // After (seconds * 1000, <= 0 deletes); incr, decr, append: Keep.
+    wire::Expiry expiry = wire::Expiry::None;
+    int64_t expiry_ms = 0;
+    uint64_t version = 0;  // cas: 1 to 2^64-1
+    int64_t delta = 0;  // incr, decr: as given (default 1); decr subtracts it
 };
 
 struct ParseResult {
@@ -50,6 +88,18 @@ ParseResult parse_line(std::string_view line, size_t max_value);
 // The wire operation a command needs from kvstored, or nullopt when kvsvc
 // answers it alone (connect, ping, help, close, exit).
 std::optional<wire::Op> wire_op(Verb verb);
+
+// The Request that carries a data command (one with a wire_op) to kvstored;
+// its views point where the command's do. kvsvc and kvstored build every
+// Request from a Command with this, so both send the same thing.
+wire::Request to_request(const Command& cmd);
+
+// Strict decimal integers, as the line protocol takes them (and Redis's
+// string2ll): "0", or an optional '-' then a digit 1-9 then digits, within
+// the type's range. No '+', no leading zeros, no "-0", no blanks.
+std::optional<int64_t> parse_int64(std::string_view text);
+// The same without the '-'.
+std::optional<uint64_t> parse_uint64(std::string_view text);
 
 // "" when `key` is a valid key, else why not (for "ERR bad-key <why>").
 std::string_view key_problem(std::string_view key);

@@ -24,6 +24,7 @@ public:
     void u16(uint16_t v) { be(v, 2); }
     void u32(uint32_t v) { be(v, 4); }
     void u64(uint64_t v) { be(v, 8); }
+    void i64(int64_t v) { be(static_cast<uint64_t>(v), 8); }
     void str16(std::string_view s)
     {
         s = s.substr(0, UINT16_MAX);
@@ -86,6 +87,14 @@ public:
         return true;
     }
     bool u64(uint64_t& v) { return be(v, 8); }
+    bool i64(int64_t& v)
+    {
+        uint64_t x;
+        if (!be(x, 8))
+            return false;
+        v = static_cast<int64_t>(x);  // two's complement (C++20)
+        return true;
+    }
     bool str16(std::string_view& s)
     {
         uint16_t n;
@@ -152,6 +161,10 @@ void append(std::string& out, const Request& m)
     w.u8(static_cast<uint8_t>(m.op));
     w.str16(m.key);
     w.str32(m.value);
+    w.u8(static_cast<uint8_t>(m.expiry));
+    w.i64(m.expiry_ms);
+    w.u64(m.version);
+    w.i64(m.delta);
 }
 
 void append(std::string& out, const Reply& m)
@@ -212,7 +225,11 @@ bool decode(std::string_view payload, Request& m)
     if (!c.u8(op) || op < 1 || op > kLastOp)
         return false;
     m.op = static_cast<Op>(op);
-    return c.str16(m.key) && c.str32(m.value) && c.expect_end();
+    uint8_t expiry;
+    if (!c.str16(m.key) || !c.str32(m.value) || !c.u8(expiry) || expiry > kLastExpiry)
+        return false;
+    m.expiry = static_cast<Expiry>(expiry);
+    return c.i64(m.expiry_ms) && c.u64(m.version) && c.i64(m.delta) && c.expect_end();
 }
 
 bool decode(std::string_view payload, Reply& m)

@@ -5,8 +5,8 @@
 //
 //     | u32 payload length (big-endian) | u8 message type | payload ... |
 //
-// Integers are big-endian. A str16 is a u16 length then that many bytes; a str32
-// is a u32 length then the bytes. Strings are bytes, not text: any byte may occur.
+// Integers are big-endian; an i64 is a u64 holding the two's complement. A str16 is a u16 length then that many bytes;
+// a str32 is a u32 length then the bytes. Strings are bytes, not text: any byte may occur.
 //
 // The conversation:
 //   kvsvc    -> kvstored  Hello     (first frame, always)
@@ -59,8 +59,9 @@ namespace kv::wire {
 
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
-// 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut.
-inline constexpr uint32_t kVersion = 4;
+// 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut;
+// 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered).
+inline constexpr uint32_t kVersion = 5;
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -71,7 +72,7 @@ enum class Msg : uint8_t {
     Hello = 1,  // u32 version, u32 kvsvc pid, str16 client address ("" if unknown), u8 flags
     Welcome = 2,  // u32 version, u32 max value bytes, u64 client id
     Refused = 3,  // str16 reason (human readable); the connection then closes
-    Request = 4,  // u8 Op, str16 key or prefix, str32 value (empty unless Save)
+    Request = 4,  // u8 Op, str16 key or prefix, str32 value, u8 Expiry, i64 expiry_ms, u64 version, i64 delta
     Reply = 5,  // u8 flags, then the rest of the payload is reply text
     Shutdown = 6,  // str16 message, shown to the client as "BYE <message>"
     Handoff = 7,  // u32 idle timeout seconds (0: none), str32 input read from the client and not yet
@@ -98,31 +99,56 @@ inline constexpr uint8_t kLastHandBackReason = 6;
 // reply text is exactly what the client sees, as specified in
 // docs/protocol.md. The admin operations are accepted on the admin socket
 // only; their replies are read by the kvstored admin subcommands.
+//
+// Each op reads only the Request fields named here; the others are zero (the
+// defaults of Request). "expiry" is the pair (Request::expiry, expiry_ms).
 enum class Op : uint8_t {
-    Save = 1,
-    Read = 2,
-    Delete = 3,
-    Exists = 4,
-    Keys = 5,
+    Save = 1,  // key, value, expiry (None: no deadline; After/At: this one)
+    Read = 2,  // key
+    Delete = 3,  // key
+    Exists = 4,  // key
+    Keys = 5,  // key: prefix ("" for all)
     Count = 6,
     Stats = 7,
-    Status = 8,  // "STATUS <n>" then n lines "<name> <value>"
-    Clients = 9,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>"
-    Kick = 10,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
+    Add = 8,  // as Save, only if the key is absent
+    Replace = 9,  // as Save, only if the key is present
+    Gets = 10,  // key: "VALUE <version> <value>"
+    Cas = 11,  // key, value, expiry, version: as Save, only if the entry's version is still `version`
+    Incr = 12,  // key, delta (may be negative); expiry Keep
+    Decr = 13,  // key, delta: subtracted (may be negative); expiry Keep
+    Append = 14,  // key, value; expiry Keep
+    Take = 15,  // key: read and delete
+    Expire = 16,  // key, expiry (After: ms from now, <= 0 deletes now; At: unix ms)
+    Persist = 17,  // key: drop the deadline
+    Ttl = 18,  // key
+    // Admin operations.
+    Status = 19,  // "STATUS <n>" then n lines "<name> <value>"
+    Clients = 20,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>"
+    Kick = 21,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
                 // "OK cut: <why>" when it was cut at the kick deadline; "NOT_FOUND" at once
-    Flush = 11,  // "OK": every entry deleted
-    Shutdown = 12,  // value: message for the clients. "OK", then kvstored shuts down
-    Dump = 13,  // pages "DUMP <n> more" / last "DUMP <n>", each then n lines "<key> <value>" (keys have no
-                // space, values no LF); every page but the last is a Reply chunk with kReplyMore
+    Flush = 22,  // "OK": every entry deleted
+    Shutdown = 23,  // value: message for the clients. "OK", then kvstored shuts down
+    Dump = 24,  // pages "DUMP <n> more" / last "DUMP <n>", each then n lines "<key> <deadline ms, 0 none> <value>"
+                // (keys have no space, values no LF); every page but the last is a Reply chunk with kReplyMore
     // A load, applied whole or not at all (kvstored/database.h): LoadBegin,
     // any number of LoadEntry, then LoadCommit, on one connection. An ERR
     // reply to any of them discards the load and changes nothing.
-    LoadBegin = 14,  // value: "replace" (delete every entry first) or "". "OK"
-    LoadEntry = 15,  // key, value: one entry. "OK"
-    LoadCommit = 16,  // "LOADED <entries> <entries in the store after>"
+    LoadBegin = 25,  // value: "replace" (delete every entry first) or "". "OK"
+    LoadEntry = 26,  // key, value, expiry (None, or At: the deadline in unix ms). "OK"
+    LoadCommit = 27,  // "LOADED <entries> <entries in the store after>"
+    Entry = 28,  // key: "ENTRY <version> <deadline ms, 0 none> <value>" | "NOT_FOUND" (admin get)
 };
-inline constexpr uint8_t kLastDataOp = 7;
-inline constexpr uint8_t kLastOp = 16;
+inline constexpr uint8_t kLastDataOp = 18;
+inline constexpr uint8_t kLastOp = 28;
+
+// When an entry written by a Request expires.
+enum class Expiry : uint8_t {
+    None = 0,  // no deadline (a save clears the entry's deadline)
+    After = 1,  // expiry_ms milliseconds from now; with Op::Expire, <= 0 deletes the key now
+    At = 2,  // at expiry_ms, wall-clock milliseconds since the Unix epoch
+    Keep = 3,  // the entry keeps the deadline it has (none for a new key)
+};
+inline constexpr uint8_t kLastExpiry = 3;
 
 // Reply flags: kReplyMore says more chunks of the same reply follow.
 inline constexpr uint8_t kReplyMore = 0x01;
@@ -147,6 +173,10 @@ struct Request {
     Op op = Op::Count;
     std::string_view key;
     std::string_view value;
+    Expiry expiry = Expiry::None;
+    int64_t expiry_ms = 0;  // meaning set by `expiry`; 0 with None and Keep
+    uint64_t version = 0;  // Cas: the version the entry must still have
+    int64_t delta = 0;  // Incr, Decr
 };
 
 struct Reply {

@@ -217,8 +217,7 @@ void TextClient::handle_line(std::string_view line)
     owner_.note_command();
     try {
         std::string text;
-        uint64_t ticket = execute(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value}, server_.db(), server_.stats(),
-                                  server_.limits(), text, listing_);
+        uint64_t ticket = execute(to_request(cmd), server_.db(), server_.stats(), server_.limits(), text, listing_);
         if (!listing_)  // a listing's pages follow from process()
             queue(std::move(text), ticket);
     } catch (const std::bad_alloc&) {

@@ -337,7 +337,7 @@ void Session::forward(const Command& cmd)
         replies_.local(unlinked_reply());
         return;
     }
-    upstream_.send(wire::Request{*wire_op(cmd.verb), cmd.key, cmd.value});
+    upstream_.send(to_request(cmd));
     replies_.expect_remote();
 }
 

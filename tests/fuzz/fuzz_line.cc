@@ -5,9 +5,11 @@
 // is cut into reads; the rest is the byte stream. The splitter is compared
 // with a model (split the whole stream at LF at once), so a framing bug shows
 // as a mismatch, not only as a crash. Every line is parsed and the result is
-// checked against the protocol's rules (docs/protocol.md).
+// checked against the protocol's rules (docs/protocol.md), and every word of
+// it goes through the strict integer parsers, compared with a model.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <charconv>
 #include <random>
 #include <string>
 #include <vector>
@@ -116,32 +118,137 @@ void check_error_reply(const std::string& reply)
             "a parse error has one of the documented codes");
 }
 
+// True when `word` occurs in `line` as a whole blank-delimited word (or, for
+// the last word before a key:value's colon, ends at that colon's key).
+bool has_word(std::string_view line, std::string_view word)
+{
+    for (size_t at = line.find(word); at != std::string_view::npos; at = line.find(word, at + 1)) {
+        bool starts = at == 0 || is_blank(line[at - 1]);
+        size_t end = at + word.size();
+        bool ends = end == line.size() || is_blank(line[end]) || line[end] == '\r';
+        if (starts && ends)
+            return true;
+    }
+    return false;
+}
+
+// A strict decimal (command.h) is exactly how std::to_string prints its value.
+template <typename Int> std::optional<Int> model_parse(std::string_view text)
+{
+    Int n{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || std::to_string(n) != text)
+        return std::nullopt;
+    return n;
+}
+
+// Every blank-separated word of the line through the integer parsers, against the model.
+void check_integers(std::string_view line)
+{
+    size_t words = 0;
+    while (!line.empty() && words++ < 16) {
+        size_t start = 0;
+        while (start < line.size() && is_blank(line[start]))
+            ++start;
+        size_t end = start;
+        while (end < line.size() && !is_blank(line[end]))
+            ++end;
+        std::string_view word = line.substr(start, end - start);
+        require(kv::parse_int64(word) == model_parse<int64_t>(word), "parse_int64 agrees with the model");
+        require(kv::parse_uint64(word) == model_parse<uint64_t>(word), "parse_uint64 agrees with the model");
+        line.remove_prefix(end);
+    }
+}
+
+// The ttl option of save, add, replace and cas: none, or 1 s to kMaxTtlSeconds,
+// written as a strict decimal on the line.
+void check_ttl(const kv::Command& cmd, std::string_view line)
+{
+    if (cmd.expiry == kv::wire::Expiry::None) {
+        require(cmd.expiry_ms == 0, "no ttl: expiry_ms 0");
+        return;
+    }
+    require(cmd.expiry == kv::wire::Expiry::After, "a ttl is Expiry::After");
+    require(cmd.expiry_ms % 1000 == 0 && cmd.expiry_ms >= 1000 && cmd.expiry_ms / 1000 <= kv::kMaxTtlSeconds,
+            "a ttl is 1 to kMaxTtlSeconds whole seconds");
+    require(has_word(line, std::to_string(cmd.expiry_ms / 1000)), "the ttl is written as a strict decimal");
+}
+
 void check_command(const kv::Command& cmd, std::string_view line, size_t max_value)
 {
     require(kvfuzz::points_into(cmd.key, line) && kvfuzz::points_into(cmd.value, line),
             "key and value are views into the line");
+    using kv::Verb;
+    using kv::wire::Expiry;
+    const bool key_value = cmd.verb == Verb::Save || cmd.verb == Verb::Add || cmd.verb == Verb::Replace
+        || cmd.verb == Verb::Cas || cmd.verb == Verb::Append;
+    const bool counter = cmd.verb == Verb::Incr || cmd.verb == Verb::Decr;
+    if (key_value) {
+        require(kv::key_problem(cmd.key).empty(), "key:value: the key is valid");
+        require(cmd.value.size() <= max_value, "key:value: the value is within the limit");
+    } else {
+        require(cmd.value.empty(), "no value outside the key:value commands");
+    }
+    if (cmd.verb != Verb::Cas)
+        require(cmd.version == 0, "only cas carries a version");
+    if (!counter)
+        require(cmd.delta == 0, "only incr and decr carry a delta");
     switch (cmd.verb) {
-    case kv::Verb::Save:
-        require(kv::key_problem(cmd.key).empty(), "save: the key is valid");
-        require(cmd.value.size() <= max_value, "save: the value is within the limit");
+    case Verb::Save:
+    case Verb::Add:
+    case Verb::Replace:
+        check_ttl(cmd, line);
         break;
-    case kv::Verb::Read:
-    case kv::Verb::Delete:
-    case kv::Verb::Exists:
+    case Verb::Cas:
+        require(cmd.version >= 1, "cas: the version is at least 1");
+        require(has_word(line, std::to_string(cmd.version)), "cas: the version is written as a strict decimal");
+        check_ttl(cmd, line);
+        break;
+    case Verb::Append:
+        require(cmd.expiry == Expiry::Keep && cmd.expiry_ms == 0, "append keeps the deadline");
+        break;
+    case Verb::Incr:
+    case Verb::Decr:
+        require(kv::key_problem(cmd.key).empty(), "incr/decr: the key is valid");
+        require(cmd.expiry == Expiry::Keep && cmd.expiry_ms == 0, "incr/decr keep the deadline");
+        require(cmd.delta == 1 || has_word(line, std::to_string(cmd.delta)),
+                "incr/decr: the delta is 1 or written as a strict decimal");
+        break;
+    case Verb::Expire:
+        require(kv::key_problem(cmd.key).empty(), "expire: the key is valid");
+        require(cmd.expiry == Expiry::After && cmd.expiry_ms % 1000 == 0, "expire: whole seconds from now");
+        require(cmd.expiry_ms / 1000 >= -kv::kMaxTtlSeconds && cmd.expiry_ms / 1000 <= kv::kMaxTtlSeconds,
+                "expire: within +-kMaxTtlSeconds");
+        require(has_word(line, std::to_string(cmd.expiry_ms / 1000)), "expire: seconds written as a strict decimal");
+        break;
+    case Verb::Read:
+    case Verb::Gets:
+    case Verb::Take:
+    case Verb::Delete:
+    case Verb::Exists:
+    case Verb::Persist:
+    case Verb::Ttl:
         require(kv::key_problem(cmd.key).empty(), "the key is valid");
-        require(cmd.value.empty(), "no value outside save");
+        require(cmd.expiry == Expiry::None && cmd.expiry_ms == 0, "no expiry");
         break;
-    case kv::Verb::Keys:
+    case Verb::Keys:
         require(cmd.key.empty() || kv::key_problem(cmd.key).empty(), "keys: the prefix is empty or a valid key");
-        require(cmd.value.empty(), "no value outside save");
+        require(cmd.expiry == Expiry::None && cmd.expiry_ms == 0, "no expiry");
         break;
     default:
-        require(cmd.key.empty() && cmd.value.empty(), "commands without arguments carry none");
+        require(cmd.key.empty() && cmd.expiry == Expiry::None && cmd.expiry_ms == 0,
+                "commands without arguments carry none");
     }
-    require(kv::wire_op(cmd.verb).has_value()
-                == (cmd.verb != kv::Verb::Connect && cmd.verb != kv::Verb::Ping && cmd.verb != kv::Verb::Help
-                    && cmd.verb != kv::Verb::Close && cmd.verb != kv::Verb::Exit),
-            "exactly the data commands go to kvstored");
+    const bool local = cmd.verb == Verb::Connect || cmd.verb == Verb::Ping || cmd.verb == Verb::Help
+        || cmd.verb == Verb::Close || cmd.verb == Verb::Exit;
+    require(kv::wire_op(cmd.verb).has_value() == !local, "exactly the data commands go to kvstored");
+    if (local)
+        return;
+    require(static_cast<uint8_t>(*kv::wire_op(cmd.verb)) <= kv::wire::kLastDataOp, "a command is never an admin op");
+    kv::wire::Request req = kv::to_request(cmd);
+    require(req.op == *kv::wire_op(cmd.verb) && req.key == cmd.key && req.value == cmd.value && req.expiry == cmd.expiry
+                && req.expiry_ms == cmd.expiry_ms && req.version == cmd.version && req.delta == cmd.delta,
+            "to_request carries every field");
 }
 
 // Upper-cases the first word: command words are case-insensitive.
@@ -174,6 +281,10 @@ void check_parse(std::string_view line, size_t max_value)
     require(u.kind == r.kind, "the case of the command word does not matter");
     if (r.kind == kv::ParseResult::Kind::Command)
         require(u.command.verb == r.command.verb, "the case of the command word does not matter (verb)");
+    // The same error, but for the echo of an unknown word.
+    if (r.kind == kv::ParseResult::Kind::Error && r.error.rfind("ERR unknown-command ", 0) != 0)
+        require(u.error == r.error, "the case of the command word does not matter (error)");
+    check_integers(line);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 // of the whole stream at once). Every frame's payload goes through every
 // decoder; what decodes must encode back to the same bytes, so the codec has
 // exactly one encoding per message and no decoder reads past its payload.
+// The same bytes also make a Request field by field, which must survive the
+// round trip (or be refused for an unknown op or expiry).
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <optional>
@@ -94,6 +96,7 @@ void check_decoders(std::string_view payload)
     if (wire::decode(payload, request)) {
         auto op = static_cast<uint8_t>(request.op);
         require(op >= 1 && op <= wire::kLastOp, "a decoded Request has a known op");
+        require(static_cast<uint8_t>(request.expiry) <= wire::kLastExpiry, "a decoded Request has a known Expiry");
         require(kvfuzz::points_into(request.key, payload) && kvfuzz::points_into(request.value, payload),
                 "Request key and value are views into the payload");
         require(encode(request) == payload, "Request re-encodes to the same bytes");
@@ -169,6 +172,40 @@ void check_reply_chunks(std::string_view text)
     require(joined == text, "the chunks of a reply join to its text");
 }
 
+// A Request made of fuzzer-chosen fields (any op and expiry byte, any
+// integers) encodes to one frame that decodes to the same fields exactly when
+// its op and expiry are known.
+void check_request_round_trip(std::string_view bytes)
+{
+    FuzzedDataProvider in(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    uint8_t op = in.ConsumeIntegral<uint8_t>();
+    uint8_t expiry = in.ConsumeIntegral<uint8_t>();
+    wire::Request sent{static_cast<wire::Op>(op),
+                       {},
+                       {},
+                       static_cast<wire::Expiry>(expiry),
+                       in.ConsumeIntegral<int64_t>(),
+                       in.ConsumeIntegral<uint64_t>(),
+                       in.ConsumeIntegral<int64_t>()};
+    std::string key = in.ConsumeRandomLengthString(300);
+    std::string value = in.ConsumeRandomLengthString(1 << 16);  // within a frame
+    sent.key = key;
+    sent.value = value;
+    std::string frame;
+    wire::append(frame, sent);
+    Framed framed = model_frames(frame);
+    require(framed.frames.size() == 1 && framed.frames[0].first == static_cast<uint8_t>(wire::Msg::Request),
+            "a Request encodes to one Request frame");
+    wire::Request got;
+    bool known = op >= 1 && op <= wire::kLastOp && expiry <= wire::kLastExpiry;
+    require(wire::decode(framed.frames[0].second, got) == known, "a Request decodes iff its op and expiry are known");
+    if (!known)
+        return;
+    require(got.op == sent.op && got.key == sent.key && got.value == sent.value && got.expiry == sent.expiry
+                && got.expiry_ms == sent.expiry_ms && got.version == sent.version && got.delta == sent.delta,
+            "a Request decodes to the fields it was made of");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
@@ -179,5 +216,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 
     require(real_frames(stream, chunk_seed) == model_frames(stream), "FrameBuffer agrees with the model");
     check_reply_chunks(stream);
+    check_request_round_trip(stream);
     return 0;
 }

@@ -54,6 +54,10 @@ TEST_CASE("every message round-trips", "[wire]")
     CHECK(r.op == Op::Save);
     CHECK(r.key == "key");
     CHECK(r.value == value);
+    CHECK(r.expiry == Expiry::None);
+    CHECK(r.expiry_ms == 0);
+    CHECK(r.version == 0);
+    CHECK(r.delta == 0);
 
     f = one_frame(fb, [](std::string& out) { append(out, Msg::Shutdown, Notice{"bye now"}); });
     Notice n;
@@ -141,9 +145,83 @@ TEST_CASE("decoders reject short, trailing and out-of-range payloads", "[wire]")
     bad_op[0] = static_cast<char>(kLastOp + 1);
     CHECK_FALSE(decode(bad_op, r));
 
+    bad_op[0] = static_cast<char>(0xff);
+    CHECK_FALSE(decode(bad_op, r));
+
+    // The Expiry byte follows the key and the value: here at 1 + 2 + 3 + 4.
+    std::string bad_expiry(payload);
+    for (uint8_t expiry : {uint8_t{kLastExpiry + 1}, uint8_t{0x80}, uint8_t{0xff}}) {
+        bad_expiry[10] = static_cast<char>(expiry);
+        CHECK_FALSE(decode(bad_expiry, r));
+    }
+    bad_expiry[10] = static_cast<char>(kLastExpiry);
+    CHECK(decode(bad_expiry, r));
+    CHECK(r.expiry == Expiry::Keep);
+
     Reply reply;
     CHECK_FALSE(decode(std::string_view("\x02text", 5), reply));  // unknown flag
     CHECK_FALSE(decode(std::string_view(), reply));
+}
+
+TEST_CASE("a Request carries expiry, version and delta at their extremes", "[wire]")
+{
+    FrameBuffer fb;
+    const Request cases[] = {
+        {Op::Cas, "k", "v", Expiry::After, 3'153'600'000'000, UINT64_MAX, 0},
+        {Op::Incr, "n", "", Expiry::Keep, 0, 0, INT64_MIN},
+        {Op::Decr, "n", "", Expiry::Keep, 0, 0, INT64_MAX},
+        {Op::Expire, "k", "", Expiry::After, -3'153'600'000'000, 0, 0},
+        {Op::Expire, "k", "", Expiry::At, INT64_MIN, 0, -1},
+        {Op::LoadEntry, "k", "v", Expiry::At, 1'800'000'000'000, 1, 1},
+        {Op::Entry, "k", "", Expiry::None, 0, 0, 0},
+    };
+    for (const Request& in : cases) {
+        Frame f = one_frame(fb, [&](std::string& out) { append(out, in); });
+        REQUIRE(f.type == Msg::Request);
+        Request r;
+        REQUIRE(decode(f.payload, r));
+        CHECK(r.op == in.op);
+        CHECK(r.key == in.key);
+        CHECK(r.value == in.value);
+        CHECK(r.expiry == in.expiry);
+        CHECK(r.expiry_ms == in.expiry_ms);
+        CHECK(r.version == in.version);
+        CHECK(r.delta == in.delta);
+    }
+}
+
+TEST_CASE("the Request layout is exactly as wire.h declares it", "[wire]")
+{
+    // u8 Op, str16 key, str32 value, u8 Expiry, i64 expiry_ms, u64 version, i64 delta; big-endian.
+    std::string bytes;
+    append(bytes, Request{Op::Cas, "ab", "xyz", Expiry::At, -2, 0x0102030405060708, 258});
+    const std::string expected("\x00\x00\x00\x25\x04"  // length 37, Msg::Request
+                               "\x0b"  // Op::Cas
+                               "\x00\x02"
+                               "ab"
+                               "\x00\x00\x00\x03"
+                               "xyz"
+                               "\x02"  // Expiry::At
+                               "\xff\xff\xff\xff\xff\xff\xff\xfe"  // -2
+                               "\x01\x02\x03\x04\x05\x06\x07\x08"
+                               "\x00\x00\x00\x00\x00\x00\x01\x02",
+                               42);
+    CHECK(bytes == expected);
+    CHECK(kVersion == 5);
+}
+
+TEST_CASE("every op up to kLastOp decodes; the data ops come first", "[wire]")
+{
+    CHECK(static_cast<uint8_t>(Op::Ttl) == kLastDataOp);
+    CHECK(static_cast<uint8_t>(Op::Status) == kLastDataOp + 1);
+    CHECK(static_cast<uint8_t>(Op::Entry) == kLastOp);
+    for (unsigned op = 1; op <= kLastOp; ++op) {
+        std::string bytes;
+        append(bytes, Request{static_cast<Op>(op), "k", ""});
+        Request r;
+        REQUIRE(decode(std::string_view(bytes).substr(kHeaderSize), r));
+        CHECK(static_cast<unsigned>(r.op) == op);
+    }
 }
 
 TEST_CASE("a large reply is split into chunks under the frame limit", "[wire]")
