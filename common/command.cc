@@ -208,7 +208,34 @@ std::optional<ParseResult> key_value_problem(std::string_view key, std::string_v
     return std::nullopt;
 }
 
-// `[version] [ttl <seconds>] <key>:<value>`, as `spec.args` says. `head` is
+// True when `head` starts with the option word `name` and more words follow
+// it: only then is the word an option (a key may be called "ttl").
+bool starts_with_option(std::string_view head, std::string_view name)
+{
+    return iequals(take_word(head), name) && !head.empty();
+}
+
+// Takes `ttl <seconds>` off the front of `head`, when there, into `cmd`. An
+// error is returned for a bad number, a missing key, or a second ttl.
+std::optional<ParseResult> take_ttl(const CommandSpec& spec, std::string_view& head, Command& cmd)
+{
+    if (!starts_with_option(head, "ttl"))
+        return std::nullopt;
+    std::string_view rest = head;
+    take_word(rest);
+    std::string_view seconds = take_word(rest);
+    if (rest.empty() || starts_with_option(rest, "ttl"))
+        return usage_error(spec);
+    std::optional<int64_t> ttl = parse_in(seconds, kTtlArg);
+    if (!ttl)
+        return int_error(kTtlArg);
+    cmd.expiry = wire::Expiry::After;
+    cmd.expiry_ms = *ttl * 1000;
+    head = rest;
+    return std::nullopt;
+}
+
+// `[<version>] [ttl <seconds>] <key>:<value>`, as `spec.args` says. `head` is
 // the part before the first ':'. Option words are recognised only when a key
 // follows them; a head that does not start with one is the key, so that
 // `save two words:v` stays a bad key (a space), as it always was.
@@ -217,7 +244,7 @@ ParseResult parse_key_value(const CommandSpec& spec, std::string_view head, std:
     Command cmd{.verb = spec.verb};
     cmd.value = value;
     if (spec.args == Args::KeyValue)
-        cmd.expiry = wire::Expiry::Keep;  // append
+        cmd.expiry = wire::Expiry::Keep;  // append keeps the deadline
     if (spec.args == Args::VersionTtlKeyValue) {
         std::string_view word = take_word(head);
         if (head.empty())
@@ -227,22 +254,9 @@ ParseResult parse_key_value(const CommandSpec& spec, std::string_view head, std:
             return version_error();
         cmd.version = *version;
     }
-    if (spec.args != Args::KeyValue) {
-        std::string_view rest = head;
-        if (iequals(take_word(rest), "ttl") && !rest.empty()) {
-            std::string_view seconds = take_word(rest);
-            if (rest.empty())
-                return usage_error(spec);
-            std::optional<int64_t> ttl = parse_in(seconds, kTtlArg);
-            if (!ttl)
-                return int_error(kTtlArg);
-            cmd.expiry = wire::Expiry::After;
-            cmd.expiry_ms = *ttl * 1000;
-            head = rest;
-            std::string_view again = head;
-            if (iequals(take_word(again), "ttl") && !again.empty())
-                return usage_error(spec);  // ttl given twice
-        }
+    if (spec.args != Args::KeyValue) {  // append takes no options
+        if (auto problem = take_ttl(spec, head, cmd))
+            return *problem;
     }
     cmd.key = head;
     if (auto problem = key_value_problem(cmd.key, value, max_value))

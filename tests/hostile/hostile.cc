@@ -79,11 +79,19 @@ std::string wire_frame(uint8_t type, std::string_view payload)
     return be32(static_cast<uint32_t>(payload.size())) + static_cast<char>(type) + std::string(payload);
 }
 
+std::string wire_request(uint8_t op, std::string_view key)
+{
+    // u8 op, str16 key, str32 value (empty), u8 Expiry, i64 expiry_ms, u64 version, i64 delta (all 0).
+    return wire_frame(4,
+                      std::string(1, static_cast<char>(op)) + be16(static_cast<uint16_t>(key.size())) + std::string(key)
+                          + be32(0) + std::string(25, '\0'));
+}
+
 std::string wire_hello(uint8_t flags)
 {
     std::string address = "hostile";
     return wire_frame(1,
-                      be32(4) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
+                      be32(5) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
                           + static_cast<char>(flags));
 }
 

@@ -227,7 +227,7 @@ TEST_CASE("a kvsvc that reads its replies slowly cannot grow kvstored's memory",
     LineClient peer = raw_unix_peer(s.daemon.socket_path());
     std::string requests = wire_hello();
     for (int i = 0; i < 1000; ++i)
-        requests += wire_frame(4, std::string("\x05\x00\x00\x00\x00\x00\x00", 7));  // Keys, no prefix
+        requests += wire_request(5);  // Keys, no prefix
     peer.send(requests);
     long before = proc_kib(s.kvstored(), "VmRSS");
     long peak = before;
@@ -281,12 +281,11 @@ TEST_CASE("garbage on the service and the admin socket: dropped, logged, kvstore
         {"an HTTP request", "GET / HTTP/1.1\r\nHost: kvstore\r\n\r\n"},
         {"a TLS ClientHello", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + noise.substr(0, 64)},
         {"a Request before Hello", wire_frame(4, std::string("\x02\x00\x01k\x00\x00\x00\x00", 8))},
-        {"Hello, then an unknown op", wire_hello() + wire_frame(4, std::string("\x63\x00\x00\x00\x00\x00\x00", 7))},
+        {"Hello, then an unknown op", wire_hello() + wire_request(0x63)},
         {"Hello, then a truncated Request", wire_hello() + wire_frame(4, std::string("\x02\x00\x09k", 4))},
         {"Hello, then a Reply (wrong direction)", wire_hello() + wire_frame(5, std::string("\x00OK\n", 4))},
         {"Hello, then an unknown message type", wire_hello() + wire_frame(0xee, "?")},
-        {"Hello announcing a Handoff, then a Request",
-         wire_hello(1) + wire_frame(4, std::string("\x02\x00\x01k\x00\x00\x00\x00", 8))},
+        {"Hello announcing a Handoff, then a Request", wire_hello(1) + wire_request(2, "k")},
         {"Hello announcing a Handoff, then one without descriptors",
          wire_hello(1) + wire_frame(7, be32(300) + be32(8) + "read k\n\n")},
     };
@@ -303,7 +302,7 @@ TEST_CASE("garbage on the service and the admin socket: dropped, logged, kvstore
     }
     // An admin operation on the service socket is not what a kvsvc sends.
     LineClient sneaky = raw_unix_peer(s.daemon.socket_path());
-    sneaky.send(wire_hello() + wire_frame(4, std::string("\x0b\x00\x00\x00\x00\x00\x00", 7)));  // Flush
+    sneaky.send(wire_hello() + wire_request(22));  // Flush
     CHECK(sneaky.read_to_eof(3s).has_value());
     ++drops;
 

@@ -817,12 +817,13 @@ std::string frame(uint8_t type, const std::string& payload)
     return be32(static_cast<uint32_t>(payload.size())) + static_cast<char>(type) + payload;
 }
 
-// A wire Request (common/wire.h): u8 op, str16 key, str32 value.
+// A wire Request (common/wire.h, version 5): u8 op, str16 key, str32 value,
+// then u8 Expiry, i64 expiry_ms, u64 version, i64 delta, here all 0.
 std::string request(uint8_t op, const std::string& key, const std::string& value)
 {
     return frame(4,
                  std::string(1, static_cast<char>(op)) + be16(static_cast<uint16_t>(key.size())) + key
-                     + be32(static_cast<uint32_t>(value.size())) + value);
+                     + be32(static_cast<uint32_t>(value.size())) + value + std::string(25, '\0'));
 }
 
 }  // namespace
@@ -833,12 +834,12 @@ TEST_CASE("a load whose admin connection goes away is discarded; meanwhile other
     Admin f;
     CHECK_CLI(f.cli({"set", "old", "1"}), 0, "", "");
     // An admin peer (as `kvstored load` is, before its commit): Hello (wire
-    // version 4), LoadBegin, one LoadEntry, and no LoadCommit.
+    // version 5), LoadBegin (25), one LoadEntry (26), and no LoadCommit.
     int fd = connect_unix(f.admin_socket);
     REQUIRE(fd >= 0);
     LineClient raw(fd);
-    raw.send(frame(1, be32(4) + be32(4242) + be16(0) + std::string(1, '\0')) + request(14, "", "replace")
-             + request(15, "staged", "x"));
+    raw.send(frame(1, be32(5) + be32(4242) + be16(0) + std::string(1, '\0')) + request(25, "", "replace")
+             + request(26, "staged", "x"));
     // Its Welcome, then "OK" twice (as Reply frames: flags 0, then the text).
     std::string ok = frame(5, std::string(1, '\0') + "OK\n");
     std::string got = raw.read_bytes(21 + 2 * ok.size());

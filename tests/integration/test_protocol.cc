@@ -10,14 +10,34 @@ using namespace kvtest;
 
 namespace {
 
-const Lines kDataCommands = {"save a:1", "read a", "delete a", "exists a", "keys", "keys a", "count", "stats"};
+const Lines kDataCommands
+    = {"save a:1",  "save ttl 5 a:1", "add a:1",  "replace a:1", "cas 1 a:1", "append a:1", "read a",
+       "gets a",    "take a",         "delete a", "exists a",    "incr a",    "decr a 2",   "expire a 5",
+       "persist a", "ttl a",          "keys",     "keys a",      "count",     "stats"};
 
-const Lines kUsages = {"connect",      "save <key>:<value>",
-                       "read <key>",   "delete <key>",
-                       "exists <key>", "keys [prefix]",
-                       "count",        "stats",
-                       "ping",         "help",
-                       "close",        "exit",
+const Lines kUsages = {"connect",
+                       "save [ttl <seconds>] <key>:<value>",
+                       "add [ttl <seconds>] <key>:<value>",
+                       "replace [ttl <seconds>] <key>:<value>",
+                       "cas <version> [ttl <seconds>] <key>:<value>",
+                       "append <key>:<value>",
+                       "read <key>",
+                       "gets <key>",
+                       "take <key>",
+                       "delete <key>",
+                       "exists <key>",
+                       "incr <key> [<delta>]",
+                       "decr <key> [<delta>]",
+                       "expire <key> <seconds>",
+                       "persist <key>",
+                       "ttl <key>",
+                       "keys [prefix]",
+                       "count",
+                       "stats",
+                       "ping",
+                       "help",
+                       "close",
+                       "exit",
                        "quit"};
 
 void require_help(LineClient& c, const std::string& command = "help")
@@ -203,8 +223,20 @@ TEST_CASE("wrong arguments answer ERR syntax with the usage")
     Served f;
     LineClient& c = f.connected();
     const std::pair<const char*, const char*> cases[] = {
-        {"save", "save <key>:<value>"},
-        {"save novalue", "save <key>:<value>"},
+        {"save", "save [ttl <seconds>] <key>:<value>"},
+        {"save novalue", "save [ttl <seconds>] <key>:<value>"},
+        {"save ttl 5:v", "save [ttl <seconds>] <key>:<value>"},
+        {"add", "add [ttl <seconds>] <key>:<value>"},
+        {"replace x", "replace [ttl <seconds>] <key>:<value>"},
+        {"cas k:v", "cas <version> [ttl <seconds>] <key>:<value>"},
+        {"append k", "append <key>:<value>"},
+        {"gets", "gets <key>"},
+        {"take a b", "take <key>"},
+        {"incr", "incr <key> [<delta>]"},
+        {"decr a 1 2", "decr <key> [<delta>]"},
+        {"expire a", "expire <key> <seconds>"},
+        {"persist", "persist <key>"},
+        {"ttl a b", "ttl <key>"},
         {"read", "read <key>"},
         {"read a b", "read <key>"},
         {"delete", "delete <key>"},
