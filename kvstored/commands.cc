@@ -188,21 +188,6 @@ void do_gets(Context& c)
     c.out.append("VALUE ").append(std::to_string(e->version)).append(" ").append(e->value).push_back('\n');
 }
 
-// A stored counter: "0", or an optional '-' and digits without a leading
-// zero, within a signed 64-bit integer (the rules of Redis's string2ll, so
-// that the Redis door agrees). False for anything else.
-bool parse_counter(std::string_view text, int64_t& n)
-{
-    if (text.empty() || text.size() > 20 || text == "-0" || text.front() == '+')
-        return false;
-    bool negative = text.front() == '-';
-    std::string_view digits = negative ? text.substr(1) : text;
-    if (digits.empty() || (digits.front() == '0' && digits.size() > 1))
-        return false;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    return ec == std::errc() && end == text.data() + text.size();
-}
-
 // incr and decr: a missing key counts from 0 (and gets no deadline); an
 // existing one keeps its deadline.
 void do_add_to_counter(Context& c, bool decrement)
@@ -210,10 +195,16 @@ void do_add_to_counter(Context& c, bool decrement)
     ++(decrement ? c.stats.decrs : c.stats.incrs);
     if (refuse_if_storage_failed(c))
         return;
+    // The stored value obeys the line protocol's rule for numbers (parse_int64:
+    // Redis's string2ll, so that the Redis door agrees).
     int64_t n = 0;
-    if (std::optional<Store::Entry> e = c.store.get(c.req.key); e && !parse_counter(e->value, n)) {
-        c.out += error_reply("not-integer", "the value is not a signed 64-bit decimal integer");
-        return;
+    if (std::optional<Store::Entry> e = c.store.get(c.req.key)) {
+        std::optional<int64_t> stored = parse_int64(e->value);
+        if (!stored) {
+            c.out += error_reply("not-integer", "the value is not a signed 64-bit decimal integer");
+            return;
+        }
+        n = *stored;
     }
     bool overflow = decrement ? __builtin_sub_overflow(n, c.req.delta, &n) : __builtin_add_overflow(n, c.req.delta, &n);
     if (overflow) {

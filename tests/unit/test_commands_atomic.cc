@@ -20,7 +20,7 @@ struct Fixture {
     kv::WhenFull when_full = kv::WhenFull::Refuse;
     kv::Database db{3, std::nullopt, when_full, clock};
     kv::Stats stats;
-    kv::Limits limits{16};
+    kv::Limits limits{20};
 
     std::string run(Request req)
     {
@@ -180,7 +180,7 @@ TEST_CASE_METHOD(Fixture, "append creates, extends, and refuses past --max-value
     CHECK(run(Op::Append, "a", "hello") == "OK\n");
     CHECK(run(Op::Append, "a", " world") == "OK\n");
     CHECK(run(Op::Read, "a") == "VALUE hello world\n");
-    CHECK(run(Op::Append, "a", "123456") == "ERR too-long the value would be 17 bytes; the limit is 16\n");
+    CHECK(run(Op::Append, "a", "1234567890") == "ERR too-long the value would be 21 bytes; the limit is 20\n");
     CHECK(run(Op::Read, "a") == "VALUE hello world\n");
     CHECK(stats.appends == 3);
 }
@@ -276,9 +276,9 @@ TEST_CASE("--when-full evict: a new key always finds room; evictions are counted
         kv::execute(Request{op, key, value}, db, stats, limits, out, listing);
         return out;
     };
-    for (int i = 0; i < 20; ++i) {
+    for (size_t i = 0; i < 20; ++i) {
         CHECK(run(Op::Save, "k" + std::to_string(i), "v") == "OK\n");
-        CHECK(db.store().size() == std::min(i + 1, 3));
+        CHECK(db.store().size() == std::min<size_t>(i + 1, 3));
     }
     CHECK(db.store().evicted_total() == 17);
     CHECK(stats.full_rejections == 0);
