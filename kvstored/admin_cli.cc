@@ -381,7 +381,7 @@ int kick(const Target& t, const std::string& id, const std::string& message)
 std::string utc_text(int64_t unix_ms)
 {
     time_t secs = static_cast<time_t>(unix_ms / 1000);
-    struct tm tm {};
+    struct tm tm { };
     char buf[32];
     if (!::gmtime_r(&secs, &tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
         return std::to_string(unix_ms) + " ms";
@@ -413,7 +413,8 @@ int get(const Target& t, const std::string& key)
         if (deadline != 0) {
             std::fflush(stdout);
             int64_t left_ms = deadline - system_clock().now_ms();
-            std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", key.c_str(), utc_text(deadline).c_str(),
+            std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", key.c_str(),
+                         utc_text(deadline).c_str(),
                          static_cast<long long>((std::max<int64_t>(left_ms, 0) + 999) / 1000));
         }
         return kExitOk;

@@ -102,7 +102,8 @@ bool store_value(Context& c, std::string_view value, int64_t deadline)
     if (result != Store::PutResult::Full)
         return true;
     ++c.stats.full_rejections;
-    c.out += error_reply("full", std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) + " entries");
+    c.out
+        += error_reply("full", std::to_string(c.store.size()) + "/" + std::to_string(c.store.capacity()) + " entries");
     return false;
 }
 
@@ -285,7 +286,7 @@ void do_expire(Context& c)
     int64_t now = c.store.clock().now_ms();
     int64_t ms = c.req.expiry_ms;
     bool valid = c.req.expiry == wire::Expiry::After ? ms >= -kMaxExpiryMs && ms <= kMaxExpiryMs
-                                                      : c.req.expiry == wire::Expiry::At && ms <= now + kMaxExpiryMs;
+                                                     : c.req.expiry == wire::Expiry::At && ms <= now + kMaxExpiryMs;
     if (!valid) {
         c.out += error_reply("syntax", "expire needs -3153600000 to 3153600000 seconds");
         return;

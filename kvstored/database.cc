@@ -14,8 +14,7 @@ constexpr size_t kReclaimBatch = 64;
 
 }  // namespace
 
-Database::Database(size_t capacity, const std::optional<PersistConfig>& persist, WhenFull when_full,
-                   const Clock& clock)
+Database::Database(size_t capacity, const std::optional<PersistConfig>& persist, WhenFull when_full, const Clock& clock)
     : store_(capacity, when_full, clock)
 {
     if (persist)

@@ -136,9 +136,9 @@ void Server::expire_tick()
     if (!more) {
         const Store& store = db_.store();
         int64_t next = store.next_deadline();
-        delay = next == kNoDeadline ? kExpireMax
-                                    : std::clamp(std::chrono::milliseconds(next - store.clock().now_ms()), kExpireMin,
-                                                 kExpireMax);
+        delay = next == kNoDeadline
+            ? kExpireMax
+            : std::clamp(std::chrono::milliseconds(next - store.clock().now_ms()), kExpireMin, kExpireMax);
     }
     expire_timer_ = loop_.add_timer(delay, [this] { expire_tick(); });
 }

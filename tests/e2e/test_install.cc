@@ -341,7 +341,7 @@ TEST_CASE("install: the default kvstored.conf carries the documented keys, all c
     }
     CHECK(run_section);
     CHECK(keys
-          == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.db", "run.sync",
+          == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.when-full", "run.db", "run.sync",
                                    "run.sync-interval", "run.service-group", "run.admin-group"});
 }
 

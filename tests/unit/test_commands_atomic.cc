@@ -98,12 +98,10 @@ TEST_CASE_METHOD(Fixture, "gets shows a version that every write moves on", "[co
     uint64_t v = version("a");
     CHECK(v > 0);
     CHECK(version("a") == v);  // reads do not move it
-    for (auto write : {+[](Fixture& f) { f.run(Op::Save, "a", "1"); },
-                       +[](Fixture& f) { f.run(Op::Append, "a", "0"); },
-                       +[](Fixture& f) { f.incr("a", 1); },
-                       +[](Fixture& f) { f.expire("a", 60'000); },
-                       +[](Fixture& f) { f.run(Op::Persist, "a"); },
-                       +[](Fixture& f) { f.run(Op::Replace, "a", "5"); }}) {
+    for (auto write :
+         {+[](Fixture& f) { f.run(Op::Save, "a", "1"); }, +[](Fixture& f) { f.run(Op::Append, "a", "0"); },
+          +[](Fixture& f) { f.incr("a", 1); }, +[](Fixture& f) { f.expire("a", 60'000); },
+          +[](Fixture& f) { f.run(Op::Persist, "a"); }, +[](Fixture& f) { f.run(Op::Replace, "a", "5"); }}) {
         write(*this);
         uint64_t next = version("a");
         CHECK(next > v);

@@ -271,7 +271,7 @@ struct Harness {
             std::string joined = (e ? e->value : "") + v;
             if (joined.size() > kMaxValue)
                 expect = "ERR too-long the value would be " + std::to_string(joined.size()) + " bytes; the limit is "
-                         + std::to_string(kMaxValue) + "\n";
+                    + std::to_string(kMaxValue) + "\n";
             else if (!e && (expect = model.room_for(k), !expect.empty()))
                 break;
             else {
@@ -323,8 +323,8 @@ struct Harness {
         case 15:
             req = Request{pick(0, 1) ? Op::Count : Op::Keys, {}, {}};
             expect = req.op == Op::Count
-                         ? "COUNT " + std::to_string(model.live()) + " " + std::to_string(kCapacity) + "\n"
-                         : model.keys_reply();
+                ? "COUNT " + std::to_string(model.live()) + " " + std::to_string(kCapacity) + "\n"
+                : model.keys_reply();
             break;
         case 16:  // time passes; now and then the active cycle runs
             clock.advance(pick(0, 1500));
