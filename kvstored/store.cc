@@ -188,9 +188,12 @@ bool Store::expired(const char* b, int64_t now) const
 
 uint32_t Store::stamp_now() const
 {
-    if (when_full_ != WhenFull::Evict)
-        return 0;
-    return static_cast<uint32_t>(clock_.now_ms() / kStampMs) & kStampMask;
+    return when_full_ == WhenFull::Evict ? stamp_at(clock_.now_ms()) : 0;
+}
+
+uint32_t Store::stamp_at(int64_t now_ms)
+{
+    return static_cast<uint32_t>(now_ms / kStampMs) & kStampMask;
 }
 
 // splitmix64: fast, and good enough to pick slots (no adversary can exploit
@@ -328,12 +331,15 @@ std::optional<Store::Entry> Store::get(std::string_view key)
     if (i == kNone)
         return std::nullopt;
     char* b = slots_[i].get();
-    if (has_deadline(b) && expired(b, clock_.now_ms())) {
+    bool evict = when_full_ == WhenFull::Evict;
+    // One clock read, and only when something needs it.
+    int64_t now = has_deadline(b) || evict ? clock_.now_ms() : 0;
+    if (expired(b, now)) {
         reclaim(i);
         return std::nullopt;
     }
-    if (when_full_ == WhenFull::Evict)
-        store_le(b + kStampAt, 3, stamp_now());
+    if (evict)
+        store_le(b + kStampAt, 3, stamp_at(now));
     return Entry{value_of(b), version_of(b), deadline_of(b)};
 }
 

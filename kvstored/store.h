@@ -242,6 +242,7 @@ private:
     PutResult insert(std::string_view key, std::string_view value, int64_t deadline, std::string* displaced);
     size_t eviction_victim();  // a slot, by sampling; the table is not empty
     uint32_t stamp_now() const;  // the LRU stamp for now (0 in Refuse mode)
+    static uint32_t stamp_at(int64_t now_ms);
     uint64_t next_random();
 
     size_t capacity_;
