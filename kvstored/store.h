@@ -31,24 +31,36 @@
 // probing, at most 3/4 full, with backward-shift deletion (so there are no
 // tombstones and every empty slot ends a probe). A 16-byte key with a 32-byte
 // value is a 64-byte block (70 with a deadline); glibc's malloc rounds both to
-// an 80-byte chunk, so the deadline costs nothing in the block there. Add 8-16
-// bytes of table, about 10 of key index and, with a deadline, about 20 of
-// deadline index (figures measured: bench/README.md, T6).
+// an 80-byte chunk (64 before issue 14: the version alone needs that), so the
+// deadline costs nothing in the block there. Add 8-16 bytes of table, about 10
+// of key index and, with a deadline, 19-23 of deadline index. Measured
+// (bench/store_layout, Rss delta over 1M entries): 106.6 bytes per entry
+// without deadlines (90.6 before issue 14), 129.3 with random deadlines, 125.3
+// with deadlines in insertion order; Redis 7 used_memory: 136.5 and 176.9.
+// Time (bench/store_ops, 1M entries, median of 5, noisy shared VM): get and
+// put as before within the noise (about 0.6 and 2.6 us: cache misses), erase
+// +10-20 % (about 2.7 us), reclaim_expired 2.2 us per entry, a put that
+// evicts 3.7-4.3 us. A get of an entry with a deadline reads the precise
+// clock (25 ns, but it waits for earlier loads): 0.9-1.2 us in that loop.
+// Redis caches the time per command; a caller could pass it in if needed.
 //
 // Versions start at the construction time in microseconds (and
 // raise_version_floor can raise them, for the versions of a database), so
 // they keep growing across restarts whose clock moved on.
 //
 // Eviction (WhenFull::Evict): each entry carries an LRU stamp, the clock in
-// units of kStampMs (100 ms) modulo 2^24, set by every get and write. To make
-// room the store samples kEvictionSamples (16) random occupied slots and evicts
-// the one whose stamp is oldest, as Redis and memcached do: a true LRU list
-// costs two pointers (16 bytes) per entry and a write to the list on every
-// read, for a choice that only matters statistically. The stamp wraps every
-// 19.4 days (2^24 x 100 ms): an entry idle that long looks as young as its
-// age modulo that, which only makes the choice less exact for such entries. A
-// clock step backwards makes later stamps look old for as long as the step.
-// With WhenFull::Refuse the stamps are not kept (no clock read per get).
+// units of kStampMs (100 ms) modulo 2^24, set by every get and write. It comes
+// from Clock::coarse_now_ms(): a precise read per get made store_ops' get
+// loop at 1M entries 1.6-1.9x slower. To make room the store samples
+// kEvictionSamples (16) random occupied slots and evicts the one whose stamp
+// is oldest, as Redis and memcached do: a true LRU list costs two pointers (16
+// bytes) per entry and a write to the list on every read, for a choice that
+// only matters statistically. The stamp wraps every 19.4 days (2^24 x 100 ms):
+// an entry idle that long looks as young as its age modulo that, which only
+// makes the choice less exact for such entries. A step of the clock backwards
+// makes the entries stamped before it look oldest until the clock catches up.
+// With WhenFull::Refuse the stamps are not kept (no clock read per get of an
+// entry without a deadline).
 //
 // Hash (issue 13, hash flooding): a slot is chosen by SipHash-2-4 (libsodium's
 // crypto_shorthash) under a 128-bit key drawn from the system's random source
@@ -242,6 +254,7 @@ private:
     PutResult insert(std::string_view key, std::string_view value, int64_t deadline, std::string* displaced);
     size_t eviction_victim();  // a slot, by sampling; the table is not empty
     uint32_t stamp_now() const;  // the LRU stamp for now (0 in Refuse mode)
+    static uint32_t stamp_at(int64_t now_ms);
     uint64_t next_random();
 
     size_t capacity_;
