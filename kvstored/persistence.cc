@@ -13,7 +13,7 @@
 namespace kv {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 // Bump when the tables change; an unknown version is refused, never guessed at.
@@ -324,7 +324,7 @@ bool Persistence::flush(std::chrono::milliseconds timeout)
 }
 
 // Called with mu_ held: whether the writer should commit now.
-bool Persistence::commit_due(Clock::time_point since) const
+bool Persistence::commit_due(SteadyClock::time_point since) const
 {
     if (queue_.empty())
         return false;
@@ -335,7 +335,7 @@ bool Persistence::commit_due(Clock::time_point since) const
     case SyncMode::Always:
         return true;
     case SyncMode::Batch:
-        return Clock::now() - since >= config_.interval;
+        return SteadyClock::now() - since >= config_.interval;
     case SyncMode::Off:
         return false;
     }
@@ -345,7 +345,7 @@ bool Persistence::commit_due(Clock::time_point since) const
 void Persistence::writer_loop()
 {
     std::vector<Change> batch;
-    auto last = Clock::now();
+    auto last = SteadyClock::now();
     std::unique_lock lock(mu_);
     int shutdown_retries = 3;
     for (;;) {
@@ -356,7 +356,7 @@ void Persistence::writer_loop()
         if (queue_.empty()) {
             if (stopping_)
                 return;
-            last = Clock::now();
+            last = SteadyClock::now();
             continue;
         }
         if (!failed() && !commit_due(last))
@@ -368,7 +368,7 @@ void Persistence::writer_loop()
         lock.unlock();
         std::string error = commit(batch);
         lock.lock();
-        last = Clock::now();
+        last = SteadyClock::now();
         if (!error.empty()) {
             // Keep the batch, in order, ahead of anything queued meanwhile.
             queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
