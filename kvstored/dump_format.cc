@@ -212,8 +212,9 @@ std::string encode_line(Format format, std::string_view key, std::string_view va
 int header_version(Format format, std::string_view line, std::string& why)
 {
     if (format == Format::Tsv) {
+        // Every entry line has a tab; the header has none.
         constexpr std::string_view kTag = "#kvstore-dump ";
-        if (!line.starts_with(kTag))
+        if (!line.starts_with(kTag) || line.find('\t') != std::string_view::npos)
             return 0;
         std::string_view number = line.substr(kTag.size());
         if (number == "1" || number == "2")

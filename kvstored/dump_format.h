@@ -15,8 +15,8 @@
 //        "<key>\t<value>"). \\, \t, \r, \n, \0 and any other byte below 0x20,
 //        and 0x7f, are written as a backslash escape (\xHH for those without a
 //        letter). Bytes from 0x80 up are written as they are.
-// Neither header can be mistaken for a version-1 entry: a key never contains
-// a space, and no entry has a "kvstore_dump" member.
+// Neither header can be mistaken for an entry: every tsv entry line has a
+// tab (the header none), and no jsonl entry has a "kvstore_dump" member.
 #pragma once
 
 #include <cstdint>
