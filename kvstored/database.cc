@@ -80,8 +80,10 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
         return refuse_load("bad-key", std::string(why));
     if (value.find('\n') != std::string_view::npos)
         return refuse_load("bad-value", "value of " + std::string(key) + " contains a line feed");
-    if (deadline < 0)
-        return refuse_load("syntax", "the deadline of " + std::string(key) + " is negative");
+    if (deadline < 0 || deadline > kMaxDeadline)
+        return refuse_load("syntax",
+                           "the deadline of " + std::string(key) + " is not a unix time in ms from 1 to "
+                               + std::to_string(kMaxDeadline));
     Staging& s = *staging_;
     auto it = s.entries.find(key);
     if (it != s.entries.end()) {

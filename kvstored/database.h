@@ -74,7 +74,7 @@ public:
     // changes. Commit sets `ticket` and `summary` ("<entries loaded> <size
     // after> <entries skipped as expired>").
     std::string load_begin(uint64_t owner, bool replace);
-    // `deadline`: unix ms, kNoDeadline for none.
+    // `deadline`: unix ms (1..kMaxDeadline), kNoDeadline for none.
     std::string load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline);
     std::string load_commit(uint64_t owner, uint64_t& ticket, std::string& summary);
     // Drops `owner`'s staging, if any (it hung up or gave up).

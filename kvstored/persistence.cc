@@ -278,16 +278,18 @@ void Persistence::check_entry(std::string_view key, std::string_view value) cons
                                  + std::to_string(value.size()) + " or more");
 }
 
-// A deadline column holds NULL (none) or a positive integer (unix ms).
+// A deadline column holds NULL (none) or an integer from 1 to kMaxDeadline
+// (unix ms). (Rows at or before now were deleted before the load.)
 int64_t Persistence::check_deadline(std::string_view key, sqlite3_stmt* rows, int column) const
 {
     int type = sqlite3_column_type(rows, column);
     if (type == SQLITE_NULL)
         return kNoDeadline;
     int64_t deadline = sqlite3_column_int64(rows, column);
-    if (type != SQLITE_INTEGER || deadline <= 0)
+    if (type != SQLITE_INTEGER || deadline <= 0 || deadline > kMaxDeadline)
         throw std::runtime_error("database " + config_.path + ": the deadline of key '" + std::string(key)
-                                 + "' is not a positive integer (unix ms); it was not written by kvstored");
+                                 + "' is not a unix time in ms from 1 to " + std::to_string(kMaxDeadline)
+                                 + "; it was not written by kvstored");
     return deadline;
 }
 

@@ -751,13 +751,16 @@ TEST_CASE("a deadline kvstored could not have written is refused at startup, nam
     }
     // (A number at or before now, 0 and negatives included, is simply past:
     // the load deletes it with the other expired rows.)
-    const char* bad[] = {"'soon'", "x'01'", "1e300", "'2030-01-01'"};
+    const char* bad[] = {"'soon'", "x'01'", "1e300", "'2030-01-01'", "281474976710656"};
     for (const char* deadline : bad) {
         INFO("deadline " << deadline);
         sql_value(c.path, "DELETE FROM kv");
         sql_value(c.path,
                   std::string("INSERT INTO kv VALUES(CAST('odd' AS BLOB), CAST('v' AS BLOB), ") + deadline + ")");
-        CHECK_THAT(startup_error(c), Catch::Contains("the deadline of key 'odd' is not a positive integer"));
+        CHECK_THAT(
+            startup_error(c),
+            Catch::Contains("the deadline of key 'odd' is not a unix time in ms from 1 to 281474976710655; it was not "
+                            "written by kvstored"));
     }
 }
 
@@ -775,7 +778,9 @@ TEST_CASE("a staged load keeps deadlines and skips entries already past theirs",
         REQUIRE(db.load_add(1, "fresh", "1", in_an_hour).empty());
         REQUIRE(db.load_add(1, "stale", "3", 1).empty());  // 1970: long gone
         REQUIRE(db.load_add(1, "kept", "4", 1'000).empty());  // expired: "kept" keeps its value
-        CHECK_THAT(db.load_add(1, "odd", "5", -1), Catch::StartsWith("ERR syntax"));
+        CHECK_THAT(db.load_add(1, "odd", "5", -1), Catch::StartsWith("ERR syntax the deadline of odd is not"));
+        REQUIRE(db.load_begin(1, false).empty());
+        CHECK_THAT(db.load_add(1, "odd", "5", kv::kMaxDeadline + 1), Catch::StartsWith("ERR syntax"));
         // That refusal discarded the load; again, and within the capacity of 3
         // only because the expired entries do not count.
         REQUIRE(db.load_begin(1, false).empty());
