@@ -255,8 +255,10 @@ void Persistence::load(Store& store)
     // Every version handed out from now on exceeds any a client saw before
     // the restart (a cas must never match a version from an earlier life).
     store.raise_version_floor(std::max(read_version_floor(), static_cast<uint64_t>(std::max<int64_t>(now, 0)) * 1000));
-    LOG_INFO("loaded %zu entries from %s (sync %s); deleted %lld that expired while kvstored was stopped", store.size(),
-             config_.path.c_str(), sync_mode_name(config_.mode), n_expired);
+    std::string expired_note
+        = n_expired > 0 ? "; deleted " + std::to_string(n_expired) + " that expired while kvstored was stopped" : "";
+    LOG_INFO("loaded %zu entries from %s (sync %s)%s", store.size(), config_.path.c_str(), sync_mode_name(config_.mode),
+             expired_note.c_str());
 }
 
 // kvstored writes only entries it can serve; anything else was put there by
