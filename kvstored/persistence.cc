@@ -222,24 +222,24 @@ uint64_t Persistence::read_version_floor()
     return v > 0 ? static_cast<uint64_t>(v) : 0;
 }
 
+// Reads only: the rows that expired while kvstored was stopped are skipped
+// here and deleted by the first commit (one queued expire), so kvstored starts
+// even while another process holds the database's write lock.
 void Persistence::load(Store& store)
 {
-    // Keys that expired while kvstored was stopped are gone, on disk too.
     int64_t now = store.clock().now_ms();
-    Stmt expired = prepare("DELETE FROM kv WHERE deadline <= ?1");
-    sqlite3_bind_int64(expired.get(), 1, now);
-    if (sqlite3_step(expired.get()) != SQLITE_DONE)
-        fail("delete expired entries from");
-    auto n_expired = static_cast<long long>(sqlite3_changes64(db_.get()));
-    Stmt count = prepare("SELECT count(*) FROM kv");
+    Stmt count = prepare("SELECT count(*), coalesce(sum(deadline <= ?1), 0) FROM kv");
+    sqlite3_bind_int64(count.get(), 1, now);
     if (sqlite3_step(count.get()) != SQLITE_ROW)
         fail("count entries in");
-    auto n = static_cast<size_t>(sqlite3_column_int64(count.get(), 0));
+    auto expired = static_cast<size_t>(sqlite3_column_int64(count.get(), 1));
+    auto n = static_cast<size_t>(sqlite3_column_int64(count.get(), 0)) - expired;
     if (n > store.capacity())
         throw std::runtime_error("database " + config_.path + " holds " + std::to_string(n)
                                  + " entries, more than the capacity of " + std::to_string(store.capacity())
                                  + "; start with --capacity " + std::to_string(n) + " or more");
-    Stmt rows = prepare("SELECT key, value, deadline FROM kv");
+    Stmt rows = prepare("SELECT key, value, deadline FROM kv WHERE deadline IS NULL OR deadline > ?1");
+    sqlite3_bind_int64(rows.get(), 1, now);
     int rc;
     while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
         auto column = [&](int i) {
@@ -255,8 +255,12 @@ void Persistence::load(Store& store)
     // Every version handed out from now on exceeds any a client saw before
     // the restart (a cas must never match a version from an earlier life).
     store.raise_version_floor(std::max(read_version_floor(), static_cast<uint64_t>(std::max<int64_t>(now, 0)) * 1000));
-    std::string expired_note
-        = n_expired > 0 ? "; deleted " + std::to_string(n_expired) + " that expired while kvstored was stopped" : "";
+    std::string expired_note;
+    if (expired > 0) {
+        expire(now);
+        expired_note
+            = "; " + std::to_string(expired) + " expired while kvstored was stopped (deleted by the first commit)";
+    }
     LOG_INFO("loaded %zu entries from %s (sync %s)%s", store.size(), config_.path.c_str(), sync_mode_name(config_.mode),
              expired_note.c_str());
 }
@@ -281,7 +285,7 @@ void Persistence::check_entry(std::string_view key, std::string_view value) cons
 }
 
 // A deadline column holds NULL (none) or an integer from 1 to kMaxDeadline
-// (unix ms). (Rows at or before now were deleted before the load.)
+// (unix ms). (Rows at or before now are not loaded.)
 int64_t Persistence::check_deadline(std::string_view key, sqlite3_stmt* rows, int column) const
 {
     int type = sqlite3_column_type(rows, column);

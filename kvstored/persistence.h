@@ -90,10 +90,12 @@ struct PersistConfig {
 class Persistence {
 public:
     // Opens or creates the database, migrates a version-1 database to the
-    // current schema (one transaction), deletes the rows whose deadline has
-    // passed (by store.clock()), loads every other entry into `store` with its
-    // deadline, and raises the store's version floor to the one recorded
-    // (version_floor in meta) or to now in microseconds, whichever is higher.
+    // current schema (one transaction), loads every entry whose deadline has
+    // not passed (by store.clock()) into `store` with its deadline, queues the
+    // deletion of the others (one expire), and raises the store's version
+    // floor to the one recorded (version_floor in meta) or to now in
+    // microseconds, whichever is higher. Only creating or migrating the file
+    // writes to it before the writer thread starts.
     // Throws std::runtime_error naming the path and SQLite's error text when
     // the file cannot be opened, cannot use WAL mode, is not a kvstore
     // database, has an unknown schema version, holds more entries than the

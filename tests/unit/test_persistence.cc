@@ -530,7 +530,33 @@ TEST_CASE("rows past their deadline are gone after a restart, in memory and on d
     CHECK_FALSE(o.store.peek("exactly"));
     CHECK(o.deadline("alive") == kNow + 2'001);
     CHECK(o.store.peek("plain"));
+    // Their rows go with the first commit.
+    REQUIRE(o.persistence.flush(5s));
     CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT) FROM kv ORDER BY key") == "alive\nplain");
+}
+
+TEST_CASE("startup only reads: it works while another process holds the write lock", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        o.put("due", "x", kNow + 1'000);
+        o.put("plain", "y");
+    }
+    clock.advance(1'000);
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    c.busy_timeout = 5000ms;  // the first commit waits for the lock
+    Opened o(c, clock);  // would fail after the busy timeout if loading wrote
+    CHECK(o.store.size() == 1);
+    CHECK(sql_value(c.path, "SELECT count(*) FROM kv") == "2");
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    REQUIRE(o.persistence.flush(5s));
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT) FROM kv") == "plain");
 }
 
 TEST_CASE("expired rows do not count against the capacity at startup", "[persistence][expiry]")
