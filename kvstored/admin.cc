@@ -159,7 +159,18 @@ void do_load_entry(Context& c)
                                  + " bytes; the limit is " + std::to_string(max_value) + "; nothing was changed");
         return;
     }
-    std::string error = db.load_add(c.self.id(), c.req.key, c.req.value);
+    // The entry's deadline travels as Expiry::At (unix ms); None: it has none.
+    int64_t deadline = kNoDeadline;
+    if (c.req.expiry == wire::Expiry::At && c.req.expiry_ms > 0) {
+        deadline = c.req.expiry_ms;
+    } else if (c.req.expiry != wire::Expiry::None) {
+        db.load_abort(c.self.id());
+        c.out += error_reply("syntax",
+                             "the deadline of a loaded entry must be a positive unix time in ms (Expiry::At) "
+                             "or none; nothing was changed");
+        return;
+    }
+    std::string error = db.load_add(c.self.id(), c.req.key, c.req.value, deadline);
     c.out += error.empty() ? "OK\n" : error;
 }
 

@@ -472,9 +472,14 @@ int dump(const Target& t, dump::Format format)
 {
     return guarded("dump", [&] {
         AdminLink link(t);
+        write_line(dump::header_line(format));
+        // "<key> <deadline ms, 0: none> <value>": the key has no space, the deadline is digits.
         read_listing(link, {wire::Op::Dump, {}, {}}, "DUMP", [&](const std::string& line) {
-            auto [key, value] = split_first(line);
-            write_line(dump::encode_line(format, key, value));
+            auto [key, rest] = split_first(line);
+            auto [deadline, value] = split_first(rest);
+            if (!is_number(deadline) || deadline.size() > 18)
+                throw Failure{kExitError, "protocol error: bad dump line for key '" + key + "'"};
+            write_line(dump::encode_line(format, key, value, std::stoll(deadline)));
         });
         return std::fflush(stdout) == 0 ? kExitOk : kExitError;
     });
@@ -482,21 +487,23 @@ int dump(const Target& t, dump::Format format)
 
 namespace {
 
-struct Entry {
-    std::string key;
-    std::string value;
-};
+using dump::Entry;
 
-// Reads and checks all of stdin before anything is sent: a bad line loads nothing.
+// Reads and checks all of stdin before anything is sent: a bad line loads
+// nothing. A dump of any version this kvstored knows is read (dump_format.h).
 std::vector<Entry> read_entries(dump::Format format, uint32_t max_value)
 {
     std::vector<Entry> entries;
+    dump::Reader reader(format);
     std::string line;
     for (size_t n = 1; std::getline(std::cin, line); ++n) {
         if (line.empty())
             continue;
         Entry e;
-        std::string why = dump::decode_line(format, line, e.key, e.value);
+        bool is_entry = false;
+        std::string why = reader.next(line, e, is_entry);
+        if (why.empty() && !is_entry)
+            continue;  // the header
         if (why.empty())
             why = std::string(key_problem(e.key));
         if (why.empty() && e.value.find('\n') != std::string::npos)
@@ -544,7 +551,13 @@ int load(const Target& t, dump::Format format, bool replace)
         size_t sent = 0, answered = 0;
         while (answered < entries.size()) {
             while (sent < entries.size() && sent - answered < kWindow) {
-                link.send({wire::Op::LoadEntry, entries[sent].key, entries[sent].value});
+                const Entry& e = entries[sent];
+                wire::Request req{wire::Op::LoadEntry, e.key, e.value};
+                if (e.deadline != 0) {
+                    req.expiry = wire::Expiry::At;
+                    req.expiry_ms = e.deadline;
+                }
+                link.send(req);
                 ++sent;
             }
             expect_load_reply(link.next_reply(), "OK\n");
@@ -552,11 +565,14 @@ int load(const Target& t, dump::Format format, bool replace)
         }
         std::string reply = link.call({wire::Op::LoadCommit, {}, {}});
         expect_load_reply(reply, "LOADED ");
-        unsigned long long loaded = 0, after = 0;
-        if (std::sscanf(reply.c_str(), "LOADED %llu %llu", &loaded, &after) != 2)
+        unsigned long long loaded = 0, after = 0, expired = 0;
+        if (std::sscanf(reply.c_str(), "LOADED %llu %llu %llu", &loaded, &after, &expired) != 3)
             throw Failure{kExitError, "protocol error: bad reply '" + reply + "'"};
-        std::printf("loaded %llu %s%s; the store holds %llu\n", loaded, loaded == 1 ? "entry" : "entries",
-                    replace ? ", replacing all earlier ones" : "", after);
+        std::string skipped = expired == 0 ? ""
+                                           : "; skipped " + std::to_string(expired)
+                + (expired == 1 ? " entry already past its deadline" : " entries already past their deadline");
+        std::printf("loaded %llu %s%s; the store holds %llu%s\n", loaded, loaded == 1 ? "entry" : "entries",
+                    replace ? ", replacing all earlier ones" : "", after, skipped.c_str());
         return kExitOk;
     });
 }

@@ -449,18 +449,20 @@ bool Listing::next_page(const Store& store, std::string& out)
     std::vector<std::string_view> keys;
     bool more = store.keys_page(prefix_, after_, kPageKeys, keys);
     std::string lines;
-    size_t n = 0;
+    size_t n = 0, listed = 0;
     for (; n < keys.size() && lines.size() < kPageBytes; ++n) {
-        lines.append(keys[n]);
-        if (kind_ == Kind::Dump) {
-            auto entry = store.peek(keys[n]);
-            lines.append(" ").append(entry ? entry->value : std::string_view());
+        if (kind_ == Kind::Keys) {
+            lines.append(keys[n]).push_back('\n');
+            ++listed;
+        } else if (auto entry = store.peek(keys[n])) {  // "<key> <deadline ms, 0: none> <value>"
+            lines.append(keys[n]).append(" ").append(std::to_string(entry->deadline)).append(" ");
+            lines.append(entry->value).push_back('\n');
+            ++listed;
         }
-        lines.push_back('\n');
     }
     more = more || n < keys.size();
     std::string header
-        = std::string(kind_ == Kind::Keys ? "KEYS " : "DUMP ") + std::to_string(n) + (more ? " more\n" : "\n");
+        = std::string(kind_ == Kind::Keys ? "KEYS " : "DUMP ") + std::to_string(listed) + (more ? " more\n" : "\n");
     std::string last = n > 0 ? std::string(keys[n - 1]) : after_;
     // Nothing above changed the listing: a failed allocation leaves it as it was.
     out.reserve(out.size() + header.size() + lines.size());

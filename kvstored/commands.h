@@ -31,12 +31,12 @@ class Listing {
 public:
     enum class Kind {
         Keys,  // "KEYS": one key per line
-        Dump,  // "DUMP": "<key> <value>" per line (admin socket only)
+        Dump,  // "DUMP": "<key> <deadline ms, 0: none> <value>" per line (admin socket only)
     };
 
     // A page holds at most kPageKeys entries, and no entry is added once it
     // has kPageBytes of text: a page is at most kPageBytes plus one entry
-    // (for keys 251 bytes; for dump 252 bytes plus --max-value).
+    // (for keys 251 bytes; for dump 268 bytes plus --max-value).
     static constexpr size_t kPageKeys = 1000;
     static constexpr size_t kPageBytes = 64 * 1024;
 

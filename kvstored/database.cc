@@ -119,7 +119,7 @@ std::string Database::load_begin(uint64_t owner, bool replace)
     return "";
 }
 
-std::string Database::load_add(uint64_t owner, std::string_view key, std::string_view value)
+std::string Database::load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline)
 {
     if (!staging_ || staging_->owner != owner)
         return error_reply("syntax", "no load was begun on this connection");
@@ -128,11 +128,16 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
         return refuse_load("bad-key", std::string(why));
     if (value.find('\n') != std::string_view::npos)
         return refuse_load("bad-value", "value of " + std::string(key) + " contains a line feed");
+    if (deadline < 0 || deadline > kMaxDeadline)
+        return refuse_load("syntax",
+                           "the deadline of " + std::string(key) + " is not a unix time in ms from 1 to "
+                               + std::to_string(kMaxDeadline));
     Staging& s = *staging_;
     auto it = s.entries.find(key);
     if (it != s.entries.end()) {
-        s.bytes -= it->second.size();
-        it->second.assign(value);
+        s.bytes -= it->second.bytes.size();
+        it->second.bytes.assign(value);
+        it->second.deadline = deadline;
         s.bytes += value.size();
     } else {
         // No load can hold more distinct keys than the store.
@@ -140,7 +145,7 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
             return refuse_load("full",
                                "the load has more than " + std::to_string(store_.capacity())
                                    + " entries, the capacity of the store");
-        s.entries.emplace(std::string(key), std::string(value));
+        s.entries.emplace(std::string(key), Staging::Value{std::string(value), deadline});
         s.bytes += key.size() + value.size() + kStagedEntryOverhead;
     }
     // kMaxLoadBytes: the most one load may stage (database.h).
@@ -161,6 +166,11 @@ std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string&
     staging_.reset();
     if (std::string why = write_refusal(); !why.empty())
         return refuse_load("storage", why);
+    // Entries already past their deadline would be gone at once: skip them.
+    int64_t now = store_.clock().now_ms();
+    size_t expired = std::erase_if(s.entries, [now](const auto& entry) {
+        return entry.second.deadline != kNoDeadline && entry.second.deadline <= now;
+    });
     // Check first: the size after the load, counting the keys already there.
     size_t after = s.replace ? s.entries.size() : store_.size();
     if (!s.replace)
@@ -179,16 +189,18 @@ std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string&
         entries.reserve(s.entries.size());
     size_t n = s.entries.size();
     for (auto it = s.entries.begin(); it != s.entries.end();) {
-        store_.put(it->first, it->second);
+        store_.put(it->first, it->second.bytes, it->second.deadline);
         auto node = s.entries.extract(it++);
         if (persistence_)
-            entries.push_back(Persistence::Entry{std::move(node.key()), std::move(node.mapped())});
+            entries.push_back(
+                Persistence::Entry{std::move(node.key()), std::move(node.mapped().bytes), node.mapped().deadline});
     }
     if (persistence_)
-        ticket = persistence_->put_all(s.replace, std::move(entries));
-    LOG_INFO("load by admin %llu: %zu entries%s; %zu entries before, %zu after", static_cast<unsigned long long>(owner),
-             n, s.replace ? " replacing all" : "", before, store_.size());
-    summary = std::to_string(n) + " " + std::to_string(store_.size());
+        ticket = persistence_->put_all(s.replace, std::move(entries), store_.last_version());
+    LOG_INFO("load by admin %llu: %zu entries%s, %zu skipped (already expired); %zu entries before, %zu after",
+             static_cast<unsigned long long>(owner), n, s.replace ? " replacing all" : "", expired, before,
+             store_.size());
+    summary = std::to_string(n) + " " + std::to_string(store_.size()) + " " + std::to_string(expired);
     return "";
 }
 

@@ -92,14 +92,17 @@ public:
     }
 
     // Staged loads. One admin client at a time stages entries (`owner` is its
-    // client id), then commits them: the capacity is checked first (counting
-    // keys already present, or none with `replace`), then the store changes in
-    // one step and the database in one transaction. Each returns "" or the
-    // error reply to send; a failed add or commit discards the staging, and
-    // nothing changes. Commit sets `ticket` and `summary` ("<entries> <size
-    // after>").
+    // client id), then commits them: entries whose deadline has passed by
+    // then are skipped (they would be gone at once; the key keeps whatever
+    // the store held), the capacity is checked (counting keys already
+    // present, or none with `replace`), then the store changes in one step
+    // and the database in one transaction. Each returns "" or the error reply
+    // to send; a failed add or commit discards the staging, and nothing
+    // changes. Commit sets `ticket` and `summary` ("<entries loaded> <size
+    // after> <entries skipped as expired>").
     std::string load_begin(uint64_t owner, bool replace);
-    std::string load_add(uint64_t owner, std::string_view key, std::string_view value);
+    // `deadline`: unix ms (1..kMaxDeadline), kNoDeadline for none.
+    std::string load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline);
     std::string load_commit(uint64_t owner, uint64_t& ticket, std::string& summary);
     // Drops `owner`'s staging, if any (it hung up or gave up).
     void load_abort(uint64_t owner);
@@ -108,7 +111,11 @@ private:
     struct Staging {
         uint64_t owner = 0;
         bool replace = false;
-        std::map<std::string, std::string, std::less<>> entries;  // a later entry for a key replaces an earlier one
+        struct Value {
+            std::string bytes;
+            int64_t deadline;
+        };
+        std::map<std::string, Value, std::less<>> entries;  // a later entry for a key replaces an earlier one
         size_t bytes = 0;
     };
     std::string refuse_load(const std::string& code, const std::string& why);

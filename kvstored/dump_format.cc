@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace kv::dump {
 namespace {
 
@@ -123,34 +125,138 @@ bool tsv_unescape(std::string_view s, std::string& out)
     return true;
 }
 
-}  // namespace
-
-std::string encode_line(Format format, std::string_view key, std::string_view value)
+// A deadline as written in a dump: "" (none) or a decimal without sign or
+// leading zero, 1..kMaxDeadline.
+bool parse_deadline(std::string_view text, int64_t& deadline)
 {
-    if (format == Format::Tsv)
-        return tsv_escape(key) + "\t" + tsv_escape(value);
-    nlohmann::ordered_json obj = nlohmann::ordered_json::object();
-    put_bytes(obj, "key", key);
-    put_bytes(obj, "value", value);
-    return obj.dump();
+    deadline = 0;
+    if (text.empty())
+        return true;
+    if (text.size() > 15 || text[0] < '1' || text[0] > '9')
+        return false;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return false;
+        deadline = deadline * 10 + (c - '0');
+    }
+    return deadline <= kMaxDeadline;
 }
 
-std::string decode_line(Format format, std::string_view line, std::string& key, std::string& value)
+constexpr const char* kDeadlineProblem = "deadline must be a unix time in milliseconds from 1 to 253402300799999";
+
+std::string decode_tsv(int version, std::string_view line, Entry& e)
 {
-    if (format == Format::Tsv) {
-        size_t tab = line.find('\t');
-        if (tab == std::string_view::npos || line.find('\t', tab + 1) != std::string_view::npos)
-            return "expected exactly one tab between key and value";
-        if (!tsv_unescape(line.substr(0, tab), key) || !tsv_unescape(line.substr(tab + 1), value))
-            return "bad backslash escape";
-        return "";
-    }
+    // Version 1: "<key>\t<value>"; version 2 adds "\t<deadline or empty>".
+    e.deadline = 0;
+    size_t tabs = static_cast<size_t>(std::count(line.begin(), line.end(), '\t'));
+    if (version == 1 && tabs != 1)
+        return "expected exactly one tab between key and value";
+    if (version != 1 && tabs != 2)
+        return "expected exactly two tabs: key, value, deadline (empty for none)";
+    size_t tab = line.find('\t');
+    size_t tab2 = version == 1 ? line.size() : line.find('\t', tab + 1);
+    if (!tsv_unescape(line.substr(0, tab), e.key) || !tsv_unescape(line.substr(tab + 1, tab2 - tab - 1), e.value))
+        return "bad backslash escape";
+    if (version != 1 && !parse_deadline(line.substr(tab2 + 1), e.deadline))
+        return kDeadlineProblem;
+    return "";
+}
+
+std::string decode_jsonl(std::string_view line, Entry& e)
+{
     nlohmann::json obj = nlohmann::json::parse(line, nullptr, false);
     if (obj.is_discarded() || !obj.is_object())
         return "not a JSON object";
-    if (std::string err = get_bytes(obj, "key", key); !err.empty())
+    if (obj.contains("kvstore_dump"))
+        return "a header ({\"kvstore_dump\":...}) may only be the first line";
+    if (std::string err = get_bytes(obj, "key", e.key); !err.empty())
         return err;
-    return get_bytes(obj, "value", value);
+    if (std::string err = get_bytes(obj, "value", e.value); !err.empty())
+        return err;
+    // Read in either version: a hand-made version-1 file may carry them.
+    e.deadline = 0;
+    if (auto it = obj.find("deadline"); it != obj.end()) {
+        if (!it->is_number_unsigned() || it->get<uint64_t>() < 1 || it->get<uint64_t>() > kMaxDeadline)
+            return kDeadlineProblem;
+        e.deadline = static_cast<int64_t>(it->get<uint64_t>());
+    }
+    return "";
+}
+
+std::string unknown_version(const std::string& found)
+{
+    return "dump format version " + found + " is unknown; this kvstored reads versions 1 to " + std::to_string(kVersion)
+        + " (was the dump written by a newer kvstored?)";
+}
+
+}  // namespace
+
+std::string header_line(Format format)
+{
+    return format == Format::Tsv ? "#kvstore-dump " + std::to_string(kVersion)
+                                 : "{\"kvstore_dump\":" + std::to_string(kVersion) + "}";
+}
+
+std::string encode_line(Format format, std::string_view key, std::string_view value, int64_t deadline)
+{
+    if (format == Format::Tsv)
+        return tsv_escape(key) + "\t" + tsv_escape(value) + "\t" + (deadline > 0 ? std::to_string(deadline) : "");
+    nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+    put_bytes(obj, "key", key);
+    put_bytes(obj, "value", value);
+    if (deadline > 0)
+        obj["deadline"] = deadline;
+    return obj.dump();
+}
+
+int header_version(Format format, std::string_view line, std::string& why)
+{
+    if (format == Format::Tsv) {
+        // Every entry line has a tab; the header has none.
+        constexpr std::string_view kTag = "#kvstore-dump ";
+        if (!line.starts_with(kTag) || line.find('\t') != std::string_view::npos)
+            return 0;
+        std::string_view number = line.substr(kTag.size());
+        if (number == "1" || number == "2")
+            return number[0] - '0';
+        why = unknown_version("'" + std::string(number) + "'");
+        return -1;
+    }
+    // Cheap test first: an entry line of any size is parsed once, by decode_line.
+    if (line.find("\"kvstore_dump\"") == std::string_view::npos)
+        return 0;
+    nlohmann::json obj = nlohmann::json::parse(line, nullptr, false);
+    if (obj.is_discarded() || !obj.is_object() || !obj.contains("kvstore_dump"))
+        return 0;
+    const nlohmann::json& v = obj["kvstore_dump"];
+    if (v.is_number_unsigned() && v.get<uint64_t>() >= 1 && v.get<uint64_t>() <= kVersion)
+        return static_cast<int>(v.get<uint64_t>());
+    why = unknown_version(v.dump());
+    return -1;
+}
+
+std::string decode_line(Format format, int version, std::string_view line, Entry& entry)
+{
+    return format == Format::Tsv ? decode_tsv(version, line, entry) : decode_jsonl(line, entry);
+}
+
+std::string Reader::next(std::string_view line, Entry& entry, bool& is_entry)
+{
+    std::string why;
+    int header = header_version(format_, line, why);
+    if (header < 0)
+        return why;
+    if (header > 0) {
+        if (version_ != 0)
+            return "a header line may only be the first line";
+        version_ = header;
+        is_entry = false;
+        return "";
+    }
+    if (version_ == 0)
+        version_ = 1;  // no header: written before dumps had one
+    is_entry = true;
+    return decode_line(format_, version_, line, entry);
 }
 
 std::string base64_encode(std::string_view bytes)

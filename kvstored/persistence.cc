@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 
@@ -17,7 +18,10 @@ using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 // Bump when the tables change; an unknown version is refused, never guessed at.
-constexpr int kSchemaVersion = 1;
+// 1: kv(key, value), meta(schema_version). 2 (issue 14): kv.deadline (unix
+// ms, NULL for none) with a partial index; meta version_floor. A version-1
+// file is migrated at open (migrate_from_v1).
+constexpr int kSchemaVersion = 2;
 constexpr auto kRetryDelay = 1s;
 
 }  // namespace
@@ -41,12 +45,21 @@ Persistence::Persistence(const PersistConfig& config, Store& store)
     if (!notify_)
         throw std::runtime_error(log::errno_text("eventfd"));
     open();
-    check_schema();
+    if (check_schema() == 1)
+        migrate_from_v1();
     load(store);
-    put_stmt_ = prepare("INSERT INTO kv(key, value) VALUES(?1, ?2) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    put_stmt_ = prepare("INSERT INTO kv(key, value, deadline) VALUES(?1, ?2, ?3) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, deadline = excluded.deadline");
+    set_deadline_stmt_ = prepare("UPDATE kv SET deadline = ?2 WHERE key = ?1");
     erase_stmt_ = prepare("DELETE FROM kv WHERE key = ?1");
     clear_stmt_ = prepare("DELETE FROM kv");
+    // Uses the partial index kv_deadline: `deadline <= ?` implies `deadline IS NOT NULL`.
+    expire_stmt_ = prepare("DELETE FROM kv WHERE deadline <= ?1");
+    // Versions only grow, so the newest batch holds the highest; the WHERE
+    // keeps the floor from ever going down all the same.
+    floor_stmt_ = prepare("INSERT INTO meta(name, value) VALUES('version_floor', ?1) "
+                          "ON CONFLICT(name) DO UPDATE SET value = excluded.value "
+                          "WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)");
     begin_stmt_ = prepare("BEGIN IMMEDIATE");
     commit_stmt_ = prepare("COMMIT");
     rollback_stmt_ = prepare("ROLLBACK");
@@ -143,8 +156,9 @@ Persistence::Stmt Persistence::prepare(const char* sql)
     return Stmt(raw);
 }
 
-// A new file gets the schema; an existing one must be ours, at our version.
-void Persistence::check_schema()
+// A new file gets the schema; an existing one must be ours, at a version we
+// read. Returns that version.
+int Persistence::check_schema()
 {
     Stmt tables = prepare("SELECT count(*), sum(name = 'meta') FROM sqlite_schema WHERE type = 'table'");
     if (sqlite3_step(tables.get()) != SQLITE_ROW)
@@ -157,32 +171,79 @@ void Persistence::check_schema()
     if (n_tables == 0) {
         exec("BEGIN");
         exec("CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
-        exec("CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
+        exec("CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL, deadline INTEGER) WITHOUT ROWID");
+        exec("CREATE INDEX kv_deadline ON kv(deadline) WHERE deadline IS NOT NULL");
         exec(("INSERT INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')").c_str());
         exec("COMMIT");
         LOG_INFO("created database %s (schema version %d)", config_.path.c_str(), kSchemaVersion);
-        return;
+        return kSchemaVersion;
     }
     Stmt version = prepare("SELECT value FROM meta WHERE name = 'schema_version'");
     if (sqlite3_step(version.get()) != SQLITE_ROW)
         throw std::runtime_error("sqlite " + config_.path + ": no schema_version in its meta table");
     int found = sqlite3_column_int(version.get(), 0);
-    if (found != kSchemaVersion)
+    if (found != 1 && found != kSchemaVersion)
         throw std::runtime_error("sqlite " + config_.path + ": schema version " + std::to_string(found)
-                                 + " is unknown; this kvstored reads version " + std::to_string(kSchemaVersion));
+                                 + " is unknown; this kvstored reads version " + std::to_string(kSchemaVersion)
+                                 + " (and migrates version 1)");
+    return found;
 }
 
+// Version 1 -> 2 in one transaction: either the file is all version 2 or,
+// after any failure, still all version 1 (and kvstored does not start). The
+// entries themselves are not touched: they simply have no deadline.
+void Persistence::migrate_from_v1()
+{
+    try {
+        exec("BEGIN IMMEDIATE");
+        exec("ALTER TABLE kv ADD COLUMN deadline INTEGER");
+        exec("CREATE INDEX kv_deadline ON kv(deadline) WHERE deadline IS NOT NULL");
+        exec("UPDATE meta SET value = '2' WHERE name = 'schema_version'");
+        exec("COMMIT");
+    } catch (const std::runtime_error& e) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);  // harmless when none is open
+        throw std::runtime_error(std::string("migrating from schema version 1 to 2 failed, nothing was changed: ")
+                                 + e.what());
+    }
+    LOG_INFO("migrated database %s from schema version 1 to 2 (entries may have deadlines)", config_.path.c_str());
+}
+
+// The version floor recorded by the last commit; 0 when none was (a new or
+// just-migrated database).
+uint64_t Persistence::read_version_floor()
+{
+    Stmt floor = prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'version_floor'");
+    int rc = sqlite3_step(floor.get());
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        fail("read the version floor of");
+    int64_t v = sqlite3_column_int64(floor.get(), 0);
+    return v > 0 ? static_cast<uint64_t>(v) : 0;
+}
+
+// Reads only: the rows that expired while kvstored was stopped are skipped
+// here and deleted by the first commit (one queued expire), so kvstored starts
+// even while another process holds the database's write lock.
 void Persistence::load(Store& store)
 {
-    Stmt count = prepare("SELECT count(*) FROM kv");
+    int64_t now = store.clock().now_ms();
+    Stmt count = prepare("SELECT count(*), coalesce(sum(deadline <= ?1), 0) FROM kv");
+    sqlite3_bind_int64(count.get(), 1, now);
     if (sqlite3_step(count.get()) != SQLITE_ROW)
         fail("count entries in");
-    auto n = static_cast<size_t>(sqlite3_column_int64(count.get(), 0));
+    auto expired = static_cast<size_t>(sqlite3_column_int64(count.get(), 1));
+    auto n = static_cast<size_t>(sqlite3_column_int64(count.get(), 0)) - expired;
     if (n > store.capacity())
         throw std::runtime_error("database " + config_.path + " holds " + std::to_string(n)
                                  + " entries, more than the capacity of " + std::to_string(store.capacity())
                                  + "; start with --capacity " + std::to_string(n) + " or more");
-    Stmt rows = prepare("SELECT key, value FROM kv");
+    // Every version handed out from now on, those the loaded entries get
+    // included, exceeds any a client saw before the restart (a cas must never
+    // match a version from an earlier life).
+    store.raise_version_floor(std::max(read_version_floor(), static_cast<uint64_t>(std::max<int64_t>(now, 0)) * 1000));
+    Stmt rows = prepare("SELECT key, value, deadline FROM kv WHERE deadline IS NULL OR deadline > ?1");
+    sqlite3_bind_int64(rows.get(), 1, now);
     int rc;
     while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
         auto column = [&](int i) {
@@ -191,11 +252,21 @@ void Persistence::load(Store& store)
                                     static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
         };
         check_entry(column(0), column(1));
-        store.put(column(0), column(1));
+        store.put(column(0), column(1), check_deadline(column(0), rows.get(), 2));
     }
     if (rc != SQLITE_DONE)
         fail("load from");
-    LOG_INFO("loaded %zu entries from %s (sync %s)", store.size(), config_.path.c_str(), sync_mode_name(config_.mode));
+    // The first commit deletes the rows that expired while kvstored was
+    // stopped and records the versions just given to the loaded entries, so
+    // that the next start hands out none of them again.
+    if (expired > 0 || store.stored() > 0)
+        enqueue(Change{Change::Kind::Expire, {}, {}, now, store.last_version()});
+    std::string expired_note;
+    if (expired > 0)
+        expired_note
+            = "; " + std::to_string(expired) + " expired while kvstored was stopped (deleted by the first commit)";
+    LOG_INFO("loaded %zu entries from %s (sync %s)%s", store.size(), config_.path.c_str(), sync_mode_name(config_.mode),
+             expired_note.c_str());
 }
 
 // kvstored writes only entries it can serve; anything else was put there by
@@ -217,31 +288,58 @@ void Persistence::check_entry(std::string_view key, std::string_view value) cons
                                  + std::to_string(value.size()) + " or more");
 }
 
-uint64_t Persistence::put(std::string_view key, std::string_view value)
+// A deadline column holds NULL (none) or an integer from 1 to kMaxDeadline
+// (unix ms). (Rows at or before now are not loaded.)
+int64_t Persistence::check_deadline(std::string_view key, sqlite3_stmt* rows, int column) const
 {
-    return enqueue(Change{Change::Kind::Put, std::string(key), std::string(value), 0});
+    int type = sqlite3_column_type(rows, column);
+    if (type == SQLITE_NULL)
+        return kNoDeadline;
+    int64_t deadline = sqlite3_column_int64(rows, column);
+    if (type != SQLITE_INTEGER || deadline <= 0 || deadline > kMaxDeadline)
+        throw std::runtime_error("database " + config_.path + ": the deadline of key '" + std::string(key)
+                                 + "' is not a unix time in ms from 1 to " + std::to_string(kMaxDeadline)
+                                 + "; it was not written by kvstored");
+    return deadline;
+}
+
+uint64_t Persistence::put(std::string_view key, std::string_view value, int64_t deadline, uint64_t version)
+{
+    return enqueue(Change{Change::Kind::Put, std::string(key), std::string(value), deadline, version});
+}
+
+uint64_t Persistence::set_deadline(std::string_view key, int64_t deadline, uint64_t version)
+{
+    return enqueue(Change{Change::Kind::SetDeadline, std::string(key), {}, deadline, version});
 }
 
 uint64_t Persistence::erase(std::string_view key)
 {
-    return enqueue(Change{Change::Kind::Erase, std::string(key), {}, 0});
+    return enqueue(Change{Change::Kind::Erase, std::string(key), {}});
 }
 
 uint64_t Persistence::clear()
 {
-    return enqueue(Change{Change::Kind::Clear, {}, {}, 0});
+    return enqueue(Change{Change::Kind::Clear, {}, {}});
 }
 
-uint64_t Persistence::put_all(bool clear_first, std::vector<Entry> entries)
+uint64_t Persistence::expire(int64_t now_ms)
+{
+    return enqueue(Change{Change::Kind::Expire, {}, {}, now_ms});
+}
+
+uint64_t Persistence::put_all(bool clear_first, std::vector<Entry> entries, uint64_t version)
 {
     uint64_t seq;
     {
         // One lock for all: the writer takes the whole queue at once (and a
         // failed batch goes back whole), so these land in one transaction.
         std::lock_guard lock(mu_);
-        seq = clear_first ? enqueue_locked(Change{Change::Kind::Clear, {}, {}, 0}) : next_seq_ - 1;
+        seq = clear_first ? enqueue_locked(Change{Change::Kind::Clear, {}, {}}) : next_seq_ - 1;
         for (Entry& e : entries)
-            seq = enqueue_locked(Change{Change::Kind::Put, std::move(e.key), std::move(e.value), 0});
+            seq = enqueue_locked(Change{Change::Kind::Put, std::move(e.key), std::move(e.value), e.deadline});
+        if (!entries.empty())
+            queue_.back().version = version;  // the batch's floor: the highest version of the load
     }
     wake_writer_.notify_one();
     return seq;
@@ -409,6 +507,40 @@ void Persistence::publish(uint64_t seq, const std::string& error)
     (void)!::write(notify_.get(), &one, sizeof one);
 }
 
+// The statement that applies `c`, its parameters bound (valid while `c` lives).
+sqlite3_stmt* Persistence::bind(const Change& c)
+{
+    auto bind_blob = [](sqlite3_stmt* s, int i, const std::string& bytes) {
+        sqlite3_bind_blob(s, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+    };
+    auto bind_deadline = [](sqlite3_stmt* s, int i, int64_t deadline) {
+        if (deadline == kNoDeadline)
+            sqlite3_bind_null(s, i);
+        else
+            sqlite3_bind_int64(s, i, deadline);
+    };
+    switch (c.kind) {
+    case Change::Kind::Put:
+        bind_blob(put_stmt_.get(), 1, c.key);
+        bind_blob(put_stmt_.get(), 2, c.value);
+        bind_deadline(put_stmt_.get(), 3, c.deadline);
+        return put_stmt_.get();
+    case Change::Kind::SetDeadline:
+        bind_blob(set_deadline_stmt_.get(), 1, c.key);
+        bind_deadline(set_deadline_stmt_.get(), 2, c.deadline);
+        return set_deadline_stmt_.get();
+    case Change::Kind::Erase:
+        bind_blob(erase_stmt_.get(), 1, c.key);
+        return erase_stmt_.get();
+    case Change::Kind::Clear:
+        return clear_stmt_.get();
+    case Change::Kind::Expire:
+        sqlite3_bind_int64(expire_stmt_.get(), 1, c.deadline);
+        return expire_stmt_.get();
+    }
+    return nullptr;  // not reached: -Wswitch checks that every kind has its case
+}
+
 std::string Persistence::commit(const std::vector<Change>& batch)
 {
     sqlite3* db = db_.get();
@@ -419,16 +551,23 @@ std::string Persistence::commit(const std::vector<Change>& batch)
     };
     if (!run(begin_stmt_.get()))
         return sqlite3_errmsg(db);
+    uint64_t floor = 0;
     for (const Change& c : batch) {
-        sqlite3_stmt* s = c.kind == Change::Kind::Put ? put_stmt_.get()
-            : c.kind == Change::Kind::Erase           ? erase_stmt_.get()
-                                                      : clear_stmt_.get();
-        if (c.kind != Change::Kind::Clear)
-            sqlite3_bind_blob(s, 1, c.key.data(), static_cast<int>(c.key.size()), SQLITE_STATIC);
-        if (c.kind == Change::Kind::Put)
-            sqlite3_bind_blob(s, 2, c.value.data(), static_cast<int>(c.value.size()), SQLITE_STATIC);
-        bool ok = run(s);
-        sqlite3_clear_bindings(s);
+        sqlite3_stmt* s = bind(c);
+        bool ok = s && run(s);
+        if (s)
+            sqlite3_clear_bindings(s);
+        if (!ok) {
+            std::string error = sqlite3_errmsg(db);
+            run(rollback_stmt_.get());
+            return error;
+        }
+        floor = std::max(floor, c.version);
+    }
+    if (floor > 0) {
+        sqlite3_bind_int64(floor_stmt_.get(), 1, static_cast<int64_t>(floor));
+        bool ok = run(floor_stmt_.get());
+        sqlite3_clear_bindings(floor_stmt_.get());
         if (!ok) {
             std::string error = sqlite3_errmsg(db);
             run(rollback_stmt_.get());

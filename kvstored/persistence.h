@@ -89,12 +89,19 @@ struct PersistConfig {
 
 class Persistence {
 public:
-    // Opens or creates the database and loads every entry into `store`. Throws
-    // std::runtime_error naming the path and SQLite's error text when the file
-    // cannot be opened, cannot use WAL mode, is not a kvstore database, has an
-    // unknown schema version, holds more entries than the store's capacity, or
-    // holds an entry kvstored could not have written (an invalid key; a value
-    // with a LF or longer than max_value: the message names the key).
+    // Opens or creates the database, migrates a version-1 database to the
+    // current schema (one transaction), loads every entry whose deadline has
+    // not passed (by store.clock()) into `store` with its deadline, queues the
+    // deletion of the others (one expire), and raises the store's version
+    // floor to the one recorded (version_floor in meta) or to now in
+    // microseconds, whichever is higher. Only creating or migrating the file
+    // writes to it before the writer thread starts.
+    // Throws std::runtime_error naming the path and SQLite's error text when
+    // the file cannot be opened, cannot use WAL mode, is not a kvstore
+    // database, has an unknown schema version, holds more entries than the
+    // store's capacity, or holds an entry kvstored could not have written (an
+    // invalid key; a value with a LF or longer than max_value; a deadline that
+    // is not a positive integer: the message names the key).
     Persistence(const PersistConfig& config, Store& store);
     // Commits everything still queued (retrying briefly on failure), then stops.
     ~Persistence();
@@ -102,18 +109,30 @@ public:
     Persistence(const Persistence&) = delete;
     Persistence& operator=(const Persistence&) = delete;
 
-    // Queue a change; returns its sequence number. Called on the loop thread only.
-    uint64_t put(std::string_view key, std::string_view value);
+    // Queue a change; returns its sequence number. Called on the loop thread
+    // only. Deadlines are unix ms, kNoDeadline for none (never kKeepDeadline:
+    // the caller passes the deadline the entry now has). `version` is the
+    // entry's new version (Store::Entry::version): each commit records the
+    // highest of its batch as the version floor, so versions handed out after
+    // a restart are higher than any a client has seen.
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, uint64_t version);
+    uint64_t set_deadline(std::string_view key, int64_t deadline, uint64_t version);
     uint64_t erase(std::string_view key);
     uint64_t clear();
+    // Deletes every row whose deadline is at or before `now_ms`: what the
+    // store reclaimed in memory since the last expire (lazily, actively or to
+    // make room) goes in one statement instead of a delete per key.
+    uint64_t expire(int64_t now_ms);
     // Queues, in one step, a clear (when `clear_first`) and a put of every
     // entry: they always go into the same transaction, so the database holds
-    // either all of them or none. Returns the sequence number of the last.
+    // either all of them or none. `version` is the highest version the
+    // entries got. Returns the sequence number of the last.
     struct Entry {
         std::string key;
         std::string value;
+        int64_t deadline = kNoDeadline;
     };
-    uint64_t put_all(bool clear_first, std::vector<Entry> entries);
+    uint64_t put_all(bool clear_first, std::vector<Entry> entries, uint64_t version);
 
     // Every change with a sequence number <= durable() is committed.
     uint64_t durable() const { return durable_.load(std::memory_order_acquire); }
@@ -141,10 +160,12 @@ public:
 
 private:
     struct Change {
-        enum class Kind { Put, Erase, Clear } kind;
+        enum class Kind { Put, SetDeadline, Erase, Clear, Expire } kind;
         std::string key;
         std::string value;
-        uint64_t seq;
+        int64_t deadline = kNoDeadline;  // Put, SetDeadline; Expire: its "now"
+        uint64_t version = 0;  // Put, SetDeadline (0: none to record)
+        uint64_t seq = 0;
         uint64_t end = 0;  // enqueued_bytes_ once this change was queued
     };
     // Loop thread: what pending_bytes_through() and weight() need of each
@@ -163,14 +184,18 @@ private:
     using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
     void open();
-    void check_schema();
+    // The schema version of the file, after creating the tables in an empty one.
+    int check_schema();
+    void migrate_from_v1();
     void load(Store& store);
+    uint64_t read_version_floor();
     Stmt prepare(const char* sql);
     void exec(const char* sql);
     [[noreturn]] void fail(const std::string& what) const;
     std::string open_problem() const;
     std::string pragma(const char* sql);
     void check_entry(std::string_view key, std::string_view value) const;
+    int64_t check_deadline(std::string_view key, sqlite3_stmt* rows, int column) const;
 
     // Called with mu_ held.
     uint64_t enqueue_locked(Change change);
@@ -178,12 +203,14 @@ private:
     void forget_committed_marks();
     bool commit_due(std::chrono::steady_clock::time_point since) const;
     void writer_loop();
+    sqlite3_stmt* bind(const Change& c);
     std::string commit(const std::vector<Change>& batch);  // "" on success
     void publish(uint64_t seq, const std::string& error);
 
     PersistConfig config_;
     Db db_;
-    Stmt put_stmt_, erase_stmt_, clear_stmt_, begin_stmt_, commit_stmt_, rollback_stmt_;
+    Stmt put_stmt_, set_deadline_stmt_, erase_stmt_, clear_stmt_, expire_stmt_, floor_stmt_;
+    Stmt begin_stmt_, commit_stmt_, rollback_stmt_;
     UniqueFd notify_;
 
     mutable std::mutex mu_;  // guards everything below it up to the atomics

@@ -1,10 +1,12 @@
 // fuzz_dump.cc: libFuzzer target for what `kvstored load` reads from a file an
 // administrator hands it: kv::dump::decode_line (kvstored/dump_format.h), in
-// both formats, and the base64 codec behind jsonl's *_b64 fields.
+// both formats and both versions, the header check, and the base64 codec
+// behind jsonl's *_b64 fields.
 //
-// The input's last byte chooses the format; the rest is one line. Whatever
-// decodes must survive encode_line in both formats: the encoded line holds no
-// LF (a dump is one entry per line) and decodes to the same key and value.
+// The input's last byte chooses the format and the version; the rest is one
+// line. Whatever decodes must survive encode_line in both formats: the encoded
+// line holds no LF (a dump is one entry per line) and decodes to the same key,
+// value and deadline.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <string>
@@ -17,13 +19,16 @@ namespace {
 namespace dump = kv::dump;
 using kvfuzz::require;
 
-void check_round_trip(dump::Format format, const std::string& key, const std::string& value)
+void check_round_trip(dump::Format format, const dump::Entry& e)
 {
-    std::string line = dump::encode_line(format, key, value);
+    std::string line = dump::encode_line(format, e.key, e.value, e.deadline);
     require(line.find('\n') == std::string::npos, "an encoded entry is a single line");
-    std::string key2, value2;
-    require(dump::decode_line(format, line, key2, value2).empty(), "an encoded entry decodes");
-    require(key2 == key && value2 == value, "an encoded entry decodes to the same key and value");
+    std::string why;
+    require(dump::header_version(format, line, why) == 0, "an encoded entry is no header");
+    dump::Entry back;
+    require(dump::decode_line(format, dump::kVersion, line, back).empty(), "an encoded entry decodes");
+    require(back.key == e.key && back.value == e.value && back.deadline == e.deadline,
+            "an encoded entry decodes to the same key, value and deadline");
 }
 
 // base64_decode may accept non-canonical padding bits, but what it returns
@@ -43,15 +48,23 @@ void check_base64(const std::string& text)
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     FuzzedDataProvider in(data, size);
-    auto format = in.ConsumeBool() ? dump::Format::Tsv : dump::Format::Jsonl;
+    // The last byte: bit 0 the format (0 jsonl, 1 tsv), bit 1 the version (0: 1, 1: 2).
+    auto params = in.ConsumeIntegral<uint8_t>();
+    auto format = params & 1 ? dump::Format::Tsv : dump::Format::Jsonl;
+    int version = params & 2 ? 2 : 1;
     std::string line = in.ConsumeRemainingBytesAsString();
 
-    std::string key, value;
-    std::string error = dump::decode_line(format, line, key, value);
+    dump::Entry e;
+    std::string error = dump::decode_line(format, version, line, e);
     if (error.empty()) {
-        check_round_trip(dump::Format::Jsonl, key, value);
-        check_round_trip(dump::Format::Tsv, key, value);
+        require(e.deadline >= 0 && e.deadline <= dump::kMaxDeadline, "a decoded deadline is in range");
+        check_round_trip(dump::Format::Jsonl, e);
+        check_round_trip(dump::Format::Tsv, e);
     }
+    std::string why;
+    int header = dump::header_version(format, line, why);
+    require(header >= -1 && header <= dump::kVersion && (header == -1) == !why.empty(),
+            "a header names a known version, or says why not");
     check_base64(line);
     return 0;
 }

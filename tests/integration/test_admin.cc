@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "served.h"
+#include "wire.h"
 
 using namespace kvtest;
 using namespace std::string_literals;
@@ -183,8 +184,11 @@ const std::vector<std::pair<std::string, std::string>> kOddEntries = {
 // kvsvc drops a CR that ends a line (CRLF clients), so this one is saved with `kvstored set`.
 const std::pair<std::string, std::string> kTrailingCr = {"crend", "x\r"};
 
-// `kvstored dump` of kOddEntries and kTrailingCr, in key order.
-const std::string kOddJsonl = R"({"key":"cr","value":"a\rb"})"
+// `kvstored dump` of kOddEntries and kTrailingCr, in key order (dump format
+// version 2: a header, and no entry has a deadline).
+const std::string kOddJsonl = R"({"kvstore_dump":2})"
+                              "\n"
+                              R"({"key":"cr","value":"a\rb"})"
                               "\n"
                               R"({"key":"crend","value":"x\r"})"
                               "\n"
@@ -211,12 +215,16 @@ const std::string kOddJsonl = R"({"key":"cr","value":"a\rb"})"
                               R"({"key":"ключ","value":"значение ✓"})"
                               "\n";
 
-std::string tsv(const std::string& key, const std::string& value)
+// A dump's tsv line: "<key>\t<value>\t<deadline or empty>".
+std::string tsv(const std::string& key, const std::string& value, const std::string& deadline = "")
 {
-    return key + "\t" + value + "\n";
+    return key + "\t" + value + "\t" + deadline + "\n";
 }
 
-const std::string kOddTsv = tsv("cr", R"(a\rb)") + tsv("crend", R"(x\r)") + tsv("ctl", R"(\x01\x1f\x7f)")
+const std::string kTsvHeader = "#kvstore-dump 2\n";
+const std::string kJsonlHeader = "{\"kvstore_dump\":2}\n";
+
+const std::string kOddTsv = kTsvHeader + tsv("cr", R"(a\rb)") + tsv("crend", R"(x\r)") + tsv("ctl", R"(\x01\x1f\x7f)")
     + tsv("empty", "") + tsv("k\xff"s + "ey", "v") + tsv("mixed", "\xc3\xa9\xff") + tsv("nonutf8", "\xff\xfe")
     + tsv("nul", R"(a\0b\0)") + tsv("quotes", R"(say "hi" \\ back\\slash)") + tsv("sp", " x ")
     + tsv("tabs", R"(\tlead\tand trail\t)") + tsv("ключ", "значение ✓");
@@ -544,13 +552,13 @@ TEST_CASE("keys and dump read a listing of many pages whole, in order", "[admin]
 {
     Admin f({"--capacity", "10000"});
     KvsvcSession s = connected_session(f.socket());
-    std::string saves, keys, dump;
+    std::string saves, keys, dump = kTsvHeader;
     for (int i = 0; i < 5000; ++i) {
         std::string digits = std::to_string(i);
         std::string key = "k" + std::string(249 - digits.size(), '0') + digits;  // 250 bytes, sorted by number
         saves += "save " + key + ":v" + digits + "\n";
         keys += key + "\n";
-        dump += key + "\tv" + digits + "\n";
+        dump += tsv(key, "v" + digits);
     }
     s.client.send(saves, 30s);
     REQUIRE(s.client.read_lines(5000, 30s) == Lines(5000, "OK"));
@@ -662,9 +670,9 @@ TEST_CASE("dump, flush --yes, load restores every entry byte for byte", "[admin]
 TEST_CASE("dump and load a few megabytes in many reply chunks", "[admin][dump]")
 {
     Admin f({"--capacity", "1000"});
-    std::string input;
+    std::string input = kTsvHeader;
     for (int i = 0; i < 400; ++i)
-        input += "key" + std::to_string(1000 + i) + "\t" + std::string(20000, static_cast<char>('a' + i % 26)) + "\n";
+        input += tsv("key" + std::to_string(1000 + i), std::string(20000, static_cast<char>('a' + i % 26)));
     CHECK_CLI(f.cli({"load", "--format", "tsv"}, input), 0, "loaded 400 entries; the store holds 400\n", "");
     CliResult dump = f.cli({"dump", "--format", "tsv"});
     REQUIRE(dump.code == 0);
@@ -778,7 +786,8 @@ TEST_CASE("load --replace that does not fit the capacity changes nothing and say
     CHECK_CLI(
         f.cli({"load", "--replace", "--format", "tsv"}, six), 1, "",
         "kvstored load: full: the load has more than 5 entries, the capacity of the store; nothing was changed\n");
-    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "a\told\nb\told\nc\told\n", "");
+    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, kTsvHeader + tsv("a", "old") + tsv("b", "old") + tsv("c", "old"),
+              "");
     // Five fit, replacing the three.
     CHECK_CLI(f.cli({"load", "--replace", "--format", "tsv"}, six.substr(0, six.size() - 7)), 0,
               "loaded 5 entries, replacing all earlier ones; the store holds 5\n", "");
@@ -797,33 +806,119 @@ TEST_CASE("load without --replace counts the keys already present against the ca
     CHECK_CLI(f.cli({"load", "--format", "tsv"}, "c\tnewer\nf\tnew\n"), 1, "",
               "kvstored load: full: the store would hold 6 entries, more than its capacity of 5; nothing was "
               "changed\n");
-    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "a\tnew\nb\tnew\nc\told\nd\tnew\ne\tnew\n", "");
+    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0,
+              kTsvHeader + tsv("a", "new") + tsv("b", "new") + tsv("c", "old") + tsv("d", "new") + tsv("e", "new"), "");
+}
+
+// --- issue 14: dump format version 2 (deadlines), and the dumps of earlier versions ---------
+
+namespace {
+
+// Unix ms `seconds` from now.
+int64_t unix_ms_in(int64_t seconds)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+               .count()
+        + seconds * 1000;
+}
+
+std::string fixture(const std::string& name)
+{
+    return read_file(std::string(KVSTORE_TEST_DATA) + "/" + name);
+}
+
+}  // namespace
+
+TEST_CASE("dumps written by kvstored before issue 14 still load, in both formats", "[admin][dump][fixture]")
+{
+    // tests/data: `kvstored dump` by main e7fe496 (version 1: no header, no deadlines).
+    std::string format = GENERATE("jsonl"s, "tsv"s);
+    INFO("format " << format);
+    Admin f;
+    std::string old_dump = fixture("dump-v1." + format);
+    CHECK_CLI(f.cli({"load", "--format", format}, old_dump), 0, "loaded 9 entries; the store holds 9\n", "");
+    // Today's dump of them is the old one under a header (tsv: each line
+    // gains an empty deadline field).
+    std::string expected = format == "jsonl" ? kJsonlHeader + old_dump : kTsvHeader;
+    if (format == "tsv")
+        for (const std::string& line : split_lines(old_dump))
+            expected += line + "\t\n";
+    CHECK_CLI(f.cli({"dump", "--format", format}), 0, expected, "");
+    KvsvcSession s = connected_session(f.socket());
+    CHECK(s.client.ask("read binary") == "VALUE \x01\x02\xff\xfe\x80zero-free");
+    CHECK(s.client.ask("read k\xc3(bad") == "VALUE v\xe2\x82");
+}
+
+TEST_CASE("deadlines travel through dump and load; entries already past theirs are skipped, counted",
+          "[admin][dump][expiry]")
+{
+    std::string format = GENERATE("jsonl"s, "tsv"s);
+    INFO("format " << format);
+    Admin f;
+    const std::string soon = std::to_string(unix_ms_in(3600)), later = std::to_string(unix_ms_in(86400));
+    std::string input = format == "jsonl"
+        ? kJsonlHeader + R"({"key":"a","value":"1","deadline":)" + soon + "}\n" + R"({"key":"b","value":"2"})" + "\n"
+            + R"({"key":"c","value":"3","deadline":)" + later + "}\n" + R"({"key":"gone","value":"4","deadline":1000})"
+            + "\n"
+        : kTsvHeader + tsv("a", "1", soon) + tsv("b", "2") + tsv("c", "3", later) + tsv("gone", "4", "1000");
+    CHECK_CLI(f.cli({"load", "--format", format}, input), 0,
+              "loaded 3 entries; the store holds 3; skipped 1 entry already past its deadline\n", "");
+    // The dump is the input less the expired entry, byte for byte.
+    std::string expected = input.substr(0, input.rfind(format == "jsonl" ? "{\"key\":\"gone\"" : "gone\t"));
+    CliResult dump = f.cli({"dump", "--format", format});
+    CHECK_CLI(dump, 0, expected, "");
+    // And it loads back as it was, --replace included.
+    CHECK_CLI(f.cli({"load", "--replace", "--format", format}, dump.out), 0,
+              "loaded 3 entries, replacing all earlier ones; the store holds 3\n", "");
+    CHECK_CLI(f.cli({"dump", "--format", format}), 0, expected, "");
+}
+
+TEST_CASE("a dump from a newer kvstored is refused, naming its version, and nothing is loaded", "[admin][dump]")
+{
+    Admin f;
+    CHECK_CLI(f.cli({"set", "old", "1"}), 0, "", "");
+    CHECK_CLI(f.cli({"load"}, "{\"kvstore_dump\":3}\n{\"key\":\"a\",\"value\":\"b\"}\n"), 1, "",
+              "kvstored load: stdin line 1: dump format version 3 is unknown; this kvstored reads versions 1 to 2 (was "
+              "the dump written by a newer kvstored?); nothing was loaded\n");
+    CHECK_CLI(f.cli({"load", "--format", "tsv"}, "#kvstore-dump 3\na\tb\t\n"), 1, "",
+              "kvstored load: stdin line 1: dump format version '3' is unknown; this kvstored reads versions 1 to 2 "
+              "(was the dump written by a newer kvstored?); nothing was loaded\n");
+    CHECK_CLI(f.cli({"keys"}), 0, "old\n", "");
+}
+
+TEST_CASE("load of a version-2 line with a bad deadline exits 1, names the line and loads nothing",
+          "[admin][dump][expiry]")
+{
+    BadLine bad = GENERATE(values<BadLine>({
+        {"jsonl", R"({"key":"c","value":"3","deadline":-1})", ""},
+        {"jsonl", R"({"key":"c","value":"3","deadline":"soon"})", ""},
+        {"jsonl", R"({"key":"c","value":"3","deadline":1.5})", ""},
+        {"tsv", "c\t3\t0", ""},
+        {"tsv", "c\t3\tsoon", ""},
+        {"tsv", "c\t3\t253402300800000", ""},
+        {"tsv", "c\t3", "expected exactly two tabs: key, value, deadline (empty for none)"},
+    }));
+    INFO(bad.format << " line '" << bad.line << "'");
+    if (bad.why.empty())
+        bad.why = "deadline must be a unix time in milliseconds from 1 to 253402300799999";
+    Admin f;
+    std::string header = bad.format == "jsonl" ? kJsonlHeader : kTsvHeader;
+    std::string good = bad.format == "jsonl" ? R"({"key":"a","value":"1"})"
+                                               "\n"
+                                             : tsv("a", "1");
+    CHECK_CLI(f.cli({"load", "--format", bad.format}, header + good + bad.line + "\n"), 1, "",
+              "kvstored load: stdin line 3: " + bad.why + "; nothing was loaded\n");
+    CHECK_CLI(f.cli({"keys"}), 0, "", "");
 }
 
 namespace {
 
-std::string be32(uint32_t v)
+// A wire Request frame (common/wire.h), as `kvstored load` sends it.
+std::string request(kv::wire::Op op, const std::string& key, const std::string& value)
 {
-    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
-}
-
-std::string be16(uint16_t v)
-{
-    return {static_cast<char>(v >> 8), static_cast<char>(v)};
-}
-
-std::string frame(uint8_t type, const std::string& payload)
-{
-    return be32(static_cast<uint32_t>(payload.size())) + static_cast<char>(type) + payload;
-}
-
-// A wire Request (common/wire.h, version 5): u8 op, str16 key, str32 value,
-// then u8 Expiry, i64 expiry_ms, u64 version, i64 delta, here all 0.
-std::string request(uint8_t op, const std::string& key, const std::string& value)
-{
-    return frame(4,
-                 std::string(1, static_cast<char>(op)) + be16(static_cast<uint16_t>(key.size())) + key
-                     + be32(static_cast<uint32_t>(value.size())) + value + std::string(25, '\0'));
+    std::string out;
+    kv::wire::append(out, kv::wire::Request{op, key, value});
+    return out;
 }
 
 }  // namespace
@@ -833,18 +928,21 @@ TEST_CASE("a load whose admin connection goes away is discarded; meanwhile other
 {
     Admin f;
     CHECK_CLI(f.cli({"set", "old", "1"}), 0, "", "");
-    // An admin peer (as `kvstored load` is, before its commit): Hello (wire
-    // version 5), LoadBegin (25), one LoadEntry (26), and no LoadCommit.
+    // An admin peer (as `kvstored load` is, before its commit): Hello,
+    // LoadBegin, one LoadEntry, and no LoadCommit.
     int fd = connect_unix(f.admin_socket);
     REQUIRE(fd >= 0);
     LineClient raw(fd);
-    raw.send(frame(1, be32(5) + be32(4242) + be16(0) + std::string(1, '\0')) + request(25, "", "replace")
-             + request(26, "staged", "x"));
-    // Its Welcome, then "OK" twice (as Reply frames: flags 0, then the text).
-    std::string ok = frame(5, std::string(1, '\0') + "OK\n");
-    std::string got = raw.read_bytes(21 + 2 * ok.size());
-    REQUIRE(got.size() == 21 + 2 * ok.size());
-    CHECK(got.substr(21) == ok + ok);
+    std::string hello;
+    kv::wire::append(hello, kv::wire::Hello{kv::wire::kVersion, 4242, "", 0});
+    raw.send(hello + request(kv::wire::Op::LoadBegin, "", "replace") + request(kv::wire::Op::LoadEntry, "staged", "x"));
+    // Its Welcome (header and 16 bytes), then "OK" twice (as Reply frames: flags 0, then the text).
+    std::string ok;
+    kv::wire::append(ok, kv::wire::Reply{0, "OK\n"});
+    const size_t welcome = kv::wire::kHeaderSize + 16;
+    std::string got = raw.read_bytes(welcome + 2 * ok.size());
+    REQUIRE(got.size() == welcome + 2 * ok.size());
+    CHECK(got.substr(welcome) == ok + ok);
 
     CliResult busy = f.cli({"load", "--format", "tsv"}, "new\t2\n");
     CHECK(busy.code == 1);
@@ -859,7 +957,7 @@ TEST_CASE("a load whose admin connection goes away is discarded; meanwhile other
         after = f.cli({"load", "--format", "tsv"}, "new\t2\n");
     }
     CHECK_CLI(after, 0, "loaded 1 entry; the store holds 2\n", "");
-    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, "new\t2\nold\t1\n", "");
+    CHECK_CLI(f.cli({"dump", "--format", "tsv"}), 0, kTsvHeader + tsv("new", "2") + tsv("old", "1"), "");
 }
 
 // --- shutdown --------------------------------------------------------------------------

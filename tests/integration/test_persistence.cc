@@ -4,7 +4,9 @@
 // the middle of a write storm, whether kvsvc handed its client's socket to
 // kvstored (the default) or relays every command (--no-handoff). Saves
 // pipelined against a locked database cost kvstored bounded memory, and an
-// admin load reaches the database whole or not at all.
+// admin load reaches the database whole or not at all. Deadlines survive a
+// restart (those that passed meanwhile are gone), and a database written
+// before issue 14 (schema version 1) is migrated with every entry.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,6 +14,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -577,4 +580,101 @@ TEST_CASE("a load reaches the database in one transaction: after kill -9 it is t
     daemon.restart();
     KvsvcSession check = connected_session(daemon.socket_path());
     CHECK(check.client.ask("count") == "COUNT " + std::to_string(kPresent + kNew) + " 1000000");
+}
+
+// --- issue 14: schema version 2 (deadlines), and databases of earlier versions --------------
+
+namespace {
+
+// Runs `sql` on the database at `path` from this process, as an administrator's
+// sqlite3 shell would while kvstored is stopped.
+void sql_exec(const std::string& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    INFO(sql << ": " << (err ? err : ""));
+    sqlite3_free(err);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+
+size_t count_of(const std::string& text, const std::string& part)
+{
+    size_t n = 0;
+    for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+        ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a database written by kvstored before issue 14 is migrated at startup and serves every entry",
+          "[persistence][migration][fixture]")
+{
+    // tests/data/schema-v1.db: written by main e7fe496; dump-v1.jsonl is that
+    // kvstored's dump of the same store.
+    TempDir dir;
+    std::filesystem::copy_file(std::string(KVSTORE_TEST_DATA) + "/schema-v1.db", dir.file("store.db"));
+    const std::string expected
+        = "{\"kvstore_dump\":2}\n" + read_file(std::string(KVSTORE_TEST_DATA) + "/dump-v1.jsonl");
+    Daemon daemon(dir, db_args(dir, "always"));
+    const std::string admin_socket = dir.file("admin.sock");
+    REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+    CHECK_THAT(daemon.log(),
+               Catch::Contains("migrated database " + dir.file("store.db") + " from schema version 1 to 2"));
+    CHECK_THAT(daemon.log(), Catch::Contains("loaded 9 entries"));
+    CliResult dump = run_kvstored({"--admin-socket", admin_socket, "dump"});
+    INFO(dump.describe());
+    CHECK(dump.code == 0);
+    CHECK(dump.out == expected);
+    {
+        KvsvcSession s = connected_session(daemon.socket_path());
+        CHECK(s.client.ask("read greeting") == "VALUE hello world");
+        REQUIRE(s.client.ask("save added:after the migration") == "OK");
+    }
+    // Once migrated it opens as version 2, with no second migration.
+    REQUIRE(exited_with(daemon.terminate(), 0));
+    daemon.restart();
+    REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+    CHECK(count_of(daemon.log(), "migrated database") == 1);
+    KvsvcSession s = connected_session(daemon.socket_path());
+    CHECK(s.client.ask("count") == "COUNT 10 1000000");
+    CHECK(s.client.ask("read added") == "VALUE after the migration");
+}
+
+TEST_CASE("deadlines survive a restart; entries whose deadline passed while kvstored was stopped are gone",
+          "[persistence][expiry]")
+{
+    TempDir dir;
+    const int64_t in_an_hour
+        = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count()
+        + 3'600'000;
+    const std::string a = R"({"key":"a","value":"1","deadline":)" + std::to_string(in_an_hour) + "}\n";
+    const std::string b = R"({"key":"b","value":"2"})"
+                          "\n";
+    const std::string c = R"({"key":"c","value":"3","deadline":)" + std::to_string(in_an_hour) + "}\n";
+    Daemon daemon(dir, db_args(dir, "batch"));
+    const std::string admin_socket = dir.file("admin.sock");
+    REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+    CliResult load = run_kvstored({"--admin-socket", admin_socket, "load"}, "{\"kvstore_dump\":2}\n" + a + b + c);
+    INFO(load.describe());
+    REQUIRE(load.code == 0);
+    REQUIRE(exited_with(daemon.terminate(), 0));  // commits
+    CHECK(count_of(daemon.log(), "expired while kvstored was stopped") == 0);
+
+    // While it is stopped, c's deadline passes (set back rather than waited for).
+    sql_exec(dir.file("store.db"), "UPDATE kv SET deadline = deadline - 7200000 WHERE key = CAST('c' AS BLOB)");
+    daemon.restart();
+    REQUIRE(wait_for_unix_listener(admin_socket, 5s));
+    CHECK_THAT(daemon.log(), Catch::Contains("loaded 2 entries from " + dir.file("store.db")));
+    CHECK_THAT(daemon.log(), Catch::Contains("; 1 expired while kvstored was stopped (deleted by the first commit)"));
+    CliResult dump = run_kvstored({"--admin-socket", admin_socket, "dump"});
+    INFO(dump.describe());
+    CHECK(dump.out == "{\"kvstore_dump\":2}\n" + a + b);
+    KvsvcSession s = connected_session(daemon.socket_path());
+    CHECK(s.client.ask("read c") == "NOT_FOUND");
+    CHECK(s.client.ask("count") == "COUNT 2 1000000");
 }

@@ -189,7 +189,7 @@ TEST_CASE("a listing with nothing to list is one empty page; a prefix limits it"
     text.clear();
     kv::Listing some(kv::Listing::Kind::Dump, "a");
     CHECK_FALSE(some.next_page(db.store(), text));
-    CHECK(text == "DUMP 1\nab 1\n");
+    CHECK(text == "DUMP 1\nab 0 1\n");  // "<key> <deadline, 0: none> <value>"
 }
 
 TEST_CASE("dump pages hold whole entries and stop adding them at 64 KiB", "[commands][dump]")
@@ -207,9 +207,9 @@ TEST_CASE("dump pages hold whole entries and stop adding them at 64 KiB", "[comm
         Page p = parse_page(text);
         CHECK(p.header == "DUMP " + std::to_string(p.lines.size()) + (more ? " more" : ""));
         for (const auto& line : p.lines)
-            CHECK(line.substr(4) == " " + value);
+            CHECK(line.substr(4) == " 0 " + value);
         sizes.push_back(p.lines.size());
     }
-    // 30,005-byte lines: a page takes three (the third crosses 64 KiB).
+    // 30,007-byte lines: a page takes three (the third crosses 64 KiB).
     CHECK(sizes == std::vector<size_t>{3, 3, 3, 1});
 }

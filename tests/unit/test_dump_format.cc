@@ -1,11 +1,15 @@
 // Unit tests for the dump/load line formats (kvstored/dump_format.h): every
-// byte survives both formats, the encodings are the documented ones, base64
-// matches RFC 4648, and each malformed line is rejected with a message.
+// byte and every deadline survives both formats, the encodings are the
+// documented ones, base64 matches RFC 4648, each malformed line is rejected
+// with a message, version-1 dumps (no header) still load, and a header naming
+// an unknown version is refused.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "dump_format.h"
 
@@ -14,7 +18,9 @@ using kv::dump::base64_decode;
 using kv::dump::base64_encode;
 using kv::dump::decode_line;
 using kv::dump::encode_line;
+using kv::dump::Entry;
 using kv::dump::Format;
+using kv::dump::Reader;
 
 namespace {
 
@@ -23,19 +29,61 @@ const char* name(Format f)
     return f == Format::Jsonl ? "jsonl" : "tsv";
 }
 
-// Encodes, checks the line is one line (and for tsv has one tab), decodes, and
-// requires the same key and value back.
-void require_round_trip(Format format, const std::string& key, const std::string& value)
+// Encodes, checks the line is one line (and for tsv has two tabs), decodes,
+// and requires the same key, value and deadline back.
+void require_round_trip(Format format, const std::string& key, const std::string& value, int64_t deadline = 0)
 {
-    std::string line = encode_line(format, key, value);
+    std::string line = encode_line(format, key, value, deadline);
     INFO(name(format) << " line: " << line);
     REQUIRE(line.find('\n') == std::string::npos);
     if (format == Format::Tsv)
-        REQUIRE(std::count(line.begin(), line.end(), '\t') == 1);
-    std::string k = "stale", v = "stale";
-    REQUIRE(decode_line(format, line, k, v) == "");
-    REQUIRE(k == key);
-    REQUIRE(v == value);
+        REQUIRE(std::count(line.begin(), line.end(), '\t') == 2);
+    Entry e{"stale", "stale", 12345};
+    REQUIRE(decode_line(format, kv::dump::kVersion, line, e) == "");
+    REQUIRE(e.key == key);
+    REQUIRE(e.value == value);
+    REQUIRE(e.deadline == deadline);
+}
+
+// Feeds `lines` to a Reader; returns the entries, or fails the test at the
+// first error.
+std::vector<Entry> read_all(Format format, const std::vector<std::string>& lines, int& version)
+{
+    Reader reader(format);
+    std::vector<Entry> entries;
+    for (const std::string& line : lines) {
+        Entry e;
+        bool is_entry = false;
+        INFO(name(format) << " line '" << line << "'");
+        REQUIRE(reader.next(line, e, is_entry) == "");
+        if (is_entry)
+            entries.push_back(e);
+    }
+    version = reader.version();
+    return entries;
+}
+
+// The first error a Reader reports for `lines`, "" if none.
+std::string read_error(Format format, const std::vector<std::string>& lines)
+{
+    Reader reader(format);
+    for (const std::string& line : lines) {
+        Entry e;
+        bool is_entry;
+        if (std::string why = reader.next(line, e, is_entry); !why.empty())
+            return why;
+    }
+    return "";
+}
+
+std::vector<std::string> fixture_lines(const std::string& name)
+{
+    std::ifstream in(std::string(KVSTORE_TEST_DATA) + "/" + name);
+    REQUIRE(in);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);)
+        lines.push_back(line);
+    return lines;
 }
 
 std::string all_bytes()
@@ -91,26 +139,27 @@ TEST_CASE("jsonl writes UTF-8 as JSON strings and anything else as base64", "[du
 
 TEST_CASE("tsv escapes backslash, tab, CR, LF, NUL and control bytes, and nothing else", "[dump]")
 {
-    CHECK(encode_line(Format::Tsv, "a", "b") == "a\tb");
-    CHECK(encode_line(Format::Tsv, "k", "") == "k\t");
+    CHECK(encode_line(Format::Tsv, "a", "b") == "a\tb\t");
+    CHECK(encode_line(Format::Tsv, "k", "") == "k\t\t");
     CHECK(encode_line(Format::Tsv, "a\tb", "\\\r\n"s + '\0' + "\x01\x1f\x7f")
           == R"(a\tb)"
              "\t"
-             R"(\\\r\n\0\x01\x1f\x7f)");
-    CHECK(encode_line(Format::Tsv, "k", " \"'é\xff") == "k\t \"'é\xff");
+             R"(\\\r\n\0\x01\x1f\x7f)"
+             "\t");
+    CHECK(encode_line(Format::Tsv, "k", " \"'é\xff") == "k\t \"'é\xff\t");
 }
 
 TEST_CASE("tsv accepts upper and lower case hex escapes", "[dump]")
 {
-    std::string key, value;
-    REQUIRE(decode_line(Format::Tsv,
+    Entry e;
+    REQUIRE(decode_line(Format::Tsv, 1,
                         R"(k\x41)"
                         "\t"
                         R"(\xFF\xfe\x00)",
-                        key, value)
+                        e)
             == "");
-    CHECK(key == "kA");
-    CHECK(value == "\xff\xfe"s + '\0');
+    CHECK(e.key == "kA");
+    CHECK(e.value == "\xff\xfe"s + '\0');
 }
 
 TEST_CASE("base64 round-trips every length 0..10 and matches RFC 4648", "[dump]")
@@ -156,7 +205,7 @@ TEST_CASE("base64_decode rejects what is not base64", "[dump]")
     }
 }
 
-TEST_CASE("decode_line says what is wrong with a malformed line", "[dump]")
+TEST_CASE("decode_line says what is wrong with a malformed version-1 line", "[dump]")
 {
     struct Case {
         Format format;
@@ -201,8 +250,122 @@ TEST_CASE("decode_line says what is wrong with a malformed line", "[dump]")
          "bad backslash escape"},
     };
     for (const auto& c : cases) {
-        INFO(name(c.format) << " line '" << c.line << "'");
-        std::string key, value;
-        CHECK(decode_line(c.format, c.line, key, value) == c.why);
+        INFO(name(c.format) << " version-1 line '" << c.line << "'");
+        Entry e;
+        CHECK(decode_line(c.format, 1, c.line, e) == c.why);
     }
+}
+
+// --- issue 14: dump format version 2 (deadlines, a header) ---------------------------
+
+TEST_CASE("deadlines round-trip in both formats, and an entry without one has none", "[dump][expiry]")
+{
+    Format format = GENERATE(Format::Jsonl, Format::Tsv);
+    for (int64_t deadline : {int64_t{0}, int64_t{1}, int64_t{1'800'000'000'123}, kv::dump::kMaxDeadline}) {
+        INFO("deadline " << deadline);
+        require_round_trip(format, "key", "value", deadline);
+        require_round_trip(format, "\xff\t", "", deadline);
+    }
+}
+
+TEST_CASE("version-2 lines are the documented ones", "[dump][expiry]")
+{
+    CHECK(kv::dump::header_line(Format::Jsonl) == R"({"kvstore_dump":2})");
+    CHECK(kv::dump::header_line(Format::Tsv) == "#kvstore-dump 2");
+    CHECK(encode_line(Format::Jsonl, "k", "v", 1'800'000'000'000)
+          == R"({"key":"k","value":"v","deadline":1800000000000})");
+    CHECK(encode_line(Format::Jsonl, "k", "v", 0) == R"({"key":"k","value":"v"})");
+    CHECK(encode_line(Format::Tsv, "k", "v", 1'800'000'000'000) == "k\tv\t1800000000000");
+    CHECK(encode_line(Format::Tsv, "k", "v", 0) == "k\tv\t");
+}
+
+TEST_CASE("a version-2 dump reads back with its deadlines", "[dump][expiry]")
+{
+    Format format = GENERATE(Format::Jsonl, Format::Tsv);
+    std::vector<std::string> lines{kv::dump::header_line(format), encode_line(format, "a", "1", 1'800'000'000'000),
+                                   encode_line(format, "b", "2")};
+    int version = 0;
+    std::vector<Entry> entries = read_all(format, lines, version);
+    CHECK(version == 2);
+    REQUIRE(entries.size() == 2);
+    CHECK(entries[0].key == "a");
+    CHECK(entries[0].deadline == 1'800'000'000'000);
+    CHECK(entries[1].key == "b");
+    CHECK(entries[1].deadline == 0);
+}
+
+TEST_CASE("a file without a header is version 1, as every dump before issue 14", "[dump]")
+{
+    int version = 0;
+    std::vector<Entry> tsv = read_all(Format::Tsv, {"a\tb", "c\t"}, version);
+    CHECK(version == 1);
+    REQUIRE(tsv.size() == 2);
+    CHECK(tsv[1].key == "c");
+    CHECK(tsv[1].value.empty());
+    CHECK(tsv[1].deadline == 0);
+    // A version-1 tsv line has one tab: a version-2 line (two) is refused there, and the other way round.
+    CHECK(read_error(Format::Tsv, {"a\tb\t"}) == "expected exactly one tab between key and value");
+    CHECK(read_error(Format::Tsv, {"#kvstore-dump 2", "a\tb"})
+          == "expected exactly two tabs: key, value, deadline (empty for none)");
+    // A header may say version 1 too.
+    CHECK(read_all(Format::Tsv, {"#kvstore-dump 1", "a\tb"}, version).size() == 1);
+    CHECK(read_all(Format::Jsonl, {R"({"kvstore_dump":1})", R"({"key":"a","value":"b"})"}, version).size() == 1);
+}
+
+TEST_CASE("dumps written by kvstored before issue 14 still read, identically in both formats", "[dump][fixture]")
+{
+    // tests/data: `kvstored dump` of the same store by main e7fe496, in each format.
+    int jsonl_version = 0, tsv_version = 0;
+    std::vector<Entry> jsonl = read_all(Format::Jsonl, fixture_lines("dump-v1.jsonl"), jsonl_version);
+    std::vector<Entry> tsv = read_all(Format::Tsv, fixture_lines("dump-v1.tsv"), tsv_version);
+    CHECK(jsonl_version == 1);
+    CHECK(tsv_version == 1);
+    REQUIRE(jsonl.size() == 9);
+    REQUIRE(tsv.size() == 9);
+    for (size_t i = 0; i < jsonl.size(); ++i) {
+        INFO("entry " << i << ": " << jsonl[i].key);
+        CHECK(jsonl[i].key == tsv[i].key);
+        CHECK(jsonl[i].value == tsv[i].value);
+        CHECK(jsonl[i].deadline == 0);
+        CHECK(tsv[i].deadline == 0);
+    }
+    CHECK(jsonl[1].key == "binary");
+    CHECK(jsonl[1].value == "\x01\x02\xff\xfe\x80zero-free");
+    CHECK(jsonl[5].key == "k\xc3(bad");
+    CHECK(jsonl[5].value == "v\xe2\x82");
+}
+
+TEST_CASE("a header naming an unknown version is refused with a clear error", "[dump]")
+{
+    CHECK(read_error(Format::Jsonl, {R"({"kvstore_dump":3})", R"({"key":"a","value":"b"})"})
+          == "dump format version 3 is unknown; this kvstored reads versions 1 to 2 (was the dump written by a "
+             "newer kvstored?)");
+    CHECK(read_error(Format::Tsv, {"#kvstore-dump 3", "a\tb\t"})
+          == "dump format version '3' is unknown; this kvstored reads versions 1 to 2 (was the dump written by a "
+             "newer kvstored?)");
+    CHECK_THAT(read_error(Format::Jsonl, {R"({"kvstore_dump":"2"})"}), Catch::Contains("version \"2\" is unknown"));
+    CHECK_THAT(read_error(Format::Jsonl, {R"({"kvstore_dump":0})"}), Catch::Contains("version 0 is unknown"));
+    CHECK_THAT(read_error(Format::Tsv, {"#kvstore-dump 02"}), Catch::Contains("version '02' is unknown"));
+    CHECK_THAT(read_error(Format::Tsv, {"#kvstore-dump "}), Catch::Contains("version '' is unknown"));
+}
+
+TEST_CASE("version-2 lines say what is wrong with a deadline or a misplaced header", "[dump][expiry]")
+{
+    const std::string problem = "deadline must be a unix time in milliseconds from 1 to 253402300799999";
+    for (std::string bad :
+         {"0", "-1", "+5", "01", "1.5", "1e12", " 1", "253402300800000", "99999999999999999999", "x"}) {
+        INFO("tsv deadline '" << bad << "'");
+        Entry e;
+        CHECK(decode_line(Format::Tsv, 2, "k\tv\t" + bad, e) == problem);
+    }
+    for (std::string bad : {"0", "-1", "1.5", "\"5\"", "null", "true", "253402300800000", "18446744073709551616"}) {
+        INFO("jsonl deadline " << bad);
+        Entry e;
+        CHECK(decode_line(Format::Jsonl, 2, R"({"key":"k","value":"v","deadline":)" + bad + "}", e) == problem);
+    }
+    CHECK(read_error(Format::Jsonl, {R"({"kvstore_dump":2})", R"({"kvstore_dump":2})"})
+          == "a header line may only be the first line");
+    CHECK(read_error(Format::Tsv, {"a\tb", "#kvstore-dump 2"}) == "a header line may only be the first line");
+    CHECK(read_error(Format::Jsonl, {R"({"key":"a","value":"b"})", R"({"kvstore_dump":2,"key":"k","value":"v"})"})
+          == "a header line may only be the first line");
 }

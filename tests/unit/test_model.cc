@@ -4,9 +4,9 @@
 // with deadlines), with a fake clock that jumps ahead and restarts from the
 // database in between. Every reply must be the one the model predicts.
 //
-// What the model cannot predict, it checks as a property: versions (each one
-// larger than every version seen before, restarts included; unchanged by
-// reads) and the order `keys` lists in (the model's std::map order).
+// What the model cannot predict, it checks as a property: versions (a write,
+// or a restart, gives an entry a version larger than every version seen
+// before it; reads do not change it).
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -40,6 +40,7 @@ struct ModelEntry {
     std::string value;
     int64_t deadline = 0;  // 0: none
     uint64_t version = 0;  // as last seen by gets; 0: unknown since the last write
+    uint64_t floor = 0;  // the highest version seen before that write: the entry's is larger
 };
 
 class Model {
@@ -75,7 +76,7 @@ public:
     void write(const std::string& key, std::string value, int64_t deadline)
     {
         ModelEntry& e = entries_[key];
-        e = ModelEntry{std::move(value), deadline, 0};
+        e = ModelEntry{std::move(value), deadline, 0, highest_seen};
     }
     void erase(const std::string& key) { entries_.erase(key); }
     std::string keys_reply()
@@ -89,11 +90,14 @@ public:
             }
         return "KEYS " + std::to_string(n) + "\n" + lines;
     }
+    // A restart gives every entry a new version, larger than any before.
     void forget_versions()
     {
         for (auto& [key, e] : entries_)
-            e.version = 0;
+            e = ModelEntry{e.value, e.deadline, 0, highest_seen};
     }
+
+    uint64_t highest_seen = 0;  // the highest version any gets has shown
 
 private:
     const kv::Clock& clock_;
@@ -128,7 +132,6 @@ struct Harness {
     kv::Limits limits{kMaxValue};
     Model model{clock};
     std::mt19937_64 rng;
-    uint64_t highest_version = 0;
     int restarts = 0;
 
     explicit Harness(uint64_t seed) : rng(seed) { open(); }
@@ -188,9 +191,9 @@ struct Harness {
         if (e->version != 0)
             CHECK(v == e->version);  // reads do not move it
         else
-            CHECK(v > highest_version);  // a write since: newer than any seen
+            CHECK(v > e->floor);  // written since: newer than any version seen before that
         e->version = v;
-        highest_version = std::max(highest_version, v);
+        model.highest_seen = std::max(model.highest_seen, v);
     }
 
     void step()

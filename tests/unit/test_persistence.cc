@@ -71,6 +71,32 @@ std::string sql_value(const std::string& path, const std::string& sql)
     return result;
 }
 
+// Every row of a query, columns joined by '|' and rows by '\n'.
+std::string sql_rows(const std::string& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    std::string result;
+    char* err = nullptr;
+    int rc = sqlite3_exec(
+        db, sql.c_str(),
+        [](void* out, int n, char** values, char**) {
+            auto& text = *static_cast<std::string*>(out);
+            if (!text.empty())
+                text += '\n';
+            for (int i = 0; i < n; ++i)
+                text.append(i ? "|" : "").append(values[i] ? values[i] : "NULL");
+            return 0;
+        },
+        &result, &err);
+    std::string error = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    INFO(sql << ": " << error);
+    REQUIRE(rc == SQLITE_OK);
+    return result;
+}
+
 std::string startup_error(const PersistConfig& c, size_t capacity = 100)
 {
     try {
@@ -171,7 +197,8 @@ TEST_CASE("unknown schema versions and foreign databases are refused", "[persist
     sql_value(c.path,
               "CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT); "
               "INSERT INTO meta VALUES('schema_version', '7')");
-    CHECK_THAT(startup_error(c), Catch::Contains("schema version 7 is unknown; this kvstored reads version 1"));
+    CHECK_THAT(startup_error(c),
+               Catch::Contains("schema version 7 is unknown; this kvstored reads version 2 (and migrates version 1)"));
 
     TempDir other;
     PersistConfig foreign = config(other, SyncMode::Batch);
@@ -238,11 +265,11 @@ TEST_CASE("a stored value with a LF or longer than --max-value is refused at sta
     {
         Database db(100, c);  // creates the schema
     }
-    sql_value(c.path, "INSERT INTO kv VALUES(CAST('fine' AS BLOB), CAST('ok' AS BLOB))");
-    sql_value(c.path, "INSERT INTO kv VALUES(CAST('split' AS BLOB), CAST('a' || char(10) || 'b' AS BLOB))");
+    sql_value(c.path, "INSERT INTO kv(key, value) VALUES(CAST('fine' AS BLOB), CAST('ok' AS BLOB))");
+    sql_value(c.path, "INSERT INTO kv(key, value) VALUES(CAST('split' AS BLOB), CAST('a' || char(10) || 'b' AS BLOB))");
     CHECK_THAT(startup_error(c), Catch::Contains("the value of key 'split' contains a line feed"));
     sql_value(c.path, "DELETE FROM kv WHERE key = CAST('split' AS BLOB)");
-    sql_value(c.path, "INSERT INTO kv VALUES(CAST('big' AS BLOB), zeroblob(101))");
+    sql_value(c.path, "INSERT INTO kv(key, value) VALUES(CAST('big' AS BLOB), zeroblob(101))");
     c.max_value = 100;
     std::string err = startup_error(c);
     CHECK_THAT(err, Catch::Contains("the value of key 'big' is 101 bytes, more than --max-value 100"));
@@ -305,8 +332,8 @@ TEST_CASE("a staged load is checked against the capacity first and lands in one 
         // Replace with 6: does not fit; nothing changes, and the staging is gone.
         REQUIRE(db.load_begin(1, true).empty());
         for (int i = 0; i < 5; ++i)
-            REQUIRE(db.load_add(1, "n" + std::to_string(i), "v").empty());
-        CHECK(db.load_add(1, "n5", "v")
+            REQUIRE(db.load_add(1, "n" + std::to_string(i), "v", kv::kNoDeadline).empty());
+        CHECK(db.load_add(1, "n5", "v", kv::kNoDeadline)
               == "ERR full the load has more than 5 entries, the capacity of the store; nothing was changed\n");
         uint64_t ticket;
         std::string summary;
@@ -316,7 +343,7 @@ TEST_CASE("a staged load is checked against the capacity first and lands in one 
         // Without replace, keys already present do not count twice: a, b, d, e fit; f does not.
         REQUIRE(db.load_begin(1, false).empty());
         for (const char* k : {"a", "b", "d", "e", "f"})
-            REQUIRE(db.load_add(1, k, "new").empty());
+            REQUIRE(db.load_add(1, k, "new", kv::kNoDeadline).empty());
         CHECK(db.load_commit(1, ticket, summary)
               == "ERR full the store would hold 6 entries, more than its capacity of 5; nothing was changed\n");
         CHECK(db.store().peek("a")->value == "old");
@@ -326,13 +353,13 @@ TEST_CASE("a staged load is checked against the capacity first and lands in one 
         REQUIRE(db.load_begin(1, false).empty());
         CHECK_THAT(db.load_begin(2, false), Catch::StartsWith("ERR busy"));
         for (const char* k : {"a", "b", "d", "e"})
-            REQUIRE(db.load_add(1, k, "new").empty());
+            REQUIRE(db.load_add(1, k, "new", kv::kNoDeadline).empty());
         // The write lock is taken by another connection: the load waits for it as one transaction.
         sqlite3* blocker = nullptr;
         REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
         REQUIRE(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
         REQUIRE(db.load_commit(1, ticket, summary).empty());
-        CHECK(summary == "4 5");
+        CHECK(summary == "4 5 0");
         CHECK(db.store().size() == 5);
         CHECK(db.durability(ticket) == Database::Durability::Pending);
         sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -397,7 +424,7 @@ TEST_CASE("a load larger than kMaxLoadBytes is refused while it is staged, and n
     std::string error;
     size_t added = 0;
     while (error.empty() && added < 300) {
-        error = db.load_add(7, "k" + std::to_string(added), value);
+        error = db.load_add(7, "k" + std::to_string(added), value, kv::kNoDeadline);
         ++added;
     }
     // 256 MiB staged: the 256th value of 1 MiB (plus keys and overhead) is one too many.
@@ -410,4 +437,393 @@ TEST_CASE("a load larger than kMaxLoadBytes is refused while it is staged, and n
     CHECK_THAT(db.load_commit(7, ticket, summary), Catch::Contains("no load was begun"));
     CHECK(db.store().size() == 1);
     REQUIRE(db.store().peek("old"));
+}
+
+// --- issue 14: deadlines, versions, schema version 2 ----------------------------------
+
+namespace {
+
+constexpr int64_t kNow = 1'800'000'000'000;  // ManualClock's default start
+
+// A store on a ManualClock and its persistence, wired as Database wires them.
+struct Opened {
+    kv::Store store;
+    kv::Persistence persistence;
+    Opened(const PersistConfig& c, const kv::Clock& clock, size_t capacity = 100)
+        : store(capacity, kv::WhenFull::Refuse, clock), persistence(c, store)
+    {
+    }
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline = kv::kNoDeadline)
+    {
+        REQUIRE(store.put(key, value, deadline) != kv::Store::PutResult::Full);
+        return persistence.put(key, value, deadline, store.last_version());
+    }
+    int64_t deadline(std::string_view key) const
+    {
+        auto e = store.peek(key);
+        REQUIRE(e);
+        return e->deadline;
+    }
+};
+
+// The deadline column of a key's row ("NULL" for none, "" for no row).
+std::string row_deadline(const PersistConfig& c, const std::string& key)
+{
+    return sql_value(c.path, "SELECT deadline FROM kv WHERE key = CAST('" + key + "' AS BLOB)");
+}
+
+#ifndef KVSTORE_TEST_DATA
+#error "tests/CMakeLists.txt defines KVSTORE_TEST_DATA (the tests/data directory)"
+#endif
+
+// A copy of a fixture in `dir`, so the committed file is never changed.
+std::string copy_fixture(const TempDir& dir, const std::string& name)
+{
+    std::filesystem::path to = dir.path / name;
+    std::filesystem::copy_file(std::filesystem::path(KVSTORE_TEST_DATA) / name, to);
+    return to.string();
+}
+
+}  // namespace
+
+TEST_CASE("deadlines round-trip through a restart", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        o.put("soon", "1", kNow + 1'000);
+        o.put("later", "2", kNow + 86'400'000);
+        o.put("never", "3");
+        o.put("cleared", "4", kNow + 5'000);
+        o.put("cleared", "5");  // a save without a deadline clears it
+    }
+    CHECK(row_deadline(c, "soon") == std::to_string(kNow + 1'000));
+    CHECK(row_deadline(c, "never") == "NULL");
+    CHECK(row_deadline(c, "cleared") == "NULL");
+    Opened o(c, clock);
+    CHECK(o.store.size() == 4);
+    CHECK(o.deadline("soon") == kNow + 1'000);
+    CHECK(o.deadline("later") == kNow + 86'400'000);
+    CHECK(o.deadline("never") == kv::kNoDeadline);
+    CHECK(o.deadline("cleared") == kv::kNoDeadline);
+    CHECK(o.store.peek("cleared")->value == "5");
+}
+
+TEST_CASE("rows past their deadline are gone after a restart, in memory and on disk", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        o.put("due", "x", kNow + 1'000);
+        o.put("exactly", "x", kNow + 2'000);
+        o.put("alive", "y", kNow + 2'001);
+        o.put("plain", "z");
+    }
+    clock.advance(2'000);  // kvstored was stopped for 2 s: "due" and "exactly" expired meanwhile
+    Opened o(c, clock);
+    CHECK(o.store.size() == 2);
+    CHECK_FALSE(o.store.peek("due"));
+    CHECK_FALSE(o.store.peek("exactly"));
+    CHECK(o.deadline("alive") == kNow + 2'001);
+    CHECK(o.store.peek("plain"));
+    // Their rows go with the first commit.
+    REQUIRE(o.persistence.flush(5s));
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT) FROM kv ORDER BY key") == "alive\nplain");
+}
+
+TEST_CASE("startup only reads: it works while another process holds the write lock", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        o.put("due", "x", kNow + 1'000);
+        o.put("plain", "y");
+    }
+    clock.advance(1'000);
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    c.busy_timeout = 5000ms;  // the first commit waits for the lock
+    Opened o(c, clock);  // would fail after the busy timeout if loading wrote
+    CHECK(o.store.size() == 1);
+    CHECK(sql_value(c.path, "SELECT count(*) FROM kv") == "2");
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    REQUIRE(o.persistence.flush(5s));
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT) FROM kv") == "plain");
+}
+
+TEST_CASE("expired rows do not count against the capacity at startup", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        for (int i = 0; i < 5; ++i)
+            o.put("k" + std::to_string(i), "v", i < 3 ? kNow + 10 : kv::kNoDeadline);
+    }
+    clock.advance(10);
+    Opened o(c, clock, 2);  // 5 rows, 3 of them expired: fits
+    CHECK(o.store.size() == 2);
+}
+
+TEST_CASE("expire(now) deletes exactly the rows due by then, using the deadline index", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    kv::ManualClock clock;
+    Opened o(c, clock);
+    o.put("a", "1", kNow + 100);
+    o.put("b", "2", kNow + 150);
+    o.put("c", "3", kNow + 151);
+    o.put("d", "4");
+    o.persistence.expire(kNow + 150);  // at or before: a and b
+    REQUIRE(o.persistence.flush(5s));
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT), deadline FROM kv ORDER BY key")
+          == "c|" + std::to_string(kNow + 151) + "\nd|NULL");
+    o.persistence.expire(kNow + 10'000);
+    REQUIRE(o.persistence.flush(5s));
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT) FROM kv") == "d");
+    // The statement searches the partial index instead of scanning every row.
+    CHECK_THAT(sql_rows(c.path, "EXPLAIN QUERY PLAN DELETE FROM kv WHERE deadline <= 5"),
+               Catch::Contains("INDEX kv_deadline"));
+}
+
+TEST_CASE("set_deadline changes only the deadline, and kNoDeadline clears it", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        o.put("k", "value");
+        o.put("t", "value", kNow + 1'000);
+        REQUIRE(o.store.set_deadline("k", kNow + 60'000));
+        o.persistence.set_deadline("k", kNow + 60'000, o.store.last_version());
+        REQUIRE(o.store.set_deadline("t", kv::kNoDeadline));
+        o.persistence.set_deadline("t", kv::kNoDeadline, o.store.last_version());
+        o.persistence.set_deadline("absent", kNow, o.store.last_version());  // no row: no change
+    }
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT), CAST(value AS TEXT), deadline FROM kv ORDER BY key")
+          == "k|value|" + std::to_string(kNow + 60'000) + "\nt|value|NULL");
+    clock.advance(1'000);
+    Opened o(c, clock);
+    CHECK(o.deadline("k") == kNow + 60'000);
+    CHECK(o.deadline("t") == kv::kNoDeadline);
+}
+
+TEST_CASE("put_all stores each entry's deadline in one transaction", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    {
+        Opened o(c, clock);
+        o.put("old", "gone after the replace");
+        std::vector<kv::Persistence::Entry> entries{{"a", "1", kNow + 5'000}, {"b", "2", kv::kNoDeadline}};
+        o.store.clear();
+        o.store.put("a", "1", kNow + 5'000);
+        o.store.put("b", "2");
+        uint64_t seq = o.persistence.put_all(true, std::move(entries), o.store.last_version());
+        REQUIRE(wait_for(o.persistence, [&] { return o.persistence.durable() >= seq; }));
+        CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'version_floor'")
+              == std::to_string(o.store.last_version()));
+    }
+    CHECK(sql_rows(c.path, "SELECT CAST(key AS TEXT), deadline FROM kv ORDER BY key")
+          == "a|" + std::to_string(kNow + 5'000) + "\nb|NULL");
+    clock.advance(5'000);
+    Opened o(c, clock);
+    CHECK(o.store.size() == 1);
+    CHECK(o.deadline("b") == kv::kNoDeadline);
+}
+
+TEST_CASE("each commit records the version floor, and a restart never hands out a version again",
+          "[persistence][versions]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    uint64_t highest;
+    {
+        Opened o(c, clock);
+        CHECK(sql_value(c.path, "SELECT count(*) FROM meta WHERE name = 'version_floor'") == "0");
+        for (int i = 0; i < 10; ++i)
+            o.put("k" + std::to_string(i % 3), "v");
+        bool erased = o.store.erase("k0");
+        REQUIRE(erased);
+        uint64_t seq = o.persistence.erase("k0");  // carries no version: the floor stays
+        highest = o.store.last_version();
+        REQUIRE(wait_for(o.persistence, [&] { return o.persistence.durable() >= seq; }));
+        CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'version_floor'") == std::to_string(highest));
+    }
+    SECTION("the clock went back an hour while kvstored was stopped: the recorded floor wins")
+    {
+        clock.set(kNow - 3'600'000);
+        Opened o(c, clock);
+        CHECK(o.store.last_version() >= highest);
+        o.put("k1", "new");
+        CHECK(o.store.peek("k1")->version > highest);
+    }
+    SECTION("an hour later: now in microseconds wins")
+    {
+        clock.set(kNow + 3'600'000);
+        Opened o(c, clock);
+        CHECK(o.store.last_version() >= static_cast<uint64_t>(kNow + 3'600'000) * 1000);
+    }
+    SECTION("a floor far ahead (written by hand) is honoured, and the next commit records the new highest")
+    {
+        sql_value(c.path, "UPDATE meta SET value = '9000000000000000000' WHERE name = 'version_floor'");
+        Opened o(c, clock);
+        CHECK(o.store.last_version() >= 9'000'000'000'000'000'000u);
+        o.put("x", "y");
+        REQUIRE(o.persistence.flush(5s));
+        CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'version_floor'")
+              == std::to_string(o.store.last_version()));
+    }
+}
+
+TEST_CASE("a schema-1 database written by kvstored before issue 14 is migrated and loses nothing",
+          "[persistence][migration]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    c.path = copy_fixture(dir, "schema-v1.db");
+    REQUIRE(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "1");
+    std::string rows_before = sql_rows(c.path, "SELECT hex(key), hex(value) FROM kv ORDER BY key");
+    REQUIRE(sql_value(c.path, "SELECT count(*) FROM kv") == "9");
+    {
+        kv::ManualClock clock;
+        Opened o(c, clock);
+        CHECK(o.store.size() == 9);
+        // Every row, byte for byte, and none has a deadline.
+        std::string rows_loaded;
+        std::vector<std::string_view> keys;
+        o.store.keys_page("", "", 100, keys);
+        for (std::string_view k : keys) {
+            auto e = o.store.peek(k);
+            REQUIRE(e);
+            CHECK(e->deadline == kv::kNoDeadline);
+        }
+        CHECK(keys.size() == 9);
+        CHECK(o.store.peek("binary")->value == std::string("\x01\x02\xff\xfe\x80zero-free"));
+        CHECK(o.store.peek("k\xc3(bad")->value == "v\xe2\x82");
+        CHECK(o.store.peek("empty")->value.empty());
+        CHECK(o.store.peek("big")->value == std::string(3000, 'z'));
+        CHECK(o.store.peek("controls")->value == "tab\there\rcr back\\slash \x7f del");
+        // Writable as version 2 right away.
+        o.put("new", "v", kNow + 1'000);
+    }
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "2");
+    CHECK(sql_rows(c.path, "SELECT hex(key), hex(value) FROM kv WHERE key != CAST('new' AS BLOB) ORDER BY key")
+          == rows_before);
+    CHECK(sql_value(c.path, "SELECT count(*) FROM kv WHERE deadline IS NOT NULL") == "1");
+    CHECK(sql_value(c.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'kv_deadline'") == "1");
+    CHECK(sql_value(c.path, "PRAGMA integrity_check") == "ok");
+    // And opens again as version 2, with no second migration.
+    kv::ManualClock clock;
+    Opened o(c, clock);
+    CHECK(o.store.size() == 10);
+    CHECK(o.deadline("new") == kNow + 1'000);
+}
+
+TEST_CASE("a migration that cannot finish changes nothing and says why", "[persistence][migration]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    c.path = copy_fixture(dir, "schema-v1.db");
+    // Another connection holds the write lock: BEGIN IMMEDIATE times out.
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    std::string err = startup_error(c);
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    CHECK_THAT(err, Catch::Contains("migrating from schema version 1 to 2 failed, nothing was changed"));
+    CHECK_THAT(err, Catch::Contains("database is locked"));
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "1");
+    CHECK(sql_value(c.path, "SELECT count(*) FROM pragma_table_info('kv') WHERE name = 'deadline'") == "0");
+    CHECK(sql_value(c.path, "SELECT count(*) FROM kv") == "9");
+    // Once the lock is free the migration goes through.
+    CHECK(startup_error(c).empty());
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "2");
+}
+
+TEST_CASE("a newer schema version is refused, and the file is left alone", "[persistence][migration]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    {
+        Database db(100, c);
+    }
+    sql_value(c.path, "UPDATE meta SET value = '3' WHERE name = 'schema_version'");
+    CHECK_THAT(startup_error(c),
+               Catch::Contains("schema version 3 is unknown; this kvstored reads version 2 (and migrates version 1)"));
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "3");
+}
+
+TEST_CASE("a deadline kvstored could not have written is refused at startup, naming its key", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    {
+        Database db(100, c);
+    }
+    // (A number at or before now, 0 and negatives included, is simply past:
+    // the load deletes it with the other expired rows.)
+    const char* bad[] = {"'soon'", "x'01'", "1e300", "'2030-01-01'", "281474976710656"};
+    for (const char* deadline : bad) {
+        INFO("deadline " << deadline);
+        sql_value(c.path, "DELETE FROM kv");
+        sql_value(c.path,
+                  std::string("INSERT INTO kv VALUES(CAST('odd' AS BLOB), CAST('v' AS BLOB), ") + deadline + ")");
+        CHECK_THAT(
+            startup_error(c),
+            Catch::Contains("the deadline of key 'odd' is not a unix time in ms from 1 to 281474976710655; it was not "
+                            "written by kvstored"));
+    }
+}
+
+TEST_CASE("a staged load keeps deadlines and skips entries already past theirs", "[persistence][expiry]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    int64_t in_an_hour = kv::system_clock().now_ms() + 3'600'000;
+    {
+        Database db(3, c);
+        kv::Store::PutResult r;
+        db.put("kept", "old", r);
+        db.put("also", "old", r);
+        REQUIRE(db.load_begin(1, false).empty());
+        REQUIRE(db.load_add(1, "fresh", "1", in_an_hour).empty());
+        REQUIRE(db.load_add(1, "stale", "3", 1).empty());  // 1970: long gone
+        REQUIRE(db.load_add(1, "kept", "4", 1'000).empty());  // expired: "kept" keeps its value
+        CHECK_THAT(db.load_add(1, "odd", "5", -1), Catch::StartsWith("ERR syntax the deadline of odd is not"));
+        REQUIRE(db.load_begin(1, false).empty());
+        CHECK_THAT(db.load_add(1, "odd", "5", kv::kMaxDeadline + 1), Catch::StartsWith("ERR syntax"));
+        // That refusal discarded the load; again, and within the capacity of 3
+        // only because the expired entries do not count.
+        REQUIRE(db.load_begin(1, false).empty());
+        REQUIRE(db.load_add(1, "fresh", "1", in_an_hour).empty());
+        REQUIRE(db.load_add(1, "stale", "3", 1).empty());
+        REQUIRE(db.load_add(1, "kept", "4", 1'000).empty());
+        uint64_t ticket;
+        std::string summary;
+        REQUIRE(db.load_commit(1, ticket, summary).empty());
+        CHECK(summary == "1 3 2");
+        CHECK(db.store().peek("fresh")->deadline == in_an_hour);
+        CHECK(db.store().peek("kept")->value == "old");
+        CHECK_FALSE(db.store().peek("stale"));
+        REQUIRE(wait_for(*db.persistence(), [&] { return db.durability(ticket) == Database::Durability::Durable; }));
+    }
+    CHECK(row_deadline(c, "fresh") == std::to_string(in_an_hour));
+    CHECK(row_deadline(c, "stale").empty());
+    Database db(3, c);
+    CHECK(db.store().peek("fresh")->deadline == in_an_hour);
 }
