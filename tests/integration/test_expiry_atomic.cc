@@ -314,7 +314,7 @@ TEST_CASE("ttl: a key saved with ttl 1 is gone after 1 s for every command, and 
     CHECK(c.ask("count") == "COUNT " + std::to_string(3 + gone.size() + kept.size()) + " 100");
 
     // The first key: still there half-way, gone within 2 s of its save; never
-    // before 1 s (a NOT seen at t means kvstored's clock passed the deadline,
+    // before 1 s (a NO seen at t means kvstored's clock passed the deadline,
     // which is at least 1 s after `saved`; 10 ms for clock granularity).
     std::this_thread::sleep_for(Millis(std::max(0LL, 500 - ms_since(saved))));
     CHECK(c.ask("read first") == "VALUE 1");
@@ -476,7 +476,6 @@ namespace {
 // plus one; CHANGED sends it back to gets.
 struct CasAgent {
     enum class Waiting { gets, cas } waiting = Waiting::gets;
-    Versioned read;
     uint64_t last_version = 0;  // versions a client sees never go back
     size_t updated = 0;
     size_t changed = 0;
@@ -539,7 +538,6 @@ TEST_CASE("cas: retry loops of 8 clients on one key; every success counts exactl
                     REQUIRE(v);
                     REQUIRE(v->version >= ag.last_version);
                     ag.last_version = v->version;
-                    ag.read = *v;
                     long long n = std::stoll(v->value);
                     next = "cas " + std::to_string(v->version) + " sum:" + std::to_string(n + 1);
                     ag.waiting = CasAgent::Waiting::cas;
