@@ -6,7 +6,8 @@
 # Checks, in about two seconds: --help; refusal of a non-loopback host; a
 # closed port ends in failure within --timeout; and against a real kvstored
 # behind a private xinetd, 200 pipelined requests, 20 reconnecting sessions
-# and a fill with --ttl are all answered without error. Everything it starts is stopped by PID.
+# and a fill with --ttl are all answered without error. Everything it starts
+# is stopped by PID.
 set -euo pipefail
 
 # Absolute paths: xinetd runs its servers from "/".
