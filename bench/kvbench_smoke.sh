@@ -5,8 +5,9 @@
 #
 # Checks, in about two seconds: --help; refusal of a non-loopback host; a
 # closed port ends in failure within --timeout; and against a real kvstored
-# behind a private xinetd, 200 pipelined requests and 20 reconnecting sessions
-# are all answered without error. Everything it starts is stopped by PID.
+# behind a private xinetd, 200 pipelined requests, 20 reconnecting sessions
+# and a fill with --ttl are all answered without error. Everything it starts
+# is stopped by PID.
 set -euo pipefail
 
 # Absolute paths: xinetd runs its servers from "/".
@@ -111,5 +112,10 @@ out=$("$KVBENCH" --port "$port" --requests 200 --connections 4 --pipeline 4 --ke
 out=$("$KVBENCH" --port "$port" --reconnect --requests 20 --connections 2 --keys 100 --timeout 3 --json) ||
   fail "reconnect run: $out"
 [[ $(field "$out" answered) == 20 && $(field "$out" errors) == 0 ]] || fail "reconnect run: $out"
+
+# --ttl: every save carries the expiry ('save ttl 60 KEY:VALUE'), all accepted.
+out=$("$KVBENCH" --port "$port" --fill --keys 100 --ttl 60 --connections 2 --pipeline 8 --timeout 3 --json) ||
+  fail "fill with --ttl: $out"
+[[ $(field "$out" ok) == 100 && $(field "$out" errors) == 0 ]] || fail "fill with --ttl: $out"
 
 echo "kvbench smoke test: ok"

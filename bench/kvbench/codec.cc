@@ -10,15 +10,15 @@ Parsed Codec::parse_greeting(std::string_view) const
     return malformed();
 }
 
-std::unique_ptr<Codec> make_codec(Protocol protocol)
+std::unique_ptr<Codec> make_codec(const Options& options)
 {
-    switch (protocol) {
+    switch (options.protocol) {
     case Protocol::Kv:
-        return make_kv_codec();
+        return make_kv_codec(options.ttl);
     case Protocol::Redis:
-        return make_redis_codec();
+        return make_redis_codec(options.ttl);
     case Protocol::Memcache:
-        return make_memcache_codec();
+        return make_memcache_codec(options.ttl);
     case Protocol::Echo:
         return make_echo_codec();
     }

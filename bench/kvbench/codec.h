@@ -49,12 +49,14 @@ public:
     virtual Parsed parse(std::string_view in, Op op) const = 0;
 };
 
-std::unique_ptr<Codec> make_codec(Protocol protocol);
+// The codec of --protocol; SETs carry --ttl when given.
+std::unique_ptr<Codec> make_codec(const Options& options);
 
 // The four codecs (codec_*.cc), and small helpers they share (codec.cc).
-std::unique_ptr<Codec> make_kv_codec();
-std::unique_ptr<Codec> make_redis_codec();
-std::unique_ptr<Codec> make_memcache_codec();
+// `ttl`: seconds every SET gives its key, 0 for none.
+std::unique_ptr<Codec> make_kv_codec(uint32_t ttl);
+std::unique_ptr<Codec> make_redis_codec(uint32_t ttl);
+std::unique_ptr<Codec> make_memcache_codec(uint32_t ttl);
 std::unique_ptr<Codec> make_echo_codec();
 
 void append_number(std::string& out, size_t n);

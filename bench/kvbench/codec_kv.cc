@@ -1,11 +1,16 @@
 // codec_kv.cc: kvstore's line protocol (docs/protocol.md).
 #include "codec.h"
 
+#include <string>
+
 namespace kvbench {
 namespace {
 
 class KvCodec final : public Codec {
 public:
+    // "save ttl <s> " when SETs carry an expiry, else "save ".
+    explicit KvCodec(uint32_t ttl) : save_(ttl ? "save ttl " + std::to_string(ttl) + " " : "save ") { }
+
     bool has_greeting() const override { return true; }
     bool needs_handshake() const override { return true; }
 
@@ -24,7 +29,7 @@ public:
     {
         switch (op) {
         case Op::Set:
-            out.append("save ").append(key).append(1, ':').append(value).append(1, '\n');
+            out.append(save_).append(key).append(1, ':').append(value).append(1, '\n');
             break;
         case Op::Get:
             out.append("read ").append(key).append(1, '\n');
@@ -61,13 +66,16 @@ public:
         }
         return malformed();
     }
+
+private:
+    std::string save_;
 };
 
 }  // namespace
 
-std::unique_ptr<Codec> make_kv_codec()
+std::unique_ptr<Codec> make_kv_codec(uint32_t ttl)
 {
-    return std::make_unique<KvCodec>();
+    return std::make_unique<KvCodec>(ttl);
 }
 
 }  // namespace kvbench

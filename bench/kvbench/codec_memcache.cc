@@ -1,4 +1,4 @@
-// codec_memcache.cc: memcached's text protocol: "set KEY 0 0 N" + data
+// codec_memcache.cc: memcached's text protocol: "set KEY 0 EXPTIME N" + data
 // (STORED), "get KEY" (VALUE KEY FLAGS N, data, END; or END alone).
 #include "codec.h"
 
@@ -15,10 +15,13 @@ bool is_error(std::string_view line)
 
 class MemcacheCodec final : public Codec {
 public:
+    // " 0 <exptime> ": flags 0, the expiry in seconds (0: never).
+    explicit MemcacheCodec(uint32_t ttl) : flags_exptime_(" 0 " + std::to_string(ttl) + " ") { }
+
     void append(std::string& out, Op op, std::string_view key, std::string_view value) const override
     {
         if (op == Op::Set) {
-            out.append("set ").append(key).append(" 0 0 ");
+            out.append("set ").append(key).append(flags_exptime_);
             append_number(out, value.size());
             out.append("\r\n").append(value).append("\r\n");
         } else {
@@ -54,13 +57,16 @@ public:
             return malformed();
         return done(total, ReplyKind::Hit);
     }
+
+private:
+    std::string flags_exptime_;
 };
 
 }  // namespace
 
-std::unique_ptr<Codec> make_memcache_codec()
+std::unique_ptr<Codec> make_memcache_codec(uint32_t ttl)
 {
-    return std::make_unique<MemcacheCodec>();
+    return std::make_unique<MemcacheCodec>(ttl);
 }
 
 }  // namespace kvbench

@@ -1,5 +1,6 @@
-// codec_redis.cc: RESP, as redis-server speaks it: SET and GET as arrays of
-// bulk strings; replies +OK, -ERR ..., $<len> <bytes> or $-1.
+// codec_redis.cc: RESP, as redis-server speaks it: SET (with EX for --ttl)
+// and GET as arrays of bulk strings; replies +OK, -ERR ..., $<len> <bytes> or
+// $-1.
 #include "codec.h"
 
 #include <charconv>
@@ -16,12 +17,18 @@ void append_bulk(std::string& out, std::string_view s)
 
 class RedisCodec final : public Codec {
 public:
+    explicit RedisCodec(uint32_t ttl) : ttl_(ttl ? std::to_string(ttl) : "") { }
+
     void append(std::string& out, Op op, std::string_view key, std::string_view value) const override
     {
         if (op == Op::Set) {
-            out.append("*3\r\n$3\r\nSET\r\n");
+            out.append(ttl_.empty() ? "*3\r\n$3\r\nSET\r\n" : "*5\r\n$3\r\nSET\r\n");
             append_bulk(out, key);
             append_bulk(out, value);
+            if (!ttl_.empty()) {
+                out.append("$2\r\nEX\r\n");
+                append_bulk(out, ttl_);
+            }
         } else {
             out.append("*2\r\n$3\r\nGET\r\n");
             append_bulk(out, key);
@@ -53,13 +60,16 @@ public:
             return malformed();
         return done(total, ReplyKind::Hit);
     }
+
+private:
+    std::string ttl_;  // decimal seconds for EX, or empty
 };
 
 }  // namespace
 
-std::unique_ptr<Codec> make_redis_codec()
+std::unique_ptr<Codec> make_redis_codec(uint32_t ttl)
 {
-    return std::make_unique<RedisCodec>();
+    return std::make_unique<RedisCodec>(ttl);
 }
 
 }  // namespace kvbench

@@ -37,7 +37,7 @@ int main(int argc, char** argv)
     Stats stats;
     RunResult result;
     try {
-        result = run(o, address, *make_codec(o.protocol), workload, stats);
+        result = run(o, address, *make_codec(o), workload, stats);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "kvbench: %s\n", e.what());
         return 1;

@@ -62,9 +62,12 @@ constexpr const char* kFooter
     = "PROTOCOLS\n"
       "  kv        kvstore's line protocol (docs/protocol.md): read the HELLO greeting,\n"
       "            send 'connect', expect 'OK connected'; then 'save KEY:VALUE' (expects\n"
-      "            OK) and 'read KEY' (VALUE ... or NOT_FOUND).\n"
-      "  redis     RESP to redis-server: SET KEY VALUE (+OK), GET KEY ($N or $-1).\n"
-      "  memcache  memcached's text protocol: set KEY 0 0 N (STORED), get KEY (VALUE ... END).\n"
+      "            OK) and 'read KEY' (VALUE ... or NOT_FOUND); with --ttl S,\n"
+      "            'save ttl S KEY:VALUE'.\n"
+      "  redis     RESP to redis-server: SET KEY VALUE (+OK), GET KEY ($N or $-1);\n"
+      "            with --ttl S, SET KEY VALUE EX S.\n"
+      "  memcache  memcached's text protocol: set KEY 0 0 N (STORED), get KEY (VALUE ... END);\n"
+      "            with --ttl S, set KEY 0 S N.\n"
       "  echo      a floor for session setup: read a greeting line, then each request\n"
       "            line must come back as one line (bench/echo_floor.c does exactly that).\n"
       "\n"
@@ -209,6 +212,11 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
         ->check(CLI::Range(0u, 1u << 20));
     app.add_option("-r,--ratio", ratio, "Mix of SETs to GETs, e.g. 1:1, 1:9, 0:1 (1:1)")->option_text("SET:GET");
     app.add_flag("--fill", o.fill, "SET keys 0..K-1 once each, in order, then stop (fills a server for memory tests)");
+    auto* ttl = app.add_option("--ttl", o.ttl,
+                               "Every SET makes its key expire S seconds later: kv 'save ttl S', redis SET ... EX S, "
+                               "memcache exptime S (at most 2592000 there); 1-3153600000 (none)")
+                    ->option_text("S")
+                    ->check(CLI::Range(uint32_t{1}, uint32_t{3153600000u}));
     app.add_flag("--reconnect", o.reconnect, "One session per request: connect, greeting, request, close");
     app.add_flag("--json", o.json, "Print the result as one JSON line instead of the report");
     app.add_option("--timeout", o.timeout, "Give up when no reply arrived for S seconds (10)")
@@ -239,6 +247,9 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
             throw CLI::ValidationError("--key-size",
                                        std::to_string(o.keys) + " keys need keys of at least " + std::to_string(needed)
                                            + " bytes");
+        // memcached reads an exptime above 30 days as an absolute Unix time.
+        if (ttl->count() && o.protocol == Protocol::Memcache && o.ttl > 2592000)
+            throw CLI::ValidationError("--ttl", "memcache takes at most 2592000 s (30 days)");
         // Checked here rather than with excludes(), which would clutter --help.
         if (o.fill && (o.reconnect || duration->count() || requests->count() || warmup->count()))
             throw CLI::ValidationError("--fill",

@@ -28,6 +28,7 @@ struct Options {
     unsigned set_weight = 1;  // --ratio SET:GET
     unsigned get_weight = 1;
     bool fill = false;  // SET keys 0..keys-1 once each, in order, then stop
+    uint32_t ttl = 0;  // seconds: every SET gives its key this expiry (0: none)
     Protocol protocol = Protocol::Kv;
     bool reconnect = false;
     bool json = false;

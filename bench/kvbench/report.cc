@@ -138,7 +138,7 @@ void print_json(const Options& o, const Address& a, const Stats& s, const RunRes
     j.str("target", a.text).num("connections", o.connections).num("pipeline", o.pipeline);
     j.boolean("reconnect", o.reconnect).boolean("fill", o.fill).real("warmup", o.warmup, 3);
     j.str("ratio", std::to_string(o.set_weight) + ":" + std::to_string(o.get_weight));
-    j.num("keys", o.keys).num("key_size", o.key_size).num("value_size", o.value_size);
+    j.num("keys", o.keys).num("key_size", o.key_size).num("value_size", o.value_size).num("ttl", o.ttl);
     j.real("seconds", r.seconds, 3).str("ending", ending_name(r.ending));
     j.num("answered", s.answered()).real("ops_per_sec", rate(s, r), 1);
     j.num("ok", s.ok).num("hits", s.hits).num("misses", s.misses);
