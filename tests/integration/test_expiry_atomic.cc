@@ -581,7 +581,7 @@ TEST_CASE("cas: retry loops of 8 clients on one key; every success counts exactl
 
 // ---------------------------------------------------------------- when full
 
-TEST_CASE("--when-full evict: 8 clients save 4000 distinct keys into 100 entries, none refused; the database agrees",
+TEST_CASE("kvstored run --when-full evict: 8 clients save 4000 distinct keys into 100 entries, none refused; the database agrees",
           "[issue14][evict]")
 {
     constexpr size_t kClients = 8;
@@ -633,7 +633,7 @@ TEST_CASE("--when-full evict: 8 clients save 4000 distinct keys into 100 entries
     CHECK(listing(again) == before);
 }
 
-TEST_CASE("--when-full evict removes an expired entry before any live one", "[issue14][evict][expiry]")
+TEST_CASE("kvstored run --when-full evict removes an expired entry before any live one", "[issue14][evict][expiry]")
 {
     TempDir dir;
     Stack s(dir, {"--capacity", "20", "--when-full", "evict"});
@@ -664,7 +664,7 @@ TEST_CASE("--when-full evict removes an expired entry before any live one", "[is
     CHECK(stat_number(stats(c), "evictions") == 1);
 }
 
-TEST_CASE("--when-full refuse (the default) answers ERR full; a store full of expired entries takes new keys",
+TEST_CASE("kvstored run --when-full refuse (the default) answers ERR full; a store full of expired entries takes new keys",
           "[issue14][expiry]")
 {
     bool explicit_refuse = GENERATE(false, true);
