@@ -1092,6 +1092,7 @@ TEST_CASE("a configuration file sets run's options and flags override it", "[adm
                       + "\n"
                         "  capacity      = 7\n"
                         "  max-value     = 65536\n"
+                        "  when-full     = refuse\n"
                         "  db            = (memory)\n"
                         "  sync          = batch\n",
                   "");
