@@ -121,30 +121,29 @@ void do_save(Context& c)
         put_line(c.out, "OK");
 }
 
-// Set only if absent: a lock.
-void do_add(Context& c)
+// add (set only if absent: a lock) and replace (only if present): the
+// condition and the write are one step, as every command is.
+void set_if(Context& c, bool want_present, std::string_view otherwise)
 {
-    ++c.stats.adds;
     int64_t deadline;
     if (!write_allowed(c, deadline))
         return;
-    if (c.store.contains(c.req.key))
-        put_line(c.out, "EXISTS");
+    if (c.store.contains(c.req.key) != want_present)
+        put_line(c.out, otherwise);
     else if (store_value(c, c.req.value, deadline))
         put_line(c.out, "OK");
 }
 
-// Set only if present.
+void do_add(Context& c)
+{
+    ++c.stats.adds;
+    set_if(c, false, "EXISTS");
+}
+
 void do_replace(Context& c)
 {
     ++c.stats.replaces;
-    int64_t deadline;
-    if (!write_allowed(c, deadline))
-        return;
-    if (!c.store.contains(c.req.key))
-        put_line(c.out, "NOT_FOUND");
-    else if (store_value(c, c.req.value, deadline))
-        put_line(c.out, "OK");
+    set_if(c, true, "NOT_FOUND");
 }
 
 // Compare-and-set on the entry's version (as `gets` shows it).

@@ -329,16 +329,27 @@ size_t Store::eviction_victim()
     return best;
 }
 
-std::optional<Store::Entry> Store::get(std::string_view key)
+// The slot of the live entry `key`; kNone when there is none, after
+// reclaiming the key's entry if it had expired (the lazy half of expiry).
+size_t Store::find_live(std::string_view key)
 {
     size_t i = find(key);
     if (i == kNone)
-        return std::nullopt;
-    char* b = slots_[i].get();
+        return kNone;
+    const char* b = slots_[i].get();
     if (has_deadline(b) && expired(b, clock_.now_ms())) {
         reclaim(i);
-        return std::nullopt;
+        return kNone;
     }
+    return i;
+}
+
+std::optional<Store::Entry> Store::get(std::string_view key)
+{
+    size_t i = find_live(key);
+    if (i == kNone)
+        return std::nullopt;
+    char* b = slots_[i].get();
     if (when_full_ == WhenFull::Evict)
         store_le(b + kStampAt, 3, stamp_now());
     return Entry{value_of(b), version_of(b), deadline_of(b)};
@@ -357,14 +368,9 @@ std::optional<Store::Entry> Store::peek(std::string_view key) const
 
 bool Store::erase(std::string_view key)
 {
-    size_t i = find(key);
+    size_t i = find_live(key);
     if (i == kNone)
         return false;
-    const char* b = slots_[i].get();
-    if (has_deadline(b) && expired(b, clock_.now_ms())) {
-        reclaim(i);
-        return false;
-    }
     remove(i);
     return true;
 }
@@ -372,15 +378,10 @@ bool Store::erase(std::string_view key)
 bool Store::set_deadline(std::string_view key, int64_t deadline)
 {
     check_deadline("set_deadline", deadline, false);
-    size_t i = find(key);
+    size_t i = find_live(key);
     if (i == kNone)
         return false;
-    const char* b = slots_[i].get();
-    if (has_deadline(b) && expired(b, clock_.now_ms())) {
-        reclaim(i);
-        return false;
-    }
-    rewrite(i, value_of(b), deadline);
+    rewrite(i, value_of(slots_[i].get()), deadline);
     return true;
 }
 

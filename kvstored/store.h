@@ -243,6 +243,7 @@ private:
 
     size_t home(std::string_view key) const;  // the slot a key hashes to
     size_t find(std::string_view key) const;  // its slot, or kNone
+    size_t find_live(std::string_view key);  // the same for a live entry; reclaims an expired one
     void grow();
     void place(Block b);  // into the first free slot from its home
     void remove(size_t slot);  // from the table and both indexes
