@@ -61,7 +61,6 @@ namespace kv {
 enum class WhenFull { Refuse, Evict };
 inline constexpr int64_t kNoDeadline = 0;
 inline constexpr int64_t kKeepDeadline = -1;
-inline constexpr int64_t kMaxDeadline = (int64_t{1} << 48) - 1;
 
 class Store {
 public:
