@@ -152,10 +152,6 @@ void append(std::string& out, const Request& m)
     w.u8(static_cast<uint8_t>(m.op));
     w.str16(m.key);
     w.str32(m.value);
-    w.u8(static_cast<uint8_t>(m.expiry));
-    w.u64(static_cast<uint64_t>(m.expiry_ms));
-    w.u64(m.version);
-    w.u64(static_cast<uint64_t>(m.delta));
 }
 
 void append(std::string& out, const Reply& m)
@@ -216,15 +212,7 @@ bool decode(std::string_view payload, Request& m)
     if (!c.u8(op) || op < 1 || op > kLastOp)
         return false;
     m.op = static_cast<Op>(op);
-    uint8_t expiry;
-    uint64_t ms, delta;
-    if (!(c.str16(m.key) && c.str32(m.value) && c.u8(expiry) && c.u64(ms) && c.u64(m.version) && c.u64(delta)
-          && c.expect_end()) || expiry > 3)
-        return false;
-    m.expiry = static_cast<Expiry>(expiry);
-    m.expiry_ms = static_cast<int64_t>(ms);
-    m.delta = static_cast<int64_t>(delta);
-    return true;
+    return c.str16(m.key) && c.str32(m.value) && c.expect_end();
 }
 
 bool decode(std::string_view payload, Reply& m)

@@ -143,16 +143,10 @@ struct Welcome {
     uint64_t client_id = 0;
 };
 
-// TEMP shim of the PROTOCOL helper's Request (BRIEF-14).
-enum class Expiry : uint8_t { None = 0, After = 1, At = 2, Keep = 3 };
 struct Request {
     Op op = Op::Count;
     std::string_view key;
     std::string_view value;
-    Expiry expiry = Expiry::None;
-    int64_t expiry_ms = 0;
-    uint64_t version = 0;
-    int64_t delta = 0;
 };
 
 struct Reply {

@@ -18,10 +18,7 @@ static_assert(crypto_shorthash_KEYBYTES == 16 && crypto_shorthash_BYTES == 8);
 
 }  // namespace
 
-Store::Store(size_t capacity, WhenFull, const Clock& clock)
-    : clock_(&clock),
-      version_(static_cast<uint64_t>(std::max<int64_t>(1, clock.now_ms() * 1000))),
-      capacity_(capacity)
+Store::Store(size_t capacity) : capacity_(capacity)
 {
     // sodium_init is idempotent and thread-safe; randombytes_buf needs it.
     if (sodium_init() < 0)
@@ -101,39 +98,7 @@ void Store::grow()
             place(std::move(b));
 }
 
-std::optional<Store::Entry> Store::peek(std::string_view key) const
-{
-    auto v = get(key);
-    if (!v)
-        return std::nullopt;
-    auto it = meta_.find(key);
-    Meta m = it == meta_.end() ? Meta{0, 0} : it->second;
-    if (m.deadline != kNoDeadline && m.deadline <= clock_->now_ms())
-        return std::nullopt;
-    return Entry{*v, m.version, m.deadline};
-}
-
-bool Store::set_deadline(std::string_view key, int64_t deadline)
-{
-    if (!peek(key))
-        return false;
-    meta_[std::string(key)] = Meta{++version_, deadline};
-    return true;
-}
-
-Store::PutResult Store::put(std::string_view key, std::string_view value, int64_t deadline, std::string*)
-{
-    PutResult r = put_shim(key, value);
-    if (r != PutResult::Full) {
-        Meta& m = meta_[std::string(key)];
-        m.version = ++version_;
-        if (deadline != kKeepDeadline)
-            m.deadline = deadline;
-    }
-    return r;
-}
-
-Store::PutResult Store::put_shim(std::string_view key, std::string_view value)
+Store::PutResult Store::put(std::string_view key, std::string_view value)
 {
     if (size_t i = find(key); i != kNone) {
         if (value_of(slots_[i]).size() != value.size()) {
@@ -177,8 +142,6 @@ bool Store::erase(std::string_view key)
     size_t gap = find(key);
     if (gap == kNone)
         return false;
-    if (auto m = meta_.find(key); m != meta_.end())
-        meta_.erase(m);
     index_.erase(key);  // before the block goes: the index compares keys
     slots_[gap].reset();
     size_t mask = slots_.size() - 1;
@@ -241,7 +204,6 @@ Store::ProbeStats Store::probe_stats() const
 
 void Store::clear()
 {
-    meta_.clear();
     index_.clear();
     slots_.clear();
     slots_.shrink_to_fit();

@@ -49,18 +49,9 @@
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <map>
-#include <string>
 #include <vector>
 
-#include "clock.h"
-
 namespace kv {
-
-// TEMP shim of the STORE helper's API (BRIEF-14).
-enum class WhenFull { Refuse, Evict };
-inline constexpr int64_t kNoDeadline = 0;
-inline constexpr int64_t kKeepDeadline = -1;
 
 class Store {
 public:
@@ -68,22 +59,11 @@ public:
 
     // Draws the hash key from the system's random source (libsodium's
     // randombytes_buf); throws std::runtime_error if libsodium cannot start.
-    explicit Store(size_t capacity, WhenFull when_full = WhenFull::Refuse, const Clock& clock = system_clock());
-    struct Entry {
-        std::string_view value;
-        uint64_t version;
-        int64_t deadline;
-    };
+    explicit Store(size_t capacity);
 
     // `key` must be 1 to kMaxKey bytes (the callers validate keys).
     static constexpr size_t kMaxKey = 255;
-    PutResult put(std::string_view key, std::string_view value, int64_t deadline = kNoDeadline,
-                  std::string* displaced = nullptr);
-    std::optional<Entry> peek(std::string_view key) const;
-    bool set_deadline(std::string_view key, int64_t deadline);
-    void raise_version_floor(uint64_t v) { version_ = std::max(version_, v); }
-    uint64_t last_version() const { return version_; }
-    const Clock& clock() const { return *clock_; }
+    PutResult put(std::string_view key, std::string_view value);
     // The value, valid until the next mutation; nullopt when absent.
     std::optional<std::string_view> get(std::string_view key) const;
     bool erase(std::string_view key);
@@ -137,19 +117,11 @@ private:
         }
     };
 
-    PutResult put_shim(std::string_view key, std::string_view value);
     size_t home(std::string_view key) const;  // the slot a key hashes to
     size_t find(std::string_view key) const;  // its slot, or kNone
     void grow();
     void place(Block b);  // into the first free slot from its home
 
-    struct Meta {
-        uint64_t version;
-        int64_t deadline;
-    };
-    const Clock* clock_;
-    uint64_t version_;
-    std::map<std::string, Meta, std::less<>> meta_;
     size_t capacity_;
     size_t size_ = 0;
     std::array<unsigned char, 16> hash_key_;  // crypto_shorthash_KEYBYTES

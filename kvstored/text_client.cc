@@ -16,7 +16,7 @@
 namespace kv {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using Clock = std::chrono::steady_clock;
 
 // Room in a HandBack frame for its fixed fields.
 constexpr size_t kHandBackOverhead = 64;
@@ -29,8 +29,8 @@ TextClient::TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::
       fd_(std::move(fd)),
       idle_timeout_(idle_timeout),
       lines_(server.limits().max_value + kLineOverhead),
-      last_activity_(SteadyClock::now()),
-      last_write_(SteadyClock::now()),
+      last_activity_(Clock::now()),
+      last_write_(Clock::now()),
       held_(server.db()),
       budget_(server.loop(), [this] { resume(); })
 {
@@ -136,7 +136,7 @@ void TextClient::read_input()
         input_eof_ = true;
     else
         lines_.append(buf, static_cast<size_t>(n));
-    last_activity_ = SteadyClock::now();
+    last_activity_ = Clock::now();
 }
 
 // Runs buffered lines, and the pages of a listing before any later line,
@@ -309,7 +309,7 @@ void TextClient::write_out()
     // when output became pending after none was.
     bool was_pending = output_pending_;
     if (sent > 0 || !was_pending)
-        last_write_ = SteadyClock::now();
+        last_write_ = Clock::now();
     if (sent > 0)
         last_activity_ = last_write_;
     output_pending_ = out_pos_ < out_.size();
@@ -391,7 +391,7 @@ void TextClient::arm_deadline_timer()
     bool idle_applies = idle_timeout_.count() != 0 && !hand_back_;
     if (!idle_applies && !output_pending_)
         return;
-    auto now = SteadyClock::now();
+    auto now = Clock::now();
     auto when = output_pending_ ? last_write_ + kWriteStallTimeout : last_activity_ + idle_timeout_;
     if (idle_applies)
         when = std::min(when, last_activity_ + idle_timeout_);
@@ -408,7 +408,7 @@ void TextClient::on_deadline_timer()
 {
     if (done_)
         return;
-    auto now = SteadyClock::now();
+    auto now = Clock::now();
     // kWriteStallTimeout (10 s): a client that takes none of its output for
     // that long is cut, handed off or not, whatever else is due (an idle
     // hand-back, a kick, shutdown) and whatever the size of its output.
