@@ -135,7 +135,7 @@ enum class Op : uint8_t {
     // reply to any of them discards the load and changes nothing.
     LoadBegin = 25,  // value: "replace" (delete every entry first) or "". "OK"
     LoadEntry = 26,  // key, value, expiry (None, or At: the deadline in unix ms). "OK"
-    LoadCommit = 27,  // "LOADED <entries> <entries in the store after>"
+    LoadCommit = 27,  // "LOADED <entries> <entries in the store after> <entries skipped: already expired>"
     Entry = 28,  // key: "ENTRY <version> <deadline ms, 0 none> <value>" | "NOT_FOUND" (admin get)
 };
 inline constexpr uint8_t kLastDataOp = 18;

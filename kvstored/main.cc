@@ -226,13 +226,16 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
     sub("dump", "Write every entry to stdout, one per line (lossless for any bytes)",
         [&] { return a::dump(t, format_of(o.format)); })
         ->add_option("--format", o.format,
-                     "jsonl: {\"key\":..,\"value\":..} (base64 under key_b64/value_b64 when "
-                     "not UTF-8); tsv: key<TAB>value with backslash escapes")
+                     "jsonl: a header line {\"kvstore_dump\":2}, then {\"key\":..,\"value\":..[,\"deadline\":"
+                     "<unix ms>]} (base64 under key_b64/value_b64 when not UTF-8); tsv: a header line "
+                     "#kvstore-dump 2, then key<TAB>value<TAB>deadline (empty: none) with backslash escapes")
         ->capture_default_str()
         ->check(CLI::IsMember({"jsonl", "tsv"}));
     auto* load = sub("load",
-                     "Read entries from stdin (the format of dump) and save them all in one step: nothing "
-                     "changes if a line is malformed or the entries do not fit the capacity",
+                     "Read entries from stdin (the format of dump; a file without a header line is a version-1 "
+                     "dump, without deadlines) and save them all in one step: nothing changes if a line is "
+                     "malformed or the entries do not fit the capacity; entries already past their deadline "
+                     "are skipped and counted",
                      [&] { return a::load(t, format_of(o.format), o.replace); });
     load->add_flag("--replace", o.replace, "Delete every existing entry, in the same step");
     load->add_option("--format", o.format, "jsonl or tsv, as for dump")
