@@ -578,6 +578,29 @@ TEST_CASE("get and del of a missing key exit 1 saying not found", "[admin]")
     CHECK_CLI(f.cli({"del", "missing"}), 1, "", "kvstored del: missing: not found\n");
 }
 
+TEST_CASE("set --ttl gives a deadline that get reports on stderr and ttl prints; without it, none", "[admin][expiry]")
+{
+    Admin f;
+    CHECK_CLI(f.cli({"set", "--ttl", "100", "k", "v w"}), 0, "", "");
+    CliResult got = f.cli({"get", "k"});
+    CHECK(got.code == 0);
+    CHECK(got.out == "v w\n");  // the value alone on stdout, for scripts
+    CHECK_THAT(got.err, Catch::StartsWith("kvstored get: k expires at 20"));
+    bool in_time = got.err.ends_with("Z (in 100 s)\n") || got.err.ends_with("Z (in 99 s)\n");
+    CHECK(in_time);
+    CliResult ttl = f.cli({"ttl", "k"});
+    CHECK(ttl.code == 0);
+    bool seconds = ttl.out == "100\n" || ttl.out == "99\n";
+    CHECK(seconds);
+    CHECK_CLI(f.cli({"set", "k", "x"}), 0, "", "");  // overwriting clears the deadline
+    CHECK_CLI(f.cli({"get", "k"}), 0, "x\n", "");
+    CHECK_CLI(f.cli({"ttl", "k"}), 0, "none\n", "");
+    CHECK_CLI(f.cli({"ttl", "missing"}), 1, "", "kvstored ttl: missing: not found\n");
+    CliResult bad = f.cli({"set", "--ttl", "0", "k", "v"});
+    CHECK(bad.code == 2);
+    CHECK_THAT(bad.err, Catch::Contains("--ttl"));
+}
+
 TEST_CASE("set refuses a value with a line feed and a bad key, and saves nothing", "[admin]")
 {
     Admin f;
