@@ -3,6 +3,7 @@
 // trusts no peer.
 #include "commands.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -197,7 +198,11 @@ void do_add_to_counter(Context& c, bool decrement)
         return;
     // The stored value obeys the line protocol's rule for numbers (parse_int64:
     // Redis's string2ll, so that the Redis door agrees).
+    // The deadline the read saw is the one written back, not kKeepDeadline:
+    // the clock may pass it between the read and the write, and then the
+    // entry must still expire, not become permanent.
     int64_t n = 0;
+    int64_t deadline = kNoDeadline;
     if (std::optional<Store::Entry> e = c.store.get(c.req.key)) {
         std::optional<int64_t> stored = parse_int64(e->value);
         if (!stored) {
@@ -205,6 +210,7 @@ void do_add_to_counter(Context& c, bool decrement)
             return;
         }
         n = *stored;
+        deadline = e->deadline;
     }
     bool overflow = decrement ? __builtin_sub_overflow(n, c.req.delta, &n) : __builtin_add_overflow(n, c.req.delta, &n);
     if (overflow) {
@@ -212,7 +218,7 @@ void do_add_to_counter(Context& c, bool decrement)
         return;
     }
     std::string value = std::to_string(n);
-    if (value_ok(c, value) && store_value(c, value, kKeepDeadline))
+    if (value_ok(c, value) && store_value(c, value, deadline))
         put_line(c.out, "VALUE", value);
 }
 
@@ -233,7 +239,9 @@ void do_append(Context& c)
     if (!value_ok(c, c.req.value) || refuse_if_storage_failed(c))
         return;
     std::string value;
+    int64_t deadline = kNoDeadline;  // as the read saw it: see do_add_to_counter
     if (std::optional<Store::Entry> e = c.store.get(c.req.key)) {
+        deadline = e->deadline;
         if (e->value.size() + c.req.value.size() > c.limits.max_value) {
             c.out += error_reply("too-long",
                                  "the value would be " + std::to_string(e->value.size() + c.req.value.size())
@@ -244,7 +252,7 @@ void do_append(Context& c)
         value.append(e->value);
     }
     value.append(c.req.value);
-    if (store_value(c, value, kKeepDeadline))
+    if (store_value(c, value, deadline))
         put_line(c.out, "OK");
 }
 
@@ -322,7 +330,8 @@ void do_ttl(Context& c)
         put_line(c.out, "TTL", "none");
         return;
     }
-    int64_t left = e->deadline - c.store.clock().now_ms();
+    // At least 1: the entry was live when peek read the clock.
+    int64_t left = std::max<int64_t>(e->deadline - c.store.clock().now_ms(), 1);
     put_line(c.out, "TTL", std::to_string((left + 999) / 1000));
 }
 

@@ -142,7 +142,8 @@ bool parse_deadline(std::string_view text, int64_t& deadline)
     return deadline <= kMaxDeadline;
 }
 
-constexpr const char* kDeadlineProblem = "deadline must be a unix time in milliseconds from 1 to 253402300799999";
+const std::string kDeadlineProblem
+    = "deadline must be a unix time in milliseconds from 1 to " + std::to_string(kMaxDeadline);
 
 std::string decode_tsv(int version, std::string_view line, Entry& e)
 {

@@ -228,7 +228,7 @@ uint64_t Persistence::read_version_floor()
 void Persistence::load(Store& store)
 {
     int64_t now = store.clock().now_ms();
-    Stmt count = prepare("SELECT count(*), coalesce(sum(deadline <= ?1), 0) FROM kv");
+    Stmt count = prepare("SELECT count(*), coalesce(sum(deadline > 0 AND deadline <= ?1), 0) FROM kv");
     sqlite3_bind_int64(count.get(), 1, now);
     if (sqlite3_step(count.get()) != SQLITE_ROW)
         fail("count entries in");
@@ -242,7 +242,7 @@ void Persistence::load(Store& store)
     // included, exceeds any a client saw before the restart (a cas must never
     // match a version from an earlier life).
     store.raise_version_floor(std::max(read_version_floor(), static_cast<uint64_t>(std::max<int64_t>(now, 0)) * 1000));
-    Stmt rows = prepare("SELECT key, value, deadline FROM kv WHERE deadline IS NULL OR deadline > ?1");
+    Stmt rows = prepare("SELECT key, value, deadline FROM kv WHERE deadline IS NULL OR deadline <= 0 OR deadline > ?1");
     sqlite3_bind_int64(rows.get(), 1, now);
     int rc;
     while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {

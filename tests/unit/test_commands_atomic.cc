@@ -295,3 +295,50 @@ TEST_CASE_METHOD(Fixture, "expiries a peer could send but kvsvc never would are 
     CHECK(expire("a", INT64_MIN).starts_with("ERR syntax"));
     CHECK(run(Op::Count) == "COUNT 0 3\n");
 }
+
+namespace {
+
+// A clock one millisecond later at every reading: a deadline can pass
+// between two readings of one command.
+class TickClock final : public kv::Clock {
+public:
+    int64_t now_ms() const override { return now_++; }
+    mutable int64_t now_ = 1'800'000'000'000;
+};
+
+}  // namespace
+
+TEST_CASE("a deadline passing inside incr, append or ttl never makes the entry permanent or shows TTL 0",
+          "[commands][expiry][regression]")
+{
+    auto op = GENERATE(Op::Incr, Op::Append, Op::Ttl);
+    TickClock clock;
+    kv::Database db{10, std::nullopt, kv::WhenFull::Refuse, clock};
+    kv::Stats stats;
+    kv::Limits limits{20};
+    auto run = [&](Request req) {
+        std::string out;
+        std::optional<kv::Listing> listing;
+        kv::execute(req, db, stats, limits, out, listing);
+        return out;
+    };
+    // The deadline lands between the command's read of the entry and its write.
+    for (int64_t ttl = 1; ttl <= 8; ++ttl) {
+        Request save{Op::Save, "k", "5"};
+        save.expiry = Expiry::After;
+        save.expiry_ms = ttl;
+        REQUIRE(run(save) == "OK\n");
+        Request req{op, "k", op == Op::Append ? "0" : ""};
+        req.delta = 1;
+        std::string out = run(req);
+        CHECK(out != "TTL 0\n");
+        clock.now_ += 100;
+        std::optional<kv::Store::Entry> e = db.store().peek("k");
+        INFO("ttl " << ttl << " ms, reply " << out);
+        // A value made from the old entry ("6", "50") keeps its deadline: gone
+        // by now. (An entry gone before the read counts from nothing: "1", "0",
+        // rightly without a deadline.)
+        bool from_old = e && (e->value == "6" || e->value == "50" || e->value == "5");
+        CHECK_FALSE(from_old);
+    }
+}
