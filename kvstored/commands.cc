@@ -165,28 +165,33 @@ void do_cas(Context& c)
     }
 }
 
-void do_read(Context& c)
+// read, gets and take: "VALUE [<version> ]<value>" of the live entry, or
+// NOT_FOUND, counted as a hit or a miss. True when there was one.
+bool answer_value(Context& c, bool with_version)
 {
-    ++c.stats.reads;
     std::optional<Store::Entry> e = c.store.get(c.req.key);
     ++(e ? c.stats.hits : c.stats.misses);
     if (!e) {
         put_line(c.out, "NOT_FOUND");
-        return;
+        return false;
     }
-    c.out.append("VALUE ").append(e->value).push_back('\n');
+    c.out.append("VALUE ");
+    if (with_version)
+        c.out.append(std::to_string(e->version)).append(" ");
+    c.out.append(e->value).push_back('\n');
+    return true;
+}
+
+void do_read(Context& c)
+{
+    ++c.stats.reads;
+    answer_value(c, false);
 }
 
 void do_gets(Context& c)
 {
     ++c.stats.gets;
-    std::optional<Store::Entry> e = c.store.get(c.req.key);
-    ++(e ? c.stats.hits : c.stats.misses);
-    if (!e) {
-        put_line(c.out, "NOT_FOUND");
-        return;
-    }
-    c.out.append("VALUE ").append(std::to_string(e->version)).append(" ").append(e->value).push_back('\n');
+    answer_value(c, true);
 }
 
 // incr and decr: a missing key counts from 0 (and gets no deadline); an
@@ -260,16 +265,8 @@ void do_append(Context& c)
 void do_take(Context& c)
 {
     ++c.stats.takes;
-    if (refuse_if_storage_failed(c))
+    if (refuse_if_storage_failed(c) || !answer_value(c, false))
         return;
-    std::optional<Store::Entry> e = c.store.get(c.req.key);
-    ++(e ? c.stats.hits : c.stats.misses);
-    if (!e) {
-        put_line(c.out, "NOT_FOUND");
-        return;
-    }
-    // The reply first: the view dies with the entry.
-    c.out.append("VALUE ").append(e->value).push_back('\n');
     bool erased;
     c.ticket = c.db.erase(c.req.key, erased);
 }
