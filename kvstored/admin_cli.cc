@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -147,12 +146,6 @@ std::string expect_ok(std::string reply)
         throw Failure{kExitError, reply.substr(4)};
     }
     return reply;
-}
-
-bool parse_int(std::string_view text, int64_t& n)
-{
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
 // The lines of a "<WORD> <n>" block, header checked and stripped.
@@ -405,16 +398,16 @@ int get(const Target& t, const std::string& key)
             rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
             return f;
         };
-        int64_t deadline = 0;
-        if (field() != "ENTRY" || field().empty() || !parse_int(field(), deadline))
+        std::optional<int64_t> deadline;
+        if (field() != "ENTRY" || field().empty() || !(deadline = parse_int64(field())))
             throw Failure{kExitError, "unexpected reply from kvstored: " + reply};
         write_line(rest);
         // The value alone on stdout, for scripts; the deadline for the reader.
-        if (deadline != 0) {
+        if (*deadline != 0) {  // 0: none
             std::fflush(stdout);
-            int64_t left_ms = deadline - system_clock().now_ms();
+            int64_t left_ms = *deadline - system_clock().now_ms();
             std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", key.c_str(),
-                         utc_text(deadline).c_str(),
+                         utc_text(*deadline).c_str(),
                          static_cast<long long>((std::max<int64_t>(left_ms, 0) + 999) / 1000));
         }
         return kExitOk;
