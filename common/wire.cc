@@ -208,8 +208,9 @@ void append_reply(std::string& out, std::string_view text)
 bool decode(std::string_view payload, Hello& m)
 {
     Cursor c(payload);
-    return c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.u8(m.flags) && (m.flags & ~kHelloHandoff) == 0
-        && c.expect_end();
+    return c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.u8(m.flags)
+        && (m.flags & ~(kHelloHandoff | kHelloRedis)) == 0
+        && (!(m.flags & kHelloRedis) || (m.flags & kHelloHandoff)) && c.expect_end();
 }
 
 bool decode(std::string_view payload, Welcome& m)

@@ -60,8 +60,9 @@ namespace kv::wire {
 // Bump when anything in this file changes meaning or layout. The version is the
 // first field of Hello and Welcome so that a mismatch is always detectable.
 // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut;
-// 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered).
-inline constexpr uint32_t kVersion = 5;
+// 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered);
+// 6: kHelloRedis.
+inline constexpr uint32_t kVersion = 6;
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -154,7 +155,16 @@ inline constexpr uint8_t kLastExpiry = 3;
 inline constexpr uint8_t kReplyMore = 0x01;
 
 // Hello flags. kHelloHandoff: a Handoff follows in the same message (above).
+// kHelloRedis: the client speaks the Redis protocol (RESP, docs/redis.md).
+// It comes with kHelloHandoff, always: kvstored alone parses RESP, so a kvsvc
+// whose stdin and stdout are not one socket hands off one end of a
+// socketpair and copies bytes between it and the client. The session's
+// replies are RESP; its HandBack never asks kvsvc to run a command (only
+// EndOfInput after QUIT with the +OK in its output, Shutdown, IdleTimeout,
+// ClientGone, OutputCut), and kvsvc ends the session after writing the
+// returned output: no BYE line, which a Redis client could not parse.
 inline constexpr uint8_t kHelloHandoff = 0x01;
+inline constexpr uint8_t kHelloRedis = 0x02;
 
 struct Hello {
     uint32_t version = kVersion;

@@ -1,0 +1,95 @@
+// resp.h: the Redis protocol's framing (RESP2 and RESP3), both ways. The
+// parser reads requests exactly as Redis 7.0's networking.c does
+// (processMultibulkBuffer, processInlineBuffer): the same errors for the same
+// malformed input, and the same decision to close the connection after one.
+// The writer encodes replies for the protocol version the session chose with
+// HELLO (2 until then), as Redis 7.0's reply functions do.
+//
+// Commands live in commands.h; nothing here knows what a command means.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kv::redis {
+
+// Bounds on one request (docs/redis.md, "Limits"). A bulk string longer than
+// max_bulk is refused as Redis refuses one longer than proto-max-bulk-len
+// ("Protocol error: invalid bulk length"); a whole request longer than
+// max_request (all its bulks and headers) closes the connection without a
+// reply, as Redis closes a client past client-query-buffer-limit.
+struct RequestLimits {
+    size_t max_bulk;
+    size_t max_request;
+};
+
+class RequestParser {
+public:
+    enum class Next {
+        Command,  // `args` holds one whole command (at least one argument)
+        NeedMore,  // no whole command buffered yet
+        Error,  // `error` holds the whole reply ("-ERR Protocol error: ...\r\n"), or
+                // is empty when none is due (max_request); close after writing it
+    };
+
+    explicit RequestParser(RequestLimits limits) : limits_(limits) { }
+
+    void append(const char* data, size_t len);
+    // Views in `args` stay valid until the next append(). Empty inline lines
+    // are skipped, as Redis skips them. After Error, call nothing but
+    // buffered().
+    Next next(std::vector<std::string_view>& args, std::string& error);
+    size_t buffered() const { return buf_.size() - pos_; }
+    // True while reading more input can help: false once a whole request's
+    // bound is buffered (the caller stops reading until next() consumes).
+    bool wants_input() const;
+    const RequestLimits& limits() const { return limits_; }
+
+private:
+    RequestLimits limits_;
+    std::string buf_;
+    size_t pos_ = 0;
+    // Parsing state of a multibulk request in progress, so that a request
+    // arriving in pieces is scanned once (the implementation defines more).
+    size_t scanned_ = 0;
+};
+
+// Appends RESP replies to a string. Which encoding a type gets depends on the
+// session's protocol version (2 or 3), exactly as Redis 7.0 sends it.
+class ReplyWriter {
+public:
+    ReplyWriter(std::string& out, int protocol) : out_(out), protocol_(protocol) { }
+
+    int protocol() const { return protocol_; }
+    std::string& buffer() { return out_; }
+
+    void simple(std::string_view text);  // +text
+    // `message` is the whole error line without '-' and CRLF, code included:
+    // "ERR wrong number of arguments for 'get' command", "WRONGTYPE ...".
+    // CR and LF in it become spaces, as Redis does.
+    void error(std::string_view message);
+    void integer(long long value);  // :n
+    void bulk(std::string_view bytes);  // $n
+    void null();  // RESP2 $-1, RESP3 _
+    void null_array();  // RESP2 *-1, RESP3 _
+    void array(size_t n);  // *n, then n replies
+    void map(size_t pairs);  // RESP2 *2n, RESP3 %n, then 2n replies
+    void set(size_t n);  // RESP2 *n, RESP3 ~n
+    void push(size_t n);  // RESP3 >n (RESP2: *n)
+    // RESP2: a bulk string; RESP3: ,x. Formatted as Redis's addReplyDouble
+    // (%.17g, inf, -inf).
+    void double_value(double value);
+    void boolean(bool value);  // RESP2 :1/:0, RESP3 #t/#f
+    // RESP3 =len\r\ntxt:text (CLIENT INFO, INFO); RESP2 a bulk string.
+    void verbatim(std::string_view text);
+    void ok() { simple("OK"); }
+
+private:
+    std::string& out_;
+    int protocol_;
+};
+
+}  // namespace kv::redis
