@@ -11,10 +11,11 @@
 #include "admin.h"
 #include "command.h"
 #include "commands.h"
+#include "line_door.h"
 #include "log.h"
+#include "redis_door.h"
 #include "send_buffer.h"
 #include "server.h"
-#include "text_client.h"
 
 namespace kv {
 namespace {
@@ -213,9 +214,9 @@ bool Client::handle_frame(const wire::Frame& frame)
         ok = false;  // descriptors only ever come with a Handoff (and the Hello right before one)
     else if (state_ == State::AwaitingHello && frame.type == wire::Msg::Hello)
         ok = on_hello(frame.payload);
-    else if (state_ == State::Attached && !text_ && frame.type == wire::Msg::Request)
+    else if (state_ == State::Attached && !door_ && frame.type == wire::Msg::Request)
         ok = on_request(frame.payload);
-    else if (state_ == State::Attached && !text_ && frame.type == wire::Msg::Handoff)
+    else if (state_ == State::Attached && !door_ && frame.type == wire::Msg::Handoff)
         ok = on_handoff(frame.payload);
     if (!ok && state_ != State::Closed) {
         ++server_.stats().protocol_errors;
@@ -246,6 +247,7 @@ bool Client::on_hello(std::string_view payload)
     bool handoff = hello.flags & wire::kHelloHandoff;
     if ((handoff && role_ != Role::Service) || (!handoff && !received_fds_.empty()))
         return false;
+    redis_ = hello.flags & wire::kHelloRedis;
     address_ = printable_address(hello.address);
     state_ = State::Attached;
     attached_since_unix_
@@ -355,11 +357,16 @@ bool Client::on_handoff(std::string_view payload)
         close("kvsvc stopped waiting for kvstored and kept its client");
         return false;
     }
-    text_ = std::make_unique<TextClient>(server_, *this, std::move(fd), std::chrono::seconds(m.idle_timeout_seconds));
-    starting_text_ = true;
-    // Taken with the Hello, the socket still waits for the reply to its connect.
-    text_->start(with_hello ? kConnectedReply : std::string_view(), m.input);
-    starting_text_ = false;
+    auto idle = std::chrono::seconds(m.idle_timeout_seconds);
+    if (redis_)
+        door_ = std::make_unique<RedisDoor>(server_, *this, std::move(fd), idle);
+    else
+        door_ = std::make_unique<LineDoor>(server_, *this, std::move(fd), idle);
+    starting_door_ = true;
+    // Taken with the Hello, a line client's socket still waits for the reply
+    // to its connect; a Redis client was never greeted.
+    door_->start(with_hello && !redis_ ? kConnectedReply : std::string_view(), m.input);
+    starting_door_ = false;
     return true;
 }
 
@@ -377,13 +384,12 @@ void Client::on_hand_back(const wire::HandBack& hb)
         close_when_flushed_ = "output cut";
     else if (session_over && !shutdown_pending_)
         close_when_flushed_ = "session ended";
-    TextClient* text = text_.release();
-    server_.loop().defer([text] { delete text; });
+    server_.loop().defer([door = std::shared_ptr<Door>(std::move(door_))] {});
     if (shutdown_pending_ && !cut) {
         wire::append(out_, wire::Msg::Shutdown, wire::Notice{shutdown_message_});
         state_ = State::Draining;
     }
-    if (!starting_text_)
+    if (!starting_door_)
         flush();
 }
 
@@ -394,8 +400,8 @@ void Client::queue_reply(std::string text, uint64_t ticket)
 
 void Client::release_durable()
 {
-    if (text_)
-        text_->release_durable();
+    if (door_)
+        door_->release_durable();
     if (state_ == State::Closed || held_.empty())
         return;
     held_.release([this](std::string_view t) { wire::append_reply(out_, t); });
@@ -406,11 +412,11 @@ void Client::notify_shutdown(std::string_view message)
 {
     if (state_ == State::Closed)
         return;
-    if (text_) {
+    if (door_) {
         // Hand the socket back first; on_hand_back then sends the notice.
         shutdown_pending_ = true;
         shutdown_message_ = std::string(message);
-        text_->shut_down();
+        door_->shut_down();
         return;
     }
     // The server flushed the database first, so normally nothing is held now.
@@ -427,8 +433,8 @@ void Client::cut(const std::string& why)
 {
     if (state_ == State::Closed)
         return;
-    if (text_) {
-        text_->cut(why);  // on_hand_back() then closes once kvsvc has the HandBack
+    if (door_) {
+        door_->cut(why);  // on_hand_back() then closes once kvsvc has the HandBack
         return;
     }
     LOG_WARN("client %llu: %s; disconnected", static_cast<unsigned long long>(id_), why.c_str());
@@ -503,8 +509,8 @@ void Client::close(const char* why)
         return;
     bool was_attached = state_ == State::Attached || (state_ == State::Draining && !address_.empty());
     state_ = State::Closed;
-    if (text_)
-        text_->drop();  // freed with us, after the current batch
+    if (door_)
+        door_->drop();  // freed with us, after the current batch
     server_.loop().unwatch(fd_.get());
     fd_.reset();
     if (was_attached)

@@ -24,7 +24,7 @@
 namespace kv {
 
 class Server;
-class TextClient;
+class Door;
 
 class Client : public EventLoop::Watcher {
 public:
@@ -54,13 +54,13 @@ public:
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();
 
-    // Called by our TextClient while it serves the handed-off socket.
+    // Called by our Door while it serves the handed-off socket.
     void note_command()
     {
         ++commands_;
         last_active_ = std::chrono::steady_clock::now();
     }
-    // Queues the HandBack frame and forgets the TextClient (freed after the
+    // Queues the HandBack frame and forgets the Door (freed after the
     // current batch).
     void on_hand_back(const wire::HandBack& hb);
 
@@ -72,6 +72,10 @@ public:
     int64_t attached_since_unix() const { return attached_since_unix_; }
     uint64_t commands() const { return commands_; }
     std::chrono::steady_clock::time_point last_active() const { return last_active_; }
+    // The door serving the client's socket, or null while kvsvc relays.
+    const Door* door() const { return door_.get(); }
+    // "redis" or "line": the protocol kvsvc said the client speaks.
+    const char* protocol() const { return redis_ ? "redis" : "line"; }
 
 private:
     enum class State { AwaitingHello, Attached, Draining, Closed };
@@ -126,8 +130,9 @@ private:
     // Socket handoff (wire.h).
     std::vector<UniqueFd> received_fds_;  // SCM_RIGHTS fds not yet claimed by a Handoff
     bool fds_truncated_ = false;
-    std::unique_ptr<TextClient> text_;  // set while we serve the client's socket
-    bool starting_text_ = false;  // inside on_handoff: the caller flushes
+    std::unique_ptr<Door> door_;  // set while we serve the client's socket
+    bool starting_door_ = false;  // inside on_handoff: the caller flushes
+    bool redis_ = false;  // the Hello had kHelloRedis
     // After a Hello with kHelloHandoff: its Handoff is the next frame, and the
     // Welcome waits for the first other frame we send (wire.h).
     bool handoff_follows_ = false;

@@ -29,7 +29,12 @@ namespace kv {
 
 class HeldReplies {
 public:
-    explicit HeldReplies(Database& db) : db_(db) { }
+    // Formats the error that replaces a reply whose write failed or was
+    // abandoned, in the client's protocol: error_reply (command.h) for the
+    // line protocol and kvsvc.
+    using ErrorFormat = std::string (*)(std::string_view code, std::string_view message);
+
+    explicit HeldReplies(Database& db, ErrorFormat format = error_reply) : db_(db), format_(format) { }
 
     // Emits `text` now when nothing is held and its write (if any) is durable;
     // otherwise holds it.
@@ -58,7 +63,7 @@ public:
             bytes_ -= h.weight;
             gates_ -= h.gate;
             if (d == Database::Durability::Failed)
-                h.text = error_reply("storage", "the write was not saved: " + db_.persistence()->failure());
+                h.text = format_("storage", "the write was not saved: " + db_.persistence()->failure());
             emit(std::string_view(h.text));
             held_.pop_front();
         }
@@ -69,7 +74,7 @@ public:
     template <typename Emit> void abandon(Emit&& emit)
     {
         for (size_t i = 0; i < held_.size(); ++i)
-            emit(error_reply("unavailable", "kvstored shut down before the write was saved"));
+            emit(format_("unavailable", "kvstored shut down before the write was saved"));
         clear();
     }
 
@@ -93,6 +98,7 @@ private:
         bool gate;  // see blocks_input()
     };
     Database& db_;
+    ErrorFormat format_;
     std::deque<Held> held_;
     size_t bytes_ = 0;
     size_t gates_ = 0;

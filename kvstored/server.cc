@@ -186,13 +186,18 @@ bool Server::kick(uint64_t id, const std::string& message, uint64_t admin_id)
 {
     auto it = clients_.find(id);
     auto admin = clients_.find(admin_id);
-    if (it == clients_.end() || !it->second->attached() || admin == clients_.end())
+    if (it == clients_.end() || !it->second->attached() || (admin_id != 0 && admin == clients_.end()))
         return false;
-    LOG_INFO("client %llu kicked by admin %llu: %s", static_cast<unsigned long long>(id),
-             static_cast<unsigned long long>(admin_id), message.c_str());
-    admin->second->defer_reply();
+    if (admin_id != 0)
+        LOG_INFO("client %llu kicked by admin %llu: %s", static_cast<unsigned long long>(id),
+                 static_cast<unsigned long long>(admin_id), message.c_str());
+    else
+        LOG_INFO("client %llu disconnected: %s", static_cast<unsigned long long>(id), message.c_str());
     PendingKick& kick = kicks_[id];
-    kick.admins.push_back(admin_id);
+    if (admin_id != 0) {
+        admin->second->defer_reply();
+        kick.admins.push_back(admin_id);
+    }
     if (kick.timer == 0)
         kick.timer = loop_.add_timer(kKickTimeout, [this, id] { on_kick_deadline(id); });
     // Registered first: the client may be gone before this returns.

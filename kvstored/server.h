@@ -63,8 +63,9 @@ public:
     // Sends client `id` a Shutdown notice with `message`, on behalf of admin
     // client `admin_id`, whose reply waits (Client::defer_reply) until the
     // client is gone ("OK") or kKickTimeout has passed, when its connection is
-    // cut (Client::cut) and the reply says so ("OK cut ..."). False, with no
-    // reply deferred, if there is no such attached client.
+    // cut (Client::cut) and the reply says so ("OK cut ..."). With admin_id 0
+    // nobody waits (a Redis client's CLIENT KILL). False, with no reply
+    // deferred, if there is no such attached client.
     bool kick(uint64_t id, const std::string& message, uint64_t admin_id);
     // Every attached client, in id order.
     void for_each_client(const std::function<void(const Client&)>& fn) const;

@@ -36,10 +36,16 @@ TEST_CASE("every message round-trips", "[wire]")
     f = one_frame(fb, [](std::string& out) { append(out, Hello{kVersion, 7, "", kHelloHandoff}); });
     REQUIRE(decode(f.payload, h));
     CHECK(h.flags == kHelloHandoff);
-    // An unknown flag is refused, not ignored.
-    std::string unknown_flag(f.payload);
-    unknown_flag.back() = static_cast<char>(0x02);
-    CHECK_FALSE(decode(unknown_flag, h));
+    // An unknown flag is refused, not ignored; so is kHelloRedis without
+    // kHelloHandoff (kvstored alone parses RESP, so it must get the socket).
+    std::string flags(f.payload);
+    flags.back() = static_cast<char>(0x04);
+    CHECK_FALSE(decode(flags, h));
+    flags.back() = static_cast<char>(kHelloRedis);
+    CHECK_FALSE(decode(flags, h));
+    flags.back() = static_cast<char>(kHelloRedis | kHelloHandoff);
+    REQUIRE(decode(flags, h));
+    CHECK(h.flags == (kHelloRedis | kHelloHandoff));
 
     f = one_frame(fb, [](std::string& out) { append(out, Welcome{kVersion, 65536, 1ull << 40}); });
     Welcome w;
@@ -207,7 +213,7 @@ TEST_CASE("the Request layout is exactly as wire.h declares it", "[wire]")
                                "\x00\x00\x00\x00\x00\x00\x01\x02",
                                42);
     CHECK(bytes == expected);
-    CHECK(kVersion == 5);
+    CHECK(kVersion == 6);
 }
 
 TEST_CASE("every op up to kLastOp decodes; the data ops come first", "[wire]")

@@ -1,5 +1,5 @@
-// text_client.cc: see text_client.h.
-#include "text_client.h"
+// door.cc: see door.h.
+#include "door.h"
 
 #include <sys/socket.h>
 
@@ -8,7 +8,6 @@
 #include <new>
 
 #include "client.h"
-#include "commands.h"
 #include "log.h"
 #include "send_buffer.h"
 #include "server.h"
@@ -23,42 +22,42 @@ constexpr size_t kHandBackOverhead = 64;
 
 }  // namespace
 
-TextClient::TextClient(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
-    : server_(server),
+Door::Door(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout,
+           HeldReplies::ErrorFormat format)
+    : budget_(server.loop(), [this] { resume(); }),
+      server_(server),
       owner_(owner),
       fd_(std::move(fd)),
       idle_timeout_(idle_timeout),
-      lines_(server.limits().max_value + kLineOverhead),
       last_activity_(SteadyClock::now()),
       last_write_(SteadyClock::now()),
-      held_(server.db()),
-      budget_(server.loop(), [this] { resume(); })
+      held_(server.db(), format)
 {
 }
 
-TextClient::~TextClient()
+Door::~Door()
 {
     drop();
 }
 
-void TextClient::start(std::string_view output, std::string_view input)
+void Door::start(std::string_view output, std::string_view input)
 {
     out_.assign(output);
-    lines_.append(input.data(), input.size());
+    take_input(input.data(), input.size());
     server_.loop().watch(fd_.get(), 0, this);
     watched_ = true;
     arm_deadline_timer();
     step();
 }
 
-void TextClient::stop_watching()
+void Door::stop_watching()
 {
     if (watched_)
         server_.loop().unwatch(fd_.get());
     watched_ = false;
 }
 
-void TextClient::drop()
+void Door::drop()
 {
     if (done_)
         return;
@@ -70,7 +69,7 @@ void TextClient::drop()
     fd_.reset();
 }
 
-void TextClient::cut(const std::string& why)
+void Door::cut(const std::string& why)
 {
     if (done_)
         return;
@@ -81,7 +80,7 @@ void TextClient::cut(const std::string& why)
     owner_.on_hand_back(wire::HandBack{wire::HandBackReason::OutputCut, {}, {}});
 }
 
-void TextClient::on_ready(uint32_t events)
+void Door::on_ready(uint32_t events)
 {
     if (done_)
         return;  // an event from the batch in which we handed back
@@ -99,7 +98,7 @@ void TextClient::on_ready(uint32_t events)
 
 // Process what can be processed, write what can be written, hand back when
 // that is due, and watch for what we wait for next.
-void TextClient::step()
+void Door::step()
 {
     // Go on while writing frees room: stopping with lines left and nothing
     // unsent would leave no event to resume them. A spent turn budget
@@ -118,14 +117,13 @@ void TextClient::step()
         update_interest();
 }
 
-void TextClient::read_input()
+void Door::read_input()
 {
-    if (hand_back_ || input_eof_ || backlogged() || lines_.buffered() > lines_.max_line())
+    size_t room = input_room();
+    if (hand_back_ || input_eof_ || backlogged() || room == 0)
         return;
-    // Never more than one byte past the longest line: then the input we may
-    // have to hand back (a partly read line) always fits in a HandBack frame.
     char buf[64 * 1024];
-    size_t want = std::min(sizeof buf, lines_.max_line() + 1 - lines_.buffered());
+    size_t want = std::min(sizeof buf, room);
     ssize_t n = ::recv(fd_.get(), buf, want, MSG_DONTWAIT);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
@@ -135,99 +133,33 @@ void TextClient::read_input()
     if (n == 0)
         input_eof_ = true;
     else
-        lines_.append(buf, static_cast<size_t>(n));
+        take_input(buf, static_cast<size_t>(n));
     last_activity_ = SteadyClock::now();
 }
 
-// Runs buffered lines, and the pages of a listing before any later line,
-// until the input runs out, an output bound is reached (returns true: writing
-// may let it go on), or this turn's budget is spent (it resumes by itself on
-// a later turn).
-bool TextClient::process()
+// Runs buffered requests until the input runs out, an output bound is
+// reached (returns true: writing may let it go on), or this turn's budget is
+// spent (it resumes by itself on a later turn).
+bool Door::process()
 {
     while (!done_ && !hand_back_) {
         if (backlogged())
             return true;
-        if (listing_) {
-            if (!held_.empty())
-                return false;  // a page may not overtake a held reply; release_durable() resumes
-            if (unsent() >= kListingWindow)
-                return true;
-            if (!budget_.allows_more())
-                return false;
-            send_page();
-            continue;
-        }
-        if (lines_.buffered() == 0 && !input_eof_)
-            return false;
-        if (!budget_.allows_more())
-            return false;
-        std::string_view line;
-        switch (lines_.next(line)) {
-        case LineSplitter::Next::Line:
-            budget_.use();
-            handle_line(line);
+        switch (run_step()) {
+        case Step::Ran:
             break;
-        case LineSplitter::Next::TooLong:
-            budget_.use();
-            queue(too_long_reply(lines_.max_line()), 0);
-            break;
-        case LineSplitter::Next::NeedMore:
-            // kvsvc answers an unterminated last line and ends the session.
-            if (input_eof_)
-                request_hand_back(wire::HandBackReason::EndOfInput, std::string(lines_.take_rest()));
+        case Step::Blocked:
+            return true;
+        case Step::Idle:
             return false;
         }
     }
     return false;
 }
 
-void TextClient::handle_line(std::string_view line)
-{
-    ParseResult parsed = parse_line(line, server_.limits().max_value);
-    if (parsed.kind == ParseResult::Kind::Error) {
-        queue(std::move(parsed.error), 0);
-        return;
-    }
-    if (parsed.kind != ParseResult::Kind::Command)
-        return;
-    const Command& cmd = parsed.command;
-    switch (cmd.verb) {
-    case Verb::Connect:
-        queue(std::string(kConnectedReply), 0);
-        return;
-    case Verb::Ping:
-        queue(std::string(kPongReply), 0);
-        return;
-    case Verb::Help:
-        queue(help_text(), 0);
-        return;
-    case Verb::Close:
-    case Verb::Exit: {
-        // kvsvc runs these: return the line itself and everything after it.
-        std::string rest(line);
-        rest.push_back('\n');
-        rest.append(lines_.take_rest());
-        request_hand_back(wire::HandBackReason::Command, std::move(rest));
-        return;
-    }
-    default:
-        break;
-    }
-    owner_.note_command();
-    try {
-        std::string text;
-        uint64_t ticket = execute(to_request(cmd), server_.db(), server_.stats(), server_.limits(), text, listing_);
-        if (!listing_)  // a listing's pages follow from process()
-            queue(std::move(text), ticket);
-    } catch (const std::bad_alloc&) {
-        out_of_memory("running a command");
-    }
-}
-
 // A later turn, after this one's budget ran out (TurnBudget): the lines left
 // go on.
-void TextClient::resume()
+void Door::resume()
 {
     if (done_)
         return;
@@ -238,28 +170,15 @@ void TextClient::resume()
     }
 }
 
-// The next page of the listing in progress; after the last one, later lines
-// run again. Pages wait for held replies (process()), so they go straight out.
-void TextClient::send_page()
-{
-    budget_.use();
-    try {
-        if (!listing_->next_page(server_.db().store(), out_))
-            listing_.reset();
-    } catch (const std::bad_alloc&) {
-        out_of_memory("listing");
-    }
-}
-
 // Allocation failed for this client (std::bad_alloc): drop it, and only it
 // (its kvsvc too: the session ends as if kvstored went away).
-void TextClient::out_of_memory(const char* doing)
+void Door::out_of_memory(const char* doing)
 {
     LOG_ERR("client %llu: out of memory while %s; dropping it", static_cast<unsigned long long>(owner_.id()), doing);
     owner_.close("out of memory");
 }
 
-void TextClient::on_out_of_memory()
+void Door::on_out_of_memory()
 {
     if (!done_)
         out_of_memory("handling its socket");
@@ -267,12 +186,12 @@ void TextClient::on_out_of_memory()
 
 // As Client::queue_reply: once one reply is held for durability, every later
 // one queues behind it.
-void TextClient::queue(std::string text, uint64_t ticket)
+void Door::queue(std::string text, uint64_t ticket)
 {
     held_.add(std::move(text), ticket, [this](std::string_view t) { out_.append(t); });
 }
 
-void TextClient::release_durable()
+void Door::release_durable()
 {
     if (done_ || held_.empty())
         return;
@@ -280,7 +199,7 @@ void TextClient::release_durable()
     step();
 }
 
-void TextClient::shut_down()
+void Door::shut_down()
 {
     if (done_)
         return;
@@ -290,12 +209,12 @@ void TextClient::shut_down()
     held_.abandon([this](std::string_view t) { out_.append(t); });
     if (hand_back_ != wire::HandBackReason::ClientGone) {
         hand_back_ = wire::HandBackReason::Shutdown;
-        back_input_.clear();  // kvsvc says BYE; later input is not answered
+        back_input_.clear();  // kvsvc ends the session; later input is not answered
     }
     step();
 }
 
-void TextClient::write_out()
+void Door::write_out()
 {
     if (done_)
         return;
@@ -316,12 +235,12 @@ void TextClient::write_out()
         arm_deadline_timer();  // the write-stall deadline now applies
 }
 
-bool TextClient::backlogged() const
+bool Door::backlogged() const
 {
     return out_.size() - out_pos_ + held_.bytes() > kMaxClientOutput || held_.blocks_input();
 }
 
-void TextClient::request_hand_back(wire::HandBackReason reason, std::string input)
+void Door::request_hand_back(wire::HandBackReason reason, std::string input)
 {
     if (reason == wire::HandBackReason::ClientGone) {
         // Nobody is left to read what we still have.
@@ -340,7 +259,7 @@ void TextClient::request_hand_back(wire::HandBackReason reason, std::string inpu
 
 // Hands back once no reply waits for durability and the unwritten output fits
 // in one frame beside the returned input; until then writing goes on.
-void TextClient::try_hand_back()
+void Door::try_hand_back()
 {
     if (!held_.empty())
         return;
@@ -361,12 +280,12 @@ void TextClient::try_hand_back()
     owner_.on_hand_back(wire::HandBack{reason, output, input});
 }
 
-void TextClient::update_interest()
+void Door::update_interest()
 {
     if (done_ || !watched_)
         return;
     uint32_t want = 0;
-    if (!hand_back_ && !input_eof_ && !backlogged() && lines_.buffered() <= lines_.max_line())
+    if (!hand_back_ && !input_eof_ && !backlogged() && input_room() > 0)
         want |= EPOLLIN;
     if (out_pos_ < out_.size())
         want |= EPOLLOUT;
@@ -382,7 +301,7 @@ void TextClient::update_interest()
 // hand-back is due) and, while output is pending, the write-stall deadline;
 // none when neither applies. write_out() re-arms it when output becomes
 // pending.
-void TextClient::arm_deadline_timer()
+void Door::arm_deadline_timer()
 {
     if (deadline_timer_)
         server_.loop().cancel_timer(deadline_timer_);
@@ -403,7 +322,7 @@ void TextClient::arm_deadline_timer()
     });
 }
 
-void TextClient::on_deadline_timer()
+void Door::on_deadline_timer()
 {
     if (done_)
         return;
@@ -416,7 +335,7 @@ void TextClient::on_deadline_timer()
         return;
     }
     if (idle_timeout_.count() != 0 && !hand_back_ && now - last_activity_ >= idle_timeout_) {
-        request_hand_back(wire::HandBackReason::IdleTimeout, std::string(lines_.take_rest()));
+        request_hand_back(wire::HandBackReason::IdleTimeout, rest_of_input());
         step();
         if (done_)
             return;

@@ -1,0 +1,136 @@
+// door.h: a client's TCP socket handed to kvstored by its kvsvc
+// (wire::Msg::Handoff), served by kvstored in one of the protocols ("doors"):
+// the line protocol (line_door.h) or the Redis protocol (redis/redis_door.h).
+//
+// Door is what every protocol shares: it reads the socket, writes replies,
+// holds replies until their writes are durable, spends a bounded amount of
+// work per loop turn, enforces the idle and write-stall deadlines, and hands
+// the socket back to kvsvc (wire::Msg::HandBack) with the output not yet
+// written and the input not yet processed. A subclass only parses its input
+// and runs what it parsed (run_step()).
+//
+// Never blocks: the socket is read and written with MSG_DONTWAIT (its file
+// flags are shared with kvsvc and are left alone); no request runs while more
+// than kMaxClientOutput (1 MiB) of replies wait for the client.
+//
+// A client that takes none of its pending output for kWriteStallTimeout
+// (command.h) is cut: kvstored hands the socket back with
+// HandBackReason::OutputCut and kvsvc resets the connection, because what was
+// written may end in the middle of a reply. The same happens at the kick and
+// shutdown deadlines (cut()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "event_loop.h"
+#include "fd.h"
+#include "held_replies.h"
+#include "wire.h"
+
+namespace kv {
+
+class Client;
+class Server;
+
+class Door : public EventLoop::Watcher {
+public:
+    // An idle timeout of zero means none.
+    Door(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout,
+         HeldReplies::ErrorFormat format);
+    ~Door() override;
+
+    // Starts serving: writes `output` (for the line protocol, the reply to a
+    // connect that came with the socket), then answers `input` (what kvsvc
+    // read and did not process), then watches the socket.
+    void start(std::string_view output, std::string_view input);
+    void on_ready(uint32_t events) override;
+    void on_out_of_memory() override;
+    // Sends the replies that were waiting for their writes to become durable.
+    void release_durable();
+    // kvstored is shutting down (or the client is kicked): answer held writes,
+    // then hand back so that kvsvc can end the session.
+    void shut_down();
+    // The owner is going away: stop at once, close our copy of the socket.
+    void drop();
+    // Gives up on the client now, whatever it still has to read: logs `why`
+    // and hands back with HandBackReason::OutputCut (kvsvc resets the
+    // connection). Used by the write-stall, kick and shutdown deadlines.
+    void cut(const std::string& why);
+    // Reply bytes waiting for the client (CLIENT LIST's omem).
+    size_t unsent() const { return out_.size() - out_pos_; }
+
+protected:
+    // What run_step() did.
+    enum class Step {
+        Ran,  // ran a request (or a page of one): call again
+        Blocked,  // cannot go on until output drains (an output window is full)
+        Idle,  // nothing to do until more input, a durable release or the budget's resume
+    };
+    // Parses and runs the next request of buffered input, spending budget_
+    // (check allows_more() first, use() per request). At the end of input
+    // (input_ended()) it requests the hand-back that suits the protocol.
+    virtual Step run_step() = 0;
+    // Buffers bytes read from the client.
+    virtual void take_input(const char* data, size_t len) = 0;
+    // How many more bytes may be read now (0: the protocol's input bound is
+    // reached, wait until run_step() consumes).
+    virtual size_t input_room() const = 0;
+    // The unprocessed input to return with an idle-timeout hand-back.
+    virtual std::string rest_of_input() = 0;
+
+    // For subclasses.
+    Server& server() { return server_; }
+    Client& owner() { return owner_; }
+    bool input_ended() const { return input_eof_; }
+    bool done() const { return done_; }
+    bool hand_back_due() const { return hand_back_.has_value(); }
+    bool replies_held() const { return !held_.empty(); }
+    // Queues a reply, released once the write with `ticket` is durable.
+    void queue(std::string text, uint64_t ticket);
+    // Output written straight to the socket buffer (a listing's pages, which
+    // wait for held replies first).
+    std::string& output() { return out_; }
+    void request_hand_back(wire::HandBackReason reason, std::string input);
+    void out_of_memory(const char* doing);
+    TurnBudget budget_;
+
+private:
+    void step();
+    void read_input();
+    bool process();
+    void resume();
+    void write_out();
+    void try_hand_back();
+    void update_interest();
+    bool backlogged() const;
+    void arm_deadline_timer();
+    void on_deadline_timer();
+    void stop_watching();
+
+    Server& server_;
+    Client& owner_;
+    UniqueFd fd_;
+    std::chrono::seconds idle_timeout_;
+    bool done_ = false;  // handed back or dropped: ignore every further event
+    bool watched_ = false;
+    bool input_eof_ = false;
+    uint32_t interest_ = 0;
+    // One timer for the idle timeout and the write-stall deadline, re-armed
+    // each time it fires until we are done.
+    uint64_t deadline_timer_ = 0;
+    std::chrono::steady_clock::time_point last_activity_;  // read or written
+    // Last time the client took output, or when output last became pending.
+    std::chrono::steady_clock::time_point last_write_;
+    bool output_pending_ = false;  // as of the last write_out()
+    std::optional<wire::HandBackReason> hand_back_;
+    std::string back_input_;  // input returned with the HandBack
+    std::string out_;
+    size_t out_pos_ = 0;
+    HeldReplies held_;
+};
+
+}  // namespace kv

@@ -1,0 +1,116 @@
+// line_door.cc: see line_door.h.
+#include "line_door.h"
+
+#include <new>
+
+#include "client.h"
+#include "server.h"
+
+namespace kv {
+
+LineDoor::LineDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
+    : Door(server, owner, std::move(fd), idle_timeout, error_reply), lines_(server.limits().max_value + kLineOverhead)
+{
+}
+
+// Never more than one byte past the longest line: then the input we may have
+// to hand back (a partly read line) always fits in a HandBack frame.
+size_t LineDoor::input_room() const
+{
+    return lines_.buffered() > lines_.max_line() ? 0 : lines_.max_line() + 1 - lines_.buffered();
+}
+
+// Runs the next buffered line, or the next page of a listing before any later
+// line.
+Door::Step LineDoor::run_step()
+{
+    if (listing_) {
+        if (replies_held())
+            return Step::Idle;  // a page may not overtake a held reply; release_durable() resumes
+        if (unsent() >= kListingWindow)
+            return Step::Blocked;
+        if (!budget_.allows_more())
+            return Step::Idle;
+        send_page();
+        return Step::Ran;
+    }
+    if (lines_.buffered() == 0 && !input_ended())
+        return Step::Idle;
+    if (!budget_.allows_more())
+        return Step::Idle;
+    std::string_view line;
+    switch (lines_.next(line)) {
+    case LineSplitter::Next::Line:
+        budget_.use();
+        handle_line(line);
+        return Step::Ran;
+    case LineSplitter::Next::TooLong:
+        budget_.use();
+        queue(too_long_reply(lines_.max_line()), 0);
+        return Step::Ran;
+    case LineSplitter::Next::NeedMore:
+        // kvsvc answers an unterminated last line and ends the session.
+        if (input_ended())
+            request_hand_back(wire::HandBackReason::EndOfInput, std::string(lines_.take_rest()));
+        return Step::Idle;
+    }
+    return Step::Idle;
+}
+
+void LineDoor::handle_line(std::string_view line)
+{
+    ParseResult parsed = parse_line(line, server().limits().max_value);
+    if (parsed.kind == ParseResult::Kind::Error) {
+        queue(std::move(parsed.error), 0);
+        return;
+    }
+    if (parsed.kind != ParseResult::Kind::Command)
+        return;
+    const Command& cmd = parsed.command;
+    switch (cmd.verb) {
+    case Verb::Connect:
+        queue(std::string(kConnectedReply), 0);
+        return;
+    case Verb::Ping:
+        queue(std::string(kPongReply), 0);
+        return;
+    case Verb::Help:
+        queue(help_text(), 0);
+        return;
+    case Verb::Close:
+    case Verb::Exit: {
+        // kvsvc runs these: return the line itself and everything after it.
+        std::string rest(line);
+        rest.push_back('\n');
+        rest.append(lines_.take_rest());
+        request_hand_back(wire::HandBackReason::Command, std::move(rest));
+        return;
+    }
+    default:
+        break;
+    }
+    owner().note_command();
+    try {
+        std::string text;
+        uint64_t ticket = execute(to_request(cmd), server().db(), server().stats(), server().limits(), text, listing_);
+        if (!listing_)  // a listing's pages follow from run_step()
+            queue(std::move(text), ticket);
+    } catch (const std::bad_alloc&) {
+        out_of_memory("running a command");
+    }
+}
+
+// The next page of the listing in progress; after the last one, later lines
+// run again. Pages wait for held replies (run_step()), so they go straight out.
+void LineDoor::send_page()
+{
+    budget_.use();
+    try {
+        if (!listing_->next_page(server().db().store(), output()))
+            listing_.reset();
+    } catch (const std::bad_alloc&) {
+        out_of_memory("listing");
+    }
+}
+
+}  // namespace kv

@@ -1,0 +1,186 @@
+// redis_door.cc: see redis_door.h. Also the redis::Host that lets commands
+// see the server (CLIENT, INFO, SHUTDOWN).
+#include "redis_door.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <new>
+
+#include "client.h"
+#include "log.h"
+#include "server.h"
+
+namespace kv {
+namespace {
+
+// How a reply that cannot be given (its write failed or was abandoned at
+// shutdown) reads in RESP: Redis's MISCONF for a failing disk, ERR otherwise.
+std::string resp_error(std::string_view code, std::string_view message)
+{
+    std::string line = code == "storage" ? "-MISCONF " : "-ERR ";
+    line.append(message).append("\r\n");
+    return line;
+}
+
+int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+uint64_t rss_bytes()
+{
+    unsigned long pages = 0, resident = 0;
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    int n = std::fscanf(f, "%lu %lu", &pages, &resident);
+    std::fclose(f);
+    return n == 2 ? resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// The server as Redis commands see it.
+class ServerHost : public redis::Host {
+public:
+    explicit ServerHost(Server& server) : server_(server) { }
+
+    std::vector<redis::ClientInfo> clients() const override
+    {
+        std::vector<redis::ClientInfo> all;
+        auto now = std::chrono::steady_clock::now();
+        int64_t unix = unix_now();
+        server_.for_each_client([&](const Client& c) {
+            if (c.role() != Client::Role::Service)
+                return;
+            redis::ClientInfo info;
+            info.id = c.id();
+            info.address = c.address();
+            info.age_seconds = unix - c.attached_since_unix();
+            info.idle_seconds = std::chrono::duration_cast<std::chrono::seconds>(now - c.last_active()).count();
+            if (const Door* door = c.door()) {
+                info.output_bytes = door->unsent();
+                if (auto* redis = dynamic_cast<const RedisDoor*>(door)) {
+                    info.name = redis->session().name;
+                    info.last_command = redis->session().last_command;
+                    info.protocol = redis->session().protocol;
+                }
+            }
+            all.push_back(std::move(info));
+        });
+        return all;
+    }
+
+    // Later, from the loop: the caller is inside a client's command.
+    bool kill_client(uint64_t id) override
+    {
+        bool found = false;
+        server_.for_each_client([&](const Client& c) { found = found || (c.id() == id && c.attached()); });
+        if (found) {
+            Server& server = server_;
+            server_.loop().defer([&server, id] { server.kick(id, "killed by CLIENT KILL", 0); });
+        }
+        return found;
+    }
+
+    redis::ServerFacts facts() const override
+    {
+        const ServerConfig& config = server_.config();
+        redis::ServerFacts f;
+        f.pid = ::getpid();
+        f.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now()
+                                                                            - server_.stats().started)
+                               .count();
+        f.capacity = config.capacity;
+        f.max_value = config.max_value;
+        f.when_full = config.when_full == WhenFull::Evict ? "evict" : "refuse";
+        f.persistence = config.persist ? config.persist->path : "none";
+        f.sync = config.persist ? sync_mode_name(config.persist->mode) : "";
+        const Persistence* p = server_.db().persistence();
+        f.last_save_unix = p && p->last_commit_unix() ? p->last_commit_unix() : unix_now() - f.uptime_seconds;
+        f.rss_bytes = rss_bytes();
+        f.connected_clients = server_.attached_count();
+        return f;
+    }
+
+    // Stopping kvstored is an admin operation (`kvstored shutdown`, on the
+    // admin socket and its access control): a network client may not.
+    bool shutdown(std::string_view why) override
+    {
+        LOG_WARN("a Redis client asked for SHUTDOWN (%.*s); refused: use kvstored shutdown",
+                 static_cast<int>(why.size()), why.data());
+        return false;
+    }
+
+private:
+    Server& server_;
+};
+
+}  // namespace
+
+redis::RequestLimits RedisDoor::limits_for(size_t max_value)
+{
+    return redis::RequestLimits{max_value, (1u << 20) + 2 * max_value};
+}
+
+RedisDoor::RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
+    : Door(server, owner, std::move(fd), idle_timeout, resp_error),
+      parser_(limits_for(server.limits().max_value)),
+      host_(std::make_unique<ServerHost>(server))
+{
+    session_.id = owner.id();
+    session_.address = owner.address();
+}
+
+RedisDoor::~RedisDoor() = default;
+
+size_t RedisDoor::input_room() const
+{
+    return parser_.wants_input() ? 64 * 1024 : 0;
+}
+
+// Runs the next buffered request. After QUIT or a protocol error, and at the
+// end of the client's input, the session ends: kvsvc writes what we have not
+// and closes.
+Door::Step RedisDoor::run_step()
+{
+    if (!budget_.allows_more())
+        return Step::Idle;
+    switch (parser_.next(args_, error_)) {
+    case redis::RequestParser::Next::NeedMore:
+        if (input_ended())
+            request_hand_back(wire::HandBackReason::EndOfInput, {});
+        return Step::Idle;
+    case redis::RequestParser::Next::Error:
+        if (error_.empty())
+            LOG_WARN("client %llu: a Redis request passed %zu bytes; connection closed",
+                     static_cast<unsigned long long>(owner().id()), parser_.limits().max_request);
+        else
+            queue(error_, 0);
+        request_hand_back(wire::HandBackReason::EndOfInput, {});
+        return Step::Idle;
+    case redis::RequestParser::Next::Command:
+        budget_.use();
+        run(args_);
+        return Step::Ran;
+    }
+    return Step::Idle;
+}
+
+void RedisDoor::run(const std::vector<std::string_view>& args)
+{
+    owner().note_command();
+    try {
+        redis::Context ctx{server().db(), server().stats(), server().limits(), *host_, system_clock()};
+        std::string out;
+        uint64_t ticket = redis::execute(args, session_, ctx, out);
+        queue(std::move(out), ticket);
+    } catch (const std::bad_alloc&) {
+        out_of_memory("running a command");
+        return;
+    }
+    if (session_.close_after_reply)
+        request_hand_back(wire::HandBackReason::EndOfInput, {});
+}
+
+}  // namespace kv

@@ -1,0 +1,51 @@
+// redis_door.h: the Redis protocol (RESP2/RESP3, docs/redis.md) on a
+// handed-off socket. kvsvc --protocol redis hands every session over at once
+// (wire.h, kHelloRedis), so kvstored serves the whole session: it parses
+// requests with redis::RequestParser and runs them with redis::execute, onto
+// the same Database as every other door.
+//
+// The session ends with a hand-back that kvsvc answers by writing the output
+// and closing: after QUIT or a protocol error (EndOfInput, no input), at the
+// end of the client's input, at the idle timeout (Redis's `timeout`: none by
+// default), at shutdown or a kick (Shutdown), or when the socket breaks.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "door.h"
+#include "redis_commands.h"
+#include "resp.h"
+
+namespace kv {
+
+class RedisDoor : public Door {
+public:
+    // An idle timeout of zero means none.
+    RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout);
+    ~RedisDoor() override;
+
+    const redis::Session& session() const { return session_; }
+
+    // The bounds on one request (docs/redis.md, "Limits"): a bulk string may
+    // hold --max-value bytes (Redis's proto-max-bulk-len), a whole request
+    // 1 MiB plus two of those.
+    static redis::RequestLimits limits_for(size_t max_value);
+
+private:
+    Step run_step() override;
+    void take_input(const char* data, size_t len) override { parser_.append(data, len); }
+    size_t input_room() const override;
+    std::string rest_of_input() override { return {}; }
+    void run(const std::vector<std::string_view>& args);
+
+    redis::RequestParser parser_;
+    std::unique_ptr<redis::Host> host_;
+    redis::Session session_;
+    std::vector<std::string_view> args_;
+    std::string error_;
+};
+
+}  // namespace kv
