@@ -69,7 +69,7 @@ void do_clients(Context& c)
             return;
         rows.push_back(std::to_string(client.id()) + " " + std::to_string(client.pid()) + " " + client.address() + " "
                        + std::to_string(client.attached_since_unix()) + " " + std::to_string(client.commands()) + " "
-                       + std::to_string(seconds_since(client.last_active())));
+                       + std::to_string(seconds_since(client.last_active())) + " " + client.protocol());
     });
     c.out.append("CLIENTS ").append(std::to_string(rows.size())).append("\n");
     for (const auto& row : rows)

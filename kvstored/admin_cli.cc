@@ -323,15 +323,16 @@ int clients(const Target& t, bool json)
         auto lines = block(expect_ok(link.call({wire::Op::Clients, {}, {}})), "CLIENTS");
         nlohmann::ordered_json rows = nlohmann::ordered_json::array();
         if (!json)
-            std::printf("%-8s %-8s %-24s %-20s %10s %8s\n", "ID", "PID", "ADDRESS", "ATTACHED SINCE", "COMMANDS",
-                        "IDLE");
+            std::printf("%-8s %-8s %-24s %-20s %10s %8s  %s\n", "ID", "PID", "ADDRESS", "ATTACHED SINCE", "COMMANDS",
+                        "IDLE", "PROTOCOL");
         for (const auto& line : lines) {
             unsigned long long id, commands;
             long long since, idle;
             int pid;
-            char address[256];
-            if (std::sscanf(line.c_str(), "%llu %d %255s %lld %llu %lld", &id, &pid, address, &since, &commands, &idle)
-                != 6)
+            char address[256], protocol[16];
+            if (std::sscanf(line.c_str(), "%llu %d %255s %lld %llu %lld %15s", &id, &pid, address, &since, &commands,
+                            &idle, protocol)
+                != 7)
                 throw Failure{kExitError, "protocol error: bad client row '" + line + "'"};
             if (json) {
                 rows.push_back({{"id", id},
@@ -339,13 +340,15 @@ int clients(const Target& t, bool json)
                                 {"address", address},
                                 {"since_unix", since},
                                 {"commands", commands},
-                                {"idle_seconds", idle}});
+                                {"idle_seconds", idle},
+                                {"protocol", protocol}});
                 continue;
             }
             char when[32];
             time_t since_t = since;
             std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&since_t));
-            std::printf("%-8llu %-8d %-24s %-20s %10llu %7llds\n", id, pid, address, when, commands, idle);
+            std::printf("%-8llu %-8d %-24s %-20s %10llu %7llds  %s\n", id, pid, address, when, commands, idle,
+                        protocol);
         }
         if (json)
             std::printf("%s\n", rows.dump().c_str());

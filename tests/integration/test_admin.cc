@@ -406,6 +406,7 @@ TEST_CASE("clients lists each attached kvsvc with its pid, address local and a g
     CHECK(rows[1].at("id").get<uint64_t>() > id1);
     CHECK(rows[1].at("pid") == s2.process.pid());
     CHECK(rows[1].at("commands") == 0);
+    CHECK(rows[1].at("protocol") == "line");
 
     SECTION("the table")
     {
@@ -415,17 +416,19 @@ TEST_CASE("clients lists each attached kvsvc with its pid, address local and a g
         CHECK(r.err.empty());
         Lines lines = split_lines(r.out);
         REQUIRE(lines.size() == 3);
-        CHECK(split_words(lines[0]) == Lines{"ID", "PID", "ADDRESS", "ATTACHED", "SINCE", "COMMANDS", "IDLE"});
-        // id pid address date time commands idle
+        CHECK(split_words(lines[0])
+              == Lines{"ID", "PID", "ADDRESS", "ATTACHED", "SINCE", "COMMANDS", "IDLE", "PROTOCOL"});
+        // id pid address date time commands idle protocol
         Lines first = split_words(lines[1]);
-        REQUIRE(first.size() == 7);
+        REQUIRE(first.size() == 8);
+        CHECK(first[7] == "line");
         CHECK(first[0] == std::to_string(id1));
         CHECK(first[1] == std::to_string(s1.process.pid()));
         CHECK(first[2] == "local");
         CHECK(first[5] == "3");
         CHECK(first[6].back() == 's');
         Lines second = split_words(lines[2]);
-        REQUIRE(second.size() == 7);
+        REQUIRE(second.size() == 8);
         CHECK(second[1] == std::to_string(s2.process.pid()));
         CHECK(second[5] == "0");
     }
