@@ -5,11 +5,12 @@
 // The writer encodes replies for the protocol version the session chose with
 // HELLO (2 until then), as Redis 7.0's reply functions do.
 //
-// Commands live in commands.h; nothing here knows what a command means.
+// Commands live in redis_commands.h; nothing here knows what a command means.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,21 @@ struct RequestLimits {
     size_t max_request;
 };
 
+// Redis's PROTO_INLINE_MAX_SIZE: the longest inline request, and the longest
+// multibulk or bulk header ("*N", "$N") Redis waits for before refusing it.
+inline constexpr size_t kInlineMax = 64 * 1024;
+
+// Splits a byte stream into requests. The decision on a request depends only on
+// its first max_request bytes, never on how the stream was cut into appends.
+//
+// Memory: the buffer holds the unparsed input plus consumed bytes not yet
+// compacted away, which are fewer than the unparsed ones, so a caller that
+// appends only while wants_input() holds keeps it under 2 * max_request plus
+// one read. Nothing is allocated from a count the client declares (a
+// "*2147483647" header costs nothing until its bulks arrive). Input arriving a
+// byte at a time is scanned once: each header is searched from where the last
+// search stopped, and a multibulk request's arguments are collected in one pass
+// when its last bulk has arrived.
 class RequestParser {
 public:
     enum class Next {
@@ -45,16 +61,43 @@ public:
     size_t buffered() const { return buf_.size() - pos_; }
     // True while reading more input can help: false once a whole request's
     // bound is buffered (the caller stops reading until next() consumes).
-    bool wants_input() const;
+    bool wants_input() const { return !failed_ && buffered() <= limits_.max_request; }
     const RequestLimits& limits() const { return limits_; }
 
 private:
+    // Where the request at pos_ stands. Inline: looking for its LF. Count: for
+    // the CR ending "*N". BulkHeader: for the CR ending "$len" at cursor_.
+    // BulkData: waiting for bulk_len_ + 2 bytes at cursor_.
+    enum class Phase { Start, Inline, Count, BulkHeader, BulkData };
+
+    // One parsing step of the request at pos_: a result for next(), or
+    // nullopt to take the next step (the request went on, or carried no
+    // command and was skipped).
+    std::optional<Next> step(std::vector<std::string_view>& args, std::string& error);
+    std::optional<Next> parse_inline(std::vector<std::string_view>& args, std::string& error);
+    std::optional<Next> parse_count(std::string& error);
+    std::optional<Next> parse_bulk_header(std::string& error);
+    std::optional<Next> parse_bulk_data(std::vector<std::string_view>& args, std::string& error);
+    Next need_more(std::string& error);
+    Next fail(std::string& error, std::string_view text);
+    // The first `term` or NUL at or after scanned_ and before `limit`, or npos;
+    // scanned_ moves past what was searched. A NUL ends the search for good
+    // (stuck_), as Redis's strchr() stops at one.
+    size_t find_terminator(char term, size_t limit);
+    bool split_inline(size_t begin, size_t end, std::vector<std::string_view>& args);
+    void collect_bulks(std::vector<std::string_view>& args) const;
+
     RequestLimits limits_;
     std::string buf_;
-    size_t pos_ = 0;
-    // Parsing state of a multibulk request in progress, so that a request
-    // arriving in pieces is scanned once (the implementation defines more).
-    size_t scanned_ = 0;
+    size_t pos_ = 0;  // start of the request being parsed; before it, consumed bytes
+    Phase phase_ = Phase::Start;
+    size_t cursor_ = 0;  // multibulk: start of the next header or bulk (>= pos_)
+    size_t scanned_ = 0;  // the terminator searched for is not in [pos_ or cursor_, scanned_)
+    bool stuck_ = false;  // a NUL came before the terminator: Redis waits for its 64 KiB bound
+    long long count_ = 0;  // multibulk: its "*N"
+    long long bulks_left_ = 0;  // multibulk: bulks still to come
+    size_t bulk_len_ = 0;  // BulkData: the bulk's declared length
+    bool failed_ = false;  // an Error was returned
 };
 
 // Appends RESP replies to a string. Which encoding a type gets depends on the
