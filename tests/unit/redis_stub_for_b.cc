@@ -4,7 +4,7 @@
 // file, and its line in tests/CMakeLists.txt, at the merge.
 #include <cstdio>
 
-#include "redis_commands.h"
+#include "doors/redis/redis_commands.h"
 
 namespace kv::redis {
 
@@ -95,3 +95,13 @@ void ReplyWriter::verbatim(std::string_view text)
 }
 
 }  // namespace kv::redis
+
+namespace redis_test {
+
+kv::redis::Session& session()
+{
+    static kv::redis::Session s;
+    return s;
+}
+
+}  // namespace redis_test
