@@ -88,6 +88,8 @@ struct Session {
     // Close the connection once this reply is written (QUIT, CLIENT KILL of
     // oneself, a protocol error).
     bool close_after_reply = false;
+    // Out of line (transactions.cc), where WatchState is complete.
+    Session();
     ~Session();
 };
 
