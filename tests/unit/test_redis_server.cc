@@ -289,6 +289,14 @@ TEST_CASE_METHOD(Fixture, "MULTI queues, EXEC runs the queue in one call", "[red
     CHECK(!session.in_multi);
     CHECK(run({"multi"}) == "+OK\r\n");
     CHECK(run({"exec"}) == "*0\r\n");
+    // Inside EXEC the session is still in MULTI, and its last command is EXEC.
+    CHECK(run({"multi"}) == "+OK\r\n");
+    CHECK(run({"client", "info"}) == "+QUEUED\r\n");
+    std::string info = run({"exec"});
+    CHECK(info.starts_with("*1\r\n=" + std::to_string(info.size() - 12) + "\r\ntxt:id=7 addr=10.0.0.1:5000 "));
+    CHECK(info.find(" flags=x db=0 sub=0 psub=0 ssub=0 multi=1 ") != std::string::npos);
+    CHECK(info.ends_with(" cmd=exec user=default redir=-1 resp=3\n\r\n"));
+    session.protocol = 2;
     CHECK(run({"multi"}) == "+OK\r\n");
     CHECK(run({"discard"}) == "+OK\r\n");
     CHECK(run({"exec"}) == "-ERR EXEC without MULTI\r\n");

@@ -246,7 +246,6 @@ bool equals_nocase(std::string_view a, std::string_view b)
 
 void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out, uint64_t& ticket)
 {
-    session.last_command = std::string(spec.name);
     ++ctx.stats.commands_total;
     size_t start = out.size();
     ReplyWriter reply(out, session.protocol);
@@ -283,6 +282,9 @@ const CommandSpec* resolve_command(Args args)
 uint64_t execute(std::span<const std::string_view> args, Session& session, Context& ctx, std::string& out)
 {
     const CommandSpec* spec = resolve_command(args);
+    // What CLIENT LIST shows as cmd: the last command looked up, queued or
+    // refused too ("" for an unknown one: "NULL"), as Redis's lastcmd.
+    session.last_command = spec ? spec->name : std::string_view{};
     if (!spec) {
         bool container = args[0].find('|') == std::string_view::npos && find_command(args[0]);
         reject(session, ctx, out, container ? unknown_subcommand(args) : unknown_command(args));

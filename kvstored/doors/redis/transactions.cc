@@ -111,14 +111,13 @@ void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t
         return;
     }
     unwatch_all(session);
-    std::vector<std::vector<std::string>> queued = std::move(session.queued);
-    session.queued.clear();
-    session.in_multi = false;
-    reply.array(queued.size());
+    // The session stays in MULTI while its queue runs, as in Redis (CLIENT
+    // INFO inside EXEC shows flags=x and the queue's length).
+    reply.array(session.queued.size());
     std::string& out = reply.buffer();
     std::vector<std::string_view> args;
-    for (const std::vector<std::string>& command : queued) {
-        args.assign(command.begin(), command.end());
+    for (size_t i = 0; i < session.queued.size(); ++i) {
+        args.assign(session.queued[i].begin(), session.queued[i].end());
         // execute() found it and checked its arity when it queued it.
         const CommandSpec* spec = resolve_command(args);
         uint64_t t = 0;
@@ -126,7 +125,7 @@ void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t
         if (t != 0)
             ticket = t;
     }
-    session.last_command = "exec";
+    discard_transaction(session);
 }
 
 void cmd_watch(Args args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t&)
