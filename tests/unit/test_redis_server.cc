@@ -416,6 +416,21 @@ TEST_CASE_METHOD(Fixture, "a write to a watched key from any door aborts EXEC", 
         clock.advance(500);
         CHECK(watched_exec() == "*-1\r\n");
     }
+    SECTION("an admin load's commit")
+    {
+        CHECK(run({"watch", "k"}) == "+OK\r\n");
+        uint64_t ticket;
+        std::string summary;
+        CHECK(db.load_begin(1, false).empty());
+        CHECK(db.load_add(1, "other", "v", kv::kNoDeadline).empty());
+        CHECK(db.load_commit(1, ticket, summary).empty());
+        CHECK(watched_exec() == "*1\r\n+PONG\r\n");
+        CHECK(run({"watch", "k"}) == "+OK\r\n");
+        CHECK(db.load_begin(1, false).empty());
+        CHECK(db.load_add(1, "k", "v", kv::kNoDeadline).empty());
+        CHECK(db.load_commit(1, ticket, summary).empty());
+        CHECK(watched_exec() == "*-1\r\n");
+    }
     SECTION("another Redis session's write, and a session's end unregisters it")
     {
         {
@@ -428,6 +443,21 @@ TEST_CASE_METHOD(Fixture, "a write to a watched key from any door aborts EXEC", 
         CHECK(watched_exec() == "*-1\r\n");
         CHECK(db.watches().empty());
     }
+}
+
+TEST_CASE("an eviction touches the evicted key", "[redis]")
+{
+    kv::ManualClock clock;
+    kv::Database db{1, std::nullopt, kv::WhenFull::Evict, clock};
+    kv::WatchRegistry::Watcher w;
+    kv::Store::PutResult r;
+    db.put("a", "1", r);
+    db.watches().add("a", &w);
+    db.put("b", "2", r);
+    CHECK(!db.store().contains("a"));
+    CHECK(w.dirty);
+    db.watches().remove("a", &w);
+    CHECK(db.watches().empty());
 }
 
 TEST_CASE_METHOD(Fixture, "SHUTDOWN is refused unless the operator allowed it", "[redis]")
