@@ -38,9 +38,13 @@ uint64_t Database::put(std::string_view key, std::string_view value, int64_t dea
     std::string displaced;
     uint64_t evicted_before = store_.evicted_total();
     result = store_.put(key, value, deadline, &displaced);
-    if (store_.evicted_total() != evicted_before)
+    if (result != Store::PutResult::Full)
+        watches_.touch(key);
+    if (store_.evicted_total() != evicted_before) {
+        watches_.touch(displaced);  // an eviction changes a key, as in Redis
         LOG_DEBUG("evicted %.*s to make room for %.*s", static_cast<int>(displaced.size()), displaced.data(),
                   static_cast<int>(key.size()), key.data());
+    }
     if (result == Store::PutResult::Full || !persistence_)
         return 0;
     // Deleted as an eviction is, so the database never holds more than the
@@ -50,9 +54,17 @@ uint64_t Database::put(std::string_view key, std::string_view value, int64_t dea
     return persistence_->put(key, value, deadline, store_.last_version());
 }
 
+void Database::touch_live_keys()
+{
+    if (!watches_.empty())
+        watches_.touch_if([this](std::string_view key) { return store_.contains(key); });
+}
+
 uint64_t Database::erase(std::string_view key, bool& erased)
 {
     erased = store_.erase(key);
+    if (erased)
+        watches_.touch(key);
     if (!erased || !persistence_)
         return 0;
     return persistence_->erase(key);
@@ -61,6 +73,8 @@ uint64_t Database::erase(std::string_view key, bool& erased)
 uint64_t Database::set_deadline(std::string_view key, int64_t deadline, bool& found)
 {
     found = store_.set_deadline(key, deadline);
+    if (found)
+        watches_.touch(key);
     if (!found || !persistence_)
         return 0;
     return persistence_->set_deadline(key, deadline, store_.last_version());
@@ -85,6 +99,7 @@ bool Database::expire_cycle(std::chrono::microseconds budget)
 
 uint64_t Database::clear()
 {
+    touch_live_keys();
     store_.clear();
     return persistence_ ? persistence_->clear() : 0;
 }
@@ -182,6 +197,10 @@ std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string&
                                + std::to_string(store_.capacity()));
     // Then apply: nothing below can fail for want of room.
     size_t before = store_.size();
+    if (s.replace)
+        touch_live_keys();
+    for (const auto& entry : s.entries)
+        watches_.touch(entry.first);
     if (s.replace)
         store_.clear();
     std::vector<Persistence::Entry> entries;

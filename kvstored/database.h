@@ -26,6 +26,7 @@
 
 #include "persistence.h"
 #include "store.h"
+#include "watch_registry.h"
 
 namespace kv {
 
@@ -46,6 +47,10 @@ public:
     Store& store() { return store_; }
     const Store& store() const { return store_; }
     Persistence* persistence() { return persistence_.get(); }
+    // The keys Redis sessions WATCH: every write below (and a load's commit)
+    // touches the keys it changes there, so that any door's write aborts a
+    // watcher's EXEC. An expiry is not a touch: EXEC checks deadlines itself.
+    WatchRegistry& watches() { return watches_; }
 
     // Why writes are refused right now, or "" when they are accepted.
     std::string write_refusal() const;
@@ -119,11 +124,14 @@ private:
         size_t bytes = 0;
     };
     std::string refuse_load(const std::string& code, const std::string& why);
+    // Touches every watched key that holds a live entry (before a clear).
+    void touch_live_keys();
 
     Store store_;
     std::unique_ptr<Persistence> persistence_;
     uint64_t expired_cleaned_ = 0;  // store_.expired_total() when the database was last cleaned up
     std::optional<Staging> staging_;
+    WatchRegistry watches_;
 };
 
 }  // namespace kv

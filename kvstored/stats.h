@@ -34,6 +34,13 @@ struct Stats {
     uint64_t full_rejections = 0;  // saves of a new key refused because the store was full
     uint64_t protocol_errors = 0;  // peers dropped for malformed frames
     uint64_t storage_refusals = 0;  // writes refused because the database was failing
+    // The Redis door (INFO stats). Its commands also count in commands_total
+    // and in the counters above where one fits (GET is a read, with a hit or
+    // a miss; SET a save; ...): INFO's total_commands_processed is
+    // commands_total, keyspace_hits and keyspace_misses are hits and misses.
+    uint64_t redis_connections_total = 0;  // RESP sessions begun since start
+    uint64_t error_replies = 0;  // error replies sent (total_error_replies)
+    uint64_t exec_aborts = 0;  // EXECs that ran nothing: a watched key changed, or EXECABORT
 };
 
 }  // namespace kv

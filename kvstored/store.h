@@ -197,6 +197,9 @@ public:
     // Entries reclaimed past their deadline: lazily, actively, to make room,
     // or overwritten by a put.
     uint64_t expired_total() const { return expired_total_; }
+    // Entries held that have a deadline, expired ones not yet reclaimed
+    // included (Redis's INFO keyspace "expires" counts the same). O(1).
+    size_t with_deadline() const { return deadlines_.size(); }
     // Live entries evicted to make room (Evict mode).
     uint64_t evicted_total() const { return evicted_total_; }
 

@@ -26,12 +26,12 @@ std::string bulk(std::string_view s)
 
 TEST_CASE_METHOD(Fixture, "GET and SET: hits, misses, both protocols", "[redis][strings]")
 {
-    CHECK(run(get_command, {"GET", "k"}) == kNil2);
-    CHECK(run(get_command, {"GET", "k"}, 3) == kNil3);
-    CHECK(run(set_command, {"SET", "k", "v"}) == kOk);
-    CHECK(run(get_command, {"GET", "k"}) == "$1\r\nv\r\n");
-    CHECK(run(set_command, {"SET", "e", ""}) == kOk);
-    CHECK(run(get_command, {"GET", "e"}, 3) == "$0\r\n\r\n");
+    CHECK(run(cmd_get, {"GET", "k"}) == kNil2);
+    CHECK(run(cmd_get, {"GET", "k"}, 3) == kNil3);
+    CHECK(run(cmd_set, {"SET", "k", "v"}) == kOk);
+    CHECK(run(cmd_get, {"GET", "k"}) == "$1\r\nv\r\n");
+    CHECK(run(cmd_set, {"SET", "e", ""}) == kOk);
+    CHECK(run(cmd_get, {"GET", "e"}, 3) == "$0\r\n\r\n");
     CHECK(stats.reads == 4);
     CHECK(stats.hits == 2);
     CHECK(stats.misses == 2);
@@ -40,124 +40,124 @@ TEST_CASE_METHOD(Fixture, "GET and SET: hits, misses, both protocols", "[redis][
 
 TEST_CASE_METHOD(Fixture, "SET NX XX GET", "[redis][strings]")
 {
-    CHECK(run(set_command, {"SET", "a", "1", "XX"}) == kNil2);
-    CHECK(run(set_command, {"SET", "a", "1", "xx"}, 3) == kNil3);
-    CHECK(run(set_command, {"SET", "a", "1", "NX", "GET"}) == kNil2);  // set; there was no old value
-    CHECK(run(set_command, {"SET", "a", "2", "nx", "get"}) == "$1\r\n1\r\n");  // not set; the old value
-    CHECK(run(get_command, {"GET", "a"}) == "$1\r\n1\r\n");
-    CHECK(run(set_command, {"SET", "a", "3", "NX"}) == kNil2);
-    CHECK(run(set_command, {"SET", "a", "3", "XX", "GET"}) == "$1\r\n1\r\n");
-    CHECK(run(set_command, {"SET", "b", "1", "XX", "GET"}) == kNil2);
-    CHECK(run(set_command, {"SET", "a", "4", "GET"}) == "$1\r\n3\r\n");
-    CHECK(run(set_command, {"SET", "a", "5", "NX", "NX"}) == kNil2);  // a repeated option is accepted
-    CHECK(run(get_command, {"GET", "b"}) == kNil2);
+    CHECK(run(cmd_set, {"SET", "a", "1", "XX"}) == kNil2);
+    CHECK(run(cmd_set, {"SET", "a", "1", "xx"}, 3) == kNil3);
+    CHECK(run(cmd_set, {"SET", "a", "1", "NX", "GET"}) == kNil2);  // set; there was no old value
+    CHECK(run(cmd_set, {"SET", "a", "2", "nx", "get"}) == "$1\r\n1\r\n");  // not set; the old value
+    CHECK(run(cmd_get, {"GET", "a"}) == "$1\r\n1\r\n");
+    CHECK(run(cmd_set, {"SET", "a", "3", "NX"}) == kNil2);
+    CHECK(run(cmd_set, {"SET", "a", "3", "XX", "GET"}) == "$1\r\n1\r\n");
+    CHECK(run(cmd_set, {"SET", "b", "1", "XX", "GET"}) == kNil2);
+    CHECK(run(cmd_set, {"SET", "a", "4", "GET"}) == "$1\r\n3\r\n");
+    CHECK(run(cmd_set, {"SET", "a", "5", "NX", "NX"}) == kNil2);  // a repeated option is accepted
+    CHECK(run(cmd_get, {"GET", "b"}) == kNil2);
 }
 
 TEST_CASE_METHOD(Fixture, "SET option errors are Redis's", "[redis][strings]")
 {
-    CHECK(run(set_command, {"SET", "a", "3", "XX", "NX"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "NX", "XX"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "EX", "10", "PX", "10"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "KEEPTTL", "EX", "5"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "EX", "5", "KEEPTTL"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "EX"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "PERSIST"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "foo"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "3", "EX", "abc"}) == kNotInt);
-    CHECK(run(set_command, {"SET", "a", "3", "EX", "0"}) == "-ERR invalid expire time in 'set' command\r\n");
-    CHECK(run(set_command, {"SET", "a", "3", "PX", "-1"}) == "-ERR invalid expire time in 'set' command\r\n");
-    CHECK(run(set_command, {"SET", "a", "3", "EX", "9223372036854775"})
+    CHECK(run(cmd_set, {"SET", "a", "3", "XX", "NX"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "NX", "XX"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "10", "PX", "10"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "KEEPTTL", "EX", "5"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "5", "KEEPTTL"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "PERSIST"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "foo"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "abc"}) == kNotInt);
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "0"}) == "-ERR invalid expire time in 'set' command\r\n");
+    CHECK(run(cmd_set, {"SET", "a", "3", "PX", "-1"}) == "-ERR invalid expire time in 'set' command\r\n");
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "9223372036854775"})
           == "-ERR invalid expire time in 'set' command\r\n");
     // Past kvstore's last deadline (the year 10889): a documented difference.
-    CHECK(run(set_command, {"SET", "a", "3", "PXAT", "9223372036854775807"})
+    CHECK(run(cmd_set, {"SET", "a", "3", "PXAT", "9223372036854775807"})
           == "-ERR invalid expire time in 'set' command\r\n");
     CHECK(db.store().size() == 0);
 }
 
 TEST_CASE_METHOD(Fixture, "SET expiry: EX PX EXAT PXAT KEEPTTL, and a deadline in the past deletes", "[redis][strings]")
 {
-    CHECK(run(set_command, {"SET", "a", "1", "EX", "10", "EX", "20"}) == kOk);  // the last one counts
+    CHECK(run(cmd_set, {"SET", "a", "1", "EX", "10", "EX", "20"}) == kOk);  // the last one counts
     CHECK(db.store().peek("a")->deadline == now() + 20'000);
-    CHECK(run(set_command, {"SET", "a", "1", "px", "1500"}) == kOk);
+    CHECK(run(cmd_set, {"SET", "a", "1", "px", "1500"}) == kOk);
     CHECK(db.store().peek("a")->deadline == now() + 1500);
-    CHECK(run(set_command, {"SET", "a", "2", "KEEPTTL"}) == kOk);
+    CHECK(run(cmd_set, {"SET", "a", "2", "KEEPTTL"}) == kOk);
     CHECK(db.store().peek("a")->deadline == now() + 1500);
-    CHECK(run(set_command, {"SET", "a", "3"}) == kOk);
+    CHECK(run(cmd_set, {"SET", "a", "3"}) == kOk);
     CHECK(db.store().peek("a")->deadline == kv::kNoDeadline);
     std::string at = std::to_string(now() / 1000 + 100);
-    CHECK(run(set_command, {"SET", "a", "4", "EXAT", at}) == kOk);
+    CHECK(run(cmd_set, {"SET", "a", "4", "EXAT", at}) == kOk);
     CHECK(db.store().peek("a")->deadline == (now() / 1000 + 100) * 1000);
-    CHECK(run(set_command, {"SET", "a", "5", "PXAT", std::to_string(now() + 7)}) == kOk);
+    CHECK(run(cmd_set, {"SET", "a", "5", "PXAT", std::to_string(now() + 7)}) == kOk);
     CHECK(db.store().peek("a")->deadline == now() + 7);
     clock.advance(7);
-    CHECK(run(get_command, {"GET", "a"}) == kNil2);
-    CHECK(run(set_command, {"SET", "b", "1"}) == kOk);
-    CHECK(run(set_command, {"SET", "b", "2", "EXAT", "1", "GET"}) == "$1\r\n1\r\n");
-    CHECK(run(set_command, {"SET", "c", "2", "PXAT", std::to_string(now())}) == kOk);
+    CHECK(run(cmd_get, {"GET", "a"}) == kNil2);
+    CHECK(run(cmd_set, {"SET", "b", "1"}) == kOk);
+    CHECK(run(cmd_set, {"SET", "b", "2", "EXAT", "1", "GET"}) == "$1\r\n1\r\n");
+    CHECK(run(cmd_set, {"SET", "c", "2", "PXAT", std::to_string(now())}) == kOk);
     CHECK(db.store().stored() == 0);
 }
 
 TEST_CASE_METHOD(Fixture, "SETNX SETEX PSETEX GETSET GETDEL", "[redis][strings]")
 {
-    CHECK(run(setnx_command, {"SETNX", "a", "1"}) == ":1\r\n");
-    CHECK(run(setnx_command, {"SETNX", "a", "2"}) == ":0\r\n");
-    CHECK(run(setex_command, {"SETEX", "a", "0", "v"}) == "-ERR invalid expire time in 'setex' command\r\n");
-    CHECK(run(psetex_command, {"PSETEX", "a", "-1", "v"}) == "-ERR invalid expire time in 'psetex' command\r\n");
-    CHECK(run(setex_command, {"SETEX", "a", "x", "v"}) == kNotInt);
-    CHECK(run(setex_command, {"SETEX", "a", "10", "v"}) == kOk);
+    CHECK(run(cmd_setnx, {"SETNX", "a", "1"}) == ":1\r\n");
+    CHECK(run(cmd_setnx, {"SETNX", "a", "2"}) == ":0\r\n");
+    CHECK(run(cmd_setex, {"SETEX", "a", "0", "v"}) == "-ERR invalid expire time in 'setex' command\r\n");
+    CHECK(run(cmd_psetex, {"PSETEX", "a", "-1", "v"}) == "-ERR invalid expire time in 'psetex' command\r\n");
+    CHECK(run(cmd_setex, {"SETEX", "a", "x", "v"}) == kNotInt);
+    CHECK(run(cmd_setex, {"SETEX", "a", "10", "v"}) == kOk);
     CHECK(db.store().peek("a")->deadline == now() + 10'000);
-    CHECK(run(psetex_command, {"PSETEX", "a", "10", "w"}) == kOk);
+    CHECK(run(cmd_psetex, {"PSETEX", "a", "10", "w"}) == kOk);
     CHECK(db.store().peek("a")->deadline == now() + 10);
-    CHECK(run(getset_command, {"GETSET", "a", "x"}) == "$1\r\nw\r\n");
+    CHECK(run(cmd_getset, {"GETSET", "a", "x"}) == "$1\r\nw\r\n");
     CHECK(db.store().peek("a")->deadline == kv::kNoDeadline);
-    CHECK(run(getset_command, {"GETSET", "n", "x"}, 3) == kNil3);
-    CHECK(run(getdel_command, {"GETDEL", "a"}) == "$1\r\nx\r\n");
-    CHECK(run(getdel_command, {"GETDEL", "a"}) == kNil2);
-    CHECK(run(getdel_command, {"GETDEL", "a"}, 3) == kNil3);
+    CHECK(run(cmd_getset, {"GETSET", "n", "x"}, 3) == kNil3);
+    CHECK(run(cmd_getdel, {"GETDEL", "a"}) == "$1\r\nx\r\n");
+    CHECK(run(cmd_getdel, {"GETDEL", "a"}) == kNil2);
+    CHECK(run(cmd_getdel, {"GETDEL", "a"}, 3) == kNil3);
 }
 
 TEST_CASE_METHOD(Fixture, "GETEX", "[redis][strings]")
 {
-    CHECK(run(getex_command, {"GETEX", "a"}) == kNil2);
-    CHECK(run(getex_command, {"GETEX", "a", "EX", "0"}) == kNil2);  // the key is looked up first
-    CHECK(run(getex_command, {"GETEX", "a", "foo"}) == kSyntax);
-    CHECK(run(getex_command, {"GETEX", "a", "KEEPTTL"}) == kSyntax);
-    CHECK(run(set_command, {"SET", "a", "hello"}) == kOk);
-    CHECK(run(getex_command, {"GETEX", "a", "EX", "0"}) == "-ERR invalid expire time in 'getex' command\r\n");
-    CHECK(run(getex_command, {"GETEX", "a", "PERSIST", "EX", "1"}) == kSyntax);
-    CHECK(run(getex_command, {"GETEX", "a", "PX", "10", "PX", "20"}) == bulk("hello"));
+    CHECK(run(cmd_getex, {"GETEX", "a"}) == kNil2);
+    CHECK(run(cmd_getex, {"GETEX", "a", "EX", "0"}) == kNil2);  // the key is looked up first
+    CHECK(run(cmd_getex, {"GETEX", "a", "foo"}) == kSyntax);
+    CHECK(run(cmd_getex, {"GETEX", "a", "KEEPTTL"}) == kSyntax);
+    CHECK(run(cmd_set, {"SET", "a", "hello"}) == kOk);
+    CHECK(run(cmd_getex, {"GETEX", "a", "EX", "0"}) == "-ERR invalid expire time in 'getex' command\r\n");
+    CHECK(run(cmd_getex, {"GETEX", "a", "PERSIST", "EX", "1"}) == kSyntax);
+    CHECK(run(cmd_getex, {"GETEX", "a", "PX", "10", "PX", "20"}) == bulk("hello"));
     CHECK(db.store().peek("a")->deadline == now() + 20);
-    CHECK(run(getex_command, {"GETEX", "a", "persist"}) == bulk("hello"));
+    CHECK(run(cmd_getex, {"GETEX", "a", "persist"}) == bulk("hello"));
     CHECK(db.store().peek("a")->deadline == kv::kNoDeadline);
-    CHECK(run(getex_command, {"GETEX", "a", "EXAT", "1"}) == bulk("hello"));
-    CHECK(run(get_command, {"GET", "a"}) == kNil2);
+    CHECK(run(cmd_getex, {"GETEX", "a", "EXAT", "1"}) == bulk("hello"));
+    CHECK(run(cmd_get, {"GET", "a"}) == kNil2);
 }
 
 TEST_CASE_METHOD(Fixture, "MGET MSET MSETNX", "[redis][strings]")
 {
-    CHECK(run(mset_command, {"MSET", "a"}) == "-ERR wrong number of arguments for 'mset' command\r\n");
-    CHECK(run(msetnx_command, {"MSETNX", "a", "1", "b"}) == "-ERR wrong number of arguments for 'msetnx' command\r\n");
-    CHECK(run(mset_command, {"MSET", "a", "1", "b", "2", "a", "3"}) == kOk);
-    CHECK(run(mget_command, {"MGET", "a", "x", "b"}) == "*3\r\n$1\r\n3\r\n$-1\r\n$1\r\n2\r\n");
-    CHECK(run(mget_command, {"MGET", "a", "x", "b"}, 3) == "*3\r\n$1\r\n3\r\n_\r\n$1\r\n2\r\n");
-    CHECK(run(msetnx_command, {"MSETNX", "c", "1", "a", "2"}) == ":0\r\n");
-    CHECK(run(get_command, {"GET", "c"}) == kNil2);
-    CHECK(run(msetnx_command, {"MSETNX", "c", "1", "d", "2"}) == ":1\r\n");
-    CHECK(run(mget_command, {"MGET", "c", "d"}) == "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    CHECK(run(cmd_mset, {"MSET", "a"}) == "-ERR wrong number of arguments for 'mset' command\r\n");
+    CHECK(run(cmd_msetnx, {"MSETNX", "a", "1", "b"}) == "-ERR wrong number of arguments for 'msetnx' command\r\n");
+    CHECK(run(cmd_mset, {"MSET", "a", "1", "b", "2", "a", "3"}) == kOk);
+    CHECK(run(cmd_mget, {"MGET", "a", "x", "b"}) == "*3\r\n$1\r\n3\r\n$-1\r\n$1\r\n2\r\n");
+    CHECK(run(cmd_mget, {"MGET", "a", "x", "b"}, 3) == "*3\r\n$1\r\n3\r\n_\r\n$1\r\n2\r\n");
+    CHECK(run(cmd_msetnx, {"MSETNX", "c", "1", "a", "2"}) == ":0\r\n");
+    CHECK(run(cmd_get, {"GET", "c"}) == kNil2);
+    CHECK(run(cmd_msetnx, {"MSETNX", "c", "1", "d", "2"}) == ":1\r\n");
+    CHECK(run(cmd_mget, {"MGET", "c", "d"}) == "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
 }
 
 TEST_CASE_METHOD(Fixture, "a full store refuses new keys whole, with kvstore's OOM text", "[redis][strings]")
 {
     const std::string oom = "-OOM command not allowed when the store is full (5 of 5 entries, --when-full refuse)\r\n";
-    CHECK(run(mset_command, {"MSET", "a", "1", "b", "1", "c", "1", "d", "1"}) == kOk);
-    CHECK(run(mset_command, {"MSET", "a", "2", "e", "2", "f", "2"})
+    CHECK(run(cmd_mset, {"MSET", "a", "1", "b", "1", "c", "1", "d", "1"}) == kOk);
+    CHECK(run(cmd_mset, {"MSET", "a", "2", "e", "2", "f", "2"})
           == "-OOM command not allowed when the store is full (4 of 5 entries, --when-full refuse)\r\n");
-    CHECK(run(get_command, {"GET", "a"}) == "$1\r\n1\r\n");  // nothing was written
-    CHECK(run(set_command, {"SET", "e", "1"}) == kOk);
-    CHECK(run(set_command, {"SET", "f", "1"}) == oom);
-    CHECK(run(set_command, {"SET", "a", "9"}) == kOk);  // overwriting always works
-    CHECK(run(incr_command, {"INCR", "g"}) == oom);
-    CHECK(run(append_command, {"APPEND", "g", "x"}) == oom);
+    CHECK(run(cmd_get, {"GET", "a"}) == "$1\r\n1\r\n");  // nothing was written
+    CHECK(run(cmd_set, {"SET", "e", "1"}) == kOk);
+    CHECK(run(cmd_set, {"SET", "f", "1"}) == oom);
+    CHECK(run(cmd_set, {"SET", "a", "9"}) == kOk);  // overwriting always works
+    CHECK(run(cmd_incr, {"INCR", "g"}) == oom);
+    CHECK(run(cmd_append, {"APPEND", "g", "x"}) == oom);
     CHECK(stats.full_rejections == 4);
 }
 
@@ -165,64 +165,64 @@ TEST_CASE_METHOD(Fixture, "APPEND STRLEN and the value bound", "[redis][strings]
 {
     // The fixture's --max-value is 64 bytes.
     const std::string too_big = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
-    CHECK(run(strlen_command, {"STRLEN", "a"}) == ":0\r\n");
-    CHECK(run(append_command, {"APPEND", "a", ""}) == ":0\r\n");  // creates the key, as Redis does
-    CHECK(run(get_command, {"GET", "a"}) == "$0\r\n\r\n");
-    CHECK(run(append_command, {"APPEND", "a", "hello"}) == ":5\r\n");
-    CHECK(run(pexpire_command, {"PEXPIRE", "a", "100"}) == ":1\r\n");
-    CHECK(run(append_command, {"APPEND", "a", " world"}) == ":11\r\n");
+    CHECK(run(cmd_strlen, {"STRLEN", "a"}) == ":0\r\n");
+    CHECK(run(cmd_append, {"APPEND", "a", ""}) == ":0\r\n");  // creates the key, as Redis does
+    CHECK(run(cmd_get, {"GET", "a"}) == "$0\r\n\r\n");
+    CHECK(run(cmd_append, {"APPEND", "a", "hello"}) == ":5\r\n");
+    CHECK(run(cmd_pexpire, {"PEXPIRE", "a", "100"}) == ":1\r\n");
+    CHECK(run(cmd_append, {"APPEND", "a", " world"}) == ":11\r\n");
     CHECK(db.store().peek("a")->deadline == now() + 100);  // kept
-    CHECK(run(strlen_command, {"STRLEN", "a"}) == ":11\r\n");
-    CHECK(run(append_command, {"APPEND", "a", std::string(54, 'x')}) == too_big);
-    CHECK(run(append_command, {"APPEND", "a", std::string(53, 'x')}) == ":64\r\n");
-    CHECK(run(set_command, {"SET", "b", std::string(65, 'x')}) == too_big);
-    CHECK(run(setrange_command, {"SETRANGE", "b", "60", "abcde"}) == too_big);
+    CHECK(run(cmd_strlen, {"STRLEN", "a"}) == ":11\r\n");
+    CHECK(run(cmd_append, {"APPEND", "a", std::string(54, 'x')}) == too_big);
+    CHECK(run(cmd_append, {"APPEND", "a", std::string(53, 'x')}) == ":64\r\n");
+    CHECK(run(cmd_set, {"SET", "b", std::string(65, 'x')}) == too_big);
+    CHECK(run(cmd_setrange, {"SETRANGE", "b", "60", "abcde"}) == too_big);
 }
 
 TEST_CASE_METHOD(Fixture, "INCR DECR INCRBY DECRBY", "[redis][strings]")
 {
-    CHECK(run(incr_command, {"INCR", "n"}) == ":1\r\n");
-    CHECK(run(incrby_command, {"INCRBY", "n", "41"}) == ":42\r\n");
-    CHECK(run(decr_command, {"DECR", "n"}) == ":41\r\n");
-    CHECK(run(decrby_command, {"DECRBY", "n", "50"}) == ":-9\r\n");
-    CHECK(run(incrby_command, {"INCRBY", "n", "x"}) == kNotInt);
-    CHECK(run(decrby_command, {"DECRBY", "n", "-9223372036854775808"}) == "-ERR decrement would overflow\r\n");
-    CHECK(run(decrby_command, {"DECRBY", "missing", "-9223372036854775808"}) == "-ERR decrement would overflow\r\n");
-    CHECK(run(set_command, {"SET", "n", "9223372036854775807"}) == kOk);
-    CHECK(run(incr_command, {"INCR", "n"}) == "-ERR increment or decrement would overflow\r\n");
+    CHECK(run(cmd_incr, {"INCR", "n"}) == ":1\r\n");
+    CHECK(run(cmd_incrby, {"INCRBY", "n", "41"}) == ":42\r\n");
+    CHECK(run(cmd_decr, {"DECR", "n"}) == ":41\r\n");
+    CHECK(run(cmd_decrby, {"DECRBY", "n", "50"}) == ":-9\r\n");
+    CHECK(run(cmd_incrby, {"INCRBY", "n", "x"}) == kNotInt);
+    CHECK(run(cmd_decrby, {"DECRBY", "n", "-9223372036854775808"}) == "-ERR decrement would overflow\r\n");
+    CHECK(run(cmd_decrby, {"DECRBY", "missing", "-9223372036854775808"}) == "-ERR decrement would overflow\r\n");
+    CHECK(run(cmd_set, {"SET", "n", "9223372036854775807"}) == kOk);
+    CHECK(run(cmd_incr, {"INCR", "n"}) == "-ERR increment or decrement would overflow\r\n");
     for (std::string_view bad : {"", " 1", "+1", "01", "-0", "1.0", "abc"}) {
-        CHECK(run(set_command, {"SET", "s", bad}) == kOk);
-        CHECK(run(incr_command, {"INCR", "s"}) == kNotInt);
+        CHECK(run(cmd_set, {"SET", "s", bad}) == kOk);
+        CHECK(run(cmd_incr, {"INCR", "s"}) == kNotInt);
     }
-    CHECK(run(set_command, {"SET", "t", "10", "PX", "500"}) == kOk);
-    CHECK(run(incr_command, {"INCR", "t"}) == ":11\r\n");
+    CHECK(run(cmd_set, {"SET", "t", "10", "PX", "500"}) == kOk);
+    CHECK(run(cmd_incr, {"INCR", "t"}) == ":11\r\n");
     CHECK(db.store().peek("t")->deadline == now() + 500);
 }
 
 TEST_CASE_METHOD(Fixture, "INCRBYFLOAT formats as Redis does (long double, %.17Lf trimmed)", "[redis][strings]")
 {
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "f", "1.5"}) == bulk("1.5"));
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "f", "0.1"}, 3) == bulk("1.6"));
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "f", "abc"}) == "-ERR value is not a valid float\r\n");
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "f", "inf"}) == "-ERR increment would produce NaN or Infinity\r\n");
-    CHECK(run(set_command, {"SET", "g", "5.0e3"}) == kOk);
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "g", "1"}) == bulk("5001"));
-    CHECK(run(set_command, {"SET", "h", "0x10"}) == kOk);
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "h", "1"}) == bulk("17"));
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "i", "0.1"}) == bulk("0.1"));
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "i", "0.2"}) == bulk("0.3"));
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "j", "-0.0"}) == bulk("0"));
-    CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "j", " 1"}) == "-ERR value is not a valid float\r\n");
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "f", "1.5"}) == bulk("1.5"));
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "f", "0.1"}, 3) == bulk("1.6"));
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "f", "abc"}) == "-ERR value is not a valid float\r\n");
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "f", "inf"}) == "-ERR increment would produce NaN or Infinity\r\n");
+    CHECK(run(cmd_set, {"SET", "g", "5.0e3"}) == kOk);
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "g", "1"}) == bulk("5001"));
+    CHECK(run(cmd_set, {"SET", "h", "0x10"}) == kOk);
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "h", "1"}) == bulk("17"));
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "i", "0.1"}) == bulk("0.1"));
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "i", "0.2"}) == bulk("0.3"));
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "j", "-0.0"}) == bulk("0"));
+    CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "j", " 1"}) == "-ERR value is not a valid float\r\n");
     for (std::string_view bad : {"", " 1", "1 ", "nan"}) {
-        CHECK(run(set_command, {"SET", "f", bad}) == kOk);
-        CHECK(run(incrbyfloat_command, {"INCRBYFLOAT", "f", "1"}) == "-ERR value is not a valid float\r\n");
+        CHECK(run(cmd_set, {"SET", "f", bad}) == kOk);
+        CHECK(run(cmd_incrbyfloat, {"INCRBYFLOAT", "f", "1"}) == "-ERR value is not a valid float\r\n");
     }
 }
 
 TEST_CASE("INCRBYFLOAT of a large number: the long double digits Redis shows", "[redis][strings]")
 {
     Fixture f(5, kv::WhenFull::Refuse, 1024);
-    CHECK(f.run(incrbyfloat_command, {"INCRBYFLOAT", "n", "1e308"})
+    CHECK(f.run(cmd_incrbyfloat, {"INCRBYFLOAT", "n", "1e308"})
           == bulk("999999999999999999966858796558456456605600998474155672077970479949217348688380618721001269218885"
                   "393204467472250540132231521347495939605835974208144301964187679591000196031907786631096045071066"
                   "679391533957889389145605435630612683649016186302170865892534448816237913008557573181424245104527"
@@ -231,41 +231,41 @@ TEST_CASE("INCRBYFLOAT of a large number: the long double digits Redis shows", "
 
 TEST_CASE_METHOD(Fixture, "GETRANGE SETRANGE", "[redis][strings]")
 {
-    CHECK(run(getrange_command, {"GETRANGE", "a", "0", "-1"}) == "$0\r\n\r\n");
-    CHECK(run(getrange_command, {"GETRANGE", "a", "x", "-1"}) == kNotInt);
-    CHECK(run(set_command, {"SET", "a", "Hello World"}) == kOk);
-    CHECK(run(getrange_command, {"GETRANGE", "a", "0", "4"}) == bulk("Hello"));
-    CHECK(run(getrange_command, {"GETRANGE", "a", "-3", "-1"}) == bulk("rld"));
-    CHECK(run(getrange_command, {"GETRANGE", "a", "0", "-100"}) == bulk("H"));
-    CHECK(run(getrange_command, {"GETRANGE", "a", "-1", "-5"}) == bulk(""));
-    CHECK(run(getrange_command, {"GETRANGE", "a", "5", "3"}) == bulk(""));
-    CHECK(run(getrange_command, {"GETRANGE", "a", "6", "1000"}) == bulk("World"));
-    CHECK(run(setrange_command, {"SETRANGE", "a", "-1", "x"}) == "-ERR offset is out of range\r\n");
-    CHECK(run(setrange_command, {"SETRANGE", "a", "6", "Redis"}) == ":11\r\n");
-    CHECK(run(get_command, {"GET", "a"}) == bulk("Hello Redis"));
-    CHECK(run(setrange_command, {"SETRANGE", "a", "1", ""}) == ":11\r\n");
-    CHECK(run(setrange_command, {"SETRANGE", "q", "5", ""}) == ":0\r\n");
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "0", "-1"}) == "$0\r\n\r\n");
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "x", "-1"}) == kNotInt);
+    CHECK(run(cmd_set, {"SET", "a", "Hello World"}) == kOk);
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "0", "4"}) == bulk("Hello"));
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "-3", "-1"}) == bulk("rld"));
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "0", "-100"}) == bulk("H"));
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "-1", "-5"}) == bulk(""));
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "5", "3"}) == bulk(""));
+    CHECK(run(cmd_getrange, {"GETRANGE", "a", "6", "1000"}) == bulk("World"));
+    CHECK(run(cmd_setrange, {"SETRANGE", "a", "-1", "x"}) == "-ERR offset is out of range\r\n");
+    CHECK(run(cmd_setrange, {"SETRANGE", "a", "6", "Redis"}) == ":11\r\n");
+    CHECK(run(cmd_get, {"GET", "a"}) == bulk("Hello Redis"));
+    CHECK(run(cmd_setrange, {"SETRANGE", "a", "1", ""}) == ":11\r\n");
+    CHECK(run(cmd_setrange, {"SETRANGE", "q", "5", ""}) == ":0\r\n");
     CHECK(db.store().peek("q") == std::nullopt);  // an empty value creates no key
-    CHECK(run(setrange_command, {"SETRANGE", "q", "3", "ab"}) == ":5\r\n");
-    CHECK(run(get_command, {"GET", "q"}) == bulk(std::string("\0\0\0ab", 5)));
+    CHECK(run(cmd_setrange, {"SETRANGE", "q", "3", "ab"}) == ":5\r\n");
+    CHECK(run(cmd_get, {"GET", "q"}) == bulk(std::string("\0\0\0ab", 5)));
 }
 
 TEST_CASE_METHOD(Fixture, "LCS: the string, LEN, IDX with Redis's ranges, both protocols", "[redis][strings]")
 {
-    CHECK(run(mset_command, {"MSET", "k1", "ohmytext", "k2", "mynewtext"}) == kOk);
-    CHECK(run(lcs_command, {"LCS", "k1", "k2"}) == bulk("mytext"));
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "LEN"}) == ":6\r\n");
-    CHECK(run(lcs_command, {"LCS", "k1", "nokey"}) == bulk(""));
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "LEN", "IDX"})
+    CHECK(run(cmd_mset, {"MSET", "k1", "ohmytext", "k2", "mynewtext"}) == kOk);
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2"}) == bulk("mytext"));
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "LEN"}) == ":6\r\n");
+    CHECK(run(cmd_lcs, {"LCS", "k1", "nokey"}) == bulk(""));
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "LEN", "IDX"})
           == "-ERR If you want both the length and indexes, please just use IDX.\r\n");
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "MINMATCHLEN"}) == kSyntax);
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "MINMATCHLEN", "x"}) == kNotInt);
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "MINMATCHLEN"}) == kSyntax);
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "MINMATCHLEN", "x"}) == kNotInt);
     const std::string matches
         = "$7\r\nmatches\r\n*2\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n*3\r\n*2\r\n:2\r\n"
           ":3\r\n*2\r\n:0\r\n:1\r\n:2\r\n$3\r\nlen\r\n:6\r\n";
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "IDX", "WITHMATCHLEN"}, 3) == "%2\r\n" + matches);
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "IDX", "WITHMATCHLEN"}) == "*4\r\n" + matches);
-    CHECK(run(lcs_command, {"LCS", "k1", "k2", "idx", "minmatchlen", "4", "withmatchlen"})
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "IDX", "WITHMATCHLEN"}, 3) == "%2\r\n" + matches);
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "IDX", "WITHMATCHLEN"}) == "*4\r\n" + matches);
+    CHECK(run(cmd_lcs, {"LCS", "k1", "k2", "idx", "minmatchlen", "4", "withmatchlen"})
           == "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n");
 }
 
@@ -289,9 +289,9 @@ TEST_CASE_METHOD(Fixture, "LCS IDX walks back as Redis does (random strings, Red
          "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:7\r\n:9\r\n*2\r\n:4\r\n:6\r\n:3\r\n$3\r\nlen\r\n:7\r\n", "caccabc"},
     };
     for (const Case& c : cases) {
-        CHECK(run(mset_command, {"MSET", "x", c.a, "y", c.b}) == kOk);
-        CHECK(run(lcs_command, {"LCS", "x", "y", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "2"}) == c.idx);
-        CHECK(run(lcs_command, {"LCS", "x", "y"}) == bulk(c.lcs));
+        CHECK(run(cmd_mset, {"MSET", "x", c.a, "y", c.b}) == kOk);
+        CHECK(run(cmd_lcs, {"LCS", "x", "y", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "2"}) == c.idx);
+        CHECK(run(cmd_lcs, {"LCS", "x", "y"}) == bulk(c.lcs));
     }
 }
 
@@ -299,21 +299,21 @@ TEST_CASE("LCS refuses a table past its bound, with Redis's text", "[redis][stri
 {
     Fixture f(5, kv::WhenFull::Refuse, 64 * 1024);
     std::string a(4000, 'a'), b(3000, 'b');
-    CHECK(f.run(mset_command, {"MSET", "a", a, "b", b}) == kOk);
-    CHECK(f.run(lcs_command, {"LCS", "a", "b", "LEN"})
+    CHECK(f.run(cmd_mset, {"MSET", "a", a, "b", b}) == kOk);
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "b", "LEN"})
           == "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n");
-    CHECK(f.run(lcs_command, {"LCS", "a", "a", "LEN"})
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "a", "LEN"})
           == "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n");
-    CHECK(f.run(set_command, {"SET", "a", std::string(2000, 'a')}) == kOk);
-    CHECK(f.run(lcs_command, {"LCS", "a", "a", "LEN"}) == ":2000\r\n");
+    CHECK(f.run(cmd_set, {"SET", "a", std::string(2000, 'a')}) == kOk);
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "a", "LEN"}) == ":2000\r\n");
 }
 
 TEST_CASE_METHOD(Fixture, "keys out of the store's range get kvstore's error", "[redis][strings]")
 {
     const std::string bad = "-ERR kvstore keys are 1 to 250 bytes\r\n";
-    CHECK(run(get_command, {"GET", ""}) == bad);
-    CHECK(run(set_command, {"SET", std::string(251, 'k'), "v"}) == bad);
-    CHECK(run(mset_command, {"MSET", "a", "1", "", "2"}) == bad);
-    CHECK(run(set_command, {"SET", std::string(250, 'k'), "v"}) == kOk);
+    CHECK(run(cmd_get, {"GET", ""}) == bad);
+    CHECK(run(cmd_set, {"SET", std::string(251, 'k'), "v"}) == bad);
+    CHECK(run(cmd_mset, {"MSET", "a", "1", "", "2"}) == bad);
+    CHECK(run(cmd_set, {"SET", std::string(250, 'k'), "v"}) == kOk);
     CHECK(db.store().size() == 1);
 }

@@ -55,7 +55,7 @@ void reply_full(Context& ctx, ReplyWriter& reply)
                 + std::to_string(store.capacity()) + " entries, --when-full refuse)");
 }
 
-bool equals_ci(std::string_view a, std::string_view b)
+bool is_option(std::string_view a, std::string_view b)
 {
     a = a.substr(0, a.find('\0'));  // Redis compares C strings (strcasecmp)
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -153,13 +153,13 @@ void expire_generic(std::span<const std::string_view> args, Context& ctx, ReplyW
         return;
     bool nx = false, xx = false, gt = false, lt = false;
     for (size_t j = 3; j < args.size(); ++j) {
-        if (equals_ci(args[j], "nx"))
+        if (is_option(args[j], "nx"))
             nx = true;
-        else if (equals_ci(args[j], "xx"))
+        else if (is_option(args[j], "xx"))
             xx = true;
-        else if (equals_ci(args[j], "gt"))
+        else if (is_option(args[j], "gt"))
             gt = true;
-        else if (equals_ci(args[j], "lt"))
+        else if (is_option(args[j], "lt"))
             lt = true;
         else
             return reply.error("ERR Unsupported option " + std::string(args[j]));
@@ -246,7 +246,7 @@ void rename_generic(std::span<const std::string_view> args, Context& ctx, ReplyW
 
 }  // namespace
 
-HANDLER(del_command)
+HANDLER(cmd_del)
 {
     ++ctx.stats.deletes;
     if (write_refused(ctx, reply) || !keys_ok(args, 1, 1, reply))
@@ -260,7 +260,7 @@ HANDLER(del_command)
     reply.integer(n);
 }
 
-HANDLER(exists_command)
+HANDLER(cmd_exists)
 {
     if (!keys_ok(args, 1, 1, reply))
         return;
@@ -273,7 +273,7 @@ HANDLER(exists_command)
     reply.integer(n);
 }
 
-HANDLER(type_command)
+HANDLER(cmd_type)
 {
     if (key_ok(args[1], reply))
         reply.simple(ctx.db.store().contains(args[1]) ? "string" : "none");
@@ -282,7 +282,7 @@ HANDLER(type_command)
 // One array of every matching key, sorted bytewise (Redis: hash order). Its
 // size is bounded by the store's: --capacity keys of at most 250 bytes, about
 // 260 bytes each in the reply (2.6 MB at the default 10,000 entries).
-HANDLER(keys_command)
+HANDLER(cmd_keys)
 {
     GlobPattern pattern(args[1]);
     std::vector<std::string_view> keys = ctx.db.store().keys(pattern.literal_prefix());
@@ -293,7 +293,7 @@ HANDLER(keys_command)
         reply.bulk(k);
 }
 
-HANDLER(scan_command)
+HANDLER(cmd_scan)
 {
     std::optional<uint64_t> cursor = parse_cursor(args[1]);
     if (!cursor)
@@ -302,16 +302,16 @@ HANDLER(scan_command)
     std::optional<std::string_view> match, type;
     for (size_t i = 2; i < args.size();) {
         bool has_value = args.size() - i >= 2;
-        if (equals_ci(args[i], "count") && has_value) {
+        if (is_option(args[i], "count") && has_value) {
             std::optional<int64_t> n = integer_arg(args[i + 1], reply);
             if (!n)
                 return;
             if (*n < 1)
                 return reply.error("ERR syntax error");
             count = *n;
-        } else if (equals_ci(args[i], "match") && has_value) {
+        } else if (is_option(args[i], "match") && has_value) {
             match = args[i + 1];
-        } else if (equals_ci(args[i], "type") && has_value) {
+        } else if (is_option(args[i], "type") && has_value) {
             type = args[i + 1];
         } else {
             return reply.error("ERR syntax error");
@@ -334,7 +334,7 @@ HANDLER(scan_command)
     bool more = store.keys_page(pattern ? pattern->literal_prefix() : "", after, limit, page);
     uint64_t next = more && !page.empty() ? scan_cursors().add(page.back()) : 0;
     // Every value is a string: TYPE string (any case) keeps all, another type none.
-    if (type && !equals_ci(*type, "string"))
+    if (type && !is_option(*type, "string"))
         page.clear();
     if (pattern)
         std::erase_if(page, [&](std::string_view k) { return !pattern->matches(k); });
@@ -345,19 +345,19 @@ HANDLER(scan_command)
         reply.bulk(k);
 }
 
-HANDLER(rename_command)
+HANDLER(cmd_rename)
 {
     rename_generic(args, ctx, reply, ticket, false);
 }
 
-HANDLER(renamenx_command)
+HANDLER(cmd_renamenx)
 {
     rename_generic(args, ctx, reply, ticket, true);
 }
 
 // The first key after a random byte string (or the first key): every key can
 // come up, though not uniformly (nor are Redis's picks).
-HANDLER(randomkey_command)
+HANDLER(cmd_randomkey)
 {
     static std::mt19937_64 rng{std::random_device{}()};
     const Store& store = ctx.db.store();
@@ -371,63 +371,58 @@ HANDLER(randomkey_command)
     reply.bulk(page[0]);
 }
 
-HANDLER(dbsize_command)
-{
-    reply.integer(static_cast<long long>(ctx.db.store().size()));
-}
-
 // FLUSHDB and FLUSHALL [ASYNC|SYNC]: one database, cleared at once either way.
-HANDLER(flushdb_command)
+HANDLER(cmd_flushdb)
 {
     if (write_refused(ctx, reply))
         return;
-    if (args.size() > 2 || (args.size() == 2 && !equals_ci(args[1], "sync") && !equals_ci(args[1], "async")))
+    if (args.size() > 2 || (args.size() == 2 && !is_option(args[1], "sync") && !is_option(args[1], "async")))
         return reply.error("ERR syntax error");
     note(ticket, ctx.db.clear());
     reply.ok();
 }
 
-HANDLER(expire_command)
+HANDLER(cmd_expire)
 {
     expire_generic(args, ctx, reply, ticket, false, true, "expire");
 }
 
-HANDLER(pexpire_command)
+HANDLER(cmd_pexpire)
 {
     expire_generic(args, ctx, reply, ticket, false, false, "pexpire");
 }
 
-HANDLER(expireat_command)
+HANDLER(cmd_expireat)
 {
     expire_generic(args, ctx, reply, ticket, true, true, "expireat");
 }
 
-HANDLER(pexpireat_command)
+HANDLER(cmd_pexpireat)
 {
     expire_generic(args, ctx, reply, ticket, true, false, "pexpireat");
 }
 
-HANDLER(ttl_command)
+HANDLER(cmd_ttl)
 {
     ttl_generic(args, ctx, reply, false, false);
 }
 
-HANDLER(pttl_command)
+HANDLER(cmd_pttl)
 {
     ttl_generic(args, ctx, reply, true, false);
 }
 
-HANDLER(expiretime_command)
+HANDLER(cmd_expiretime)
 {
     ttl_generic(args, ctx, reply, false, true);
 }
 
-HANDLER(pexpiretime_command)
+HANDLER(cmd_pexpiretime)
 {
     ttl_generic(args, ctx, reply, true, true);
 }
 
-HANDLER(persist_command)
+HANDLER(cmd_persist)
 {
     ++ctx.stats.persists;
     if (write_refused(ctx, reply) || !key_ok(args[1], reply))
@@ -441,7 +436,7 @@ HANDLER(persist_command)
 }
 
 // Marks each key used (eviction's LRU stamp), as Redis's TOUCH does.
-HANDLER(touch_command)
+HANDLER(cmd_touch)
 {
     if (!keys_ok(args, 1, 1, reply))
         return;
@@ -452,15 +447,15 @@ HANDLER(touch_command)
 }
 
 // COPY source destination [DB 0] [REPLACE]: kvstore has database 0 only.
-HANDLER(copy_command)
+HANDLER(cmd_copy)
 {
     if (write_refused(ctx, reply))
         return;
     bool replace = false;
     for (size_t j = 3; j < args.size(); ++j) {
-        if (equals_ci(args[j], "replace")) {
+        if (is_option(args[j], "replace")) {
             replace = true;
-        } else if (equals_ci(args[j], "db") && j + 1 < args.size()) {
+        } else if (is_option(args[j], "db") && j + 1 < args.size()) {
             std::optional<int64_t> db = integer_arg(args[++j], reply);
             if (!db)
                 return;

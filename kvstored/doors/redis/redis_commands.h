@@ -88,7 +88,7 @@ struct Session {
     // Close the connection once this reply is written (QUIT, CLIENT KILL of
     // oneself, a protocol error).
     bool close_after_reply = false;
-    // Out of line: WatchState is complete only where watches are kept.
+    // Out of line (transactions.cc), where WatchState is complete.
     Session();
     ~Session();
 };

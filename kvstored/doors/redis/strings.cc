@@ -88,23 +88,23 @@ bool parse_options(std::span<const std::string_view> args, size_t first, bool fo
             f |= flag;
             o.expire = args[++j];
         };
-        if (equals_ci(opt, "nx") && !(f & kXx) && for_set)
+        if (is_option(opt, "nx") && !(f & kXx) && for_set)
             f |= kNx;
-        else if (equals_ci(opt, "xx") && !(f & kNx) && for_set)
+        else if (is_option(opt, "xx") && !(f & kNx) && for_set)
             f |= kXx;
-        else if (equals_ci(opt, "get") && for_set)
+        else if (is_option(opt, "get") && for_set)
             f |= kGet;
-        else if (equals_ci(opt, "keepttl") && !(f & (kPersist | kExpiry)) && for_set)
+        else if (is_option(opt, "keepttl") && !(f & (kPersist | kExpiry)) && for_set)
             f |= kKeepTtl;
-        else if (equals_ci(opt, "persist") && !for_set && !(f & (kExpiry | kKeepTtl)))
+        else if (is_option(opt, "persist") && !for_set && !(f & (kExpiry | kKeepTtl)))
             f |= kPersist;
-        else if (equals_ci(opt, "ex") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kEx))) && next)
+        else if (is_option(opt, "ex") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kEx))) && next)
             expiry(kEx);
-        else if (equals_ci(opt, "px") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kPx))) && next)
+        else if (is_option(opt, "px") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kPx))) && next)
             expiry(kPx);
-        else if (equals_ci(opt, "exat") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kExAt))) && next)
+        else if (is_option(opt, "exat") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kExAt))) && next)
             expiry(kExAt);
-        else if (equals_ci(opt, "pxat") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kPxAt))) && next)
+        else if (is_option(opt, "pxat") && !(f & (kKeepTtl | kPersist | (kExpiry & ~kPxAt))) && next)
             expiry(kPxAt);
         else {
             reply.error("ERR syntax error");
@@ -224,7 +224,7 @@ void incr_generic(Context& ctx, ReplyWriter& reply, uint64_t& ticket, std::strin
 
 }  // namespace
 
-HANDLER(get_command)
+HANDLER(cmd_get)
 {
     ++ctx.stats.reads;
     if (!key_ok(args[1], reply))
@@ -235,7 +235,7 @@ HANDLER(get_command)
 }
 
 // SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
-HANDLER(set_command)
+HANDLER(cmd_set)
 {
     if (!can_write(ctx, reply, args[1]))
         return;
@@ -266,7 +266,7 @@ HANDLER(set_command)
         *done ? reply.ok() : reply.null();
 }
 
-HANDLER(setnx_command)
+HANDLER(cmd_setnx)
 {
     if (!can_write(ctx, reply, args[1]) || !value_fits(ctx, reply, args[2].size()))
         return;
@@ -287,17 +287,17 @@ static void setex_generic(std::span<const std::string_view> args, Context& ctx, 
         reply.ok();
 }
 
-HANDLER(setex_command)
+HANDLER(cmd_setex)
 {
     setex_generic(args, ctx, reply, ticket, kEx, "setex");
 }
 
-HANDLER(psetex_command)
+HANDLER(cmd_psetex)
 {
     setex_generic(args, ctx, reply, ticket, kPx, "psetex");
 }
 
-HANDLER(getset_command)
+HANDLER(cmd_getset)
 {
     if (!can_write(ctx, reply, args[1]) || !value_fits(ctx, reply, args[2].size()))
         return;
@@ -309,7 +309,7 @@ HANDLER(getset_command)
         previous ? reply.bulk(*previous) : reply.null();
 }
 
-HANDLER(getdel_command)
+HANDLER(cmd_getdel)
 {
     if (!can_write(ctx, reply, args[1]))
         return;
@@ -324,7 +324,7 @@ HANDLER(getdel_command)
 // GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]: the key is looked up before
 // the expiry is checked, as in Redis (a missing key answers null even with a
 // bad expiry).
-HANDLER(getex_command)
+HANDLER(cmd_getex)
 {
     if (!can_write(ctx, reply, args[1]))
         return;
@@ -351,7 +351,7 @@ HANDLER(getex_command)
         note(ticket, ctx.db.set_deadline(args[1], kNoDeadline, found));
 }
 
-HANDLER(mget_command)
+HANDLER(cmd_mget)
 {
     ++ctx.stats.reads;
     if (!keys_ok(args, 1, 1, reply))
@@ -396,18 +396,18 @@ static void mset_generic(std::span<const std::string_view> args, Context& ctx, R
     nx ? reply.integer(1) : reply.ok();
 }
 
-HANDLER(mset_command)
+HANDLER(cmd_mset)
 {
     mset_generic(args, ctx, reply, ticket, false);
 }
 
-HANDLER(msetnx_command)
+HANDLER(cmd_msetnx)
 {
     mset_generic(args, ctx, reply, ticket, true);
 }
 
 // Creates the key (even with an empty value) when absent, as Redis does.
-HANDLER(append_command)
+HANDLER(cmd_append)
 {
     ++ctx.stats.appends;
     if (!can_write(ctx, reply, args[1]))
@@ -429,7 +429,7 @@ HANDLER(append_command)
         reply.integer(static_cast<long long>(value.size()));
 }
 
-HANDLER(strlen_command)
+HANDLER(cmd_strlen)
 {
     if (!key_ok(args[1], reply))
         return;
@@ -437,21 +437,21 @@ HANDLER(strlen_command)
     reply.integer(e ? static_cast<long long>(e->value.size()) : 0);
 }
 
-HANDLER(incr_command)
+HANDLER(cmd_incr)
 {
     ++ctx.stats.incrs;
     if (can_write(ctx, reply, args[1]))
         incr_generic(ctx, reply, ticket, args[1], 1);
 }
 
-HANDLER(decr_command)
+HANDLER(cmd_decr)
 {
     ++ctx.stats.decrs;
     if (can_write(ctx, reply, args[1]))
         incr_generic(ctx, reply, ticket, args[1], -1);
 }
 
-HANDLER(incrby_command)
+HANDLER(cmd_incrby)
 {
     ++ctx.stats.incrs;
     if (!can_write(ctx, reply, args[1]))
@@ -460,7 +460,7 @@ HANDLER(incrby_command)
         incr_generic(ctx, reply, ticket, args[1], *by);
 }
 
-HANDLER(decrby_command)
+HANDLER(cmd_decrby)
 {
     ++ctx.stats.decrs;
     if (!can_write(ctx, reply, args[1]))
@@ -475,7 +475,7 @@ HANDLER(decrby_command)
 
 // Computed in long double and written as Redis writes it (%.17Lf trimmed);
 // the key keeps its deadline.
-HANDLER(incrbyfloat_command)
+HANDLER(cmd_incrbyfloat)
 {
     ++ctx.stats.incrs;
     if (!can_write(ctx, reply, args[1]))
@@ -501,7 +501,7 @@ HANDLER(incrbyfloat_command)
         reply.bulk(text);
 }
 
-HANDLER(getrange_command)
+HANDLER(cmd_getrange)
 {
     std::optional<int64_t> start = integer_arg(args[2], reply);
     if (!start)
@@ -531,7 +531,7 @@ HANDLER(getrange_command)
 
 // Pads with zero bytes; the key keeps its deadline. An empty value changes
 // nothing (and creates no key).
-HANDLER(setrange_command)
+HANDLER(cmd_setrange)
 {
     if (!can_write(ctx, reply, args[1]))
         return;
@@ -559,7 +559,7 @@ HANDLER(setrange_command)
 // LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: Redis's
 // lcsCommand, the same table and the same walk back through it, so that IDX
 // lists the same ranges in the same order. Bounded by kLcsMaxTableBytes.
-HANDLER(lcs_command)
+HANDLER(cmd_lcs)
 {
     if (!keys_ok(args.subspan(0, 3), 1, 1, reply))
         return;
@@ -567,13 +567,13 @@ HANDLER(lcs_command)
     int64_t minmatchlen = 0;
     for (size_t j = 3; j < args.size(); ++j) {
         bool more = j + 1 < args.size();
-        if (equals_ci(args[j], "idx")) {
+        if (is_option(args[j], "idx")) {
             getidx = true;
-        } else if (equals_ci(args[j], "len")) {
+        } else if (is_option(args[j], "len")) {
             getlen = true;
-        } else if (equals_ci(args[j], "withmatchlen")) {
+        } else if (is_option(args[j], "withmatchlen")) {
             withmatchlen = true;
-        } else if (equals_ci(args[j], "minmatchlen") && more) {
+        } else if (is_option(args[j], "minmatchlen") && more) {
             std::optional<int64_t> n = integer_arg(args[++j], reply);
             if (!n)
                 return;

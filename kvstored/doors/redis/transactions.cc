@@ -1,0 +1,159 @@
+// transactions.cc: MULTI, EXEC, DISCARD, WATCH and UNWATCH with Redis 7.0's
+// semantics (multi.c). execute() queues commands while a session is in MULTI;
+// EXEC runs the queue back to back within one call of execute(), so within one
+// step of kvstored's event loop: no other client's command runs in between.
+//
+// WATCH notes each key in the database's WatchRegistry; any write to it from
+// any door marks the session dirty, and EXEC then answers a null array. A key
+// that was live with a deadline at WATCH and has expired by EXEC also aborts
+// it (Redis's isWatchedKeyExpired): expiry reaches nobody's registry, so EXEC
+// looks at the deadlines it noted.
+#include <algorithm>
+
+#include "handlers.h"
+#include "watch_registry.h"
+
+namespace kv::redis {
+
+namespace {
+
+// The most keys one session may watch (docs/redis.md): a bound on what a
+// session holds in the registry.
+constexpr size_t kMaxWatchedKeys = 100000;
+
+}  // namespace
+
+struct WatchState : WatchRegistry::Watcher {
+    explicit WatchState(WatchRegistry& r) : registry(r) { }
+    WatchState(const WatchState&) = delete;
+    WatchState& operator=(const WatchState&) = delete;
+    ~WatchState()
+    {
+        for (const Key& k : keys)
+            registry.remove(k.key, this);
+    }
+
+    struct Key {
+        std::string key;
+        int64_t deadline;  // of the live entry at WATCH; kNoDeadline when none or absent
+    };
+    WatchRegistry& registry;
+    std::vector<Key> keys;
+
+    // A key live at WATCH has passed its deadline.
+    bool expired(int64_t now_ms) const
+    {
+        return std::any_of(keys.begin(), keys.end(),
+                           [now_ms](const Key& k) { return k.deadline != kNoDeadline && k.deadline <= now_ms; });
+    }
+};
+
+Session::Session() = default;
+Session::~Session() = default;
+
+namespace {
+
+void unwatch_all(Session& session)
+{
+    session.watch.reset();
+}
+
+// Leaves MULTI with nothing queued and nothing watched (discardTransaction).
+void discard_transaction(Session& session)
+{
+    session.in_multi = false;
+    session.multi_failed = false;
+    session.queued.clear();
+    session.queued.shrink_to_fit();
+    unwatch_all(session);
+}
+
+}  // namespace
+
+void cmd_multi(Args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
+{
+    if (session.in_multi) {
+        reply.error("ERR MULTI calls can not be nested");
+        return;
+    }
+    session.in_multi = true;
+    session.multi_failed = false;
+    reply.ok();
+}
+
+void cmd_discard(Args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
+{
+    if (!session.in_multi) {
+        reply.error("ERR DISCARD without MULTI");
+        return;
+    }
+    discard_transaction(session);
+    reply.ok();
+}
+
+void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t& ticket)
+{
+    if (!session.in_multi) {
+        reply.error("ERR EXEC without MULTI");
+        return;
+    }
+    bool dirty = session.watch && (session.watch->dirty || session.watch->expired(ctx.db.store().clock().now_ms()));
+    if (session.multi_failed) {
+        ++ctx.stats.exec_aborts;
+        reply.error("EXECABORT Transaction discarded because of previous errors.");
+        discard_transaction(session);
+        return;
+    }
+    if (dirty) {
+        ++ctx.stats.exec_aborts;
+        reply.null_array();
+        discard_transaction(session);
+        return;
+    }
+    unwatch_all(session);
+    // The session stays in MULTI while its queue runs, as in Redis (CLIENT
+    // INFO inside EXEC shows flags=x and the queue's length).
+    reply.array(session.queued.size());
+    std::string& out = reply.buffer();
+    std::vector<std::string_view> args;
+    for (size_t i = 0; i < session.queued.size(); ++i) {
+        args.assign(session.queued[i].begin(), session.queued[i].end());
+        // execute() found it and checked its arity when it queued it.
+        const CommandSpec* spec = resolve_command(args);
+        uint64_t t = 0;
+        run_command(*spec, args, session, ctx, out, t);  // each reply in the protocol of its moment (HELLO)
+        if (t != 0)
+            ticket = t;
+    }
+    discard_transaction(session);
+}
+
+void cmd_watch(Args args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t&)
+{
+    if (session.in_multi) {
+        reply.error("ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    if (!session.watch)
+        session.watch = std::make_unique<WatchState>(ctx.db.watches());
+    WatchState& w = *session.watch;
+    if (w.keys.size() + args.size() - 1 > kMaxWatchedKeys) {
+        reply.error("ERR kvstore watches at most " + std::to_string(kMaxWatchedKeys) + " keys per connection");
+        return;
+    }
+    for (std::string_view key : args.subspan(1)) {
+        if (!w.registry.add(key, &w))
+            continue;  // already watched
+        std::optional<Store::Entry> e = ctx.db.store().peek(key);
+        w.keys.push_back(WatchState::Key{std::string(key), e ? e->deadline : kNoDeadline});
+    }
+    reply.ok();
+}
+
+void cmd_unwatch(Args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
+{
+    unwatch_all(session);
+    reply.ok();
+}
+
+}  // namespace kv::redis
