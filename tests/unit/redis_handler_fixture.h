@@ -12,12 +12,7 @@
 
 namespace redis_test {
 
-// One Session for the tests (redis_stub_for_b.cc: Session is complete only
-// where WatchState is). The string and key handlers do not use it.
-kv::redis::Session& session();
-
-using Handler = void (*)(std::span<const std::string_view>, kv::redis::Session&, kv::redis::Context&,
-                         kv::redis::ReplyWriter&, uint64_t&);
+using Handler = kv::redis::Handler;
 
 class NoHost final : public kv::redis::Host {
 public:
@@ -40,7 +35,7 @@ struct Fixture {
         std::string out;
         kv::redis::ReplyWriter writer(out, protocol);
         uint64_t ticket = 0;
-        handler(v, redis_test::session(), ctx, writer, ticket);
+        handler(v, session, ctx, writer, ticket);
         return out;
     }
     int64_t now() const { return clock.now_ms(); }
@@ -50,6 +45,7 @@ struct Fixture {
     kv::Stats stats;
     kv::Limits limits;
     NoHost host;
+    kv::redis::Session session;
     kv::redis::Context ctx{db, stats, limits, host, clock};
 };
 

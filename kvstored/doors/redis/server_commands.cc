@@ -587,7 +587,7 @@ void cmd_config_get(Args args, Session&, Context& ctx, ReplyWriter& reply, uint6
     std::vector<const std::pair<std::string_view, std::string>*> matched;
     for (const auto& p : params)
         for (std::string_view pattern : args.subspan(2))
-            if (glob_match(pattern, p.first, true)) {
+            if (stringmatch(pattern, p.first, true)) {
                 matched.push_back(&p);
                 break;
             }
