@@ -285,7 +285,9 @@ class Stack:
         # --config /dev/null: an installed /etc/kvstore/kvstored.conf must
         # not change the daemon under test (tests/support/kvstore.cc does the
         # same). The admin socket goes beside the service socket.
-        argv = [kvstored, "--config", "/dev/null", "run", "--socket", sock]
+        # --capacity 100000: the clients test stores 10,000 keys at once and
+        # more beside them (kvstored's default capacity is 10,000).
+        argv = [kvstored, "--config", "/dev/null", "run", "--socket", sock, "--capacity", "100000"]
         if db:
             argv += ["--db", os.path.join(self.dir, "store.db")]
         argv += list(kvstored_args)

@@ -709,7 +709,7 @@ def main():
     parser.add_argument("--commands", type=int, default=3000, help="random steps per protocol (default 3000)")
     parser.add_argument("--seconds", type=float, default=120, help="time limit for the random steps (default 120)")
     parser.add_argument("--self-check", action="store_true",
-                        help="check the checker: write one key to the SUT only, early in the RESP2 run; "
+                        help="check the checker: write a key no command names to the SUT only, early in the RESP2 run; "
                              "exit 0 only if the difference is caught")
     args = parser.parse_args()
     stack.skip_unless_redis()
@@ -760,7 +760,7 @@ def _diverge_once(run, st):
         if not state["done"] and run.commands >= 20:
             state["done"] = True
             with resp.Conn(st.sut_port) as c:
-                c.call("SET", "k1", "only-in-the-sut")
+                c.call("SET", "selfcheck", "only-in-the-sut")
         return plain(args, inline)
 
     return one
