@@ -371,6 +371,16 @@ def _accepts_unix(path):
         s.close()
 
 
+def run_main(main):
+    """sys.exit(main()), with a StackError (a server that did not start, a
+    kvsvc without --protocol redis) reported as one FAIL line, not a trace."""
+    try:
+        sys.exit(main())
+    except StackError as e:
+        print("FAIL: %s" % e, flush=True)
+        sys.exit(1)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Start the Redis test servers and wait (for poking by hand).")
     add_arguments(parser)
@@ -389,4 +399,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -767,4 +767,4 @@ def _diverge_once(run, st):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    stack.run_main(main)
