@@ -69,13 +69,13 @@ void DaemonLink::queue_hello(std::string_view client_address, uint8_t flags)
 }
 
 std::string DaemonLink::open_handing_off(const std::string& path, std::string_view client_address,
-                                         const wire::Handoff& m, int fd, int claim_fd, bool& handed_off)
+                                         const wire::Handoff& m, int fd, int claim_fd, bool& handed_off, uint8_t flags)
 {
     handed_off = false;
     std::string problem = connect_to(path);
     if (!problem.empty())
         return problem;
-    queue_hello(client_address, wire::kHelloHandoff);
+    queue_hello(client_address, wire::kHelloHandoff | flags);
     handed_off = send_with_fds(m, fd, claim_fd) == FdSend::Sent;
     if (!handed_off) {
         // Nothing went out (a full or broken socket): fall back to a plain

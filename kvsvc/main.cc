@@ -18,42 +18,70 @@
 #include <string>
 #include <string_view>
 
+#include "redis_session.h"
 #include "session.h"
 #include "version.h"
 
 namespace {
 
 constexpr const char* kUsage
-    = "Usage: kvsvc [--socket PATH] [--idle-timeout SECONDS] [--no-handoff]\n"
+    = "Usage: kvsvc [--protocol line|redis] [--socket PATH] [--idle-timeout SECONDS]\n"
+      "             [--no-handoff]\n"
       "\n"
       "Serve one kvstore client on stdin/stdout for kvstored. kvsvc is started by\n"
       "xinetd or by a systemd socket unit (Accept=yes), once per TCP connection; run\n"
       "by hand, it speaks the same protocol on the terminal.\n"
       "\n"
-      "kvsvc greets the client and answers it until 'connect'. Then, when stdin and\n"
-      "stdout are one socket (xinetd, systemd), it hands that socket to kvstored with\n"
-      "the connect; kvstored answers the connect and serves the client's commands\n"
-      "directly, and kvsvc sleeps until kvstored hands the session back (close, exit,\n"
-      "end of input, idle timeout, shutdown). If kvstored does not take the socket\n"
-      "within 5 s, kvsvc takes it back and answers 'ERR unavailable'. Otherwise (a\n"
-      "pipe, a terminal, or --no-handoff) it relays each command to kvstored and back.\n"
+      "Line protocol (the default): kvsvc greets the client and answers it until\n"
+      "'connect'. Then, when stdin and stdout are one socket (xinetd, systemd), it\n"
+      "hands that socket to kvstored with the connect; kvstored answers the connect\n"
+      "and serves the client's commands directly, and kvsvc sleeps until kvstored\n"
+      "hands the session back (close, exit, end of input, idle timeout, shutdown).\n"
+      "If kvstored does not take the socket within 5 s, kvsvc takes it back and\n"
+      "answers 'ERR unavailable'. Otherwise (a pipe, a terminal, or --no-handoff) it\n"
+      "relays each command to kvstored and back.\n"
+      "\n"
+      "Redis protocol (--protocol redis, docs/redis.md): a Redis client sends first,\n"
+      "so kvsvc greets nobody. It connects to kvstored at once and hands it the\n"
+      "client's socket; kvstored speaks RESP on it until the session ends (QUIT, end\n"
+      "of input, idle timeout, shutdown), and kvsvc exits. With a pipe, a terminal or\n"
+      "--no-handoff it hands kvstored one end of a socketpair and copies bytes between\n"
+      "it and stdin/stdout. If kvstored cannot be reached, refuses, or does not take\n"
+      "the socket within 5 s, the client gets '-ERR kvstore unavailable: <why>' and\n"
+      "the connection closes.\n"
       "\n"
       "A client that takes none of its waiting replies for 10 s, and one whose\n"
       "kvstored dies while serving it, is reset (TCP RST), not told BYE: its last\n"
       "reply may be cut.\n"
       "\n"
       "Options:\n"
+      "  --protocol line|redis   the client's protocol (default line): kvstore's line\n"
+      "                          protocol (docs/protocol.md) or Redis's RESP2/RESP3\n"
       "  --socket PATH           kvstored's service socket (default /run/kvstored/kvstored.sock)\n"
-      "  --idle-timeout SECONDS  say 'BYE idle timeout' and close after this long without\n"
-      "                          traffic (default 300; 0 disables)\n"
-      "  --no-handoff            relay every command through kvsvc instead of handing\n"
+      "  --idle-timeout SECONDS  end the session after this long without traffic: the\n"
+      "                          line protocol says 'BYE idle timeout' first, the Redis\n"
+      "                          protocol just closes (as redis-server's 'timeout').\n"
+      "                          Default 300 for line, 0 for redis (Redis's default);\n"
+      "                          0 disables\n"
+      "  --no-handoff            relay the client's bytes through kvsvc instead of handing\n"
       "                          the socket to kvstored (slower; for comparison)\n"
       "  --help                  show this help and exit\n"
       "  --version               show the version and exit\n"
       "\n"
-      "The protocol is described in docs/protocol.md; type 'help' once connected.\n"
+      "The line protocol is described in docs/protocol.md (type 'help' once\n"
+      "connected), the Redis door in docs/redis.md.\n"
       "Diagnostics go to syslog (facility daemon, tag kvsvc), never to stderr,\n"
       "because stderr is the client's socket. Exit status: 0, or 2 on bad usage.\n";
+
+enum class Protocol { Line, Redis };
+
+struct Options {
+    kv::SessionConfig session;
+    Protocol protocol = Protocol::Line;
+};
+
+// Set once --protocol redis is read: usage errors are then told in RESP.
+bool g_redis_usage = false;
 
 // The client's address for kvstored's logs: the peer of our stdin socket, or
 // what xinetd put in REMOTE_HOST, or "" (a pipe, a terminal).
@@ -83,7 +111,8 @@ std::string client_address()
 [[noreturn]] void usage_error(const std::string& message)
 {
     syslog(LOG_ERR, "%s", message.c_str());
-    std::string line = "ERR unavailable kvsvc: " + message + " (see kvsvc --help)\n";
+    std::string line = g_redis_usage ? "-ERR kvstore unavailable: kvsvc: " + message + " (see kvsvc --help)\r\n"
+                                     : "ERR unavailable kvsvc: " + message + " (see kvsvc --help)\n";
     (void)!::write(STDOUT_FILENO, line.data(), line.size());
     std::exit(2);
 }
@@ -99,10 +128,12 @@ bool parse_seconds(const char* text, long& out)
     return true;
 }
 
-kv::SessionConfig parse_args(int argc, char** argv)
+Options parse_args(int argc, char** argv)
 {
-    kv::SessionConfig config;
+    Options options;
+    kv::SessionConfig& config = options.session;
     config.socket_path = "/run/kvstored/kvstored.sock";
+    long idle_seconds = -1;  // not given
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         std::string value;
@@ -130,18 +161,31 @@ kv::SessionConfig parse_args(int argc, char** argv)
             config.handoff = false;
         } else if (arg == "--socket") {
             config.socket_path = take_value();
+        } else if (arg == "--protocol") {
+            std::string v = take_value();
+            if (v == "line")
+                options.protocol = Protocol::Line;
+            else if (v == "redis")
+                options.protocol = Protocol::Redis;
+            else
+                usage_error("--protocol wants line or redis, not '" + v + "'");
+            g_redis_usage = options.protocol == Protocol::Redis;
         } else if (arg == "--idle-timeout") {
             std::string v = take_value();
-            long seconds = 0;
-            if (!parse_seconds(v.c_str(), seconds))
+            if (!parse_seconds(v.c_str(), idle_seconds))
                 usage_error("--idle-timeout wants whole seconds, not '" + v + "'");
-            // 0 means never: a timeout longer than any session.
-            config.idle_timeout = std::chrono::seconds(seconds == 0 ? 86400L * 365 * 100 : seconds);
         } else {
             usage_error("unknown option '" + std::string(arg) + "'");
         }
     }
-    return config;
+    if (options.protocol == Protocol::Redis) {
+        // Travels in the Handoff; kvstored enforces it, 0 meaning none.
+        config.idle_timeout = std::chrono::seconds(idle_seconds < 0 ? 0 : idle_seconds);
+    } else if (idle_seconds >= 0) {
+        // 0 means never: a timeout longer than any session.
+        config.idle_timeout = std::chrono::seconds(idle_seconds == 0 ? 86400L * 365 * 100 : idle_seconds);
+    }
+    return options;
 }
 
 }  // namespace
@@ -153,7 +197,9 @@ int main(int argc, char** argv)
     ::openlog("kvsvc", LOG_PID, LOG_DAEMON);
     // The client may vanish at any moment; that must be an EPIPE, not a death.
     ::signal(SIGPIPE, SIG_IGN);
-    kv::SessionConfig config = parse_args(argc, argv);
-    config.client_address = client_address();
-    return kv::Session(std::move(config)).run();
+    Options options = parse_args(argc, argv);
+    options.session.client_address = client_address();
+    if (options.protocol == Protocol::Redis)
+        return kv::RedisSession(std::move(options.session)).run();
+    return kv::Session(std::move(options.session)).run();
 }

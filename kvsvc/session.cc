@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "client_io.h"
 #include "version.h"
 
 namespace kv {
@@ -26,27 +26,6 @@ using namespace std::chrono_literals;
 // per-client bound).
 // Commands forwarded to kvstored and not yet answered, at most.
 constexpr size_t kMaxOutstanding = 1024;
-constexpr auto kAttachTimeout = 5s;
-// After the last reply, how long we try to deliver it to a client that does
-// not read, and wait for it to hang up, before exiting anyway.
-constexpr auto kFinishGrace = 2s;
-
-struct Stdio {
-    bool stdout_is_socket = false;
-    // stdin and stdout are the same socket (xinetd, systemd Accept=yes): only
-    // then can one fd be handed to kvstored for both directions.
-    bool one_socket = false;
-};
-
-Stdio inspect_stdio()
-{
-    struct stat in, out;
-    Stdio s;
-    s.stdout_is_socket = ::fstat(STDOUT_FILENO, &out) == 0 && S_ISSOCK(out.st_mode);
-    s.one_socket
-        = s.stdout_is_socket && ::fstat(STDIN_FILENO, &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino;
-    return s;
-}
 
 }  // namespace
 
@@ -132,43 +111,18 @@ int Session::run()
     return 0;
 }
 
-// Hang up in a way that lets the last reply arrive: with unread input in our
-// socket, close() would send a TCP reset and the client could lose its BYE. So
-// half-close, then read and discard until the client hangs up (bounded).
+// Hang up so that the last reply arrives (client_io.h). After the client's
+// own end of input nothing unread is left to cause a reset.
 void Session::linger()
 {
-    // After the client's own end of input nothing unread is left to cause one.
-    if (!stdout_is_socket_ || input_eof_ || ::shutdown(STDOUT_FILENO, SHUT_WR) < 0)
-        return;
-    char discard[4096];
-    for (;;) {
-        auto left = std::chrono::ceil<std::chrono::milliseconds>(finish_deadline_ - Clock::now()).count();
-        pollfd p{STDIN_FILENO, POLLIN, 0};
-        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
-            return;
-        if (::read(STDIN_FILENO, discard, sizeof discard) <= 0)
-            return;
-    }
+    if (!input_eof_)
+        linger_client(stdout_is_socket_, finish_deadline_);
 }
 
-// A reset (TCP RST: SO_LINGER {1, 0}, then the last copy of the socket
-// closed) instead of an orderly end, when the output may have stopped in the
-// middle of a reply: the client must not take what it got for whole replies
-// followed by a BYE or a clean end of stream (docs/protocol.md). On a Unix
-// socket or a pipe there is no reset: the client sees the end of the stream.
+// The output may stop in the middle of a reply: reset (client_io.h).
 void Session::reset_client(const std::string& why)
 {
-    const std::string& who = config_.client_address.empty() ? std::string("local") : config_.client_address;
-    syslog(LOG_WARNING, "client %s: %s; connection reset", who.c_str(), why.c_str());
-    if (stdout_is_socket_) {
-        const struct linger reset_on_close = {1, 0};
-        ::setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);
-    }
-    // xinetd gives us the socket as fds 0, 1 and 2: the reset goes out when the
-    // last of them closes (kvstored has closed its copy before telling us).
-    ::close(STDIN_FILENO);
-    ::close(STDOUT_FILENO);
-    ::close(STDERR_FILENO);
+    reset_client_connection(stdout_is_socket_, config_.client_address, why);
     out_.clear();
     reset_ = true;
 }

@@ -480,17 +480,16 @@ bool DeployedDaemon::wait_notification(const std::string& line, Millis timeout)
 
 namespace {
 
-// Rewrites the staged /etc/xinetd.d/kvstore for a free port, the staged kvsvc
-// and `kvstored_socket` (exactly those three values; everything else is the
-// installed file) and returns the port.
-int stage_xinetd_service(const Staging& staging, const std::string& kvstored_socket)
+// Rewrites the staged /etc/xinetd.d/NAME for a free port, the staged kvsvc
+// and `kvstored_socket` (exactly those three values, and `disable` when
+// `enable`; everything else is the installed file) and returns the port.
+int stage_xinetd_file(const Staging& staging, const std::string& name, const std::string& kvstored_socket, bool enable)
 {
-    become_subreaper();  // before xinetd starts its kvsvc processes
     const int port = free_tcp_port();
-    const std::string service_file = staging.path("/etc/xinetd.d/kvstore");
+    const std::string service_file = staging.path("/etc/xinetd.d/" + name);
     std::string text = read_file(service_file);
     if (text.empty())
-        throw std::runtime_error("the staging root has no /etc/xinetd.d/kvstore");
+        throw std::runtime_error("the staging root has no /etc/xinetd.d/" + name);
     int ports = 0, servers = 0, sockets = 0;
     std::string rewritten;
     for (const std::string& raw : lines_of(text)) {
@@ -498,26 +497,38 @@ int stage_xinetd_service(const Staging& staging, const std::string& kvstored_soc
         std::string t = trim(raw);
         size_t eq = t.find('=');
         if (!t.empty() && t[0] != '#' && eq != std::string::npos) {
-            std::string name = trim(t.substr(0, eq));
+            std::string key = trim(t.substr(0, eq));
             std::string value = trim(t.substr(eq + 1));
-            if (name == "port") {
+            if (key == "port") {
                 line = "    port            = " + std::to_string(port);
                 ++ports;
-            } else if (name == "server" && value == "/usr/bin/kvsvc") {
+            } else if (key == "server" && value == "/usr/bin/kvsvc") {
                 line = "    server          = " + staging.path("/usr/bin/kvsvc");
                 ++servers;
-            } else if (name == "server_args" && value.find("/run/kvstored/kvstored.sock") != std::string::npos) {
+            } else if (key == "server_args" && value.find("/run/kvstored/kvstored.sock") != std::string::npos) {
                 line = "    server_args     = " + replace_all(value, "/run/kvstored/kvstored.sock", kvstored_socket);
                 ++sockets;
+            } else if (key == "disable" && enable) {
+                line = "    disable         = no";
             }
         }
         rewritten += line + "\n";
     }
     if (ports != 1 || servers != 1 || sockets != 1)
-        throw std::runtime_error("the installed /etc/xinetd.d/kvstore does not have exactly one port, one server "
-                                 "= /usr/bin/kvsvc and one server_args naming /run/kvstored/kvstored.sock");
+        throw std::runtime_error("the installed /etc/xinetd.d/" + name
+                                 + " does not have exactly one port, one server = /usr/bin/kvsvc and one "
+                                   "server_args naming /run/kvstored/kvstored.sock");
     write_file(service_file, rewritten);
     return port;
+}
+
+// The Redis door's file (xinetd.d/kvstore-redis, installed disabled): its
+// server and socket must be the staged ones even while it is disabled, since
+// xinetd checks them anyway ("Server /usr/bin/kvsvc is not executable").
+int stage_redis_service(const Staging& staging, const std::string& kvstored_socket, bool enable)
+{
+    become_subreaper();  // before xinetd starts its kvsvc processes
+    return stage_xinetd_file(staging, "kvstore-redis", kvstored_socket, enable);
 }
 
 // The private xinetd's own config: logs to files here, and the staged
@@ -531,8 +542,9 @@ XinetdOptions staged_options(const Staging& staging)
 
 }  // namespace
 
-StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket)
-    : xinetd_(staging.dir(), stage_xinetd_service(staging, kvstored_socket), staged_options(staging))
+StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket, bool enable_redis)
+    : redis_port_(stage_redis_service(staging, kvstored_socket, enable_redis)),
+      xinetd_(staging.dir(), stage_xinetd_file(staging, "kvstore", kvstored_socket, false), staged_options(staging))
 {
 }
 

@@ -160,22 +160,26 @@ private:
 };
 
 // A private foreground xinetd whose config includes the STAGED
-// /etc/xinetd.d/kvstore, rewritten only for the port (a free one), the server
-// (the staged kvsvc) and the kvstored socket (the DeployedDaemon's). Returns
-// once the port accepts connections; throws, quoting xinetd's log, otherwise.
+// /etc/xinetd.d/kvstore and kvstore-redis, rewritten only for the port (a
+// free one each), the server (the staged kvsvc) and the kvstored socket (the
+// DeployedDaemon's), and with `enable_redis`, kvstore-redis's `disable`.
+// Returns once the line protocol's port accepts connections; throws, quoting
+// xinetd's log, otherwise.
 class StagedXinetd {
 public:
-    StagedXinetd(const Staging& staging, const std::string& kvstored_socket);
+    StagedXinetd(const Staging& staging, const std::string& kvstored_socket, bool enable_redis = false);
     ~StagedXinetd();
     StagedXinetd(const StagedXinetd&) = delete;
     StagedXinetd& operator=(const StagedXinetd&) = delete;
 
     int port() const { return xinetd_.port(); }
+    int redis_port() const { return redis_port_; }  // served only with enable_redis
     Process& process() { return xinetd_.process(); }
     std::string log() const { return xinetd_.log(); }  // xinetd's own messages
     std::string access_log() const { return xinetd_.access_log(); }  // START / EXIT / FAIL lines
 
 private:
+    int redis_port_;
     PrivateXinetd xinetd_;
 };
 

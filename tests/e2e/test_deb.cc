@@ -130,9 +130,12 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/usr/bin/kvsvc", "-rwxr-xr-x"},
             {"/etc/kvstore/kvstored.conf", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore", "-rw-r--r--"},
+            {"/etc/xinetd.d/kvstore-redis", "-rw-r--r--"},
             {"/lib/systemd/system/kvstored.service", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc.socket", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc@.service", "-rw-r--r--"},
+            {"/lib/systemd/system/kvsvc-redis.socket", "-rw-r--r--"},
+            {"/lib/systemd/system/kvsvc-redis@.service", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/README.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/operations.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/protocol.md", "-rw-r--r--"},
@@ -144,6 +147,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
 #ifdef KVSTORE_HAS_KVBENCH
         files["/usr/bin/kvbench"] = "-rwxr-xr-x";
 #endif
+        if (std::filesystem::exists(source_dir() + "/docs/redis.md"))
+            files["/usr/share/doc/kvstore/redis.md"] = "-rw-r--r--";
         for (const auto& [path, mode] : files) {
             INFO(path);
             REQUIRE(entries.count(path) == 1);
@@ -164,7 +169,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         const std::string data = staging.dir().file("data");
         REQUIRE(run_capture(kDpkgDeb, {"--control", deb, control}).ok());
         REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
-        CHECK(read_file(control + "/conffiles") == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n");
+        CHECK(read_file(control + "/conffiles")
+              == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n");
         for (const char* script : {"postinst", "prerm", "postrm"}) {
             INFO(script);
             const std::string path = control + "/" + script;
@@ -180,7 +186,10 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/lib/systemd/system/kvstored.service", "systemd/kvstored.service"},
                  {"/lib/systemd/system/kvsvc.socket", "systemd/kvsvc.socket"},
                  {"/lib/systemd/system/kvsvc@.service", "systemd/kvsvc@.service"},
+                 {"/lib/systemd/system/kvsvc-redis.socket", "systemd/kvsvc-redis.socket"},
+                 {"/lib/systemd/system/kvsvc-redis@.service", "systemd/kvsvc-redis@.service"},
                  {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
+                 {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
                  {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
              }) {
             INFO(packaged);

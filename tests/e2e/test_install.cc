@@ -41,9 +41,12 @@ const std::vector<Entry> kInstalled = {
     {"/usr/bin/kvsvc", 0755},
     {"/etc/kvstore/kvstored.conf", 0644},
     {"/etc/xinetd.d/kvstore", 0644},
+    {"/etc/xinetd.d/kvstore-redis", 0644},
     {"/lib/systemd/system/kvstored.service", 0644},
     {"/lib/systemd/system/kvsvc.socket", 0644},
     {"/lib/systemd/system/kvsvc@.service", 0644},
+    {"/lib/systemd/system/kvsvc-redis.socket", 0644},
+    {"/lib/systemd/system/kvsvc-redis@.service", 0644},
     {"/usr/share/doc/kvstore/README.md", 0644},
     {"/usr/share/doc/kvstore/operations.md", 0644},
     {"/usr/share/doc/kvstore/protocol.md", 0644},
@@ -56,7 +59,10 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/lib/systemd/system/kvstored.service", "systemd/kvstored.service"},
     {"/lib/systemd/system/kvsvc.socket", "systemd/kvsvc.socket"},
     {"/lib/systemd/system/kvsvc@.service", "systemd/kvsvc@.service"},
+    {"/lib/systemd/system/kvsvc-redis.socket", "systemd/kvsvc-redis.socket"},
+    {"/lib/systemd/system/kvsvc-redis@.service", "systemd/kvsvc-redis@.service"},
     {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
+    {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
 };
 
@@ -242,6 +248,9 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
 #ifdef KVSTORE_HAS_KVBENCH
     CHECK(stat_of(staging.path("/usr/bin/kvbench")));
 #endif
+    // Named by kvsvc-redis.socket's Documentation=; installed once written.
+    if (stat_of(source_dir() + "/docs/redis.md"))
+        CHECK(stat_of(staging.path("/usr/share/doc/kvstore/redis.md")));
     for (const auto& [staged, source] : kVerbatim) {
         INFO(staged << " is " << source << " unchanged");
         CHECK(read_file(staging.path(staged)) == read_file(source_dir() + "/" + source));
@@ -358,9 +367,14 @@ TEST_CASE("install: another prefix gets units and an xinetd file that run its pr
     CHECK(unit_value(daemon, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvstored run ", 0) == 0);
     std::string session = read_file(staging.path("/lib/systemd/system/kvsvc@.service"));
     CHECK(unit_value(session, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvsvc ", 0) == 0);
-    std::string xinetd = read_file(staging.path("/etc/xinetd.d/kvstore"));
-    CHECK(xinetd.find("    server          = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
-    CHECK(xinetd.find("/usr/bin/kvsvc") == std::string::npos);
+    std::string redis_session = read_file(staging.path("/lib/systemd/system/kvsvc-redis@.service"));
+    CHECK(unit_value(redis_session, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvsvc --protocol redis ", 0) == 0);
+    for (const char* file : {"/etc/xinetd.d/kvstore", "/etc/xinetd.d/kvstore-redis"}) {
+        INFO(file);
+        std::string xinetd = read_file(staging.path(file));
+        CHECK(xinetd.find("    server          = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
+        CHECK(xinetd.find("/usr/bin/kvsvc") == std::string::npos);
+    }
 }
 
 TEST_CASE("install: installing again keeps an edited config file and puts the new one next to it")
@@ -475,6 +489,81 @@ TEST_CASE("installed: the same session through systemd-socket-activate and the i
         CHECK(c.expect_eof());
     }
     nc_session(activation.port());
+}
+
+TEST_CASE("install: the Redis door's xinetd file and units: port 6379, off by default, kvsvc --protocol redis")
+{
+    Staging staging;
+    const std::string line_xinetd = read_file(staging.path("/etc/xinetd.d/kvstore"));
+    const std::string xinetd = read_file(staging.path("/etc/xinetd.d/kvstore-redis"));
+    CHECK(xinetd.find("\nservice kvstore-redis\n{\n") != std::string::npos);
+    CHECK(xinetd_value(xinetd, "port") == "6379");
+    CHECK(xinetd_value(xinetd, "disable") == "yes");
+    CHECK(xinetd_value(xinetd, "server") == "/usr/bin/kvsvc");
+    CHECK(xinetd.find("    server_args     = --protocol redis --socket /run/kvstored/kvstored.sock\n")
+          != std::string::npos);
+    // The line protocol's hardening, value for value.
+    for (const char* name : {"type", "socket_type", "protocol", "wait", "user", "group", "instances", "per_source",
+                             "cps", "bind", "only_from", "flags", "log_on_success", "log_on_failure"}) {
+        INFO(name);
+        CHECK(xinetd_value(xinetd, name) == xinetd_value(line_xinetd, name));
+    }
+
+    const std::string line_socket = read_file(staging.path("/lib/systemd/system/kvsvc.socket"));
+    const std::string socket_unit = read_file(staging.path("/lib/systemd/system/kvsvc-redis.socket"));
+    CHECK(unit_value(socket_unit, "Socket", "ListenStream") == "127.0.0.1:6379");
+    for (const char* key : {"Accept", "MaxConnections", "MaxConnectionsPerSource", "TriggerLimitIntervalSec",
+                            "TriggerLimitBurst", "IPAddressAllow", "IPAddressDeny", "NoDelay", "KeepAlive"}) {
+        INFO(key);
+        CHECK(unit_value(socket_unit, "Socket", key) == unit_value(line_socket, "Socket", key));
+    }
+    // The same session unit but for --protocol redis.
+    const std::string line_service = read_file(staging.path("/lib/systemd/system/kvsvc@.service"));
+    const std::string service = read_file(staging.path("/lib/systemd/system/kvsvc-redis@.service"));
+    CHECK(unit_value(service, "Service", "ExecStart")
+          == "/usr/bin/kvsvc --protocol redis --socket /run/kvstored/kvstored.sock");
+    CHECK(unit_value(line_service, "Service", "ExecStart") == "/usr/bin/kvsvc --socket /run/kvstored/kvstored.sock");
+    for (const char* key : {"User", "Group", "StandardInput", "StandardOutput", "StandardError", "NoNewPrivileges",
+                            "RestrictAddressFamilies", "ProtectSystem", "UMask"}) {
+        INFO(key);
+        CHECK(unit_value(service, "Service", key) == unit_value(line_service, "Service", key));
+    }
+    CHECK(unit_values(service, "Service", "SystemCallFilter")
+          == unit_values(line_service, "Service", "SystemCallFilter"));
+    CHECK(unit_value(service, "Unit", "CollectMode") == "inactive-or-failed");
+}
+
+// Needs kvstored's side of the door (RedisClient, docs/redis.md).
+TEST_CASE("installed: a Redis client through real xinetd and the installed kvstore-redis, once enabled")
+{
+    if (std::string why = install_tests_unavailable(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    ensure_kvstore_accounts();
+    Staging staging;
+    DeployedDaemon daemon(staging);
+    StagedXinetd xinetd(staging, daemon.socket_path(), true);
+    INFO("xinetd's log:\n"
+         << xinetd.log() << "access log:\n"
+         << xinetd.access_log() << "kvstored's log:\n"
+         << daemon.log());
+    CHECK(xinetd.log().find("Started working: 2 available services") != std::string::npos);
+    CHECK(xinetd.log().find(" ERROR: ") == std::string::npos);
+    CHECK(xinetd.log().find(" WARNING: ") == std::string::npos);
+
+    LineClient c = connect_tcp(xinetd.redis_port());
+    c.send("*1\r\n$4\r\nPING\r\n");
+    CHECK(c.read_bytes(7) == "+PONG\r\n");
+    check_kvsvc_children_run_as(xinetd.process().pid(), staging.path("/usr/bin/kvsvc"), account("kvsvc").uid);
+    c.send("*3\r\n$3\r\nSET\r\n$4\r\ndoor\r\n$5\r\nredis\r\n*1\r\n$4\r\nQUIT\r\n");
+    CHECK(c.read_to_eof(5s) == "+OK\r\n+OK\r\n");
+    // The line protocol's door, same xinetd, same store.
+    LineClient line = connect_tcp(xinetd.port());
+    CHECK(line.read_line() == greeting());
+    CHECK(line.ask("connect") == "OK connected");
+    CHECK(line.ask("read door") == "VALUE redis");
+    CHECK(xinetd.access_log().find("START: kvstore-redis pid=") != std::string::npos);
 }
 
 TEST_CASE("installed: kvsvc running as a user outside the service group is refused")
