@@ -77,6 +77,11 @@ NORMALISED = {
     "EXPIRETIME": "clock",
     "PEXPIRETIME": "clock",
 }
+# COMMAND INFO of a container (CLIENT, COMMAND, CONFIG) lists the
+# subcommands each server has: kvstore's are these; Redis's others are left
+# out of the comparison.
+SUBCOMMANDS = {b"client|id", b"client|getname", b"client|setname", b"client|info", b"client|list", b"client|kill",
+               b"command|count", b"command|info", b"command|docs", b"config|get", b"config|set"}
 TOLERANCE = {"TTL": 2, "EXPIRETIME": 2, "PTTL": 2000, "PEXPIRETIME": 2000}
 # Never sent, since the two servers differ by design (docs/redis.md
 # "Differences"): commands of other data types (LPUSH, HSET, ...: unknown
@@ -86,7 +91,8 @@ TOLERANCE = {"TTL": 2, "EXPIRETIME": 2, "PTTL": 2000, "PEXPIRETIME": 2000}
 # outside ID|GETNAME|SETNAME|INFO|LIST|KILL, keys that are empty or longer
 # than 250 bytes, values and APPEND/SETRANGE results beyond kvstored's
 # --max-value (64 KiB; Redis allows 512 MB), and SCAN with a nonzero cursor
-# the server did not hand out.
+# the server did not hand out, deadlines past 2^48-1 ms (year 10889: kvstore
+# refuses them as invalid expire times).
 # ---------------------------------------------------------------------------
 
 # Unknown commands: names neither server knows (the text quotes the name and
@@ -148,7 +154,9 @@ class Gen:
         return str(int(self.abs_seconds()) * 1000 + self.r.randint(0, 999)).encode()
 
     def bad_time(self):
-        return self.pick([b"0", b"-1", b"abc", b"9223372036854775807", b"1.5", b""])
+        # Not 2^63-1: as a deadline in ms Redis takes it, kvstore refuses
+        # anything past 2^48-1 ms (year 10889; docs/redis.md, Differences).
+        return self.pick([b"0", b"-1", b"abc", b"9223372036854775808", b"1.5", b""])
 
     def expiry_option(self, allow_keepttl=True):
         opts = [[b"EX", self.rel_seconds()], [b"PX", self.rel_ms()], [b"EXAT", self.abs_seconds()],
@@ -383,7 +391,8 @@ def command_info(node):
     out = []
     for e in entries:
         if e[0] == "*" and e[1] is not None and len(e[1]) >= 10 and e[1][9][0] == "*":
-            e = ("*", e[1][:9] + [("*", sorted(e[1][9][1], key=repr))] + e[1][10:])
+            subs = [sub for sub in e[1][9][1] if sub[1] and sub[1][0][1] in SUBCOMMANDS]
+            e = ("*", e[1][:9] + [("*", sorted(subs, key=repr))] + e[1][10:])
         out.append(e)
     return kind, out
 

@@ -153,6 +153,9 @@ std::optional<bool> set_generic(Context& ctx, ReplyWriter& reply, uint64_t& tick
     if (deadline != kNoDeadline && deadline <= ctx.clock.now_ms()) {
         bool erased;
         note(ticket, ctx.db.erase(key, erased));
+        // Redis stores the key, already expired, and so touches it even when
+        // nothing was there: a watcher's EXEC fails either way.
+        ctx.db.watches().touch(key);
         return true;
     }
     if (!put(ctx, reply, ticket, key, value, deadline))
