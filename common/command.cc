@@ -359,12 +359,19 @@ std::string error_reply(std::string_view code, std::string_view message)
     return line;
 }
 
-std::string_view key_problem(std::string_view key)
+std::string_view store_key_problem(std::string_view key)
 {
     if (key.empty())
         return "key is empty";
     if (key.size() > kMaxKeyBytes)
         return "key is longer than 250 bytes";
+    return {};
+}
+
+std::string_view key_problem(std::string_view key)
+{
+    if (auto why = store_key_problem(key); !why.empty())
+        return why;
     for (char ch : key) {
         unsigned char c = static_cast<unsigned char>(ch);
         if (c == ' ')
@@ -375,6 +382,30 @@ std::string_view key_problem(std::string_view key)
             return "key contains a control byte";
     }
     return {};
+}
+
+std::string_view unshowable_value(std::string_view value)
+{
+    if (value.find('\n') != std::string_view::npos)
+        return "the value contains a line feed";
+    return {};
+}
+
+std::string printable_bytes(std::string_view bytes)
+{
+    static constexpr std::string_view kHex = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size());
+    for (char ch : bytes) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            out.append("\\x").push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 15]);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
 }
 
 ParseResult parse_line(std::string_view line, size_t max_value)

@@ -101,8 +101,26 @@ std::optional<int64_t> parse_int64(std::string_view text);
 // The same without the '-'.
 std::optional<uint64_t> parse_uint64(std::string_view text);
 
-// "" when `key` is a valid key, else why not (for "ERR bad-key <why>").
+// "" when `key` is a valid key of the line protocol, else why not (for "ERR
+// bad-key <why>"): 1 to 250 bytes, no space, ':' or control byte. The line
+// parser holds every key it reads to this rule, and `keys` lists only keys
+// that obey it (docs/protocol.md, "Keys and values written through other
+// doors").
 std::string_view key_problem(std::string_view key);
+
+// "" when the store can hold `key`, else why not: 1 to 250 bytes of any value
+// (what the Redis door may write). Everything below the doors (the Database,
+// its SQLite file, the wire, admin dump and load) holds keys to this rule.
+std::string_view store_key_problem(std::string_view key);
+
+// A value the line protocol can send in a reply: one without a LF (a LF
+// would end the VALUE line early). "" when it can, else why not.
+std::string_view unshowable_value(std::string_view value);
+
+// `bytes` made safe for one line of text (an error reply, a log line, for
+// people): the bytes 0x00-0x1f and 0x7f as "\xHH", all else as it is, so a
+// key the line protocol can show is shown unchanged.
+std::string printable_bytes(std::string_view bytes);
 
 // The full "HELP <n>" reply.
 std::string help_text();

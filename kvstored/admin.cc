@@ -114,10 +114,12 @@ void do_shutdown(Context& c)
     server.loop().defer([&server, message] { server.begin_shutdown(message); });
 }
 
-// The admin `get`: the whole entry, deadline included.
+// The admin `get`: the whole entry, deadline included. Any key the store
+// holds may be asked for, and the value is sent as it is, LF or not: it is
+// the rest of the reply, which is one message (wire.h, Op::Entry).
 void do_entry(Context& c)
 {
-    if (auto why = key_problem(c.req.key); !why.empty()) {
+    if (auto why = store_key_problem(c.req.key); !why.empty()) {
         c.out += error_reply("bad-key", why);
         return;
     }
@@ -155,7 +157,7 @@ void do_load_entry(Context& c)
     if (c.req.value.size() > max_value) {
         db.load_abort(c.self.id());
         c.out += error_reply("too-long",
-                             "value of " + std::string(c.req.key) + " is " + std::to_string(c.req.value.size())
+                             "value of " + printable_bytes(c.req.key) + " is " + std::to_string(c.req.value.size())
                                  + " bytes; the limit is " + std::to_string(max_value) + "; nothing was changed");
         return;
     }

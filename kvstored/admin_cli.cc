@@ -392,7 +392,7 @@ int get(const Target& t, const std::string& key)
         AdminLink link(t);
         std::string reply = expect_ok(link.call({wire::Op::Entry, key, {}}));
         if (reply == "NOT_FOUND\n")
-            throw Failure{kExitError, key + ": not found"};
+            throw Failure{kExitError, printable_bytes(key) + ": not found"};
         // "ENTRY <version> <deadline ms, 0: none> <value>\n"
         std::string_view rest = std::string_view(reply).substr(0, reply.size() - 1);
         auto field = [&rest] {
@@ -409,7 +409,7 @@ int get(const Target& t, const std::string& key)
         if (*deadline != 0) {  // 0: none
             std::fflush(stdout);
             int64_t left_ms = *deadline - system_clock().now_ms();
-            std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", key.c_str(),
+            std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", printable_bytes(key).c_str(),
                          utc_text(*deadline).c_str(),
                          static_cast<long long>((std::max<int64_t>(left_ms, 0) + 999) / 1000));
         }
@@ -437,7 +437,7 @@ int ttl(const Target& t, const std::string& key)
         AdminLink link(t);
         std::string reply = expect_ok(link.call({wire::Op::Ttl, key, {}}));
         if (reply == "NOT_FOUND\n")
-            throw Failure{kExitError, key + ": not found"};
+            throw Failure{kExitError, printable_bytes(key) + ": not found"};
         if (!reply.starts_with("TTL "))
             throw Failure{kExitError, "unexpected reply from kvstored: " + reply};
         write_line(std::string_view(reply).substr(4, reply.size() - 5));  // "TTL <seconds>|none\n"
@@ -450,7 +450,7 @@ int del(const Target& t, const std::string& key)
     return guarded("del", [&] {
         AdminLink link(t);
         if (expect_ok(link.call({wire::Op::Delete, key, {}})) == "NOT_FOUND\n")
-            throw Failure{kExitError, key + ": not found"};
+            throw Failure{kExitError, printable_bytes(key) + ": not found"};
         return kExitOk;
     });
 }
@@ -469,13 +469,13 @@ int dump(const Target& t, dump::Format format)
     return guarded("dump", [&] {
         AdminLink link(t);
         write_line(dump::header_line(format));
-        // "<key> <deadline ms, 0: none> <value>": the key has no space, the deadline is digits.
+        // Each line is a tsv dump line of this version (wire.h, Op::Dump):
+        // escaped, so any key and value bytes come through whole.
         read_listing(link, {wire::Op::Dump, {}, {}}, "DUMP", [&](const std::string& line) {
-            auto [key, rest] = split_first(line);
-            auto [deadline, value] = split_first(rest);
-            if (!is_number(deadline) || deadline.size() > 18)
-                throw Failure{kExitError, "protocol error: bad dump line for key '" + key + "'"};
-            write_line(dump::encode_line(format, key, value, std::stoll(deadline)));
+            dump::Entry e;
+            if (std::string why = dump::decode_line(dump::Format::Tsv, dump::kVersion, line, e); !why.empty())
+                throw Failure{kExitError, "protocol error: bad dump line '" + printable_bytes(line) + "': " + why};
+            write_line(dump::encode_line(format, e.key, e.value, e.deadline));
         });
         return std::fflush(stdout) == 0 ? kExitOk : kExitError;
     });
@@ -500,10 +500,10 @@ std::vector<Entry> read_entries(dump::Format format, uint32_t max_value)
         std::string why = reader.next(line, e, is_entry);
         if (why.empty() && !is_entry)
             continue;  // the header
+        // The store's rules, not the line protocol's: a dump holds whatever
+        // the store held, entries written through the Redis door included.
         if (why.empty())
-            why = std::string(key_problem(e.key));
-        if (why.empty() && e.value.find('\n') != std::string::npos)
-            why = "value contains a line feed";
+            why = std::string(store_key_problem(e.key));
         if (why.empty() && e.value.size() > max_value)
             why = "value is " + std::to_string(e.value.size()) + " bytes; the limit is " + std::to_string(max_value);
         if (!why.empty())

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "command.h"
+#include "dump_format.h"
 #include "version.h"
 
 namespace kv {
@@ -47,18 +48,15 @@ void put_line(std::string& out, std::string_view a, std::string_view b = {})
     out.push_back('\n');
 }
 
-// A value a command would store: within --max-value and free of LF (kvsvc
-// cannot send one, but an admin `set` could, and a LF would split the reply).
+// A value a command would store: within --max-value. Any bytes may be in it
+// (the store's rule): kvsvc cannot send a LF, but an admin `set` may, as a
+// Redis client may; read answers such a value "ERR unshowable" (answer_value).
 bool value_ok(Context& c, std::string_view value)
 {
     if (value.size() > c.limits.max_value) {
         c.out += error_reply("too-long",
                              "value is " + std::to_string(value.size()) + " bytes; the limit is "
                                  + std::to_string(c.limits.max_value));
-        return false;
-    }
-    if (value.find('\n') != std::string_view::npos) {
-        c.out += error_reply("bad-value", "values may not contain a line feed");
         return false;
     }
     return true;
@@ -166,13 +164,21 @@ void do_cas(Context& c)
 }
 
 // read, gets and take: "VALUE [<version> ]<value>" of the live entry, or
-// NOT_FOUND, counted as a hit or a miss. True when there was one.
+// NOT_FOUND, counted as a hit or a miss. True when there was one and it was
+// sent. A value written through another door that one line cannot carry (a
+// LF) is answered "ERR unshowable": sent, it would end the reply early and
+// its rest would read as further replies (docs/protocol.md, "Keys and values
+// written through other doors").
 bool answer_value(Context& c, bool with_version)
 {
     std::optional<Store::Entry> e = c.store.get(c.req.key);
     ++(e ? c.stats.hits : c.stats.misses);
     if (!e) {
         put_line(c.out, "NOT_FOUND");
+        return false;
+    }
+    if (auto why = unshowable_value(e->value); !why.empty()) {
+        c.out += error_reply("unshowable", std::string(why) + "; read it through the Redis door");
         return false;
     }
     c.out.append("VALUE ");
@@ -261,7 +267,7 @@ void do_append(Context& c)
         put_line(c.out, "OK");
 }
 
-// Read and delete in one step.
+// Read and delete in one step; a value it cannot show stays (answer_value).
 void do_take(Context& c)
 {
     ++c.stats.takes;
@@ -457,11 +463,16 @@ bool Listing::next_page(const Store& store, std::string& out)
     size_t n = 0, listed = 0;
     for (; n < keys.size() && lines.size() < kPageBytes; ++n) {
         if (kind_ == Kind::Keys) {
+            // Only keys the line protocol can name: one with a LF would
+            // break the one-key-per-line framing, and one with a space, ':'
+            // or control byte could not be used in any command anyway.
+            if (!key_problem(keys[n]).empty())
+                continue;
             lines.append(keys[n]).push_back('\n');
             ++listed;
-        } else if (auto entry = store.peek(keys[n])) {  // "<key> <deadline ms, 0: none> <value>"
-            lines.append(keys[n]).append(" ").append(std::to_string(entry->deadline)).append(" ");
-            lines.append(entry->value).push_back('\n');
+        } else if (auto entry = store.peek(keys[n])) {  // a tsv dump line: any key and value, escaped
+            lines.append(dump::encode_line(dump::Format::Tsv, keys[n], entry->value, entry->deadline));
+            lines.push_back('\n');
             ++listed;
         }
     }
@@ -487,7 +498,9 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
     }
     bool key_needed = spec.key == OpSpec::Key || (spec.key == OpSpec::Prefix && !req.key.empty());
     if (key_needed) {
-        if (auto why = key_problem(req.key); !why.empty()) {
+        // The store's rule: kvsvc's parser already held a client's key to the
+        // line protocol's, and the admin CLI may name any key the store holds.
+        if (auto why = store_key_problem(req.key); !why.empty()) {
             out += error_reply("bad-key", why);
             return 0;
         }

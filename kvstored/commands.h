@@ -30,13 +30,19 @@ struct Limits {
 class Listing {
 public:
     enum class Kind {
-        Keys,  // "KEYS": one key per line
-        Dump,  // "DUMP": "<key> <deadline ms, 0: none> <value>" per line (admin socket only)
+        // "KEYS": one key per line, only keys the line protocol can name
+        // (key_problem): the others are skipped and not counted.
+        Keys,
+        // "DUMP": every entry, one tsv dump line each (dump_format.h,
+        // "<key>\t<value>\t<deadline ms or empty>", escaped: any bytes)
+        // (admin socket only)
+        Dump,
     };
 
     // A page holds at most kPageKeys entries, and no entry is added once it
     // has kPageBytes of text: a page is at most kPageBytes plus one entry
-    // (for keys 251 bytes; for dump 268 bytes plus --max-value).
+    // (for keys 251 bytes; for dump 4 * (250 + --max-value) + 18 bytes, as
+    // escaping may make a byte four).
     static constexpr size_t kPageKeys = 1000;
     static constexpr size_t kPageBytes = 64 * 1024;
 

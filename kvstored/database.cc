@@ -42,8 +42,7 @@ uint64_t Database::put(std::string_view key, std::string_view value, int64_t dea
         watches_.touch(key);
     if (store_.evicted_total() != evicted_before) {
         watches_.touch(displaced);  // an eviction changes a key, as in Redis
-        LOG_DEBUG("evicted %.*s to make room for %.*s", static_cast<int>(displaced.size()), displaced.data(),
-                  static_cast<int>(key.size()), key.data());
+        LOG_DEBUG("evicted %s to make room for %s", printable_bytes(displaced).c_str(), printable_bytes(key).c_str());
     }
     if (result == Store::PutResult::Full || !persistence_)
         return 0;
@@ -139,13 +138,13 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
     if (!staging_ || staging_->owner != owner)
         return error_reply("syntax", "no load was begun on this connection");
     // The admin CLI checked all of this already; a peer is trusted for nothing.
-    if (auto why = key_problem(key); !why.empty())
+    // Keys and values are the store's, not the line protocol's: a load must
+    // take back whatever a dump gave, Redis-written entries included.
+    if (auto why = store_key_problem(key); !why.empty())
         return refuse_load("bad-key", std::string(why));
-    if (value.find('\n') != std::string_view::npos)
-        return refuse_load("bad-value", "value of " + std::string(key) + " contains a line feed");
     if (deadline < 0 || deadline > kMaxDeadline)
         return refuse_load("syntax",
-                           "the deadline of " + std::string(key) + " is not a unix time in ms from 1 to "
+                           "the deadline of " + printable_bytes(key) + " is not a unix time in ms from 1 to "
                                + std::to_string(kMaxDeadline));
     Staging& s = *staging_;
     auto it = s.entries.find(key);

@@ -220,9 +220,11 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         ->add_option("KEY", o.key, "The key")
         ->required();
     sub("del", "Delete KEY", [&] { return a::del(t, o.key); })->add_option("KEY", o.key, "The key")->required();
-    sub("keys", "List keys, sorted, optionally only those starting with PREFIX", [&] {
-        return a::keys(t, o.prefix);
-    })->add_option("PREFIX", o.prefix, "Key prefix");
+    sub("keys",
+        "List keys, sorted, optionally only those starting with PREFIX; only keys the line protocol can name "
+        "(no space, ':' or control byte: 'dump' has every entry)",
+        [&] { return a::keys(t, o.prefix); })
+        ->add_option("PREFIX", o.prefix, "Key prefix");
     sub("dump", "Write every entry to stdout, one per line (lossless for any bytes)",
         [&] { return a::dump(t, format_of(o.format)); })
         ->add_option("--format", o.format,

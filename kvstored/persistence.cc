@@ -270,19 +270,19 @@ void Persistence::load(Store& store)
 }
 
 // kvstored writes only entries it can serve; anything else was put there by
-// hand (or kvstored now runs with a smaller --max-value). Serving it would
-// break the protocol (a LF splits a reply) or the promise of --max-value, and
-// dropping it would lose data silently: refuse to start, naming the key.
+// hand (or kvstored now runs with a smaller --max-value). Keys follow the
+// store's rule, not the line protocol's, and values may hold any bytes: the
+// Redis door writes such entries (docs/protocol.md, "Keys and values written
+// through other doors"). A value longer than --max-value would break that
+// promise, and dropping it would lose data silently: refuse to start, naming
+// the key.
 void Persistence::check_entry(std::string_view key, std::string_view value) const
 {
-    if (auto why = key_problem(key); !why.empty())
+    if (auto why = store_key_problem(key); !why.empty())
         throw std::runtime_error("database " + config_.path + " holds an invalid key (" + std::string(why)
                                  + "); it was not written by kvstored");
-    if (value.find('\n') != std::string_view::npos)
-        throw std::runtime_error("database " + config_.path + ": the value of key '" + std::string(key)
-                                 + "' contains a line feed; it was not written by kvstored");
     if (value.size() > config_.max_value)
-        throw std::runtime_error("database " + config_.path + ": the value of key '" + std::string(key) + "' is "
+        throw std::runtime_error("database " + config_.path + ": the value of key '" + printable_bytes(key) + "' is "
                                  + std::to_string(value.size()) + " bytes, more than --max-value "
                                  + std::to_string(config_.max_value) + "; start with --max-value "
                                  + std::to_string(value.size()) + " or more");
@@ -297,7 +297,7 @@ int64_t Persistence::check_deadline(std::string_view key, sqlite3_stmt* rows, in
         return kNoDeadline;
     int64_t deadline = sqlite3_column_int64(rows, column);
     if (type != SQLITE_INTEGER || deadline <= 0 || deadline > kMaxDeadline)
-        throw std::runtime_error("database " + config_.path + ": the deadline of key '" + std::string(key)
+        throw std::runtime_error("database " + config_.path + ": the deadline of key '" + printable_bytes(key)
                                  + "' is not a unix time in ms from 1 to " + std::to_string(kMaxDeadline)
                                  + "; it was not written by kvstored");
     return deadline;

@@ -130,6 +130,37 @@ TEST_CASE("keys are 1 to 250 bytes without blanks, colons or control bytes", "[p
     CHECK(parse_ok("read caf\xc3\xa9").key == "caf\xc3\xa9");  // UTF-8 is fine
 }
 
+TEST_CASE("the store's key rule takes 1 to 250 bytes of any value; the line protocol's is narrower", "[parser][xdoor]")
+{
+    for (int b = 0; b < 256; ++b) {
+        std::string key(1, static_cast<char>(b));
+        INFO("byte " << b);
+        CHECK(kv::store_key_problem(key).empty());
+        CHECK(kv::store_key_problem(std::string(250, static_cast<char>(b))).empty());
+        bool nameable = b > 0x20 && b != 0x7f && b != ':';
+        CHECK(kv::key_problem(key).empty() == nameable);
+    }
+    CHECK(kv::store_key_problem("") == "key is empty");
+    CHECK(kv::store_key_problem(std::string(251, 'k')) == "key is longer than 250 bytes");
+    CHECK(kv::key_problem(std::string(251, ' ')) == "key is longer than 250 bytes");  // the same words
+}
+
+TEST_CASE("a value is unshowable on a line exactly when it holds a LF", "[parser][xdoor]")
+{
+    CHECK(kv::unshowable_value("a\nb") == "the value contains a line feed");
+    CHECK(kv::unshowable_value("\n") == "the value contains a line feed");
+    CHECK(kv::unshowable_value("") == "");
+    CHECK(kv::unshowable_value("a\rb\r") == "");  // CR: the line protocol stores and shows it already
+    CHECK(kv::unshowable_value(std::string("\0\0", 2)) == "");
+}
+
+TEST_CASE("printable_bytes escapes control bytes and keeps the rest", "[parser][xdoor]")
+{
+    CHECK(kv::printable_bytes("user.1") == "user.1");
+    CHECK(kv::printable_bytes("a b:c\\d caf\xc3\xa9") == "a b:c\\d caf\xc3\xa9");
+    CHECK(kv::printable_bytes(std::string("a\nb\0\r\x7f\x1f", 7)) == "a\\x0ab\\x00\\x0d\\x7f\\x1f");
+}
+
 TEST_CASE("keys takes an optional prefix", "[parser]")
 {
     CHECK(parse_ok("keys").key.empty());

@@ -3,11 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 
+#include "command.h"
 #include "commands.h"
+#include "dump_format.h"
 
 using kv::wire::Op;
 using kv::wire::Request;
+using namespace std::string_literals;
 
 namespace {
 
@@ -74,10 +78,24 @@ TEST_CASE_METHOD(Fixture, "stats counts hits and misses and lists its names", "[
 TEST_CASE_METHOD(Fixture, "requests a real kvsvc would never send are answered with errors", "[commands]")
 {
     CHECK(run(Op::Save, "", "v") == "ERR bad-key key is empty\n");
-    CHECK(run(Op::Read, "a b") == "ERR bad-key key contains a space\n");
+    CHECK(run(Op::Read, std::string(251, 'k')) == "ERR bad-key key is longer than 250 bytes\n");
     CHECK(run(Op::Save, "k", "123456789") == "ERR too-long value is 9 bytes; the limit is 8\n");
     CHECK(run(Op::Keys, std::string(300, 'k')) == "ERR bad-key key is longer than 250 bytes\n");
     CHECK(store.size() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "the wire takes any key and value the store holds (the admin CLI names them)",
+                 "[commands][xdoor]")
+{
+    // kvsvc's parser holds a client's keys to the line protocol's rule; below
+    // it the store's rule applies: 1 to 250 bytes of any value.
+    CHECK(run(Op::Save, "a b", "v") == "OK\n");
+    CHECK(run(Op::Read, "a b") == "VALUE v\n");
+    CHECK(run(Op::Save, "x:\n\0"s, "1\n2") == "OK\n");  // as `kvstored set` may
+    CHECK(run(Op::Exists, "x:\n\0"s) == "YES\n");
+    CHECK(run(Op::Delete, "a b") == "OK\n");
+    CHECK(run(Op::Keys) == "KEYS 0\n");  // "x:\n\0" cannot be shown
+    CHECK(run(Op::Count) == "COUNT 1 3\n");
 }
 
 namespace {
@@ -189,7 +207,7 @@ TEST_CASE("a listing with nothing to list is one empty page; a prefix limits it"
     text.clear();
     kv::Listing some(kv::Listing::Kind::Dump, "a");
     CHECK_FALSE(some.next_page(db.store(), text));
-    CHECK(text == "DUMP 1\nab 0 1\n");  // "<key> <deadline, 0: none> <value>"
+    CHECK(text == "DUMP 1\nab\t1\t\n");  // a tsv dump line: "<key>\t<value>\t<deadline, empty: none>"
 }
 
 TEST_CASE("dump pages hold whole entries and stop adding them at 64 KiB", "[commands][dump]")
@@ -207,9 +225,195 @@ TEST_CASE("dump pages hold whole entries and stop adding them at 64 KiB", "[comm
         Page p = parse_page(text);
         CHECK(p.header == "DUMP " + std::to_string(p.lines.size()) + (more ? " more" : ""));
         for (const auto& line : p.lines)
-            CHECK(line.substr(4) == " 0 " + value);
+            CHECK(line.substr(4) == "\t" + value + "\t");
         sizes.push_back(p.lines.size());
     }
     // 30,007-byte lines: a page takes three (the third crosses 64 KiB).
     CHECK(sizes == std::vector<size_t>{3, 3, 3, 1});
+}
+
+// --- entries written through other doors (the Redis door): keys of any byte
+// value, values with LF, CR, NUL; what the line protocol does with them -------
+
+namespace {
+
+// Every byte value but LF, in a value the line protocol shows as it is.
+std::string every_byte_but_lf()
+{
+    std::string bytes;
+    for (int b = 0; b < 256; ++b)
+        if (b != '\n')
+            bytes.push_back(static_cast<char>(b));
+    return bytes;
+}
+
+struct Doors {
+    kv::Database db{1000, std::nullopt};
+    kv::Stats stats;
+    kv::Limits limits{kv::kDefaultMaxValueBytes};
+
+    std::string run(Op op, std::string_view key = {}, std::string_view value = {}, int64_t delta = 0)
+    {
+        std::string out;
+        std::optional<kv::Listing> listing;
+        Request req{op, key, value};
+        if (op == Op::Incr || op == Op::Append)
+            req.expiry = kv::wire::Expiry::Keep;
+        if (op == Op::Expire) {
+            req.expiry = kv::wire::Expiry::After;
+            req.expiry_ms = 60'000;
+        }
+        req.delta = delta;
+        kv::execute(req, db, stats, limits, out, listing);
+        while (listing && listing->next_page(db.store(), out)) { }
+        return out;
+    }
+    // As the Redis door stores: through the Database, any bytes.
+    void put(std::string_view key, std::string_view value)
+    {
+        kv::Store::PutResult result;
+        db.put(key, value, result);
+        REQUIRE(result != kv::Store::PutResult::Full);
+    }
+};
+
+const std::string kUnshowable = "ERR unshowable the value contains a line feed; read it through the Redis door\n";
+
+}  // namespace
+
+TEST_CASE_METHOD(Doors, "read, gets and take of a value with a LF answer ERR unshowable; take deletes nothing",
+                 "[commands][xdoor]")
+{
+    std::string value = GENERATE("a\nb"s, "\n"s, "line\n"s, "\r\n"s, "\0\n\0"s, every_byte_but_lf() + "\n");
+    INFO("value of " << value.size() << " bytes");
+    put("k", value);
+    CHECK(run(Op::Read, "k") == kUnshowable);
+    CHECK(run(Op::Gets, "k") == kUnshowable);
+    CHECK(run(Op::Take, "k") == kUnshowable);
+    REQUIRE(db.store().get("k"));
+    CHECK(db.store().get("k")->value == value);  // take deleted nothing
+    CHECK(stats.hits == 3);  // the key was there
+    CHECK(stats.misses == 0);
+    CHECK(run(Op::Exists, "k") == "YES\n");
+    CHECK(run(Op::Ttl, "k") == "TTL none\n");
+    CHECK(run(Op::Expire, "k") == "OK\n");
+    CHECK(run(Op::Ttl, "k") == "TTL 60\n");
+    CHECK(run(Op::Persist, "k") == "OK\n");
+    CHECK(run(Op::Incr, "k", {}, 1) == "ERR not-integer the value is not a signed 64-bit decimal integer\n");
+    CHECK(run(Op::Decr, "k", {}, 1) == "ERR not-integer the value is not a signed 64-bit decimal integer\n");
+    // append works; the value stays unshowable.
+    CHECK(run(Op::Append, "k", "tail") == "OK\n");
+    CHECK(db.store().get("k")->value == value + "tail");
+    CHECK(run(Op::Read, "k") == kUnshowable);
+    CHECK(run(Op::Keys) == "KEYS 1\nk\n");
+    CHECK(run(Op::Count) == "COUNT 1 1000\n");
+    // Overwriting makes it showable again; delete removes it.
+    CHECK(run(Op::Save, "k", "plain") == "OK\n");
+    CHECK(run(Op::Read, "k") == "VALUE plain\n");
+    put("k", value);
+    CHECK(run(Op::Delete, "k") == "OK\n");
+    CHECK(run(Op::Read, "k") == "NOT_FOUND\n");
+}
+
+TEST_CASE_METHOD(Doors, "values with CR, NUL and every other byte but LF are shown as they are", "[commands][xdoor]")
+{
+    for (const std::string& value : {"\r"s, "a\r"s, "\rb"s, "\0"s, ""s, every_byte_but_lf(), "\r\r"s}) {
+        INFO("value of " << value.size() << " bytes");
+        put("k", value);
+        CHECK(run(Op::Read, "k") == "VALUE " + value + "\n");
+        std::string gets = run(Op::Gets, "k");
+        CHECK(gets.ends_with(" " + value + "\n"));
+        CHECK(run(Op::Take, "k") == "VALUE " + value + "\n");
+        CHECK_FALSE(db.store().contains("k"));
+    }
+}
+
+TEST_CASE_METHOD(Doors, "keys lists only the keys the line protocol can name and counts only those",
+                 "[commands][xdoor][keys]")
+{
+    // "k" and every byte value after it: 256 keys, of which the line protocol
+    // can name those without a space, ':' or control byte.
+    std::vector<std::string> nameable;
+    for (int b = 0; b < 256; ++b) {
+        std::string key = "k"s + static_cast<char>(b);
+        put(key, "v");
+        if (kv::key_problem(key).empty())
+            nameable.push_back(key);
+    }
+    for (const std::string& key : {"\n"s, " "s, ":"s, "\0"s, std::string(250, '\n'), "two words"s, "a\r"s})
+        put(key, "v");
+    REQUIRE(nameable.size() == 256 - 32 - 1 - 1 - 1);  // control bytes, 0x7f, space, ':'
+    std::sort(nameable.begin(), nameable.end());
+    std::string expected = "KEYS " + std::to_string(nameable.size()) + "\n";
+    for (const auto& key : nameable)
+        expected += key + "\n";
+    CHECK(run(Op::Keys) == expected);
+    CHECK(run(Op::Keys, "k") == expected);
+    CHECK(run(Op::Keys, "two") == "KEYS 0\n");
+    CHECK(run(Op::Count) == "COUNT " + std::to_string(256 + 7) + " 1000\n");
+    std::string stats_text = run(Op::Stats);
+    CHECK(stats_text.find("\nentries 263\n") != std::string::npos);
+}
+
+TEST_CASE("a listing where whole pages hold only keys it cannot show sends empty pages that say more",
+          "[commands][xdoor][keys]")
+{
+    kv::Database db{5000, std::nullopt};
+    for (size_t i = 0; i < 2500; ++i)
+        put(db, "a " + numbered(i, 8), "v");  // a space: the line protocol cannot name them
+    put(db, "b", "v");
+    put(db, "0", "v");
+    kv::Listing listing(kv::Listing::Kind::Keys, "");
+    std::vector<std::string> all;
+    std::vector<std::string> headers;
+    for (bool more = true; more;) {
+        REQUIRE(headers.size() < 20);
+        std::string text;
+        more = listing.next_page(db.store(), text);
+        Page p = parse_page(text);
+        CHECK(p.header == "KEYS " + std::to_string(p.lines.size()) + (more ? " more" : ""));
+        headers.push_back(p.header);
+        all.insert(all.end(), p.lines.begin(), p.lines.end());
+    }
+    CHECK(all == std::vector<std::string>{"0", "b"});
+    CHECK(headers.size() == 3);  // 1000 keys looked at per page
+    CHECK(headers[1] == "KEYS 0 more");
+}
+
+TEST_CASE("dump lines carry every byte of keys and values, and every entry", "[commands][xdoor][dump]")
+{
+    kv::Database db{1000, std::nullopt};
+    std::map<std::string, std::string> entries;
+    std::string all_bytes;
+    for (int b = 0; b < 256; ++b)
+        all_bytes.push_back(static_cast<char>(b));
+    for (int b = 0; b < 256; ++b) {
+        entries["k"s + static_cast<char>(b)] = all_bytes + static_cast<char>(b);
+        entries[std::string(1, static_cast<char>(b))] = std::string(1, static_cast<char>(b));
+    }
+    entries[std::string(250, '\0')] = "";
+    entries[std::string(250, '\xff')] = "\n\n";
+    for (const auto& [key, value] : entries)
+        put(db, key, value);
+    kv::Store::PutResult result;
+    db.put("deadline key", "x\ny", int64_t{4'102'444'800'000}, result);  // 2100-01-01
+    kv::Listing listing(kv::Listing::Kind::Dump, "");
+    std::map<std::string, std::pair<std::string, int64_t>> dumped;
+    for (bool more = true; more;) {
+        std::string text;
+        more = listing.next_page(db.store(), text);
+        Page p = parse_page(text);
+        CHECK(p.header == "DUMP " + std::to_string(p.lines.size()) + (more ? " more" : ""));
+        for (const auto& line : p.lines) {
+            kv::dump::Entry e;
+            REQUIRE(kv::dump::decode_line(kv::dump::Format::Tsv, kv::dump::kVersion, line, e) == "");
+            REQUIRE(dumped.emplace(e.key, std::make_pair(e.value, e.deadline)).second);
+        }
+    }
+    REQUIRE(dumped.size() == entries.size() + 1);
+    for (const auto& [key, value] : entries) {
+        INFO("key " << kv::printable_bytes(key));
+        CHECK(dumped[key] == std::make_pair(value, int64_t{0}));
+    }
+    CHECK(dumped["deadline key"] == std::make_pair("x\ny"s, int64_t{4'102'444'800'000}));
 }
