@@ -61,7 +61,7 @@ namespace kv::wire {
 // first field of Hello and Welcome so that a mismatch is always detectable.
 // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut;
 // 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered);
-// 6: kHelloRedis.
+// 6: kHelloRedis; Dump page lines are escaped tsv lines (any key and value bytes).
 inline constexpr uint32_t kVersion = 6;
 
 inline constexpr size_t kHeaderSize = 5;
