@@ -91,7 +91,7 @@ std::string wire_hello(uint8_t flags)
 {
     std::string address = "hostile";
     return wire_frame(1,
-                      be32(5) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
+                      be32(6) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
                           + static_cast<char>(flags));
 }
 

@@ -51,9 +51,9 @@ long env_long(const char* name, long fallback);
 std::string be16(uint16_t v);
 std::string be32(uint32_t v);
 std::string wire_frame(uint8_t type, std::string_view payload);
-// A Request frame in wire version 5's layout, with an empty value and zero fields.
+// A Request frame in wire version 6's layout, with an empty value and zero fields.
 std::string wire_request(uint8_t op, std::string_view key = {});
-// A Hello that kvstored accepts (protocol version 5); with `flags` 1
+// A Hello that kvstored accepts (protocol version 6); with `flags` 1
 // (kHelloHandoff) it announces a Handoff with two descriptors.
 std::string wire_hello(uint8_t flags = 0);
 
