@@ -67,6 +67,8 @@ public:
     // nobody waits (a Redis client's CLIENT KILL). False, with no reply
     // deferred, if there is no such attached client.
     bool kick(uint64_t id, const std::string& message, uint64_t admin_id);
+    // Client `id` has been kicked and has not left yet.
+    bool kick_pending(uint64_t id) const { return kicks_.contains(id); }
     // Every attached client, in id order.
     void for_each_client(const std::function<void(const Client&)>& fn) const;
 

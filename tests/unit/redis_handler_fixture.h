@@ -19,7 +19,6 @@ public:
     std::vector<kv::redis::ClientInfo> clients() const override { return {}; }
     bool kill_client(uint64_t) override { return false; }
     kv::redis::ServerFacts facts() const override { return {}; }
-    bool shutdown(std::string_view) override { return false; }
 };
 
 struct Fixture {

@@ -22,8 +22,6 @@ namespace {
 struct StubHost : kv::redis::Host {
     std::vector<ClientInfo> list;
     std::vector<uint64_t> killed;
-    bool allow_shutdown = false;
-    std::string shutdown_why;
 
     std::vector<ClientInfo> clients() const override { return list; }
     bool kill_client(uint64_t id) override
@@ -44,11 +42,6 @@ struct StubHost : kv::redis::Host {
         f.rss_bytes = 1'490'000;
         f.connected_clients = list.size();
         return f;
-    }
-    bool shutdown(std::string_view why) override
-    {
-        shutdown_why = std::string(why);
-        return allow_shutdown;
     }
 };
 
@@ -324,7 +317,6 @@ TEST_CASE_METHOD(Fixture, "a queuing error makes EXEC answer EXECABORT", "[redis
     {
         run({"multi"});
         CHECK(run({"shutdown"}) == "-ERR Command not allowed inside a transaction\r\n");
-        CHECK(host.shutdown_why.empty());
     }
     CHECK(run({"exec"}) == "-EXECABORT Transaction discarded because of previous errors.\r\n");
     CHECK(!session.in_multi);
@@ -460,14 +452,100 @@ TEST_CASE("an eviction touches the evicted key", "[redis]")
     CHECK(db.watches().empty());
 }
 
-TEST_CASE_METHOD(Fixture, "SHUTDOWN is refused unless the operator allowed it", "[redis]")
+TEST_CASE_METHOD(Fixture, "SHUTDOWN is refused: stopping kvstored is an admin operation", "[redis]")
 {
     CHECK(run({"shutdown", "foo"}) == "-ERR syntax error\r\n");
     CHECK(run({"shutdown", "nosave", "save"}) == "-ERR syntax error\r\n");
     CHECK(run({"shutdown", "abort"}) == "-ERR No shutdown in progress.\r\n");
     CHECK(run({"shutdown"}) == "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
-    CHECK(host.shutdown_why == "SHUTDOWN from Redis client 7 (10.0.0.1:5000)");
-    host.allow_shutdown = true;
-    CHECK(run({"shutdown", "nosave"}).empty());
-    CHECK(session.close_after_reply);
+    CHECK(run({"shutdown", "nosave"}) == "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    CHECK(session.shutdown_refused);
+    CHECK_FALSE(session.close_after_reply);
+}
+
+// Bounds a small request cannot escape (docs/redis.md, "Limits"; found by
+// review: one MGET of a large value many times, a MULTI queue of large
+// values, WATCH of many keys, KEYS inside EXEC).
+namespace {
+
+std::string run_args(Fixture& f, const std::vector<std::string>& args)
+{
+    std::vector<std::string_view> v(args.begin(), args.end());
+    std::string out;
+    kv::redis::execute(v, f.session, f.ctx, out);
+    return out;
+}
+
+const std::string kTooLong = "-ERR kvstore replies are at most 4194304 bytes, in a transaction all together; this one "
+                             "was longer (ask for fewer keys, or use SCAN)\r\n";
+
+}  // namespace
+
+TEST_CASE_METHOD(Fixture, "a reply longer than 4 MiB is refused, not built", "[redis]")
+{
+    CHECK(run({"set", "k", std::string(1000, 'v')}) == "+OK\r\n");
+    std::vector<std::string> mget{"mget"};
+    mget.insert(mget.end(), 4200, "k");  // 4,237,800 bytes of values alone
+    CHECK(run_args(*this, mget) == kTooLong);
+    mget.resize(4000);  // about 4.0 MB: within the bound
+    CHECK(run_args(*this, mget).size() > 3'990'000);
+}
+
+TEST_CASE_METHOD(Fixture, "EXEC's replies share the 4 MiB bound; every queued command still runs", "[redis]")
+{
+    CHECK(run({"set", "k", std::string(1000, 'v')}) == "+OK\r\n");
+    std::vector<std::string> mget{"mget"};
+    mget.insert(mget.end(), 1500, "k");  // about 1.5 MB of reply each
+    CHECK(run({"multi"}) == "+OK\r\n");
+    for (int i = 0; i < 4; ++i)
+        CHECK(run_args(*this, mget) == "+QUEUED\r\n");
+    CHECK(run({"incr", "n"}) == "+QUEUED\r\n");
+    std::string out = run({"exec"});
+    CHECK(out.size() < 4'300'000);
+    CHECK(out.rfind("*5\r\n", 0) == 0);
+    // The third and fourth MGET would pass the bound: each reply is the
+    // error; INCR's reply still fits, and every command ran.
+    size_t first = out.find(kTooLong);
+    REQUIRE(first != std::string::npos);
+    CHECK(out.find(kTooLong, first + 1) == first + kTooLong.size());
+    CHECK(out.substr(out.size() - 4) == ":1\r\n");
+    CHECK(run({"get", "n"}) == "$1\r\n1\r\n");
+}
+
+TEST_CASE_METHOD(Fixture, "a MULTI queue holds at most one request's bytes; KEYS, SCAN and LCS are not queued",
+                 "[redis]")
+{
+    CHECK(run({"multi"}) == "+OK\r\n");
+    CHECK(run({"keys", "*"})
+          == "-ERR kvstore does not queue 'keys' in a transaction: its cost grows with the store or "
+             "the values, and EXEC runs in one step\r\n");
+    CHECK(run({"exec"}) == "-EXECABORT Transaction discarded because of previous errors.\r\n");
+
+    CHECK(run({"multi"}) == "+OK\r\n");
+    std::string value(1000, 'v');
+    // 1 MiB + 2 x 1024 bytes (limits.max_value is 1024) hold 1,000 of these.
+    std::string reply;
+    int queued = 0;
+    while ((reply = run({"set", "k", value})) == "+QUEUED\r\n")
+        ++queued;
+    CHECK(queued > 900);
+    CHECK(queued < 1100);
+    CHECK(reply == "-ERR kvstore queues at most 10000 commands and 1050624 bytes in a transaction\r\n");
+    CHECK(run({"exec"}) == "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    CHECK(run({"exists", "k"}) == ":0\r\n");
+}
+
+TEST_CASE_METHOD(Fixture, "WATCH holds at most 256 KiB of keys per connection", "[redis]")
+{
+    std::vector<std::string> watch{"watch"};
+    for (int i = 0; i < 800; ++i)  // 800 x (250 + 64) bytes: within
+        watch.push_back(std::to_string(i) + std::string(247, 'k'));
+    CHECK(run_args(*this, watch) == "+OK\r\n");
+    watch.resize(1);
+    for (int i = 0; i < 100; ++i)  // 100 more: past it
+        watch.push_back("x" + std::to_string(i) + std::string(240, 'k'));
+    CHECK(run_args(*this, watch)
+          == "-ERR kvstore watches at most 262144 bytes of keys per connection (each key counts its length + 64)\r\n");
+    CHECK(run({"unwatch"}) == "+OK\r\n");
+    CHECK(run_args(*this, watch) == "+OK\r\n");
 }

@@ -112,9 +112,21 @@ constexpr Binding kHandlers[] = {
 // unknown without a lookup.
 constexpr size_t kMaxName = 32;
 
-// The most commands one MULTI may queue: a bound on what a session holds
-// (docs/redis.md); past it the transaction fails as on a queuing error.
-constexpr size_t kMaxQueued = 100000;
+// The most commands one MULTI may queue, besides the bytes bound
+// (request_limits_for): a bound on what a session holds and on the work of
+// one EXEC, which runs in one step (docs/redis.md); past either the
+// transaction fails as on a queuing error.
+constexpr size_t kMaxQueued = 10000;
+// Per queued argument, beyond its bytes: a std::string.
+constexpr size_t kQueuedArgOverhead = 32;
+
+// Commands whose cost grows with the store or with the values (KEYS, SCAN,
+// LCS): they run whole in one step, so EXEC, which runs its queue in one
+// step too, does not take them (docs/redis.md, "Differences").
+bool costly(const CommandSpec& spec)
+{
+    return spec.name == "keys" || spec.name == "scan" || spec.name == "lcs";
+}
 
 // kvstore's store keeps keys of 1 to 250 bytes (common/command.h).
 constexpr size_t kMaxKey = 250;
@@ -244,11 +256,12 @@ bool equals_nocase(std::string_view a, std::string_view b)
            });
 }
 
-void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out, uint64_t& ticket)
+void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out, uint64_t& ticket,
+                 size_t room)
 {
     ++ctx.stats.commands_total;
     size_t start = out.size();
-    ReplyWriter reply(out, session.protocol);
+    ReplyWriter reply(out, session.protocol, room);
     // Every key the command names must be one the store can keep (docs/redis.md);
     // WATCH inside MULTI answers its own error first, as in Redis.
     bool watch_in_multi = spec.name == "watch" && session.in_multi;
@@ -264,6 +277,12 @@ void run_command(const CommandSpec& spec, Args args, Session& session, Context& 
             }
     }
     spec.handler(args, session, ctx, reply, ticket);
+    if (reply.overflowed()) {
+        out.resize(start);
+        ReplyWriter(out, session.protocol)
+            .error("ERR kvstore replies are at most " + std::to_string(kMaxReplyBytes)
+                   + " bytes, in a transaction all together; this one was longer (ask for fewer keys, or use SCAN)");
+    }
     if (out.size() > start && out[start] == '-')
         ++ctx.stats.error_replies;
 }
@@ -300,14 +319,27 @@ uint64_t execute(std::span<const std::string_view> args, Session& session, Conte
         return 0;
     }
     if (session.in_multi && !runs_inside_multi(*spec)) {
-        if (session.queued.size() >= kMaxQueued) {
+        if (costly(*spec)) {
             reject(session, ctx, out,
-                   "ERR kvstore queues at most " + std::to_string(kMaxQueued) + " commands in a transaction");
+                   "ERR kvstore does not queue '" + std::string(spec->name)
+                       + "' in a transaction: its cost grows with the store or the values, and EXEC runs in one step");
+            return 0;
+        }
+        size_t bytes = 0;
+        for (std::string_view a : args)
+            bytes += a.size() + kQueuedArgOverhead;
+        size_t max_bytes = request_limits_for(ctx.limits.max_value).max_request;
+        if (session.queued.size() >= kMaxQueued || session.queued_bytes + bytes > max_bytes) {
+            reject(session, ctx, out,
+                   "ERR kvstore queues at most " + std::to_string(kMaxQueued) + " commands and "
+                       + std::to_string(max_bytes) + " bytes in a transaction");
             return 0;
         }
         // A transaction that already failed keeps nothing (EXEC discards it).
-        if (!session.multi_failed)
+        if (!session.multi_failed) {
             session.queued.emplace_back(args.begin(), args.end());
+            session.queued_bytes += bytes;
+        }
         ReplyWriter(out, session.protocol).simple("QUEUED");
         return 0;
     }

@@ -88,8 +88,10 @@ void cmd_watch(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_unwatch(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 // Runs one queued or direct command whose arity execute() has checked (EXEC
 // runs its queue through it): checks its keys, calls its handler, counts it.
-void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out,
-                 uint64_t& ticket);
+// Its reply may take `room` bytes; a longer one is replaced by an error
+// (kMaxReplyBytes, resp.h).
+void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out, uint64_t& ticket,
+                 size_t room = kMaxReplyBytes);
 
 // ---- strings.cc (helper B): one handler per command, named cmd_<command> ----
 void cmd_get(Args, Session&, Context&, ReplyWriter&, uint64_t&);

@@ -62,9 +62,6 @@ public:
     // False when there is no such client.
     virtual bool kill_client(uint64_t id) = 0;
     virtual ServerFacts facts() const = 0;
-    // SHUTDOWN: false (and nothing happens) unless the operator allowed it
-    // (docs/redis.md); true when shutdown has begun.
-    virtual bool shutdown(std::string_view why) = 0;
 };
 
 // Every key a session WATCHes, noted in the database's watch registry so
@@ -84,10 +81,12 @@ struct Session {
     bool in_multi = false;
     bool multi_failed = false;
     std::vector<std::vector<std::string>> queued;
+    size_t queued_bytes = 0;  // the queued arguments' bytes (bounded: docs/redis.md)
     std::unique_ptr<WatchState> watch;  // null while nothing is watched
     // Close the connection once this reply is written (QUIT, CLIENT KILL of
     // oneself, a protocol error).
     bool close_after_reply = false;
+    bool shutdown_refused = false;  // SHUTDOWN was refused and logged (once per session)
     // Out of line (transactions.cc), where WatchState is complete.
     Session();
     ~Session();

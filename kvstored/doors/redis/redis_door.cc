@@ -43,7 +43,7 @@ uint64_t rss_bytes()
 // The server as Redis commands see it.
 class ServerHost : public redis::Host {
 public:
-    explicit ServerHost(Server& server) : server_(server) { }
+    ServerHost(Server& server, uint64_t self) : server_(server), self_(self) { }
 
     std::vector<redis::ClientInfo> clients() const override
     {
@@ -71,16 +71,25 @@ public:
         return all;
     }
 
-    // Later, from the loop: the caller is inside a client's command.
+    // A client already on its way out (a kick pending) is not killed again,
+    // nor logged again. Killing oneself waits for the loop: we are inside
+    // our own command.
     bool kill_client(uint64_t id) override
     {
         bool found = false;
         server_.for_each_client([&](const Client& c) { found = found || (c.id() == id && c.attached()); });
-        if (found) {
-            Server& server = server_;
-            server_.loop().defer([&server, id] { server.kick(id, "killed by CLIENT KILL", 0); });
+        if (!found || server_.kick_pending(id))
+            return false;
+        if (id != self_) {
+            server_.kick(id, "killed by CLIENT KILL", 0);
+            return true;
         }
-        return found;
+        if (self_killed_)
+            return false;
+        self_killed_ = true;
+        Server& server = server_;
+        server_.loop().defer([&server, id] { server.kick(id, "killed by CLIENT KILL", 0); });
+        return true;
     }
 
     redis::ServerFacts facts() const override
@@ -103,33 +112,22 @@ public:
         return f;
     }
 
-    // Stopping kvstored is an admin operation (`kvstored shutdown`, on the
-    // admin socket and its access control): a network client may not.
-    bool shutdown(std::string_view why) override
-    {
-        LOG_WARN("a Redis client asked for SHUTDOWN (%.*s); refused: use kvstored shutdown",
-                 static_cast<int>(why.size()), why.data());
-        return false;
-    }
-
 private:
     Server& server_;
+    uint64_t self_;  // our own client id
+    bool self_killed_ = false;
 };
 
 }  // namespace
 
-redis::RequestLimits RedisDoor::limits_for(size_t max_value)
-{
-    return redis::RequestLimits{max_value, (1u << 20) + 2 * max_value};
-}
-
 RedisDoor::RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
     : Door(server, owner, std::move(fd), idle_timeout, resp_error),
-      parser_(limits_for(server.limits().max_value)),
-      host_(std::make_unique<ServerHost>(server))
+      parser_(redis::request_limits_for(server.limits().max_value)),
+      host_(std::make_unique<ServerHost>(server, owner.id()))
 {
     session_.id = owner.id();
     session_.address = owner.address();
+    ++server.stats().redis_connections_total;
 }
 
 RedisDoor::~RedisDoor() = default;

@@ -29,11 +29,6 @@ public:
 
     const redis::Session& session() const { return session_; }
 
-    // The bounds on one request (docs/redis.md, "Limits"): a bulk string may
-    // hold --max-value bytes (Redis's proto-max-bulk-len), a whole request
-    // 1 MiB plus two of those.
-    static redis::RequestLimits limits_for(size_t max_value);
-
 private:
     Step run_step() override;
     void take_input(const char* data, size_t len) override { parser_.append(data, len); }

@@ -423,23 +423,31 @@ void RequestParser::collect_bulks(std::vector<std::string_view>& args) const
 
 void ReplyWriter::simple(std::string_view text)
 {
+    if (overflowed())
+        return;
     out_.push_back('+');
     line_text(out_, text);
 }
 
 void ReplyWriter::error(std::string_view message)
 {
+    if (overflowed())
+        return;
     out_.push_back('-');
     line_text(out_, message);
 }
 
 void ReplyWriter::integer(long long value)
 {
+    if (overflowed())
+        return;
     header(out_, ':', value);
 }
 
 void ReplyWriter::bulk(std::string_view bytes)
 {
+    if (overflowed())
+        return;
     header(out_, '$', bytes.size());
     out_.append(bytes);
     out_.append("\r\n");
@@ -447,21 +455,29 @@ void ReplyWriter::bulk(std::string_view bytes)
 
 void ReplyWriter::null()
 {
+    if (overflowed())
+        return;
     out_.append(protocol_ >= 3 ? "_\r\n" : "$-1\r\n");
 }
 
 void ReplyWriter::null_array()
 {
+    if (overflowed())
+        return;
     out_.append(protocol_ >= 3 ? "_\r\n" : "*-1\r\n");
 }
 
 void ReplyWriter::array(size_t n)
 {
+    if (overflowed())
+        return;
     header(out_, '*', n);
 }
 
 void ReplyWriter::map(size_t pairs)
 {
+    if (overflowed())
+        return;
     if (protocol_ >= 3)
         header(out_, '%', pairs);
     else
@@ -470,11 +486,15 @@ void ReplyWriter::map(size_t pairs)
 
 void ReplyWriter::set(size_t n)
 {
+    if (overflowed())
+        return;
     header(out_, protocol_ >= 3 ? '~' : '*', n);
 }
 
 void ReplyWriter::push(size_t n)
 {
+    if (overflowed())
+        return;
     header(out_, protocol_ >= 3 ? '>' : '*', n);
 }
 
@@ -482,6 +502,8 @@ void ReplyWriter::push(size_t n)
 // infinities spelled out explicitly as Redis does.
 void ReplyWriter::double_value(double value)
 {
+    if (overflowed())
+        return;
     char buf[64];
     const char* text = buf;
     if (std::isinf(value))
@@ -499,6 +521,8 @@ void ReplyWriter::double_value(double value)
 
 void ReplyWriter::boolean(bool value)
 {
+    if (overflowed())
+        return;
     if (protocol_ >= 3)
         out_.append(value ? "#t\r\n" : "#f\r\n");
     else
@@ -508,6 +532,8 @@ void ReplyWriter::boolean(bool value)
 // addReplyVerbatim with the "txt" format: the length counts the "txt:" prefix.
 void ReplyWriter::verbatim(std::string_view text)
 {
+    if (overflowed())
+        return;
     if (protocol_ < 3) {
         bulk(text);
         return;

@@ -100,14 +100,38 @@ private:
     bool failed_ = false;  // an Error was returned
 };
 
+// The bounds on one request for a kvstored whose --max-value is `max_value`
+// (docs/redis.md, "Limits"): a bulk string may hold max_value bytes (Redis's
+// proto-max-bulk-len), a whole request 1 MiB plus two of those. A MULTI
+// queue is held to the same bound as one request.
+inline RequestLimits request_limits_for(size_t max_value)
+{
+    return RequestLimits{max_value, (size_t{1} << 20) + 2 * max_value};
+}
+
+// The longest reply one command may produce (docs/redis.md, "Limits"): a
+// small request must not make kvstored build gigabytes (MGET of one large
+// value 100,000 times, KEYS over a huge store). Past it the command's reply
+// is replaced by an error.
+inline constexpr size_t kMaxReplyBytes = 4u << 20;
+
 // Appends RESP replies to a string. Which encoding a type gets depends on the
 // session's protocol version (2 or 3), exactly as Redis 7.0 sends it.
+//
+// With a `limit`, once more than that many bytes have been appended since
+// construction every further call appends nothing and overflowed() is true:
+// the caller discards the reply (memory stays within the limit plus one
+// element).
 class ReplyWriter {
 public:
-    ReplyWriter(std::string& out, int protocol) : out_(out), protocol_(protocol) { }
+    ReplyWriter(std::string& out, int protocol, size_t limit = SIZE_MAX)
+        : out_(out), protocol_(protocol), start_(out.size()), limit_(limit)
+    {
+    }
 
     int protocol() const { return protocol_; }
     std::string& buffer() { return out_; }
+    bool overflowed() const { return out_.size() - start_ > limit_; }
 
     void simple(std::string_view text);  // +text
     // `message` is the whole error line without '-' and CRLF, code included:
@@ -133,6 +157,8 @@ public:
 private:
     std::string& out_;
     int protocol_;
+    size_t start_;
+    size_t limit_;
 };
 
 }  // namespace kv::redis

@@ -620,7 +620,7 @@ void cmd_config_set(Args args, Session&, Context& ctx, ReplyWriter& reply, uint6
 // SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: kvstored stops only when its
 // operator allowed clients to stop it (docs/redis.md); every change is
 // already saved (or queued for the disk), so the options change nothing.
-void cmd_shutdown(Args args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t&)
+void cmd_shutdown(Args args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
 {
     bool nosave = false, save = false, abort = false, other = false;
     for (std::string_view arg : args.subspan(1)) {
@@ -645,13 +645,14 @@ void cmd_shutdown(Args args, Session& session, Context& ctx, ReplyWriter& reply,
         reply.error("ERR No shutdown in progress.");
         return;
     }
-    std::string why = "SHUTDOWN from Redis client " + std::to_string(session.id)
-        + (session.address.empty() ? "" : " (" + session.address + ")");
-    if (ctx.host.shutdown(why)) {
-        session.close_after_reply = true;  // no reply: the connection closes, as Redis's does
-        return;
-    }
-    LOG_WARN("%s refused: kvstored was not started with Redis clients allowed to shut it down", why.c_str());
+    // Stopping kvstored is an admin operation (`kvstored shutdown`, on the
+    // admin socket and its access control): a network client may not. Logged
+    // once per session, so that a client cannot flood the log.
+    if (!session.shutdown_refused)
+        LOG_WARN("SHUTDOWN from Redis client %llu (%s) refused: use kvstored shutdown",
+                 static_cast<unsigned long long>(session.id),
+                 session.address.empty() ? "address unknown" : session.address.c_str());
+    session.shutdown_refused = true;
     reply.error("ERR Errors trying to SHUTDOWN. Check logs.");
 }
 

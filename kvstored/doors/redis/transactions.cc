@@ -17,9 +17,11 @@ namespace kv::redis {
 
 namespace {
 
-// The most keys one session may watch (docs/redis.md): a bound on what a
-// session holds in the registry.
-constexpr size_t kMaxWatchedKeys = 100000;
+// What one session may watch (docs/redis.md): key bytes plus
+// kWatchedKeyOverhead per key, a bound on what it holds here and in the
+// registry (each key is kept in both).
+constexpr size_t kMaxWatchedBytes = 256 * 1024;
+constexpr size_t kWatchedKeyOverhead = 64;
 
 }  // namespace
 
@@ -39,6 +41,7 @@ struct WatchState : WatchRegistry::Watcher {
     };
     WatchRegistry& registry;
     std::vector<Key> keys;
+    size_t bytes = 0;  // counted against kMaxWatchedBytes
 
     // A key live at WATCH has passed its deadline.
     bool expired(int64_t now_ms) const
@@ -65,6 +68,7 @@ void discard_transaction(Session& session)
     session.multi_failed = false;
     session.queued.clear();
     session.queued.shrink_to_fit();
+    session.queued_bytes = 0;
     unwatch_all(session);
 }
 
@@ -113,15 +117,20 @@ void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t
     unwatch_all(session);
     // The session stays in MULTI while its queue runs, as in Redis (CLIENT
     // INFO inside EXEC shows flags=x and the queue's length).
-    reply.array(session.queued.size());
     std::string& out = reply.buffer();
+    size_t exec_start = out.size();
+    reply.array(session.queued.size());
     std::vector<std::string_view> args;
     for (size_t i = 0; i < session.queued.size(); ++i) {
         args.assign(session.queued[i].begin(), session.queued[i].end());
         // execute() found it and checked its arity when it queued it.
         const CommandSpec* spec = resolve_command(args);
         uint64_t t = 0;
-        run_command(*spec, args, session, ctx, out, t);  // each reply in the protocol of its moment (HELLO)
+        // Each reply in the protocol of its moment (HELLO); all of them
+        // together within kMaxReplyBytes: past it a command still runs (the
+        // transaction is one step) but its reply is an error saying so.
+        size_t used = out.size() - exec_start;
+        run_command(*spec, args, session, ctx, out, t, used < kMaxReplyBytes ? kMaxReplyBytes - used : 0);
         if (t != 0)
             ticket = t;
     }
@@ -137,8 +146,13 @@ void cmd_watch(Args args, Session& session, Context& ctx, ReplyWriter& reply, ui
     if (!session.watch)
         session.watch = std::make_unique<WatchState>(ctx.db.watches());
     WatchState& w = *session.watch;
-    if (w.keys.size() + args.size() - 1 > kMaxWatchedKeys) {
-        reply.error("ERR kvstore watches at most " + std::to_string(kMaxWatchedKeys) + " keys per connection");
+    size_t more = 0;
+    for (std::string_view key : args.subspan(1))
+        more += key.size() + kWatchedKeyOverhead;
+    if (w.bytes + more > kMaxWatchedBytes) {
+        reply.error("ERR kvstore watches at most " + std::to_string(kMaxWatchedBytes)
+                    + " bytes of keys per connection (each key counts its length + "
+                    + std::to_string(kWatchedKeyOverhead) + ")");
         return;
     }
     for (std::string_view key : args.subspan(1)) {
@@ -146,6 +160,7 @@ void cmd_watch(Args args, Session& session, Context& ctx, ReplyWriter& reply, ui
             continue;  // already watched
         std::optional<Store::Entry> e = ctx.db.store().peek(key);
         w.keys.push_back(WatchState::Key{std::string(key), e ? e->deadline : kNoDeadline});
+        w.bytes += key.size() + kWatchedKeyOverhead;
     }
     reply.ok();
 }
