@@ -4,6 +4,8 @@
 // difference (sorted KEYS, SCAN's cursors).
 #include <catch2/catch.hpp>
 
+#include <iterator>
+#include <random>
 #include <set>
 
 #include "doors/redis/glob.h"
@@ -190,6 +192,34 @@ std::pair<std::string, std::vector<std::string>> parse_scan(const std::string& r
     return {cursor, items};
 }
 
+// The reply bytes of one command run by `session` (RESP2).
+std::string run_as(Fixture& f, Session& session, std::initializer_list<std::string_view> args,
+                   Handler handler = cmd_scan)
+{
+    std::vector<std::string_view> v(args);
+    std::string out;
+    ReplyWriter writer(out, 2);
+    uint64_t ticket = 0;
+    handler(v, session, f.ctx, writer, ticket);
+    return out;
+}
+
+// Redis's matching as plain recursion, for patterns of a b ? * [ab] only
+// (none of stringmatchlen's bracket quirks): the reference the compiled
+// matcher is compared with on random patterns.
+bool reference_match(std::string_view p, std::string_view s)
+{
+    if (p.empty())
+        return s.empty();
+    if (p[0] == '*')
+        return reference_match(p.substr(1), s) || (!s.empty() && reference_match(p, s.substr(1)));
+    if (s.empty())
+        return false;
+    if (p[0] == '[')
+        return (s[0] == 'a' || s[0] == 'b') && reference_match(p.substr(4), s.substr(1));
+    return (p[0] == '?' || p[0] == s[0]) && reference_match(p.substr(1), s.substr(1));
+}
+
 }  // namespace
 
 TEST_CASE("glob matches exactly what Redis 7.0's KEYS matches", "[redis][glob]")
@@ -224,6 +254,35 @@ TEST_CASE("glob: a pathological pattern costs little", "[redis][glob]")
     CHECK(stringmatch(p2, key + "b"));
     CHECK(GlobPattern("user:[0-9]*").literal_prefix() == "user:");
     CHECK(GlobPattern("*").matches_everything());
+    // Patterns that cost the backtracking scan about 250 x 125 steps a key
+    // (docs/redis.md, "Limits"), and one of 501 elements: same answers.
+    const std::string a249b = std::string(249, 'a') + "b";
+    CHECK_FALSE(stringmatch("*" + std::string(125, 'a') + "b*", key));
+    CHECK(stringmatch("*" + std::string(124, 'a') + "b*", a249b));
+    CHECK(stringmatch("*" + std::string(124, '?') + "b", a249b));
+    CHECK_FALSE(stringmatch("*" + std::string(125, 'a') + "c", a249b));
+    CHECK_FALSE(stringmatch("*" + std::string(249, 'a') + "b", key));
+    std::string full = "*";
+    for (int i = 0; i < 250; ++i)
+        full += "a*";
+    CHECK(stringmatch(full, key));
+    CHECK_FALSE(stringmatch(full, a249b));
+    CHECK(stringmatch(full + "?", std::string(251, 'a')));  // 503 elements: the fallback scan
+}
+
+TEST_CASE("glob agrees with plain recursion on random patterns", "[redis][glob]")
+{
+    std::mt19937 rng(15);
+    const std::string_view parts[] = {"a", "b", "?", "*", "[ab]", "a", "b"};
+    for (int round = 0; round < 20000; ++round) {
+        std::string pattern, s;
+        for (size_t n = rng() % 8; n > 0; --n)
+            pattern += parts[rng() % std::size(parts)];
+        for (size_t n = 1 + rng() % 8; n > 0; --n)
+            s += "abc"[rng() % 3];
+        INFO("pattern " << pattern << " string " << s);
+        CHECK(stringmatch(pattern, s) == reference_match(pattern, s));
+    }
 }
 
 TEST_CASE_METHOD(Fixture, "DEL UNLINK EXISTS TYPE TOUCH DBSIZE", "[redis][keys]")
@@ -297,6 +356,64 @@ TEST_CASE_METHOD(Fixture, "SCAN's errors are Redis's", "[redis][keys]")
     CHECK(run(cmd_scan, {"SCAN", "0"}, 3) == "*2\r\n$1\r\n0\r\n*0\r\n");
 }
 
+TEST_CASE("SCAN: a session holds 16 cursors and evicts only its own", "[redis][keys]")
+{
+    Fixture f(100);
+    for (int i = 0; i < 40; ++i)
+        CHECK(f.run(cmd_set, {"SET", "k" + std::to_string(100 + i), "v"}) == kOk);
+    Session a, b;
+    a.id = 1501;
+    b.id = 1502;
+    auto [a1, a1_keys] = parse_scan(run_as(f, a, {"SCAN", "0", "COUNT", "1"}));
+    CHECK(a1_keys == std::vector<std::string>{"k100"});
+    // B makes 100 cursors: A's survives, and works from B's connection too.
+    std::string b_last;
+    for (int i = 0; i < 100; ++i)
+        b_last = parse_scan(run_as(f, b, {"SCAN", "0", "COUNT", "1"})).first;
+    CHECK(parse_scan(run_as(f, b, {"SCAN", a1, "COUNT", "1"})).second == std::vector<std::string>{"k101"});
+    // A's 2nd .. 16th: its first still lives; its 17th evicts its first.
+    std::string a2;
+    for (int i = 2; i <= 16; ++i) {
+        std::string c = parse_scan(run_as(f, a, {"SCAN", "0", "COUNT", "1"})).first;
+        if (i == 2)
+            a2 = c;
+    }
+    CHECK(parse_scan(run_as(f, b, {"SCAN", a1, "COUNT", "1"})).second == std::vector<std::string>{"k101"});
+    run_as(f, a, {"SCAN", "0", "COUNT", "1"});
+    CHECK(run_as(f, b, {"SCAN", a1}) == "-ERR invalid cursor\r\n");
+    CHECK(parse_scan(run_as(f, b, {"SCAN", a2, "COUNT", "1"})).second == std::vector<std::string>{"k101"});
+    auto [a18, a18_keys] = parse_scan(run_as(f, a, {"SCAN", b_last, "COUNT", "1"}));
+    CHECK(a18_keys == std::vector<std::string>{"k101"});
+    CHECK(parse_scan(run_as(f, b, {"SCAN", a18, "COUNT", "1"})).second == std::vector<std::string>{"k102"});
+    // A session's cursors go when it ends (~Session calls forget_scan_cursors).
+    forget_scan_cursors(a.id);
+    CHECK(run_as(f, b, {"SCAN", a18}) == "-ERR invalid cursor\r\n");
+    CHECK(parse_scan(run_as(f, b, {"SCAN", b_last, "COUNT", "1"})).second == std::vector<std::string>{"k101"});
+    forget_scan_cursors(b.id);
+    CHECK(run_as(f, a, {"SCAN", b_last}) == "-ERR invalid cursor\r\n");
+    forget_scan_cursors(a.id);
+}
+
+TEST_CASE("SCAN examines at most 1000 keys a call, whatever COUNT says", "[redis][keys]")
+{
+    Fixture f(3000);
+    for (int i = 0; i < 2500; ++i)
+        CHECK(f.run(cmd_set, {"SET", "k" + std::to_string(10000 + i), "v"}) == kOk);
+    std::string cursor = "0";
+    std::vector<size_t> pages;
+    do {
+        auto [next, keys] = parse_scan(f.run(cmd_scan, {"SCAN", cursor, "COUNT", "100000000"}));
+        pages.push_back(keys.size());
+        cursor = next;
+    } while (cursor != "0" && pages.size() < 10);
+    CHECK(pages == std::vector<size_t>{1000, 1000, 500});
+    // A MATCH filters the 1000 keys examined: fewer come back, the walk goes on.
+    auto [next, keys] = parse_scan(f.run(cmd_scan, {"SCAN", "0", "COUNT", "5000", "MATCH", "*5"}));
+    CHECK(keys.size() == 100);
+    CHECK(next != "0");
+    forget_scan_cursors(f.session.id);
+}
+
 TEST_CASE_METHOD(Fixture, "RENAME RENAMENX COPY", "[redis][keys]")
 {
     CHECK(run(cmd_rename, {"RENAME", "zz", "yy"}) == "-ERR no such key\r\n");
@@ -350,11 +467,12 @@ TEST_CASE_METHOD(Fixture, "EXPIRE family: NX XX GT LT, errors, a past time delet
     CHECK(run(cmd_expire, {"EXPIRE", "a", "10", "gt", "lt"})
           == "-ERR GT and LT options at the same time are not compatible\r\n");
     CHECK(run(cmd_expire, {"EXPIRE", "a", "10", "foo"}) == "-ERR Unsupported option foo\r\n");
+    // Redis prints the option as a C string: up to its first NUL.
+    CHECK(run(cmd_expire, {"EXPIRE", "a", "10", std::string_view("x\0y", 3)}) == "-ERR Unsupported option x\r\n");
     CHECK(run(cmd_expire, {"EXPIRE", "a", "abc", "nx", "xx"})
           == "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
     CHECK(run(cmd_expire, {"EXPIRE", "a", "abc"}) == "-ERR value is not an integer or out of range\r\n");
-    CHECK(run(cmd_expire, {"EXPIRE", "a", "99999999999999999"})
-          == "-ERR invalid expire time in 'expire' command\r\n");
+    CHECK(run(cmd_expire, {"EXPIRE", "a", "99999999999999999"}) == "-ERR invalid expire time in 'expire' command\r\n");
     CHECK(run(cmd_pexpire, {"PEXPIRE", "a", "9223372036854775807"})
           == "-ERR invalid expire time in 'pexpire' command\r\n");
     CHECK(run(cmd_expire, {"EXPIRE", "a", "10"}) == ":0\r\n");  // no key

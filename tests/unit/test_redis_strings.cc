@@ -66,8 +66,7 @@ TEST_CASE_METHOD(Fixture, "SET option errors are Redis's", "[redis][strings]")
     CHECK(run(cmd_set, {"SET", "a", "3", "EX", "abc"}) == kNotInt);
     CHECK(run(cmd_set, {"SET", "a", "3", "EX", "0"}) == "-ERR invalid expire time in 'set' command\r\n");
     CHECK(run(cmd_set, {"SET", "a", "3", "PX", "-1"}) == "-ERR invalid expire time in 'set' command\r\n");
-    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "9223372036854775"})
-          == "-ERR invalid expire time in 'set' command\r\n");
+    CHECK(run(cmd_set, {"SET", "a", "3", "EX", "9223372036854775"}) == "-ERR invalid expire time in 'set' command\r\n");
     // Past kvstore's last deadline (the year 10889): a documented difference.
     CHECK(run(cmd_set, {"SET", "a", "3", "PXAT", "9223372036854775807"})
           == "-ERR invalid expire time in 'set' command\r\n");
@@ -297,15 +296,20 @@ TEST_CASE_METHOD(Fixture, "LCS IDX walks back as Redis does (random strings, Red
 
 TEST_CASE("LCS refuses a table past its bound, with Redis's text", "[redis][strings]")
 {
+    // The bound is 4 MiB: (1023 + 1) x (1023 + 1) 32-bit cells exactly.
+    const std::string refused = "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n";
     Fixture f(5, kv::WhenFull::Refuse, 64 * 1024);
     std::string a(4000, 'a'), b(3000, 'b');
     CHECK(f.run(cmd_mset, {"MSET", "a", a, "b", b}) == kOk);
-    CHECK(f.run(cmd_lcs, {"LCS", "a", "b", "LEN"})
-          == "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n");
-    CHECK(f.run(cmd_lcs, {"LCS", "a", "a", "LEN"})
-          == "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n");
-    CHECK(f.run(cmd_set, {"SET", "a", std::string(2000, 'a')}) == kOk);
-    CHECK(f.run(cmd_lcs, {"LCS", "a", "a", "LEN"}) == ":2000\r\n");
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "b", "LEN"}) == refused);
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "a", "LEN"}) == refused);
+    CHECK(f.run(cmd_mset, {"MSET", "a", std::string(1023, 'a'), "b", std::string(1024, 'a')}) == kOk);
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "a", "LEN"}) == ":1023\r\n");
+    CHECK(f.run(cmd_lcs, {"LCS", "a", "b", "LEN"}) == refused);
+    CHECK(f.run(cmd_lcs, {"LCS", "b", "a"}) == refused);
+    CHECK(f.run(cmd_set, {"SET", "b", std::string(60000, 'b')}) == kOk);
+    CHECK(f.run(cmd_lcs, {"LCS", "b", "nokey", "LEN"}) == ":0\r\n");  // 60001 x 1 cells
+    CHECK(f.run(cmd_lcs, {"LCS", "b", "b", "LEN"}) == refused);
 }
 
 TEST_CASE_METHOD(Fixture, "keys out of the store's range get kvstore's error", "[redis][strings]")

@@ -107,6 +107,25 @@ GlobPattern::GlobPattern(std::string_view pat, bool nocase) : empty_(pat.empty()
         elements_.push_back(e);
         ++needs_;
     }
+    // The bit-parallel form needs a bit for each element and one past the
+    // last: up to kMaxWords words, which any pattern that can match 250 bytes
+    // fits in (stars are never adjacent: at most 2 x 250 + 1 elements).
+    const size_t count = elements_.size();
+    if (count + 1 > kMaxWords * 64)
+        return;
+    words_ = count / 64 + 1;
+    masks_.assign(256 * words_, 0);
+    stars_.assign(words_, 0);
+    for (size_t p = 0; p < count; ++p) {
+        const uint64_t bit = uint64_t{1} << (p % 64);
+        if (elements_[p].star) {
+            stars_[p / 64] |= bit;
+            continue;
+        }
+        for (size_t b = 0; b < 256; ++b)
+            if (elements_[p].bytes.test(b))
+                masks_[b * words_ + p / 64] |= bit;
+    }
 }
 
 bool GlobPattern::matches(std::string_view s) const
@@ -116,6 +135,50 @@ bool GlobPattern::matches(std::string_view s) const
         return empty_;
     if (needs_ > s.size())
         return false;
+    // The elements before the first star and after the last one take fixed
+    // bytes at the ends: a cheap first refusal for most keys.
+    const size_t count = elements_.size();
+    auto takes = [&](size_t p, size_t i) { return elements_[p].bytes.test(static_cast<unsigned char>(s[i])); };
+    for (size_t p = 0; p < count && !elements_[p].star; ++p)
+        if (p >= s.size() || !takes(p, p))
+            return false;
+    for (size_t p = count, i = s.size(); p > 0 && !elements_[p - 1].star && i > 0; --p, --i)
+        if (!takes(p - 1, i - 1))
+            return false;
+    if (words_ == 0)
+        return scan(s);
+    // Bit p of `d`: the first p elements match the bytes read so far. A star
+    // keeps its bit (it takes the byte) and passes it on unread (it may take
+    // none); any other element passes its bit on when it takes the byte.
+    uint64_t d[kMaxWords] = {1};
+    auto close = [&] {
+        uint64_t carry = 0;
+        for (size_t w = 0; w < words_; ++w) {
+            uint64_t st = d[w] & stars_[w];
+            d[w] |= (st << 1) | carry;  // never two stars in a row: one pass
+            carry = st >> 63;
+        }
+    };
+    close();
+    for (unsigned char c : s) {
+        const uint64_t* m = &masks_[c * words_];
+        uint64_t carry = 0, any = 0;
+        for (size_t w = 0; w < words_; ++w) {
+            uint64_t moved = d[w] & m[w];
+            uint64_t next = (moved << 1) | carry | (d[w] & stars_[w]);
+            carry = moved >> 63;
+            d[w] = next;
+            any |= next;
+        }
+        if (any == 0)
+            return false;
+        close();
+    }
+    return (d[count / 64] >> (count % 64)) & 1;
+}
+
+bool GlobPattern::scan(std::string_view s) const
+{
     const size_t count = elements_.size();
     constexpr size_t kNone = static_cast<size_t>(-1);
     size_t p = 0, i = 0;

@@ -11,17 +11,24 @@
 // Cost (docs/redis.md, "Limits"): Redis 7.0 matches by recursion on '*',
 // which 7.0.9 pruned to O(pattern x string) steps but left unbounded in
 // stack depth; a pattern here is compiled once per command into one 256-bit
-// set per element, and a string is matched without recursion by the
-// classic "back up to the last star" scan, which finds the same answer (each
-// element other than '*' consumes exactly one byte) in at most
-// elements x bytes steps. A pattern that needs more bytes than the string
-// has (elements other than '*') fails before the scan, so matching a key of
-// at most 250 bytes costs at most about 250 x 501 steps whatever the
-// pattern, plus the compilation, linear in the pattern's length.
+// set per element, and a string is matched without recursion or backtracking
+// by a bit-parallel automaton (shift-and): one bit per element, a few word
+// operations per 64 elements per byte. First the elements before the first
+// star and after the last one are checked against the string's ends (cheap,
+// and they refuse most keys). A pattern that needs more bytes than the string
+// has (elements other than '*') fails at once; any other that can match a key
+// has at most 501 elements, 8 words, so matching a key of at most 250 bytes
+// costs at most about 250 x 8 word steps whatever the pattern. Measured (thread
+// CPU, 10,000 keys of 250 bytes): at most about 35 ms for the worst patterns
+// ("*a*a*...*a*", 501 elements; "*" + 125 'a' + "b*"), where the backtracking
+// scan took up to 400 ms ("*" + 125 'a' + "c" over keys of 249 'a' and a 'b').
+// A longer pattern, which can match only longer strings (tests), falls back to
+// the classic "back up to the last star" scan, at most elements x bytes steps.
 #pragma once
 
 #include <bitset>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,7 +54,14 @@ private:
         bool star = false;  // a run of '*'
         std::bitset<256> bytes;  // else: the bytes it matches
     };
+    static constexpr size_t kMaxWords = 8;  // 511 elements
+    bool scan(std::string_view s) const;  // the fallback, for longer patterns
+
     std::vector<Element> elements_;
+    size_t words_ = 0;  // 0: too many elements for the bit-parallel form
+    std::vector<uint64_t> masks_;  // [byte * words_ + w]: the non-star elements that take byte
+    std::vector<uint64_t> stars_;  // the elements that are '*'
+
     size_t needs_ = 0;  // elements other than '*': the shortest match
     bool empty_ = false;  // the pattern is ""
     std::string prefix_;

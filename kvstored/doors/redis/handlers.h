@@ -137,6 +137,9 @@ void cmd_pexpiretime(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_persist(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_touch(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_copy(Args, Session&, Context&, ReplyWriter&, uint64_t&);
+// Drops the SCAN cursors session `session_id` still holds (each session keeps
+// at most 16); Session::~Session calls it.
+void forget_scan_cursors(uint64_t session_id);
 
 // Helpers the string and key handlers share (keys.cc).
 

@@ -6,10 +6,10 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <deque>
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "command.h"  // parse_int64, kMaxKeyBytes
 #include "glob.h"
@@ -79,55 +79,82 @@ void note(uint64_t& ticket, uint64_t t)
     ticket = std::max(ticket, t);
 }
 
-// SCAN's cursors (docs/redis.md, "SCAN"): server-wide, the kCursors most
-// recently handed out, each naming the last key of the page it ended. A
+// SCAN's cursors (docs/redis.md, "SCAN"): each names the last key of the
+// page it ended and the session that got it. Lookups are server-wide (a
+// cursor works from any connection while it lives), but each session holds
+// at most kPerSession live cursors: its next one retires its own oldest, never
+// another session's, so no client can flush the cursors of the others, and a
+// session's cursors go when it ends (forget_scan_cursors, from ~Session). A
 // cursor is an opaque nonzero 64-bit number: a counter passed through a
 // bijective mix (splitmix64's finaliser) from a random start, so two live
 // cursors never collide and none is guessable from another. Memory: at most
-// kCursors keys of 250 bytes plus about 100 bytes each, about 1.4 MiB.
+// sessions x 16 x (a key of up to 250 bytes + about 100 bytes of map and
+// queue overhead), about 5.6 KB per session that scans.
 class ScanCursors {
 public:
-    static constexpr size_t kCursors = 4096;
+    static constexpr size_t kPerSession = 16;
 
-    ScanCursors() : counter_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32)) { }
-
-    uint64_t add(std::string_view last_key)
+    uint64_t add(uint64_t owner, std::string_view last_key)
     {
+        if (!seeded_) {
+            counter_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+            seeded_ = true;
+        }
         uint64_t id;
         do
             id = mix(counter_++);
         while (id == 0);
-        if (order_.size() == kCursors) {
-            by_id_.erase(order_.front());
-            order_.pop_front();
+        std::vector<uint64_t>& mine = by_owner_[owner];
+        mine.reserve(kPerSession);  // so that the push_back below cannot throw
+        if (mine.size() == kPerSession) {
+            by_id_.erase(mine.front());
+            mine.erase(mine.begin());
         }
-        by_id_.emplace(id, std::string(last_key));
-        order_.push_back(id);
+        by_id_.emplace(id, Cursor{owner, std::string(last_key)});
+        mine.push_back(id);
         return id;
     }
     const std::string* find(uint64_t id) const
     {
         auto it = by_id_.find(id);
-        return it == by_id_.end() ? nullptr : &it->second;
+        return it == by_id_.end() ? nullptr : &it->second.last_key;
+    }
+    void forget(uint64_t owner)
+    {
+        auto it = by_owner_.find(owner);
+        if (it == by_owner_.end())
+            return;
+        for (uint64_t id : it->second)
+            by_id_.erase(id);
+        by_owner_.erase(it);
     }
 
 private:
+    struct Cursor {
+        uint64_t owner;
+        std::string last_key;
+    };
     static uint64_t mix(uint64_t z)
     {
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
         return z ^ (z >> 31);
     }
-    uint64_t counter_;
-    std::unordered_map<uint64_t, std::string> by_id_;
-    std::deque<uint64_t> order_;  // oldest first
+    bool seeded_ = false;  // seeded at the first cursor, not at load time
+    uint64_t counter_ = 0;
+    std::unordered_map<uint64_t, Cursor> by_id_;
+    std::unordered_map<uint64_t, std::vector<uint64_t>> by_owner_;  // each session's, oldest first
 };
 
-ScanCursors& scan_cursors()
-{
-    static ScanCursors cursors;
-    return cursors;
-}
+// The server's one cursor table: kvstored runs one Database, and its Redis
+// sessions all run on the server's thread, as every handler here does.
+ScanCursors scan_cursors;
+
+// Keys SCAN examines in one call at most, whatever COUNT asks: COUNT is a
+// hint in Redis too (a call may return fewer keys, and a MATCH filters the
+// page after it is taken), and this bounds one call's work to about
+// 1000 x (one tree step + one glob match) whatever the pattern.
+constexpr size_t kScanMaxCount = 1000;
 
 // Redis's parseScanCursorOrReply: strtoul, no leading blank, nothing after
 // the digits (up to the first NUL, as C sees the argument).
@@ -162,7 +189,8 @@ void expire_generic(std::span<const std::string_view> args, Context& ctx, ReplyW
         else if (is_option(args[j], "lt"))
             lt = true;
         else
-            return reply.error("ERR Unsupported option " + std::string(args[j]));
+            // Redis prints the option as a C string: up to its first NUL.
+            return reply.error("ERR Unsupported option " + std::string(args[j].substr(0, args[j].find('\0'))));
     }
     if (nx && (xx || gt || lt))
         return reply.error("ERR NX and XX, GT or LT options at the same time are not compatible");
@@ -246,6 +274,11 @@ void rename_generic(std::span<const std::string_view> args, Context& ctx, ReplyW
 
 }  // namespace
 
+void forget_scan_cursors(uint64_t session_id)
+{
+    scan_cursors.forget(session_id);
+}
+
 HANDLER(cmd_del)
 {
     ++ctx.stats.deletes;
@@ -320,7 +353,7 @@ HANDLER(cmd_scan)
     }
     std::string after;
     if (*cursor != 0) {
-        const std::string* last = scan_cursors().find(*cursor);
+        const std::string* last = scan_cursors.find(*cursor);
         if (!last)
             return reply.error("ERR invalid cursor");
         after = *last;
@@ -330,9 +363,9 @@ HANDLER(cmd_scan)
         pattern.emplace(*match);
     const Store& store = ctx.db.store();
     std::vector<std::string_view> page;
-    size_t limit = std::min<size_t>(static_cast<size_t>(count), std::max<size_t>(store.capacity(), 1));
+    size_t limit = std::min<size_t>(static_cast<size_t>(count), kScanMaxCount);
     bool more = store.keys_page(pattern ? pattern->literal_prefix() : "", after, limit, page);
-    uint64_t next = more && !page.empty() ? scan_cursors().add(page.back()) : 0;
+    uint64_t next = more && !page.empty() ? scan_cursors.add(session.id, page.back()) : 0;
     // Every value is a string: TYPE string (any case) keeps all, another type none.
     if (type && !is_option(*type, "string"))
         page.clear();

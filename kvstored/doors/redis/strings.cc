@@ -28,9 +28,9 @@ constexpr std::string_view kTooBig = "ERR string exceeds maximum allowed size (p
 
 // LCS's table is (len1 + 1) x (len2 + 1) 32-bit cells, as in Redis; Redis
 // refuses one larger than proto-max-bulk-len (512 MB), kvstore one larger
-// than this (two values of about 2,900 bytes; some 20 ms of work), with
-// Redis's reply.
-constexpr uint64_t kLcsMaxTableBytes = 32u << 20;
+// than 4 MiB (1M cells: two values of about 1,000 bytes; a few ms of work,
+// docs/redis.md "Limits"), with Redis's reply.
+constexpr uint64_t kLcsMaxTableBytes = 4u << 20;
 
 void note(uint64_t& ticket, uint64_t t)
 {
@@ -593,7 +593,9 @@ HANDLER(cmd_lcs)
     std::optional<Store::Entry> eb = store.get(args[2]);
     std::string_view b = eb ? eb->value : std::string_view{};
     const uint64_t alen = a.size(), blen = b.size();
-    if ((alen + 1) * (blen + 1) * sizeof(uint32_t) > kLcsMaxTableBytes)
+    // (alen + 1) x (blen + 1) cells past the bound, without the product (two
+    // values of 2 GiB would overflow it).
+    if (alen + 1 > kLcsMaxTableBytes / sizeof(uint32_t) / (blen + 1))
         return reply.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
     std::vector<uint32_t> table((alen + 1) * (blen + 1), 0);
     auto at = [&](uint64_t i, uint64_t j) -> uint32_t& { return table[j + i * (blen + 1)]; };
