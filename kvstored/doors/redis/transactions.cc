@@ -52,7 +52,10 @@ struct WatchState : WatchRegistry::Watcher {
 };
 
 Session::Session() = default;
-Session::~Session() = default;
+Session::~Session()
+{
+    forget_scan_cursors(id);
+}
 
 namespace {
 
