@@ -153,8 +153,10 @@ Door::Step RedisDoor::run_step()
         if (error_.empty())
             LOG_WARN("client %llu: a Redis request passed %zu bytes; connection closed",
                      static_cast<unsigned long long>(owner().id()), parser_.limits().max_request);
-        else
+        else {
+            ++server().stats().error_replies;  // INFO total_error_replies counts these, as Redis's does
             queue(error_, 0);
+        }
         request_hand_back(wire::HandBackReason::EndOfInput, {});
         return Step::Idle;
     case redis::RequestParser::Next::Command:
