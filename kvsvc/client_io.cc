@@ -1,13 +1,40 @@
 // client_io.cc: see client_io.h.
 #include "client_io.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 namespace kv {
+namespace {
+
+// stdout's file status flags before make_stdout_nonblocking(), or -1.
+int saved_stdout_flags = -1;
+
+}  // namespace
+
+void make_stdout_nonblocking()
+{
+    int flags = ::fcntl(STDOUT_FILENO, F_GETFL);
+    if (flags < 0 || (flags & O_NONBLOCK))
+        return;
+    if (::fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) == 0 && saved_stdout_flags < 0) {
+        saved_stdout_flags = flags;
+        std::atexit(restore_stdout_flags);
+    }
+}
+
+void restore_stdout_flags()
+{
+    if (saved_stdout_flags >= 0)
+        ::fcntl(STDOUT_FILENO, F_SETFL, saved_stdout_flags);
+    saved_stdout_flags = -1;
+}
 
 Stdio inspect_stdio()
 {
@@ -23,6 +50,7 @@ void reset_client_connection(bool stdout_is_socket, const std::string& client_ad
 {
     const std::string& who = client_address.empty() ? std::string("local") : client_address;
     syslog(LOG_WARNING, "client %s: %s; connection reset", who.c_str(), why.c_str());
+    restore_stdout_flags();
     if (stdout_is_socket) {
         const struct linger reset_on_close = {1, 0};
         ::setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);

@@ -25,6 +25,12 @@ struct Stdio {
 };
 Stdio inspect_stdio();
 
+// A pipe on stdout gets O_NONBLOCK so that a client that stops reading cannot
+// stall kvsvc. The flag belongs to the pipe, which others may share (a shell
+// pipeline), so it is restored when kvsvc exits or closes stdout.
+void make_stdout_nonblocking();
+void restore_stdout_flags();
+
 // A reset (TCP RST: SO_LINGER {1, 0}, then the last copy of the socket
 // closed) instead of an orderly end, when the output may have stopped in the
 // middle of a reply: the client must not take what it got for whole replies

@@ -38,7 +38,7 @@ int RedisSession::run()
     // A pipe gets O_NONBLOCK so that a client that stops reading cannot stall
     // us; a socket is written with MSG_DONTWAIT; a terminal stays as it is.
     if (!stdout_is_socket_ && !::isatty(STDOUT_FILENO))
-        ::fcntl(STDOUT_FILENO, F_SETFL, ::fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+        make_stdout_nonblocking();
     if (std::string problem = hand_off(!(config_.handoff && stdio.one_socket)); !problem.empty())
         unavailable(problem);
 
@@ -53,6 +53,10 @@ int RedisSession::run()
             relay_shut_ = true;
         }
         if (hand_back_pending_ && !relay_eof_ && Clock::now() >= finish_deadline_) {
+            if (to_client_.size() >= kRelayBuffer) {
+                reset("took none of its output for " + std::to_string(kWriteStallTimeout.count()) + " s");
+                break;
+            }
             // kvstored closes its end before it hands back; do not wait forever.
             syslog(LOG_WARNING, "kvstored handed back without closing the relayed connection");
             relay_eof_ = true;
@@ -66,11 +70,11 @@ int RedisSession::run()
         if (!write_client())
             return status_;  // the client is gone; nobody is left to tell
         if (finishing_ && to_client_.empty()) {
-            linger_client(stdout_is_socket_, finish_deadline_);
+            linger_client(stdout_is_socket_, Clock::now() + kFinishGrace);
             return status_;
         }
         if (finishing_ && Clock::now() >= finish_deadline_) {
-            reset("did not take its last output in time");
+            reset("took none of its last output for " + std::to_string(kWriteStallTimeout.count()) + " s");
             break;
         }
 
@@ -249,7 +253,7 @@ void RedisSession::on_hand_back(const wire::HandBack& hb)
         // What kvstored wrote on its end comes first: relayed up to its end.
         hand_back_pending_ = true;
         hand_back_output_.assign(hb.output);
-        finish_deadline_ = Clock::now() + kFinishGrace;
+        finish_deadline_ = Clock::now() + kWriteStallTimeout;
     } else {
         finish(hb.output);
     }
@@ -262,7 +266,10 @@ void RedisSession::finish(std::string_view output)
     relay_.reset();
     to_client_.append(output);
     finishing_ = true;
-    finish_deadline_ = Clock::now() + kFinishGrace;
+    // The write-stall clock (kWriteStallTimeout, as kvstored's): the client
+    // has that long after each write that made progress, however long its
+    // last output (up to kvstored's 1 MiB bound) takes in all.
+    finish_deadline_ = Clock::now() + kWriteStallTimeout;
 }
 
 void RedisSession::relay_in()
@@ -279,10 +286,13 @@ void RedisSession::relay_from_daemon()
 {
     char buf[kRelayBuffer];
     ssize_t n = ::recv(relay_.get(), buf, kRelayBuffer - to_client_.size(), MSG_DONTWAIT);
-    if (n > 0)
+    if (n > 0) {
         to_client_.append(buf, static_cast<size_t>(n));
-    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        if (hand_back_pending_)
+            finish_deadline_ = Clock::now() + kWriteStallTimeout;  // kvstored's end is still draining
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         relay_eof_ = true;
+    }
 }
 
 // False when the client can take no more output (it is gone).
@@ -298,6 +308,8 @@ bool RedisSession::write_client()
             return errno == EAGAIN;
         }
         to_client_.erase(0, static_cast<size_t>(n));
+        if (n > 0 && (finishing_ || hand_back_pending_))
+            finish_deadline_ = Clock::now() + kWriteStallTimeout;
     }
     return true;
 }

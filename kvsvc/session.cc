@@ -40,7 +40,7 @@ int Session::run()
     // socket is written with MSG_DONTWAIT; a terminal (a person testing by
     // hand) stays as it is.
     if (!stdout_is_socket_ && !::isatty(STDOUT_FILENO))
-        ::fcntl(STDOUT_FILENO, F_SETFL, ::fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+        make_stdout_nonblocking();
     out_ = "HELLO kvstore " KVSTORE_VERSION " ready; type 'help'\n";
     last_activity_ = last_write_ = Clock::now();
 

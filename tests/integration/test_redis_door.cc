@@ -11,6 +11,7 @@
 #include <csignal>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli.h"
@@ -183,4 +184,30 @@ TEST_CASE("at shutdown a Redis session gets every reply in flight, whole, then t
     for (size_t i = 0; i < all->size(); i += 5)
         REQUIRE(all->substr(i, 5) == "+OK\r\n");
     CHECK(f.daemon.process().wait_exit(10s).has_value());
+}
+
+// A client that reads its last replies slowly (after QUIT) still gets them
+// all: the write-stall clock (10 s without progress) applies, not a fixed
+// grace period; handed off and relayed.
+TEST_CASE("a slow reader gets every reply that was due before QUIT", "[redis]")
+{
+    RedisServed f;
+    std::string value(60000, 'v');
+    for (auto mode : {std::vector<std::string>{}, std::vector<std::string>{"--no-handoff"}}) {
+        INFO("kvsvc options: " << (mode.empty() ? "(none)" : mode[0]));
+        KvsvcSession s = f.redis(mode);
+        CHECK(ask(s.client, {"SET", "big", value}, 5) == "+OK\r\n");
+        std::string burst;
+        for (int i = 0; i < 16; ++i)
+            burst += resp({"GET", "big"});
+        s.client.send(burst + resp({"QUIT"}));
+        std::this_thread::sleep_for(3s);
+        auto all = s.client.read_to_eof(10s);
+        REQUIRE(all);
+        std::string expected;
+        for (int i = 0; i < 16; ++i)
+            expected += bulk(value);
+        CHECK(all->size() == expected.size() + 5);
+        CHECK(*all == expected + "+OK\r\n");
+    }
 }

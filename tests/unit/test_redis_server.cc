@@ -512,6 +512,21 @@ TEST_CASE_METHOD(Fixture, "EXEC's replies share the 4 MiB bound; every queued co
     CHECK(run({"get", "n"}) == "$1\r\n1\r\n");
 }
 
+TEST_CASE_METHOD(Fixture, "an EXEC whose replies pass 4 MiB in all is still one array: its commands all ran", "[redis]")
+{
+    CHECK(run({"set", "k", std::string(1000, 'v')}) == "+OK\r\n");
+    CHECK(run({"multi"}) == "+OK\r\n");
+    for (int i = 0; i < 4200; ++i)  // 4,237,800 bytes of values
+        REQUIRE(run({"get", "k"}) == "+QUEUED\r\n");
+    for (int i = 0; i < 100; ++i)
+        REQUIRE(run({"incr", "n"}) == "+QUEUED\r\n");
+    std::string out = run({"exec"});
+    CHECK(out.rfind("*4300\r\n$1000\r\n", 0) == 0);
+    CHECK(out.size() < kv::redis::kMaxReplyBytes + 4300 * kTooLong.size());
+    CHECK(out.substr(out.size() - kTooLong.size()) == kTooLong);
+    CHECK(run({"get", "n"}) == "$3\r\n100\r\n");
+}
+
 TEST_CASE_METHOD(Fixture, "a MULTI queue holds at most one request's bytes; KEYS, SCAN and LCS are not queued",
                  "[redis]")
 {

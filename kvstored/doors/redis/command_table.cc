@@ -348,7 +348,9 @@ uint64_t execute(std::span<const std::string_view> args, Session& session, Conte
         return 0;
     }
     uint64_t ticket = 0;
-    run_command(*spec, args, session, ctx, out, ticket);
+    // EXEC bounds its queued commands' replies itself (each gets the room the
+    // ones before it left): never replace its array, whose commands all ran.
+    run_command(*spec, args, session, ctx, out, ticket, spec->handler == cmd_exec ? SIZE_MAX : kMaxReplyBytes);
     return ticket;
 }
 

@@ -59,7 +59,8 @@ public:
     virtual ~Host() = default;
     virtual std::vector<ClientInfo> clients() const = 0;  // in id order
     // Ends client `id`'s session (its pending replies are still written).
-    // False when there is no such client.
+    // False when there is no such client or it is already leaving. Never
+    // called for the caller itself (Session::close_after_reply does that).
     virtual bool kill_client(uint64_t id) = 0;
     virtual ServerFacts facts() const = 0;
 };

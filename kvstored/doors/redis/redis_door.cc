@@ -43,7 +43,7 @@ uint64_t rss_bytes()
 // The server as Redis commands see it.
 class ServerHost : public redis::Host {
 public:
-    ServerHost(Server& server, uint64_t self) : server_(server), self_(self) { }
+    explicit ServerHost(Server& server) : server_(server) { }
 
     std::vector<redis::ClientInfo> clients() const override
     {
@@ -72,23 +72,15 @@ public:
     }
 
     // A client already on its way out (a kick pending) is not killed again,
-    // nor logged again. Killing oneself waits for the loop: we are inside
-    // our own command.
+    // nor logged again. Never called for the caller itself (CLIENT KILL ends
+    // its own session through Session::close_after_reply).
     bool kill_client(uint64_t id) override
     {
         bool found = false;
         server_.for_each_client([&](const Client& c) { found = found || (c.id() == id && c.attached()); });
         if (!found || server_.kick_pending(id))
             return false;
-        if (id != self_) {
-            server_.kick(id, "killed by CLIENT KILL", 0);
-            return true;
-        }
-        if (self_killed_)
-            return false;
-        self_killed_ = true;
-        Server& server = server_;
-        server_.loop().defer([&server, id] { server.kick(id, "killed by CLIENT KILL", 0); });
+        server_.kick(id, "killed by CLIENT KILL", 0);
         return true;
     }
 
@@ -114,8 +106,6 @@ public:
 
 private:
     Server& server_;
-    uint64_t self_;  // our own client id
-    bool self_killed_ = false;
 };
 
 }  // namespace
@@ -123,7 +113,7 @@ private:
 RedisDoor::RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
     : Door(server, owner, std::move(fd), idle_timeout, resp_error),
       parser_(redis::request_limits_for(server.limits().max_value)),
-      host_(std::make_unique<ServerHost>(server, owner.id()))
+      host_(std::make_unique<ServerHost>(server))
 {
     session_.id = owner.id();
     session_.address = owner.address();
