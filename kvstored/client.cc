@@ -395,7 +395,7 @@ void Client::on_hand_back(const wire::HandBack& hb)
 
 void Client::queue_reply(std::string text, uint64_t ticket)
 {
-    held_.add(std::move(text), ticket, [this](std::string_view t) { wire::append_reply(out_, t); });
+    held_.add(text, ticket, [this](std::string_view t) { wire::append_reply(out_, t); });
 }
 
 void Client::release_durable()

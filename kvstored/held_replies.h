@@ -38,17 +38,17 @@ public:
 
     // Emits `text` now when nothing is held and its write (if any) is durable;
     // otherwise holds it.
-    template <typename Emit> void add(std::string text, uint64_t ticket, Emit&& emit)
+    template <typename Emit> void add(std::string_view text, uint64_t ticket, Emit&& emit)
     {
         if (held_.empty() && db_.durability(ticket) == Database::Durability::Durable) {
-            emit(std::string_view(text));
+            emit(text);
             return;
         }
         size_t weight = text.size() + db_.weight(ticket);
         bool gate = ticket != 0 && db_.write_backlogged();
         bytes_ += weight;
         gates_ += gate;
-        held_.push_back(Held{ticket, std::move(text), weight, gate});
+        held_.push_back(Held{ticket, std::string(text), weight, gate});
     }
 
     // Emits, in order, the leading replies whose writes have committed; a

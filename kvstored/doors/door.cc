@@ -135,6 +135,7 @@ void Door::read_input()
     else
         take_input(buf, static_cast<size_t>(n));
     last_activity_ = SteadyClock::now();
+    owner_.note_active(last_activity_);
 }
 
 // Runs buffered requests until the input runs out, an output bound is
@@ -186,9 +187,9 @@ void Door::on_out_of_memory()
 
 // As Client::queue_reply: once one reply is held for durability, every later
 // one queues behind it.
-void Door::queue(std::string text, uint64_t ticket)
+void Door::queue(std::string_view text, uint64_t ticket)
 {
-    held_.add(std::move(text), ticket, [this](std::string_view t) { out_.append(t); });
+    held_.add(text, ticket, [this](std::string_view t) { out_.append(t); });
 }
 
 void Door::release_durable()

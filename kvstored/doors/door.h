@@ -90,7 +90,7 @@ protected:
     bool hand_back_due() const { return hand_back_.has_value(); }
     bool replies_held() const { return !held_.empty(); }
     // Queues a reply, released once the write with `ticket` is durable.
-    void queue(std::string text, uint64_t ticket);
+    void queue(std::string_view text, uint64_t ticket);
     // Output written straight to the socket buffer (a listing's pages, which
     // wait for held replies first).
     std::string& output() { return out_; }

@@ -131,18 +131,10 @@ bool costly(const CommandSpec& spec)
 // kvstore's store keeps keys of 1 to 250 bytes (common/command.h).
 constexpr size_t kMaxKey = 250;
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
-    return out;
-}
-
 struct Table {
     std::vector<CommandSpec> specs;
     std::vector<const CommandSpec*> top_level;
-    std::unordered_map<std::string, const CommandSpec*> by_name;
+    std::unordered_map<std::string_view, const CommandSpec*> by_name;  // views of the generated table's names
     std::unordered_map<std::string_view, bool> container;  // top-level name -> has subcommands
 
     Table()
@@ -157,7 +149,7 @@ struct Table {
                                         g.docs2, g.docs3, handler});
         }
         for (const CommandSpec& spec : specs) {
-            by_name.emplace(std::string(spec.name), &spec);
+            by_name.emplace(spec.name, &spec);
             size_t bar = spec.name.find('|');
             if (bar == std::string_view::npos)
                 top_level.push_back(&spec);
@@ -238,8 +230,12 @@ const CommandSpec* find_command(std::string_view name)
 {
     if (name.size() > kMaxName)
         return nullptr;
+    // Lower-cased on the stack: this runs for every command.
+    char buf[kMaxName];
+    std::transform(name.begin(), name.end(), buf,
+                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
     const Table& t = table();
-    auto it = t.by_name.find(lower(name));
+    auto it = t.by_name.find(std::string_view(buf, name.size()));
     return it == t.by_name.end() ? nullptr : it->second;
 }
 

@@ -23,6 +23,9 @@ std::string resp_error(std::string_view code, std::string_view message)
     return line;
 }
 
+// The reply buffer's capacity kept between commands.
+constexpr size_t kKeptReplyCapacity = 64 * 1024;
+
 int64_t unix_now()
 {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -162,9 +165,11 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
     owner().note_command();
     try {
         redis::Context ctx{server().db(), server().stats(), server().limits(), *host_, system_clock()};
-        std::string out;
-        uint64_t ticket = redis::execute(args, session_, ctx, out);
-        queue(std::move(out), ticket);
+        reply_.clear();  // reused: no allocation per command
+        uint64_t ticket = redis::execute(args, session_, ctx, reply_);
+        queue(reply_, ticket);
+        if (reply_.capacity() > kKeptReplyCapacity)
+            std::string().swap(reply_);  // a large reply does not stay allocated
     } catch (const std::bad_alloc&) {
         out_of_memory("running a command");
         return;

@@ -41,6 +41,7 @@ private:
     redis::Session session_;
     std::vector<std::string_view> args_;
     std::string error_;
+    std::string reply_;  // the reply being built
 };
 
 }  // namespace kv
