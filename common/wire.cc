@@ -209,8 +209,8 @@ bool decode(std::string_view payload, Hello& m)
 {
     Cursor c(payload);
     return c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.u8(m.flags)
-        && (m.flags & ~(kHelloHandoff | kHelloRedis)) == 0
-        && (!(m.flags & kHelloRedis) || (m.flags & kHelloHandoff)) && c.expect_end();
+        && (m.flags & ~(kHelloHandoff | kHelloRedis)) == 0 && (!(m.flags & kHelloRedis) || (m.flags & kHelloHandoff))
+        && c.expect_end();
 }
 
 bool decode(std::string_view payload, Welcome& m)
