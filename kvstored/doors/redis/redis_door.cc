@@ -1,10 +1,10 @@
 // redis_door.cc: see redis_door.h. Also the redis::Host that lets commands
-// see the server (CLIENT, INFO, SHUTDOWN).
+// see the server (CLIENT, INFO, CONFIG GET, LASTSAVE).
 #include "redis_door.h"
 
 #include <unistd.h>
 
-#include <cstdio>
+#include <fstream>
 #include <new>
 
 #include "client.h"
@@ -32,15 +32,14 @@ int64_t unix_now()
         .count();
 }
 
+// INFO's used_memory: kvstore does not measure its allocator (docs/redis.md).
 uint64_t rss_bytes()
 {
-    unsigned long pages = 0, resident = 0;
-    FILE* f = std::fopen("/proc/self/statm", "r");
-    if (!f)
+    uint64_t pages = 0, resident = 0;
+    std::ifstream statm("/proc/self/statm");
+    if (!(statm >> pages >> resident))
         return 0;
-    int n = std::fscanf(f, "%lu %lu", &pages, &resident);
-    std::fclose(f);
-    return n == 2 ? resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 // The server as Redis commands see it.
@@ -143,10 +142,10 @@ Door::Step RedisDoor::run_step()
             request_hand_back(wire::HandBackReason::EndOfInput, {});
         return Step::Idle;
     case redis::RequestParser::Next::Error:
-        if (error_.empty())
+        if (error_.empty()) {
             LOG_WARN("client %llu: a Redis request passed %zu bytes; connection closed",
                      static_cast<unsigned long long>(owner().id()), parser_.limits().max_request);
-        else {
+        } else {
             ++server().stats().error_replies;  // INFO total_error_replies counts these, as Redis's does
             queue(error_, 0);
         }
