@@ -533,7 +533,7 @@ TEST_CASE("install: the Redis door's xinetd file and units: port 6379, off by de
     CHECK(unit_value(service, "Unit", "CollectMode") == "inactive-or-failed");
 }
 
-// Needs kvstored's side of the door (RedisClient, docs/redis.md).
+// Through kvstored's RedisDoor (docs/redis.md).
 TEST_CASE("installed: a Redis client through real xinetd and the installed kvstore-redis, once enabled")
 {
     if (std::string why = install_tests_unavailable(); !why.empty()) {

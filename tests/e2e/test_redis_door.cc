@@ -161,7 +161,7 @@ TEST_CASE("kvsvc --protocol: anything but line or redis is a usage error (exit 2
     CHECK(exited_with(h.process.wait_exit(5s), 0));
 }
 
-// Needs kvstored's side of the door (RedisClient, docs/redis.md).
+// Through kvstored's RedisDoor (docs/redis.md).
 TEST_CASE("a Redis client through kvsvc --protocol redis: handed off, relayed, and through xinetd")
 {
     TempDir dir;

@@ -53,7 +53,7 @@ std::string arity_error(std::string_view name);
 // ASCII case-insensitive equality, as Redis's strcasecmp on option names.
 bool equals_nocase(std::string_view a, std::string_view b);
 
-// ---- server_commands.cc (helper C) -----------------------------------------
+// ---- server_commands.cc ----------------------------------------------------
 void cmd_ping(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_echo(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_quit(Args, Session&, Context&, ReplyWriter&, uint64_t&);
@@ -78,7 +78,7 @@ void cmd_config_get(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_config_set(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_shutdown(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 
-// ---- transactions.cc (helper C) --------------------------------------------
+// ---- transactions.cc -------------------------------------------------------
 // MULTI's queuing and EXEC's run are in command_table.cc (execute()); these
 // answer the commands themselves.
 void cmd_multi(Args, Session&, Context&, ReplyWriter&, uint64_t&);
@@ -93,7 +93,7 @@ void cmd_unwatch(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out, uint64_t& ticket,
                  size_t room = kMaxReplyBytes);
 
-// ---- strings.cc (helper B): one handler per command, named cmd_<command> ----
+// ---- strings.cc: one handler per command, named cmd_<command> --------------
 void cmd_get(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_set(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_setnx(Args, Session&, Context&, ReplyWriter&, uint64_t&);
@@ -116,7 +116,7 @@ void cmd_getrange(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_setrange(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_lcs(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 
-// ---- keys.cc (helper B) -----------------------------------------------------
+// ---- keys.cc ---------------------------------------------------------------
 void cmd_del(Args, Session&, Context&, ReplyWriter&, uint64_t&);  // DEL and UNLINK
 void cmd_exists(Args, Session&, Context&, ReplyWriter&, uint64_t&);
 void cmd_type(Args, Session&, Context&, ReplyWriter&, uint64_t&);

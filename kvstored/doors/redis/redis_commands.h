@@ -53,7 +53,7 @@ struct ServerFacts {
 };
 
 // What commands need from the server beyond the database. Implemented by the
-// connection glue (redis_client.cc) over kv::Server.
+// Redis door (redis_door.cc) over kv::Server.
 class Host {
 public:
     virtual ~Host() = default;
