@@ -86,8 +86,6 @@ protected:
     Server& server() { return server_; }
     Client& owner() { return owner_; }
     bool input_ended() const { return input_eof_; }
-    bool done() const { return done_; }
-    bool hand_back_due() const { return hand_back_.has_value(); }
     bool replies_held() const { return !held_.empty(); }
     // Queues a reply, released once the write with `ticket` is durable.
     void queue(std::string_view text, uint64_t ticket);
