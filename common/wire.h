@@ -61,8 +61,9 @@ namespace kv::wire {
 // first field of Hello and Welcome so that a mismatch is always detectable.
 // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut;
 // 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered);
-// 6: kHelloRedis; Dump page lines are escaped tsv lines (any key and value bytes).
-inline constexpr uint32_t kVersion = 6;
+// 6: kHelloRedis; Dump page lines are escaped tsv lines (any key and value bytes);
+// 7: kHelloMemcache; Dump page lines and admin Entry/Load carry memcached's flags.
+inline constexpr uint32_t kVersion = 7;
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -173,6 +174,9 @@ inline constexpr uint8_t kReplyMore = 0x01;
 // returned output: no BYE line, which a Redis client could not parse.
 inline constexpr uint8_t kHelloHandoff = 0x01;
 inline constexpr uint8_t kHelloRedis = 0x02;
+// kHelloMemcache: the client speaks memcached's text protocol
+// (docs/memcache.md). Everything said of kHelloRedis above holds for it too.
+inline constexpr uint8_t kHelloMemcache = 0x04;
 
 struct Hello {
     uint32_t version = kVersion;

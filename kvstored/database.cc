@@ -28,8 +28,10 @@ std::string Database::write_refusal() const
     return "writes are refused until the database works again: " + persistence_->failure();
 }
 
-uint64_t Database::put(std::string_view key, std::string_view value, int64_t deadline, Store::PutResult& result)
+uint64_t Database::put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
+                       Store::PutResult& result)
 {
+    (void)flags;  // BASE STUB: helper F stores flags (store, database, persistence, dump)
     // The database row needs the deadline the entry ends up with.
     if (deadline == kKeepDeadline && persistence_) {
         std::optional<Store::Entry> e = store_.peek(key);

@@ -60,10 +60,17 @@ public:
     // ms); an entry it displaced to make room (expired or evicted) is deleted
     // from the database first. set_deadline changes a live entry's deadline
     // (kNoDeadline: none).
-    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, Store::PutResult& result);
+    // `flags`: 0..UINT32_MAX or kKeepFlags (store.h); the overloads without
+    // it write flags 0 (a whole new value from a door without flags).
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
+                 Store::PutResult& result);
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, Store::PutResult& result)
+    {
+        return put(key, value, deadline, 0, result);
+    }
     uint64_t put(std::string_view key, std::string_view value, Store::PutResult& result)
     {
-        return put(key, value, kNoDeadline, result);
+        return put(key, value, kNoDeadline, 0, result);
     }
     uint64_t erase(std::string_view key, bool& erased);
     uint64_t set_deadline(std::string_view key, int64_t deadline, bool& found);

@@ -118,6 +118,10 @@ enum class WhenFull { Refuse, Evict };
 inline constexpr int64_t kNoDeadline = 0;  // no deadline
 inline constexpr int64_t kKeepDeadline = -1;  // put(): keep the entry's deadline (none for a new key)
 inline constexpr int64_t kMaxDeadline = (int64_t{1} << 48) - 1;  // the year 10889
+// Flags arguments: memcached's 32-bit client flags (0..UINT32_MAX; every door
+// but memcached's writes 0), or kKeepFlags: keep the entry's flags (0 for a
+// new key), for writes that change a value in place (append, incr, ...).
+inline constexpr int64_t kKeepFlags = -1;
 
 class Store {
 public:
@@ -129,6 +133,7 @@ public:
         std::string_view value;
         uint64_t version;
         int64_t deadline;
+        uint32_t flags = 0;  // memcached's client flags
     };
 
     // Draws the hash key from the system's random source (libsodium's

@@ -21,6 +21,7 @@
 #include "commands.h"  // kv::Limits
 #include "database.h"
 #include "resp.h"
+#include "server_facts.h"
 #include "stats.h"
 
 namespace kv::redis {
@@ -39,18 +40,7 @@ struct ClientInfo {
 };
 
 // Facts about the server that INFO, CONFIG GET, LASTSAVE and HELLO report.
-struct ServerFacts {
-    int64_t pid = 0;
-    int64_t uptime_seconds = 0;
-    size_t capacity = 0;  // entries
-    size_t max_value = 0;  // bytes
-    std::string when_full;  // "refuse" | "evict"
-    std::string persistence;  // "none" | the database path
-    std::string sync;  // the --sync mode, "" when memory only
-    int64_t last_save_unix = 0;  // last successful commit (start time if none)
-    uint64_t rss_bytes = 0;  // resident set size now
-    size_t connected_clients = 0;
-};
+using ServerFacts = kv::ServerFacts;
 
 // What commands need from the server beyond the database. Implemented by the
 // Redis door (redis_door.cc) over kv::Server.

@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
 #include <new>
 
 #include "client.h"
@@ -30,16 +29,6 @@ int64_t unix_now()
 {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-// INFO's used_memory: kvstore does not measure its allocator (docs/redis.md).
-uint64_t rss_bytes()
-{
-    uint64_t pages = 0, resident = 0;
-    std::ifstream statm("/proc/self/statm");
-    if (!(statm >> pages >> resident))
-        return 0;
-    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 // The server as Redis commands see it.
@@ -86,25 +75,7 @@ public:
         return true;
     }
 
-    redis::ServerFacts facts() const override
-    {
-        const ServerConfig& config = server_.config();
-        redis::ServerFacts f;
-        f.pid = ::getpid();
-        f.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now()
-                                                                            - server_.stats().started)
-                               .count();
-        f.capacity = config.capacity;
-        f.max_value = config.max_value;
-        f.when_full = config.when_full == WhenFull::Evict ? "evict" : "refuse";
-        f.persistence = config.persist ? config.persist->path : "none";
-        f.sync = config.persist ? sync_mode_name(config.persist->mode) : "";
-        const Persistence* p = server_.db().persistence();
-        f.last_save_unix = p && p->last_commit_unix() ? p->last_commit_unix() : unix_now() - f.uptime_seconds;
-        f.rss_bytes = rss_bytes();
-        f.connected_clients = server_.attached_count();
-        return f;
-    }
+    redis::ServerFacts facts() const override { return server_facts(server_); }
 
 private:
     Server& server_;
