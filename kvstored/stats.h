@@ -41,6 +41,32 @@ struct Stats {
     uint64_t redis_connections_total = 0;  // RESP sessions begun since start
     uint64_t error_replies = 0;  // error replies sent (total_error_replies)
     uint64_t exec_aborts = 0;  // EXECs that ran nothing: a watched key changed, or EXECABORT
+    // The memcached door (its `stats`, named as memcached names them). Its
+    // commands also count in commands_total and, where one fits, in the
+    // counters above (get: reads with hits or misses; set: saves; ...).
+    struct Memcache {
+        uint64_t connections_total = 0;  // sessions begun since start
+        uint64_t cmd_get = 0;  // keys asked for by get gets gat gats mg
+        uint64_t cmd_set = 0;  // storage requests (set add replace append prepend cas ms)
+        uint64_t cmd_flush = 0;
+        uint64_t cmd_touch = 0;  // touch gat gats (and mg with T)
+        uint64_t get_hits = 0;
+        uint64_t get_misses = 0;
+        uint64_t delete_hits = 0;
+        uint64_t delete_misses = 0;
+        uint64_t incr_hits = 0;
+        uint64_t incr_misses = 0;
+        uint64_t decr_hits = 0;
+        uint64_t decr_misses = 0;
+        uint64_t cas_hits = 0;
+        uint64_t cas_misses = 0;
+        uint64_t cas_badval = 0;
+        uint64_t touch_hits = 0;
+        uint64_t touch_misses = 0;
+        uint64_t store_too_large = 0;
+        uint64_t store_no_memory = 0;  // refused: the store is full (--when-full refuse)
+        uint64_t meta_cmds = 0;
+    } memcache;
 };
 
 }  // namespace kv
