@@ -208,9 +208,12 @@ void append_reply(std::string& out, std::string_view text)
 bool decode(std::string_view payload, Hello& m)
 {
     Cursor c(payload);
-    return c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.u8(m.flags)
-        && (m.flags & ~(kHelloHandoff | kHelloRedis)) == 0 && (!(m.flags & kHelloRedis) || (m.flags & kHelloHandoff))
-        && c.expect_end();
+    if (!(c.u32(m.version) && c.u32(m.pid) && c.str16(m.address) && c.u8(m.flags) && c.expect_end()))
+        return false;
+    // At most one door kvstored parses, and it comes with its socket.
+    uint8_t door = m.flags & (kHelloRedis | kHelloMemcache);
+    return (m.flags & ~(kHelloHandoff | kHelloRedis | kHelloMemcache)) == 0
+        && (door == 0 || ((m.flags & kHelloHandoff) && door != (kHelloRedis | kHelloMemcache)));
 }
 
 bool decode(std::string_view payload, Welcome& m)

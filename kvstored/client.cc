@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "line_door.h"
 #include "log.h"
+#include "memcache_door.h"
 #include "redis_door.h"
 #include "send_buffer.h"
 #include "server.h"
@@ -247,7 +248,10 @@ bool Client::on_hello(std::string_view payload)
     bool handoff = hello.flags & wire::kHelloHandoff;
     if ((handoff && role_ != Role::Service) || (!handoff && !received_fds_.empty()))
         return false;
-    redis_ = hello.flags & wire::kHelloRedis;
+    // wire::decode checked that at most one door flag is set, with a handoff.
+    protocol_ = hello.flags & wire::kHelloRedis ? Protocol::Redis
+        : hello.flags & wire::kHelloMemcache    ? Protocol::Memcache
+                                                : Protocol::Line;
     address_ = printable_address(hello.address);
     state_ = State::Attached;
     attached_since_unix_
@@ -358,16 +362,36 @@ bool Client::on_handoff(std::string_view payload)
         return false;
     }
     auto idle = std::chrono::seconds(m.idle_timeout_seconds);
-    if (redis_)
-        door_ = std::make_unique<RedisDoor>(server_, *this, std::move(fd), idle);
-    else
+    switch (protocol_) {
+    case Protocol::Line:
         door_ = std::make_unique<LineDoor>(server_, *this, std::move(fd), idle);
+        break;
+    case Protocol::Redis:
+        door_ = std::make_unique<RedisDoor>(server_, *this, std::move(fd), idle);
+        break;
+    case Protocol::Memcache:
+        door_ = std::make_unique<MemcacheDoor>(server_, *this, std::move(fd), idle);
+        break;
+    }
     starting_door_ = true;
     // Taken with the Hello, a line client's socket still waits for the reply
-    // to its connect; a Redis client was never greeted.
-    door_->start(with_hello && !redis_ ? kConnectedReply : std::string_view(), m.input);
+    // to its connect; a Redis or memcached client was never greeted.
+    door_->start(with_hello && protocol_ == Protocol::Line ? kConnectedReply : std::string_view(), m.input);
     starting_door_ = false;
     return true;
+}
+
+const char* Client::protocol() const
+{
+    switch (protocol_) {
+    case Protocol::Redis:
+        return "redis";
+    case Protocol::Memcache:
+        return "memcache";
+    case Protocol::Line:
+        break;
+    }
+    return "line";
 }
 
 void Client::on_hand_back(const wire::HandBack& hb)

@@ -73,8 +73,10 @@ public:
     std::chrono::steady_clock::time_point last_active() const { return last_active_; }
     // The door serving the client's socket, or null while kvsvc relays.
     const Door* door() const { return door_.get(); }
-    // "redis" or "line": the protocol kvsvc said the client speaks.
-    const char* protocol() const { return redis_ ? "redis" : "line"; }
+    // The protocol kvsvc said the client speaks (its Hello's flags).
+    enum class Protocol { Line, Redis, Memcache };
+    // "line", "redis" or "memcache" (kvstored clients, CLIENT LIST).
+    const char* protocol() const;
 
 private:
     enum class State { AwaitingHello, Attached, Draining, Closed };
@@ -131,7 +133,7 @@ private:
     bool fds_truncated_ = false;
     std::unique_ptr<Door> door_;  // set while we serve the client's socket
     bool starting_door_ = false;  // inside on_handoff: the caller flushes
-    bool redis_ = false;  // the Hello had kHelloRedis
+    Protocol protocol_ = Protocol::Line;
     // After a Hello with kHelloHandoff: its Handoff is the next frame, and the
     // Welcome waits for the first other frame we send (wire.h).
     bool handoff_follows_ = false;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <new>
 #include <stdexcept>
 
 #include "client.h"
@@ -121,6 +122,7 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
 Server::~Server()
 {
     loop_.cancel_timer(expire_timer_);
+    loop_.cancel_timer(flush_timer_);
     clients_.clear();
 }
 
@@ -141,6 +143,31 @@ void Server::expire_tick()
             : std::clamp(std::chrono::milliseconds(next - store.clock().now_ms()), kExpireMin, kExpireMax);
     }
     expire_timer_ = loop_.add_timer(delay, [this] { expire_tick(); });
+}
+
+void Server::flush_at(int64_t unix_ms)
+{
+    loop_.cancel_timer(flush_timer_);
+    flush_timer_ = 0;
+    if (unix_ms == 0)
+        return;
+    auto delay = std::chrono::milliseconds(std::max<int64_t>(0, unix_ms - db_.store().clock().now_ms()));
+    flush_timer_ = loop_.add_timer(delay, [this] {
+        flush_timer_ = 0;
+        std::string refusal = db_.write_refusal();
+        if (!refusal.empty()) {
+            LOG_WARN("delayed flush_all: not done: %s", refusal.c_str());
+            return;
+        }
+        size_t entries = db_.store().size();
+        try {
+            db_.clear();  // nobody waits for its ticket: the flush_all was answered when it was asked
+        } catch (const std::bad_alloc&) {
+            LOG_WARN("delayed flush_all: not done: out of memory");
+            return;
+        }
+        LOG_INFO("delayed flush_all: deleted %zu entries, as a memcached client asked", entries);
+    });
 }
 
 // "" when `peer` (with supplementary `groups`) may use the socket of `role`,

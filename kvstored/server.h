@@ -69,6 +69,11 @@ public:
     bool kick(uint64_t id, const std::string& message, uint64_t admin_id);
     // Client `id` has been kicked and has not left yet.
     bool kick_pending(uint64_t id) const { return kicks_.contains(id); }
+    // memcached's delayed flush_all: every entry is deleted at `unix_ms` (a
+    // time already past: on the next loop turn). One is pending at most: a
+    // later call replaces it, and 0 cancels it (an immediate flush_all does,
+    // as in memcached, where the latest flush_all decides).
+    void flush_at(int64_t unix_ms);
     // Every attached client, in id order.
     void for_each_client(const std::function<void(const Client&)>& fn) const;
 
@@ -111,6 +116,7 @@ private:
     };
     std::map<uint64_t, PendingKick> kicks_;
     uint64_t expire_timer_ = 0;
+    uint64_t flush_timer_ = 0;  // flush_at's; 0 when none is pending
 };
 
 }  // namespace kv

@@ -36,16 +36,21 @@ TEST_CASE("every message round-trips", "[wire]")
     f = one_frame(fb, [](std::string& out) { append(out, Hello{kVersion, 7, "", kHelloHandoff}); });
     REQUIRE(decode(f.payload, h));
     CHECK(h.flags == kHelloHandoff);
-    // An unknown flag is refused, not ignored; so is kHelloRedis without
-    // kHelloHandoff (kvstored alone parses RESP, so it must get the socket).
+    // An unknown flag is refused, not ignored; so is a door kvstored parses
+    // (Redis, memcached) without kHelloHandoff (it must get the socket), and
+    // both doors at once.
     std::string flags(f.payload);
-    flags.back() = static_cast<char>(0x04);
+    flags.back() = static_cast<char>(0x08);
     CHECK_FALSE(decode(flags, h));
-    flags.back() = static_cast<char>(kHelloRedis);
+    for (uint8_t door : {kHelloRedis, kHelloMemcache}) {
+        flags.back() = static_cast<char>(door);
+        CHECK_FALSE(decode(flags, h));
+        flags.back() = static_cast<char>(door | kHelloHandoff);
+        REQUIRE(decode(flags, h));
+        CHECK(h.flags == (door | kHelloHandoff));
+    }
+    flags.back() = static_cast<char>(kHelloRedis | kHelloMemcache | kHelloHandoff);
     CHECK_FALSE(decode(flags, h));
-    flags.back() = static_cast<char>(kHelloRedis | kHelloHandoff);
-    REQUIRE(decode(flags, h));
-    CHECK(h.flags == (kHelloRedis | kHelloHandoff));
 
     f = one_frame(fb, [](std::string& out) { append(out, Welcome{kVersion, 65536, 1ull << 40}); });
     Welcome w;

@@ -1,0 +1,107 @@
+// memcache_door.cc: see memcache_door.h. Also the memcache::Host that lets
+// commands see the server (stats, a delayed flush_all).
+#include "memcache_door.h"
+
+#include <new>
+
+#include "client.h"
+#include "log.h"
+#include "server.h"
+
+namespace kv {
+namespace {
+
+// How a reply that cannot be given (its write failed or was abandoned at
+// shutdown) reads in memcached's protocol.
+std::string memcache_error(std::string_view, std::string_view message)
+{
+    std::string line = "SERVER_ERROR ";
+    line.append(message).append("\r\n");
+    return line;
+}
+
+// The reply buffer's capacity kept between commands.
+constexpr size_t kKeptReplyCapacity = 64 * 1024;
+
+class ServerHost : public memcache::Host {
+public:
+    explicit ServerHost(Server& server) : server_(server) { }
+    ServerFacts facts() const override { return server_facts(server_); }
+    void flush_at(int64_t unix_ms) override { server_.flush_at(unix_ms); }
+
+private:
+    Server& server_;
+};
+
+}  // namespace
+
+MemcacheDoor::MemcacheDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
+    : Door(server, owner, std::move(fd), idle_timeout, memcache_error),
+      parser_(memcache::Limits{.max_value = server.limits().max_value}),
+      host_(std::make_unique<ServerHost>(server))
+{
+    session_.id = owner.id();
+    ++server.stats().memcache.connections_total;
+}
+
+MemcacheDoor::~MemcacheDoor() = default;
+
+// Nothing is read while a retrieval is half answered: its keys are views into
+// the parser's buffer, which reading may move.
+size_t MemcacheDoor::input_room() const
+{
+    return session_.next_key == 0 && parser_.wants_input() ? 64 * 1024 : 0;
+}
+
+// Runs the next buffered request, or the next chunk of a retrieval. After
+// quit or a line the parser closes on, and at the end of the client's input,
+// the session ends: kvsvc writes what we have not and closes.
+Door::Step MemcacheDoor::run_step()
+{
+    if (!budget_.allows_more())
+        return Step::Idle;
+    if (session_.next_key == 0) {
+        switch (parser_.next(request_, reply_)) {
+        case memcache::RequestParser::Next::NeedMore:
+            if (input_ended())
+                request_hand_back(wire::HandBackReason::EndOfInput, {});
+            return Step::Idle;
+        case memcache::RequestParser::Next::Reply:
+            budget_.use();
+            queue(reply_, 0);
+            return Step::Ran;
+        case memcache::RequestParser::Next::Close:
+            LOG_WARN("client %llu: a memcached command line passed %zu bytes; connection closed",
+                     static_cast<unsigned long long>(owner().id()), parser_.limits().max_line);
+            queue(reply_, 0);
+            request_hand_back(wire::HandBackReason::EndOfInput, {});
+            return Step::Idle;
+        case memcache::RequestParser::Next::Request:
+            break;
+        }
+    }
+    budget_.use();
+    run();
+    return Step::Ran;
+}
+
+void MemcacheDoor::run()
+{
+    if (session_.next_key == 0)
+        owner().note_command();
+    try {
+        memcache::Context ctx{server().db(), server().stats(), server().limits(), *host_, system_clock()};
+        reply_.clear();  // reused: no allocation per command
+        uint64_t ticket = memcache::execute(request_, session_, ctx, reply_);
+        queue(reply_, ticket);
+        if (reply_.capacity() > kKeptReplyCapacity)
+            std::string().swap(reply_);  // a large reply does not stay allocated
+    } catch (const std::bad_alloc&) {
+        out_of_memory("running a command");
+        return;
+    }
+    if (session_.close_after_reply)
+        request_hand_back(wire::HandBackReason::EndOfInput, {});
+}
+
+}  // namespace kv

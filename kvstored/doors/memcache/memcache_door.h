@@ -1,0 +1,43 @@
+// memcache_door.h: memcached's text protocol (docs/memcache.md) on a
+// handed-off socket. kvsvc --protocol memcache hands every session over at
+// once (wire.h, kHelloMemcache), so kvstored serves the whole session: it
+// parses requests with memcache::RequestParser and runs them with
+// memcache::execute, onto the same Database as every other door.
+//
+// The session ends with a hand-back that kvsvc answers by writing the output
+// and closing: after quit or a line the parser will not read past
+// (EndOfInput, no input), at the end of the client's input, at the idle
+// timeout (none by default, as memcached's -o idle_timeout), at shutdown or a
+// kick (Shutdown), or when the socket breaks.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "door.h"
+#include "memcache_commands.h"
+#include "text_parser.h"
+
+namespace kv {
+
+class MemcacheDoor : public Door {
+public:
+    // An idle timeout of zero means none.
+    MemcacheDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout);
+    ~MemcacheDoor() override;
+
+private:
+    Step run_step() override;
+    void take_input(const char* data, size_t len) override { parser_.append(data, len); }
+    size_t input_room() const override;
+    std::string rest_of_input() override { return {}; }
+    void run();
+
+    memcache::RequestParser parser_;
+    std::unique_ptr<memcache::Host> host_;
+    memcache::Session session_;
+    memcache::Request request_;  // the request being run (a retrieval may take several steps)
+    std::string reply_;  // the reply being built
+};
+
+}  // namespace kv
