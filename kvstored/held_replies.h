@@ -52,7 +52,8 @@ public:
     }
 
     // Emits, in order, the leading replies whose writes have committed; a
-    // failed commit turns its reply into ERR storage.
+    // failed commit turns its reply into ERR storage. An empty reply (a
+    // memcached noreply write: the client asked not to be told) stays empty.
     template <typename Emit> void release(Emit&& emit)
     {
         while (!held_.empty()) {
@@ -62,7 +63,7 @@ public:
                 return;
             bytes_ -= h.weight;
             gates_ -= h.gate;
-            if (d == Database::Durability::Failed)
+            if (d == Database::Durability::Failed && !h.text.empty())
                 h.text = format_("storage", "the write was not saved: " + db_.persistence()->failure());
             emit(std::string_view(h.text));
             held_.pop_front();
@@ -73,8 +74,9 @@ public:
     // as not acknowledged.
     template <typename Emit> void abandon(Emit&& emit)
     {
-        for (size_t i = 0; i < held_.size(); ++i)
-            emit(format_("unavailable", "kvstored shut down before the write was saved"));
+        for (const Held& h : held_)
+            if (!h.text.empty())
+                emit(format_("unavailable", "kvstored shut down before the write was saved"));
         clear();
     }
 
