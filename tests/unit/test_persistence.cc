@@ -531,6 +531,29 @@ TEST_CASE("a write made at the queue's global cap holds its client's input until
     CHECK(out.size() == 3 * writes);
 }
 
+TEST_CASE("an empty held reply (memcached noreply) stays empty when its write is abandoned", "[persistence]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    c.busy_timeout = 5000ms;
+    Database db(100, c);
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+
+    kv::HeldReplies held(db);
+    std::string out;
+    auto emit = [&](std::string_view t) { out.append(t); };
+    kv::Store::PutResult r;
+    held.add("", db.put("quiet", "1", r), emit);
+    held.add("OK\n", db.put("told", "1", r), emit);
+    CHECK(out.empty());
+    held.abandon(emit);
+    CHECK(out == "ERR unavailable kvstored shut down before the write was saved\n");
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+}
+
 TEST_CASE("a load larger than kMaxLoadBytes is refused while it is staged, and nothing changes", "[persistence]")
 {
     Database db(1000, std::nullopt);
