@@ -218,7 +218,7 @@ TEST_CASE("the Request layout is exactly as wire.h declares it", "[wire]")
                                "\x00\x00\x00\x00\x00\x00\x01\x02",
                                42);
     CHECK(bytes == expected);
-    CHECK(kVersion == 6);
+    CHECK(kVersion == 7);
 }
 
 TEST_CASE("every op up to kLastOp decodes; the data ops come first", "[wire]")
