@@ -37,7 +37,8 @@ TEST_CASE("memcache set, get and gets", "[memcache]")
     Fixture f;
     CHECK(f.run("set k 0 0 1", "x") == "STORED\r\n");
     CHECK(f.run("get k") == "VALUE k 0 1\r\nx\r\nEND\r\n");
-    CHECK(f.run("gets k") == "VALUE k 0 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
+    std::string reply = f.run("gets k");
+    CHECK(reply == "VALUE k 0 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
     CHECK(f.run("get nokey") == "END\r\n");
     CHECK(f.run("gets nokey") == "END\r\n");
     // An empty value is a value.
@@ -64,6 +65,11 @@ TEST_CASE("memcache flags are stored and shown in VALUE lines", "[memcache][flag
     CHECK(f.run("set n 3 0 1", "5") == "STORED\r\n");
     CHECK(f.run("incr n 10") == "15\r\n");
     CHECK(f.run("get n") == "VALUE n 3 2\r\n15\r\nEND\r\n");
+    // Whole-value writes write the line's flags.
+    CHECK(f.run("replace a 9 0 1", "q") == "STORED\r\n");
+    CHECK(f.run("get a") == "VALUE a 9 1\r\nq\r\nEND\r\n");
+    CHECK(f.run("cas a 0 0 1 " + std::to_string(f.cas_of("a")), "r") == "STORED\r\n");
+    CHECK(f.run("get a") == "VALUE a 0 1\r\nr\r\nEND\r\n");
 }
 
 TEST_CASE("memcache add replace append prepend", "[memcache]")
@@ -216,8 +222,8 @@ TEST_CASE("memcache a value over --max-value", "[memcache]")
 TEST_CASE("memcache get of many keys, repeated and missing", "[memcache]")
 {
     Fixture f;
-    CHECK(f.run("set a 1 0 4", "wxyz") == "STORED\r\n");
-    CHECK(f.run("get a b a") == "VALUE a 1 4\r\nwxyz\r\nVALUE a 1 4\r\nwxyz\r\nEND\r\n");
+    CHECK(f.run("set a 0 0 4", "wxyz") == "STORED\r\n");
+    CHECK(f.run("get a b a") == "VALUE a 0 4\r\nwxyz\r\nVALUE a 0 4\r\nwxyz\r\nEND\r\n");
     CHECK(f.set("b", "1") == "STORED\r\n");
     CHECK(f.run("delete a") == "DELETED\r\n");
     CHECK(f.run("get a b a") == "VALUE b 0 1\r\n1\r\nEND\r\n");
@@ -268,14 +274,15 @@ TEST_CASE("memcache a long retrieval is answered in chunks", "[memcache]")
 TEST_CASE("memcache gat and gats touch and get", "[memcache]")
 {
     Fixture f;
-    CHECK(f.run("set k 5 0 1", "x") == "STORED\r\n");
+    CHECK(f.run("set k 0 0 1", "x") == "STORED\r\n");
     uint64_t before = f.cas_of("k");
     CHECK(f.run("gat 100 k") == "VALUE k 0 1\r\nx\r\nEND\r\n");
     CHECK(f.db.store().peek("k")->deadline == f.now() + 100'000);
     // kvstore: a touch gives the entry a new cas (memcached keeps it).
     uint64_t after = f.cas_of("k");
     CHECK(after != before);
-    CHECK(f.run("gats 0 k") == "VALUE k 0 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
+    std::string reply = f.run("gats 0 k");
+    CHECK(reply == "VALUE k 0 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
     CHECK(f.db.store().peek("k")->deadline == kv::kNoDeadline);
     CHECK(f.run("gat 100 k k") == "VALUE k 0 1\r\nx\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
     CHECK(f.run("gat 10 nokey") == "END\r\n");
@@ -296,7 +303,8 @@ TEST_CASE("memcache gat shows the flags", "[memcache][flags]")
     Fixture f;
     CHECK(f.run("set k 5 0 1", "x") == "STORED\r\n");
     CHECK(f.run("gat 100 k") == "VALUE k 5 1\r\nx\r\nEND\r\n");
-    CHECK(f.run("gets k") == "VALUE k 5 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
+    std::string reply = f.run("gats 0 k");
+    CHECK(reply == "VALUE k 5 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
 }
 
 // ---- keys -------------------------------------------------------------------
