@@ -612,3 +612,12 @@ TEST_CASE("memcache writes are refused while the database fails", "[memcache]")
     sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
     sqlite3_close(blocker);
 }
+
+TEST_CASE("memcache keys may hold control bytes, as memcached's tokenizer splits on spaces only", "[memcache]")
+{
+    Fixture f;
+    for (std::string key : {"a\tb"s, "c\x01d"s, "e\x7f"s, "g\rh"s}) {
+        CHECK(f.run("set " + key + " 0 0 1", "x") == "STORED\r\n");
+        CHECK(f.run("get " + key) == "VALUE " + key + " 0 1\r\nx\r\nEND\r\n");
+    }
+}
