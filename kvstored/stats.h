@@ -66,6 +66,7 @@ struct Stats {
         uint64_t store_too_large = 0;
         uint64_t store_no_memory = 0;  // refused: the store is full (--when-full refuse)
         uint64_t meta_cmds = 0;
+        uint64_t total_items = 0;  // values stored (STORED replies; memcached counts items linked)
     } memcache;
 };
 
