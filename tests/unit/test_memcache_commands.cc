@@ -458,7 +458,10 @@ TEST_CASE("memcache flush_all forms", "[memcache]")
     CHECK(f.run("flush_all -1") == "OK\r\n");
     CHECK(f.db.store().size() == 0);
     CHECK(f.run("flush_all 1 2 3") == "ERROR\r\n");
-    CHECK(f.host.flushes.empty());
+    // Each immediate flush cancels a pending delayed one (flush_at(0)): the
+    // latest flush_all decides, as in memcached.
+    CHECK(f.host.flushes == std::vector<int64_t>(5, 0));
+    f.host.flushes.clear();
     // A delay: the host deletes everything then.
     CHECK(f.set("k", "x") == "STORED\r\n");
     CHECK(f.run("flush_all 1 2") == "OK\r\n");
@@ -470,6 +473,7 @@ TEST_CASE("memcache flush_all forms", "[memcache]")
     // A unix time already past empties the store now.
     CHECK(f.run("flush_all 2592001") == "OK\r\n");
     CHECK(f.db.store().size() == 0);
+    CHECK(f.host.flushes.back() == 0);
     CHECK(f.stats.memcache.cmd_flush == 12);  // "flush_all 1 2 3" never ran
 }
 

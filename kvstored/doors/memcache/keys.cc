@@ -156,10 +156,12 @@ uint64_t flush_all_command(const Request& req, Session&, Context& ctx, std::stri
         return 0;
     uint64_t ticket = 0;
     int64_t at = delay > 0 ? deadline_of(delay, ctx.clock) : kNoDeadline;
-    if (at == kNoDeadline || expired_at_once(at, ctx.clock))
+    if (at == kNoDeadline || expired_at_once(at, ctx.clock)) {
         ticket = ctx.db.clear();
-    else
+        ctx.host.flush_at(0);  // the latest flush_all decides: a pending delayed one is forgotten
+    } else {
         ctx.host.flush_at(at);
+    }
     reply_line(out, noreply, "OK");
     return ticket;
 }
