@@ -663,13 +663,10 @@ uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
             code = "EX";
             break;
         }
+        if (e->value.size() + req.data.size() > ctx.limits.max_value)
+            break;  // memcached cannot make the longer item: NS
         joined = mode == Mode::Append ? std::string(e->value) + std::string(req.data)
                                       : std::string(req.data) + std::string(e->value);
-        if (joined.size() > ctx.limits.max_value) {
-            ++ctx.stats.memcache.store_too_large;
-            error_line(out, "SERVER_ERROR object too large for cache");
-            return 0;
-        }
         value = joined;
         deadline = e->deadline;  // in place: the entry keeps its TTL and flags
         flags = kKeepFlags;
@@ -695,7 +692,10 @@ uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
     if (store_it) {
         Store::PutResult result;
         ticket = ctx.db.put(of.key, value, deadline, flags, result);
-        if (result == Store::PutResult::Full && deadline != 1) {
+        // A value already expired (a negative T) needs no room: memcached
+        // stores it and it is gone at once; a full store changes nothing.
+        bool expired = deadline != kNoDeadline && deadline <= ctx.clock.now_ms();
+        if (result == Store::PutResult::Full && !expired) {
             ++ctx.stats.full_rejections;
             ++ctx.stats.memcache.store_no_memory;
             error_line(out, "SERVER_ERROR out of memory storing object");
@@ -773,19 +773,6 @@ uint64_t meta_delete(const Request& req, Session&, Context& ctx, std::string& ou
 
 // ---- ma ---------------------------------------------------------------------
 
-namespace {
-
-// An entry's value as memcached's incr reads it: a decimal number, possibly
-// padded by an earlier decr; nullopt for "non-numeric".
-std::optional<uint64_t> counter_value(std::string_view value)
-{
-    if (value.empty())
-        return std::nullopt;
-    return parse_u64(value);
-}
-
-}  // namespace
-
 uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string& out)
 {
     if (!line_ok(req, "CLIENT_ERROR options flags too long", out))
@@ -835,15 +822,16 @@ uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string
     };
     int64_t start_deadline = kNoDeadline;
     if (e) {
-        std::optional<uint64_t> value = counter_value(e->value);
-        // memcached refuses an empty value before it compares the cas.
+        // memcached refuses an empty value before it compares the cas, and
+        // reads the number as safe_strtoull does (leading white space, a
+        // padding of spaces after it from an earlier decr).
         if (e->value.empty()) {
             error_line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
             return 0;
         }
         if (of.has_cas && of.cas != 0 && of.cas != e->version) {
             code = "EX";
-        } else if (!value) {
+        } else if (std::optional<uint64_t> value = parse_u64(e->value); !value) {
             error_line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
             return 0;
         } else {
