@@ -149,6 +149,16 @@ TEST_CASE_METHOD(Fixture, "mg: base64 keys", "[memcache][meta]")
     CHECK(run(meta_get, "mg Zm9vYg b v") == "CLIENT_ERROR error decoding key\r\n");
     CHECK(run(meta_get, "mg Zm9vYg== b k") == "EN kZm9vYg== b\r\n");
     CHECK(run(meta_get, "mg Zm9vYg== k b") == "EN kZm9vYg== b\r\n");
+    // A key no reply line can carry is shown in base64 (kvstore has no
+    // binary mark; memcached shows keys stored with b so).
+    CHECK(run(meta_set, "ms IGEgYg== 1 b", "x") == "HD\r\n");
+    CHECK(run(meta_get, "mg IGEgYg== b k v") == "VA 1 kIGEgYg== b\r\nx\r\n");
+    kv::Store::PutResult result;
+    db.put("a b", "y", kv::kNoDeadline, result);  // as another door may write it
+    CHECK(run(meta_get, "mg YSBi b k s") == "HD kYSBi b s1\r\n");
+    db.put("a\rb", "z", kv::kNoDeadline, result);
+    CHECK(run(meta_get, "mg a\rb k v") == "VA 1 kYQ1i b\r\nz\r\n");
+    CHECK_REPLY(run(meta_debug, "me YSBi b"), "ME YSBi exp=-1 cas=" + c("a b") + " size=1\r\n");
     // memcached's decoder skips bytes outside the alphabet.
     CHECK(run(meta_set, "ms foo 1", "x") == "HD\r\n");
     CHECK(run(meta_delete, "md Zm9v! b k") == "HD kZm9v b\r\n");

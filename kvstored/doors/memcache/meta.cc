@@ -401,10 +401,20 @@ bool opaque_ok(const Request& req, size_t first)
 
 constexpr std::string_view kOpaqueTooLong = "CLIENT_ERROR opaque token too long";
 
+// Whether a key is shown in base64. memcached shows a key in base64 when it
+// was stored with 'b' (a mark on its item); kvstore keeps no such mark, so it
+// shows the key as the request named it (base64 after a 'b'), and in base64
+// too when the key holds a byte a reply line cannot carry (a key written
+// through another door, docs/memcache.md).
+bool shown_in_base64(std::string_view key, bool requested)
+{
+    return requested || key.find_first_of(std::string_view(" \r\n\0", 4)) != std::string_view::npos;
+}
+
 void append_key(std::string& out, const MetaFlags& of)
 {
     out += " k";
-    if (of.key_binary)
+    if (shown_in_base64(of.key, of.key_binary))
         out.append(base64_encode(of.key)).append(" b");
     else
         out += of.key;
@@ -950,7 +960,7 @@ uint64_t meta_debug(const Request& req, Session&, Context& ctx, std::string& out
         int64_t left = e->deadline - ctx.clock.now_ms();
         exp = -((left + 999) / 1000);
     }
-    out.append("ME ").append(binary ? base64_encode(key) : key);
+    out.append("ME ").append(shown_in_base64(key, binary) ? base64_encode(key) : key);
     out.append(" exp=").append(std::to_string(exp));
     out.append(" cas=").append(std::to_string(e->version));
     out.append(" size=").append(std::to_string(e->value.size()));
