@@ -454,3 +454,12 @@ TEST_CASE_METHOD(Fixture, "me: what kvstore knows of an item", "[memcache][meta]
     CHECK(run(meta_debug, "me !!! b") == "CLIENT_ERROR bad command line format\r\n");
     CHECK(stats.memcache.meta_cmds == 6);  // memcached 1.6.18 counts me only
 }
+
+TEST_CASE("ma: N on a full store", "[memcache][meta]")
+{
+    Fixture small(1);
+    CHECK(small.run(meta_set, "ms a 1", "1") == "HD\r\n");
+    CHECK(small.run(meta_arithmetic, "ma b N0 J5 v") == "SERVER_ERROR Out of memory allocating new item\r\n");
+    CHECK(small.run(meta_arithmetic, "ma a v") == "VA 1\r\n2\r\n");  // an existing key always changes
+    CHECK(small.stats.memcache.store_no_memory == 1);
+}
