@@ -12,9 +12,25 @@
 // Everything else about a command (its other arguments, its reply) belongs to
 // the commands (memcache_commands.h).
 //
-// Bounds (docs/memcache.md, "Limits"): a command line is at most
-// Limits::max_line bytes; the input buffered is at most one line plus one
-// data block (max_value + 2) plus one read.
+// Lines are read as memcached reads them (try_read_command_ascii): a line ends
+// at "\n", one "\r" before it is dropped, the line ends at its first NUL
+// (memcached handles it as a C string), and it is split on spaces only (a tab
+// or a control byte is part of a token). A line without tokens, or whose
+// first token is shorter than two bytes, is answered "ERROR" by the parser
+// (process_command_ascii), so a Request's tokens[0] has two bytes or more.
+//
+// Bounds (docs/memcache.md, "Limits"): memcached closes the connection, without
+// a word, once it holds more than 2048 bytes of a line without its "\n",
+// unless the line starts (after at most 100 spaces) with "get " or "gets ".
+// The parser does the same whatever the reads: a line whose text (its "\r\n"
+// or "\n" not counted) is longer than 2048 bytes closes the connection
+// silently unless it is such a get (memcached reads a longer line when its
+// "\n" came in the same read); a get line is bounded by Limits::max_line
+// ("\n" included) and past it is answered "SERVER_ERROR command line too
+// long" before the close (memcached grows its buffer for it without bound).
+// The input buffered is at most one line plus one data block (max_value + 2)
+// plus one read when the caller appends only while wants_input(); a block
+// longer than max_value is dropped as it arrives, never buffered.
 #pragma once
 
 #include <cstddef>
@@ -40,7 +56,11 @@ struct Request {
     // tokens from repeated spaces dropped, as memcached does).
     std::vector<std::string_view> tokens;
     // A storage command's fields, parsed and checked by the parser (set add
-    // replace append prepend cas; not ms, whose flags the meta commands read).
+    // replace append prepend cas; not ms, whose flags the meta commands read:
+    // for ms only `key` (tokens[1], as sent: base64 not decoded) is set).
+    // The numbers are memcached's safe_strto* quirks included: flags are the
+    // low 32 bits of strtoul ("4294967296" is 0), exptime the low 32 bits of
+    // strtol, sign-extended.
     bool storage = false;
     std::string_view key;
     uint32_t flags = 0;
@@ -52,7 +72,10 @@ struct Request {
     std::string_view data;
     // The block was longer than Limits::max_value: it is swallowed (data is
     // empty, has_data is true); the command answers
-    // "SERVER_ERROR object too large for cache" as memcached does.
+    // "SERVER_ERROR object too large for cache" as memcached does (for set
+    // and ms it also deletes the old value; noreply suppresses it for the
+    // classic commands). As in memcached the request is handed out once the
+    // block (and the two bytes after it, unchecked) has been swallowed.
     bool too_large = false;
 };
 
@@ -74,7 +97,8 @@ public:
         // noreply command) and call next() again.
         Reply,
         // The connection must end after `reply` (may be empty: memcached
-        // closes without a word), e.g. a line longer than Limits::max_line.
+        // closes without a word): a line past its bound (see above). Every
+        // later call returns Close with an empty reply.
         Close,
     };
     Next next(Request& req, std::string& reply);
@@ -83,10 +107,37 @@ public:
     size_t buffered() const { return buf_.size() - pos_; }
 
 private:
+    // Line: reading the command line at pos_. Data: its line is whole and
+    // valid, waiting for the data block. Swallow: the block is too large and
+    // is being dropped. Closed: Close was returned.
+    enum class Phase { Line, Data, Swallow, Closed };
+    // What a whole command line asks for.
+    struct LineVerdict {
+        Next next = Next::Request;  // Request (maybe with a block), Reply or Close
+        size_t block = 0;  // bytes of data block + "\r\n" (0: no block)
+        bool too_large = false;
+        bool chunk_errors_quiet = false;  // noreply on a classic storage command
+    };
+
+    // The length of the line at pos_ with its "\n", or 0 while it is not
+    // whole; sets `close_` when the line broke a bound.
+    size_t find_line() const;
+    // Tokenises and checks the line at pos_ (`len` bytes with its "\n").
+    LineVerdict parse_line(size_t len, Request& req, std::string& reply) const;
+    Next finish_block(const LineVerdict& v, Request& req, std::string& reply);
+    void drop_swallowed();
+    void consume(size_t n);
+
     Limits limits_;
     std::string buf_;
-    size_t pos_ = 0;
-    // Whatever state the implementation needs (helper A).
+    size_t pos_ = 0;  // start of the request being read; before it, consumed bytes
+    Phase phase_ = Phase::Line;
+    mutable size_t scanned_ = 0;  // Line: no "\n" in [pos_, pos_ + scanned_)
+    mutable bool close_ = false;  // Line: the line at pos_ broke a bound
+    mutable bool get_like_ = false;  // with close_: it is a get line (a reply is due)
+    size_t line_len_ = 0;  // Data, Swallow: the line's length with its "\n"
+    size_t block_ = 0;  // Data: the block's length with its "\r\n"
+    size_t swallow_left_ = 0;  // Swallow: bytes still to drop
 };
 
 }  // namespace kv::memcache
