@@ -40,7 +40,6 @@ constexpr size_t kMaxMetaTokens = 20;
 // memcached's MFLAG_MAX_OPAQUE_LENGTH, counted with the 'O'.
 constexpr size_t kMaxOpaqueToken = 32;
 
-constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
 
 // ---- numbers, read as memcached's safe_strto* read them --------------------
 
