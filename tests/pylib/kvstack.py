@@ -1,0 +1,348 @@
+"""kvstack.py: what the Python door tests (tests/redis, tests/memcache) share
+to start servers on free loopback ports and stop them again.
+
+A door test compares a reference server (redis-server, memcached) with a
+system under test (SUT). This module starts and stops the processes; each
+door's stack.py (tests/redis/stack.py, tests/memcache/stack.py) starts its
+reference server and says how to check that a server answers. The kvstore
+SUT is:
+  - kvstored (`kvstored --config /dev/null run --socket DIR/kv.sock`, in
+    memory, or with --db DIR/store.db), and
+  - a real xinetd in the foreground (`xinetd -dontfork -f DIR/xinetd.conf`)
+    whose one service runs `BIN/kvsvc --protocol P --socket DIR/kv.sock` per
+    connection, as tests/support/xinetd.cc and bench/run configure it.
+Everything binds 127.0.0.1 only, lives in a temporary directory, and is stopped
+by PID (SIGTERM, then SIGKILL after 5 s) when the stack closes, at interpreter
+exit (atexit) and on SIGTERM/SIGINT/SIGHUP. The servers also get SIGTERM if the
+test process dies without cleaning up (PR_SET_PDEATHSIG).
+"""
+
+import atexit
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+# ctest's SKIP_RETURN_CODE for these tests (tests/redis/CMakeLists.txt,
+# tests/memcache/CMakeLists.txt).
+SKIP = 77
+XINETD = "/usr/sbin/xinetd"
+_PR_SET_PDEATHSIG = 1
+
+
+class StackError(RuntimeError):
+    """A server did not start (the message says which and quotes its log)."""
+
+
+def add_arguments(parser, reference):
+    """The options every door test takes; reference names the other server
+    ("redis-server", "memcached")."""
+    parser.add_argument("--kvstore", metavar="BUILD_BIN_DIR",
+                        help="test kvstore (BUILD_BIN_DIR/kvstored, kvsvc under xinetd) instead of a second %s"
+                             % reference)
+    parser.add_argument("--db", action="store_true", help="kvstored with --db in the temporary directory")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
+
+
+def find_tool(name):
+    """The path of an installed program (PATH, then /usr/bin, /usr/sbin), or None."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in ("/usr/bin", "/usr/sbin"):
+        if os.access(os.path.join(d, name), os.X_OK):
+            return os.path.join(d, name)
+    return None
+
+
+def skip_unless(tools, packages):
+    """Exits with SKIP when one of tools is missing: scripts/deps installs
+    the packages, so in CI the tests run."""
+    for tool in tools:
+        if not find_tool(tool):
+            print("SKIP: %s is not installed (Debian packages %s; scripts/deps installs them)" % (tool, packages),
+                  flush=True)
+            sys.exit(SKIP)
+
+
+def free_port():
+    """A TCP port nobody listens on now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid):
+    """VmRSS of a process in KiB (from /proc/PID/status), or -1."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def child_pids(parent):
+    """Live (non-zombie) children of parent, from /proc."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == parent and fields[0] != "Z":
+            kids.append(int(name))
+    return kids
+
+
+def _die_with_parent():
+    # Runs in the child between fork and exec: if this test process dies
+    # (even by SIGKILL, a ctest timeout) the server gets SIGTERM.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def read_log(path, limit=4000):
+    """The last limit bytes of a log file, as text."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return data[-limit:].decode(errors="replace")
+    except OSError:
+        return "(no %s)" % path
+
+
+def accepts_unix(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def accepts_tcp(port, timeout=0.5):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """One process we started: its name, Popen and log file."""
+
+    def __init__(self, name, argv, log):
+        self.name = name
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=_die_with_parent, close_fds=True)
+        self.pid = self.proc.pid
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self, grace=5.0):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+                os.kill(self.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def describe(self):
+        code = self.proc.poll()
+        state = "running" if code is None else "exited with %d" % code
+        return "%s (pid %d, %s); the end of %s:\n%s" % (self.name, self.pid, state, self.log, read_log(self.log))
+
+
+def wait_for(what, check, server, seconds=5.0):
+    """Polls check() until it is true; StackError (quoting the server's log)
+    when seconds pass or the server exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if not server.running():
+            break
+        time.sleep(0.02)
+    raise StackError("%s: %s" % (what, server.describe()))
+
+
+_live_stacks = []
+
+
+def _stop_all_live():
+    for s in list(_live_stacks):
+        s.close()
+
+
+atexit.register(_stop_all_live)
+
+
+def _on_signal(signum, _frame):
+    # Stop our servers, then die of the same signal (a finally in the test
+    # does not run on a signal by default).
+    _stop_all_live()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+class BaseStack:
+    """A temporary directory and the servers started in it; a door's Stack
+    derives from it. Use as a context manager (or call close())."""
+
+    def __init__(self, prefix, keep=False):
+        self.keep = keep
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.servers = []
+        self.xinetd = None
+        self.kvstored = None
+        self.kvstored_argv = None
+        _live_stacks.append(self)
+
+    def add(self, name, argv, log):
+        """Starts argv as a Server logging to DIR/log; stopped at close()."""
+        server = Server(name, argv, os.path.join(self.dir, log))
+        self.servers.append(server)
+        return server
+
+    def logs(self):
+        parts = [s.describe() for s in self.servers]
+        if self.xinetd:
+            parts.append("xinetd access log:\n" + read_log(os.path.join(self.dir, "xinetd-access.log")))
+        return "\n".join(parts)
+
+    # -- kvstore: kvstored + xinetd + kvsvc
+
+    def start_kvstored(self, kvstore_bin, db=False, kvstored_args=()):
+        """kvstored on DIR/kv.sock. --config /dev/null: an installed
+        /etc/kvstore/kvstored.conf must not change the daemon under test
+        (tests/support/kvstore.cc does the same). --capacity 100000: the
+        clients tests store 10,000 keys at once and more beside them
+        (kvstored's default capacity is 10,000)."""
+        kvstored = os.path.join(kvstore_bin, "kvstored")
+        kvsvc = os.path.join(kvstore_bin, "kvsvc")
+        for exe in (kvstored, kvsvc):
+            if not os.access(exe, os.X_OK):
+                raise StackError("%s is missing: build it (cmake --build build --target kvstored kvsvc)" % exe)
+        if not os.access(XINETD, os.X_OK):
+            raise StackError("%s is missing: the Debian package xinetd (scripts/deps installs it)" % XINETD)
+        self.kv_socket = os.path.join(self.dir, "kv.sock")
+        argv = [kvstored, "--config", "/dev/null", "run", "--socket", self.kv_socket, "--capacity", "100000"]
+        if db:
+            argv += ["--db", os.path.join(self.dir, "store.db")]
+        argv += list(kvstored_args)
+        self.kvstored_argv = argv
+        self._run_kvstored()
+
+    def _run_kvstored(self):
+        self.kvstored = self.add("kvstored", self.kvstored_argv, "kvstored.log")
+        wait_for("kvstored has no listener on %s within 5 s" % self.kv_socket,
+                 lambda: accepts_unix(self.kv_socket), self.kvstored)
+
+    def restart_kvstored(self, down_seconds=0.0):
+        """Stops kvstored (SIGTERM), waits down_seconds, starts it again with
+        the same arguments (xinetd and its sessions stay)."""
+        self.kvstored.stop()
+        self.servers.remove(self.kvstored)
+        time.sleep(down_seconds)
+        self._run_kvstored()
+
+    def kvsvc_usage(self, kvstore_bin):
+        kvsvc = os.path.join(kvstore_bin, "kvsvc")
+        return subprocess.run([kvsvc, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=10).stdout.decode(errors="replace")
+
+    def start_xinetd(self, service, server, server_args):
+        """A private xinetd whose one service (named service) runs server
+        with server_args on a free port; returns the port."""
+        port = free_port()
+        conf = os.path.join(self.dir, "xinetd.conf")
+        with open(conf, "w") as f:
+            f.write(self._xinetd_config(service, port, server, server_args))
+        xlog = os.path.join(self.dir, "xinetd.log")
+        self.xinetd = self.add("xinetd", [XINETD, "-dontfork", "-f", conf, "-pidfile",
+                                          os.path.join(self.dir, "xinetd.pid"), "-filelog", xlog], "xinetd.out")
+        wait_for("xinetd did not start working", lambda: "Started working" in read_log(xlog), self.xinetd)
+        return port
+
+    def _xinetd_config(self, service, port, server, server_args):
+        # The settings of tests/support/xinetd.cc (kvsvc_service), with cps
+        # raised as bench/run does: the hostile tests open 1,000 connections
+        # quickly, and xinetd's default cps would switch the service off.
+        # (xinetd allows comments on their own lines only.)
+        def section(header, settings):
+            return header + "\n{\n" + "".join("    %-16s= %s\n" % kv for kv in settings) + "}\n"
+
+        defaults = [("log_type", "FILE " + os.path.join(self.dir, "xinetd-access.log")),
+                    ("log_on_success", "PID HOST EXIT DURATION"), ("log_on_failure", "HOST")]
+        settings = [("type", "UNLISTED"), ("socket_type", "stream"), ("protocol", "tcp"), ("wait", "no"),
+                    ("user", pwd.getpwuid(os.getuid()).pw_name), ("server", server),
+                    ("server_args", server_args), ("bind", "127.0.0.1"),
+                    ("port", str(port)), ("only_from", "127.0.0.1"), ("instances", "1500"),
+                    ("per_source", "UNLIMITED"), ("cps", "100000 1"), ("flags", "NODELAY"), ("disable", "no")]
+        return section("defaults", defaults) + "\n" + section("service " + service, settings)
+
+    # -- stopping
+
+    def close(self):
+        if self not in _live_stacks:
+            return
+        _live_stacks.remove(self)
+        # xinetd does not stop the kvsvc processes it started: note them
+        # first, stop xinetd, then them (by PID).
+        kids = child_pids(self.xinetd.pid) if self.xinetd and self.xinetd.running() else []
+        for s in reversed(self.servers):
+            s.stop()
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if self.keep:
+            print("kept %s" % self.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run_main(main):
+    """sys.exit(main()), with a StackError (a server that did not start, a
+    kvsvc without the door) reported as one FAIL line, not a trace."""
+    try:
+        sys.exit(main())
+    except StackError as e:
+        print("FAIL: %s" % e, flush=True)
+        sys.exit(1)
