@@ -26,8 +26,9 @@ public:
     // the client's socket `fd` and the claim token `claim_fd` attached
     // (wire.h). `handed_off` says whether that message went out; if it could
     // not, nothing was sent and a plain Hello is queued, as by open().
-    // `flags` are added to the Hello's kHelloHandoff (kHelloRedis: kvsvc
-    // --protocol redis, which detaches when `handed_off` is false).
+    // `flags` are added to the Hello's kHelloHandoff (kHelloRedis or
+    // kHelloMemcache: kvsvc --protocol redis or memcache, which detaches when
+    // `handed_off` is false).
     std::string open_handing_off(const std::string& path, std::string_view client_address, const wire::Handoff& m,
                                  int fd, int claim_fd, bool& handed_off, uint8_t flags = 0);
     std::string welcome(const wire::Frame& frame);

@@ -1,6 +1,7 @@
 // client_io.h: what both client sessions of kvsvc (session.h, the line
-// protocol; redis_session.h, the Redis door) do with the client's end:
-// whether stdin and stdout are one socket, and the two ways to hang up on it.
+// protocol; door_session.h, the Redis and memcached doors) do with the
+// client's end: whether stdin and stdout are one socket, and the two ways to
+// hang up on it.
 // xinetd and systemd (Accept=yes) give kvsvc the client's TCP socket as fds 0,
 // 1 and 2; a test or a person may give it pipes or a terminal.
 #pragma once

@@ -15,18 +15,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
-#include "redis_session.h"
+#include "door_session.h"
 #include "session.h"
 #include "version.h"
 
 namespace {
 
 constexpr const char* kUsage
-    = "Usage: kvsvc [--protocol line|redis] [--socket PATH] [--idle-timeout SECONDS]\n"
-      "             [--no-handoff]\n"
+    = "Usage: kvsvc [--protocol line|redis|memcache] [--socket PATH]\n"
+      "             [--idle-timeout SECONDS] [--no-handoff]\n"
       "\n"
       "Serve one kvstore client on stdin/stdout for kvstored. kvsvc is started by\n"
       "xinetd or by a systemd socket unit (Accept=yes), once per TCP connection; run\n"
@@ -41,47 +42,55 @@ constexpr const char* kUsage
       "answers 'ERR unavailable'. Otherwise (a pipe, a terminal, or --no-handoff) it\n"
       "relays each command to kvstored and back.\n"
       "\n"
-      "Redis protocol (--protocol redis, docs/redis.md): a Redis client sends first,\n"
+      "Redis protocol (--protocol redis, docs/redis.md) and memcached's text\n"
+      "protocol (--protocol memcache, docs/memcache.md): these clients send first,\n"
       "so kvsvc greets nobody. It connects to kvstored at once and hands it the\n"
-      "client's socket; kvstored speaks RESP on it until the session ends (QUIT, end\n"
-      "of input, idle timeout, shutdown), and kvsvc exits. With a pipe, a terminal or\n"
-      "--no-handoff it hands kvstored one end of a socketpair and copies bytes between\n"
-      "it and stdin/stdout. If kvstored cannot be reached, refuses, or does not take\n"
-      "the socket within 5 s, the client gets '-ERR kvstore unavailable: <why>' and\n"
-      "the connection closes.\n"
+      "client's socket; kvstored speaks the client's protocol on it until the\n"
+      "session ends (QUIT or quit, end of input, idle timeout, shutdown), and kvsvc\n"
+      "exits. With a pipe, a terminal or --no-handoff it hands kvstored one end of a\n"
+      "socketpair and copies bytes between it and stdin/stdout. If kvstored cannot\n"
+      "be reached, refuses, or does not take the socket within 5 s, the client gets\n"
+      "one error line in its own protocol and the connection closes:\n"
+      "  redis      -ERR kvstore unavailable: <why>\n"
+      "  memcache   SERVER_ERROR kvstore unavailable: <why>\n"
       "\n"
       "A client that takes none of its waiting replies for 10 s, and one whose\n"
       "kvstored dies while serving it, is reset (TCP RST), not told BYE: its last\n"
       "reply may be cut.\n"
       "\n"
       "Options:\n"
-      "  --protocol line|redis   the client's protocol (default line): kvstore's line\n"
-      "                          protocol (docs/protocol.md) or Redis's RESP2/RESP3\n"
+      "  --protocol line|redis|memcache\n"
+      "                          the client's protocol (default line): kvstore's line\n"
+      "                          protocol (docs/protocol.md), Redis's RESP2/RESP3, or\n"
+      "                          memcached's text protocol (not its binary one)\n"
       "  --socket PATH           kvstored's service socket (default /run/kvstored/kvstored.sock)\n"
       "  --idle-timeout SECONDS  end the session after this long without traffic: the\n"
       "                          line protocol says 'BYE idle timeout' first, the Redis\n"
-      "                          protocol just closes (as redis-server's 'timeout').\n"
-      "                          Default 300 for line, 0 for redis (Redis's default);\n"
-      "                          0 disables\n"
+      "                          and memcached protocols just close (as redis-server's\n"
+      "                          'timeout' and memcached's '-o idle_timeout' do).\n"
+      "                          Default 300 for line, 0 for redis and memcache (their\n"
+      "                          servers' default); 0 disables\n"
       "  --no-handoff            relay the client's bytes through kvsvc instead of handing\n"
       "                          the socket to kvstored (slower; for comparison)\n"
       "  --help                  show this help and exit\n"
       "  --version               show the version and exit\n"
       "\n"
       "The line protocol is described in docs/protocol.md (type 'help' once\n"
-      "connected), the Redis door in docs/redis.md.\n"
+      "connected), the Redis door in docs/redis.md, the memcached door in\n"
+      "docs/memcache.md; installing and enabling the doors in docs/operations.md.\n"
       "Diagnostics go to syslog (facility daemon, tag kvsvc), never to stderr,\n"
-      "because stderr is the client's socket. Exit status: 0, or 2 on bad usage.\n";
-
-enum class Protocol { Line, Redis };
+      "because stderr is the client's socket. Exit status: 0, or 2 on bad usage\n"
+      "(told to the client on stdout, in its protocol once --protocol is read).\n";
 
 struct Options {
     kv::SessionConfig session;
-    Protocol protocol = Protocol::Line;
+    // The door kvstored parses (Redis, memcached), or none: the line protocol.
+    std::optional<kv::Door> door;
 };
 
-// Set once --protocol redis is read: usage errors are then told in RESP.
-bool g_redis_usage = false;
+// Set once --protocol redis or memcache is read: usage errors are then told in
+// that door's protocol.
+std::optional<kv::Door> g_usage_door;
 
 // The client's address for kvstored's logs: the peer of our stdin socket, or
 // what xinetd put in REMOTE_HOST, or "" (a pipe, a terminal).
@@ -111,8 +120,8 @@ std::string client_address()
 [[noreturn]] void usage_error(const std::string& message)
 {
     syslog(LOG_ERR, "%s", message.c_str());
-    std::string line = g_redis_usage ? "-ERR kvstore unavailable: kvsvc: " + message + " (see kvsvc --help)\r\n"
-                                     : "ERR unavailable kvsvc: " + message + " (see kvsvc --help)\n";
+    std::string line = g_usage_door ? kv::unavailable_reply(*g_usage_door, "kvsvc: " + message + " (see kvsvc --help)")
+                                    : "ERR unavailable kvsvc: " + message + " (see kvsvc --help)\n";
     (void)!::write(STDOUT_FILENO, line.data(), line.size());
     std::exit(2);
 }
@@ -164,12 +173,14 @@ Options parse_args(int argc, char** argv)
         } else if (arg == "--protocol") {
             std::string v = take_value();
             if (v == "line")
-                options.protocol = Protocol::Line;
+                options.door.reset();
             else if (v == "redis")
-                options.protocol = Protocol::Redis;
+                options.door = kv::Door::Redis;
+            else if (v == "memcache")
+                options.door = kv::Door::Memcache;
             else
-                usage_error("--protocol wants line or redis, not '" + v + "'");
-            g_redis_usage = options.protocol == Protocol::Redis;
+                usage_error("--protocol wants line, redis or memcache, not '" + v + "'");
+            g_usage_door = options.door;
         } else if (arg == "--idle-timeout") {
             std::string v = take_value();
             if (!parse_seconds(v.c_str(), idle_seconds))
@@ -178,7 +189,7 @@ Options parse_args(int argc, char** argv)
             usage_error("unknown option '" + std::string(arg) + "'");
         }
     }
-    if (options.protocol == Protocol::Redis) {
+    if (options.door) {
         // Travels in the Handoff; kvstored enforces it, 0 meaning none.
         config.idle_timeout = std::chrono::seconds(idle_seconds < 0 ? 0 : idle_seconds);
     } else if (idle_seconds >= 0) {
@@ -199,7 +210,7 @@ int main(int argc, char** argv)
     ::signal(SIGPIPE, SIG_IGN);
     Options options = parse_args(argc, argv);
     options.session.client_address = client_address();
-    if (options.protocol == Protocol::Redis)
-        return kv::RedisSession(std::move(options.session)).run();
+    if (options.door)
+        return kv::DoorSession(*options.door, std::move(options.session)).run();
     return kv::Session(std::move(options.session)).run();
 }

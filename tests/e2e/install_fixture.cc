@@ -522,13 +522,14 @@ int stage_xinetd_file(const Staging& staging, const std::string& name, const std
     return port;
 }
 
-// The Redis door's file (xinetd.d/kvstore-redis, installed disabled): its
-// server and socket must be the staged ones even while it is disabled, since
-// xinetd checks them anyway ("Server /usr/bin/kvsvc is not executable").
-int stage_redis_service(const Staging& staging, const std::string& kvstored_socket, bool enable)
+// A door's file (xinetd.d/kvstore-redis or kvstore-memcache, installed
+// disabled): its server and socket must be the staged ones even while it is
+// disabled, since xinetd checks them anyway ("Server /usr/bin/kvsvc is not
+// executable").
+int stage_door_service(const Staging& staging, const std::string& name, const std::string& kvstored_socket, bool enable)
 {
     become_subreaper();  // before xinetd starts its kvsvc processes
-    return stage_xinetd_file(staging, "kvstore-redis", kvstored_socket, enable);
+    return stage_xinetd_file(staging, name, kvstored_socket, enable);
 }
 
 // The private xinetd's own config: logs to files here, and the staged
@@ -542,8 +543,9 @@ XinetdOptions staged_options(const Staging& staging)
 
 }  // namespace
 
-StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket, bool enable_redis)
-    : redis_port_(stage_redis_service(staging, kvstored_socket, enable_redis)),
+StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket, StagedDoors doors)
+    : redis_port_(stage_door_service(staging, "kvstore-redis", kvstored_socket, doors.redis)),
+      memcache_port_(stage_door_service(staging, "kvstore-memcache", kvstored_socket, doors.memcache)),
       xinetd_(staging.dir(), stage_xinetd_file(staging, "kvstore", kvstored_socket, false), staged_options(staging))
 {
 }

@@ -159,27 +159,36 @@ private:
     Process process_;
 };
 
+// The doors a StagedXinetd serves beside the line protocol (their files are
+// installed disabled).
+struct StagedDoors {
+    bool redis = false;
+    bool memcache = false;
+};
+
 // A private foreground xinetd whose config includes the STAGED
-// /etc/xinetd.d/kvstore and kvstore-redis, rewritten only for the port (a
-// free one each), the server (the staged kvsvc) and the kvstored socket (the
-// DeployedDaemon's), and with `enable_redis`, kvstore-redis's `disable`.
-// Returns once the line protocol's port accepts connections; throws, quoting
-// xinetd's log, otherwise.
+// /etc/xinetd.d/kvstore, kvstore-redis and kvstore-memcache, rewritten only
+// for the port (a free one each), the server (the staged kvsvc) and the
+// kvstored socket (the DeployedDaemon's), and for the doors in `doors`,
+// `disable`. Returns once the line protocol's port accepts connections;
+// throws, quoting xinetd's log, otherwise.
 class StagedXinetd {
 public:
-    StagedXinetd(const Staging& staging, const std::string& kvstored_socket, bool enable_redis = false);
+    StagedXinetd(const Staging& staging, const std::string& kvstored_socket, StagedDoors doors = {});
     ~StagedXinetd();
     StagedXinetd(const StagedXinetd&) = delete;
     StagedXinetd& operator=(const StagedXinetd&) = delete;
 
     int port() const { return xinetd_.port(); }
-    int redis_port() const { return redis_port_; }  // served only with enable_redis
+    int redis_port() const { return redis_port_; }  // served only with doors.redis
+    int memcache_port() const { return memcache_port_; }  // served only with doors.memcache
     Process& process() { return xinetd_.process(); }
     std::string log() const { return xinetd_.log(); }  // xinetd's own messages
     std::string access_log() const { return xinetd_.access_log(); }  // START / EXIT / FAIL lines
 
 private:
     int redis_port_;
+    int memcache_port_;
     PrivateXinetd xinetd_;
 };
 

@@ -131,11 +131,14 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/etc/kvstore/kvstored.conf", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-redis", "-rw-r--r--"},
+            {"/etc/xinetd.d/kvstore-memcache", "-rw-r--r--"},
             {"/lib/systemd/system/kvstored.service", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc.socket", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc@.service", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc-redis.socket", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc-redis@.service", "-rw-r--r--"},
+            {"/lib/systemd/system/kvsvc-memcache.socket", "-rw-r--r--"},
+            {"/lib/systemd/system/kvsvc-memcache@.service", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/README.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/operations.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/protocol.md", "-rw-r--r--"},
@@ -149,6 +152,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
 #endif
         if (std::filesystem::exists(source_dir() + "/docs/redis.md"))
             files["/usr/share/doc/kvstore/redis.md"] = "-rw-r--r--";
+        if (std::filesystem::exists(source_dir() + "/docs/memcache.md"))
+            files["/usr/share/doc/kvstore/memcache.md"] = "-rw-r--r--";
         for (const auto& [path, mode] : files) {
             INFO(path);
             REQUIRE(entries.count(path) == 1);
@@ -170,7 +175,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         REQUIRE(run_capture(kDpkgDeb, {"--control", deb, control}).ok());
         REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
         CHECK(read_file(control + "/conffiles")
-              == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n");
+              == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n"
+                 "/etc/xinetd.d/kvstore-memcache\n");
         for (const char* script : {"postinst", "prerm", "postrm"}) {
             INFO(script);
             const std::string path = control + "/" + script;
@@ -181,6 +187,12 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             RunResult syntax = run_capture("/bin/sh", {"-n", path});
             INFO(syntax.describe());
             CHECK(syntax.ok());
+            // Every socket unit the package ships is tracked by postinst,
+            // stopped by prerm and masked and purged by postrm.
+            for (const char* unit : {"kvsvc.socket", "kvsvc-redis.socket", "kvsvc-memcache.socket"}) {
+                INFO(unit);
+                CHECK(read_file(path).find(std::string(" ") + unit) != std::string::npos);
+            }
         }
         for (const auto& [packaged, source] : std::vector<std::pair<std::string, std::string>>{
                  {"/lib/systemd/system/kvstored.service", "systemd/kvstored.service"},
@@ -188,8 +200,11 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/lib/systemd/system/kvsvc@.service", "systemd/kvsvc@.service"},
                  {"/lib/systemd/system/kvsvc-redis.socket", "systemd/kvsvc-redis.socket"},
                  {"/lib/systemd/system/kvsvc-redis@.service", "systemd/kvsvc-redis@.service"},
+                 {"/lib/systemd/system/kvsvc-memcache.socket", "systemd/kvsvc-memcache.socket"},
+                 {"/lib/systemd/system/kvsvc-memcache@.service", "systemd/kvsvc-memcache@.service"},
                  {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
                  {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
+                 {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
                  {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
              }) {
             INFO(packaged);

@@ -42,11 +42,14 @@ const std::vector<Entry> kInstalled = {
     {"/etc/kvstore/kvstored.conf", 0644},
     {"/etc/xinetd.d/kvstore", 0644},
     {"/etc/xinetd.d/kvstore-redis", 0644},
+    {"/etc/xinetd.d/kvstore-memcache", 0644},
     {"/lib/systemd/system/kvstored.service", 0644},
     {"/lib/systemd/system/kvsvc.socket", 0644},
     {"/lib/systemd/system/kvsvc@.service", 0644},
     {"/lib/systemd/system/kvsvc-redis.socket", 0644},
     {"/lib/systemd/system/kvsvc-redis@.service", 0644},
+    {"/lib/systemd/system/kvsvc-memcache.socket", 0644},
+    {"/lib/systemd/system/kvsvc-memcache@.service", 0644},
     {"/usr/share/doc/kvstore/README.md", 0644},
     {"/usr/share/doc/kvstore/operations.md", 0644},
     {"/usr/share/doc/kvstore/protocol.md", 0644},
@@ -61,8 +64,11 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/lib/systemd/system/kvsvc@.service", "systemd/kvsvc@.service"},
     {"/lib/systemd/system/kvsvc-redis.socket", "systemd/kvsvc-redis.socket"},
     {"/lib/systemd/system/kvsvc-redis@.service", "systemd/kvsvc-redis@.service"},
+    {"/lib/systemd/system/kvsvc-memcache.socket", "systemd/kvsvc-memcache.socket"},
+    {"/lib/systemd/system/kvsvc-memcache@.service", "systemd/kvsvc-memcache@.service"},
     {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
     {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
+    {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
 };
 
@@ -248,9 +254,12 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
 #ifdef KVSTORE_HAS_KVBENCH
     CHECK(stat_of(staging.path("/usr/bin/kvbench")));
 #endif
-    // Named by kvsvc-redis.socket's Documentation=; installed once written.
+    // Named by kvsvc-redis.socket's and kvsvc-memcache.socket's
+    // Documentation=; installed once written.
     if (stat_of(source_dir() + "/docs/redis.md"))
         CHECK(stat_of(staging.path("/usr/share/doc/kvstore/redis.md")));
+    if (stat_of(source_dir() + "/docs/memcache.md"))
+        CHECK(stat_of(staging.path("/usr/share/doc/kvstore/memcache.md")));
     for (const auto& [staged, source] : kVerbatim) {
         INFO(staged << " is " << source << " unchanged");
         CHECK(read_file(staging.path(staged)) == read_file(source_dir() + "/" + source));
@@ -369,7 +378,11 @@ TEST_CASE("install: another prefix gets units and an xinetd file that run its pr
     CHECK(unit_value(session, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvsvc ", 0) == 0);
     std::string redis_session = read_file(staging.path("/lib/systemd/system/kvsvc-redis@.service"));
     CHECK(unit_value(redis_session, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvsvc --protocol redis ", 0) == 0);
-    for (const char* file : {"/etc/xinetd.d/kvstore", "/etc/xinetd.d/kvstore-redis"}) {
+    std::string memcache_session = read_file(staging.path("/lib/systemd/system/kvsvc-memcache@.service"));
+    CHECK(unit_value(memcache_session, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvsvc --protocol memcache ", 0)
+          == 0);
+    for (const char* file :
+         {"/etc/xinetd.d/kvstore", "/etc/xinetd.d/kvstore-redis", "/etc/xinetd.d/kvstore-memcache"}) {
         INFO(file);
         std::string xinetd = read_file(staging.path(file));
         CHECK(xinetd.find("    server          = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
@@ -491,16 +504,21 @@ TEST_CASE("installed: the same session through systemd-socket-activate and the i
     nc_session(activation.port());
 }
 
-TEST_CASE("install: the Redis door's xinetd file and units: port 6379, off by default, kvsvc --protocol redis")
+namespace {
+
+// A door's xinetd file and units (Redis, memcached): the line protocol's
+// hardening value for value, only the port, the service name and kvsvc's
+// --protocol differ, and the door is off until the administrator turns it on.
+void check_door_files(const Staging& staging, const std::string& door, const std::string& port)
 {
-    Staging staging;
+    const std::string protocol = door == "redis" ? "redis" : "memcache";
     const std::string line_xinetd = read_file(staging.path("/etc/xinetd.d/kvstore"));
-    const std::string xinetd = read_file(staging.path("/etc/xinetd.d/kvstore-redis"));
-    CHECK(xinetd.find("\nservice kvstore-redis\n{\n") != std::string::npos);
-    CHECK(xinetd_value(xinetd, "port") == "6379");
+    const std::string xinetd = read_file(staging.path("/etc/xinetd.d/kvstore-" + door));
+    CHECK(xinetd.find("\nservice kvstore-" + door + "\n{\n") != std::string::npos);
+    CHECK(xinetd_value(xinetd, "port") == port);
     CHECK(xinetd_value(xinetd, "disable") == "yes");
     CHECK(xinetd_value(xinetd, "server") == "/usr/bin/kvsvc");
-    CHECK(xinetd.find("    server_args     = --protocol redis --socket /run/kvstored/kvstored.sock\n")
+    CHECK(xinetd.find("    server_args     = --protocol " + protocol + " --socket /run/kvstored/kvstored.sock\n")
           != std::string::npos);
     // The line protocol's hardening, value for value.
     for (const char* name : {"type", "socket_type", "protocol", "wait", "user", "group", "instances", "per_source",
@@ -510,18 +528,18 @@ TEST_CASE("install: the Redis door's xinetd file and units: port 6379, off by de
     }
 
     const std::string line_socket = read_file(staging.path("/lib/systemd/system/kvsvc.socket"));
-    const std::string socket_unit = read_file(staging.path("/lib/systemd/system/kvsvc-redis.socket"));
-    CHECK(unit_value(socket_unit, "Socket", "ListenStream") == "127.0.0.1:6379");
+    const std::string socket_unit = read_file(staging.path("/lib/systemd/system/kvsvc-" + door + ".socket"));
+    CHECK(unit_value(socket_unit, "Socket", "ListenStream") == "127.0.0.1:" + port);
     for (const char* key : {"Accept", "MaxConnections", "MaxConnectionsPerSource", "TriggerLimitIntervalSec",
                             "TriggerLimitBurst", "IPAddressAllow", "IPAddressDeny", "NoDelay", "KeepAlive"}) {
         INFO(key);
         CHECK(unit_value(socket_unit, "Socket", key) == unit_value(line_socket, "Socket", key));
     }
-    // The same session unit but for --protocol redis.
+    // The same session unit but for the door's --protocol.
     const std::string line_service = read_file(staging.path("/lib/systemd/system/kvsvc@.service"));
-    const std::string service = read_file(staging.path("/lib/systemd/system/kvsvc-redis@.service"));
+    const std::string service = read_file(staging.path("/lib/systemd/system/kvsvc-" + door + "@.service"));
     CHECK(unit_value(service, "Service", "ExecStart")
-          == "/usr/bin/kvsvc --protocol redis --socket /run/kvstored/kvstored.sock");
+          == "/usr/bin/kvsvc --protocol " + protocol + " --socket /run/kvstored/kvstored.sock");
     CHECK(unit_value(line_service, "Service", "ExecStart") == "/usr/bin/kvsvc --socket /run/kvstored/kvstored.sock");
     for (const char* key : {"User", "Group", "StandardInput", "StandardOutput", "StandardError", "NoNewPrivileges",
                             "RestrictAddressFamilies", "ProtectSystem", "UMask"}) {
@@ -531,6 +549,21 @@ TEST_CASE("install: the Redis door's xinetd file and units: port 6379, off by de
     CHECK(unit_values(service, "Service", "SystemCallFilter")
           == unit_values(line_service, "Service", "SystemCallFilter"));
     CHECK(unit_value(service, "Unit", "CollectMode") == "inactive-or-failed");
+}
+
+}  // namespace
+
+TEST_CASE("install: the Redis door's xinetd file and units: port 6379, off by default, kvsvc --protocol redis")
+{
+    Staging staging;
+    check_door_files(staging, "redis", "6379");
+}
+
+TEST_CASE("install: the memcached door's xinetd file and units: port 11211, off by default, kvsvc --protocol "
+          "memcache")
+{
+    Staging staging;
+    check_door_files(staging, "memcache", "11211");
 }
 
 // Through kvstored's RedisDoor (docs/redis.md).
@@ -543,7 +576,7 @@ TEST_CASE("installed: a Redis client through real xinetd and the installed kvsto
     ensure_kvstore_accounts();
     Staging staging;
     DeployedDaemon daemon(staging);
-    StagedXinetd xinetd(staging, daemon.socket_path(), true);
+    StagedXinetd xinetd(staging, daemon.socket_path(), {.redis = true});
     INFO("xinetd's log:\n"
          << xinetd.log() << "access log:\n"
          << xinetd.access_log() << "kvstored's log:\n"
@@ -564,6 +597,42 @@ TEST_CASE("installed: a Redis client through real xinetd and the installed kvsto
     CHECK(line.ask("connect") == "OK connected");
     CHECK(line.ask("read door") == "VALUE redis");
     CHECK(xinetd.access_log().find("START: kvstore-redis pid=") != std::string::npos);
+}
+
+// Through kvstored's memcached door (docs/memcache.md), beside the Redis door.
+TEST_CASE("installed: a memcached client through real xinetd and the installed kvstore-memcache, once enabled")
+{
+    if (std::string why = install_tests_unavailable(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    ensure_kvstore_accounts();
+    Staging staging;
+    DeployedDaemon daemon(staging);
+    StagedXinetd xinetd(staging, daemon.socket_path(), {.redis = true, .memcache = true});
+    INFO("xinetd's log:\n"
+         << xinetd.log() << "access log:\n"
+         << xinetd.access_log() << "kvstored's log:\n"
+         << daemon.log());
+    CHECK(xinetd.log().find("Started working: 3 available services") != std::string::npos);
+    CHECK(xinetd.log().find(" ERROR: ") == std::string::npos);
+    CHECK(xinetd.log().find(" WARNING: ") == std::string::npos);
+
+    LineClient c = connect_tcp(xinetd.memcache_port());
+    c.send("set door 0 0 8\r\nmemcache\r\n");
+    CHECK(c.read_bytes(8) == "STORED\r\n");
+    check_kvsvc_children_run_as(xinetd.process().pid(), staging.path("/usr/bin/kvsvc"), account("kvsvc").uid);
+    c.send("get door\r\nquit\r\n");
+    CHECK(c.read_to_eof(5s) == "VALUE door 0 8\r\nmemcache\r\nEND\r\n");
+    // The other doors, same xinetd, same store.
+    LineClient line = connect_tcp(xinetd.port());
+    CHECK(line.read_line() == greeting());
+    CHECK(line.ask("connect") == "OK connected");
+    CHECK(line.ask("read door") == "VALUE memcache");
+    LineClient redis = connect_tcp(xinetd.redis_port());
+    redis.send("*2\r\n$3\r\nGET\r\n$4\r\ndoor\r\n");
+    CHECK(redis.read_bytes(14) == "$8\r\nmemcache\r\n");
+    CHECK(xinetd.access_log().find("START: kvstore-memcache pid=") != std::string::npos);
 }
 
 TEST_CASE("installed: kvsvc running as a user outside the service group is refused")

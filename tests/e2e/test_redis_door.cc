@@ -4,15 +4,13 @@
 // socket (the handoff), through pipes (the relay) and through real xinetd.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
+#include "piped_kvsvc.h"
 #include "xinetd_fixture.h"
 
 using namespace kvtest;
@@ -29,62 +27,6 @@ std::string resp(const std::vector<std::string>& args)
         out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
     return out;
 }
-
-// kvsvc with its stdin and stdout on two pipes (as a test or a shell runs
-// it): it cannot hand those to kvstored, so it relays through a socketpair.
-struct PipedKvsvc {
-    Process process;
-    int to_kvsvc = -1;  // write end of its stdin
-    int from_kvsvc = -1;  // read end of its stdout
-
-    PipedKvsvc(const std::string& socket_path, const std::vector<std::string>& extra)
-    {
-        int in[2], out[2];
-        REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-        REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-        std::vector<std::string> args = {"--socket", socket_path};
-        args.insert(args.end(), extra.begin(), extra.end());
-        process = Process(kvsvc_bin(), args, Stdio{in[0], out[1], out[1]});
-        ::close(in[0]);
-        ::close(out[1]);
-        to_kvsvc = in[1];
-        from_kvsvc = out[0];
-    }
-    ~PipedKvsvc()
-    {
-        close_input();
-        ::close(from_kvsvc);
-    }
-    PipedKvsvc(const PipedKvsvc&) = delete;
-    PipedKvsvc& operator=(const PipedKvsvc&) = delete;
-
-    void write(const std::string& data)
-    {
-        REQUIRE(::write(to_kvsvc, data.data(), data.size()) == ssize_t(data.size()));
-    }
-    void close_input()
-    {
-        if (to_kvsvc >= 0)
-            ::close(std::exchange(to_kvsvc, -1));
-    }
-    // Everything kvsvc writes until it closes its stdout (at most `timeout`).
-    std::string read_all(Millis timeout = 8s)
-    {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        std::string got;
-        for (;;) {
-            auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
-            pollfd p{from_kvsvc, POLLIN, 0};
-            if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
-                return got + "<timeout>";
-            char buf[4096];
-            ssize_t n = ::read(from_kvsvc, buf, sizeof buf);
-            if (n <= 0)
-                return got;
-            got.append(buf, static_cast<size_t>(n));
-        }
-    }
-};
 
 }  // namespace
 
@@ -141,12 +83,12 @@ TEST_CASE("kvsvc --protocol redis: a kvstored that never takes the socket is giv
     ::close(listener);
 }
 
-TEST_CASE("kvsvc --protocol: anything but line or redis is a usage error (exit 2)")
+TEST_CASE("kvsvc --protocol: anything but line, redis or memcache is a usage error (exit 2)")
 {
     TempDir dir;
     KvsvcSession s = spawn_kvsvc(dir.file("none.sock"), {"--protocol", "bogus"});
     CHECK(s.client.read_line()
-          == "ERR unavailable kvsvc: --protocol wants line or redis, not 'bogus' (see kvsvc --help)");
+          == "ERR unavailable kvsvc: --protocol wants line, redis or memcache, not 'bogus' (see kvsvc --help)");
     CHECK(exited_with(s.process.wait_exit(5s), 2));
 
     // With --protocol redis already read, the usage error is a RESP error.
@@ -157,7 +99,7 @@ TEST_CASE("kvsvc --protocol: anything but line or redis is a usage error (exit 2
 
     KvsvcSession h = spawn_kvsvc(dir.file("none.sock"), {"--help"});
     std::string help = h.client.read_to_eof(5s).value_or("");
-    CHECK(help.find("--protocol line|redis") != std::string::npos);
+    CHECK(help.find("--protocol line|redis|memcache") != std::string::npos);
     CHECK(exited_with(h.process.wait_exit(5s), 0));
 }
 

@@ -60,9 +60,10 @@ TEST_CASE("systemd-analyze verify: the installed units are clean")
     add_host_targets(staging);
     const std::string root = "--root=" + staging.root();
 
-    RunResult verify = run_capture(kSystemdAnalyze,
-                                   {"verify", root, "kvstored.service", "kvsvc.socket", "kvsvc@.service",
-                                    "kvsvc-redis.socket", "kvsvc-redis@.service"});
+    RunResult verify
+        = run_capture(kSystemdAnalyze,
+                      {"verify", root, "kvstored.service", "kvsvc.socket", "kvsvc@.service", "kvsvc-redis.socket",
+                       "kvsvc-redis@.service", "kvsvc-memcache.socket", "kvsvc-memcache@.service"});
     INFO(verify.describe());
     CHECK(verify.ok());
     // Unknown keys and the like are only warnings (exit status 0): none may
@@ -96,7 +97,7 @@ TEST_CASE("systemd-analyze security: the installed services are sandboxed")
     CHECK(daemon.ok());
     CHECK(exposure(daemon.output) <= 1.0);
 
-    for (const char* unit : {"kvsvc@x.service", "kvsvc-redis@x.service"}) {
+    for (const char* unit : {"kvsvc@x.service", "kvsvc-redis@x.service", "kvsvc-memcache@x.service"}) {
         RunResult session = run_capture(kSystemdAnalyze, {"security", "--offline=yes", root, "--threshold=15", unit});
         INFO(session.describe());
         CHECK(session.ok());

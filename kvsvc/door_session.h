@@ -1,17 +1,20 @@
-// redis_session.h: one Redis client (kvsvc --protocol redis). kvstored alone
-// speaks RESP (docs/redis.md), so kvsvc greets nobody: it connects to kvstored
-// at once and hands it the client's socket with the Hello (kHelloHandoff |
-// kHelloRedis, wire.h), then sleeps until kvstored hands the session back,
-// writes what the HandBack returns and exits. When stdin and stdout are not
-// one socket (pipes, a terminal) or with --no-handoff, it hands off one end of
-// a socketpair instead and copies bytes between the client and the other end.
+// door_session.h: one client of a door whose protocol kvstored alone parses:
+// Redis (kvsvc --protocol redis, docs/redis.md) or memcached's text protocol
+// (kvsvc --protocol memcache, docs/memcache.md). Both clients speak first, so
+// kvsvc greets nobody: it connects to kvstored at once and hands it the
+// client's socket with the Hello (kHelloHandoff plus the door's flag, wire.h),
+// then sleeps until kvstored hands the session back, writes what the HandBack
+// returns and exits. When stdin and stdout are not one socket (pipes, a
+// terminal) or with --no-handoff, it hands off one end of a socketpair
+// instead and copies bytes between the client and the other end.
 //
-// kvsvc never writes RESP of its own except one error, when kvstored cannot
-// be reached, refuses, or does not take the socket within kAttachTimeout:
-// "-ERR kvstore unavailable: <why>\r\n", then it closes.
+// kvsvc never writes the door's protocol except one error line, when
+// kvstored cannot be reached, refuses, or does not take the socket within
+// kAttachTimeout (unavailable_reply()), then it closes.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "daemon_link.h"
@@ -20,11 +23,20 @@
 
 namespace kv {
 
-class RedisSession {
+// The doors kvstored parses, by the Hello flag that names them.
+enum class Door : uint8_t { Redis, Memcache };
+
+// The one line kvsvc writes in the door's own language when kvstored cannot
+// serve the client (`problem` says why; its CR and LF become spaces):
+//   Redis:     "-ERR kvstore unavailable: <problem>\r\n"
+//   memcached: "SERVER_ERROR kvstore unavailable: <problem>\r\n"
+std::string unavailable_reply(Door door, std::string problem);
+
+class DoorSession {
 public:
     // config.idle_timeout travels in the Handoff, and kvstored enforces it;
-    // 0 means none (Redis's own default).
-    explicit RedisSession(SessionConfig config);
+    // 0 means none (the default of redis-server and memcached alike).
+    DoorSession(Door door, SessionConfig config);
     // Serves the client until kvstored hands it back. Returns the exit status.
     int run();
 
@@ -44,6 +56,7 @@ private:
     bool write_client();
     int poll_timeout_ms() const;
 
+    Door door_;
     SessionConfig config_;
     DaemonLink upstream_;
     bool stdout_is_socket_ = false;

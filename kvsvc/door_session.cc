@@ -1,5 +1,5 @@
-// redis_session.cc: see redis_session.h.
-#include "redis_session.h"
+// door_session.cc: see door_session.h.
+#include "door_session.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -27,11 +27,25 @@ std::string errno_text(const char* what)
     return std::string(what) + ": " + std::strerror(errno);
 }
 
+uint8_t hello_flag(Door door)
+{
+    return door == Door::Redis ? wire::kHelloRedis : wire::kHelloMemcache;
+}
+
 }  // namespace
 
-RedisSession::RedisSession(SessionConfig config) : config_(std::move(config)) { }
+std::string unavailable_reply(Door door, std::string problem)
+{
+    // Both protocols' errors are one line.
+    std::replace_if(
+        problem.begin(), problem.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    const char* prefix = door == Door::Redis ? "-ERR" : "SERVER_ERROR";
+    return std::string(prefix) + " kvstore unavailable: " + problem + "\r\n";
+}
 
-int RedisSession::run()
+DoorSession::DoorSession(Door door, SessionConfig config) : door_(door), config_(std::move(config)) { }
+
+int DoorSession::run()
 {
     Stdio stdio = inspect_stdio();
     stdout_is_socket_ = stdio.stdout_is_socket;
@@ -118,7 +132,7 @@ int RedisSession::run()
 
 // Connects and sends the Hello with the Handoff (wire.h): the client's socket,
 // or when relaying, one end of a new socketpair. "" when it went out.
-std::string RedisSession::hand_off(bool relaying)
+std::string DoorSession::hand_off(bool relaying)
 {
     UniqueFd theirs;  // the end kvstored serves; our copy closes on return
     int client_fd = STDIN_FILENO;
@@ -138,7 +152,7 @@ std::string RedisSession::hand_off(bool relaying)
     wire::Handoff handoff{static_cast<uint32_t>(std::min<uint64_t>(idle, UINT32_MAX)), {}};
     bool handed_off = false;
     std::string problem = upstream_.open_handing_off(config_.socket_path, config_.client_address, handoff, client_fd,
-                                                     claim_.get(), handed_off, wire::kHelloRedis);
+                                                     claim_.get(), handed_off, hello_flag(door_));
     if (problem.empty() && !handed_off)
         problem = "could not send the connection to kvstored";
     if (!problem.empty())
@@ -148,22 +162,19 @@ std::string RedisSession::hand_off(bool relaying)
 }
 
 // kvstored cannot serve the client and never had its socket: say why, in the
-// one RESP error kvsvc writes, and close.
-void RedisSession::unavailable(std::string problem)
+// one error line kvsvc writes in the door's protocol, and close.
+void DoorSession::unavailable(std::string problem)
 {
     syslog(LOG_WARNING, "connect: %s", problem.c_str());
     upstream_.detach();
     claim_.reset();
     relay_.reset();
     hand_back_pending_ = false;
-    // A RESP error is one line.
-    std::replace_if(
-        problem.begin(), problem.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
-    to_client_ = "-ERR kvstore unavailable: " + problem + "\r\n";
+    to_client_ = unavailable_reply(door_, std::move(problem));
     finish("");
 }
 
-void RedisSession::reset(const std::string& why)
+void DoorSession::reset(const std::string& why)
 {
     reset_client_connection(stdout_is_socket_, config_.client_address, why);
     upstream_.detach();
@@ -176,7 +187,7 @@ void RedisSession::reset(const std::string& why)
 // kvstored has not taken it (the claim token, wire.h). If kvstored has, it is
 // serving the client: past the timeout only its Welcome is late (it comes
 // with its first frame); anything else means it failed us holding the socket.
-void RedisSession::attach_failed(const std::string& problem, bool timed_out)
+void DoorSession::attach_failed(const std::string& problem, bool timed_out)
 {
     bool ours = claim_ && wire::take_claim(claim_.get());
     claim_.reset();
@@ -186,7 +197,7 @@ void RedisSession::attach_failed(const std::string& problem, bool timed_out)
         reset("kvstored failed while it held the client's socket: " + problem);
 }
 
-void RedisSession::read_upstream()
+void DoorSession::read_upstream()
 {
     if (!upstream_.read()) {
         if (welcome_due_)
@@ -210,7 +221,7 @@ void RedisSession::read_upstream()
     }
 }
 
-void RedisSession::handle_frame(const wire::Frame& frame)
+void DoorSession::handle_frame(const wire::Frame& frame)
 {
     if (welcome_due_) {
         if (std::string problem = upstream_.welcome(frame); !problem.empty()) {
@@ -231,10 +242,10 @@ void RedisSession::handle_frame(const wire::Frame& frame)
         reset("protocol error: unexpected message from kvstored");
 }
 
-// The session is over (wire.h, kHelloRedis): the output goes to the client,
-// then kvsvc exits. kvstored has nothing more for us; the Shutdown notice that
-// may follow a HandBack is not waited for.
-void RedisSession::on_hand_back(const wire::HandBack& hb)
+// The session is over (wire.h, kHelloRedis, kHelloMemcache): the output goes
+// to the client, then kvsvc exits. kvstored has nothing more for us; the
+// Shutdown notice that may follow a HandBack is not waited for.
+void DoorSession::on_hand_back(const wire::HandBack& hb)
 {
     switch (hb.reason) {
     case wire::HandBackReason::OutputCut:
@@ -260,7 +271,7 @@ void RedisSession::on_hand_back(const wire::HandBack& hb)
     upstream_.detach();
 }
 
-void RedisSession::finish(std::string_view output)
+void DoorSession::finish(std::string_view output)
 {
     upstream_.detach();
     relay_.reset();
@@ -272,7 +283,7 @@ void RedisSession::finish(std::string_view output)
     finish_deadline_ = Clock::now() + kWriteStallTimeout;
 }
 
-void RedisSession::relay_in()
+void DoorSession::relay_in()
 {
     char buf[kRelayBuffer];
     ssize_t n = ::read(STDIN_FILENO, buf, kRelayBuffer - to_daemon_.size());
@@ -282,7 +293,7 @@ void RedisSession::relay_in()
         stdin_eof_ = true;  // a read error (reset by the client) ends the input too
 }
 
-void RedisSession::relay_from_daemon()
+void DoorSession::relay_from_daemon()
 {
     char buf[kRelayBuffer];
     ssize_t n = ::recv(relay_.get(), buf, kRelayBuffer - to_client_.size(), MSG_DONTWAIT);
@@ -296,7 +307,7 @@ void RedisSession::relay_from_daemon()
 }
 
 // False when the client can take no more output (it is gone).
-bool RedisSession::write_client()
+bool DoorSession::write_client()
 {
     while (!to_client_.empty()) {
         ssize_t n = stdout_is_socket_
@@ -314,7 +325,7 @@ bool RedisSession::write_client()
     return true;
 }
 
-int RedisSession::poll_timeout_ms() const
+int DoorSession::poll_timeout_ms() const
 {
     Clock::time_point deadline;
     if (finishing_ || hand_back_pending_)
