@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "memcache_commands.h"
+#include "numbers.h"
 
 namespace kv::memcache {
 
@@ -63,15 +64,6 @@ void reply_line(std::string& out, bool noreply, std::string_view line);
 
 // memcached's set_noreply_maybe: the last token is "noreply".
 bool noreply_token(const Request& req);
-
-// memcached's util.c number parsers, to the byte: strtoull/strtoul/strtol in
-// base 10 with leading white space allowed, the number ending at white space
-// or the end of the token, ERANGE refused, a '-' refused when the unsigned
-// result looks negative. safe_strtoul and safe_strtol convert through a
-// 64-bit long and truncate to 32 bits as memcached does ("4294967296" is 0).
-bool mc_strtoull(std::string_view text, uint64_t& out);
-bool mc_strtoul(std::string_view text, uint32_t& out);
-bool mc_strtol(std::string_view text, int32_t& out);
 
 // True, with "SERVER_ERROR kvstore cannot write to its database: <why>"
 // replied (unless noreply) and counted, while storage refuses writes.

@@ -26,7 +26,7 @@ uint64_t arithmetic(const Request& req, Context& ctx, std::string& out, bool inc
         return 0;
     }
     uint64_t delta = 0;
-    if (!mc_strtoull(req.tokens[2], delta)) {
+    if (!safe_strtoull(req.tokens[2], delta)) {
         reply_line(out, noreply, "CLIENT_ERROR invalid numeric delta argument");
         return 0;
     }
@@ -41,7 +41,7 @@ uint64_t arithmetic(const Request& req, Context& ctx, std::string& out, bool inc
         return 0;
     }
     uint64_t value = 0;
-    if (!mc_strtoull(e->value, value)) {
+    if (!safe_strtoull(e->value, value)) {
         reply_line(out, noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
         return 0;
     }
@@ -117,7 +117,7 @@ uint64_t touch_command(const Request& req, Session&, Context& ctx, std::string& 
         return 0;
     }
     int32_t exptime = 0;
-    if (!mc_strtol(req.tokens[2], exptime)) {
+    if (!safe_strtol(req.tokens[2], exptime)) {
         reply_line(out, noreply, kBadExptime);
         return 0;
     }
@@ -148,7 +148,7 @@ uint64_t flush_all_command(const Request& req, Session&, Context& ctx, std::stri
     bool noreply = noreply_token(req);
     ++ctx.stats.memcache.cmd_flush;
     int32_t delay = 0;
-    if (req.tokens.size() != (noreply ? 2u : 1u) && !mc_strtol(req.tokens[1], delay)) {
+    if (req.tokens.size() != (noreply ? 2u : 1u) && !safe_strtol(req.tokens[1], delay)) {
         reply_line(out, noreply, kBadExptime);
         return 0;
     }

@@ -40,78 +40,18 @@ constexpr size_t kMaxMetaTokens = 20;
 // memcached's MFLAG_MAX_OPAQUE_LENGTH, counted with the 'O'.
 constexpr size_t kMaxOpaqueToken = 32;
 
-
 // ---- numbers, read as memcached's safe_strto* read them --------------------
 
-// The part of `s` a C string function sees (memcached's tokens end at a NUL).
-std::string_view c_string(std::string_view s)
-{
-    return s.substr(0, s.find('\0'));
-}
-
-bool is_space(char c)
-{
-    return std::isspace(static_cast<unsigned char>(c)) != 0;
-}
-
-// strtoull/strtoll's walk: leading white space, a sign, decimal digits.
-// Returns false for no digits or a magnitude beyond `limit`; `end` is where
-// the digits stop.
-bool read_digits(std::string_view s, uint64_t limit, bool& negative, uint64_t& magnitude, size_t& end)
-{
-    size_t i = 0;
-    while (i < s.size() && is_space(s[i]))
-        ++i;
-    negative = false;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-'))
-        negative = s[i++] == '-';
-    size_t first = i;
-    magnitude = 0;
-    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-        uint64_t digit = static_cast<uint64_t>(s[i] - '0');
-        if (magnitude > (limit - digit) / 10)
-            return false;  // ERANGE
-        magnitude = magnitude * 10 + digit;
-    }
-    end = i;
-    return i > first;
-}
-
-// memcached accepts a number followed by the end or by white space (and
-// whatever comes after it).
-bool number_ends(std::string_view s, size_t end)
-{
-    return end == s.size() || is_space(s[end]);
-}
-
-// safe_strtoull (and safe_strtoul, which truncates the same value to 32 bits).
 std::optional<uint64_t> parse_u64(std::string_view text)
 {
-    std::string_view s = c_string(text);
-    bool negative;
-    uint64_t magnitude;
-    size_t end;
-    if (!read_digits(s, UINT64_MAX, negative, magnitude, end) || !number_ends(s, end))
-        return std::nullopt;
-    uint64_t value = negative ? 0 - magnitude : magnitude;
-    if (static_cast<int64_t>(value) < 0 && s.find('-') != std::string_view::npos)
-        return std::nullopt;
-    return value;
+    uint64_t v = 0;
+    return safe_strtoull(text, v) ? std::optional<uint64_t>(v) : std::nullopt;
 }
 
-// safe_strtol: a long (64 bits here), stored into an int32_t.
 std::optional<int32_t> parse_i32(std::string_view text)
 {
-    std::string_view s = c_string(text);
-    bool negative;
-    uint64_t magnitude;
-    size_t end;
-    if (!read_digits(s, uint64_t{1} << 63, negative, magnitude, end) || !number_ends(s, end))
-        return std::nullopt;
-    if (!negative && magnitude > INT64_MAX)
-        return std::nullopt;  // ERANGE
-    int64_t value = negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
-    return static_cast<int32_t>(static_cast<uint32_t>(value));
+    int32_t v = 0;
+    return safe_strtol(text, v) ? std::optional<int32_t>(v) : std::nullopt;
 }
 
 // ---- base64 keys (memcached's decoder: RFC 1341 with its own leniency) -----

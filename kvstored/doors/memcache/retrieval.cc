@@ -51,7 +51,7 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
     int64_t deadline = kNoDeadline;
     if (touch) {
         int32_t exptime = 0;
-        if (!mc_strtol(req.tokens[1], exptime)) {
+        if (!safe_strtol(req.tokens[1], exptime)) {
             session.next_key = 0;
             reply_line(out, false, kBadExptime);
             return 0;

@@ -172,58 +172,6 @@ bool noreply_token(const Request& req)
     return req.tokens.size() >= 2 && req.tokens.back() == "noreply";
 }
 
-bool mc_strtoull(std::string_view text, uint64_t& out)
-{
-    out = 0;
-    std::string s(text);  // NUL-terminated, as memcached's token is
-    const char* str = s.c_str();
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(str, &end, 10);
-    if (errno == ERANGE || end == str)
-        return false;
-    if (!(std::isspace(static_cast<unsigned char>(*end)) || *end == '\0'))
-        return false;
-    if (static_cast<long long>(v) < 0 && std::strchr(str, '-') != nullptr)
-        return false;
-    out = v;
-    return true;
-}
-
-bool mc_strtoul(std::string_view text, uint32_t& out)
-{
-    out = 0;
-    std::string s(text);
-    const char* str = s.c_str();
-    char* end = nullptr;
-    errno = 0;
-    unsigned long v = std::strtoul(str, &end, 10);
-    if (errno == ERANGE || end == str)
-        return false;
-    if (!(std::isspace(static_cast<unsigned char>(*end)) || *end == '\0'))
-        return false;
-    if (static_cast<long>(v) < 0 && std::strchr(str, '-') != nullptr)
-        return false;
-    out = static_cast<uint32_t>(v);
-    return true;
-}
-
-bool mc_strtol(std::string_view text, int32_t& out)
-{
-    out = 0;
-    std::string s(text);
-    const char* str = s.c_str();
-    char* end = nullptr;
-    errno = 0;
-    long v = std::strtol(str, &end, 10);
-    if (errno == ERANGE || end == str)
-        return false;
-    if (!(std::isspace(static_cast<unsigned char>(*end)) || *end == '\0'))
-        return false;
-    out = static_cast<int32_t>(v);
-    return true;
-}
-
 bool write_refused(Context& ctx, std::string& out, bool noreply)
 {
     std::string why = ctx.db.write_refusal();
@@ -298,7 +246,7 @@ uint64_t verbosity_command(const Request& req, Session&, Context&, std::string& 
 {
     bool noreply = noreply_token(req);
     uint32_t level = 0;
-    if (!mc_strtoul(req.tokens[1], level)) {
+    if (!safe_strtoul(req.tokens[1], level)) {
         reply_line(out, noreply, kBadFormat);
         return 0;
     }
@@ -327,7 +275,7 @@ uint64_t cache_memlimit_command(const Request& req, Session&, Context&, std::str
 {
     bool noreply = noreply_token(req);
     uint32_t megabytes = 0;
-    if (!mc_strtoul(req.tokens[1], megabytes))
+    if (!safe_strtoul(req.tokens[1], megabytes))
         reply_line(out, noreply, "ERROR");
     else if (megabytes < 8)
         reply_line(out, noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");

@@ -22,6 +22,8 @@
 #include <climits>
 #include <cstring>
 
+#include "numbers.h"
+
 namespace kv::memcache {
 
 namespace {
@@ -40,89 +42,6 @@ constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format\r\
 constexpr std::string_view kBadChunk = "CLIENT_ERROR bad data chunk\r\n";
 constexpr std::string_view kTooManyFlags = "CLIENT_ERROR options flags too long\r\n";
 constexpr std::string_view kLineTooLong = "SERVER_ERROR command line too long\r\n";
-
-// isspace() in the C locale.
-bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-// What strtoull(s, &end, 10) reads: leading blanks, a sign, digits. False
-// where strtoul would leave end == s or set ERANGE (the magnitude does not
-// fit in 64 bits); else `value` is the magnitude, negated modulo 2^64 after a
-// '-', as strtoul returns it. Then memcached's safe_strto* accept the number
-// only if it ends the token or a blank follows it.
-struct CNumber {
-    uint64_t value = 0;  // as strtoul returns it (wrapped when negative)
-    uint64_t magnitude = 0;
-    bool negative = false;
-};
-
-bool c_strtou(std::string_view s, CNumber& n)
-{
-    size_t i = 0;
-    while (i < s.size() && is_space(s[i]))
-        ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-'))
-        n.negative = s[i++] == '-';
-    const size_t digits = i;
-    uint64_t v = 0;
-    bool overflow = false;
-    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-        const auto d = static_cast<uint64_t>(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            overflow = true;
-        else
-            v = v * 10 + d;
-    }
-    if (i == digits || overflow)
-        return false;
-    if (i < s.size() && !is_space(s[i]))
-        return false;
-    n.magnitude = v;
-    n.value = n.negative ? 0 - v : v;
-    return true;
-}
-
-// safe_strtoul into a uint32_t, as 1.6.18 does it on a 64-bit system: the
-// low 32 bits of strtoul's result ("4294967296" is 0); refused when that
-// result is negative as a long and the text has a '-'.
-bool safe_strtoul32(std::string_view s, uint32_t& out)
-{
-    CNumber n;
-    if (!c_strtou(s, n))
-        return false;
-    if (n.negative && static_cast<int64_t>(n.value) < 0)
-        return false;
-    out = static_cast<uint32_t>(n.value);
-    return true;
-}
-
-// safe_strtol into an int32_t: strtol's range is a long's (ERANGE past it),
-// then the low 32 bits are kept ("4294967297" is 1).
-bool safe_strtol32(std::string_view s, int32_t& out)
-{
-    CNumber n;
-    if (!c_strtou(s, n))
-        return false;
-    if (n.negative ? n.magnitude > uint64_t{1} << 63 : n.magnitude > uint64_t{INT64_MAX})
-        return false;
-    out = static_cast<int32_t>(static_cast<uint32_t>(n.value));
-    return true;
-}
-
-// safe_strtoull: refused when the result is negative as a long long and the
-// text has a '-' ("-1"; "-0" is 0).
-bool safe_strtoull(std::string_view s, uint64_t& out)
-{
-    CNumber n;
-    if (!c_strtou(s, n))
-        return false;
-    if (n.negative && static_cast<int64_t>(n.value) < 0)
-        return false;
-    out = n.value;
-    return true;
-}
 
 // tokenize_command: split on ' ' only, empty tokens dropped.
 void tokenize(std::string_view line, std::vector<std::string_view>& tokens)
@@ -303,7 +222,7 @@ RequestParser::LineVerdict RequestParser::parse_line(size_t len, Request& req, s
             return refuse(kBadFormat, false);
         if (t.size() > kMaxMetaTokens)
             return refuse(kTooManyFlags, false);
-        if (!safe_strtol32(t[2], vlen) || vlen < 0 || vlen > INT_MAX - 2)
+        if (!safe_strtol(t[2], vlen) || vlen < 0 || vlen > INT_MAX - 2)
             return refuse(kBadFormat, false);
         req.key = t[1];
     } else {
@@ -317,7 +236,7 @@ RequestParser::LineVerdict RequestParser::parse_line(size_t len, Request& req, s
         uint64_t cas = 0;
         if (t[1].size() > kMaxKey)
             return refuse(kBadFormat, noreply);
-        if (!(safe_strtoul32(t[2], flags) && safe_strtol32(t[3], exptime) && safe_strtol32(t[4], vlen)))
+        if (!(safe_strtoul(t[2], flags) && safe_strtol(t[3], exptime) && safe_strtol(t[4], vlen)))
             return refuse(kBadFormat, noreply);
         if (kind == Storage::Cas && !safe_strtoull(t[5], cas))
             return refuse(kBadFormat, noreply);
