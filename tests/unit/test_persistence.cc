@@ -570,10 +570,10 @@ struct Opened {
         : store(capacity, kv::WhenFull::Refuse, clock), persistence(c, store)
     {
     }
-    uint64_t put(std::string_view key, std::string_view value, int64_t deadline = kv::kNoDeadline)
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline = kv::kNoDeadline, uint32_t flags = 0)
     {
-        REQUIRE(store.put(key, value, deadline) != kv::Store::PutResult::Full);
-        return persistence.put(key, value, deadline, store.last_version());
+        REQUIRE(store.put(key, value, deadline, flags) != kv::Store::PutResult::Full);
+        return persistence.put(key, value, deadline, flags, store.last_version());
     }
     int64_t deadline(std::string_view key) const
     {

@@ -418,20 +418,20 @@ TEST_CASE("a full store of expired entries accepts a new key (Refuse mode), disp
     s.put("b", "1", t0 + 10);
     s.put("c", "1", t0 + 20);
     std::string displaced = "junk";
-    CHECK(s.put("d", "1", kNoDeadline, &displaced) == Store::PutResult::Full);  // none expired yet
+    CHECK(s.put("d", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Full);  // none expired yet
     CHECK(displaced.empty());
     CHECK(s.stored() == 3);
 
     clock.set(t0 + 30);  // all three expired
     CHECK(s.size() == 0);
     CHECK_FALSE(s.full());
-    CHECK(s.put("d", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("d", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "b");
-    CHECK(s.put("e", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("e", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "c");
-    CHECK(s.put("f", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("f", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "a");
-    CHECK(s.put("g", "1", kNoDeadline, &displaced) == Store::PutResult::Full);
+    CHECK(s.put("g", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Full);
     CHECK(displaced.empty());
     CHECK(s.expired_total() == 3);
     CHECK(s.evicted_total() == 0);
@@ -445,7 +445,7 @@ TEST_CASE("a put over an expired entry of the same key is an insert and drops th
     s.put("a", "old", clock.now_ms() + 5);
     clock.advance(5);
     std::string displaced = "junk";
-    CHECK(s.put("a", "new", kKeepDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("a", "new", kKeepDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced.empty());
     auto e = s.get("a");
     REQUIRE(e);
@@ -590,22 +590,22 @@ TEST_CASE("Evict mode: a full store evicts a live entry, counted and reported", 
     s.put("b", "1");
     clock.advance(Store::kStampMs);
     std::string displaced;
-    CHECK(s.put("c", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("c", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(s.size() == 2);
     CHECK((displaced == "a" || displaced == "b"));
     CHECK_FALSE(s.contains(displaced));
     CHECK(s.evicted_total() == 1);
     CHECK(s.expired_total() == 0);
-    CHECK(s.put("c", "2", kNoDeadline, &displaced) == Store::PutResult::Replaced);  // no room needed
+    CHECK(s.put("c", "2", kNoDeadline, 0, &displaced) == Store::PutResult::Replaced);  // no room needed
     CHECK(displaced.empty());
 
     // An expired entry goes before any live one, in Evict mode too.
     std::string evicted;
-    CHECK(s.put("x", "1", clock.now_ms() + 1, &evicted) == Store::PutResult::Inserted);
+    CHECK(s.put("x", "1", clock.now_ms() + 1, 0, &evicted) == Store::PutResult::Inserted);
     CHECK_FALSE(evicted.empty());
     CHECK(s.evicted_total() == 2);
     clock.advance(1);
-    CHECK(s.put("y", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("y", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "x");
     CHECK(s.evicted_total() == 2);
     CHECK(s.expired_total() == 1);
@@ -649,7 +649,7 @@ TEST_CASE("Evict mode: the entries evicted are those used least recently (sampli
     for (int i = 0; i < 100; ++i) {
         clock.advance(Store::kStampMs);
         std::string displaced;
-        REQUIRE(s.put("new" + std::to_string(i), "v", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+        REQUIRE(s.put("new" + std::to_string(i), "v", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
         REQUIRE(displaced.starts_with("k"));
         int index = std::stoi(displaced.substr(1));
         if (recent[static_cast<size_t>(index)]) {
@@ -751,7 +751,7 @@ TEST_CASE("random operations with a moving clock agree with a model", "[store][e
                 std::string value(static_cast<size_t>(pick(20)), static_cast<char>('a' + pick(26)));
                 int64_t d = random_deadline();
                 std::string displaced;
-                auto r = s.put(key, value, d, &displaced);
+                auto r = s.put(key, value, d, 0, &displaced);
                 if (it != held.end()) {
                     REQUIRE(r == (is_live ? Store::PutResult::Replaced : Store::PutResult::Inserted));
                     expired += is_live ? 0 : 1;
