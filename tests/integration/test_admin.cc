@@ -1034,7 +1034,7 @@ TEST_CASE("load of a version-2 line with a bad deadline exits 1, names the line 
         {"tsv", "c\t3\t0", ""},
         {"tsv", "c\t3\tsoon", ""},
         {"tsv", "c\t3\t253402300800000", ""},
-        {"tsv", "c\t3", "expected exactly two tabs: key, value, deadline (empty for none)"},
+        {"tsv", "c\t3", "expected two or three tabs: key, value, deadline (empty for none), flags (if not 0)"},
     }));
     INFO(bad.format << " line '" << bad.line << "'");
     if (bad.why.empty())

@@ -306,7 +306,7 @@ TEST_CASE("a file without a header is version 1, as every dump before issue 14",
     // A version-1 tsv line has one tab: a version-2 line (two) is refused there, and the other way round.
     CHECK(read_error(Format::Tsv, {"a\tb\t"}) == "expected exactly one tab between key and value");
     CHECK(read_error(Format::Tsv, {"#kvstore-dump 2", "a\tb"})
-          == "expected exactly two tabs: key, value, deadline (empty for none)");
+          == "expected two or three tabs: key, value, deadline (empty for none), flags (if not 0)");
     // A header may say version 1 too.
     CHECK(read_all(Format::Tsv, {"#kvstore-dump 1", "a\tb"}, version).size() == 1);
     CHECK(read_all(Format::Jsonl, {R"({"kvstore_dump":1})", R"({"key":"a","value":"b"})"}, version).size() == 1);
