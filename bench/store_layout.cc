@@ -8,10 +8,12 @@
 //                    within the next hour (the deadline index in random order)
 //   store-deadlines-seq  the same with deadlines in insertion order (as when
 //                    every key gets the same TTL)
+//   store-flags      kv::Store, no deadlines, every entry with memcached
+//                    flags (issue 16: 4 more bytes in the block)
 // It prints bytes per entry from the growth of VmRSS, to compare with
 // kvstored's Rss delta and Redis's used_memory per key (bench/README.md).
 //
-// usage: store_layout map|flat|store|store-deadlines|store-deadlines-seq [ENTRIES]
+// usage: store_layout map|flat|store|store-deadlines|store-deadlines-seq|store-flags [ENTRIES]
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -79,7 +81,7 @@ void fill_flat(size_t n, const std::string& value)
 }
 
 // Deadlines 1 h to 2 h ahead: none expires while the bench runs.
-void fill_store(size_t n, const std::string& value, bool deadlines, bool in_order)
+void fill_store(size_t n, const std::string& value, bool deadlines, bool in_order, bool flags)
 {
     auto* store = new kv::Store(n);  // kept to the end
     std::mt19937_64 rng(1);
@@ -89,7 +91,7 @@ void fill_store(size_t n, const std::string& value, bool deadlines, bool in_orde
         if (deadlines)
             deadline
                 = base + (in_order ? static_cast<int64_t>(i % 3'600'000) : static_cast<int64_t>(rng() % 3'600'000));
-        store->put(key_of(i), value, deadline);
+        store->put(key_of(i), value, deadline, flags ? 42 : 0);
     }
 }
 
@@ -100,9 +102,10 @@ int main(int argc, char** argv)
     std::string layout = argc > 1 ? argv[1] : "";
     size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1000000;
     const bool known = layout == "map" || layout == "flat" || layout == "store" || layout == "store-deadlines"
-        || layout == "store-deadlines-seq";
+        || layout == "store-deadlines-seq" || layout == "store-flags";
     if (!known || n == 0) {
-        std::fprintf(stderr, "usage: %s map|flat|store|store-deadlines|store-deadlines-seq [ENTRIES]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s map|flat|store|store-deadlines|store-deadlines-seq|store-flags [ENTRIES]\n",
+                     argv[0]);
         return 2;
     }
     const std::string value(32, 'v');
@@ -112,7 +115,8 @@ int main(int argc, char** argv)
     else if (layout == "flat")
         fill_flat(n, value);
     else
-        fill_store(n, value, layout != "store", layout == "store-deadlines-seq");
+        fill_store(n, value, layout.starts_with("store-deadlines"), layout == "store-deadlines-seq",
+                   layout == "store-flags");
     long after = rss_kib();
     std::printf("%s: %zu entries, %.1f bytes per entry (VmRSS %ld -> %ld KiB)\n", layout.c_str(), n,
                 static_cast<double>(after - before) * 1024.0 / static_cast<double>(n), before, after);

@@ -133,7 +133,8 @@ enum class Op : uint8_t {
     Shutdown = 23,  // value: message for the clients. "OK", then kvstored shuts down
     // Pages "DUMP <n> more" / last "DUMP <n>", each then n lines; every page but the last is a Reply chunk with
     // kReplyMore. A line is a tsv dump line of the current dump format (kvstored/dump_format.h):
-    // "<key>\t<value>\t<deadline unix ms, empty for none>", key and value escaped (\\ \t \n \r \0 \xHH for the
+    // "<key>\t<value>\t<deadline unix ms, empty for none>", then "\t<flags>" when the entry's memcached
+    // flags are not 0 (version 7), key and value escaped (\\ \t \n \r \0 \xHH for the
     // other bytes below 0x20 and 0x7f), so any bytes the store holds (keys with spaces, values with LF, written
     // through the Redis door) come through whole. (Before version 6: "<key> <deadline, 0 none> <value>".)
     Dump = 24,
@@ -141,11 +142,12 @@ enum class Op : uint8_t {
     // any number of LoadEntry, then LoadCommit, on one connection. An ERR
     // reply to any of them discards the load and changes nothing.
     LoadBegin = 25,  // value: "replace" (delete every entry first) or "". "OK"
-    LoadEntry = 26,  // key, value, expiry (None, or At: the deadline in unix ms). "OK"
+    LoadEntry = 26,  // key, value, expiry (None, or At: the deadline in unix ms), delta: memcached's flags
+                     // (0..UINT32_MAX; version 7). "OK"
     LoadCommit = 27,  // "LOADED <entries> <entries in the store after> <entries skipped: already expired>"
-    // key (any the store holds): "ENTRY <version> <deadline ms, 0 none> <value>\n" | "NOT_FOUND" (admin get).
-    // The value is every byte after the third space up to the reply's final LF, LFs included: the reply is
-    // one message, read whole.
+    // key (any the store holds): "ENTRY <version> <deadline ms, 0 none> <flags> <value>\n" | "NOT_FOUND"
+    // (admin get; <flags>: memcached's client flags, 0 for none, since version 7). The value is every byte
+    // after the fourth space up to the reply's final LF, LFs included: the reply is one message, read whole.
     Entry = 28,
 };
 inline constexpr uint8_t kLastDataOp = 18;

@@ -114,7 +114,7 @@ void do_shutdown(Context& c)
     server.loop().defer([&server, message] { server.begin_shutdown(message); });
 }
 
-// The admin `get`: the whole entry, deadline included. Any key the store
+// The admin `get`: the whole entry, deadline and flags included. Any key the store
 // holds may be asked for, and the value is sent as it is, LF or not: it is
 // the rest of the reply, which is one message (wire.h, Op::Entry).
 void do_entry(Context& c)
@@ -129,7 +129,7 @@ void do_entry(Context& c)
         return;
     }
     c.out.append("ENTRY ").append(std::to_string(e->version)).append(" ").append(std::to_string(e->deadline));
-    c.out.append(" ").append(e->value).append("\n");
+    c.out.append(" ").append(std::to_string(e->flags)).append(" ").append(e->value).append("\n");
 }
 
 // Answered in pages by the caller, as `keys` is.
@@ -172,7 +172,8 @@ void do_load_entry(Context& c)
                              "or none; nothing was changed");
         return;
     }
-    std::string error = db.load_add(c.self.id(), c.req.key, c.req.value, deadline);
+    // The flags travel in `delta` (wire.h); Database::load_add checks their range.
+    std::string error = db.load_add(c.self.id(), c.req.key, c.req.value, deadline, c.req.delta);
     c.out += error.empty() ? "OK\n" : error;
 }
 

@@ -393,7 +393,7 @@ int get(const Target& t, const std::string& key)
         std::string reply = expect_ok(link.call({wire::Op::Entry, key, {}}));
         if (reply == "NOT_FOUND\n")
             throw Failure{kExitError, printable_bytes(key) + ": not found"};
-        // "ENTRY <version> <deadline ms, 0: none> <value>\n"
+        // "ENTRY <version> <deadline ms, 0: none> <flags> <value>\n"
         std::string_view rest = std::string_view(reply).substr(0, reply.size() - 1);
         auto field = [&rest] {
             size_t space = rest.find(' ');
@@ -401,13 +401,17 @@ int get(const Target& t, const std::string& key)
             rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
             return f;
         };
-        std::optional<int64_t> deadline;
-        if (field() != "ENTRY" || field().empty() || !(deadline = parse_int64(field())))
+        std::optional<int64_t> deadline, flags;
+        if (field() != "ENTRY" || field().empty() || !(deadline = parse_int64(field()))
+            || !(flags = parse_int64(field())))
             throw Failure{kExitError, "unexpected reply from kvstored: " + reply};
         write_line(rest);
-        // The value alone on stdout, for scripts; the deadline for the reader.
+        // The value alone on stdout, for scripts; the deadline and flags for the reader.
+        std::fflush(stdout);
+        if (*flags != 0)  // memcached's client flags; 0: none
+            std::fprintf(stderr, "kvstored get: %s has memcached flags %lld\n", printable_bytes(key).c_str(),
+                         static_cast<long long>(*flags));
         if (*deadline != 0) {  // 0: none
-            std::fflush(stdout);
             int64_t left_ms = *deadline - system_clock().now_ms();
             std::fprintf(stderr, "kvstored get: %s expires at %s (in %lld s)\n", printable_bytes(key).c_str(),
                          utc_text(*deadline).c_str(),
@@ -475,7 +479,7 @@ int dump(const Target& t, dump::Format format)
             dump::Entry e;
             if (std::string why = dump::decode_line(dump::Format::Tsv, dump::kVersion, line, e); !why.empty())
                 throw Failure{kExitError, "protocol error: bad dump line '" + printable_bytes(line) + "': " + why};
-            write_line(dump::encode_line(format, e.key, e.value, e.deadline));
+            write_line(dump::encode_line(format, e.key, e.value, e.deadline, e.flags));
         });
         return std::fflush(stdout) == 0 ? kExitOk : kExitError;
     });
@@ -553,6 +557,7 @@ int load(const Target& t, dump::Format format, bool replace)
                     req.expiry = wire::Expiry::At;
                     req.expiry_ms = e.deadline;
                 }
+                req.delta = e.flags;  // memcached's flags (wire.h, LoadEntry)
                 link.send(req);
                 ++sent;
             }

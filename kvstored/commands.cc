@@ -93,11 +93,13 @@ bool requested_deadline(Context& c, int64_t& deadline)
 }
 
 // Stores `value` under the request's key with `deadline`; on a full store
-// answers "ERR full" and returns false.
-bool store_value(Context& c, std::string_view value, int64_t deadline)
+// answers "ERR full" and returns false. `flags` (memcached's, store.h): 0 for
+// a whole new value (save, add, replace, cas), kKeepFlags for a change in
+// place (incr, decr, append), as memcached keeps them.
+bool store_value(Context& c, std::string_view value, int64_t deadline, int64_t flags)
 {
     Store::PutResult result;
-    c.ticket = c.db.put(c.req.key, value, deadline, result);
+    c.ticket = c.db.put(c.req.key, value, deadline, flags, result);
     if (result != Store::PutResult::Full)
         return true;
     ++c.stats.full_rejections;
@@ -116,7 +118,7 @@ void do_save(Context& c)
 {
     ++c.stats.saves;
     int64_t deadline;
-    if (write_allowed(c, deadline) && store_value(c, c.req.value, deadline))
+    if (write_allowed(c, deadline) && store_value(c, c.req.value, deadline, 0))
         put_line(c.out, "OK");
 }
 
@@ -129,7 +131,7 @@ void set_if(Context& c, bool want_present, std::string_view otherwise)
         return;
     if (c.store.contains(c.req.key) != want_present)
         put_line(c.out, otherwise);
-    else if (store_value(c, c.req.value, deadline))
+    else if (store_value(c, c.req.value, deadline, 0))
         put_line(c.out, "OK");
 }
 
@@ -158,7 +160,7 @@ void do_cas(Context& c)
     } else if (e->version != c.req.version) {
         ++c.stats.cas_changed;
         put_line(c.out, "CHANGED");
-    } else if (store_value(c, c.req.value, deadline)) {
+    } else if (store_value(c, c.req.value, deadline, 0)) {
         put_line(c.out, "OK");
     }
 }
@@ -229,7 +231,7 @@ void do_add_to_counter(Context& c, bool decrement)
         return;
     }
     std::string value = std::to_string(n);
-    if (value_ok(c, value) && store_value(c, value, deadline))
+    if (value_ok(c, value) && store_value(c, value, deadline, kKeepFlags))
         put_line(c.out, "VALUE", value);
 }
 
@@ -263,7 +265,7 @@ void do_append(Context& c)
         value.append(e->value);
     }
     value.append(c.req.value);
-    if (store_value(c, value, deadline))
+    if (store_value(c, value, deadline, kKeepFlags))
         put_line(c.out, "OK");
 }
 
@@ -471,7 +473,7 @@ bool Listing::next_page(const Store& store, std::string& out)
             lines.append(keys[n]).push_back('\n');
             ++listed;
         } else if (auto entry = store.peek(keys[n])) {  // a tsv dump line: any key and value, escaped
-            lines.append(dump::encode_line(dump::Format::Tsv, keys[n], entry->value, entry->deadline));
+            lines.append(dump::encode_line(dump::Format::Tsv, keys[n], entry->value, entry->deadline, entry->flags));
             lines.push_back('\n');
             ++listed;
         }

@@ -31,15 +31,17 @@ std::string Database::write_refusal() const
 uint64_t Database::put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
                        Store::PutResult& result)
 {
-    (void)flags;  // BASE STUB: helper F stores flags (store, database, persistence, dump)
-    // The database row needs the deadline the entry ends up with.
-    if (deadline == kKeepDeadline && persistence_) {
+    // The database row needs the deadline and flags the entry ends up with.
+    if ((deadline == kKeepDeadline || flags == kKeepFlags) && persistence_) {
         std::optional<Store::Entry> e = store_.peek(key);
-        deadline = e ? e->deadline : kNoDeadline;
+        if (deadline == kKeepDeadline)
+            deadline = e ? e->deadline : kNoDeadline;
+        if (flags == kKeepFlags)
+            flags = e ? e->flags : 0;
     }
     std::string displaced;
     uint64_t evicted_before = store_.evicted_total();
-    result = store_.put(key, value, deadline, &displaced);
+    result = store_.put(key, value, deadline, flags, &displaced);
     if (result != Store::PutResult::Full)
         watches_.touch(key);
     if (store_.evicted_total() != evicted_before) {
@@ -52,7 +54,7 @@ uint64_t Database::put(std::string_view key, std::string_view value, int64_t dea
     // capacity either.
     if (!displaced.empty())
         persistence_->erase(displaced);
-    return persistence_->put(key, value, deadline, store_.last_version());
+    return persistence_->put(key, value, deadline, static_cast<uint32_t>(flags), store_.last_version());
 }
 
 void Database::touch_live_keys()
@@ -135,7 +137,8 @@ std::string Database::load_begin(uint64_t owner, bool replace)
     return "";
 }
 
-std::string Database::load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline)
+std::string Database::load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline,
+                               int64_t flags)
 {
     if (!staging_ || staging_->owner != owner)
         return error_reply("syntax", "no load was begun on this connection");
@@ -148,12 +151,15 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
         return refuse_load("syntax",
                            "the deadline of " + printable_bytes(key) + " is not a unix time in ms from 1 to "
                                + std::to_string(kMaxDeadline));
+    if (flags < 0 || flags > int64_t{UINT32_MAX})
+        return refuse_load("syntax", "the flags of " + printable_bytes(key) + " are not a number from 0 to 4294967295");
     Staging& s = *staging_;
     auto it = s.entries.find(key);
     if (it != s.entries.end()) {
         s.bytes -= it->second.bytes.size();
         it->second.bytes.assign(value);
         it->second.deadline = deadline;
+        it->second.flags = static_cast<uint32_t>(flags);
         s.bytes += value.size();
     } else {
         // No load can hold more distinct keys than the store.
@@ -161,7 +167,7 @@ std::string Database::load_add(uint64_t owner, std::string_view key, std::string
             return refuse_load("full",
                                "the load has more than " + std::to_string(store_.capacity())
                                    + " entries, the capacity of the store");
-        s.entries.emplace(std::string(key), Staging::Value{std::string(value), deadline});
+        s.entries.emplace(std::string(key), Staging::Value{std::string(value), deadline, static_cast<uint32_t>(flags)});
         s.bytes += key.size() + value.size() + kStagedEntryOverhead;
     }
     // kMaxLoadBytes: the most one load may stage (database.h).
@@ -209,11 +215,11 @@ std::string Database::load_commit(uint64_t owner, uint64_t& ticket, std::string&
         entries.reserve(s.entries.size());
     size_t n = s.entries.size();
     for (auto it = s.entries.begin(); it != s.entries.end();) {
-        store_.put(it->first, it->second.bytes, it->second.deadline);
+        store_.put(it->first, it->second.bytes, it->second.deadline, it->second.flags);
         auto node = s.entries.extract(it++);
         if (persistence_)
-            entries.push_back(
-                Persistence::Entry{std::move(node.key()), std::move(node.mapped().bytes), node.mapped().deadline});
+            entries.push_back(Persistence::Entry{std::move(node.key()), std::move(node.mapped().bytes),
+                                                 node.mapped().deadline, node.mapped().flags});
     }
     if (persistence_)
         ticket = persistence_->put_all(s.replace, std::move(entries), store_.last_version());

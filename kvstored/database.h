@@ -113,8 +113,10 @@ public:
     // changes. Commit sets `ticket` and `summary` ("<entries loaded> <size
     // after> <entries skipped as expired>").
     std::string load_begin(uint64_t owner, bool replace);
-    // `deadline`: unix ms (1..kMaxDeadline), kNoDeadline for none.
-    std::string load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline);
+    // `deadline`: unix ms (1..kMaxDeadline), kNoDeadline for none; `flags`:
+    // memcached's client flags (0..UINT32_MAX, else refused).
+    std::string load_add(uint64_t owner, std::string_view key, std::string_view value, int64_t deadline,
+                         int64_t flags = 0);
     std::string load_commit(uint64_t owner, uint64_t& ticket, std::string& summary);
     // Drops `owner`'s staging, if any (it hung up or gave up).
     void load_abort(uint64_t owner);
@@ -126,6 +128,7 @@ private:
         struct Value {
             std::string bytes;
             int64_t deadline;
+            uint32_t flags;
         };
         std::map<std::string, Value, std::less<>> entries;  // a later entry for a key replaces an earlier one
         size_t bytes = 0;

@@ -142,24 +142,47 @@ bool parse_deadline(std::string_view text, int64_t& deadline)
     return deadline <= kMaxDeadline;
 }
 
+// Flags as written in a tsv dump: a decimal without sign or leading zero,
+// 0..UINT32_MAX.
+bool parse_flags(std::string_view text, uint32_t& flags)
+{
+    uint64_t n = 0;
+    if (text.empty() || text.size() > 10 || (text[0] == '0' && text.size() > 1))
+        return false;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return false;
+        n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    flags = static_cast<uint32_t>(n);
+    return n <= UINT32_MAX;
+}
+
+const std::string kFlagsProblem = "flags must be a decimal number from 0 to 4294967295";
+
 const std::string kDeadlineProblem
     = "deadline must be a unix time in milliseconds from 1 to " + std::to_string(kMaxDeadline);
 
 std::string decode_tsv(int version, std::string_view line, Entry& e)
 {
-    // Version 1: "<key>\t<value>"; version 2 adds "\t<deadline or empty>".
+    // Version 1: "<key>\t<value>"; version 2 adds "\t<deadline or empty>"
+    // and, when the flags are not 0, "\t<flags>".
     e.deadline = 0;
+    e.flags = 0;
     size_t tabs = static_cast<size_t>(std::count(line.begin(), line.end(), '\t'));
     if (version == 1 && tabs != 1)
         return "expected exactly one tab between key and value";
-    if (version != 1 && tabs != 2)
-        return "expected exactly two tabs: key, value, deadline (empty for none)";
+    if (version != 1 && tabs != 2 && tabs != 3)
+        return "expected two or three tabs: key, value, deadline (empty for none), flags (if not 0)";
     size_t tab = line.find('\t');
     size_t tab2 = version == 1 ? line.size() : line.find('\t', tab + 1);
+    size_t tab3 = tabs == 3 ? line.find('\t', tab2 + 1) : line.size();
     if (!tsv_unescape(line.substr(0, tab), e.key) || !tsv_unescape(line.substr(tab + 1, tab2 - tab - 1), e.value))
         return "bad backslash escape";
-    if (version != 1 && !parse_deadline(line.substr(tab2 + 1), e.deadline))
+    if (version != 1 && !parse_deadline(line.substr(tab2 + 1, tab3 - tab2 - 1), e.deadline))
         return kDeadlineProblem;
+    if (tabs == 3 && !parse_flags(line.substr(tab3 + 1), e.flags))
+        return kFlagsProblem;
     return "";
 }
 
@@ -181,6 +204,12 @@ std::string decode_jsonl(std::string_view line, Entry& e)
             return kDeadlineProblem;
         e.deadline = static_cast<int64_t>(it->get<uint64_t>());
     }
+    e.flags = 0;
+    if (auto it = obj.find("flags"); it != obj.end()) {
+        if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX)
+            return kFlagsProblem;
+        e.flags = static_cast<uint32_t>(it->get<uint64_t>());
+    }
     return "";
 }
 
@@ -198,15 +227,18 @@ std::string header_line(Format format)
                                  : "{\"kvstore_dump\":" + std::to_string(kVersion) + "}";
 }
 
-std::string encode_line(Format format, std::string_view key, std::string_view value, int64_t deadline)
+std::string encode_line(Format format, std::string_view key, std::string_view value, int64_t deadline, uint32_t flags)
 {
     if (format == Format::Tsv)
-        return tsv_escape(key) + "\t" + tsv_escape(value) + "\t" + (deadline > 0 ? std::to_string(deadline) : "");
+        return tsv_escape(key) + "\t" + tsv_escape(value) + "\t" + (deadline > 0 ? std::to_string(deadline) : "")
+            + (flags != 0 ? "\t" + std::to_string(flags) : "");
     nlohmann::ordered_json obj = nlohmann::ordered_json::object();
     put_bytes(obj, "key", key);
     put_bytes(obj, "value", value);
     if (deadline > 0)
         obj["deadline"] = deadline;
+    if (flags != 0)
+        obj["flags"] = flags;
     return obj.dump();
 }
 

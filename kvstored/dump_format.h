@@ -1,22 +1,30 @@
 // dump_format.h: the text formats of `kvstored dump` and `kvstored load`.
 // Both are lossless for any key and value the store can hold, and carry each
-// entry's deadline (docs/persistence.md, "Dump and load").
+// entry's deadline and memcached flags (docs/persistence.md, "Dump and load").
 //
 // A dump starts with a header line naming the format version; a file without
 // one is version 1 (kvstored before issue 14), which had no deadlines.
 //
 // jsonl: header {"kvstore_dump":2}, then one JSON object per line,
 //        {"key":"...","value":"..."} plus "deadline":<unix ms> when the entry
-//        has one. A key or value that is not valid UTF-8 is written
+//        has one and "flags":<0..4294967295> when its flags are not 0
+//        (memcached's client flags). A key or value that is not valid UTF-8 is written
 //        base64-encoded under "key_b64" or "value_b64" instead, so every byte
 //        survives.
 // tsv:   header "#kvstore-dump 2", then one "<key>\t<value>\t<deadline>" per
-//        line, the deadline in unix ms or empty for none (version 1:
+//        line, the deadline in unix ms or empty for none, and
+//        "\t<flags>" after it when the flags are not 0 (version 1:
 //        "<key>\t<value>"). \\, \t, \r, \n, \0 and any other byte below 0x20,
 //        and 0x7f, are written as a backslash escape (\xHH for those without a
 //        letter). Bytes from 0x80 up are written as they are.
 // Neither header can be mistaken for an entry: every tsv entry line has a
 // tab (the header none), and no jsonl entry has a "kvstore_dump" member.
+//
+// Flags (issue 16) did not change the version: a line without flags is as
+// before, and a reader of version 2 from before them either refuses a tsv
+// line with flags (three tabs) or, for jsonl, ignores the member, keeping the
+// entry without its flags, which that kvstored cannot hold. Nothing is
+// misread, and dumps of stores without memcached flags stay readable by it.
 #pragma once
 
 #include <cstdint>
@@ -36,12 +44,14 @@ struct Entry {
     std::string key;
     std::string value;
     int64_t deadline = 0;  // unix ms; 0: none
+    uint32_t flags = 0;  // memcached's client flags
 };
 
 // The first line of a dump (without its LF).
 std::string header_line(Format format);
 // One entry line of the current version (without its LF); deadline 0: none.
-std::string encode_line(Format format, std::string_view key, std::string_view value, int64_t deadline = 0);
+std::string encode_line(Format format, std::string_view key, std::string_view value, int64_t deadline = 0,
+                        uint32_t flags = 0);
 
 // The version a header line names (> 0), 0 when `line` is no header, or -1
 // with `why` set when it is a header this kvstored cannot read.

@@ -19,9 +19,10 @@ using namespace std::chrono_literals;
 
 // Bump when the tables change; an unknown version is refused, never guessed at.
 // 1: kv(key, value), meta(schema_version). 2 (issue 14): kv.deadline (unix
-// ms, NULL for none) with a partial index; meta version_floor. A version-1
-// file is migrated at open (migrate_from_v1).
-constexpr int kSchemaVersion = 2;
+// ms, NULL for none) with a partial index; meta version_floor. 3 (issue 16):
+// kv.flags (memcached's client flags, INTEGER NOT NULL DEFAULT 0). A file of
+// an older version is migrated at open (migrate).
+constexpr int kSchemaVersion = 3;
 constexpr auto kRetryDelay = 1s;
 
 }  // namespace
@@ -45,11 +46,12 @@ Persistence::Persistence(const PersistConfig& config, Store& store)
     if (!notify_)
         throw std::runtime_error(log::errno_text("eventfd"));
     open();
-    if (check_schema() == 1)
-        migrate_from_v1();
+    if (int found = check_schema(); found != kSchemaVersion)
+        migrate(found);
     load(store);
-    put_stmt_ = prepare("INSERT INTO kv(key, value, deadline) VALUES(?1, ?2, ?3) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, deadline = excluded.deadline");
+    put_stmt_ = prepare("INSERT INTO kv(key, value, deadline, flags) VALUES(?1, ?2, ?3, ?4) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, deadline = excluded.deadline, "
+                        "flags = excluded.flags");
     set_deadline_stmt_ = prepare("UPDATE kv SET deadline = ?2 WHERE key = ?1");
     erase_stmt_ = prepare("DELETE FROM kv WHERE key = ?1");
     clear_stmt_ = prepare("DELETE FROM kv");
@@ -171,7 +173,8 @@ int Persistence::check_schema()
     if (n_tables == 0) {
         exec("BEGIN");
         exec("CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
-        exec("CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL, deadline INTEGER) WITHOUT ROWID");
+        exec("CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL, deadline INTEGER, "
+             "flags INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID");
         exec("CREATE INDEX kv_deadline ON kv(deadline) WHERE deadline IS NOT NULL");
         exec(("INSERT INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')").c_str());
         exec("COMMIT");
@@ -182,30 +185,37 @@ int Persistence::check_schema()
     if (sqlite3_step(version.get()) != SQLITE_ROW)
         throw std::runtime_error("sqlite " + config_.path + ": no schema_version in its meta table");
     int found = sqlite3_column_int(version.get(), 0);
-    if (found != 1 && found != kSchemaVersion)
+    if (found < 1 || found > kSchemaVersion)
         throw std::runtime_error("sqlite " + config_.path + ": schema version " + std::to_string(found)
                                  + " is unknown; this kvstored reads version " + std::to_string(kSchemaVersion)
-                                 + " (and migrates version 1)");
+                                 + " (and migrates versions 1 and 2)");
     return found;
 }
 
-// Version 1 -> 2 in one transaction: either the file is all version 2 or,
-// after any failure, still all version 1 (and kvstored does not start). The
-// entries themselves are not touched: they simply have no deadline.
-void Persistence::migrate_from_v1()
+// Version 1 or 2 -> 3 in one transaction: either the file is all version 3
+// or, after any failure, still all the version it was (and kvstored does not
+// start). The entries themselves are not touched: they simply have no
+// deadline (from 1) and flags 0.
+void Persistence::migrate(int from)
 {
+    std::string steps = std::to_string(from) + " to " + std::to_string(kSchemaVersion);
     try {
         exec("BEGIN IMMEDIATE");
-        exec("ALTER TABLE kv ADD COLUMN deadline INTEGER");
-        exec("CREATE INDEX kv_deadline ON kv(deadline) WHERE deadline IS NOT NULL");
-        exec("UPDATE meta SET value = '2' WHERE name = 'schema_version'");
+        if (from < 2) {
+            exec("ALTER TABLE kv ADD COLUMN deadline INTEGER");
+            exec("CREATE INDEX kv_deadline ON kv(deadline) WHERE deadline IS NOT NULL");
+        }
+        exec("ALTER TABLE kv ADD COLUMN flags INTEGER NOT NULL DEFAULT 0");
+        exec(
+            ("UPDATE meta SET value = '" + std::to_string(kSchemaVersion) + "' WHERE name = 'schema_version'").c_str());
         exec("COMMIT");
     } catch (const std::runtime_error& e) {
         sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);  // harmless when none is open
-        throw std::runtime_error(std::string("migrating from schema version 1 to 2 failed, nothing was changed: ")
-                                 + e.what());
+        throw std::runtime_error("migrating from schema version " + steps
+                                 + " failed, nothing was changed: " + e.what());
     }
-    LOG_INFO("migrated database %s from schema version 1 to 2 (entries may have deadlines)", config_.path.c_str());
+    LOG_INFO("migrated database %s from schema version %s (entries may have deadlines and memcached flags)",
+             config_.path.c_str(), steps.c_str());
 }
 
 // The version floor recorded by the last commit; 0 when none was (a new or
@@ -242,7 +252,8 @@ void Persistence::load(Store& store)
     // included, exceeds any a client saw before the restart (a cas must never
     // match a version from an earlier life).
     store.raise_version_floor(std::max(read_version_floor(), static_cast<uint64_t>(std::max<int64_t>(now, 0)) * 1000));
-    Stmt rows = prepare("SELECT key, value, deadline FROM kv WHERE deadline IS NULL OR deadline <= 0 OR deadline > ?1");
+    Stmt rows = prepare(
+        "SELECT key, value, deadline, flags FROM kv WHERE deadline IS NULL OR deadline <= 0 OR deadline > ?1");
     sqlite3_bind_int64(rows.get(), 1, now);
     int rc;
     while ((rc = sqlite3_step(rows.get())) == SQLITE_ROW) {
@@ -252,7 +263,8 @@ void Persistence::load(Store& store)
                                     static_cast<size_t>(sqlite3_column_bytes(rows.get(), i)));
         };
         check_entry(column(0), column(1));
-        store.put(column(0), column(1), check_deadline(column(0), rows.get(), 2));
+        store.put(column(0), column(1), check_deadline(column(0), rows.get(), 2),
+                  check_flags(column(0), rows.get(), 3));
     }
     if (rc != SQLITE_DONE)
         fail("load from");
@@ -303,9 +315,20 @@ int64_t Persistence::check_deadline(std::string_view key, sqlite3_stmt* rows, in
     return deadline;
 }
 
-uint64_t Persistence::put(std::string_view key, std::string_view value, int64_t deadline, uint64_t version)
+// A flags column holds an integer from 0 to UINT32_MAX (NOT NULL DEFAULT 0).
+uint32_t Persistence::check_flags(std::string_view key, sqlite3_stmt* rows, int column) const
 {
-    return enqueue(Change{Change::Kind::Put, std::string(key), std::string(value), deadline, version});
+    int64_t flags = sqlite3_column_int64(rows, column);
+    if (sqlite3_column_type(rows, column) != SQLITE_INTEGER || flags < 0 || flags > int64_t{UINT32_MAX})
+        throw std::runtime_error("database " + config_.path + ": the flags of key '" + printable_bytes(key)
+                                 + "' are not an integer from 0 to 4294967295; they were not written by kvstored");
+    return static_cast<uint32_t>(flags);
+}
+
+uint64_t Persistence::put(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags,
+                          uint64_t version)
+{
+    return enqueue(Change{Change::Kind::Put, std::string(key), std::string(value), deadline, version, flags});
 }
 
 uint64_t Persistence::set_deadline(std::string_view key, int64_t deadline, uint64_t version)
@@ -337,7 +360,8 @@ uint64_t Persistence::put_all(bool clear_first, std::vector<Entry> entries, uint
         std::lock_guard lock(mu_);
         seq = clear_first ? enqueue_locked(Change{Change::Kind::Clear, {}, {}}) : next_seq_ - 1;
         for (Entry& e : entries)
-            seq = enqueue_locked(Change{Change::Kind::Put, std::move(e.key), std::move(e.value), e.deadline});
+            seq = enqueue_locked(
+                Change{Change::Kind::Put, std::move(e.key), std::move(e.value), e.deadline, 0, e.flags});
         if (!entries.empty())
             queue_.back().version = version;  // the batch's floor: the highest version of the load
     }
@@ -524,6 +548,7 @@ sqlite3_stmt* Persistence::bind(const Change& c)
         bind_blob(put_stmt_.get(), 1, c.key);
         bind_blob(put_stmt_.get(), 2, c.value);
         bind_deadline(put_stmt_.get(), 3, c.deadline);
+        sqlite3_bind_int64(put_stmt_.get(), 4, c.flags);
         return put_stmt_.get();
     case Change::Kind::SetDeadline:
         bind_blob(set_deadline_stmt_.get(), 1, c.key);

@@ -89,9 +89,10 @@ struct PersistConfig {
 
 class Persistence {
 public:
-    // Opens or creates the database, migrates a version-1 database to the
-    // current schema (one transaction), loads every entry whose deadline has
-    // not passed (by store.clock()) into `store` with its deadline, queues the
+    // Opens or creates the database, migrates a version-1 or version-2
+    // database to the current schema (one transaction), loads every entry
+    // whose deadline has not passed (by store.clock()) into `store` with its
+    // deadline and flags, queues the
     // deletion of the others (one expire), and raises the store's version
     // floor to the one recorded (version_floor in meta) or to now in
     // microseconds, whichever is higher. Only creating or migrating the file
@@ -100,8 +101,9 @@ public:
     // the file cannot be opened, cannot use WAL mode, is not a kvstore
     // database, has an unknown schema version, holds more entries than the
     // store's capacity, or holds an entry kvstored could not have written (an
-    // invalid key; a value with a LF or longer than max_value; a deadline that
-    // is not a positive integer: the message names the key).
+    // invalid key; a value longer than max_value; a deadline that is not a
+    // positive integer; flags that are not an integer from 0 to UINT32_MAX:
+    // the message names the key).
     Persistence(const PersistConfig& config, Store& store);
     // Commits everything still queued (retrying briefly on failure), then stops.
     ~Persistence();
@@ -114,8 +116,9 @@ public:
     // the caller passes the deadline the entry now has). `version` is the
     // entry's new version (Store::Entry::version): each commit records the
     // highest of its batch as the version floor, so versions handed out after
-    // a restart are higher than any a client has seen.
-    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, uint64_t version);
+    // a restart are higher than any a client has seen. `flags`: the entry's
+    // memcached client flags (never kKeepFlags either).
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags, uint64_t version);
     uint64_t set_deadline(std::string_view key, int64_t deadline, uint64_t version);
     uint64_t erase(std::string_view key);
     uint64_t clear();
@@ -131,6 +134,7 @@ public:
         std::string key;
         std::string value;
         int64_t deadline = kNoDeadline;
+        uint32_t flags = 0;
     };
     uint64_t put_all(bool clear_first, std::vector<Entry> entries, uint64_t version);
 
@@ -165,6 +169,7 @@ private:
         std::string value;
         int64_t deadline = kNoDeadline;  // Put, SetDeadline; Expire: its "now"
         uint64_t version = 0;  // Put, SetDeadline (0: none to record)
+        uint32_t flags = 0;  // Put
         uint64_t seq = 0;
         uint64_t end = 0;  // enqueued_bytes_ once this change was queued
     };
@@ -186,7 +191,7 @@ private:
     void open();
     // The schema version of the file, after creating the tables in an empty one.
     int check_schema();
-    void migrate_from_v1();
+    void migrate(int from);
     void load(Store& store);
     uint64_t read_version_floor();
     Stmt prepare(const char* sql);
@@ -196,6 +201,7 @@ private:
     std::string pragma(const char* sql);
     void check_entry(std::string_view key, std::string_view value) const;
     int64_t check_deadline(std::string_view key, sqlite3_stmt* rows, int column) const;
+    uint32_t check_flags(std::string_view key, sqlite3_stmt* rows, int column) const;
 
     // Called with mu_ held.
     uint64_t enqueue_locked(Change change);

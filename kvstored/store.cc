@@ -18,12 +18,15 @@ namespace {
 // of a u32 and a u64).
 static_assert(std::endian::native == std::endian::little, "store.cc: the block layout assumes little-endian");
 constexpr size_t kVersionAt = 0;  // u64
-constexpr size_t kValueLenAt = 8;  // u32, bit 31: has a deadline
+constexpr size_t kValueLenAt = 8;  // u32, bit 31: has a deadline, bit 30: has flags
 constexpr size_t kKeyLenAt = 12;  // u8
 constexpr size_t kStampAt = 13;  // u24
-constexpr size_t kHeader = 16;  // then the deadline, if any
+constexpr size_t kHeader = 16;  // then the deadline and the flags, each if any
 constexpr size_t kDeadlineBytes = 6;  // u48
+constexpr size_t kFlagsBytes = 4;  // u32
 constexpr uint32_t kHasDeadline = uint32_t{1} << 31;
+constexpr uint32_t kHasFlags = uint32_t{1} << 30;
+constexpr uint32_t kLengthMask = kHasFlags - 1;  // values are under 1 GiB
 constexpr uint32_t kStampMask = (uint32_t{1} << 24) - 1;
 constexpr size_t kMinSlots = 16;
 
@@ -54,9 +57,14 @@ bool has_deadline(const char* b)
     return (length_word(b) & kHasDeadline) != 0;
 }
 
+bool has_flags(const char* b)
+{
+    return (length_word(b) & kHasFlags) != 0;
+}
+
 size_t value_len(const char* b)
 {
-    return length_word(b) & ~kHasDeadline;
+    return length_word(b) & kLengthMask;
 }
 
 size_t key_len(const char* b)
@@ -64,9 +72,17 @@ size_t key_len(const char* b)
     return static_cast<unsigned char>(b[kKeyLenAt]);
 }
 
-size_t key_at(const char* b)
+// Where the flags are, when the entry has them.
+size_t flags_at(const char* b)
 {
     return kHeader + (has_deadline(b) ? kDeadlineBytes : 0);
+}
+
+// Without a branch: this is on every probe of a lookup (key_of).
+size_t key_at(const char* b)
+{
+    uint32_t w = length_word(b);
+    return kHeader + (w >> 31) * kDeadlineBytes + ((w >> 30) & 1) * kFlagsBytes;
 }
 
 uint64_t version_of(const char* b)
@@ -77,6 +93,11 @@ uint64_t version_of(const char* b)
 int64_t deadline_of(const char* b)
 {
     return has_deadline(b) ? static_cast<int64_t>(load_le(b + kHeader, kDeadlineBytes)) : kNoDeadline;
+}
+
+uint32_t flags_of(const char* b)
+{
+    return has_flags(b) ? static_cast<uint32_t>(load_le(b + flags_at(b), kFlagsBytes)) : 0;
 }
 
 uint32_t stamp_of(const char* b)
@@ -104,6 +125,16 @@ void check_deadline(const char* op, int64_t deadline, bool keep_ok)
                                 + " is out of range (1.." + std::to_string(kMaxDeadline) + " ms)");
 }
 
+// Throws std::invalid_argument naming `op` unless `flags` is 0..UINT32_MAX
+// or kKeepFlags.
+void check_flags(const char* op, int64_t flags)
+{
+    if (flags == kKeepFlags || (flags >= 0 && flags <= int64_t{UINT32_MAX}))
+        return;
+    throw std::invalid_argument(std::string("store ") + op + ": flags " + std::to_string(flags)
+                                + " are out of range (0..4294967295)");
+}
+
 }  // namespace
 
 Store::Store(size_t capacity, WhenFull when_full, const Clock& clock)
@@ -120,18 +151,22 @@ Store::Store(size_t capacity, WhenFull when_full, const Clock& clock)
     last_version_ = now_us > 0 ? static_cast<uint64_t>(now_us) : 0;
 }
 
-Store::Block Store::make_block(std::string_view key, std::string_view value, int64_t deadline, uint64_t version,
-                               uint32_t stamp)
+Store::Block Store::make_block(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags,
+                               uint64_t version, uint32_t stamp)
 {
     bool with_deadline = deadline != kNoDeadline;
-    size_t key_pos = kHeader + (with_deadline ? kDeadlineBytes : 0);
+    bool with_flags = flags != 0;
+    size_t flags_pos = kHeader + (with_deadline ? kDeadlineBytes : 0);
+    size_t key_pos = flags_pos + (with_flags ? kFlagsBytes : 0);
     Block b = std::make_unique_for_overwrite<char[]>(key_pos + key.size() + value.size());
     store_le(&b[kVersionAt], 8, version);
-    store_le(&b[kValueLenAt], 4, value.size() | (with_deadline ? kHasDeadline : 0));
+    store_le(&b[kValueLenAt], 4, value.size() | (with_deadline ? kHasDeadline : 0) | (with_flags ? kHasFlags : 0));
     b[kKeyLenAt] = static_cast<char>(key.size());
     store_le(&b[kStampAt], 3, stamp);
     if (with_deadline)
         store_le(&b[kHeader], kDeadlineBytes, static_cast<uint64_t>(deadline));
+    if (with_flags)
+        store_le(&b[flags_pos], kFlagsBytes, flags);
     // An empty view may have a null data() (SQLite returns one for an empty
     // blob), and memcpy from null is undefined even for 0 bytes.
     if (!key.empty())
@@ -210,44 +245,53 @@ uint64_t Store::next_random()
     return z ^ (z >> 31);
 }
 
-Store::PutResult Store::put(std::string_view key, std::string_view value, int64_t deadline, std::string* displaced)
+Store::PutResult Store::put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
+                            std::string* displaced)
 {
     check_deadline("put", deadline, true);
-    if (value.size() >= kHasDeadline)
-        throw std::length_error("store put: a value must be under 2 GiB");
+    check_flags("put", flags);
+    if (value.size() > kLengthMask)
+        throw std::length_error("store put: a value must be under 1 GiB");
     if (displaced)
         displaced->clear();
     if (size_t i = find(key); i != kNone) {
         const char* b = slots_[i].get();
         // Read the clock only for an entry that may have expired.
         bool was_expired = has_deadline(b) && expired(b, clock_.now_ms());
-        int64_t keep = was_expired ? kNoDeadline : deadline_of(b);
-        rewrite(i, value, deadline == kKeepDeadline ? keep : deadline);
+        int64_t keep_deadline = was_expired ? kNoDeadline : deadline_of(b);
+        uint32_t keep_flags = was_expired ? 0 : flags_of(b);
+        rewrite(i, value, deadline == kKeepDeadline ? keep_deadline : deadline,
+                flags == kKeepFlags ? keep_flags : static_cast<uint32_t>(flags));
         if (!was_expired)
             return PutResult::Replaced;
         ++expired_total_;
         return PutResult::Inserted;
     }
-    return insert(key, value, deadline == kKeepDeadline ? kNoDeadline : deadline, displaced);
+    return insert(key, value, deadline == kKeepDeadline ? kNoDeadline : deadline,
+                  flags == kKeepFlags ? 0 : static_cast<uint32_t>(flags), displaced);
 }
 
-void Store::rewrite(size_t slot, std::string_view value, int64_t deadline)
+void Store::rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags)
 {
     char* old = slots_[slot].get();
     int64_t old_deadline = deadline_of(old);
     uint64_t version = last_version_ + 1;
     uint32_t stamp = stamp_now();
-    if (value_len(old) == value.size() && has_deadline(old) == (deadline != kNoDeadline)) {
-        // Same shape: in place. Both deadlines are set, or neither.
+    if (value_len(old) == value.size() && has_deadline(old) == (deadline != kNoDeadline)
+        && has_flags(old) == (flags != 0)) {
+        // Same shape: in place. Both deadlines are set, or neither; both
+        // flags, or neither.
         if (deadline != old_deadline) {
             deadlines_.insert({deadline, old});  // may throw: the first change
             deadlines_.erase({old_deadline, old});
             store_le(old + kHeader, kDeadlineBytes, static_cast<uint64_t>(deadline));
         }
+        if (flags != 0)
+            store_le(old + flags_at(old), kFlagsBytes, flags);
         if (!value.empty())  // memmove: set_deadline passes the entry's own value
             std::memmove(value_data(old), value.data(), value.size());
     } else {
-        Block b = make_block(key_of(old), value, deadline, version, stamp);
+        Block b = make_block(key_of(old), value, deadline, flags, version, stamp);
         if (deadline != kNoDeadline)
             deadlines_.insert({deadline, b.get()});  // may throw: the first change
         // Nothing below throws.
@@ -264,7 +308,8 @@ void Store::rewrite(size_t slot, std::string_view value, int64_t deadline)
     last_version_ = version;
 }
 
-Store::PutResult Store::insert(std::string_view key, std::string_view value, int64_t deadline, std::string* displaced)
+Store::PutResult Store::insert(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags,
+                               std::string* displaced)
 {
     // Every step that may throw (allocations) comes before the first change
     // that would need undoing: a failed put leaves the store as it was.
@@ -283,7 +328,7 @@ Store::PutResult Store::insert(std::string_view key, std::string_view value, int
             displaced->assign(key_of(slots_[victim].get()));
     }
     uint64_t version = last_version_ + 1;
-    Block b = make_block(key, value, deadline, version, stamp_now());
+    Block b = make_block(key, value, deadline, flags, version, stamp_now());
     if (victim == kNone && (stored_ + 1) * 4 > slots_.size() * 3)
         grow();  // moves blocks, changes no entry
     if (deadline != kNoDeadline)
@@ -352,7 +397,7 @@ std::optional<Store::Entry> Store::get(std::string_view key)
     char* b = slots_[i].get();
     if (when_full_ == WhenFull::Evict)
         store_le(b + kStampAt, 3, stamp_now());
-    return Entry{value_of(b), version_of(b), deadline_of(b)};
+    return Entry{value_of(b), version_of(b), deadline_of(b), flags_of(b)};
 }
 
 std::optional<Store::Entry> Store::peek(std::string_view key) const
@@ -363,7 +408,7 @@ std::optional<Store::Entry> Store::peek(std::string_view key) const
     const char* b = slots_[i].get();
     if (has_deadline(b) && expired(b, clock_.now_ms()))
         return std::nullopt;
-    return Entry{value_of(b), version_of(b), deadline_of(b)};
+    return Entry{value_of(b), version_of(b), deadline_of(b), flags_of(b)};
 }
 
 bool Store::erase(std::string_view key)
@@ -381,7 +426,8 @@ bool Store::set_deadline(std::string_view key, int64_t deadline)
     size_t i = find_live(key);
     if (i == kNone)
         return false;
-    rewrite(i, value_of(slots_[i].get()), deadline);
+    const char* b = slots_[i].get();
+    rewrite(i, value_of(b), deadline, flags_of(b));
     return true;
 }
 

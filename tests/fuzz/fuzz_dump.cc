@@ -21,14 +21,14 @@ using kvfuzz::require;
 
 void check_round_trip(dump::Format format, const dump::Entry& e)
 {
-    std::string line = dump::encode_line(format, e.key, e.value, e.deadline);
+    std::string line = dump::encode_line(format, e.key, e.value, e.deadline, e.flags);
     require(line.find('\n') == std::string::npos, "an encoded entry is a single line");
     std::string why;
     require(dump::header_version(format, line, why) == 0, "an encoded entry is no header");
     dump::Entry back;
     require(dump::decode_line(format, dump::kVersion, line, back).empty(), "an encoded entry decodes");
-    require(back.key == e.key && back.value == e.value && back.deadline == e.deadline,
-            "an encoded entry decodes to the same key, value and deadline");
+    require(back.key == e.key && back.value == e.value && back.deadline == e.deadline && back.flags == e.flags,
+            "an encoded entry decodes to the same key, value, deadline and flags");
 }
 
 // base64_decode may accept non-canonical padding bits, but what it returns

@@ -1034,7 +1034,7 @@ TEST_CASE("load of a version-2 line with a bad deadline exits 1, names the line 
         {"tsv", "c\t3\t0", ""},
         {"tsv", "c\t3\tsoon", ""},
         {"tsv", "c\t3\t253402300800000", ""},
-        {"tsv", "c\t3", "expected exactly two tabs: key, value, deadline (empty for none)"},
+        {"tsv", "c\t3", "expected two or three tabs: key, value, deadline (empty for none), flags (if not 0)"},
     }));
     INFO(bad.format << " line '" << bad.line << "'");
     if (bad.why.empty())
@@ -1443,4 +1443,46 @@ TEST_CASE("with the normal socket modes another user is told which file denies i
                 + ": run as root or as the user kvstored runs as\n");
     }
     CHECK(f.cli({"status"}).code == 0);
+}
+
+// Issue 16: memcached's client flags travel through dump and load (a "flags"
+// member, a fourth tsv column, both only when not 0), get shows them on
+// stderr, and a dump without flags is as before.
+TEST_CASE("memcached's flags travel through dump and load; get shows them on stderr", "[admin][dump][flags]")
+{
+    std::string format = GENERATE("jsonl"s, "tsv"s);
+    INFO("format " << format);
+    Admin f;
+    const std::string later = std::to_string(unix_ms_in(86400));
+    std::string input = format == "jsonl"
+        ? kJsonlHeader + R"({"key":"a","value":"1","flags":7})" + "\n" + R"({"key":"b","value":"2"})" + "\n"
+            + R"({"key":"c","value":"3","deadline":)" + later + R"(,"flags":4294967295})" + "\n"
+        : kTsvHeader + "a\t1\t\t7\n" + tsv("b", "2") + "c\t3\t" + later + "\t4294967295\n";
+    CHECK_CLI(f.cli({"load", "--format", format}, input), 0, "loaded 3 entries; the store holds 3\n", "");
+    // The dump is the input, byte for byte.
+    CliResult dump = f.cli({"dump", "--format", format});
+    CHECK_CLI(dump, 0, input, "");
+    CHECK_CLI(f.cli({"load", "--replace", "--format", format}, dump.out), 0,
+              "loaded 3 entries, replacing all earlier ones; the store holds 3\n", "");
+    CHECK_CLI(f.cli({"dump", "--format", format}), 0, input, "");
+    // get: the value alone on stdout; the flags (and the deadline) on stderr.
+    CHECK_CLI(f.cli({"get", "a"}), 0, "1\n", "kvstored get: a has memcached flags 7\n");
+    CHECK_CLI(f.cli({"get", "b"}), 0, "2\n", "");
+    CliResult c = f.cli({"get", "c"});
+    CHECK(c.code == 0);
+    CHECK(c.out == "3\n");
+    CHECK_THAT(c.err,
+               Catch::StartsWith("kvstored get: c has memcached flags 4294967295\nkvstored get: c expires at 20"));
+    // The line protocol's save writes a whole new value: flags 0; its append keeps them.
+    {
+        KvsvcSession s = connected_session(f.socket());
+        CHECK(s.client.ask("append a:+") == "OK");
+        CHECK(s.client.ask("save b:new") == "OK");
+    }
+    CHECK_CLI(f.cli({"get", "a"}), 0, "1+\n", "kvstored get: a has memcached flags 7\n");
+    // Bad flags: the line is named and nothing is loaded.
+    std::string bad = format == "jsonl" ? kJsonlHeader + R"({"key":"z","value":"1","flags":-7})" + "\n"
+                                        : kTsvHeader + "z\t1\t\t-7\n";
+    CHECK_CLI(f.cli({"load", "--format", format}, bad), 1, "",
+              "kvstored load: stdin line 2: flags must be a decimal number from 0 to 4294967295; nothing was loaded\n");
 }

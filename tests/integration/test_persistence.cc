@@ -623,7 +623,7 @@ TEST_CASE("a database written by kvstored before issue 14 is migrated at startup
     const std::string admin_socket = dir.file("admin.sock");
     REQUIRE(wait_for_unix_listener(admin_socket, 5s));
     CHECK_THAT(daemon.log(),
-               Catch::Contains("migrated database " + dir.file("store.db") + " from schema version 1 to 2"));
+               Catch::Contains("migrated database " + dir.file("store.db") + " from schema version 1 to 3"));
     CHECK_THAT(daemon.log(), Catch::Contains("loaded 9 entries"));
     CliResult dump = run_kvstored({"--admin-socket", admin_socket, "dump"});
     INFO(dump.describe());

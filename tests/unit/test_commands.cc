@@ -417,3 +417,53 @@ TEST_CASE("dump lines carry every byte of keys and values, and every entry", "[c
     }
     CHECK(dumped["deadline key"] == std::make_pair("x\ny"s, int64_t{4'102'444'800'000}));
 }
+
+// Issue 16: memcached's client flags (store.h). The line protocol's whole
+// values (save, add, replace, cas) write 0; its changes in place (append,
+// incr, decr) keep them, as memcached's do.
+TEST_CASE_METHOD(Doors, "append incr decr keep memcached's flags; save add replace cas clear them", "[commands][flags]")
+{
+    const kv::Store& store = db.store();
+    auto set_flags = [this](std::string_view key, std::string_view value, uint32_t flags) {
+        kv::Store::PutResult r;
+        db.put(key, value, kv::kNoDeadline, flags, r);
+        REQUIRE(r != kv::Store::PutResult::Full);
+    };
+    set_flags("a", "x", 5);
+    CHECK(run(Op::Append, "a", "y") == "OK\n");
+    CHECK(store.peek("a")->flags == 5);
+    set_flags("n", "1", 6);
+    CHECK(run(Op::Incr, "n", {}, 2) == "VALUE 3\n");
+    CHECK(run(Op::Decr, "n", {}, 1) == "VALUE 2\n");
+    CHECK(store.peek("n")->flags == 6);
+    CHECK(run(Op::Replace, "n", "v") == "OK\n");
+    CHECK(store.peek("n")->flags == 0);
+    set_flags("a", "x", 5);
+    CHECK(run(Op::Save, "a", "z") == "OK\n");
+    CHECK(store.peek("a")->flags == 0);
+    CHECK(run(Op::Delete, "n") == "OK\n");
+    CHECK(run(Op::Add, "n", "v") == "OK\n");  // a new key: 0
+    CHECK(store.peek("n")->flags == 0);
+    CHECK(run(Op::Incr, "m", {}, 1) == "VALUE 1\n");  // a new key: 0
+    CHECK(store.peek("m")->flags == 0);
+    set_flags("a", "x", 5);
+    std::string out;
+    std::optional<kv::Listing> listing;
+    Request cas{Op::Cas, "a", "w"};
+    cas.version = store.peek("a")->version;
+    kv::execute(cas, db, stats, limits, out, listing);
+    CHECK(out == "OK\n");
+    CHECK(store.peek("a")->flags == 0);
+}
+
+TEST_CASE_METHOD(Doors, "a dump page carries memcached's flags when they are not 0", "[commands][dump][flags]")
+{
+    kv::Store::PutResult r;
+    db.put("f", "v", kv::kNoDeadline, 123, r);
+    db.put("g", "w", r);
+    db.put("h", "x", int64_t{4'102'444'800'000}, 4'294'967'295, r);
+    kv::Listing listing(kv::Listing::Kind::Dump, "");
+    std::string text;
+    CHECK_FALSE(listing.next_page(db.store(), text));
+    CHECK(text == "DUMP 3\nf\tv\t\t123\ng\tw\t\nh\tx\t4102444800000\t4294967295\n");
+}

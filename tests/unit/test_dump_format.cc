@@ -306,7 +306,7 @@ TEST_CASE("a file without a header is version 1, as every dump before issue 14",
     // A version-1 tsv line has one tab: a version-2 line (two) is refused there, and the other way round.
     CHECK(read_error(Format::Tsv, {"a\tb\t"}) == "expected exactly one tab between key and value");
     CHECK(read_error(Format::Tsv, {"#kvstore-dump 2", "a\tb"})
-          == "expected exactly two tabs: key, value, deadline (empty for none)");
+          == "expected two or three tabs: key, value, deadline (empty for none), flags (if not 0)");
     // A header may say version 1 too.
     CHECK(read_all(Format::Tsv, {"#kvstore-dump 1", "a\tb"}, version).size() == 1);
     CHECK(read_all(Format::Jsonl, {R"({"kvstore_dump":1})", R"({"key":"a","value":"b"})"}, version).size() == 1);
@@ -368,4 +368,63 @@ TEST_CASE("version-2 lines say what is wrong with a deadline or a misplaced head
     CHECK(read_error(Format::Tsv, {"a\tb", "#kvstore-dump 2"}) == "a header line may only be the first line");
     CHECK(read_error(Format::Jsonl, {R"({"key":"a","value":"b"})", R"({"kvstore_dump":2,"key":"k","value":"v"})"})
           == "a header line may only be the first line");
+}
+
+// --- issue 16: memcached's client flags ----------------------------------------------------
+
+TEST_CASE("flags are written when not 0 and read back, in both formats, with or without a deadline", "[dump][flags]")
+{
+    CHECK(encode_line(Format::Jsonl, "k", "v", 0, 7) == R"({"key":"k","value":"v","flags":7})");
+    CHECK(encode_line(Format::Jsonl, "k", "v", 1'800'000'000'000, 4'294'967'295)
+          == R"({"key":"k","value":"v","deadline":1800000000000,"flags":4294967295})");
+    CHECK(encode_line(Format::Jsonl, "k", "v", 0, 0) == R"({"key":"k","value":"v"})");
+    CHECK(encode_line(Format::Tsv, "k", "v", 0, 7) == "k\tv\t\t7");
+    CHECK(encode_line(Format::Tsv, "k", "v", 1'800'000'000'000, 4'294'967'295) == "k\tv\t1800000000000\t4294967295");
+    CHECK(encode_line(Format::Tsv, "k", "v", 0, 0) == "k\tv\t");
+    for (Format format : {Format::Jsonl, Format::Tsv})
+        for (int64_t deadline : {int64_t{0}, int64_t{1'800'000'000'000}})
+            for (uint32_t flags : {0u, 1u, 0x8000'0000u, 4'294'967'295u}) {
+                std::string line = encode_line(format, "k\t\xff", "v\n\\", deadline, flags);
+                INFO(name(format) << " line: " << line);
+                Entry e{"stale", "stale", 12345, 99};
+                REQUIRE(decode_line(format, kv::dump::kVersion, line, e) == "");
+                CHECK(e.key == "k\t\xff");
+                CHECK(e.value == "v\n\\");
+                CHECK(e.deadline == deadline);
+                CHECK(e.flags == flags);
+            }
+    // Through a Reader, after the header, as `kvstored load` reads.
+    for (Format format : {Format::Jsonl, Format::Tsv}) {
+        int version = 0;
+        std::vector<Entry> back = read_all(
+            format, {kv::dump::header_line(format), encode_line(format, "a", "1", 0, 5), encode_line(format, "b", "2")},
+            version);
+        CHECK(version == 2);
+        REQUIRE(back.size() == 2);
+        CHECK(back[0].flags == 5);
+        CHECK(back[1].flags == 0);
+    }
+}
+
+TEST_CASE("bad flags in a dump line are refused", "[dump][flags]")
+{
+    const std::string problem = "flags must be a decimal number from 0 to 4294967295";
+    for (std::string bad : {"", "-1", "4294967296", "07", "1.5", "x", " 1", "99999999999"}) {
+        INFO("flags '" << bad << "'");
+        Entry e;
+        CHECK(decode_line(Format::Tsv, 2, "k\tv\t\t" + bad, e) == problem);
+    }
+    for (std::string bad : {"-1", "4294967296", "1.5", "\"7\"", "null", "true"}) {
+        INFO("flags " << bad);
+        Entry e;
+        CHECK(decode_line(Format::Jsonl, 2, R"({"key":"k","value":"v","flags":)" + bad + "}", e) == problem);
+    }
+    Entry e;
+    CHECK(decode_line(Format::Tsv, 2, "k\tv\t\t0", e).empty());  // 0 is never written, but reads
+    CHECK(decode_line(Format::Jsonl, 2, R"({"key":"k","value":"v","flags":0})", e).empty());
+    // Four tabs: too many.
+    CHECK(decode_line(Format::Tsv, 2, "k\tv\t\t1\t", e)
+          == "expected two or three tabs: key, value, deadline (empty for none), flags (if not 0)");
+    // A version-1 tsv line has no room for flags.
+    CHECK(decode_line(Format::Tsv, 1, "k\tv\t7", e) == "expected exactly one tab between key and value");
 }

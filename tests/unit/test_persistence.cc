@@ -314,8 +314,9 @@ TEST_CASE("unknown schema versions and foreign databases are refused", "[persist
     sql_value(c.path,
               "CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT); "
               "INSERT INTO meta VALUES('schema_version', '7')");
-    CHECK_THAT(startup_error(c),
-               Catch::Contains("schema version 7 is unknown; this kvstored reads version 2 (and migrates version 1)"));
+    CHECK_THAT(
+        startup_error(c),
+        Catch::Contains("schema version 7 is unknown; this kvstored reads version 3 (and migrates versions 1 and 2)"));
 
     TempDir other;
     PersistConfig foreign = config(other, SyncMode::Batch);
@@ -593,10 +594,10 @@ struct Opened {
         : store(capacity, kv::WhenFull::Refuse, clock), persistence(c, store)
     {
     }
-    uint64_t put(std::string_view key, std::string_view value, int64_t deadline = kv::kNoDeadline)
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline = kv::kNoDeadline, uint32_t flags = 0)
     {
-        REQUIRE(store.put(key, value, deadline) != kv::Store::PutResult::Full);
-        return persistence.put(key, value, deadline, store.last_version());
+        REQUIRE(store.put(key, value, deadline, flags) != kv::Store::PutResult::Full);
+        return persistence.put(key, value, deadline, flags, store.last_version());
     }
     int64_t deadline(std::string_view key) const
     {
@@ -860,7 +861,8 @@ TEST_CASE("a schema-1 database written by kvstored before issue 14 is migrated a
         // Writable as version 2 right away.
         o.put("new", "v", kNow + 1'000);
     }
-    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "2");
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "3");
+    CHECK(sql_value(c.path, "SELECT count(*) FROM kv WHERE flags != 0") == "0");
     CHECK(sql_rows(c.path, "SELECT hex(key), hex(value) FROM kv WHERE key != CAST('new' AS BLOB) ORDER BY key")
           == rows_before);
     CHECK(sql_value(c.path, "SELECT count(*) FROM kv WHERE deadline IS NOT NULL") == "1");
@@ -885,14 +887,14 @@ TEST_CASE("a migration that cannot finish changes nothing and says why", "[persi
     std::string err = startup_error(c);
     sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
     sqlite3_close(blocker);
-    CHECK_THAT(err, Catch::Contains("migrating from schema version 1 to 2 failed, nothing was changed"));
+    CHECK_THAT(err, Catch::Contains("migrating from schema version 1 to 3 failed, nothing was changed"));
     CHECK_THAT(err, Catch::Contains("database is locked"));
     CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "1");
     CHECK(sql_value(c.path, "SELECT count(*) FROM pragma_table_info('kv') WHERE name = 'deadline'") == "0");
     CHECK(sql_value(c.path, "SELECT count(*) FROM kv") == "9");
     // Once the lock is free the migration goes through.
     CHECK(startup_error(c).empty());
-    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "2");
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "3");
 }
 
 TEST_CASE("a newer schema version is refused, and the file is left alone", "[persistence][migration]")
@@ -902,10 +904,11 @@ TEST_CASE("a newer schema version is refused, and the file is left alone", "[per
     {
         Database db(100, c);
     }
-    sql_value(c.path, "UPDATE meta SET value = '3' WHERE name = 'schema_version'");
-    CHECK_THAT(startup_error(c),
-               Catch::Contains("schema version 3 is unknown; this kvstored reads version 2 (and migrates version 1)"));
-    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "3");
+    sql_value(c.path, "UPDATE meta SET value = '4' WHERE name = 'schema_version'");
+    CHECK_THAT(
+        startup_error(c),
+        Catch::Contains("schema version 4 is unknown; this kvstored reads version 3 (and migrates versions 1 and 2)"));
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "4");
 }
 
 TEST_CASE("a deadline kvstored could not have written is refused at startup, naming its key", "[persistence][expiry]")
@@ -922,7 +925,8 @@ TEST_CASE("a deadline kvstored could not have written is refused at startup, nam
         INFO("deadline " << deadline);
         sql_value(c.path, "DELETE FROM kv");
         sql_value(c.path,
-                  std::string("INSERT INTO kv VALUES(CAST('odd' AS BLOB), CAST('v' AS BLOB), ") + deadline + ")");
+                  std::string("INSERT INTO kv(key, value, deadline) VALUES(CAST('odd' AS BLOB), CAST('v' AS BLOB), ")
+                      + deadline + ")");
         CHECK_THAT(
             startup_error(c),
             Catch::Contains("the deadline of key 'odd' is not a unix time in ms from 1 to 281474976710655; it was not "
@@ -966,4 +970,154 @@ TEST_CASE("a staged load keeps deadlines and skips entries already past theirs",
     CHECK(row_deadline(c, "stale").empty());
     Database db(3, c);
     CHECK(db.store().peek("fresh")->deadline == in_an_hour);
+}
+
+// --- issue 16: memcached's client flags, schema version 3 --------------------------------
+
+TEST_CASE("flags round-trip through a restart, kept flags included", "[persistence][flags]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    kv::ManualClock clock;
+    {
+        Database db(100, c, kv::WhenFull::Refuse, clock);
+        kv::Store::PutResult r;
+        db.put("plain", "v", r);
+        db.put("flagged", "v", kv::kNoDeadline, 7, r);
+        db.put("max", "v", kNow + 60'000, 4'294'967'295, r);
+        // A change in place keeps them, on disk too.
+        db.put("flagged", "v2", kv::kKeepDeadline, kv::kKeepFlags, r);
+        db.put("max", "v2", kv::kKeepDeadline, kv::kKeepFlags, r);
+        // A new value clears them.
+        db.put("cleared", "v", kv::kNoDeadline, 9, r);
+        db.put("cleared", "w", r);
+        bool found;
+        db.set_deadline("flagged", kNow + 90'000, found);
+        REQUIRE(found);
+        REQUIRE(db.persistence()->flush(5s));
+    }
+    CHECK(sql_rows(c.path, "SELECT key, value, flags FROM kv ORDER BY key")
+          == "cleared|w|0\nflagged|v2|7\nmax|v2|4294967295\nplain|v|0");
+    Database db(100, c, kv::WhenFull::Refuse, clock);
+    CHECK(db.store().peek("flagged")->flags == 7);
+    CHECK(db.store().peek("flagged")->deadline == kNow + 90'000);
+    CHECK(db.store().peek("max")->flags == 4'294'967'295u);
+    CHECK(db.store().peek("max")->deadline == kNow + 60'000);
+    CHECK(db.store().peek("plain")->flags == 0);
+    CHECK(db.store().peek("cleared")->flags == 0);
+}
+
+TEST_CASE("a staged load keeps flags, and refuses flags out of range", "[persistence][flags]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Always);
+    {
+        Database db(10, c);
+        REQUIRE(db.load_begin(1, false).empty());
+        CHECK_THAT(db.load_add(1, "k", "v", kv::kNoDeadline, -1),
+                   Catch::StartsWith("ERR syntax the flags of k are not a number from 0 to 4294967295"));
+        REQUIRE(db.load_begin(1, false).empty());
+        CHECK_THAT(db.load_add(1, "k", "v", kv::kNoDeadline, int64_t{1} << 32), Catch::StartsWith("ERR syntax"));
+        REQUIRE(db.load_begin(1, false).empty());
+        REQUIRE(db.load_add(1, "a", "1", kv::kNoDeadline, 5).empty());
+        REQUIRE(db.load_add(1, "b", "2", kv::kNoDeadline).empty());
+        REQUIRE(db.load_add(1, "c", "x", kv::kNoDeadline, 1).empty());
+        REQUIRE(db.load_add(1, "c", "3", kv::kNoDeadline, 4'294'967'295).empty());  // the later one wins
+        uint64_t ticket;
+        std::string summary;
+        REQUIRE(db.load_commit(1, ticket, summary).empty());
+        CHECK(db.store().peek("a")->flags == 5);
+        CHECK(db.store().peek("b")->flags == 0);
+        CHECK(db.store().peek("c")->flags == 4'294'967'295u);
+        REQUIRE(db.persistence()->flush(5s));
+    }
+    CHECK(sql_rows(c.path, "SELECT key, value, flags FROM kv ORDER BY key") == "a|1|5\nb|2|0\nc|3|4294967295");
+    Database db(10, c);
+    CHECK(db.store().peek("a")->flags == 5);
+    CHECK(db.store().peek("c")->flags == 4'294'967'295u);
+}
+
+TEST_CASE("a schema-2 database written by kvstored before issue 16 is migrated and loses nothing",
+          "[persistence][migration][flags]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    c.path = copy_fixture(dir, "schema-v2.db");
+    REQUIRE(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "2");
+    REQUIRE(sql_value(c.path, "SELECT count(*) FROM pragma_table_info('kv') WHERE name = 'flags'") == "0");
+    std::string rows_before
+        = sql_rows(c.path, "SELECT hex(key), hex(value), coalesce(deadline, 'none') FROM kv ORDER BY key");
+    std::string floor_before = sql_value(c.path, "SELECT value FROM meta WHERE name = 'version_floor'");
+    REQUIRE(sql_value(c.path, "SELECT count(*) FROM kv") == "11");
+    {
+        kv::ManualClock clock;
+        Opened o(c, clock);
+        CHECK(o.store.size() == 11);
+        for (std::string_view k : o.store.keys("")) {
+            INFO("key " << kv::printable_bytes(k));
+            CHECK(o.store.peek(k)->flags == 0);
+        }
+        CHECK(o.store.peek("timed")->value == "until 2100");
+        CHECK(o.deadline("timed") == 4'102'444'800'000);
+        CHECK(o.store.peek("multi\nline key")->value == "line1\nline2");
+        CHECK(o.store.peek("overwritten")->value == "third");
+        CHECK(o.store.peek("binary")->value == std::string("\x01\x02\xff\xfe\x80zero-free"));
+        // Versions stay above those the old kvstored handed out.
+        CHECK(o.store.last_version() >= std::stoull(floor_before));
+        // Writable as version 3 right away, flags included.
+        o.put("new", "v", kNow + 1'000, 31);
+        REQUIRE(o.persistence.flush(5s));
+    }
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "3");
+    CHECK(sql_rows(c.path,
+                   "SELECT hex(key), hex(value), coalesce(deadline, 'none') FROM kv "
+                   "WHERE key != CAST('new' AS BLOB) ORDER BY key")
+          == rows_before);
+    CHECK(sql_value(c.path, "SELECT count(*) FROM kv WHERE flags != 0") == "1");
+    CHECK(sql_value(c.path, "SELECT \"notnull\" || ',' || dflt_value FROM pragma_table_info('kv') WHERE name = 'flags'")
+          == "1,0");
+    CHECK(sql_value(c.path, "PRAGMA integrity_check") == "ok");
+    // And opens again as version 3, with no second migration.
+    kv::ManualClock clock;
+    Opened o(c, clock);
+    CHECK(o.store.size() == 12);
+    CHECK(o.store.peek("new")->flags == 31);
+    CHECK(o.deadline("new") == kNow + 1'000);
+}
+
+TEST_CASE("a schema-2 migration that cannot finish changes nothing", "[persistence][migration][flags]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    c.path = copy_fixture(dir, "schema-v2.db");
+    sqlite3* blocker = nullptr;
+    REQUIRE(sqlite3_open(c.path.c_str(), &blocker) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    std::string err = startup_error(c);
+    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(blocker);
+    CHECK_THAT(err, Catch::Contains("migrating from schema version 2 to 3 failed, nothing was changed"));
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "2");
+    CHECK(sql_value(c.path, "SELECT count(*) FROM pragma_table_info('kv') WHERE name = 'flags'") == "0");
+    CHECK(startup_error(c).empty());
+    CHECK(sql_value(c.path, "SELECT value FROM meta WHERE name = 'schema_version'") == "3");
+}
+
+TEST_CASE("flags kvstored could not have written are refused at startup, naming the key", "[persistence][flags]")
+{
+    TempDir dir;
+    PersistConfig c = config(dir, SyncMode::Batch);
+    {
+        Database db(100, c);
+    }
+    for (const char* flags : {"-1", "4294967296", "'red'", "1.5", "x'01'"}) {
+        INFO("flags " << flags);
+        sql_value(c.path, "DELETE FROM kv");
+        sql_value(c.path,
+                  std::string("INSERT INTO kv(key, value, flags) VALUES(CAST('odd' AS BLOB), CAST('v' AS BLOB), ")
+                      + flags + ")");
+        CHECK_THAT(startup_error(c),
+                   Catch::Contains("the flags of key 'odd' are not an integer from 0 to 4294967295; they were not "
+                                   "written by kvstored"));
+    }
 }

@@ -515,3 +515,24 @@ TEST_CASE_METHOD(Fixture, "EXPIRE family: NX XX GT LT, errors, a past time delet
           == "-ERR invalid expire time in 'pexpireat' command\r\n");
     CHECK(run(cmd_ttl, {"TTL", "e"}) == ":-1\r\n");
 }
+
+// Issue 16: a rename moves the whole entry and a copy copies it, memcached's
+// flags included; EXPIRE and PERSIST change only the deadline.
+TEST_CASE_METHOD(Fixture, "RENAME COPY EXPIRE PERSIST keep memcached's flags", "[redis][keys][flags]")
+{
+    kv::Store::PutResult r;
+    db.put("a", "v", now() + 50'000, 42, r);
+    CHECK(run(cmd_rename, {"RENAME", "a", "b"}) == kOk);
+    REQUIRE(db.store().peek("b"));
+    CHECK(db.store().peek("b")->flags == 42);
+    CHECK(db.store().peek("b")->deadline == now() + 50'000);
+    CHECK(run(cmd_renamenx, {"RENAMENX", "b", "c"}) == ":1\r\n");
+    CHECK(db.store().peek("c")->flags == 42);
+    CHECK(run(cmd_copy, {"COPY", "c", "d"}) == ":1\r\n");
+    CHECK(db.store().peek("d")->flags == 42);
+    CHECK(db.store().peek("c")->flags == 42);
+    CHECK(run(cmd_expire, {"EXPIRE", "d", "100"}) == ":1\r\n");
+    CHECK(run(cmd_persist, {"PERSIST", "d"}) == ":1\r\n");
+    CHECK(db.store().peek("d")->flags == 42);
+    CHECK(db.store().peek("d")->deadline == kv::kNoDeadline);
+}

@@ -321,3 +321,57 @@ TEST_CASE_METHOD(Fixture, "keys out of the store's range get kvstore's error", "
     CHECK(run(cmd_set, {"SET", std::string(250, 'k'), "v"}) == kOk);
     CHECK(db.store().size() == 1);
 }
+
+// Issue 16: memcached's client flags (store.h). A whole new value writes 0;
+// a change in place keeps them, as memcached's append and incr do.
+TEST_CASE_METHOD(Fixture, "in-place writes keep memcached's flags; whole-value writes clear them",
+                 "[redis][strings][flags]")
+{
+    auto flags = [this](std::string_view key) {
+        auto e = db.store().peek(key);
+        REQUIRE(e);
+        return e->flags;
+    };
+    auto with_flags = [this](std::string_view key, std::string_view value, uint32_t f) {
+        kv::Store::PutResult r;
+        db.put(key, value, kv::kNoDeadline, f, r);
+        REQUIRE(r != kv::Store::PutResult::Full);
+    };
+    with_flags("s", "ab", 7);
+    CHECK(run(cmd_append, {"APPEND", "s", "cd"}) == ":4\r\n");
+    CHECK(flags("s") == 7);
+    CHECK(run(cmd_setrange, {"SETRANGE", "s", "1", "XYZ"}) == ":4\r\n");
+    CHECK(flags("s") == 7);
+    CHECK(db.store().peek("s")->value == "aXYZ");
+    with_flags("n", "10", 4'294'967'295u);
+    run(cmd_incr, {"INCR", "n"});
+    run(cmd_incrby, {"INCRBY", "n", "5"});
+    run(cmd_decr, {"DECR", "n"});
+    run(cmd_decrby, {"DECRBY", "n", "2"});
+    run(cmd_incrbyfloat, {"INCRBYFLOAT", "n", "0.5"});
+    CHECK(db.store().peek("n")->value == "13.5");
+    CHECK(flags("n") == 4'294'967'295u);
+    // A new key made by an in-place command has flags 0.
+    run(cmd_append, {"APPEND", "fresh", "x"});
+    CHECK(flags("fresh") == 0);
+    // Whole values: SET and its variants, GETSET, MSET.
+    with_flags("w", "old", 9);
+    run(cmd_set, {"SET", "w", "v"});
+    CHECK(flags("w") == 0);
+    with_flags("w", "old", 9);
+    run(cmd_set, {"SET", "w", "v", "KEEPTTL"});
+    CHECK(flags("w") == 0);
+    with_flags("w", "old", 9);
+    run(cmd_getset, {"GETSET", "w", "v"});
+    CHECK(flags("w") == 0);
+    with_flags("w", "old", 9);
+    run(cmd_setex, {"SETEX", "w", "100", "v"});
+    CHECK(flags("w") == 0);
+    with_flags("w", "old", 9);
+    run(cmd_mset, {"MSET", "w", "v"});
+    CHECK(flags("w") == 0);
+    // GETEX changes only the deadline: the flags stay.
+    with_flags("w", "old", 9);
+    run(cmd_getex, {"GETEX", "w", "EX", "100"});
+    CHECK(flags("w") == 9);
+}

@@ -418,20 +418,20 @@ TEST_CASE("a full store of expired entries accepts a new key (Refuse mode), disp
     s.put("b", "1", t0 + 10);
     s.put("c", "1", t0 + 20);
     std::string displaced = "junk";
-    CHECK(s.put("d", "1", kNoDeadline, &displaced) == Store::PutResult::Full);  // none expired yet
+    CHECK(s.put("d", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Full);  // none expired yet
     CHECK(displaced.empty());
     CHECK(s.stored() == 3);
 
     clock.set(t0 + 30);  // all three expired
     CHECK(s.size() == 0);
     CHECK_FALSE(s.full());
-    CHECK(s.put("d", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("d", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "b");
-    CHECK(s.put("e", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("e", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "c");
-    CHECK(s.put("f", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("f", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "a");
-    CHECK(s.put("g", "1", kNoDeadline, &displaced) == Store::PutResult::Full);
+    CHECK(s.put("g", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Full);
     CHECK(displaced.empty());
     CHECK(s.expired_total() == 3);
     CHECK(s.evicted_total() == 0);
@@ -445,7 +445,7 @@ TEST_CASE("a put over an expired entry of the same key is an insert and drops th
     s.put("a", "old", clock.now_ms() + 5);
     clock.advance(5);
     std::string displaced = "junk";
-    CHECK(s.put("a", "new", kKeepDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("a", "new", kKeepDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced.empty());
     auto e = s.get("a");
     REQUIRE(e);
@@ -590,22 +590,22 @@ TEST_CASE("Evict mode: a full store evicts a live entry, counted and reported", 
     s.put("b", "1");
     clock.advance(Store::kStampMs);
     std::string displaced;
-    CHECK(s.put("c", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("c", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(s.size() == 2);
     CHECK((displaced == "a" || displaced == "b"));
     CHECK_FALSE(s.contains(displaced));
     CHECK(s.evicted_total() == 1);
     CHECK(s.expired_total() == 0);
-    CHECK(s.put("c", "2", kNoDeadline, &displaced) == Store::PutResult::Replaced);  // no room needed
+    CHECK(s.put("c", "2", kNoDeadline, 0, &displaced) == Store::PutResult::Replaced);  // no room needed
     CHECK(displaced.empty());
 
     // An expired entry goes before any live one, in Evict mode too.
     std::string evicted;
-    CHECK(s.put("x", "1", clock.now_ms() + 1, &evicted) == Store::PutResult::Inserted);
+    CHECK(s.put("x", "1", clock.now_ms() + 1, 0, &evicted) == Store::PutResult::Inserted);
     CHECK_FALSE(evicted.empty());
     CHECK(s.evicted_total() == 2);
     clock.advance(1);
-    CHECK(s.put("y", "1", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+    CHECK(s.put("y", "1", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
     CHECK(displaced == "x");
     CHECK(s.evicted_total() == 2);
     CHECK(s.expired_total() == 1);
@@ -649,7 +649,7 @@ TEST_CASE("Evict mode: the entries evicted are those used least recently (sampli
     for (int i = 0; i < 100; ++i) {
         clock.advance(Store::kStampMs);
         std::string displaced;
-        REQUIRE(s.put("new" + std::to_string(i), "v", kNoDeadline, &displaced) == Store::PutResult::Inserted);
+        REQUIRE(s.put("new" + std::to_string(i), "v", kNoDeadline, 0, &displaced) == Store::PutResult::Inserted);
         REQUIRE(displaced.starts_with("k"));
         int index = std::stoi(displaced.substr(1));
         if (recent[static_cast<size_t>(index)]) {
@@ -751,7 +751,7 @@ TEST_CASE("random operations with a moving clock agree with a model", "[store][e
                 std::string value(static_cast<size_t>(pick(20)), static_cast<char>('a' + pick(26)));
                 int64_t d = random_deadline();
                 std::string displaced;
-                auto r = s.put(key, value, d, &displaced);
+                auto r = s.put(key, value, d, 0, &displaced);
                 if (it != held.end()) {
                     REQUIRE(r == (is_live ? Store::PutResult::Replaced : Store::PutResult::Inserted));
                     expired += is_live ? 0 : 1;
@@ -861,4 +861,99 @@ TEST_CASE("random operations with a moving clock agree with a model", "[store][e
             REQUIRE(s.evicted_total() == evicted);
         }
     }
+}
+
+// --- issue 16: memcached's client flags -------------------------------------------------
+
+TEST_CASE("flags are stored, kept by kKeepFlags, replaced by a value, and kept by set_deadline", "[store][flags]")
+{
+    ManualClock clock;
+    Store s(10, WhenFull::Refuse, clock);
+    CHECK(s.put("a", "v") == Store::PutResult::Inserted);
+    CHECK(s.peek("a")->flags == 0);
+    CHECK(s.put("a", "v", kNoDeadline, 7) == Store::PutResult::Replaced);
+    CHECK(s.get("a")->flags == 7);
+    // Kept, whatever the value, the deadline or its size become.
+    CHECK(s.put("a", "longer value", kNoDeadline, kv::kKeepFlags) == Store::PutResult::Replaced);
+    CHECK(s.peek("a")->flags == 7);
+    CHECK(s.put("a", "longer value", clock.now_ms() + 100, kv::kKeepFlags) == Store::PutResult::Replaced);
+    CHECK(s.peek("a")->flags == 7);
+    CHECK(s.set_deadline("a", clock.now_ms() + 200));
+    CHECK(s.peek("a")->flags == 7);
+    CHECK(s.peek("a")->deadline == clock.now_ms() + 200);
+    CHECK(s.set_deadline("a", kNoDeadline));
+    CHECK(s.peek("a")->flags == 7);
+    CHECK(s.peek("a")->value == "longer value");
+    // Replaced: by other flags, and by 0 (the block loses them).
+    CHECK(s.put("a", "longer value", kNoDeadline, 4'294'967'295) == Store::PutResult::Replaced);
+    CHECK(s.peek("a")->flags == 4'294'967'295u);
+    CHECK(s.put("a", "longer value", kNoDeadline, 0) == Store::PutResult::Replaced);
+    CHECK(s.peek("a")->flags == 0);
+    CHECK(s.peek("a")->value == "longer value");
+    // kKeepFlags on a new key, or on an expired one, gives 0.
+    CHECK(s.put("new", "v", kNoDeadline, kv::kKeepFlags) == Store::PutResult::Inserted);
+    CHECK(s.peek("new")->flags == 0);
+    CHECK(s.put("gone", "v", clock.now_ms() + 10, 9) == Store::PutResult::Inserted);
+    clock.advance(10);
+    CHECK(s.put("gone", "w", kv::kKeepDeadline, kv::kKeepFlags) == Store::PutResult::Inserted);
+    CHECK(s.peek("gone")->flags == 0);
+    CHECK(s.peek("gone")->deadline == kNoDeadline);
+}
+
+TEST_CASE("every shape of block: with and without a deadline and flags, in place and reshaped", "[store][flags]")
+{
+    ManualClock clock;
+    Store s(100, WhenFull::Evict, clock);
+    const int64_t later = clock.now_ms() + 60'000;
+    const std::vector<int64_t> deadlines{kNoDeadline, later, kv::kMaxDeadline};
+    const std::vector<int64_t> flags{0, 1, 0x8000'0000, 4'294'967'295};
+    const std::vector<std::string> values{"", "v", std::string(300, 'x'), "same"};
+    // Every pair of shapes, from one to the other: key, value, deadline and
+    // flags read back whole (the length word's bits 31 and 30 and the
+    // optional fields do not overlap).
+    int n = 0;
+    for (int64_t d1 : deadlines)
+        for (int64_t f1 : flags)
+            for (int64_t d2 : deadlines)
+                for (int64_t f2 : flags)
+                    for (const std::string& v : values) {
+                        ++n;
+                        std::string key = "key" + std::to_string(n % 7) + std::string(n % 3 ? 20 : 246, 'k');
+                        INFO("deadlines " << d1 << " -> " << d2 << ", flags " << f1 << " -> " << f2 << ", value "
+                                          << v.size());
+                        s.put(key, "same", d1, f1);
+                        auto e = s.peek(key);
+                        REQUIRE(e);
+                        CHECK(e->value == "same");
+                        CHECK(e->deadline == d1);
+                        CHECK(e->flags == static_cast<uint32_t>(f1));
+                        CHECK(s.put(key, v, d2, f2) == Store::PutResult::Replaced);
+                        e = s.get(key);
+                        REQUIRE(e);
+                        CHECK(e->value == v);
+                        CHECK(e->deadline == d2);
+                        CHECK(e->flags == static_cast<uint32_t>(f2));
+                        CHECK(s.keys("")[0].size() >= 20);
+                    }
+    CHECK(s.with_deadline() <= s.stored());
+    for (std::string_view k : s.keys(""))
+        CHECK(s.peek(k)->value.size() <= 300);
+}
+
+TEST_CASE("out-of-range flags are refused and change nothing", "[store][flags]")
+{
+    ManualClock clock;
+    Store s(10, WhenFull::Refuse, clock);
+    s.put("a", "v", kNoDeadline, 3);
+    uint64_t v = s.last_version();
+    CHECK_THROWS_AS(s.put("a", "w", kNoDeadline, -2), std::invalid_argument);
+    CHECK_THROWS_WITH(s.put("b", "w", kNoDeadline, int64_t{1} << 32), Catch::Contains("flags 4294967296"));
+    CHECK(s.last_version() == v);
+    CHECK(s.peek("a")->value == "v");
+    CHECK(s.peek("a")->flags == 3);
+    CHECK_FALSE(s.contains("b"));
+    // Bit 30 of the length word marks the flags: a value must be under 1 GiB.
+    static const char byte = 'x';
+    CHECK_THROWS_AS(s.put("a", std::string_view(&byte, size_t{1} << 30)), std::length_error);
+    CHECK(s.peek("a")->flags == 3);
 }

@@ -263,10 +263,12 @@ void rename_generic(std::span<const std::string_view> args, Context& ctx, ReplyW
         return reply.integer(0);
     std::string value(src->value);
     int64_t deadline = src->deadline;
+    uint32_t flags = src->flags;
     bool erased;
     note(ticket, ctx.db.erase(args[1], erased));
     Store::PutResult result;
-    note(ticket, ctx.db.put(args[2], value, deadline, result));
+    // The whole entry moves: its deadline and memcached flags with it.
+    note(ticket, ctx.db.put(args[2], value, deadline, flags, result));
     if (result == Store::PutResult::Full)
         return reply_full(ctx, reply);
     nx ? reply.integer(1) : reply.ok();
@@ -512,7 +514,8 @@ HANDLER(cmd_copy)
         return reply.integer(0);
     std::string value(src->value);
     Store::PutResult result;
-    note(ticket, ctx.db.put(args[2], value, src->deadline, result));
+    // The whole entry, its deadline and memcached flags included.
+    note(ticket, ctx.db.put(args[2], value, src->deadline, src->flags, result));
     if (result == Store::PutResult::Full)
         return reply_full(ctx, reply);
     reply.integer(1);

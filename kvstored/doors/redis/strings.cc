@@ -38,12 +38,14 @@ void note(uint64_t& ticket, uint64_t t)
 }
 
 // Stores `value` under `key`; false, with the OOM reply sent, when the
-// store is full.
+// store is full. `flags` (memcached's, store.h): 0 for a whole new value (SET
+// and its variants, MSET), kKeepFlags for a change in place (APPEND, SETRANGE,
+// INCR*, DECR*), as memcached's own append and incr keep them.
 bool put(Context& ctx, ReplyWriter& reply, uint64_t& ticket, std::string_view key, std::string_view value,
-         int64_t deadline)
+         int64_t deadline, int64_t flags)
 {
     Store::PutResult result;
-    note(ticket, ctx.db.put(key, value, deadline, result));
+    note(ticket, ctx.db.put(key, value, deadline, flags, result));
     if (result != Store::PutResult::Full)
         return true;
     reply_full(ctx, reply);
@@ -158,7 +160,7 @@ std::optional<bool> set_generic(Context& ctx, ReplyWriter& reply, uint64_t& tick
         ctx.db.watches().touch(key);
         return true;
     }
-    if (!put(ctx, reply, ticket, key, value, deadline))
+    if (!put(ctx, reply, ticket, key, value, deadline, 0))
         return std::nullopt;
     return true;
 }
@@ -221,7 +223,7 @@ void incr_generic(Context& ctx, ReplyWriter& reply, uint64_t& ticket, std::strin
     if (__builtin_add_overflow(n, by, &n))
         return reply.error("ERR increment or decrement would overflow");
     std::string value = std::to_string(n);
-    if (value_fits(ctx, reply, value.size()) && put(ctx, reply, ticket, key, value, deadline))
+    if (value_fits(ctx, reply, value.size()) && put(ctx, reply, ticket, key, value, deadline, kKeepFlags))
         reply.integer(n);
 }
 
@@ -393,7 +395,7 @@ static void mset_generic(std::span<const std::string_view> args, Context& ctx, R
         return reply_full(ctx, reply);
     for (size_t i = 1; i < args.size(); i += 2) {
         ++ctx.stats.saves;
-        if (!put(ctx, reply, ticket, args[i], args[i + 1], kNoDeadline))
+        if (!put(ctx, reply, ticket, args[i], args[i + 1], kNoDeadline, 0))
             return;
     }
     nx ? reply.integer(1) : reply.ok();
@@ -428,7 +430,7 @@ HANDLER(cmd_append)
         return;
     }
     value.append(args[2]);
-    if (put(ctx, reply, ticket, args[1], value, deadline))
+    if (put(ctx, reply, ticket, args[1], value, deadline, kKeepFlags))
         reply.integer(static_cast<long long>(value.size()));
 }
 
@@ -500,7 +502,7 @@ HANDLER(cmd_incrbyfloat)
     if (std::isnan(value) || std::isinf(value))
         return reply.error("ERR increment would produce NaN or Infinity");
     std::string text = format_long_double(value);
-    if (value_fits(ctx, reply, text.size()) && put(ctx, reply, ticket, args[1], text, deadline))
+    if (value_fits(ctx, reply, text.size()) && put(ctx, reply, ticket, args[1], text, deadline, kKeepFlags))
         reply.bulk(text);
 }
 
@@ -555,7 +557,7 @@ HANDLER(cmd_setrange)
     if (value.size() < off + piece.size())
         value.resize(off + piece.size(), '\0');
     value.replace(off, piece.size(), piece);
-    if (put(ctx, reply, ticket, args[1], value, deadline))
+    if (put(ctx, reply, ticket, args[1], value, deadline, kKeepFlags))
         reply.integer(static_cast<long long>(value.size()));
 }
 
