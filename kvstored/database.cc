@@ -73,9 +73,9 @@ uint64_t Database::erase(std::string_view key, bool& erased)
     return persistence_->erase(key);
 }
 
-uint64_t Database::set_deadline(std::string_view key, int64_t deadline, bool& found)
+uint64_t Database::set_deadline(std::string_view key, int64_t deadline, bool& found, Store::Version version)
 {
-    found = store_.set_deadline(key, deadline);
+    found = store_.set_deadline(key, deadline, version);
     if (found)
         watches_.touch(key);
     if (!found || !persistence_)

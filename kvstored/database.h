@@ -59,7 +59,8 @@ public:
     // put's deadline is as for Store::put (kNoDeadline, kKeepDeadline or unix
     // ms); an entry it displaced to make room (expired or evicted) is deleted
     // from the database first. set_deadline changes a live entry's deadline
-    // (kNoDeadline: none).
+    // (kNoDeadline: none), with a new version unless asked to keep it
+    // (Store::set_deadline).
     // `flags`: 0..UINT32_MAX or kKeepFlags (store.h); the overloads without
     // it write flags 0 (a whole new value from a door without flags).
     uint64_t put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
@@ -73,7 +74,8 @@ public:
         return put(key, value, kNoDeadline, 0, result);
     }
     uint64_t erase(std::string_view key, bool& erased);
-    uint64_t set_deadline(std::string_view key, int64_t deadline, bool& found);
+    uint64_t set_deadline(std::string_view key, int64_t deadline, bool& found,
+                          Store::Version version = Store::Version::New);
     uint64_t clear();
 
     // The active expiry cycle: reclaims expired entries, earliest deadline

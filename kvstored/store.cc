@@ -271,11 +271,11 @@ Store::PutResult Store::put(std::string_view key, std::string_view value, int64_
                   flags == kKeepFlags ? 0 : static_cast<uint32_t>(flags), displaced);
 }
 
-void Store::rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags)
+void Store::rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags, Version rule)
 {
     char* old = slots_[slot].get();
     int64_t old_deadline = deadline_of(old);
-    uint64_t version = last_version_ + 1;
+    uint64_t version = rule == Version::Keep ? version_of(old) : last_version_ + 1;
     uint32_t stamp = stamp_now();
     if (value_len(old) == value.size() && has_deadline(old) == (deadline != kNoDeadline)
         && has_flags(old) == (flags != 0)) {
@@ -305,7 +305,7 @@ void Store::rewrite(size_t slot, std::string_view value, int64_t deadline, uint3
     char* b = slots_[slot].get();
     store_le(b + kVersionAt, 8, version);
     store_le(b + kStampAt, 3, stamp);
-    last_version_ = version;
+    last_version_ = std::max(last_version_, version);
 }
 
 Store::PutResult Store::insert(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags,
@@ -420,14 +420,14 @@ bool Store::erase(std::string_view key)
     return true;
 }
 
-bool Store::set_deadline(std::string_view key, int64_t deadline)
+bool Store::set_deadline(std::string_view key, int64_t deadline, Version version)
 {
     check_deadline("set_deadline", deadline, false);
     size_t i = find_live(key);
     if (i == kNone)
         return false;
     const char* b = slots_[i].get();
-    rewrite(i, value_of(b), deadline, flags_of(b));
+    rewrite(i, value_of(b), deadline, flags_of(b), version);
     return true;
 }
 

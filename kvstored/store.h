@@ -16,6 +16,8 @@
 //  - Every write of an entry (put, set_deadline) gives it a new version from
 //    one store-wide counter: versions only grow, across keys too, so a client
 //    can tell whether an entry changed since it read it (compare-and-set).
+//    The one exception is asked for by name: a set_deadline with
+//    Version::Keep (memcached's touch, which keeps the cas unique).
 //  - Keys (1-255 bytes here; the protocol allows 250) and values (under
 //    1 GiB) are arbitrary bytes; the protocol layer validates them.
 //  - Each entry carries memcached's 32-bit client flags (0 unless the
@@ -177,10 +179,12 @@ public:
     // True iff a live entry was removed (an expired one is reclaimed: false).
     bool erase(std::string_view key);
     // Gives the live entry `key` the deadline (1..kMaxDeadline, or
-    // kNoDeadline to drop it; else std::invalid_argument) and a new version;
-    // its flags stay.
+    // kNoDeadline to drop it; else std::invalid_argument) and a new version
+    // (Version::Keep: the version it has, as memcached's touch keeps the cas
+    // unique); its flags stay.
     // False, nothing changed, if the key is absent or expired.
-    bool set_deadline(std::string_view key, int64_t deadline);
+    enum class Version { New, Keep };
+    bool set_deadline(std::string_view key, int64_t deadline, Version version = Version::New);
 
     // Live keys starting with `prefix`, sorted bytewise; valid until the next
     // mutation.
@@ -273,7 +277,8 @@ private:
     bool expired(const char* b, int64_t now) const;
     // Writes the entry in `slot` anew: value, deadline (not kKeepDeadline),
     // flags, next version, stamp.
-    void rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags);
+    void rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags,
+                 Version rule = Version::New);
     PutResult insert(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags,
                      std::string* displaced);
     size_t eviction_victim();  // a slot, by sampling; the table is not empty

@@ -22,7 +22,8 @@ command sends each side its own unique for the same number.
 
 Expiry never depends on timing: exptimes are 0, negative, large relative
 (2,000,000 s, under memcached's 30-day bound), absolute in the past (2001)
-or far in the future (2100); a delayed flush_all only with 100,000 s. Nothing
+or far in the future (2100, which memcached truncates to 32 bits: negative);
+a delayed flush_all only in MALFORMED. Nothing
 sleeps.
 
 The seed is printed first; `--seed S` replays a run exactly. A failure prints
@@ -57,22 +58,24 @@ NORMALISED = {
     # kvstore's stats are the counters it can honestly fill plus its own
     # (kvstore_*); memcached's slab and thread figures have no meaning there.
     "stats": "every line STAT <name> <value>, then END (names and values not compared)",
-    # Every write of a kvstore entry gives it a new version, touch and gat
-    # included, and the cas unique is that version; memcached's touch keeps
-    # the cas unique. So after touch/gat/gats of a key, until the next write
-    # of it, its cas unique in gets/gats is compared as present only, and no
-    # cas command uses a unique seen before the touch.
-    "cas after touch": "the cas unique of a key touched since its last write is shown as *",
     # memcached pads a shortened incr/decr result with spaces in place ("10"
     # decr 1 -> "9 ") only when no other thread holds the item at that
     # moment, else it writes a new item without them: two memcached 1.6.18
-    # differ on the same sequence. kvstore always pads. The padding itself is
-    # checked in MALFORMED ("decr to 0 and padding"), on a fresh item; the
-    # generator never appends to the keys it increments.
+    # differ on the same sequence (even on a fresh item, about one run in
+    # 40). kvstore always pads; the unit tests check its bytes
+    # (test_memcache_commands.cc). The generator never appends to the keys
+    # it increments.
     "incr/decr padding": "a value of digits then spaces is compared without the spaces",
 }
 # Never sent, since the two servers differ by design (docs/memcache.md,
-# "Differences"): the binary protocol (a first byte 0x80), `stats` with an
+# "Differences"): a retrieval naming a key over 250 bytes in a pipelined
+# batch (memcached 1.6.18 then drops the replies to the earlier commands of
+# the batch it has not written yet, conn_release_items; kvstore answers every
+# command: such a get is sent alone), a delayed flush_all amid the sequence
+# (in memcached 1.6.18 it replaces settings.oldest_live, so the items an
+# earlier immediate flush_all had hidden, and not yet reclaimed, come back;
+# kvstore deleted them: MALFORMED checks the delayed form's reply, followed
+# by an immediate one), the binary protocol (a first byte 0x80), `stats` with an
 # argument (items, slabs, settings, sizes, conns, detail: memcached's
 # internals), cache_memlimit (kvstore cannot resize at run time and says so),
 # slabs/lru/lru_crawler/watch/shutdown/debug commands, values of 65,400 to
@@ -85,6 +88,7 @@ NORMALISED = {
 KEYS = [b"a", b"b", b"c", b"num", b"n2", b"k\x01x", b"k\tx", b"\xffbin", b"K" * 250]
 NUMBER_KEYS = (b"num", b"n2")  # incr/decr go to these only; append/prepend never
 BIG_KEY = b"big"  # the only key with values near the limit (no append to it)
+RETRIEVALS = (b"get", b"gets", b"gat", b"gats")
 LONG_KEY = b"L" * 251  # over memcached's 250: CLIENT_ERROR bad command line format
 VALUES = [b"", b"0", b"1", b"7", b"10", b"99", b"100", b"1000", b"18446744073709551615", b"18446744073709551614",
           b"18446744073709551616", b"-1", b" 5", b"5 ", b"abc", b"hello world", b"a\r\nb", b"\r\n", b"\x00\xff\x80",
@@ -198,8 +202,7 @@ class Gen:
             keys.append(LONG_KEY)
         for k in keys:
             parts.append(b" " + k)
-        touched = set(keys) if name in (b"gat", b"gats") else set()
-        return parts + [b"\r\n"], touched
+        return parts + [b"\r\n"]
 
     def command(self, batch=False):
         """(parts, written keys, touched keys, flush) for one random command;
@@ -208,8 +211,12 @@ class Gen:
         self.step += 1
         while True:
             name = self.r.choices(list(COMMANDS), weights=[w for w, _ in COMMANDS.values()])[0]
-            if not (batch and name in ("misc", "incr/decr")):
-                return COMMANDS[name][1](self)
+            if batch and name in ("misc", "incr/decr"):
+                continue
+            cmd = COMMANDS[name][1](self)
+            if batch and cmd[0][0].split(b" ")[0] in RETRIEVALS and any(LONG_KEY in p for p in cmd[0]):
+                continue  # see "Never sent"
+            return cmd
 
 
 def g_storage(name):
@@ -221,8 +228,7 @@ def g_storage(name):
 
 def g_retrieval(name):
     def gen(g):
-        parts, touched = g.retrieval(name)
-        return parts, set(), touched, False
+        return g.retrieval(name), set(), set(), False
     return gen
 
 
@@ -255,9 +261,9 @@ def g_touch(g):
 
 
 def g_flush(g):
-    arg = g.pick([b"", b" 0", b" noreply", b" 0 noreply", b" 100000", b" abc"])
-    # A delayed flush clears nothing now: only the immediate forms count.
-    return [b"flush_all" + arg + b"\r\n"], set(), set(), arg in (b"", b" 0", b" noreply", b" 0 noreply")
+    # No delayed flush here (see "Never sent"; MALFORMED checks its reply).
+    arg = g.pick([b"", b" 0", b" noreply", b" 0 noreply", b" abc"])
+    return [b"flush_all" + arg + b"\r\n"], set(), set(), arg != b" abc"
 
 
 def g_misc(g):
@@ -322,9 +328,9 @@ class Side:
                 out.append(p)
         return b"".join(out)
 
-    def normalise(self, reply, touched, seen):
-        """reply with each cas unique replaced by its number (C<n>), or by *
-        for a key in touched; appends (key, n) to seen."""
+    def normalise(self, reply, seen):
+        """reply with each cas unique replaced by its number (C<n>); appends
+        (key, n) to seen."""
         out = []
         for u in mc.units(reply):
             if u.startswith(b"VALUE "):
@@ -332,23 +338,34 @@ class Side:
                 fields = head.split(b" ")
                 if len(fields) == 5 or len(fields) == 4:
                     key, cas = fields[1], (fields[4] if len(fields) == 5 else None)
-                    if cas is None:
-                        pass
-                    elif key in touched:
-                        fields[4] = b"*"
-                    else:
+                    if cas is not None:
                         if cas not in self.number:
                             n = len(self.number) + 1
                             self.number[cas] = n
                             self.unique[n] = cas
                         fields[4] = b"C%d" % self.number[cas]
                         seen.append((key, self.number[cas]))
-                    if len(fields) >= 4 and NUMBER_PADDED.fullmatch(rest[:-2]):
-                        rest = rest[:-2].rstrip(b" ") + b"\r\n"
-                        fields[3] = b"%d" % (len(rest) - 2)
                     u = b" ".join(fields) + b"\r\n" + rest
-            out.append(u)
+            out.append(unpad(u))
         return b"".join(out)
+
+
+def unpad(unit):
+    """A VALUE block whose data is a number then spaces, without the spaces
+    (NORMALISED "incr/decr padding")."""
+    if not unit.startswith(b"VALUE "):
+        return unit
+    head, _, rest = unit.partition(b"\r\n")
+    fields = head.split(b" ")
+    if len(fields) >= 4 and NUMBER_PADDED.fullmatch(rest[:-2]):
+        rest = rest[:-2].rstrip(b" ") + b"\r\n"
+        fields[3] = b"%d" % (len(rest) - 2)
+    return b" ".join(fields) + b"\r\n" + rest
+
+
+def unpadded(result):
+    reply = result[0]
+    return b"".join(unpad(u) for u in mc.units(reply)) if isinstance(reply, bytes) else reply
 
 
 def stats_shape(reply):
@@ -379,27 +396,15 @@ class Run:
         self.ref = Side("reference", st.ref_port)
         self.sut = Side("SUT", st.sut_port)
         self.probe = None  # a connection to the reference for blank_number
-        self.touched = set()  # keys touched since their last write (NORMALISED "cas after touch")
         self.steps = 0
 
     def note(self, text):
         self.history.append("step %d: %s" % (self.g.step, text))
-        del self.history[:-25]
+        del self.history[:-int(os.environ.get("MC_HISTORY", "25"))]
 
     def exchange(self, cmds):
         """Sends cmds (a list of (parts, written, touched, flush)) as one
         batch to each side and compares the replies."""
-        # Update the touched set in command order, as the servers will.
-        touched_at_read = set(self.touched)
-        for _, written, touched, flush in cmds:
-            # A unique seen before a touch is stale on kvstore only.
-            if touched:
-                self.g.cas_pool = [(k, n) for k, n in self.g.cas_pool if k not in touched]
-            if flush:
-                self.touched.clear()
-            self.touched -= written
-            self.touched |= touched
-            touched_at_read |= touched
         reqs = {}
         for side in (self.ref, self.sut):
             reqs[side.name] = b"".join(side.render(c[0]) for c in cmds)
@@ -413,11 +418,9 @@ class Run:
                                "  reference replied:     %r"
                                % (self.g.step, side.name, e, reqs["reference"][:600], reqs["SUT"][:600],
                                   raw.get("reference", b"")[:600]))
-        # Keys written in this batch: a cas unique shown for them is always
-        # compared (touched_at_read is for keys only touched).
         seen_ref, seen_sut = [], []
-        nref = self.ref.normalise(raw["reference"], touched_at_read & self.touched, seen_ref)
-        nsut = self.sut.normalise(raw["SUT"], touched_at_read & self.touched, seen_sut)
+        nref = self.ref.normalise(raw["reference"], seen_ref)
+        nsut = self.sut.normalise(raw["SUT"], seen_sut)
         for parts, _, _, _ in cmds:
             self.note(repr(self.ref.render(parts)[:200]))
         if len(cmds) == 1 and same(cmds[0][0], nref, nsut):
@@ -509,7 +512,8 @@ MALFORMED = [
     ("uppercase command", b"GET k\r\n"),
     ("key of 250 bytes", b"set " + b"k" * 250 + b" 0 0 1\r\nx\r\nget " + b"k" * 250 + b"\r\n"),
     ("key of 251 bytes in set", b"set " + b"k" * 251 + b" 0 0 1\r\nx\r\n"),
-    ("key of 251 bytes in get among others", b"set k 0 0 1\r\nx\r\nget k " + b"k" * 251 + b" k\r\n"),
+    ("key of 251 bytes in get among others", b"get k " + b"k" * 251 + b" k\r\n"),
+    ("delayed flush_all", b"flush_all 100000\r\nflush_all 100000 noreply\r\nflush_all 0\r\n"),
     ("key with control bytes", b"set k\x01\x02 0 0 1\r\nx\r\nget k\x01\x02\r\n"),
     ("value over the limit", b"set k 0 0 1\r\nx\r\nset k 0 0 70000\r\n" + BIG + b"\r\nget k\r\n"),
     ("value over the limit, noreply", b"set k 0 0 70000 noreply\r\n" + BIG + b"\r\nget k\r\n"),
@@ -555,7 +559,8 @@ def malformed(st):
         finally:
             for c in conns:
                 c.close()
-        if len(results) != 2 or results[0] != results[1]:
+        if len(results) != 2 or (results[0] != results[1] and (
+                unpadded(results[0]) != unpadded(results[1]) or results[0][1:] != results[1][1:])):
             failures.append("malformed request '%s' %r:\n  reference: %r\n  SUT:       %r"
                             % (name, data[:80], [r[0][:300] if isinstance(r[0], bytes) else r for r in results[:1]],
                                [r[0][:300] if isinstance(r[0], bytes) else r for r in results[1:]]))

@@ -278,9 +278,8 @@ TEST_CASE("memcache gat and gats touch and get", "[memcache]")
     uint64_t before = f.cas_of("k");
     CHECK(f.run("gat 100 k") == "VALUE k 0 1\r\nx\r\nEND\r\n");
     CHECK(f.db.store().peek("k")->deadline == f.now() + 100'000);
-    // kvstore: a touch gives the entry a new cas (memcached keeps it).
-    uint64_t after = f.cas_of("k");
-    CHECK(after != before);
+    // A touch keeps the cas unique, as memcached's does: a cas with it works.
+    CHECK(f.cas_of("k") == before);
     std::string reply = f.run("gats 0 k");
     CHECK(reply == "VALUE k 0 1 " + std::to_string(f.cas_of("k")) + "\r\nx\r\nEND\r\n");
     CHECK(f.db.store().peek("k")->deadline == kv::kNoDeadline);
@@ -296,6 +295,12 @@ TEST_CASE("memcache gat and gats touch and get", "[memcache]")
     CHECK(f.stats.memcache.touch_hits == 5);
     CHECK(f.stats.memcache.touch_misses == 1);
     CHECK(f.stats.memcache.cmd_get == 1);
+    // touch keeps the cas unique too: a cas with the one read before works.
+    CHECK(f.run("set t 0 0 1", "x") == "STORED\r\n");
+    uint64_t read = f.cas_of("t");
+    CHECK(f.run("touch t 50") == "TOUCHED\r\n");
+    CHECK(f.run("gat 60 t") == "VALUE t 0 1\r\nx\r\nEND\r\n");
+    CHECK(f.run("cas t 0 0 1 " + std::to_string(read), "y") == "STORED\r\n");
 }
 
 TEST_CASE("memcache gat shows the flags", "[memcache][flags]")

@@ -177,9 +177,11 @@ TEST_CASE_METHOD(Fixture, "mg: TTLs, T (touch) and t in line order", "[memcache]
     // An absolute unix time.
     int64_t at = now() / 1000 + 5000;
     CHECK(run(meta_get, "mg tk T" + std::to_string(at) + " t") == "HD t5000\r\n");
-    // The touch is a write: its c is the entry's cas after it.
+    // A touch keeps the cas unique, as in memcached.
+    std::string cas = c("tk");
     std::string line = run(meta_get, "mg tk c T10");
-    CHECK(line == "HD c" + c("tk") + "\r\n");
+    CHECK(line == "HD c" + cas + "\r\n");
+    CHECK(c("tk") == cas);
     CHECK(stats.memcache.cmd_touch == 6);
     CHECK(stats.memcache.touch_hits == 6);
     // A negative T expires the item at once; the hit is still answered.

@@ -500,6 +500,24 @@ TEST_CASE("set_deadline sets, moves and clears a deadline, live entries only", "
     CHECK(s.reclaim_expired(5) == 1);
 }
 
+TEST_CASE("set_deadline gives a new version, or keeps it when asked (memcached's touch)", "[store][expiry]")
+{
+    ManualClock clock;
+    Store s(10, WhenFull::Refuse, clock);
+    s.put("a", "value");
+    s.put("b", "other");
+    const uint64_t a = s.peek("a")->version;
+    // Keep, whether the block is rewritten in place or moves (a deadline added).
+    REQUIRE(s.set_deadline("a", clock.now_ms() + 100, Store::Version::Keep));
+    CHECK(s.peek("a")->version == a);
+    REQUIRE(s.set_deadline("a", clock.now_ms() + 200, Store::Version::Keep));
+    CHECK(s.peek("a")->version == a);
+    CHECK(s.peek("a")->deadline == clock.now_ms() + 200);
+    // The counter does not go back: the next write is newer than every entry.
+    REQUIRE(s.set_deadline("a", kNoDeadline));
+    CHECK(s.peek("a")->version > s.peek("b")->version);
+}
+
 TEST_CASE("out-of-range deadlines and oversized values are refused with nothing changed", "[store][expiry]")
 {
     ManualClock clock;

@@ -106,8 +106,8 @@ uint64_t decr_command(const Request& req, Session&, Context& ctx, std::string& o
     return arithmetic(req, ctx, out, false);
 }
 
-// touch <key> <exptime> [noreply]. The entry gets a new cas unique (every
-// write does in kvstore; memcached's touch keeps it: docs/memcache.md).
+// touch <key> <exptime> [noreply]. The entry keeps its cas unique, as in
+// memcached (Store::Version::Keep).
 uint64_t touch_command(const Request& req, Session&, Context& ctx, std::string& out)
 {
     bool noreply = noreply_token(req);
@@ -132,7 +132,7 @@ uint64_t touch_command(const Request& req, Session&, Context& ctx, std::string& 
     if (expired_at_once(deadline, ctx.clock))
         ticket = ctx.db.erase(key, found);
     else
-        ticket = ctx.db.set_deadline(key, deadline, found);
+        ticket = ctx.db.set_deadline(key, deadline, found, Store::Version::Keep);
     ++(found ? m.touch_hits : m.touch_misses);
     reply_line(out, noreply, found ? "TOUCHED" : "NOT_FOUND");
     return ticket;

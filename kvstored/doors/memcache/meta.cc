@@ -16,10 +16,10 @@
 //  - md I (invalidate) keeps the item and gives it a new cas (and T's TTL)
 //    but cannot mark it stale; ms I is ignored (a lower C is an EX).
 //
-// Time: a TTL change is a write (it gives the entry a new version, the cas
-// memcached keeps), so every command does its one write first and then
-// reports the version that write made: a cas a client reads from a reply is
-// always the one its next C must name.
+// Time: a TTL change keeps the entry's cas unique, as in memcached
+// (Store::Version::Keep). Every command does its one write first and then
+// reports the entry as that write left it: a cas a client reads from a reply
+// is always the one its next C must name.
 #include <algorithm>
 #include <cctype>
 #include <climits>
@@ -410,7 +410,7 @@ uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
             kept = std::string(e->value);
             flags = e->flags;
             bool found = false;
-            ticket = ctx.db.set_deadline(of.key, deadline_of(of.exptime, ctx.clock), found);
+            ticket = ctx.db.set_deadline(of.key, deadline_of(of.exptime, ctx.clock), found, Store::Version::Keep);
         } else {
             // The stub's TTL: N's, or a T's that comes after it on the line.
             int64_t stub_deadline = kNoDeadline;

@@ -10,12 +10,14 @@
 // more than about kReplyChunk plus one value of reply.
 //
 // memcached refuses a request naming a key over 250 bytes with
-// "CLIENT_ERROR bad command line format" and drops what it had answered; as
-// a chunk may already be sent, kvstore checks every key before answering
-// any (memcached's keys before the long one are looked up and counted, and
-// gat's are touched: kvstore does neither).
+// "CLIENT_ERROR bad command line format" and drops what it had answered, but
+// the keys before the long one were looked up, counted and (gat) touched. As
+// a chunk may already be sent, kvstore finds a long key before answering any,
+// then does the same: those keys are looked up, counted and touched, and
+// their answers dropped.
 #include <algorithm>
 #include <optional>
+#include <span>
 
 #include "handlers.h"
 
@@ -58,19 +60,57 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
         }
         deadline = deadline_of(exptime, ctx.clock);
     }
-    if (session.next_key == 0) {
-        for (size_t i = first; i < req.tokens.size(); ++i) {
-            if (!key_ok(req.tokens[i])) {
-                reply_line(out, false, kBadFormat);
-                return 0;
-            }
+    Stats::Memcache& m = ctx.stats.memcache;
+    // Answers one key into `into`; returns the ticket of its touch, if any.
+    auto answer = [&](std::string_view key, std::string& into) -> uint64_t {
+        ++ctx.stats.reads;
+        std::optional<Store::Entry> e = ctx.db.store().get(key);
+        ++(touch ? m.cmd_touch : m.cmd_get);
+        if (!e) {
+            ++ctx.stats.misses;
+            ++(touch ? m.touch_misses : m.get_misses);
+            return 0;
         }
+        ++ctx.stats.hits;
+        if (!touch) {
+            ++m.get_hits;
+            value_block(into, key, e->flags, e->value, with_cas, e->version);
+            return 0;
+        }
+        // gat: touch, then answer with the entry as touched (its cas
+        // unchanged, as in memcached: Store::Version::Keep).
+        ++m.touch_hits;
+        ++ctx.stats.expires;
+        if (expired_at_once(deadline, ctx.clock)) {
+            value_block(into, key, e->flags, e->value, with_cas, e->version);
+            bool erased = false;
+            return ctx.db.erase(key, erased);
+        }
+        bool found = false;
+        uint64_t t = ctx.db.set_deadline(key, deadline, found, Store::Version::Keep);
+        if (std::optional<Store::Entry> after = ctx.db.store().peek(key))
+            value_block(into, key, after->flags, after->value, with_cas, after->version);
+        return t;
+    };
+    uint64_t ticket = 0;
+    if (session.next_key == 0) {
         // gat writes (a touch): refused whole while storage refuses writes.
         if (touch && first < req.tokens.size() && write_refused(ctx, out, false))
             return 0;
+        auto keys = std::span(req.tokens).subspan(first);
+        auto bad = std::find_if(keys.begin(), keys.end(), [](std::string_view k) { return !key_ok(k); });
+        if (bad != keys.end()) {
+            // memcached looks up (and gat touches) the keys before the long
+            // one, then drops what it had answered.
+            std::string dropped;
+            for (auto k = keys.begin(); k != bad; ++k) {
+                ticket = std::max(ticket, answer(*k, dropped));
+                dropped.clear();
+            }
+            reply_line(out, false, kBadFormat);
+            return ticket;
+        }
     }
-    Stats::Memcache& m = ctx.stats.memcache;
-    uint64_t ticket = 0;
     size_t start = session.next_key ? session.next_key : first;
     session.next_key = 0;
     for (size_t i = start; i < req.tokens.size(); ++i) {
@@ -79,38 +119,7 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
             session.next_key = i;  // answered up to here: the door calls again
             return ticket;
         }
-        std::string_view key = req.tokens[i];
-        ++ctx.stats.reads;
-        std::optional<Store::Entry> e = ctx.db.store().get(key);
-        if (touch)
-            ++m.cmd_touch;
-        else
-            ++m.cmd_get;
-        if (!e) {
-            ++ctx.stats.misses;
-            ++(touch ? m.touch_misses : m.get_misses);
-            continue;
-        }
-        ++ctx.stats.hits;
-        if (!touch) {
-            ++m.get_hits;
-            value_block(out, key, e->flags, e->value, with_cas, e->version);
-            continue;
-        }
-        // gat: touch, then answer with the entry as touched (its new cas:
-        // every write, a touch included, gives the entry a new version).
-        ++m.touch_hits;
-        ++ctx.stats.expires;
-        if (expired_at_once(deadline, ctx.clock)) {
-            value_block(out, key, e->flags, e->value, with_cas, e->version);
-            bool erased = false;
-            ticket = std::max(ticket, ctx.db.erase(key, erased));
-            continue;
-        }
-        bool found = false;
-        ticket = std::max(ticket, ctx.db.set_deadline(key, deadline, found));
-        if (std::optional<Store::Entry> t = ctx.db.store().peek(key))
-            value_block(out, key, t->flags, t->value, with_cas, t->version);
+        ticket = std::max(ticket, answer(req.tokens[i], out));
     }
     out += "END\r\n";
     return ticket;
