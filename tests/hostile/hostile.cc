@@ -1,6 +1,8 @@
 // hostile.cc: see hostile.h.
 #include "hostile.h"
 
+#include "wire.h"
+
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -91,7 +93,7 @@ std::string wire_hello(uint8_t flags)
 {
     std::string address = "hostile";
     return wire_frame(1,
-                      be32(6) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
+                      be32(kv::wire::kVersion) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
                           + static_cast<char>(flags));
 }
 
