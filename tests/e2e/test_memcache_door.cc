@@ -128,7 +128,7 @@ TEST_CASE("a memcached client through kvsvc --protocol memcache: handed off, rel
         CHECK(s.client.read_to_eof(5s) == "END\r\n");
         CHECK(exited_with(s.process.wait_exit(5s), 0));
     }
-    SECTION("through xinetd, beside the line protocol's service")
+    SECTION("through real xinetd, its one service kvsvc --protocol memcache")
     {
         XinetdOptions o = kvsvc_service(daemon.socket_path());
         o.server_args = "--protocol memcache " + o.server_args;
