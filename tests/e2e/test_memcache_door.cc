@@ -76,7 +76,7 @@ TEST_CASE("a memcached client through kvsvc --protocol memcache: handed off, rel
         check_kvsvc_session(daemon.socket_path(), {"--protocol", "memcache", "--no-handoff"}, "get nothing\r\nquit\r\n",
                             "END\r\n");
     }
-    SECTION("through xinetd, beside the line protocol's service")
+    SECTION("through real xinetd, its one service kvsvc --protocol memcache")
     {
         PrivateXinetd xinetd(dir, free_tcp_port(), door_service(daemon.socket_path(), "memcache"));
         LineClient c = connect_tcp(xinetd.port());

@@ -319,10 +319,18 @@ class Hostile(hostile.Hostile):
         with mc.Conn(self.st.sut_port, timeout=10) as c:
             got = c.call("version")
             got_set = c.call("set after 0 0 2\r\nok")
+            # The set whose data block the restart cut was not stored, its
+            # rest sent afterwards included (docs/memcache.md: a command the
+            # client sent but kvstored had not run is not done).
+            got_mid = c.call("get mid")
         if not got.startswith(b"VERSION ") or got_set != b"STORED\r\n":
             self.fail("restart: a new session answered %r, %r" % (got, got_set))
         else:
             self.ok("restart: a new session works (%r)" % got.strip())
+        if got_mid != b"END\r\n":
+            self.fail("restart: the set cut by the restart was stored: get mid answered %r" % got_mid[:100])
+        else:
+            self.ok("restart: the set cut by the restart was not stored (get mid: END)")
 
 
 def main():
