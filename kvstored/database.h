@@ -77,6 +77,11 @@ public:
     uint64_t set_deadline(std::string_view key, int64_t deadline, bool& found,
                           Store::Version version = Store::Version::New);
     uint64_t clear();
+    // memcached's delayed flush_all, recorded so that it survives a restart
+    // (Persistence::flush_at; Server::flush_at runs it): the time, unix ms,
+    // or 0 for none. pending_flush() is the one the database held at start.
+    uint64_t note_flush_at(int64_t unix_ms) { return persistence_ ? persistence_->flush_at(unix_ms) : 0; }
+    int64_t pending_flush() const { return persistence_ ? persistence_->pending_flush() : 0; }
 
     // The active expiry cycle: reclaims expired entries, earliest deadline
     // first, for at most `budget` of CPU time, and queues one database

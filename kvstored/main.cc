@@ -72,7 +72,8 @@ void add_run_command(CLI::App& app, RunOptions& o)
                 "the admin subcommands on the admin socket, holds a capped in-memory store, optionally\n"
                 "persisted to SQLite (--db), logs to stderr (the journal under systemd) and shuts down\n"
                 "gracefully on SIGTERM or SIGINT: pending writes are committed, then every attached\n"
-                "kvsvc is told, so each client sees 'BYE kvstored is shutting down'.\n"
+                "kvsvc is told: a line-protocol client sees 'BYE kvstored is shutting down'; a Redis or\n"
+                "memcached client gets the replies to what kvstored ran, then the connection closes.\n"
                 "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
                 "group. The admin socket admits root and the --admin-group (mode 0660), or without\n"
                 "one root and kvstored's user (mode 0600). The packaged unit runs kvstored as user\n"
@@ -196,16 +197,21 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
     sub("stats", "Counters: connections, commands, hits, misses, full rejections, commits", [&] {
         return a::stats(t, o.json);
     })->add_flag("--json", o.json, "One JSON object instead of 'name value' lines");
-    sub("clients", "One row per attached kvsvc: id, pid, remote address, attached since, commands, idle", [&] {
-        return a::clients(t, o.json);
-    })->add_flag("--json", o.json, "A JSON array instead of a table");
+    sub("clients",
+        "One row per attached kvsvc: id, pid, remote address, attached since, commands, idle seconds, protocol "
+        "(line, redis or memcache)",
+        [&] { return a::clients(t, o.json); })
+        ->add_flag("--json", o.json, "A JSON array instead of a table");
     auto* kick = sub("kick",
-                     "Disconnect one client: it gets 'BYE <message>' and its kvsvc exits; answers once it has "
-                     "left, or resets it after 5 s if it does not read",
+                     "Disconnect one client: a line-protocol client gets 'BYE <message>' (a Redis or memcached "
+                     "client's replies in flight are written, then its connection closes) and its kvsvc exits; "
+                     "answers once it has left, or resets it after 5 s if it does not read",
                      [&] { return a::kick(t, o.id, o.message); });
     kick->add_option("ID", o.id, "Client id, from 'kvstored clients'")->required();
     kick->add_option("--message", o.message, "What the client is told (default: disconnected by the administrator)");
-    sub("get", "Print the value of KEY; when it has a deadline, say on stderr when it expires",
+    sub("get",
+        "Print the value of KEY; on stderr, its memcached flags when not 0, and when it expires if it has a "
+        "deadline",
         [&] { return a::get(t, o.key); })
         ->add_option("KEY", o.key, "The key")
         ->required();
@@ -229,8 +235,9 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         [&] { return a::dump(t, format_of(o.format)); })
         ->add_option("--format", o.format,
                      "jsonl: a header line {\"kvstore_dump\":2}, then {\"key\":..,\"value\":..[,\"deadline\":"
-                     "<unix ms>]} (base64 under key_b64/value_b64 when not UTF-8); tsv: a header line "
-                     "#kvstore-dump 2, then key<TAB>value<TAB>deadline (empty: none) with backslash escapes")
+                     "<unix ms>][,\"flags\":<memcached flags>]} (base64 under key_b64/value_b64 when not UTF-8); "
+                     "tsv: a header line #kvstore-dump 2, then key<TAB>value<TAB>deadline (empty: none)"
+                     "[<TAB>flags, when not 0] with backslash escapes")
         ->capture_default_str()
         ->check(CLI::IsMember({"jsonl", "tsv"}));
     auto* load = sub("load",
@@ -247,7 +254,9 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         return a::flush(t, o.yes);
     })->add_flag("--yes", o.yes, "Yes, delete everything");
     auto* shutdown
-        = sub("shutdown", "Stop kvstored gracefully: every client gets 'BYE <message>'; waits for it to exit",
+        = sub("shutdown",
+              "Stop kvstored gracefully: every line-protocol client gets 'BYE <message>' (Redis and memcached "
+              "clients get their replies, then the connection closes); waits for it to exit",
               [&] { return a::shutdown(t, o.message, std::chrono::milliseconds(static_cast<long>(o.wait_s * 1000))); });
     shutdown->add_option("--message", o.message, "What clients are told (default: kvstored is shutting down)");
     shutdown->add_option("--timeout", o.wait_s, "Seconds to wait for kvstored to exit")

@@ -62,6 +62,8 @@ Persistence::Persistence(const PersistConfig& config, Store& store)
     floor_stmt_ = prepare("INSERT INTO meta(name, value) VALUES('version_floor', ?1) "
                           "ON CONFLICT(name) DO UPDATE SET value = excluded.value "
                           "WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)");
+    flush_at_stmt_ = prepare("INSERT INTO meta(name, value) VALUES('flush_at', ?1) "
+                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     begin_stmt_ = prepare("BEGIN IMMEDIATE");
     commit_stmt_ = prepare("COMMIT");
     rollback_stmt_ = prepare("ROLLBACK");
@@ -232,6 +234,18 @@ uint64_t Persistence::read_version_floor()
     return v > 0 ? static_cast<uint64_t>(v) : 0;
 }
 
+// The delayed flush_all recorded by the last commit; 0 when none is pending.
+int64_t Persistence::read_pending_flush()
+{
+    Stmt at = prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'flush_at'");
+    int rc = sqlite3_step(at.get());
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        fail("read the pending flush_all of");
+    return std::max<int64_t>(sqlite3_column_int64(at.get(), 0), 0);
+}
+
 // Reads only: the rows that expired while kvstored was stopped are skipped
 // here and deleted by the first commit (one queued expire), so kvstored starts
 // even while another process holds the database's write lock.
@@ -252,6 +266,7 @@ void Persistence::load(Store& store)
     // included, exceeds any a client saw before the restart (a cas must never
     // match a version from an earlier life).
     store.raise_version_floor(std::max(read_version_floor(), static_cast<uint64_t>(std::max<int64_t>(now, 0)) * 1000));
+    pending_flush_ = read_pending_flush();
     Stmt rows = prepare(
         "SELECT key, value, deadline, flags FROM kv WHERE deadline IS NULL OR deadline <= 0 OR deadline > ?1");
     sqlite3_bind_int64(rows.get(), 1, now);
@@ -349,6 +364,11 @@ uint64_t Persistence::clear()
 uint64_t Persistence::expire(int64_t now_ms)
 {
     return enqueue(Change{Change::Kind::Expire, {}, {}, now_ms});
+}
+
+uint64_t Persistence::flush_at(int64_t unix_ms)
+{
+    return enqueue(Change{Change::Kind::FlushAt, {}, {}, unix_ms});
 }
 
 uint64_t Persistence::put_all(bool clear_first, std::vector<Entry> entries, uint64_t version)
@@ -562,6 +582,9 @@ sqlite3_stmt* Persistence::bind(const Change& c)
     case Change::Kind::Expire:
         sqlite3_bind_int64(expire_stmt_.get(), 1, c.deadline);
         return expire_stmt_.get();
+    case Change::Kind::FlushAt:
+        sqlite3_bind_int64(flush_at_stmt_.get(), 1, c.deadline);
+        return flush_at_stmt_.get();
     }
     return nullptr;  // not reached: -Wswitch checks that every kind has its case
 }

@@ -126,6 +126,12 @@ public:
     // store reclaimed in memory since the last expire (lazily, actively or to
     // make room) goes in one statement instead of a delete per key.
     uint64_t expire(int64_t now_ms);
+    // memcached's delayed flush_all (Server::flush_at): the time every entry
+    // is to be deleted, unix ms, or 0 for none; kept in meta so that a
+    // restart still carries it out. pending_flush() is what the file held at
+    // start.
+    uint64_t flush_at(int64_t unix_ms);
+    int64_t pending_flush() const { return pending_flush_; }
     // Queues, in one step, a clear (when `clear_first`) and a put of every
     // entry: they always go into the same transaction, so the database holds
     // either all of them or none. `version` is the highest version the
@@ -164,10 +170,10 @@ public:
 
 private:
     struct Change {
-        enum class Kind { Put, SetDeadline, Erase, Clear, Expire } kind;
+        enum class Kind { Put, SetDeadline, Erase, Clear, Expire, FlushAt } kind;
         std::string key;
         std::string value;
-        int64_t deadline = kNoDeadline;  // Put, SetDeadline; Expire: its "now"
+        int64_t deadline = kNoDeadline;  // Put, SetDeadline; Expire: its "now"; FlushAt: its time
         uint64_t version = 0;  // Put, SetDeadline (0: none to record)
         uint32_t flags = 0;  // Put
         uint64_t seq = 0;
@@ -194,6 +200,7 @@ private:
     void migrate(int from);
     void load(Store& store);
     uint64_t read_version_floor();
+    int64_t read_pending_flush();
     Stmt prepare(const char* sql);
     void exec(const char* sql);
     [[noreturn]] void fail(const std::string& what) const;
@@ -215,7 +222,8 @@ private:
 
     PersistConfig config_;
     Db db_;
-    Stmt put_stmt_, set_deadline_stmt_, erase_stmt_, clear_stmt_, expire_stmt_, floor_stmt_;
+    Stmt put_stmt_, set_deadline_stmt_, erase_stmt_, clear_stmt_, expire_stmt_, floor_stmt_, flush_at_stmt_;
+    int64_t pending_flush_ = 0;
     Stmt begin_stmt_, commit_stmt_, rollback_stmt_;
     UniqueFd notify_;
 

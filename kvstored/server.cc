@@ -117,6 +117,11 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
                           config_.admin_group.value_or(static_cast<gid_t>(-1))},
         [this](UniqueFd fd, const ucred& peer) { admit(std::move(fd), peer, Client::Role::Admin); });
     expire_timer_ = loop_.add_timer(kExpireMin, [this] { expire_tick(); });
+    if (int64_t at = db_.pending_flush()) {
+        LOG_INFO("a delayed flush_all recorded before the restart deletes every entry %s",
+                 at <= db_.store().clock().now_ms() ? "now" : "at its time");
+        arm_flush(at);
+    }
 }
 
 Server::~Server()
@@ -145,29 +150,47 @@ void Server::expire_tick()
     expire_timer_ = loop_.add_timer(delay, [this] { expire_tick(); });
 }
 
-void Server::flush_at(int64_t unix_ms)
+uint64_t Server::flush_at(int64_t unix_ms)
+{
+    uint64_t ticket = db_.note_flush_at(unix_ms);
+    arm_flush(unix_ms);
+    return ticket;
+}
+
+void Server::arm_flush(int64_t unix_ms)
 {
     loop_.cancel_timer(flush_timer_);
     flush_timer_ = 0;
     if (unix_ms == 0)
         return;
     auto delay = std::chrono::milliseconds(std::max<int64_t>(0, unix_ms - db_.store().clock().now_ms()));
-    flush_timer_ = loop_.add_timer(delay, [this] {
-        flush_timer_ = 0;
-        std::string refusal = db_.write_refusal();
-        if (!refusal.empty()) {
-            LOG_WARN("delayed flush_all: not done: %s", refusal.c_str());
-            return;
-        }
-        size_t entries = db_.store().size();
-        try {
-            db_.clear();  // nobody waits for its ticket: the flush_all was answered when it was asked
-        } catch (const std::bad_alloc&) {
-            LOG_WARN("delayed flush_all: not done: out of memory");
-            return;
-        }
-        LOG_INFO("delayed flush_all: deleted %zu entries, as a memcached client asked", entries);
-    });
+    flush_timer_ = loop_.add_timer(delay, [this, unix_ms] { run_flush(unix_ms); });
+}
+
+// The delayed flush_all's time has come. It was answered OK when it was
+// asked, so it is carried out however long that takes: while the database
+// refuses writes it is tried again every second.
+void Server::run_flush(int64_t unix_ms)
+{
+    flush_timer_ = 0;
+    std::string refusal = db_.write_refusal();
+    if (!refusal.empty()) {
+        LOG_WARN("delayed flush_all: waiting for the database: %s", refusal.c_str());
+        flush_timer_ = loop_.add_timer(std::chrono::seconds(1), [this, unix_ms] { run_flush(unix_ms); });
+        return;
+    }
+    size_t entries = db_.store().size();
+    try {
+        // Nobody waits for these tickets: the flush_all was answered when it
+        // was asked. The clear and the cancel commit together or in order.
+        db_.clear();
+        db_.note_flush_at(0);
+    } catch (const std::bad_alloc&) {
+        LOG_WARN("delayed flush_all: out of memory; trying again in a second");
+        flush_timer_ = loop_.add_timer(std::chrono::seconds(1), [this, unix_ms] { run_flush(unix_ms); });
+        return;
+    }
+    LOG_INFO("delayed flush_all: deleted %zu entries, as a memcached client asked", entries);
 }
 
 // "" when `peer` (with supplementary `groups`) may use the socket of `role`,

@@ -72,8 +72,10 @@ public:
     // memcached's delayed flush_all: every entry is deleted at `unix_ms` (a
     // time already past: on the next loop turn). One is pending at most: a
     // later call replaces it, and 0 cancels it (an immediate flush_all does,
-    // as in memcached, where the latest flush_all decides).
-    void flush_at(int64_t unix_ms);
+    // as in memcached, where the latest flush_all decides). Recorded in the
+    // database, so a restart carries it out (at start, or at its time).
+    // Returns the ticket of that record.
+    uint64_t flush_at(int64_t unix_ms);
     // Every attached client, in id order.
     void for_each_client(const std::function<void(const Client&)>& fn) const;
 
@@ -94,6 +96,8 @@ private:
     void release_durable_replies();
     void on_kick_deadline(uint64_t target);
     void expire_tick();
+    void arm_flush(int64_t unix_ms);
+    void run_flush(int64_t unix_ms);
     void answer_kick(uint64_t target, const std::string& reply);
 
     EventLoop& loop_;

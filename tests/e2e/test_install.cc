@@ -100,6 +100,50 @@ void nc_session(int port)
     CHECK(c.expect_eof());
 }
 
+// True when the tests of an installed kvstore can run here, the package's
+// accounts made; otherwise WARNs why ("skipped: ...") and false: the test
+// returns.
+bool installed_tests_can_run()
+{
+    if (std::string why = install_tests_unavailable(); !why.empty()) {
+        WARN("skipped: " << why);
+        return false;
+    }
+    ensure_kvstore_accounts();
+    return true;
+}
+
+// The installed xinetd files parse cleanly: `started` ("Started working: N
+// available services") in xinetd's log, no ERROR, no WARNING.
+void check_xinetd_started_cleanly(StagedXinetd& xinetd, const std::string& started)
+{
+    CHECK(xinetd.log().find(started) != std::string::npos);
+    CHECK(xinetd.log().find(" ERROR: ") == std::string::npos);
+    CHECK(xinetd.log().find(" WARNING: ") == std::string::npos);
+}
+
+// The line protocol's door on `port` sees the same store: `read door`
+// answers `expected`.
+void check_line_door_reads(int port, const std::string& expected)
+{
+    LineClient line = connect_tcp(port);
+    CHECK(line.read_line() == greeting());
+    CHECK(line.ask("connect") == "OK connected");
+    CHECK(line.ask("read door") == expected);
+}
+
+// `argv` (the program first) with its stdin, stdout and stderr on a
+// socketpair; the session's client is the other end.
+KvsvcSession spawn_on_socketpair(const std::vector<std::string>& argv)
+{
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    LineClient client(sv[0]);
+    Process process(argv[0], {argv.begin() + 1, argv.end()}, Stdio{sv[1], sv[1], sv[1]});
+    ::close(sv[1]);
+    return KvsvcSession{std::move(process), std::move(client)};
+}
+
 // The kvsvc processes started under `parent` (at least one) run as `uid`.
 // A child that has not exec'd kvsvc yet (xinetd forks, then sets the user
 // and execs) is waited for.
@@ -138,18 +182,13 @@ void check_kvsvc_children_run_as(pid_t parent, const std::string& kvsvc, uid_t u
 std::string connect_as(const Staging& staging, const std::string& socket, const std::string& user,
                        const std::string& group, bool init_groups)
 {
-    int sv[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    LineClient client(sv[0]);
-    std::vector<std::string> argv
-        = as_user(user, group, init_groups, staging.path("/usr/bin/kvsvc"), {"--socket", socket});
-    Process kvsvc(argv[0], {argv.begin() + 1, argv.end()}, Stdio{sv[1], sv[1], sv[1]});
-    ::close(sv[1]);
-    CHECK(client.read_line() == greeting());
-    std::string reply = client.ask("connect");
-    CHECK(client.ask("exit") == "BYE");
-    client.close();
-    CHECK(exited_with(kvsvc.wait_exit(5s), 0));
+    KvsvcSession s
+        = spawn_on_socketpair(as_user(user, group, init_groups, staging.path("/usr/bin/kvsvc"), {"--socket", socket}));
+    CHECK(s.client.read_line() == greeting());
+    std::string reply = s.client.ask("connect");
+    CHECK(s.client.ask("exit") == "BYE");
+    s.client.close();
+    CHECK(exited_with(s.process.wait_exit(5s), 0));
     return reply;
 }
 
@@ -258,8 +297,7 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
     // Documentation=; installed once written.
     if (stat_of(source_dir() + "/docs/redis.md"))
         CHECK(stat_of(staging.path("/usr/share/doc/kvstore/redis.md")));
-    if (stat_of(source_dir() + "/docs/memcache.md"))
-        CHECK(stat_of(staging.path("/usr/share/doc/kvstore/memcache.md")));
+    CHECK(stat_of(staging.path("/usr/share/doc/kvstore/memcache.md")));
     for (const auto& [staged, source] : kVerbatim) {
         INFO(staged << " is " << source << " unchanged");
         CHECK(read_file(staging.path(staged)) == read_file(source_dir() + "/" + source));
@@ -316,16 +354,12 @@ TEST_CASE("install: the installed kvsvc is a static PIE, loaded at a random addr
     }
     std::set<std::string> bases;
     for (int i = 0; i < 3; ++i) {
-        int sv[2];
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-        LineClient client(sv[0]);
-        Process p(kvsvc, {"--socket", staging.dir().file("none.sock")}, Stdio{sv[1], sv[1], sv[1]});
-        ::close(sv[1]);
-        CHECK(client.read_line() == greeting());  // running, its image mapped
-        std::string maps = read_file("/proc/" + std::to_string(p.pid()) + "/maps");
+        KvsvcSession s = spawn_on_socketpair({kvsvc, "--socket", staging.dir().file("none.sock")});
+        CHECK(s.client.read_line() == greeting());  // running, its image mapped
+        std::string maps = read_file("/proc/" + std::to_string(s.process.pid()) + "/maps");
         bases.insert(maps.substr(0, maps.find('-')));
-        client.close();
-        CHECK(exited_with(p.wait_exit(5s), 0));
+        s.client.close();
+        CHECK(exited_with(s.process.wait_exit(5s), 0));
     }
     INFO("first mappings at: " << [&] {
         std::string all;
@@ -411,11 +445,8 @@ TEST_CASE("install: installing again keeps an edited config file and puts the ne
 
 TEST_CASE("installed: an nc session through real xinetd and the installed xinetd file, kvsvc as user kvsvc")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Account kvstore = account("kvstore");
     Staging staging;
     DeployedDaemon daemon(staging);
@@ -449,9 +480,7 @@ TEST_CASE("installed: an nc session through real xinetd and the installed xinetd
     StagedXinetd xinetd(staging, daemon.socket_path());
     INFO("xinetd's log:\n" << xinetd.log() << "access log:\n" << xinetd.access_log());
     // The installed file parses cleanly: the service is up, no complaint.
-    CHECK(xinetd.log().find("Started working: 1 available service") != std::string::npos);
-    CHECK(xinetd.log().find(" ERROR: ") == std::string::npos);
-    CHECK(xinetd.log().find(" WARNING: ") == std::string::npos);
+    check_xinetd_started_cleanly(xinetd, "Started working: 1 available service");
 
     {
         LineClient c = connect_tcp(xinetd.port());
@@ -472,11 +501,8 @@ TEST_CASE("installed: an nc session through real xinetd and the installed xinetd
 
 TEST_CASE("installed: the same session through systemd-socket-activate and the installed kvsvc.socket units")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Staging staging;
     std::string socket_unit = read_file(staging.path("/lib/systemd/system/kvsvc.socket"));
     std::string service = read_file(staging.path("/lib/systemd/system/kvsvc@.service"));
@@ -569,11 +595,8 @@ TEST_CASE("install: the memcached door's xinetd file and units: port 11211, off 
 // Through kvstored's RedisDoor (docs/redis.md).
 TEST_CASE("installed: a Redis client through real xinetd and the installed kvstore-redis, once enabled")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Staging staging;
     DeployedDaemon daemon(staging);
     StagedXinetd xinetd(staging, daemon.socket_path(), {.redis = true});
@@ -581,9 +604,7 @@ TEST_CASE("installed: a Redis client through real xinetd and the installed kvsto
          << xinetd.log() << "access log:\n"
          << xinetd.access_log() << "kvstored's log:\n"
          << daemon.log());
-    CHECK(xinetd.log().find("Started working: 2 available services") != std::string::npos);
-    CHECK(xinetd.log().find(" ERROR: ") == std::string::npos);
-    CHECK(xinetd.log().find(" WARNING: ") == std::string::npos);
+    check_xinetd_started_cleanly(xinetd, "Started working: 2 available services");
 
     LineClient c = connect_tcp(xinetd.redis_port());
     c.send("*1\r\n$4\r\nPING\r\n");
@@ -592,21 +613,15 @@ TEST_CASE("installed: a Redis client through real xinetd and the installed kvsto
     c.send("*3\r\n$3\r\nSET\r\n$4\r\ndoor\r\n$5\r\nredis\r\n*1\r\n$4\r\nQUIT\r\n");
     CHECK(c.read_to_eof(5s) == "+OK\r\n+OK\r\n");
     // The line protocol's door, same xinetd, same store.
-    LineClient line = connect_tcp(xinetd.port());
-    CHECK(line.read_line() == greeting());
-    CHECK(line.ask("connect") == "OK connected");
-    CHECK(line.ask("read door") == "VALUE redis");
+    check_line_door_reads(xinetd.port(), "VALUE redis");
     CHECK(xinetd.access_log().find("START: kvstore-redis pid=") != std::string::npos);
 }
 
 // Through kvstored's memcached door (docs/memcache.md), beside the Redis door.
 TEST_CASE("installed: a memcached client through real xinetd and the installed kvstore-memcache, once enabled")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Staging staging;
     DeployedDaemon daemon(staging);
     StagedXinetd xinetd(staging, daemon.socket_path(), {.redis = true, .memcache = true});
@@ -614,9 +629,7 @@ TEST_CASE("installed: a memcached client through real xinetd and the installed k
          << xinetd.log() << "access log:\n"
          << xinetd.access_log() << "kvstored's log:\n"
          << daemon.log());
-    CHECK(xinetd.log().find("Started working: 3 available services") != std::string::npos);
-    CHECK(xinetd.log().find(" ERROR: ") == std::string::npos);
-    CHECK(xinetd.log().find(" WARNING: ") == std::string::npos);
+    check_xinetd_started_cleanly(xinetd, "Started working: 3 available services");
 
     LineClient c = connect_tcp(xinetd.memcache_port());
     c.send("set door 0 0 8\r\nmemcache\r\n");
@@ -625,10 +638,7 @@ TEST_CASE("installed: a memcached client through real xinetd and the installed k
     c.send("get door\r\nquit\r\n");
     CHECK(c.read_to_eof(5s) == "VALUE door 0 8\r\nmemcache\r\nEND\r\n");
     // The other doors, same xinetd, same store.
-    LineClient line = connect_tcp(xinetd.port());
-    CHECK(line.read_line() == greeting());
-    CHECK(line.ask("connect") == "OK connected");
-    CHECK(line.ask("read door") == "VALUE memcache");
+    check_line_door_reads(xinetd.port(), "VALUE memcache");
     LineClient redis = connect_tcp(xinetd.redis_port());
     redis.send("*2\r\n$3\r\nGET\r\n$4\r\ndoor\r\n");
     CHECK(redis.read_bytes(14) == "$8\r\nmemcache\r\n");
@@ -637,11 +647,8 @@ TEST_CASE("installed: a memcached client through real xinetd and the installed k
 
 TEST_CASE("installed: kvsvc running as a user outside the service group is refused")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Account nobody = account("nobody");
     struct group* nobody_group = ::getgrgid(nobody.gid);
     REQUIRE(nobody_group);
@@ -675,11 +682,8 @@ TEST_CASE("installed: kvsvc running as a user outside the service group is refus
 // socket, read and write store.db, and signal kvstored.
 TEST_CASE("installed: kvsvc's account reaches the service socket and nothing else of kvstored's")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Staging staging;
     // kvsvc's account as the installed front ends give it: xinetd's user and
     // group, no supplementary groups; kvsvc@.service's User= and Group=, with
@@ -703,20 +707,15 @@ TEST_CASE("installed: kvsvc's account reaches the service socket and nothing els
 
     // The service socket works for that account: a whole session.
     {
-        int sv[2];
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-        LineClient client(sv[0]);
-        std::vector<std::string> argv
-            = as_user(user, group, false, staging.path("/usr/bin/kvsvc"), {"--socket", daemon.socket_path()});
-        Process p(argv[0], {argv.begin() + 1, argv.end()}, Stdio{sv[1], sv[1], sv[1]});
-        ::close(sv[1]);
-        CHECK(client.read_line() == greeting());
-        CHECK(client.ask("connect") == "OK connected");
-        CHECK(client.ask("save owner:kvsvc") == "OK");
-        CHECK(client.ask("read owner") == "VALUE kvsvc");
-        CHECK(client.ask("exit") == "BYE");
-        client.close();
-        CHECK(exited_with(p.wait_exit(5s), 0));
+        KvsvcSession s = spawn_on_socketpair(
+            as_user(user, group, false, staging.path("/usr/bin/kvsvc"), {"--socket", daemon.socket_path()}));
+        CHECK(s.client.read_line() == greeting());
+        CHECK(s.client.ask("connect") == "OK connected");
+        CHECK(s.client.ask("save owner:kvsvc") == "OK");
+        CHECK(s.client.ask("read owner") == "VALUE kvsvc");
+        CHECK(s.client.ask("exit") == "BYE");
+        s.client.close();
+        CHECK(exited_with(s.process.wait_exit(5s), 0));
     }
     // kvsvc itself, pointed at the admin socket, cannot attach there.
     {
@@ -746,11 +745,8 @@ TEST_CASE("installed: kvsvc's account reaches the service socket and nothing els
 
 TEST_CASE("installed: the admin socket admits root and kvstore-admin's members, not kvstored's own user")
 {
-    if (std::string why = install_tests_unavailable(); !why.empty()) {
-        WARN("skipped: " << why);
+    if (!installed_tests_can_run())
         return;
-    }
-    ensure_kvstore_accounts();
     Staging staging;
     DeployedDaemon daemon(staging);
     INFO("kvstored's log:\n" << daemon.log());

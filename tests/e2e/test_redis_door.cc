@@ -4,14 +4,7 @@
 // socket (the handoff), through pipes (the relay) and through real xinetd.
 #include <catch2/catch.hpp>
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cstring>
-
-#include "piped_kvsvc.h"
-#include "xinetd_fixture.h"
+#include "door_test.h"
 
 using namespace kvtest;
 
@@ -34,53 +27,16 @@ TEST_CASE("kvsvc --protocol redis without kvstored answers -ERR kvstore unavaila
 {
     TempDir dir;
     const std::string socket = dir.file("none.sock");
-    const std::string expected
-        = "-ERR kvstore unavailable: cannot reach kvstored at " + socket + ": No such file or directory\r\n";
-    SECTION("on a socket: no greeting, one RESP error, then the end of the stream")
-    {
-        KvsvcSession s = spawn_kvsvc(socket, kRedis);
-        s.client.send(resp({"PING"}));
-        CHECK(s.client.read_to_eof(5s) == expected);
-        CHECK(exited_with(s.process.wait_exit(5s), 0));
-    }
-    SECTION("through pipes (the relay)")
-    {
-        PipedKvsvc k(socket, kRedis);
-        k.write_unless_gone(resp({"PING"}));
-        CHECK(k.read_all() == expected);
-        CHECK(exited_with(k.process.wait_exit(5s), 0));
-    }
-    SECTION("before the client says anything")
-    {
-        KvsvcSession s = spawn_kvsvc(socket, kRedis);
-        CHECK(s.client.read_to_eof(5s) == expected);
-        CHECK(exited_with(s.process.wait_exit(5s), 0));
-    }
+    check_door_unavailable(socket, kRedis, "one RESP error",
+                           "-ERR kvstore unavailable: cannot reach kvstored at " + socket
+                               + ": No such file or directory\r\n",
+                           resp({"PING"}), resp({"PING"}));
 }
 
 TEST_CASE("kvsvc --protocol redis: a kvstored that never takes the socket is given up after 5 s")
 {
-    // A listener that never accepts: the connect completes (the backlog) and
-    // the Hello with the client's socket waits there, unread.
-    TempDir dir;
-    const std::string path = dir.file("stuck.sock");
-    int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 4) == 0);
-
-    auto start = std::chrono::steady_clock::now();
-    KvsvcSession s = spawn_kvsvc(path, kRedis);
-    s.client.send(resp({"PING"}));
-    CHECK(s.client.read_to_eof(10s) == "-ERR kvstore unavailable: kvstored did not answer within 5000 ms\r\n");
-    auto took = std::chrono::steady_clock::now() - start;
-    CHECK(took >= 4900ms);
-    CHECK(took < 8s);
-    CHECK(exited_with(s.process.wait_exit(5s), 0));
-    ::close(listener);
+    check_door_gives_up_after_5s(kRedis, resp({"PING"}),
+                                 "-ERR kvstore unavailable: kvstored did not answer within 5000 ms\r\n");
 }
 
 TEST_CASE("kvsvc --protocol: anything but line, redis or memcache is a usage error (exit 2)")
@@ -92,15 +48,11 @@ TEST_CASE("kvsvc --protocol: anything but line, redis or memcache is a usage err
     CHECK(exited_with(s.process.wait_exit(5s), 2));
 
     // With --protocol redis already read, the usage error is a RESP error.
-    KvsvcSession r = spawn_kvsvc(dir.file("none.sock"), {"--protocol", "redis", "--idle-timeout", "x"});
-    CHECK(r.client.read_to_eof(5s)
-          == "-ERR kvstore unavailable: kvsvc: --idle-timeout wants whole seconds, not 'x' (see kvsvc --help)\r\n");
-    CHECK(exited_with(r.process.wait_exit(5s), 2));
+    check_kvsvc_answers_and_exits(
+        dir.file("none.sock"), {"--protocol", "redis", "--idle-timeout", "x"},
+        "-ERR kvstore unavailable: kvsvc: --idle-timeout wants whole seconds, not 'x' (see kvsvc --help)\r\n", 2);
 
-    KvsvcSession h = spawn_kvsvc(dir.file("none.sock"), {"--help"});
-    std::string help = h.client.read_to_eof(5s).value_or("");
-    CHECK(help.find("--protocol line|redis|memcache") != std::string::npos);
-    CHECK(exited_with(h.process.wait_exit(5s), 0));
+    CHECK(kvsvc_help(dir.file("none.sock")).find("--protocol line|redis|memcache") != std::string::npos);
 }
 
 // Through kvstored's RedisDoor (docs/redis.md).
@@ -126,24 +78,17 @@ TEST_CASE("a Redis client through kvsvc --protocol redis: handed off, relayed, a
     }
     SECTION("through pipes: kvsvc relays a socketpair; end of input ends the session")
     {
-        PipedKvsvc k(daemon.socket_path(), kRedis);
-        k.write(resp({"PING"}) + resp({"SET", "k", "v"}) + resp({"GET", "k"}));
-        k.close_input();
-        CHECK(k.read_all() == "+PONG\r\n+OK\r\n$1\r\nv\r\n");
-        CHECK(exited_with(k.process.wait_exit(5s), 0));
+        check_piped_kvsvc(daemon.socket_path(), kRedis, resp({"PING"}) + resp({"SET", "k", "v"}) + resp({"GET", "k"}),
+                          "+PONG\r\n+OK\r\n$1\r\nv\r\n");
     }
     SECTION("--no-handoff relays too")
     {
-        KvsvcSession s = spawn_kvsvc(daemon.socket_path(), {"--protocol", "redis", "--no-handoff"});
-        s.client.send(resp({"PING"}) + resp({"QUIT"}));
-        CHECK(s.client.read_to_eof(5s) == "+PONG\r\n+OK\r\n");
-        CHECK(exited_with(s.process.wait_exit(5s), 0));
+        check_kvsvc_session(daemon.socket_path(), {"--protocol", "redis", "--no-handoff"},
+                            resp({"PING"}) + resp({"QUIT"}), "+PONG\r\n+OK\r\n");
     }
     SECTION("through xinetd, beside the line protocol's service")
     {
-        XinetdOptions o = kvsvc_service(daemon.socket_path());
-        o.server_args = "--protocol redis " + o.server_args;
-        PrivateXinetd xinetd(dir, free_tcp_port(), o);
+        PrivateXinetd xinetd(dir, free_tcp_port(), door_service(daemon.socket_path(), "redis"));
         LineClient c = connect_tcp(xinetd.port());
         c.send(resp({"PING"}));
         CHECK(c.read_bytes(7) == "+PONG\r\n");

@@ -24,6 +24,7 @@ namespace {
 using kv::redis::RequestLimits;
 using kv::redis::RequestParser;
 using kvfuzz::require;
+using kvfuzz::require_same_outcome_whatever_the_appends;
 using Next = RequestParser::Next;
 
 struct Outcome {
@@ -129,8 +130,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     uint16_t seed = in.ConsumeIntegral<uint16_t>();
     std::string stream = in.ConsumeRemainingBytesAsString();
 
-    Outcome whole = run(stream, limits, seed, 0);
-    require(run(stream, limits, seed, 97) == whole, "the same outcome whatever the appends (1 to 97 bytes)");
-    require(run(stream, limits, seed, 1) == whole, "the same outcome a byte at a time");
+    require_same_outcome_whatever_the_appends([&](size_t max_piece) { return run(stream, limits, seed, max_piece); });
     return 0;
 }

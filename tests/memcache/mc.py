@@ -9,18 +9,16 @@ before the marker's VALUE block is the reply to the exchange. Every read has
 a deadline: no call can hang.
 """
 
-import socket
+import os
+import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import sockets  # noqa: E402
+from sockets import Closed, Timeout  # noqa: E402,F401
+
 MARKER_KEY = b"__mc_test_sync__"
-
-
-class Closed(Exception):
-    """The server closed the connection (EOF or reset) before the reply ended."""
-
-
-class Timeout(Exception):
-    """No complete reply within the deadline."""
 
 
 def sync_marker(n):
@@ -31,48 +29,17 @@ def sync_marker(n):
     return request, reply
 
 
-class Conn:
+class Conn(sockets.BaseConn):
     """One TCP connection to 127.0.0.1:port with a read buffer."""
 
+    recv_size = 262144
+
     def __init__(self, port, timeout=5.0):
-        self.port = port
-        self.timeout = timeout
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+        super().__init__(port, timeout)
         self.counter = 0
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout("no complete reply from port %d within %.1f s (have %r)"
-                          % (self.port, self.timeout, self.buf[-300:]))
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(262144)
-        except socket.timeout:
-            raise Timeout("no complete reply from port %d within %.1f s (have %r)"
-                          % (self.port, self.timeout, self.buf[-300:])) from None
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            raise Closed("port %d closed the connection (have %r)" % (self.port, self.buf[-300:]))
-        self.buf += chunk
+    def excerpt(self):
+        return self.buf[-300:]
 
     def read_until(self, marker, timeout=None):
         """The bytes up to (without) marker; consumes both."""

@@ -22,15 +22,14 @@ Run by hand to get servers to poke at:
   /usr/bin/python3 tests/memcache/stack.py [--kvstore build/bin] [--serve SECONDS]
 """
 
-import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 
 import kvstack  # noqa: E402
 import mc  # noqa: E402
+import sockets  # noqa: E402
 from kvstack import SKIP, StackError, free_port, rss_kib, run_main  # noqa: E402,F401
 
 MAX_VALUE = 65536
@@ -46,64 +45,30 @@ def skip_unless_memcached(*tools):
     kvstack.skip_unless(("memcached",) + tools, "memcached, libmemcached-tools, python3-pymemcache")
 
 
+def ask_version(conn):
+    conn.send(b"version\r\n")
+    return conn.read_until(b"\r\n")
+
+
+def is_version(reply):
+    return reply.startswith(b"VERSION ")
+
+
 def answers(port, timeout=1.0):
     """True when 127.0.0.1:port answers `version` with a VERSION line."""
-    try:
-        with mc.Conn(port, timeout=timeout) as c:
-            c.send(b"version\r\n")
-            return c.read_until(b"\r\n").startswith(b"VERSION ")
-    except (OSError, mc.Closed, mc.Timeout):
-        return False
+    return sockets.answers(mc.Conn, port, timeout, ask_version, is_version)
 
 
-class Stack(kvstack.BaseStack):
+class Stack(kvstack.DoorStack):
     """The reference memcached and the system under test. Use as a context
     manager (or call close()); ports: ref_port, sut_port."""
 
+    reference = "memcached"
+
     def __init__(self, kvstore_bin=None, db=False, keep=False, kvstored_args=(), sut_threads=None):
-        super().__init__("kvmemcache.", keep)
-        self.kvstore_bin = os.path.abspath(kvstore_bin) if kvstore_bin else None
-        self.sut_memcached = None
-        try:
-            self.ref = self._start_memcached("reference")
-            self.ref_port = self.ref.port
-            if self.kvstore_bin:
-                self._start_kvstore(db, kvstored_args)
-                self.sut_name = "kvstore"
-            else:
-                self.sut_memcached = self._start_memcached("sut", sut_threads)
-                self.sut_port = self.sut_memcached.port
-                self.sut_name = "memcached"
-        except BaseException:
-            self.close()
-            raise
+        super().__init__("kvmemcache.", kvstore_bin, db, keep, kvstored_args, threads=sut_threads)
 
-    # -- what the tests use
-
-    @property
-    def is_kvstore(self):
-        return self.kvstored is not None
-
-    @property
-    def sut_memory_pid(self):
-        """The process whose memory the hostile test bounds: kvstored (it
-        parses the protocol) or the second memcached."""
-        return self.kvstored.pid if self.kvstored else self.sut_memcached.pid
-
-    def sut_alive(self):
-        return (self.kvstored or self.sut_memcached).running() and (self.xinetd is None or self.xinetd.running())
-
-    def describe(self):
-        if self.kvstored:
-            return ("SUT kvstore on 127.0.0.1:%d (xinetd pid %d, kvstored pid %d); reference memcached on "
-                    "127.0.0.1:%d (pid %d); dir %s" % (self.sut_port, self.xinetd.pid, self.kvstored.pid,
-                                                        self.ref_port, self.ref.pid, self.dir))
-        return ("SUT memcached on 127.0.0.1:%d (pid %d); reference memcached on 127.0.0.1:%d (pid %d); dir %s"
-                % (self.sut_port, self.sut_memcached.pid, self.ref_port, self.ref.pid, self.dir))
-
-    # -- starting
-
-    def _start_memcached(self, name, threads=None):
+    def start_reference(self, name, threads=None):
         exe = kvstack.find_tool("memcached")
         if not exe:
             raise StackError("memcached is not installed")
@@ -119,37 +84,17 @@ class Stack(kvstack.BaseStack):
                          lambda: answers(port, 0.5), server)
         return server
 
-    def _start_kvstore(self, db, kvstored_args):
+    def start_kvstore(self, db, kvstored_args):
         self.start_kvstored(self.kvstore_bin, db, ["--max-value", str(MAX_VALUE)] + list(kvstored_args))
-        self.sut_port = self.start_xinetd("kvstore-memcache", os.path.join(self.kvstore_bin, "kvsvc"),
-                                          "--protocol memcache --socket " + self.kv_socket)
-        if not answers(self.sut_port, 5.0):
-            try:
-                with mc.Conn(self.sut_port, timeout=2) as c:
-                    c.send(b"version\r\n")
-                    got, _ = c.read_until_close(2)
-            except OSError as e:
-                got = str(e).encode()
-            raise StackError("kvsvc --protocol memcache through xinetd on 127.0.0.1:%d does not answer version "
-                             "(got %r): does this build have the memcached door?\n%s"
-                             % (self.sut_port, got[:300], self.logs()))
+        self.start_door("memcache", answers, mc.Conn, b"version\r\n", "version",
+                        ": does this build have the memcached door?")
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Start the memcached test servers and wait (for poking by hand).")
-    add_arguments(parser)
-    parser.add_argument("--serve", type=float, default=600, metavar="SECONDS",
-                        help="stop after this long at most (default 600)")
-    args = parser.parse_args()
-    skip_unless_memcached()
-    with Stack(args.kvstore, db=args.db, keep=args.keep) as stack:
-        print(stack.describe(), flush=True)
-        print("echo version | nc -q1 127.0.0.1 %d   (reference: port %d); Ctrl-C stops"
-              % (stack.sut_port, stack.ref_port), flush=True)
-        deadline = time.monotonic() + args.serve
-        while time.monotonic() < deadline and stack.sut_alive():
-            time.sleep(0.2)
-    return 0
+    return kvstack.serve_main(Stack, "Start the memcached test servers and wait (for poking by hand).",
+                              skip_unless_memcached,
+                              lambda st: "echo version | nc -q1 127.0.0.1 %d   (reference: port %d)"
+                              % (st.sut_port, st.ref_port))
 
 
 if __name__ == "__main__":

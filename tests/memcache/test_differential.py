@@ -37,7 +37,6 @@ Usage: /usr/bin/python3 tests/memcache/test_differential.py [--kvstore build/bin
 Exit status: 0 identical, 1 a difference or a failure, 77 memcached missing.
 """
 
-import argparse
 import base64
 import os
 import random
@@ -49,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mc  # noqa: E402
 import stack  # noqa: E402
+import differential  # noqa: E402  (tests/pylib, on the path through stack)
 
 # ---------------------------------------------------------------------------
 # Replies that legitimately differ between kvstore and memcached 1.6.18: the
@@ -970,49 +970,22 @@ def shift_cas(st):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    stack.add_arguments(parser)
-    parser.add_argument("--seed", type=int, help="replay this seed (default: a random one, printed)")
-    parser.add_argument("--commands", type=int, default=3000, help="random steps (default 3000)")
-    parser.add_argument("--seconds", type=float, default=120, help="time limit for the random steps (default 120)")
-    parser.add_argument("--self-check", action="store_true",
-                        help="check the checker: write key miss1 to the SUT only after 20 steps; exit 0 only if the "
-                             "difference is caught")
-    args = parser.parse_args()
+    args = differential.parse_arguments(
+        __doc__.split("\n\n")[0], stack, "random steps (default 3000)",
+        "check the checker: write key miss1 to the SUT only after 20 steps; exit 0 only if the difference is caught")
     stack.skip_unless_memcached()
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
-    print("seed %d (rerun: %s --seed %d%s)" % (seed, sys.argv[0], seed,
-                                                " --kvstore " + args.kvstore if args.kvstore else ""), flush=True)
-    history = []
-    start = time.monotonic()
-    with stack.Stack(args.kvstore, db=args.db, keep=args.keep) as st:
-        print(st.describe(), flush=True)
+
+    def body(st, seed, deadline, history):
         shift_cas(st)
-        try:
-            run = Run(st, Gen(seed), start + args.seconds, history)
-            if args.self_check:
-                run.exchange = _diverge_once(run, st)
-            n = run.run(args.commands)
-            if args.self_check:
-                print("FAIL: --self-check: the SUT-only write was not caught in %d steps" % n)
-                return 1
-            failures = malformed(st)
-        except (Mismatch, mc.Closed, mc.Timeout) as e:
-            if args.self_check and isinstance(e, Mismatch):
-                print("self-check passed: the SUT-only write was caught:\n%s" % e)
-                return 0
-            print("FAIL (seed %d): %s: %s\nthe commands before it:\n  %s"
-                  % (seed, type(e).__name__, e, "\n  ".join(history)), flush=True)
-            if not st.sut_alive():
-                print(st.logs())
-            return 1
-        if failures:
-            print("FAIL (seed %d): %d of %d malformed requests differ:\n%s"
-                  % (seed, len(failures), len(MALFORMED), "\n".join(failures)))
-            return 1
-    print("identical: %d random steps (seed %d), %d malformed requests, in %.1f s"
-          % (n, seed, len(MALFORMED), time.monotonic() - start))
-    return 0
+        run = Run(st, Gen(seed), deadline, history)
+        if args.self_check:
+            run.exchange = _diverge_once(run, st)
+        n = run.run(args.commands)
+        if args.self_check:
+            raise differential.SelfCheckMissed(n)
+        return malformed(st), "%d random steps" % n
+
+    return differential.run(args, stack, Mismatch, (mc.Closed, mc.Timeout), body, len(MALFORMED))
 
 
 def _diverge_once(run, st):

@@ -15,8 +15,13 @@ Everything binds 127.0.0.1 only, lives in a temporary directory, and is stopped
 by PID (SIGTERM, then SIGKILL after 5 s) when the stack closes, at interpreter
 exit (atexit) and on SIGTERM/SIGINT/SIGHUP. The servers also get SIGTERM if the
 test process dies without cleaning up (PR_SET_PDEATHSIG).
+
+Beside it in tests/pylib: sockets.py (the loopback connection resp.py and
+mc.py build on), hostile.py and differential.py (what the two doors'
+hostile and differential tests share).
 """
 
+import argparse
 import atexit
 import ctypes
 import os
@@ -336,6 +341,104 @@ class BaseStack:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class DoorStack(BaseStack):
+    """A reference server and a system under test (SUT): kvstore (with
+    kvstore_bin: kvstored, and xinetd running kvsvc --protocol DOOR), or a
+    second reference server (without), so that the tests can be developed and
+    checked against the reference itself. A door's Stack names its reference
+    (reference = "redis-server", "memcached") and says how to start it
+    (start_reference) and kvstore (start_kvstore, with start_door). Ports:
+    ref_port, sut_port."""
+
+    reference = None
+
+    def __init__(self, prefix, kvstore_bin=None, db=False, keep=False, kvstored_args=(), **sut_options):
+        super().__init__(prefix, keep)
+        self.kvstore_bin = os.path.abspath(kvstore_bin) if kvstore_bin else None
+        self.sut_reference = None
+        try:
+            self.ref = self.start_reference("reference")
+            self.ref_port = self.ref.port
+            if self.kvstore_bin:
+                self.start_kvstore(db, kvstored_args)
+                self.sut_name = "kvstore"
+            else:
+                self.sut_reference = self.start_reference("sut", **sut_options)
+                self.sut_port = self.sut_reference.port
+                self.sut_name = self.reference
+        except BaseException:
+            self.close()
+            raise
+
+    # -- what the tests use
+
+    @property
+    def is_kvstore(self):
+        return self.kvstored is not None
+
+    @property
+    def sut_memory_pid(self):
+        """The process whose memory the hostile tests bound: kvstored (it
+        parses the protocol) or the second reference server."""
+        return self.kvstored.pid if self.kvstored else self.sut_reference.pid
+
+    def sut_alive(self):
+        return (self.kvstored or self.sut_reference).running() and (self.xinetd is None or self.xinetd.running())
+
+    def describe(self):
+        if self.kvstored:
+            return ("SUT kvstore on 127.0.0.1:%d (xinetd pid %d, kvstored pid %d); reference %s on "
+                    "127.0.0.1:%d (pid %d); dir %s" % (self.sut_port, self.xinetd.pid, self.kvstored.pid,
+                                                        self.reference, self.ref_port, self.ref.pid, self.dir))
+        return ("SUT %s on 127.0.0.1:%d (pid %d); reference %s on 127.0.0.1:%d (pid %d); dir %s"
+                % (self.reference, self.sut_port, self.sut_reference.pid, self.reference, self.ref_port,
+                   self.ref.pid, self.dir))
+
+    # -- starting (start_reference and start_kvstore are the door's)
+
+    def start_reference(self, name, **options):
+        raise NotImplementedError
+
+    def start_kvstore(self, db, kvstored_args):
+        raise NotImplementedError
+
+    def start_door(self, door, answers, conn_class, hello, expected, hint=""):
+        """xinetd running kvsvc --protocol door on sut_port; StackError unless
+        answers(sut_port, timeout) within 5 s. The error quotes what the SUT
+        sends to hello (bytes) on a fresh conn_class connection; expected
+        says what it should have answered, hint what that may mean."""
+        self.sut_port = self.start_xinetd("kvstore-" + door, os.path.join(self.kvstore_bin, "kvsvc"),
+                                          "--protocol %s --socket %s" % (door, self.kv_socket))
+        if answers(self.sut_port, 5.0):
+            return
+        try:
+            with conn_class(self.sut_port, timeout=2) as c:
+                c.send(hello)
+                got, _ = c.read_until_close(2)
+        except OSError as e:
+            got = str(e).encode()
+        raise StackError("kvsvc --protocol %s through xinetd on 127.0.0.1:%d does not answer %s (got %r)%s\n%s"
+                         % (door, self.sut_port, expected, got[:300], hint, self.logs()))
+
+
+def serve_main(stack_class, description, skip, how_to_poke):
+    """A door's stack.py run by hand: start stack_class's servers, print
+    how_to_poke(stack), wait (--serve SECONDS at most) for Ctrl-C."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser, stack_class.reference)
+    parser.add_argument("--serve", type=float, default=600, metavar="SECONDS",
+                        help="stop after this long at most (default 600)")
+    args = parser.parse_args()
+    skip()
+    with stack_class(args.kvstore, db=args.db, keep=args.keep) as stack:
+        print(stack.describe(), flush=True)
+        print(how_to_poke(stack) + "; Ctrl-C stops", flush=True)
+        deadline = time.monotonic() + args.serve
+        while time.monotonic() < deadline and stack.sut_alive():
+            time.sleep(0.2)
+    return 0
 
 
 def run_main(main):

@@ -7,16 +7,14 @@ bytes into a small tree only where a test must look inside (shapes,
 normalisations). Every read has a deadline: no call can hang.
 """
 
-import socket
+import os
+import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 
-class Closed(Exception):
-    """The server closed the connection (EOF or reset) before a full reply."""
-
-
-class Timeout(Exception):
-    """No complete reply within the deadline."""
+import sockets  # noqa: E402
+from sockets import Closed, Timeout  # noqa: E402,F401
 
 
 def encode(args):
@@ -36,54 +34,13 @@ _BLOB = b"$!="
 _AGGREGATE = {ord("*"): 1, ord("~"): 1, ord(">"): 1, ord("%"): 2, ord("|"): 2}
 
 
-class Conn:
+class Conn(sockets.BaseConn):
     """One TCP connection to 127.0.0.1:port with a read buffer."""
-
-    def __init__(self, port, timeout=5.0):
-        self.port = port
-        self.timeout = timeout
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.closed = False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data)
 
     def call(self, *args):
         """Sends one command, returns the raw bytes of its reply."""
         self.send(encode(args))
         return self.read_reply()
-
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout("no complete reply from port %d within %.1f s (have %r)"
-                          % (self.port, self.timeout, self.buf[:200]))
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise Timeout("no complete reply from port %d within %.1f s (have %r)"
-                          % (self.port, self.timeout, self.buf[:200])) from None
-        except (ConnectionResetError, BrokenPipeError):
-            chunk = b""
-        if not chunk:
-            self.closed = True
-            raise Closed("port %d closed the connection (unread: %r)" % (self.port, self.buf[:200]))
-        self.buf += chunk
 
     def read_reply(self, timeout=None):
         """The exact bytes of the next complete reply."""

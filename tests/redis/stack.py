@@ -14,15 +14,14 @@ Run by hand to get servers to poke at:
   /usr/bin/python3 tests/redis/stack.py [--kvstore build/bin] [--serve SECONDS]
 """
 
-import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 
 import kvstack  # noqa: E402
 import resp  # noqa: E402
+import sockets  # noqa: E402
 from kvstack import SKIP, StackError, child_pids, free_port, rss_kib, run_main  # noqa: E402,F401
 
 
@@ -40,59 +39,29 @@ def skip_unless_redis(*tools):
     kvstack.skip_unless(("redis-server",) + tools, "redis-server, redis-tools, python3-redis")
 
 
+def ask_ping(conn):
+    return conn.call("PING")
+
+
+def is_pong(reply):
+    return reply == b"+PONG\r\n"
+
+
 def ping(port, timeout=1.0):
     """True when 127.0.0.1:port answers PING with +PONG within timeout."""
-    try:
-        with resp.Conn(port, timeout=timeout) as c:
-            return c.call("PING") == b"+PONG\r\n"
-    except (OSError, resp.Closed, resp.Timeout, ValueError):
-        return False
+    return sockets.answers(resp.Conn, port, timeout, ask_ping, is_pong)
 
 
-class Stack(kvstack.BaseStack):
+class Stack(kvstack.DoorStack):
     """The reference redis-server and the system under test. Use as a
     context manager (or call close()); ports: ref_port, sut_port."""
 
+    reference = "redis-server"
+
     def __init__(self, kvstore_bin=None, db=False, keep=False, kvstored_args=()):
-        super().__init__("kvredis.", keep)
-        self.kvstore_bin = os.path.abspath(kvstore_bin) if kvstore_bin else None
-        self.sut_redis = None
-        try:
-            self.ref = self._start_redis("reference")
-            self.ref_port = self.ref.port
-            if self.kvstore_bin:
-                self._start_kvstore(db, kvstored_args)
-                self.sut_name = "kvstore"
-            else:
-                self.sut_redis = self._start_redis("sut")
-                self.sut_port = self.sut_redis.port
-                self.sut_name = "redis-server"
-        except BaseException:
-            self.close()
-            raise
+        super().__init__("kvredis.", kvstore_bin, db, keep, kvstored_args)
 
-    # -- what the tests use
-
-    @property
-    def sut_memory_pid(self):
-        """The process whose memory the hostile tests bound: kvstored (it
-        parses RESP) or the second redis-server."""
-        return self.kvstored.pid if self.kvstored else self.sut_redis.pid
-
-    def sut_alive(self):
-        return (self.kvstored or self.sut_redis).running() and (self.xinetd is None or self.xinetd.running())
-
-    def describe(self):
-        if self.kvstored:
-            return ("SUT kvstore on 127.0.0.1:%d (xinetd pid %d, kvstored pid %d); reference redis-server on "
-                    "127.0.0.1:%d (pid %d); dir %s" % (self.sut_port, self.xinetd.pid, self.kvstored.pid,
-                                                        self.ref_port, self.ref.pid, self.dir))
-        return ("SUT redis-server on 127.0.0.1:%d (pid %d); reference redis-server on 127.0.0.1:%d (pid %d); "
-                "dir %s" % (self.sut_port, self.sut_redis.pid, self.ref_port, self.ref.pid, self.dir))
-
-    # -- starting
-
-    def _start_redis(self, name):
+    def start_reference(self, name):
         exe = redis_server_path()
         if not exe:
             raise StackError("redis-server is not installed")
@@ -108,39 +77,17 @@ class Stack(kvstack.BaseStack):
                          lambda: ping(port, 0.5), server)
         return server
 
-    def _start_kvstore(self, db, kvstored_args):
+    def start_kvstore(self, db, kvstored_args):
         self.start_kvstored(self.kvstore_bin, db, kvstored_args)
         if "--protocol" not in self.kvsvc_usage(self.kvstore_bin):
             raise StackError("kvsvc has no --protocol redis (kvsvc --help does not mention --protocol): "
                              "this build has no Redis door")
-        self.sut_port = self.start_xinetd("kvstore-redis", os.path.join(self.kvstore_bin, "kvsvc"),
-                                          "--protocol redis --socket " + self.kv_socket)
-        if not ping(self.sut_port, 5.0):
-            try:
-                with resp.Conn(self.sut_port, timeout=2) as c:
-                    c.send(resp.encode(["PING"]))
-                    got, _ = c.read_until_close(2)
-            except OSError as e:
-                got = str(e).encode()
-            raise StackError("kvsvc --protocol redis through xinetd on 127.0.0.1:%d does not answer PING with "
-                             "+PONG (got %r)\n%s" % (self.sut_port, got[:300], self.logs()))
+        self.start_door("redis", ping, resp.Conn, resp.encode(["PING"]), "PING with +PONG")
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Start the Redis test servers and wait (for poking by hand).")
-    add_arguments(parser)
-    parser.add_argument("--serve", type=float, default=600, metavar="SECONDS",
-                        help="stop after this long at most (default 600)")
-    args = parser.parse_args()
-    skip_unless_redis()
-    with Stack(args.kvstore, db=args.db, keep=args.keep) as stack:
-        print(stack.describe(), flush=True)
-        print("redis-cli -p %d   (reference: redis-cli -p %d); Ctrl-C stops" % (stack.sut_port, stack.ref_port),
-              flush=True)
-        deadline = time.monotonic() + args.serve
-        while time.monotonic() < deadline and stack.sut_alive():
-            time.sleep(0.2)
-    return 0
+    return kvstack.serve_main(Stack, "Start the Redis test servers and wait (for poking by hand).", skip_unless_redis,
+                              lambda st: "redis-cli -p %d   (reference: redis-cli -p %d)" % (st.sut_port, st.ref_port))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Usage: /usr/bin/python3 tests/redis/test_differential.py [--kvstore build/bin]
 Exit status: 0 identical, 1 a difference or a failure, 77 redis-server missing.
 """
 
-import argparse
 import os
 import random
 import sys
@@ -36,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import resp  # noqa: E402
 import stack  # noqa: E402
+import differential  # noqa: E402  (tests/pylib, on the path through stack)
 
 # ---------------------------------------------------------------------------
 # Replies that legitimately differ between kvstore and redis-server: the ONE
@@ -713,52 +713,26 @@ def malformed(st):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    stack.add_arguments(parser)
-    parser.add_argument("--seed", type=int, help="replay this seed (default: a random one, printed)")
-    parser.add_argument("--commands", type=int, default=3000, help="random steps per protocol (default 3000)")
-    parser.add_argument("--seconds", type=float, default=120, help="time limit for the random steps (default 120)")
-    parser.add_argument("--self-check", action="store_true",
-                        help="check the checker: write a key no command names to the SUT only, early in the RESP2 run; "
-                             "exit 0 only if the difference is caught")
-    args = parser.parse_args()
+    args = differential.parse_arguments(
+        __doc__.split("\n\n")[0], stack, "random steps per protocol (default 3000)",
+        "check the checker: write a key no command names to the SUT only, early in the RESP2 run; exit 0 only if "
+        "the difference is caught")
     stack.skip_unless_redis()
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
-    print("seed %d (rerun: %s --seed %d%s)" % (seed, sys.argv[0], seed,
-                                                " --kvstore " + args.kvstore if args.kvstore else ""), flush=True)
-    history = []
-    start = time.monotonic()
-    deadline = start + args.seconds
-    with stack.Stack(args.kvstore, db=args.db, keep=args.keep) as st:
-        print(st.describe(), flush=True)
-        try:
-            g = Gen(seed)
-            run2 = Run(st, g, "RESP2", False, deadline, history)
-            if args.self_check:
-                with resp.Conn(st.sut_port) as c:
-                    c.call("FLUSHALL")
-                run2.one = _diverge_once(run2, st)
-            n2 = run2.run(args.commands)
-            if args.self_check:
-                print("FAIL: --self-check: the SUT-only write was not caught in %d steps" % n2)
-                return 1
-            n3 = Run(st, g, "RESP3", True, deadline, history).run(args.commands)
-            failures = malformed(st)
-        except (Mismatch, resp.Closed, resp.Timeout, ValueError) as e:
-            if args.self_check and isinstance(e, Mismatch):
-                print("self-check passed: the SUT-only write was caught:\n%s" % e)
-                return 0
-            print("FAIL (seed %d): %s: %s\nthe commands before it:\n  %s"
-                  % (seed, type(e).__name__, e, "\n  ".join(history)), flush=True)
-            if not st.sut_alive():
-                print(st.logs())
-            return 1
-        if failures:
-            print("FAIL (seed %d):\n%s" % (seed, "\n".join(failures)))
-            return 1
-    print("identical: %d RESP2 steps, %d RESP3 steps (seed %d), %d malformed requests, in %.1f s"
-          % (n2, n3, seed, len(MALFORMED), time.monotonic() - start))
-    return 0
+
+    def body(st, seed, deadline, history):
+        g = Gen(seed)
+        run2 = Run(st, g, "RESP2", False, deadline, history)
+        if args.self_check:
+            with resp.Conn(st.sut_port) as c:
+                c.call("FLUSHALL")
+            run2.one = _diverge_once(run2, st)
+        n2 = run2.run(args.commands)
+        if args.self_check:
+            raise differential.SelfCheckMissed(n2)
+        n3 = Run(st, g, "RESP3", True, deadline, history).run(args.commands)
+        return malformed(st), "%d RESP2 steps, %d RESP3 steps" % (n2, n3)
+
+    return differential.run(args, stack, Mismatch, (resp.Closed, resp.Timeout, ValueError), body, len(MALFORMED))
 
 
 def _diverge_once(run, st):

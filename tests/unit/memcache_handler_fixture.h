@@ -21,7 +21,11 @@ namespace memcache_test {
 class FakeHost final : public kv::memcache::Host {
 public:
     kv::ServerFacts facts() const override { return facts_; }
-    void flush_at(int64_t unix_ms) override { flushes.push_back(unix_ms); }
+    uint64_t flush_at(int64_t unix_ms) override
+    {
+        flushes.push_back(unix_ms);
+        return 0;
+    }
 
     kv::ServerFacts facts_;
     std::vector<int64_t> flushes;  // every flush_at() call's time

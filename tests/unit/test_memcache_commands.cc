@@ -240,6 +240,12 @@ TEST_CASE("memcache get refuses a key over 250 bytes, answering nothing else", "
     CHECK(f.run("get k " + k251() + " k") == "CLIENT_ERROR bad command line format\r\n");
     CHECK(f.run("get " + k250()) == "END\r\n");
     CHECK(f.run("gat 1 " + k251()) == "CLIENT_ERROR bad command line format\r\n");
+    // As memcached, the keys before the long one were looked up and (gat)
+    // touched, though their answers are dropped; the keys after it were not.
+    CHECK(f.set("after", "y") == "STORED\r\n");
+    CHECK(f.run("gat 100 k " + k251() + " after") == "CLIENT_ERROR bad command line format\r\n");
+    CHECK(f.db.store().peek("k")->deadline == f.now() + 100'000);
+    CHECK(f.db.store().peek("after")->deadline == kv::kNoDeadline);
 }
 
 TEST_CASE("memcache a long retrieval is answered in chunks", "[memcache]")

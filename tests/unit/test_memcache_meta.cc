@@ -18,7 +18,7 @@ namespace {
 class NoHost final : public Host {
 public:
     kv::ServerFacts facts() const override { return {}; }
-    void flush_at(int64_t) override { }
+    uint64_t flush_at(int64_t) override { return 0; }
 };
 
 // A memory-only Database, a ManualClock and the meta handlers. (MERGE: the
@@ -246,6 +246,10 @@ TEST_CASE_METHOD(Fixture, "ms: modes, cas, q, and the reply's flags", "[memcache
     CHECK(run(meta_set, "ms s 2 C1 c", "xy") == "EX c0\r\n");
     CHECK(run(meta_set, "ms s 2 C1 c q", "xy") == "EX c0\r\n");
     CHECK(run(meta_set, "ms s 2 C1 MA", "xy") == "EX\r\n");
+    // C0 is no cas check for an append or prepend (memcached's do_store_item).
+    CHECK(run(meta_set, "ms s 1 C0 MA", "a") == "HD\r\n");
+    CHECK(run(meta_set, "ms s 1 C0 MP", "p") == "HD\r\n");
+    CHECK(run(meta_get, "mg s v") == "VA 4\r\npqqa\r\n");
     CHECK(run(meta_set, "ms s 2 C1 MR c k", "xy") == "EX c0 ks\r\n");
     CHECK(run(meta_set, "ms nk2 2 C15 c", "xy") == "NF c0\r\n");
     CHECK(run(meta_set, "ms nk2 2 C15 MA", "xy") == "NS\r\n");

@@ -158,9 +158,9 @@ uint64_t flush_all_command(const Request& req, Session&, Context& ctx, std::stri
     int64_t at = delay > 0 ? deadline_of(delay, ctx.clock) : kNoDeadline;
     if (at == kNoDeadline || expired_at_once(at, ctx.clock)) {
         ticket = ctx.db.clear();
-        ctx.host.flush_at(0);  // the latest flush_all decides: a pending delayed one is forgotten
+        ticket = std::max(ticket, ctx.host.flush_at(0));  // the latest flush_all decides: a pending one is cancelled
     } else {
-        ctx.host.flush_at(at);
+        ticket = ctx.host.flush_at(at);
     }
     reply_line(out, noreply, "OK");
     return ticket;

@@ -42,8 +42,9 @@ public:
     virtual ~Host() = default;
     virtual ServerFacts facts() const = 0;
     // flush_all with a delay: every entry is deleted at `unix_ms` (a later
-    // flush_all replaces an earlier one's time; memcached keeps one).
-    virtual void flush_at(int64_t unix_ms) = 0;
+    // flush_all replaces an earlier one's time; memcached keeps one; 0
+    // cancels it). It survives a restart. Returns the ticket of its record.
+    virtual uint64_t flush_at(int64_t unix_ms) = 0;
 };
 
 // One memcached session's own state.

@@ -27,7 +27,7 @@ class ServerHost : public memcache::Host {
 public:
     explicit ServerHost(Server& server) : server_(server) { }
     ServerFacts facts() const override { return server_facts(server_); }
-    void flush_at(int64_t unix_ms) override { server_.flush_at(unix_ms); }
+    uint64_t flush_at(int64_t unix_ms) override { return server_.flush_at(unix_ms); }
 
 private:
     Server& server_;

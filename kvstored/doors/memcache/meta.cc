@@ -594,7 +594,9 @@ uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
         ++ctx.stats.appends;
         if (!e)
             break;
-        if (of.has_cas && of.cas != e->version) {
+        // memcached's do_store_item checks an append's cas only when it is
+        // not 0 (C0 appends).
+        if (of.has_cas && of.cas != 0 && of.cas != e->version) {
             code = "EX";
             break;
         }

@@ -9,6 +9,12 @@
 // one key). So a retrieval never holds
 // more than about kReplyChunk plus one value of reply.
 //
+// Durability: the reply to gat/gats does not wait for its touches to reach
+// the disk (--sync always), unlike every other write's reply. A reply sent in
+// chunks cannot be taken back when a later commit fails, and a touch lost to
+// a failing disk leaves every value shown true; the touch is still written
+// in order with everything else (docs/memcache.md).
+//
 // memcached refuses a request naming a key over 250 bytes with
 // "CLIENT_ERROR bad command line format" and drops what it had answered, but
 // the keys before the long one were looked up, counted and (gat) touched. As
@@ -61,21 +67,22 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
         deadline = deadline_of(exptime, ctx.clock);
     }
     Stats::Memcache& m = ctx.stats.memcache;
-    // Answers one key into `into`; returns the ticket of its touch, if any.
-    auto answer = [&](std::string_view key, std::string& into) -> uint64_t {
+    // Answers one key into `into`. A touch's ticket is not waited for: see
+    // the top of this file.
+    auto answer = [&](std::string_view key, std::string& into) {
         ++ctx.stats.reads;
         std::optional<Store::Entry> e = ctx.db.store().get(key);
         ++(touch ? m.cmd_touch : m.cmd_get);
         if (!e) {
             ++ctx.stats.misses;
             ++(touch ? m.touch_misses : m.get_misses);
-            return 0;
+            return;
         }
         ++ctx.stats.hits;
         if (!touch) {
             ++m.get_hits;
             value_block(into, key, e->flags, e->value, with_cas, e->version);
-            return 0;
+            return;
         }
         // gat: touch, then answer with the entry as touched (its cas
         // unchanged, as in memcached: Store::Version::Keep).
@@ -84,15 +91,14 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
         if (expired_at_once(deadline, ctx.clock)) {
             value_block(into, key, e->flags, e->value, with_cas, e->version);
             bool erased = false;
-            return ctx.db.erase(key, erased);
+            ctx.db.erase(key, erased);
+            return;
         }
         bool found = false;
-        uint64_t t = ctx.db.set_deadline(key, deadline, found, Store::Version::Keep);
+        ctx.db.set_deadline(key, deadline, found, Store::Version::Keep);
         if (std::optional<Store::Entry> after = ctx.db.store().peek(key))
             value_block(into, key, after->flags, after->value, with_cas, after->version);
-        return t;
     };
-    uint64_t ticket = 0;
     if (session.next_key == 0) {
         // gat writes (a touch): refused whole while storage refuses writes.
         if (touch && first < req.tokens.size() && write_refused(ctx, out, false))
@@ -104,11 +110,11 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
             // one, then drops what it had answered.
             std::string dropped;
             for (auto k = keys.begin(); k != bad; ++k) {
-                ticket = std::max(ticket, answer(*k, dropped));
+                answer(*k, dropped);
                 dropped.clear();
             }
             reply_line(out, false, kBadFormat);
-            return ticket;
+            return 0;
         }
     }
     size_t start = session.next_key ? session.next_key : first;
@@ -117,12 +123,12 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
         // At least one key per call, so a full `out` still makes progress.
         if (i > start && out.size() >= kReplyChunk) {
             session.next_key = i;  // answered up to here: the door calls again
-            return ticket;
+            return 0;
         }
-        ticket = std::max(ticket, answer(req.tokens[i], out));
+        answer(req.tokens[i], out);
     }
     out += "END\r\n";
-    return ticket;
+    return 0;
 }
 
 }  // namespace kv::memcache
