@@ -270,6 +270,11 @@ TEST_CASE_METHOD(Fixture, "ms: TTLs; a negative one stores nothing that lasts", 
     CHECK(run(meta_get, "mg k v") == "EN\r\n");
     CHECK(run(meta_set, "ms k 1 T-1 ME", "x") == "HD\r\n");
     CHECK(run(meta_set, "ms k 1 T-1 ME", "x") == "HD\r\n");
+    // c shows the cas the write gave the item, though it expired at once
+    // (memcached shows it too), never 0.
+    std::string reply = run(meta_set, "ms k 1 T-1 c", "x");
+    CHECK(reply == "HD c" + std::to_string(db.store().last_version()) + "\r\n");
+    CHECK(reply != "HD c0\r\n");
     // append keeps the item's TTL, whatever T says.
     CHECK(run(meta_set, "ms k 1", "x") == "HD\r\n");
     CHECK(run(meta_set, "ms k 1 T-1 MA", "x") == "HD\r\n");

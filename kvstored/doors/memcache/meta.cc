@@ -368,10 +368,13 @@ bool write_refused(Context& ctx, std::string& out)
     return true;
 }
 
-uint64_t version_of(Context& ctx, std::string_view key)
+// The cas of `key` right after a write of it: its version, or, when the
+// write left it already expired (a past TTL), the version that write gave
+// it, as memcached shows the cas of the item it just wrote.
+uint64_t version_after_write(Context& ctx, std::string_view key)
 {
     std::optional<Store::Entry> e = ctx.db.store().peek(key);
-    return e ? e->version : 0;
+    return e ? e->version : ctx.db.store().last_version();
 }
 
 }  // namespace
@@ -429,8 +432,10 @@ uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
         if (e || created) {
             // A deadline already past hides the entry at once; memcached
             // still answers the hit it had.
+            // A touch keeps the cas (Version::Keep); a new stub's is its write's.
             std::optional<Store::Entry> after = store.peek(of.key);
-            e = Store::Entry{kept, after ? after->version : 0, kNoDeadline, flags};
+            uint64_t version = after ? after->version : e ? e->version : store.last_version();
+            e = Store::Entry{kept, version, kNoDeadline, flags};
         }
     }
     ++ctx.stats.reads;
@@ -639,7 +644,7 @@ uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
             return ticket;
         }
         code = "HD";
-        cas = version_of(ctx, of.key);
+        cas = version_after_write(ctx, of.key);
     } else if (code.empty()) {
         code = "NS";
     }
@@ -810,8 +815,7 @@ uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string
     // (memcached's noreply covers its OK path only).
     if (of.no_reply && !created)
         return ticket;
-    std::optional<Store::Entry> now_entry = ctx.db.store().peek(of.key);
-    uint64_t version = now_entry ? now_entry->version : 0;
+    uint64_t version = version_after_write(ctx, of.key);
     int64_t now = ctx.clock.now_ms();
     int64_t deadline = created ? kNoDeadline : start_deadline;
     std::string line = of.value ? "VA " + std::to_string(number.size()) : "HD";
