@@ -125,8 +125,8 @@ enum class Op : uint8_t {
     Ttl = 18,  // key
     // Admin operations.
     Status = 19,  // "STATUS <n>" then n lines "<name> <value>"
-    Clients
-    = 20,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds> <line|redis|memcache>"
+    Clients = 20,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>
+                   // <line|redis|memcache>"
     Kick = 21,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
                 // "OK cut: <why>" when it was cut at the kick deadline; "NOT_FOUND" at once
     Flush = 22,  // "OK": every entry deleted

@@ -276,9 +276,8 @@ private:
     void reclaim(size_t slot);  // remove an expired entry, counted
     bool expired(const char* b, int64_t now) const;
     // Writes the entry in `slot` anew: value, deadline (not kKeepDeadline),
-    // flags, next version, stamp.
-    void rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags,
-                 Version rule = Version::New);
+    // flags, the next version (Version::Keep: its own), stamp.
+    void rewrite(size_t slot, std::string_view value, int64_t deadline, uint32_t flags, Version rule = Version::New);
     PutResult insert(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags,
                      std::string* displaced);
     size_t eviction_victim();  // a slot, by sampling; the table is not empty

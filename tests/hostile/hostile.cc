@@ -93,8 +93,8 @@ std::string wire_hello(uint8_t flags)
 {
     std::string address = "hostile";
     return wire_frame(1,
-                      be32(kv::wire::kVersion) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size()) + address
-                          + static_cast<char>(flags));
+                      be32(kv::wire::kVersion) + be32(static_cast<uint32_t>(::getpid())) + be16(address.size())
+                          + address + static_cast<char>(flags));
 }
 
 LineClient raw_unix_peer(const std::string& path)

@@ -125,8 +125,8 @@ TEST_CASE("kvstored refuses a peer of another wire version and closes the connec
     REQUIRE(fd >= 0);
     LineClient raw(fd);
     raw.send(frame(1, be32(99) + be32(12345) + std::string("\x00\x00", 2)));
-    std::string reason
-        = "kvstored speaks protocol " + std::to_string(kv::wire::kVersion) + ", kvsvc speaks 99; install matching versions";
+    std::string reason = "kvstored speaks protocol " + std::to_string(kv::wire::kVersion)
+        + ", kvsvc speaks 99; install matching versions";
     std::string str16{static_cast<char>(reason.size() >> 8), static_cast<char>(reason.size())};
     std::string refused = frame(3, str16 + reason);
     CHECK(raw.read_bytes(refused.size(), 2s) == refused);
