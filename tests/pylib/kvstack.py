@@ -112,6 +112,37 @@ def child_pids(parent):
     return kids
 
 
+def _alive(pid):
+    """pid runs (exists and is not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[:1] != ["Z"]
+
+
+def stop_orphans(pids, grace=5.0):
+    """SIGTERM to processes that are not our children (xinetd's kvsvc, once
+    xinetd is gone), then SIGKILL to those still running after grace
+    seconds: as Server.stop, by PID, without waitpid."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    pids = [p for p in pids if _alive(p)]
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+        pids = [p for p in pids if _alive(p)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _die_with_parent():
     # Runs in the child between fork and exec: if this test process dies
     # (even by SIGKILL, a ctest timeout) the server gets SIGTERM.
@@ -326,11 +357,7 @@ class BaseStack:
         kids = child_pids(self.xinetd.pid) if self.xinetd and self.xinetd.running() else []
         for s in reversed(self.servers):
             s.stop()
-        for pid in kids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        stop_orphans(kids)
         if self.keep:
             print("kept %s" % self.dir, file=sys.stderr)
         else:

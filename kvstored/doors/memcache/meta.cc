@@ -377,6 +377,30 @@ uint64_t version_after_write(Context& ctx, std::string_view key)
     return e ? e->version : ctx.db.store().last_version();
 }
 
+// md's and ma's first checks, in memcached's order: the token count, then
+// the flags (one error text for any bad or repeated flag).
+bool md_ma_flags(const Request& req, Cmd cmd, MetaFlags& of, std::string& out)
+{
+    if (!line_ok(req, "CLIENT_ERROR options flags too long", out))
+        return false;
+    if (!read_flags(req, 2, cmd, of).empty()) {
+        error_line(out, "CLIENT_ERROR invalid or duplicate flag");
+        return false;
+    }
+    return true;
+}
+
+// The checks before md or ma changes anything: the opaque token's length,
+// then a database that refuses writes.
+bool may_write(const Request& req, Context& ctx, std::string& out)
+{
+    if (!opaque_ok(req, 2)) {
+        error_line(out, kOpaqueTooLong);
+        return false;
+    }
+    return !write_refused(ctx, out);
+}
+
 }  // namespace
 
 // ---- mg ---------------------------------------------------------------------
@@ -668,18 +692,8 @@ uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
 
 uint64_t meta_delete(const Request& req, Session&, Context& ctx, std::string& out)
 {
-    if (!line_ok(req, "CLIENT_ERROR options flags too long", out))
-        return 0;
     MetaFlags of;
-    if (!read_flags(req, 2, Cmd::Delete, of).empty()) {
-        error_line(out, "CLIENT_ERROR invalid or duplicate flag");
-        return 0;
-    }
-    if (!opaque_ok(req, 2)) {
-        error_line(out, kOpaqueTooLong);
-        return 0;
-    }
-    if (write_refused(ctx, out))
+    if (!md_ma_flags(req, Cmd::Delete, of, out) || !may_write(req, ctx, out))
         return 0;
     ++ctx.stats.deletes;
     std::optional<Store::Entry> e = ctx.db.store().peek(of.key);
@@ -717,13 +731,9 @@ uint64_t meta_delete(const Request& req, Session&, Context& ctx, std::string& ou
 
 uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string& out)
 {
-    if (!line_ok(req, "CLIENT_ERROR options flags too long", out))
-        return 0;
     MetaFlags of;
-    if (!read_flags(req, 2, Cmd::Arithmetic, of).empty()) {
-        error_line(out, "CLIENT_ERROR invalid or duplicate flag");
+    if (!md_ma_flags(req, Cmd::Arithmetic, of, out))
         return 0;
-    }
     bool incr = true;
     switch (of.mode) {
     case 0:
@@ -738,11 +748,7 @@ uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string
         error_line(out, "CLIENT_ERROR invalid mode for ma M token");
         return 0;
     }
-    if (!opaque_ok(req, 2)) {
-        error_line(out, kOpaqueTooLong);
-        return 0;
-    }
-    if (write_refused(ctx, out))
+    if (!may_write(req, ctx, out))
         return 0;
     ++(incr ? ctx.stats.incrs : ctx.stats.decrs);
 
