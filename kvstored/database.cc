@@ -1,6 +1,7 @@
 // database.cc: see database.h.
 #include "database.h"
 
+#include "backends/etcd/etcd_backend.h"
 #include "command.h"
 #include "log.h"
 
@@ -19,6 +20,44 @@ Database::Database(size_t capacity, const std::optional<PersistConfig>& persist,
 {
     if (persist)
         persistence_ = std::make_unique<Persistence>(*persist, store_);
+}
+
+Database::Database(size_t capacity, const EtcdConfig& etcd, const Clock& clock)
+    : store_(capacity, WhenFull::Refuse, clock)
+{
+    etcd_ = std::make_unique<EtcdBackend>(etcd, store_);
+}
+
+Database::~Database() = default;
+
+void Database::begin_command() { }
+
+uint64_t Database::end_command(uint64_t ticket)
+{
+    return ticket;
+}
+
+uint64_t Database::sync()
+{
+    return 0;
+}
+
+std::string Database::failure_code() const
+{
+    return etcd_ ? "unavailable" : "storage";
+}
+
+std::string Database::failure_text(uint64_t) const
+{
+    return persistence_ ? "the write was not saved: " + persistence_->failure() : "the write was not saved";
+}
+
+BackendStatus Database::backend_status() const
+{
+    BackendStatus s;
+    s.backend = etcd_ ? "etcd" : persistence_ ? "sqlite" : "memory";
+    s.read_only_why = write_refusal();
+    return s;
 }
 
 std::string Database::write_refusal() const

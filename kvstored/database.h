@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/etcd/etcd_config.h"
 #include "persistence.h"
 #include "store.h"
 #include "watch_registry.h"
@@ -36,11 +37,65 @@ namespace kv {
 inline constexpr size_t kMaxLoadBytes = 256u << 20;
 inline constexpr size_t kStagedEntryOverhead = 96;  // a std::map node and its strings
 
+class EtcdBackend;
+
+// What stats and status say about where the store lives (docs/scale-out.md).
+struct BackendStatus {
+    std::string backend;  // "memory", "sqlite" or "etcd"
+    std::string read_only_why;  // "" while writes are accepted
+    // etcd only.
+    std::string endpoint;  // the member the last call went to
+    int64_t revision = 0;  // the etcd revision the local copy has applied
+    bool expiry_leader = false;  // this host deletes expired keys in etcd
+    uint64_t txns = 0;  // transactions committed
+    uint64_t conflicts = 0;  // transactions refused: this copy was behind
+    uint64_t retries = 0;  // commands run again after a conflict
+    uint64_t reloads = 0;  // full reloads (start, compaction, mismatch)
+    uint64_t watch_restarts = 0;
+    double last_reload_seconds = 0;
+    uint64_t last_reload_entries = 0;
+};
+
 class Database {
 public:
     // Throws std::runtime_error when persistence cannot be opened or loaded.
     Database(size_t capacity, const std::optional<PersistConfig>& persist, WhenFull when_full = WhenFull::Refuse,
              const Clock& clock = system_clock());
+    // The etcd backend (docs/scale-out.md): loads the store from etcd and
+    // keeps it current with a watch; writes commit in etcd first. Throws
+    // std::runtime_error when etcd cannot be reached within the timeout, the
+    // prefix holds another capacity, or holds entries kvstored cannot read.
+    Database(size_t capacity, const EtcdConfig& etcd, const Clock& clock = system_clock());
+    ~Database();
+
+    // --- Replicated stores (the etcd backend) -----------------------------
+    // With the etcd backend a write does not change this host's copy: every
+    // write a command makes goes to etcd in one transaction, conditional on
+    // the keys it writes being as this copy last saw them; the copy changes
+    // when the watch brings the committed write back. So a door brackets
+    // each command: begin_command() before it runs, end_command(ticket) after
+    // (the ticket execute() returned); end_command returns the command's
+    // ticket. Then, while durability(ticket) is Pending, the client runs no
+    // further command (so that it reads its own writes). Durable: send the
+    // reply. Failed: send the error (failure_code(), failure_text()) instead.
+    // Retry: the command's writes were refused because this copy was behind;
+    // it has caught up now: run the same command again, from the same
+    // session state (nothing it did reached the store). During a command its
+    // own writes are visible to it (undone at end_command), so a command
+    // that writes a key and then reads it sees its write.
+    // Without etcd these are no-ops: end_command returns `ticket` as it is.
+    bool replicated() const { return etcd_ != nullptr; }
+    void begin_command();
+    uint64_t end_command(uint64_t ticket);
+    // A ticket that becomes Durable once this host's copy holds every write
+    // etcd had committed when sync() was called (one etcd round trip): the
+    // reads a session makes after it are linearizable. 0 without etcd.
+    uint64_t sync();
+    // The error of a Failed ticket, in a door's terms: the code ("storage",
+    // "unavailable") and the text.
+    std::string failure_code() const;
+    std::string failure_text(uint64_t ticket) const;
+    BackendStatus backend_status() const;
 
     // Reads go to the store directly (Store::get may reclaim an expired
     // entry: that needs no database change, see expire_cycle()).
@@ -52,7 +107,8 @@ public:
     // watcher's EXEC. An expiry is not a touch: EXEC checks deadlines itself.
     WatchRegistry& watches() { return watches_; }
 
-    // Why writes are refused right now, or "" when they are accepted.
+    // Why writes are refused right now, or "" when they are accepted; the
+    // refusal's code is failure_code().
     std::string write_refusal() const;
 
     // Each returns the ticket of the change (0 when nothing needs to reach disk).
@@ -93,7 +149,8 @@ public:
     // (yes), Pending (wait for a commit: --sync always, or the disk is behind,
     // see PersistConfig::max_uncommitted and max_uncommitted_bytes) or Failed
     // (its commit failed).
-    enum class Durability { Durable, Pending, Failed };
+    // Retry: only with etcd (see replicated() above).
+    enum class Durability { Durable, Pending, Failed, Retry };
     Durability durability(uint64_t ticket) const;
 
     // Bytes (change_weight) of uncommitted changes: of all, and of the change
@@ -146,6 +203,7 @@ private:
 
     Store store_;
     std::unique_ptr<Persistence> persistence_;
+    std::unique_ptr<EtcdBackend> etcd_;
     uint64_t expired_cleaned_ = 0;  // store_.expired_total() when the database was last cleaned up
     std::optional<Staging> staging_;
     WatchRegistry watches_;

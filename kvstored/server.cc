@@ -86,13 +86,21 @@ std::string group_text(gid_t gid)
     return "group " + (g ? std::string(g->gr_name) + " (gid " + std::to_string(gid) + ")" : std::to_string(gid));
 }
 
+// The store, where the config says it lives.
+Database open_database(const ServerConfig& config)
+{
+    if (config.etcd)
+        return Database(config.capacity, *config.etcd);
+    return Database(config.capacity, config.persist, config.when_full);
+}
+
 }  // namespace
 
 Server::Server(EventLoop& loop, const ServerConfig& config)
     : loop_(loop),
       config_(config),
       limits_{config.max_value},
-      db_(config.capacity, config.persist, config.when_full),
+      db_(open_database(config)),
       own_uid_(::geteuid()),
       service_gid_(config.service_group.value_or(::getegid()))
 {

@@ -43,7 +43,8 @@ struct ServerConfig {
     std::string admin_socket_path;
     size_t capacity = 10000;
     WhenFull when_full = WhenFull::Refuse;
-    std::optional<PersistConfig> persist;  // nullopt: memory only
+    std::optional<PersistConfig> persist;  // nullopt: memory only (or etcd)
+    std::optional<EtcdConfig> etcd;  // set: the etcd backend (persist is then nullopt)
     size_t max_value = 64 * 1024;
     std::chrono::milliseconds shutdown_timeout{5000};
     std::optional<gid_t> service_group;  // nullopt: kvstored's own group
