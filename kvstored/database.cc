@@ -25,21 +25,25 @@ Database::Database(size_t capacity, const std::optional<PersistConfig>& persist,
 Database::Database(size_t capacity, const EtcdConfig& etcd, const Clock& clock)
     : store_(capacity, WhenFull::Refuse, clock)
 {
-    etcd_ = std::make_unique<EtcdBackend>(etcd, store_);
+    etcd_ = std::make_unique<EtcdBackend>(etcd, store_, watches_);
 }
 
 Database::~Database() = default;
 
-void Database::begin_command() { }
+void Database::begin_command()
+{
+    if (etcd_)
+        etcd_->begin_command();
+}
 
 uint64_t Database::end_command(uint64_t ticket)
 {
-    return ticket;
+    return etcd_ ? etcd_->end_command() : ticket;
 }
 
 uint64_t Database::sync()
 {
-    return 0;
+    return etcd_ ? etcd_->sync() : 0;
 }
 
 std::string Database::failure_code() const
@@ -47,8 +51,10 @@ std::string Database::failure_code() const
     return etcd_ ? "unavailable" : "storage";
 }
 
-std::string Database::failure_text(uint64_t) const
+std::string Database::failure_text(uint64_t ticket) const
 {
+    if (etcd_)
+        return etcd_->failure_text(ticket);
     return persistence_ ? "the write was not saved: " + persistence_->failure() : "the write was not saved";
 }
 
@@ -57,11 +63,30 @@ BackendStatus Database::backend_status() const
     BackendStatus s;
     s.backend = etcd_ ? "etcd" : persistence_ ? "sqlite" : "memory";
     s.read_only_why = write_refusal();
+    if (etcd_)
+        etcd_->fill_status(s);
     return s;
+}
+
+int Database::backend_notify_fd() const
+{
+    return etcd_ ? etcd_->notify_fd() : persistence_ ? persistence_->notify_fd() : -1;
+}
+
+void Database::on_backend_notify()
+{
+    if (etcd_)
+        etcd_->on_notify();
+    else if (persistence_)
+        persistence_->drain();
 }
 
 std::string Database::write_refusal() const
 {
+    if (etcd_) {
+        std::string why = etcd_->refusal();
+        return why.empty() ? "" : "etcd is unavailable, writes are refused: " + why;
+    }
     if (!persistence_ || !persistence_->failed())
         return "";
     return "writes are refused until the database works again: " + persistence_->failure();
@@ -70,6 +95,8 @@ std::string Database::write_refusal() const
 uint64_t Database::put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
                        Store::PutResult& result)
 {
+    if (etcd_)
+        return etcd_->put(key, value, deadline, flags, result);
     // The database row needs the deadline and flags the entry ends up with.
     if ((deadline == kKeepDeadline || flags == kKeepFlags) && persistence_) {
         std::optional<Store::Entry> e = store_.peek(key);
@@ -104,6 +131,8 @@ void Database::touch_live_keys()
 
 uint64_t Database::erase(std::string_view key, bool& erased)
 {
+    if (etcd_)
+        return etcd_->erase(key, erased);
     erased = store_.erase(key);
     if (erased)
         watches_.touch(key);
@@ -114,6 +143,8 @@ uint64_t Database::erase(std::string_view key, bool& erased)
 
 uint64_t Database::set_deadline(std::string_view key, int64_t deadline, bool& found, Store::Version version)
 {
+    if (etcd_)
+        return etcd_->set_deadline(key, deadline, version, found);
     found = store_.set_deadline(key, deadline, version);
     if (found)
         watches_.touch(key);
@@ -124,6 +155,10 @@ uint64_t Database::set_deadline(std::string_view key, int64_t deadline, bool& fo
 
 bool Database::expire_cycle(std::chrono::microseconds budget)
 {
+    if (etcd_) {
+        etcd_->expire_cycle();
+        return false;
+    }
     auto start = std::chrono::steady_clock::now();
     bool more;
     do
@@ -141,6 +176,8 @@ bool Database::expire_cycle(std::chrono::microseconds budget)
 
 uint64_t Database::clear()
 {
+    if (etcd_)
+        return etcd_->clear();
     touch_live_keys();
     store_.clear();
     return persistence_ ? persistence_->clear() : 0;
@@ -148,6 +185,18 @@ uint64_t Database::clear()
 
 Database::Durability Database::durability(uint64_t ticket) const
 {
+    if (etcd_ && ticket != 0) {
+        switch (etcd_->state(ticket)) {
+        case EtcdBackend::State::Done:
+            return Durability::Durable;
+        case EtcdBackend::State::Pending:
+            return Durability::Pending;
+        case EtcdBackend::State::Failed:
+            return Durability::Failed;
+        case EtcdBackend::State::Retry:
+            return Durability::Retry;
+        }
+    }
     if (ticket == 0 || !persistence_ || ticket <= persistence_->durable())
         return Durability::Durable;
     const PersistConfig& config = persistence_->config();
@@ -167,6 +216,9 @@ std::string Database::refuse_load(const std::string& code, const std::string& wh
 
 std::string Database::load_begin(uint64_t owner, bool replace)
 {
+    if (etcd_)
+        return error_reply("unsupported", "load is not supported with the etcd backend (docs/scale-out.md); "
+                                          "write the entries through a door");
     if (staging_ && staging_->owner != owner)
         return error_reply(
             "busy", "admin client " + std::to_string(staging_->owner) + " is loading; try again when it has finished");

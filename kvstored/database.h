@@ -96,6 +96,11 @@ public:
     std::string failure_code() const;
     std::string failure_text(uint64_t ticket) const;
     BackendStatus backend_status() const;
+    // The backend's eventfd (SQLite's commits, etcd's deliveries), -1 for
+    // none: when readable, call on_backend_notify() and then release the
+    // replies waiting for durability.
+    int backend_notify_fd() const;
+    void on_backend_notify();
 
     // Reads go to the store directly (Store::get may reclaim an expired
     // entry: that needs no database change, see expire_cycle()).

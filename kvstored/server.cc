@@ -104,9 +104,9 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
       own_uid_(::geteuid()),
       service_gid_(config.service_group.value_or(::getegid()))
 {
-    if (Persistence* p = db_.persistence())
-        durable_watcher_ = std::make_unique<FdWatcher>(loop_, p->notify_fd(), [this, p] {
-            p->drain();
+    if (db_.backend_notify_fd() >= 0)
+        durable_watcher_ = std::make_unique<FdWatcher>(loop_, db_.backend_notify_fd(), [this] {
+            db_.on_backend_notify();
             release_durable_replies();
         });
     // One group for both would let every kvsvc administer kvstored.

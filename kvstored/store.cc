@@ -315,7 +315,9 @@ Store::PutResult Store::insert(std::string_view key, std::string_view value, int
     // that would need undoing: a failed put leaves the store as it was.
     size_t victim = kNone;
     bool victim_expired = false;
-    if (stored_ >= capacity_) {
+    if (stored_ >= capacity_ && !ignore_capacity_) {
+        if (mirror_)
+            return PutResult::Full;
         if (!deadlines_.empty() && deadlines_.begin()->first <= clock_.now_ms()) {
             victim = find(key_of(deadlines_.begin()->second));
             victim_expired = true;
@@ -383,7 +385,8 @@ size_t Store::find_live(std::string_view key)
         return kNone;
     const char* b = slots_[i].get();
     if (has_deadline(b) && expired(b, clock_.now_ms())) {
-        reclaim(i);
+        if (!mirror_)
+            reclaim(i);
         return kNone;
     }
     return i;
@@ -462,7 +465,7 @@ void Store::reclaim(size_t slot)
 
 size_t Store::reclaim_expired(size_t budget)
 {
-    if (deadlines_.empty())
+    if (deadlines_.empty() || mirror_)
         return 0;
     int64_t now = clock_.now_ms();
     size_t n = 0;
@@ -485,6 +488,50 @@ size_t Store::size() const
     for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it)
         ++expired;
     return stored_ - expired;
+}
+
+void Store::apply(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags, uint64_t version)
+{
+    ignore_capacity_ = true;
+    try {
+        put(key, value, deadline, flags);
+    } catch (...) {
+        ignore_capacity_ = false;
+        throw;
+    }
+    ignore_capacity_ = false;
+    // The put gave it the next version; etcd's is the one every host shares.
+    store_le(slots_[find(key)].get() + kVersionAt, 8, version);
+    last_version_ = std::max(last_version_, version);
+}
+
+bool Store::apply_erase(std::string_view key)
+{
+    size_t i = find(key);
+    if (i == kNone)
+        return false;
+    remove(i);
+    return true;
+}
+
+std::optional<Store::Entry> Store::peek_any(std::string_view key, bool* is_expired) const
+{
+    size_t i = find(key);
+    if (i == kNone)
+        return std::nullopt;
+    const char* b = slots_[i].get();
+    if (is_expired)
+        *is_expired = has_deadline(b) && expired(b, clock_.now_ms());
+    return Entry{value_of(b), version_of(b), deadline_of(b), flags_of(b)};
+}
+
+std::vector<std::pair<std::string, uint64_t>> Store::expired_entries(size_t limit) const
+{
+    std::vector<std::pair<std::string, uint64_t>> out;
+    int64_t now = clock_.now_ms();
+    for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now && out.size() < limit; ++it)
+        out.emplace_back(std::string(key_of(it->second)), version_of(it->second));
+    return out;
 }
 
 void Store::raise_version_floor(uint64_t v)

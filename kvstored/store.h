@@ -226,6 +226,25 @@ public:
     // Live entries evicted to make room (Evict mode).
     uint64_t evicted_total() const { return evicted_total_; }
 
+    // --- Mirror mode (the etcd backend, docs/scale-out.md) -----------------
+    // The store mirrors etcd's copy: an entry is held exactly while its key
+    // exists in etcd, expired or not. So it never reclaims an expired entry
+    // by itself (get and erase skip it, reclaim_expired does nothing, a put
+    // of a new key at capacity is Full: the elected host deletes expired
+    // keys in etcd, and their deletion comes back through apply_erase), and
+    // versions are etcd's mod_revisions, set by apply.
+    void set_mirror(bool on) { mirror_ = on; }
+    bool mirror() const { return mirror_; }
+    // Sets `key` to exactly this entry, whatever the capacity (etcd enforces
+    // it): version included. Throws as put does, with nothing changed.
+    void apply(std::string_view key, std::string_view value, int64_t deadline, uint32_t flags, uint64_t version);
+    // Removes the entry of `key`, expired or not. True if there was one.
+    bool apply_erase(std::string_view key);
+    // The entry held for `key`, expired or not; `expired` tells which.
+    std::optional<Entry> peek_any(std::string_view key, bool* expired = nullptr) const;
+    // Up to `limit` expired entries, earliest deadline first: (key, version).
+    std::vector<std::pair<std::string, uint64_t>> expired_entries(size_t limit) const;
+
     // Every later version is > v.
     void raise_version_floor(uint64_t v);
     // The highest version handed out (or the floor, before any write): every
@@ -297,6 +316,8 @@ private:
     std::vector<Block> slots_;  // size 0 or a power of two
     absl::btree_set<const char*, KeyLess> index_;  // the blocks of slots_, by key
     DeadlineIndex deadlines_;  // (deadline, block) of the blocks that have one
+    bool mirror_ = false;  // see set_mirror()
+    bool ignore_capacity_ = false;  // within apply()
 };
 
 }  // namespace kv

@@ -1,15 +1,611 @@
 // etcd_backend.cc: see etcd_backend.h.
 #include "backends/etcd/etcd_backend.h"
 
+#include <unistd.h>
+
 #include <stdexcept>
 
-namespace kv {
+#include "backends/etcd/etcd_threads.h"
+#include "command.h"
+#include "database.h"
+#include "log.h"
+#include "watch_registry.h"
 
-EtcdBackend::EtcdBackend(const EtcdConfig&, Store&)
+namespace kv {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// Ops per transaction: etcd refuses more than --max-txn-ops (128 by
+// default) in a branch, and a batch adds the count's put.
+constexpr size_t kMaxBatchOps = 120;
+// Bytes of values per transaction: etcd refuses a request over
+// --max-request-bytes (1.5 MiB by default).
+constexpr size_t kMaxBatchBytes = 1u << 20;
+// Expired keys the expiry host deletes per transaction.
+constexpr size_t kExpiryBatch = 100;
+// A resolved ticket is forgotten after this (its door has long read it).
+constexpr auto kTicketMemory = std::chrono::seconds(30);
+
+std::string host_id()
 {
-    throw std::runtime_error("the etcd backend is not built yet");
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return std::string(name) + ":" + std::to_string(::getpid());
+}
+
+etcd::Op put_op(std::string key, std::string value)
+{
+    etcd::Op op;
+    op.kind = etcd::Op::Kind::Put;
+    op.key = std::move(key);
+    op.value = std::move(value);
+    return op;
+}
+
+etcd::Compare compare(std::string key, etcd::Compare::Target target, int64_t number, std::string value = {})
+{
+    return etcd::Compare{std::move(key), target, etcd::Compare::Result::Equal, number, std::move(value)};
+}
+
+// Records the capacity under a new prefix, or checks it under an old one.
+void claim_prefix(etcd::EtcdClient& client, const EtcdConfig& config, size_t capacity)
+{
+    std::string cap_key = etcd::meta_key(config.prefix, "capacity");
+    etcd::Txn txn;
+    txn.compare.push_back(compare(cap_key, etcd::Compare::Target::Create, 0));
+    txn.success.push_back(put_op(cap_key, std::to_string(capacity)));
+    txn.success.push_back(put_op(etcd::meta_key(config.prefix, "count"), etcd::count_text(0)));
+    etcd::Op read;
+    read.kind = etcd::Op::Kind::Range;
+    read.key = cap_key;
+    txn.failure.push_back(read);
+    auto r = client.call("/v3/kv/txn", etcd::txn_body(txn));
+    etcd::TxnResult result;
+    std::string why;
+    if (!r.ok)
+        throw std::runtime_error("cannot reach etcd (" + r.error + ")");
+    if (r.status != 200 || !etcd::parse_txn(r.body, result, why)) {
+        etcd::Error e;
+        throw std::runtime_error("etcd " + r.endpoint + " refused to set up " + config.prefix + ": "
+                                 + (etcd::parse_error(r.body, e) ? e.message : why));
+    }
+    if (result.succeeded) {
+        LOG_INFO("etcd: a new store under %s, capacity %zu", config.prefix.c_str(), capacity);
+        return;
+    }
+    std::string held = result.ranges.empty() || result.ranges[0].kvs.empty() ? "" : result.ranges[0].kvs[0].value;
+    if (held != std::to_string(capacity))
+        throw std::runtime_error("the store under " + config.prefix + " in etcd has capacity " + held
+                                 + "; every kvstored on it must run with --capacity " + held + " (this one has "
+                                 + std::to_string(capacity) + ")");
+}
+
+}  // namespace
+
+EtcdBackend::EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& watches)
+    : config_(config),
+      store_(store),
+      watches_(watches),
+      data_prefix_(etcd::data_prefix(config.prefix)),
+      count_key_(etcd::meta_key(config.prefix, "count"))
+{
+    try {
+        etcd::check_endpoints(config.endpoints);
+    } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(e.what());
+    }
+    store_.set_mirror(true);
+    etcd::ClientConfig cc;
+    cc.endpoints = config.endpoints;
+    cc.timeout = config.timeout;
+    etcd::EtcdClient client(cc);
+    claim_prefix(client, config_, store_.capacity());
+    auto start = Steady::now();
+    std::vector<etcd::KeyValue> kvs;
+    int64_t revision = 0;
+    if (std::string why = load_prefix(client, config_.prefix + "/", kvs, revision); !why.empty())
+        throw std::runtime_error(why);
+    for (const auto& kv : kvs) {
+        if (kv.key.starts_with(data_prefix_)) {
+            std::string value;
+            int64_t deadline;
+            uint32_t flags;
+            std::string_view key = std::string_view(kv.key).substr(data_prefix_.size());
+            if (!store_key_problem(key).empty() || !etcd::decode_value(kv.value, value, deadline, flags))
+                throw std::runtime_error("etcd holds " + printable_bytes(kv.key)
+                                         + ", which is not an entry kvstored wrote; nothing was loaded");
+        }
+        apply_kv(kv);
+    }
+    applied_revision_ = revision;
+    last_reload_seconds_ = std::chrono::duration<double>(Steady::now() - start).count();
+    last_reload_entries_ = store_.stored();
+    LOG_INFO("etcd: loaded %zu entries from %s at revision %lld in %.3f s", store_.stored(), config_.prefix.c_str(),
+             static_cast<long long>(revision), last_reload_seconds_);
+    threads_ = std::make_unique<EtcdThreads>(config_, revision + 1, host_id());
+    threads_->publish_applied(applied_revision_, store_.stored());
 }
 
 EtcdBackend::~EtcdBackend() = default;
+
+// --- Commands ---------------------------------------------------------------
+
+void EtcdBackend::begin_command()
+{
+    in_command_ = true;
+    command_clear_ = false;
+    touched_.clear();
+}
+
+void EtcdBackend::touch(std::string_view key)
+{
+    if (touched_.contains(key))
+        return;
+    Before b;
+    if (auto e = store_.peek_any(key)) {
+        b.value = std::string(e->value);
+        b.deadline = e->deadline;
+        b.flags = e->flags;
+        b.version = e->version;
+    }
+    touched_.emplace(std::string(key), std::move(b));
+}
+
+void EtcdBackend::undo(const std::string& key, const Before& before)
+{
+    if (before.value)
+        store_.apply(key, *before.value, before.deadline, before.flags, before.version);
+    else
+        store_.apply_erase(key);
+}
+
+uint64_t EtcdBackend::put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
+                          Store::PutResult& result)
+{
+    bool own = !in_command_;
+    if (own)
+        begin_command();
+    touch(key);
+    bool absent_before = !store_.peek_any(key);
+    result = store_.put(key, value, deadline, flags);
+    // A new key must fit beside the keys held and the creates still on
+    // their way to etcd (whose count compare makes the cap exact).
+    if (result == Store::PutResult::Inserted && absent_before
+        && store_.stored() + static_cast<size_t>(reserved_creates_) > store_.capacity()) {
+        store_.apply_erase(key);
+        result = Store::PutResult::Full;
+    }
+    return own ? end_command() : 0;
+}
+
+uint64_t EtcdBackend::erase(std::string_view key, bool& erased)
+{
+    bool own = !in_command_;
+    if (own)
+        begin_command();
+    touch(key);
+    erased = store_.erase(key);
+    return own ? end_command() : 0;
+}
+
+uint64_t EtcdBackend::set_deadline(std::string_view key, int64_t deadline, Store::Version version, bool& found)
+{
+    bool own = !in_command_;
+    if (own)
+        begin_command();
+    touch(key);
+    found = store_.set_deadline(key, deadline, version);
+    return own ? end_command() : 0;
+}
+
+uint64_t EtcdBackend::clear()
+{
+    bool own = !in_command_;
+    if (own)
+        begin_command();
+    command_clear_ = true;
+    return own ? end_command() : 0;
+}
+
+EtcdBackend::Command EtcdBackend::seal()
+{
+    Command c;
+    c.clear = command_clear_;
+    for (const auto& [key, before] : touched_) {
+        auto now = store_.peek_any(key);
+        bool existed = before.value.has_value();
+        if (!now && !existed)
+            continue;
+        if (now && existed && now->version == before.version)
+            continue;  // written back as it was (or not written at all)
+        std::string etcd_key = data_prefix_ + key;
+        c.compares.push_back(existed ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
+                                     : compare(etcd_key, etcd::Compare::Target::Create, 0));
+        if (now) {
+            c.ops.push_back(put_op(etcd_key, etcd::encode_value(now->value, now->deadline, now->flags)));
+        } else {
+            etcd::Op del;
+            del.kind = etcd::Op::Kind::Delete;
+            del.key = etcd_key;
+            c.ops.push_back(std::move(del));
+        }
+        c.creates += !existed && now;
+        c.count_delta += (!existed && now) ? 1 : (existed && !now) ? -1 : 0;
+        c.keys.push_back(key);
+    }
+    // The copy goes back to what etcd holds; the watch brings the rest.
+    for (const auto& [key, before] : touched_)
+        undo(key, before);
+    touched_.clear();
+    return c;
+}
+
+uint64_t EtcdBackend::end_command()
+{
+    in_command_ = false;
+    Command c = seal();
+    if (c.ops.empty() && !c.clear)
+        return 0;
+    c.ticket = new_ticket();
+    uint64_t ticket = c.ticket;
+    queue_command(std::move(c));
+    return ticket;
+}
+
+uint64_t EtcdBackend::new_ticket()
+{
+    uint64_t t = next_ticket_++;
+    tickets_[t] = Ticket{};
+    return t;
+}
+
+void EtcdBackend::queue_command(Command c)
+{
+    if (std::string why = refusal(); !why.empty()) {
+        resolve(c.ticket, State::Failed, why);
+        return;
+    }
+    reserved_creates_ += c.creates;
+    Ticket& t = tickets_[c.ticket];
+    t.creates = c.creates;
+    t.internal = c.internal;
+    queued_.push_back(std::move(c));
+    next_batch();
+}
+
+uint64_t EtcdBackend::sync()
+{
+    uint64_t t = new_ticket();
+    syncs_.push_back(t);
+    next_batch();
+    return t;
+}
+
+// --- Tickets ----------------------------------------------------------------
+
+EtcdBackend::State EtcdBackend::state(uint64_t ticket) const
+{
+    auto it = tickets_.find(ticket);
+    return it == tickets_.end() ? State::Done : it->second.state;
+}
+
+std::string EtcdBackend::failure_text(uint64_t ticket) const
+{
+    auto it = tickets_.find(ticket);
+    return it == tickets_.end() ? "" : it->second.error;
+}
+
+std::string EtcdBackend::refusal() const
+{
+    return threads_ ? threads_->unavailable_why() : "";
+}
+
+void EtcdBackend::resolve(uint64_t ticket, State state, std::string error)
+{
+    auto it = tickets_.find(ticket);
+    if (it == tickets_.end())
+        return;
+    Ticket& t = it->second;
+    if (t.state != State::Pending)
+        return;
+    t.state = state;
+    t.error = std::move(error);
+    t.resolved_at = Steady::now();
+    reserved_creates_ -= t.creates;
+    t.creates = 0;
+    if (state == State::Retry)
+        ++retries_;
+    if (ticket == expiry_ticket_)
+        expiry_ticket_ = 0;
+}
+
+void EtcdBackend::wait_for(uint64_t ticket, int64_t revision, State then)
+{
+    auto it = tickets_.find(ticket);
+    if (it == tickets_.end())
+        return;
+    it->second.wait_revision = revision;
+    it->second.then = then;
+    it->second.sent_at = Steady::now();
+    waiting_.emplace(revision, ticket);
+}
+
+void EtcdBackend::resolve_applied()
+{
+    while (!waiting_.empty() && waiting_.begin()->first <= applied_revision_) {
+        uint64_t ticket = waiting_.begin()->second;
+        waiting_.erase(waiting_.begin());
+        auto it = tickets_.find(ticket);
+        if (it != tickets_.end())
+            resolve(ticket, it->second.then);
+    }
+}
+
+// Resolved tickets are forgotten after a while; a ticket whose write etcd
+// committed but whose revision this copy has not seen within the bound is
+// answered as unavailable (its outcome is then unknown to the client, as with
+// a timeout) so that no client waits without end for a stuck watch.
+void EtcdBackend::forget_old_tickets()
+{
+    auto now = Steady::now();
+    auto bound = 2 * config_.timeout + std::chrono::seconds(3);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        auto t = tickets_.find(it->second);
+        if (t != tickets_.end() && t->second.state == State::Pending && now - t->second.sent_at > bound) {
+            resolve(it->second, State::Failed,
+                    "etcd took the write, but this host has not seen it come back within "
+                        + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(bound).count())
+                        + " ms; its outcome is unknown");
+            it = waiting_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    std::erase_if(tickets_, [&](const auto& entry) {
+        return entry.second.state != State::Pending && now - entry.second.resolved_at > kTicketMemory;
+    });
+}
+
+// --- Batches ----------------------------------------------------------------
+
+void EtcdBackend::next_batch()
+{
+    if (batch_busy_ || applied_revision_ < batch_wait_revision_ || (queued_.empty() && syncs_.empty()))
+        return;
+    if (std::string why = refusal(); !why.empty()) {
+        fail_queued(why);
+        return;
+    }
+    etcd::Txn txn;
+    std::set<std::string, std::less<>> keys;
+    int64_t delta = 0;
+    size_t bytes = 0;
+    bool clear = false;
+    for (auto it = queued_.begin(); it != queued_.end();) {
+        Command& c = *it;
+        bool overlaps = false;
+        for (const auto& k : c.keys)
+            overlaps = overlaps || keys.contains(k);
+        size_t c_bytes = 0;
+        for (const auto& op : c.ops)
+            c_bytes += op.key.size() + op.value.size();
+        bool first = in_flight_.empty();
+        // A clear goes alone; two commands on one key never share a batch
+        // (both were made against the same revision: the later one must see
+        // the earlier first, so it waits for the next batch and its compare).
+        if (!first
+            && (c.clear || clear || overlaps || txn.success.size() + c.ops.size() > kMaxBatchOps
+                || bytes + c_bytes > kMaxBatchBytes)) {
+            if (c.clear || clear)
+                break;
+            ++it;
+            continue;
+        }
+        if (c.clear) {
+            etcd::Op del;
+            del.kind = etcd::Op::Kind::DeleteRange;
+            del.key = data_prefix_;
+            del.range_end = etcd::prefix_end(data_prefix_);
+            txn.success.push_back(std::move(del));
+            clear = true;
+        }
+        for (auto& cmp : c.compares)
+            txn.compare.push_back(std::move(cmp));
+        for (auto& op : c.ops)
+            txn.success.push_back(std::move(op));
+        keys.insert(c.keys.begin(), c.keys.end());
+        delta += c.count_delta;
+        bytes += c_bytes;
+        in_flight_.push_back(std::move(c));
+        it = queued_.erase(it);
+    }
+    if (clear) {
+        txn.success.push_back(put_op(count_key_, etcd::count_text(0)));
+    } else if (delta != 0) {
+        txn.compare.push_back(count_exists_
+                                  ? compare(count_key_, etcd::Compare::Target::Value, 0, etcd::count_text(count_known_))
+                                  : compare(count_key_, etcd::Compare::Target::Create, 0));
+        int64_t after = static_cast<int64_t>(count_known_) + delta;
+        txn.success.push_back(put_op(count_key_, etcd::count_text(static_cast<uint64_t>(std::max<int64_t>(after, 0)))));
+    }
+    // The failure branch (and a sync alone) reads the prefix's newest
+    // revision: the copy must reach it before a command runs again.
+    std::string prefix = config_.prefix + "/";
+    txn.failure.push_back(newest_revision_op(prefix));
+    if (in_flight_.empty())
+        txn.success.push_back(newest_revision_op(prefix));
+    in_flight_syncs_ = std::move(syncs_);
+    syncs_.clear();
+    batch_busy_ = true;
+    threads_->send(etcd::txn_body(txn));
+}
+
+void EtcdBackend::fail_queued(const std::string& why)
+{
+    for (Command& c : queued_)
+        resolve(c.ticket, State::Failed, why);
+    queued_.clear();
+    for (uint64_t t : syncs_)
+        resolve(t, State::Failed, why);
+    syncs_.clear();
+}
+
+void EtcdBackend::on_batch_done(const BatchOutcome& outcome)
+{
+    batch_busy_ = false;
+    if (!outcome.ok) {
+        if (outcome.unavailable)
+            threads_->mark_unavailable(outcome.error);
+        LOG_WARN("etcd: a transaction of %zu write(s) failed: %s", in_flight_.size(), outcome.error.c_str());
+        for (const Command& c : in_flight_)
+            resolve(c.ticket, State::Failed, outcome.error);
+        for (uint64_t t : in_flight_syncs_)
+            resolve(t, State::Failed, outcome.error);
+    } else {
+        State then = outcome.succeeded ? State::Done : State::Retry;
+        if (outcome.succeeded)
+            txns_ += !in_flight_.empty();
+        else
+            ++conflicts_;
+        for (const Command& c : in_flight_)
+            wait_for(c.ticket, outcome.revision, then);
+        for (uint64_t t : in_flight_syncs_)
+            wait_for(t, outcome.revision, State::Done);
+        batch_wait_revision_ = outcome.revision;
+    }
+    in_flight_.clear();
+    in_flight_syncs_.clear();
+}
+
+// --- What the threads deliver -----------------------------------------------
+
+void EtcdBackend::on_notify()
+{
+    for (Delivery& d : threads_->take()) {
+        switch (d.kind) {
+        case Delivery::Kind::Events:
+            apply_events(d.events);
+            break;
+        case Delivery::Kind::Reload:
+            apply_reload(d.kvs, d.revision, d.seconds);
+            break;
+        case Delivery::Kind::Batch:
+            on_batch_done(d.batch);
+            break;
+        }
+    }
+    threads_->publish_applied(applied_revision_, store_.stored());
+    resolve_applied();
+    forget_old_tickets();
+    next_batch();
+}
+
+void EtcdBackend::apply_kv(const etcd::KeyValue& kv)
+{
+    if (kv.key == count_key_) {
+        count_known_ = etcd::parse_count(kv.value).value_or(0);
+        count_exists_ = true;
+        return;
+    }
+    if (!kv.key.starts_with(data_prefix_))
+        return;
+    std::string_view key = std::string_view(kv.key).substr(data_prefix_.size());
+    std::string value;
+    int64_t deadline;
+    uint32_t flags;
+    if (!store_key_problem(key).empty() || !etcd::decode_value(kv.value, value, deadline, flags)) {
+        LOG_WARN("etcd: %s is not an entry kvstored wrote; ignored", printable_bytes(kv.key).c_str());
+        return;
+    }
+    store_.apply(key, value, deadline, flags, static_cast<uint64_t>(kv.mod_revision));
+    watches_.touch(key);
+}
+
+// Events come in revision order, every event of a revision in one message;
+// a watch resumed after a break may repeat revisions this copy has applied
+// (and etcd 3.4.23 can deliver one twice): those are skipped.
+void EtcdBackend::apply_events(std::vector<etcd::Event>& events)
+{
+    int64_t last = applied_revision_;
+    for (const etcd::Event& e : events) {
+        if (e.kv.mod_revision <= applied_revision_)
+            continue;
+        last = std::max(last, e.kv.mod_revision);
+        if (e.type == etcd::Event::Type::Put) {
+            apply_kv(e.kv);
+        } else if (e.kv.key == count_key_) {
+            count_exists_ = false;
+            count_known_ = 0;
+        } else if (e.kv.key.starts_with(data_prefix_)) {
+            std::string_view key = std::string_view(e.kv.key).substr(data_prefix_.size());
+            store_.apply_erase(key);
+            watches_.touch(key);
+        }
+    }
+    applied_revision_ = last;
+}
+
+void EtcdBackend::apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revision, double seconds)
+{
+    if (!watches_.empty())
+        watches_.touch_if([](std::string_view) { return true; });
+    store_.clear();
+    count_exists_ = false;
+    count_known_ = 0;
+    for (const auto& kv : kvs)
+        apply_kv(kv);
+    applied_revision_ = std::max(applied_revision_, revision);
+    ++reloads_;
+    last_reload_seconds_ = seconds;
+    last_reload_entries_ = store_.stored();
+    LOG_INFO("etcd: reloaded %zu entries at revision %lld in %.3f s", store_.stored(),
+             static_cast<long long>(revision), seconds);
+}
+
+// --- Expiry -----------------------------------------------------------------
+
+void EtcdBackend::expire_cycle()
+{
+    forget_old_tickets();
+    if (!threads_->expiry_leader() || expiry_ticket_ != 0 || !refusal().empty())
+        return;
+    Command c;
+    for (auto& [key, version] : store_.expired_entries(kExpiryBatch)) {
+        std::string etcd_key = data_prefix_ + key;
+        c.compares.push_back(compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(version)));
+        etcd::Op del;
+        del.kind = etcd::Op::Kind::Delete;
+        del.key = etcd_key;
+        c.ops.push_back(std::move(del));
+        c.count_delta -= 1;
+        c.keys.push_back(key);
+    }
+    if (c.ops.empty())
+        return;
+    c.internal = true;
+    c.ticket = new_ticket();
+    expiry_ticket_ = c.ticket;
+    queue_command(std::move(c));
+}
+
+void EtcdBackend::fill_status(BackendStatus& s) const
+{
+    s.endpoint = threads_->endpoint();
+    s.revision = applied_revision_;
+    s.expiry_leader = threads_->expiry_leader();
+    s.txns = txns_;
+    s.conflicts = conflicts_;
+    s.retries = retries_;
+    s.reloads = reloads_;
+    s.watch_restarts = threads_->watch_restarts();
+    s.last_reload_seconds = last_reload_seconds_;
+    s.last_reload_entries = last_reload_entries_;
+}
+
+int EtcdBackend::notify_fd() const
+{
+    return threads_->notify_fd();
+}
 
 }  // namespace kv

@@ -1,21 +1,179 @@
-// etcd_backend.h: the store kept in etcd (docs/scale-out.md). The lead's
-// file: the loop-thread side of Database's etcd mode (placeholder in the
-// interface commit).
+// etcd_backend.h: the store kept in etcd (docs/scale-out.md), as Database's
+// etcd mode uses it. Everything here runs on the event loop's thread; the
+// network is on three threads of its own (etcd_threads.h), which talk to the
+// loop through one inbox and an eventfd.
+//
+// The pattern is Kubernetes' watch cache: the Store (in mirror mode, see
+// store.h) is a full copy of the keys under the prefix, loaded at one
+// revision and kept current by a watch from the next. Reads are served from
+// it. A write never changes it directly:
+//
+//   command runs      its writes are applied to the copy tentatively, so the
+//                     command sees them; each key's state before its first
+//                     write is remembered
+//   end_command       the tentative writes are undone; what remains is one
+//                     Command: per key a compare (mod_revision as this copy
+//                     knows it, or "absent") and the op that makes the key
+//                     what the command left it (put or delete), plus how the
+//                     key count changes; its ticket is Pending
+//   next_batch        commands go to etcd in one transaction per round trip
+//                     (group commit), never two commands on one key in one
+//                     transaction; a count change adds a compare on the
+//                     count's value and a put of the new one
+//   success at R      the ticket is Done once the watch has applied R (the
+//                     client then reads its own write)
+//   compare failed    this copy was behind: once it has applied what etcd
+//                     held at that moment (the failure branch reads the
+//                     prefix's newest mod_revision), the ticket says Retry and
+//                     the door runs the command again
+//   error / timeout   Failed; writes are refused (read-only) until a probe
+//                     finds a quorum again
+//
+// The capacity: a command may create a key only while the keys held plus
+// the creates in flight from this host stay within the capacity; the count
+// compare makes that exact across hosts.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "backends/etcd/etcd_config.h"
+#include "backends/etcd/etcd_wire.h"
+#include "store.h"
 
 namespace kv {
 
-class Store;
+class WatchRegistry;
+struct BackendStatus;
+class EtcdThreads;
 
 class EtcdBackend {
 public:
-    EtcdBackend(const EtcdConfig& config, Store& store);
+    // Connects, checks or records the capacity under the prefix, loads the
+    // copy and starts the threads. Throws std::runtime_error (etcd
+    // unreachable within the timeout, another capacity, unreadable entries).
+    EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& watches);
     ~EtcdBackend();
+    EtcdBackend(const EtcdBackend&) = delete;
+    EtcdBackend& operator=(const EtcdBackend&) = delete;
+
+    // Commands (Database's replicated-store API). A write outside
+    // begin/end is a command of its own (Server's timers).
+    // The writes return 0 within a command (end_command gives its ticket)
+    // and the ticket of the command they make on their own outside one.
+    void begin_command();
+    uint64_t end_command();
+    uint64_t put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
+                 Store::PutResult& result);
+    uint64_t erase(std::string_view key, bool& erased);
+    uint64_t set_deadline(std::string_view key, int64_t deadline, Store::Version version, bool& found);
+    uint64_t clear();
+    uint64_t sync();
+
+    enum class State { Done, Pending, Failed, Retry };
+    State state(uint64_t ticket) const;
+    std::string failure_text(uint64_t ticket) const;
+    // Why writes are refused ("" while accepted).
+    std::string refusal() const;
+
+    // Readable when the threads delivered something: call on_notify().
+    int notify_fd() const;
+    // Applies what the threads delivered (watch events, a reload, a batch's
+    // outcome), resolves tickets and sends the next batch.
+    void on_notify();
+    // The expiry host's part of expiry (Server's expiry timer): deletes up to
+    // a batch of expired keys in etcd. Every host hides them already.
+    void expire_cycle();
+    void fill_status(BackendStatus& status) const;
+
+private:
+    struct Before {  // a key's state in the copy before the command's first write
+        std::optional<std::string> value;  // nullopt: absent
+        int64_t deadline = 0;
+        uint32_t flags = 0;
+        uint64_t version = 0;  // its mod_revision
+    };
+    struct Command {
+        uint64_t ticket = 0;
+        std::vector<etcd::Compare> compares;
+        std::vector<etcd::Op> ops;
+        std::vector<std::string> keys;  // every key it writes
+        int64_t creates = 0;  // keys it creates (reserved against the capacity)
+        int64_t count_delta = 0;  // creates minus deletes
+        bool clear = false;
+        bool internal = false;  // the expiry's own deletes: nobody waits
+    };
+    struct Ticket {
+        State state = State::Pending;
+        int64_t wait_revision = 0;  // Pending once sent: Done/Retry once applied reaches it
+        State then = State::Done;  // what it becomes then
+        std::string error;
+        int64_t creates = 0;  // reserved until resolved
+        bool internal = false;
+        std::chrono::steady_clock::time_point sent_at;  // when etcd answered
+        std::chrono::steady_clock::time_point resolved_at;
+    };
+
+    uint64_t new_ticket();
+    void touch(std::string_view key);  // remember the key's Before (first write in the command)
+    void undo(const std::string& key, const Before& before);
+    Command seal();
+    void queue_command(Command command);
+    void resolve(uint64_t ticket, State state, std::string error = {});
+    void wait_for(uint64_t ticket, int64_t revision, State then);
+    void resolve_applied();  // tickets waiting for a revision this copy has reached
+    void next_batch();
+    void on_batch_done(const struct BatchOutcome& outcome);
+    void apply_events(std::vector<etcd::Event>& events);
+    void apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revision, double seconds);
+    void apply_kv(const etcd::KeyValue& kv);
+    void forget_old_tickets();
+    void fail_queued(const std::string& why);
+
+    EtcdConfig config_;
+    Store& store_;
+    WatchRegistry& watches_;
+    std::string data_prefix_;
+    std::string count_key_;
+
+    // The command running now.
+    bool in_command_ = false;
+    bool command_clear_ = false;
+    std::map<std::string, Before, std::less<>> touched_;
+
+    uint64_t next_ticket_ = 1;
+    std::unordered_map<uint64_t, Ticket> tickets_;
+    std::multimap<int64_t, uint64_t> waiting_;  // (revision, ticket): resolved once applied
+    std::deque<Command> queued_;  // sealed, not sent yet
+    std::vector<uint64_t> syncs_;  // sync tickets not sent yet
+    // The batch in etcd now (or waiting to be applied): its commands.
+    std::vector<Command> in_flight_;
+    std::vector<uint64_t> in_flight_syncs_;
+    bool batch_busy_ = false;  // a batch is with the committer
+    int64_t batch_wait_revision_ = 0;  // the next batch waits until the copy has applied this
+    int64_t reserved_creates_ = 0;  // creates of commands not yet resolved
+    uint64_t expiry_ticket_ = 0;  // the expiry's deletes in progress (one batch at a time)
+
+    int64_t applied_revision_ = 0;
+    uint64_t count_known_ = 0;  // P/m/count as applied
+    bool count_exists_ = false;
+    std::string read_only_why_;  // from a failed batch; the keeper clears it
+
+    // Counters (stats).
+    uint64_t txns_ = 0, conflicts_ = 0, retries_ = 0, reloads_ = 0;
+    double last_reload_seconds_ = 0;
+    uint64_t last_reload_entries_ = 0;
+
+    std::unique_ptr<EtcdThreads> threads_;  // last: stopped first
 };
 
 }  // namespace kv

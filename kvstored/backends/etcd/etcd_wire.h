@@ -70,6 +70,11 @@ struct Op {
     std::string value;  // Put
     std::string range_end;  // DeleteRange, Range ("" for one key)
     int64_t lease = 0;  // Put
+    // Range: at most `limit` keys (0: all), only their keys and revisions,
+    // newest mod_revision first (sort_target MOD, sort_order DESCEND).
+    int64_t limit = 0;
+    bool keys_only = false;
+    bool newest_first = false;
 };
 
 struct Txn {

@@ -1,0 +1,426 @@
+// etcd_threads.cc: see etcd_threads.h.
+#include "backends/etcd/etcd_threads.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "log.h"
+
+namespace kv {
+namespace {
+
+using namespace std::chrono_literals;
+
+// How often the keeper probes etcd (and renews the expiry lease).
+constexpr auto kProbeInterval = 500ms;
+// The expiry lease: a host that stops renewing loses the role after this.
+constexpr int64_t kLeaseSeconds = 5;
+// A watch that stays behind the prefix's newest revision this long is
+// restarted (a member that stopped answering without closing the stream).
+constexpr auto kWatchLagLimit = 3s;
+// Keys per page of a load.
+constexpr int64_t kLoadPage = 2000;
+
+etcd::ClientConfig client_config(const EtcdConfig& config)
+{
+    etcd::ClientConfig c;
+    c.endpoints = config.endpoints;
+    c.timeout = config.timeout;
+    c.connect_timeout = std::min(config.timeout, std::chrono::milliseconds{500});
+    return c;
+}
+
+// The error of a response that is not a 200 with a body, in words.
+std::string error_of(const etcd::EtcdClient::Response& r, bool& unavailable)
+{
+    if (!r.ok) {
+        unavailable = true;
+        return "no etcd member answered: " + r.error;
+    }
+    etcd::Error e;
+    if (etcd::parse_error(r.body, e)) {
+        unavailable = e.code == etcd::kCodeUnavailable || e.code == etcd::kCodeDeadlineExceeded;
+        return "etcd " + r.endpoint + " refused: " + e.message;
+    }
+    unavailable = r.status >= 500;
+    return "etcd " + r.endpoint + " answered HTTP " + std::to_string(r.status);
+}
+
+}  // namespace
+
+etcd::Op newest_revision_op(const std::string& prefix)
+{
+    etcd::Op op;
+    op.kind = etcd::Op::Kind::Range;
+    op.key = prefix;
+    op.range_end = etcd::prefix_end(prefix);
+    op.limit = 1;
+    op.keys_only = true;
+    op.newest_first = true;
+    return op;
+}
+
+std::string load_prefix(etcd::EtcdClient& client, const std::string& prefix, std::vector<etcd::KeyValue>& kvs,
+                        int64_t& revision)
+{
+    kvs.clear();
+    revision = 0;
+    etcd::RangeRequest req;
+    req.key = prefix;
+    req.range_end = etcd::prefix_end(prefix);
+    req.limit = kLoadPage;
+    for (;;) {
+        req.revision = revision;  // 0 for the first page: the latest, then pinned
+        auto r = client.call("/v3/kv/range", etcd::range_body(req));
+        bool unavailable = false;
+        if (!r.ok || r.status != 200)
+            return "loading " + prefix + ": " + error_of(r, unavailable);
+        etcd::RangeResult page;
+        std::string why;
+        if (!etcd::parse_range(r.body, page, why))
+            return "loading " + prefix + ": " + why;
+        if (revision == 0)
+            revision = page.header.revision;
+        for (auto& kv : page.kvs)
+            kvs.push_back(std::move(kv));
+        if (!page.more || kvs.empty())
+            return "";
+        req.key = kvs.back().key + std::string(1, '\0');
+    }
+}
+
+EtcdThreads::EtcdThreads(const EtcdConfig& config, int64_t watch_from, std::string host_id)
+    : config_(config), prefix_(config.prefix + "/"), host_id_(std::move(host_id))
+{
+    notify_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!notify_)
+        throw std::runtime_error(std::string("etcd backend: eventfd: ") + std::strerror(errno));
+    delivered_revision_ = watch_from - 1;
+    committer_ = std::thread([this] { committer_main(); });
+    watcher_ = std::thread([this, watch_from] { watcher_main(watch_from); });
+    keeper_ = std::thread([this] { keeper_main(); });
+}
+
+EtcdThreads::~EtcdThreads()
+{
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread* t : {&committer_, &watcher_, &keeper_})
+        if (t->joinable())
+            t->join();
+}
+
+void EtcdThreads::push(Delivery d)
+{
+    {
+        std::lock_guard lock(mu_);
+        inbox_.push_back(std::move(d));
+    }
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(notify_.get(), &one, sizeof one);
+}
+
+std::vector<Delivery> EtcdThreads::take()
+{
+    uint64_t n;
+    while (::read(notify_.get(), &n, sizeof n) == sizeof n) { }
+    std::lock_guard lock(mu_);
+    std::vector<Delivery> out(std::make_move_iterator(inbox_.begin()), std::make_move_iterator(inbox_.end()));
+    inbox_.clear();
+    return out;
+}
+
+void EtcdThreads::send(std::string txn_body)
+{
+    {
+        std::lock_guard lock(mu_);
+        job_ = std::move(txn_body);
+    }
+    wake_.notify_all();
+}
+
+void EtcdThreads::publish_applied(int64_t revision, uint64_t entries)
+{
+    std::lock_guard lock(mu_);
+    applied_revision_ = revision;
+    applied_entries_ = entries;
+}
+
+void EtcdThreads::mark_unavailable(const std::string& why)
+{
+    std::lock_guard lock(mu_);
+    unavailable_why_ = why;
+}
+
+std::string EtcdThreads::unavailable_why() const
+{
+    std::lock_guard lock(mu_);
+    return unavailable_why_;
+}
+
+std::string EtcdThreads::endpoint() const
+{
+    std::lock_guard lock(mu_);
+    return endpoint_;
+}
+
+bool EtcdThreads::sleep_for(std::chrono::milliseconds d)
+{
+    std::unique_lock lock(mu_);
+    return !wake_.wait_for(lock, d, [this] { return stop_.load(); });
+}
+
+void EtcdThreads::committer_main()
+{
+    etcd::EtcdClient client(client_config(config_));
+    for (;;) {
+        std::string body;
+        {
+            std::unique_lock lock(mu_);
+            wake_.wait(lock, [this] { return stop_ || job_; });
+            if (stop_)
+                return;
+            body = std::move(*job_);
+            job_.reset();
+        }
+        Delivery d;
+        d.kind = Delivery::Kind::Batch;
+        BatchOutcome& out = d.batch;
+        auto r = client.call("/v3/kv/txn", body);
+        {
+            std::lock_guard lock(mu_);
+            endpoint_ = r.endpoint.empty() ? client.current_endpoint() : r.endpoint;
+        }
+        etcd::TxnResult txn;
+        std::string why;
+        if (!r.ok || r.status != 200) {
+            out.error = error_of(r, out.unavailable);
+        } else if (!etcd::parse_txn(r.body, txn, why)) {
+            out.error = "etcd " + r.endpoint + " sent a transaction reply kvstored cannot read: " + why;
+        } else {
+            out.ok = true;
+            out.succeeded = txn.succeeded;
+            out.revision = txn.header.revision;
+            // A failure branch (or a sync-only batch) ends with the read of
+            // the prefix's newest revision: that is what the copy must reach.
+            if (!txn.ranges.empty() && !txn.ranges.back().kvs.empty())
+                out.revision = txn.ranges.back().kvs.front().mod_revision;
+        }
+        push(std::move(d));
+    }
+}
+
+void EtcdThreads::watcher_main(int64_t from)
+{
+    etcd::EtcdClient client(client_config(config_));
+    std::string end = etcd::prefix_end(prefix_);
+    while (!stop_) {
+        if (reload_.exchange(false)) {
+            Delivery d;
+            d.kind = Delivery::Kind::Reload;
+            auto start = std::chrono::steady_clock::now();
+            std::string why = load_prefix(client, prefix_, d.kvs, d.revision);
+            if (!why.empty()) {
+                LOG_WARN("etcd: reload failed, trying again: %s", why.c_str());
+                reload_ = true;
+                sleep_for(kProbeInterval);
+                continue;
+            }
+            d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            from = d.revision + 1;
+            delivered_revision_ = d.revision;
+            push(std::move(d));
+        }
+        restart_watch_ = false;
+        std::atomic<bool>& abort = restart_watch_;
+        std::string why = client.watch(
+            etcd::watch_body(prefix_, end, from, true),
+            [&](std::string_view message) {
+                etcd::Error err;
+                if (etcd::parse_error(message, err)) {
+                    LOG_WARN("etcd: the watch failed: %s", err.message.c_str());
+                    return false;
+                }
+                etcd::WatchMessage m;
+                std::string bad;
+                if (!etcd::parse_watch(message, m, bad)) {
+                    LOG_WARN("etcd: unreadable watch message (%s); restarting the watch", bad.c_str());
+                    return false;
+                }
+                if (m.compact_revision > 0) {
+                    LOG_WARN("etcd: revision %lld was compacted (now from %lld): reloading",
+                             static_cast<long long>(from), static_cast<long long>(m.compact_revision));
+                    reload_ = true;
+                    return false;
+                }
+                if (m.canceled)
+                    return false;
+                if (m.events.empty())
+                    return !stop_;
+                Delivery d;
+                d.kind = Delivery::Kind::Events;
+                d.revision = m.header.revision;
+                from = m.events.back().kv.mod_revision + 1;
+                delivered_revision_ = from - 1;
+                d.events = std::move(m.events);
+                push(std::move(d));
+                return !stop_;
+            },
+            abort, std::chrono::hours(24));
+        if (stop_)
+            return;
+        if (!reload_) {
+            watch_restarts_++;
+            if (!why.empty())
+                LOG_WARN("etcd: the watch ended (%s); resuming from revision %lld", why.c_str(),
+                         static_cast<long long>(from));
+            sleep_for(200ms);
+        }
+    }
+}
+
+void EtcdThreads::keeper_main()
+{
+    etcd::EtcdClient client(client_config(config_));
+    auto next_check = std::chrono::steady_clock::now() + config_.check_interval;
+    while (sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeInterval))) {
+        probe(client);
+        campaign(client);
+        if (std::chrono::steady_clock::now() >= next_check) {
+            check_count(client);
+            next_check = std::chrono::steady_clock::now() + config_.check_interval;
+        }
+    }
+}
+
+// A linearizable read (it needs a quorum) of the prefix's newest revision.
+void EtcdThreads::probe(etcd::EtcdClient& client)
+{
+    static thread_local std::chrono::steady_clock::time_point behind_since{};
+    etcd::Txn txn;
+    txn.success.push_back(newest_revision_op(prefix_));
+    auto r = client.call("/v3/kv/txn", etcd::txn_body(txn));
+    bool unavailable = false;
+    etcd::TxnResult result;
+    std::string why;
+    if (!r.ok || r.status != 200 || !etcd::parse_txn(r.body, result, why)) {
+        std::string text = why.empty() ? error_of(r, unavailable) : why;
+        std::lock_guard lock(mu_);
+        if (unavailable_why_.empty())
+            LOG_WARN("etcd: writes refused until etcd answers again: %s", text.c_str());
+        unavailable_why_ = text;
+        return;
+    }
+    int64_t newest = 0;
+    if (!result.ranges.empty() && !result.ranges.front().kvs.empty())
+        newest = result.ranges.front().kvs.front().mod_revision;
+    {
+        std::lock_guard lock(mu_);
+        if (!unavailable_why_.empty())
+            LOG_INFO("etcd: answering again (%s); writes accepted", r.endpoint.c_str());
+        unavailable_why_.clear();
+        endpoint_ = r.endpoint;
+    }
+    // The watch should have delivered `newest` by now; one that stays behind
+    // is on a member that no longer sends: start it again.
+    auto now = std::chrono::steady_clock::now();
+    if (delivered_revision_.load() >= newest) {
+        behind_since = {};
+    } else if (behind_since == std::chrono::steady_clock::time_point{}) {
+        behind_since = now;
+    } else if (now - behind_since > kWatchLagLimit) {
+        LOG_WARN("etcd: the watch is behind (revision %lld of %lld) for %lld s; restarting it",
+                 static_cast<long long>(delivered_revision_.load()), static_cast<long long>(newest),
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(now - behind_since).count()));
+        behind_since = {};
+        restart_watch_ = true;
+    }
+}
+
+// The expiry election: the host whose lease holds P/m/expiry-leader deletes
+// expired keys; it keeps the lease alive while it runs, and when it stops
+// the lease runs out and another host takes the key.
+void EtcdThreads::campaign(etcd::EtcdClient& client)
+{
+    static thread_local int64_t lease = 0;
+    bool unavailable = false;
+    if (lease != 0) {
+        auto r = client.call("/v3/lease/keepalive", etcd::lease_id_body(lease));
+        etcd::LeaseResult l;
+        std::string why;
+        if (r.ok && r.status == 200 && etcd::parse_lease(r.body, l, why) && l.ttl > 0)
+            return;
+        if (r.ok) {  // etcd answered: the lease is gone
+            if (leader_.exchange(false))
+                LOG_WARN("etcd: lost the expiry lease; another host deletes expired keys now");
+            lease = 0;
+        }
+        return;
+    }
+    auto g = client.call("/v3/lease/grant", etcd::lease_grant_body(kLeaseSeconds));
+    etcd::LeaseResult granted;
+    std::string why;
+    if (!g.ok || g.status != 200 || !etcd::parse_lease(g.body, granted, why) || granted.id == 0)
+        return;
+    etcd::Txn txn;
+    std::string key = etcd::meta_key(config_.prefix, "expiry-leader");
+    txn.compare.push_back({key, etcd::Compare::Target::Create, etcd::Compare::Result::Equal, 0, {}});
+    etcd::Op put;
+    put.kind = etcd::Op::Kind::Put;
+    put.key = key;
+    put.value = host_id_;
+    put.lease = granted.id;
+    txn.success.push_back(put);
+    auto r = client.call("/v3/kv/txn", etcd::txn_body(txn));
+    etcd::TxnResult result;
+    if (r.ok && r.status == 200 && etcd::parse_txn(r.body, result, why) && result.succeeded) {
+        lease = granted.id;
+        leader_ = true;
+        LOG_INFO("etcd: this host deletes expired keys (expiry lease %llx)", static_cast<unsigned long long>(lease));
+        return;
+    }
+    // Someone else holds it: give our lease back.
+    client.call("/v3/lease/revoke", etcd::lease_id_body(granted.id));
+    (void)unavailable;
+}
+
+// etcd's count of keys under P/k/ at the revision the copy has applied,
+// against the copy's own count then.
+void EtcdThreads::check_count(etcd::EtcdClient& client)
+{
+    int64_t revision;
+    uint64_t entries;
+    {
+        std::lock_guard lock(mu_);
+        revision = applied_revision_;
+        entries = applied_entries_;
+    }
+    if (revision == 0)
+        return;
+    etcd::RangeRequest req;
+    req.key = etcd::data_prefix(config_.prefix);
+    req.range_end = etcd::prefix_end(req.key);
+    req.revision = revision;
+    req.count_only = true;
+    auto r = client.call("/v3/kv/range", etcd::range_body(req));
+    etcd::RangeResult result;
+    std::string why;
+    if (!r.ok || r.status != 200 || !etcd::parse_range(r.body, result, why))
+        return;  // unreachable, or compacted past that revision: next time
+    if (static_cast<uint64_t>(result.count) == entries)
+        return;
+    LOG_WARN("etcd: the copy holds %llu keys at revision %lld, etcd %lld: reloading",
+             static_cast<unsigned long long>(entries), static_cast<long long>(revision),
+             static_cast<long long>(result.count));
+    reload_ = true;
+    restart_watch_ = true;
+}
+
+}  // namespace kv

@@ -1,0 +1,124 @@
+// etcd_threads.h: the etcd backend's network side, three threads that never
+// touch the store; each has its own EtcdClient (connection):
+//
+//   committer  sends the transactions the loop hands it, one at a time
+//   watcher    streams the prefix's changes from a revision on; reloads the
+//              whole prefix when etcd has compacted that revision away, or
+//              when the keeper asks
+//   keeper     every kProbeInterval: a linearizable read that tells whether
+//              etcd has a quorum (read-only while not) and the prefix's
+//              newest revision (a watch that stays behind it is restarted);
+//              the expiry election (a lease and a key bound to it); every
+//              check interval, the count of keys at the revision the copy has
+//              applied, compared with the copy's (a mismatch reloads)
+//
+// They deliver to the loop through an inbox and an eventfd (notify_fd).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/etcd/etcd_client.h"
+#include "backends/etcd/etcd_config.h"
+#include "backends/etcd/etcd_wire.h"
+#include "fd.h"
+
+namespace kv {
+
+// What one transaction came to.
+struct BatchOutcome {
+    bool ok = false;  // etcd answered it
+    bool succeeded = false;  // its compares held
+    // Success: the transaction's revision. Failure: the newest mod_revision
+    // under the prefix when it was refused (read in the same transaction).
+    int64_t revision = 0;
+    std::string error;  // !ok
+    bool unavailable = false;  // !ok because etcd has no quorum or cannot be reached
+};
+
+struct Delivery {
+    enum class Kind { Events, Reload, Batch };
+    Kind kind = Kind::Events;
+    int64_t revision = 0;  // Events: the message's header; Reload: the load's
+    std::vector<etcd::Event> events;
+    std::vector<etcd::KeyValue> kvs;  // Reload: every key under the prefix
+    double seconds = 0;  // Reload: how long it took
+    BatchOutcome batch;
+};
+
+// Reads every key under `prefix` at one revision, in pages. Returns "" or
+// why it failed; `revision` is the revision read at.
+std::string load_prefix(etcd::EtcdClient& client, const std::string& prefix, std::vector<etcd::KeyValue>& kvs,
+                        int64_t& revision);
+
+// A txn that reads the prefix's newest mod_revision: the range op that ends
+// every batch's failure branch, and all of a sync-only batch.
+etcd::Op newest_revision_op(const std::string& prefix);
+
+class EtcdThreads {
+public:
+    // Starts the threads; the watch begins at `watch_from`.
+    EtcdThreads(const EtcdConfig& config, int64_t watch_from, std::string host_id);
+    ~EtcdThreads();
+    EtcdThreads(const EtcdThreads&) = delete;
+    EtcdThreads& operator=(const EtcdThreads&) = delete;
+
+    // Loop side.
+    int notify_fd() const { return notify_.get(); }
+    std::vector<Delivery> take();
+    // Hands the committer a txn body; one at a time (the loop waits for its
+    // Batch delivery before sending the next).
+    void send(std::string txn_body);
+    // The copy has applied `revision` and holds `entries` keys (the count
+    // check compares etcd's count at that revision).
+    void publish_applied(int64_t revision, uint64_t entries);
+    // A write failed for want of a quorum: read-only until a probe succeeds.
+    void mark_unavailable(const std::string& why);
+    std::string unavailable_why() const;
+    bool expiry_leader() const { return leader_.load(); }
+    std::string endpoint() const;
+    uint64_t watch_restarts() const { return watch_restarts_.load(); }
+
+private:
+    void push(Delivery d);
+    void committer_main();
+    void watcher_main(int64_t from);
+    void keeper_main();
+    void probe(etcd::EtcdClient& client);
+    void campaign(etcd::EtcdClient& client);
+    void check_count(etcd::EtcdClient& client);
+    bool sleep_for(std::chrono::milliseconds d);  // false when stopping
+
+    EtcdConfig config_;
+    std::string prefix_;  // config_.prefix + "/"
+    std::string host_id_;
+    UniqueFd notify_;
+    std::atomic<bool> stop_{false};
+
+    mutable std::mutex mu_;  // guards everything below up to the atomics
+    std::condition_variable wake_;
+    std::deque<Delivery> inbox_;
+    std::optional<std::string> job_;  // the committer's next txn body
+    std::string unavailable_why_;
+    std::string endpoint_;
+    int64_t applied_revision_ = 0;
+    uint64_t applied_entries_ = 0;
+
+    std::atomic<bool> leader_{false};
+    std::atomic<bool> restart_watch_{false};  // abort the stream (and reload if reload_)
+    std::atomic<bool> reload_{false};
+    std::atomic<uint64_t> watch_restarts_{0};
+    std::atomic<int64_t> delivered_revision_{0};  // the watcher's: last revision delivered
+
+    std::thread committer_, watcher_, keeper_;  // last: started once all above exists
+};
+
+}  // namespace kv
