@@ -114,7 +114,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         std::string depends = field(deb, "Depends");
         INFO("Depends: " << depends);
         // adduser for the maintainer scripts; the rest from dpkg-shlibdeps.
-        for (const char* dep : {"adduser", "libc6 (>= ", "libsqlite3-0 (>= ", "libsystemd0", "libsodium23"})
+        for (const char* dep :
+             {"adduser", "libc6 (>= ", "libsqlite3-0 (>= ", "libsystemd0", "libsodium23", "libcurl4 (>= "})
             CHECK(depends.find(dep) != std::string::npos);
         CHECK(field(deb, "Maintainer").find('<') != std::string::npos);
         CHECK(field(deb, "Description").find('\n') != std::string::npos);  // synopsis and long text

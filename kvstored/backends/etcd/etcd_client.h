@@ -5,7 +5,10 @@
 // connection is reused call after call). Calls go to the member that last
 // answered; on a connection failure, a timeout or a 503 the client moves to
 // the next endpoint of the list and tries again, until every endpoint has
-// failed once or the call's deadline has passed. An answer that is an etcd
+// failed once or the call's deadline has passed. Each attempt gets an equal
+// share of the time left among the endpoints not yet tried (the last one all
+// of it), so one member that accepts but never answers costs a third of the
+// deadline with three endpoints, not all of it. An answer that is an etcd
 // error (HTTP 4xx/5xx with a gRPC error body, other than "unavailable") is
 // returned as it is: the caller decides.
 #pragma once
@@ -49,6 +52,11 @@ public:
         // ...: Timeout was reached"), naming each endpoint tried.
         std::string error;
         std::string endpoint;  // who answered
+        // Some failed attempt had sent its request (it timed out or the
+        // connection broke after that): that member may have applied it,
+        // and a txn tried again elsewhere may then fail its compares because
+        // of its own first application. Connection refused leaves it false.
+        bool uncertain = false;
     };
     // POSTs `body` to `path` ("/v3/kv/txn"). `timeout` 0: the config's.
     Response call(std::string_view path, std::string_view body,
