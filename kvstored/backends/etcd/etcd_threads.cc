@@ -110,6 +110,7 @@ EtcdThreads::~EtcdThreads()
     {
         std::lock_guard lock(mu_);
         stop_ = true;
+        restart_watch_ = true;  // the watch's own stop flag
     }
     wake_.notify_all();
     for (std::thread* t : {&committer_, &watcher_, &keeper_})
@@ -238,6 +239,8 @@ void EtcdThreads::watcher_main(int64_t from)
             delivered_revision_ = d.revision;
             push(std::move(d));
         }
+        if (stop_)
+            return;
         restart_watch_ = false;
         std::atomic<bool>& abort = restart_watch_;
         std::string why = client.watch(

@@ -330,6 +330,14 @@ json op_json(const Op& op)
     case Op::Kind::Range:
         if (!op.range_end.empty())
             req["range_end"] = base64_encode(op.range_end);
+        if (op.limit != 0)
+            req["limit"] = std::to_string(op.limit);
+        if (op.keys_only)
+            req["keys_only"] = true;
+        if (op.newest_first) {
+            req["sort_order"] = "DESCEND";
+            req["sort_target"] = "MOD";
+        }
         return json{{"request_range", req}};
     }
     return json{{"request_range", req}};

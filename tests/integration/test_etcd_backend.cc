@@ -1,0 +1,242 @@
+// The etcd backend (kvstored/backends/etcd/etcd_backend.h) in process: two
+// Databases on one real etcd member are two kvstored hosts without the
+// sockets, so the tests can drive each command's ticket by hand and make
+// the races they want (both hosts writing one key from the same revision).
+#include <poll.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <initializer_list>
+#include <string>
+#include <thread>
+
+#include "database.h"
+#include "etcd_process.h"
+
+using namespace std::chrono_literals;
+using kv::Database;
+
+namespace {
+
+kv::EtcdConfig config_for(const kvtest::EtcdProcess& etcd, const std::string& prefix)
+{
+    kv::EtcdConfig c;
+    c.endpoints = {etcd.endpoint()};
+    c.prefix = prefix;
+    c.timeout = 1000ms;
+    return c;
+}
+
+// Lets each database take what its threads delivered, once.
+void pump(std::initializer_list<Database*> dbs, std::chrono::milliseconds wait = 20ms)
+{
+    std::vector<pollfd> fds;
+    for (Database* db : dbs)
+        fds.push_back({db->backend_notify_fd(), POLLIN, 0});
+    ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+    for (Database* db : dbs)
+        db->on_backend_notify();
+}
+
+// Pumps until `ticket` of `db` is no longer Pending (at most 10 s).
+Database::Durability settle(Database& db, uint64_t ticket, std::initializer_list<Database*> others = {})
+{
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (db.durability(ticket) == Database::Durability::Pending && std::chrono::steady_clock::now() < until) {
+        pump({&db});
+        for (Database* o : others)
+            pump({o}, 0ms);
+    }
+    return db.durability(ticket);
+}
+
+template <typename Pred> bool eventually(std::initializer_list<Database*> dbs, Pred pred, std::chrono::seconds limit = 10s)
+{
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until)
+            return false;
+        pump(dbs);
+    }
+    return true;
+}
+
+// One command that writes `value` under `key`; returns its ticket.
+uint64_t put(Database& db, const std::string& key, const std::string& value, kv::Store::PutResult& result,
+             int64_t deadline = kv::kNoDeadline)
+{
+    db.begin_command();
+    uint64_t t = db.put(key, value, deadline, result);
+    return db.end_command(t);
+}
+
+// INCR as a door runs it: read the copy, write the sum.
+uint64_t increment(Database& db, const std::string& key)
+{
+    db.begin_command();
+    auto e = db.store().get(key);
+    long n = e ? std::stol(std::string(e->value)) : 0;
+    kv::Store::PutResult r;
+    uint64_t t = db.put(key, std::to_string(n + 1), kv::kKeepDeadline, r);
+    return db.end_command(t);
+}
+
+std::string value_of(Database& db, const std::string& key)
+{
+    auto e = db.store().get(key);
+    return e ? std::string(e->value) : "(absent)";
+}
+
+std::string unique_prefix(const char* name)
+{
+    return std::string("/kvtest-") + name + "-" + std::to_string(::getpid());
+}
+
+}  // namespace
+
+TEST_CASE("a write through one host is read through the other, with etcd's revision as its version", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("rw"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    uint64_t t = put(a, "greeting", "hello", r);
+    REQUIRE(t != 0);
+    // Nothing changes in the copy until etcd has it.
+    CHECK(value_of(a, "greeting") == "(absent)");
+    REQUIRE(settle(a, t) == Database::Durability::Durable);
+    // Acknowledged: the writer's own copy has it (read-your-writes).
+    CHECK(value_of(a, "greeting") == "hello");
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "greeting") == "hello"; }));
+    CHECK(a.store().get("greeting")->version == b.store().get("greeting")->version);
+    CHECK(a.backend_status().backend == "etcd");
+    CHECK(a.backend_status().revision >= static_cast<int64_t>(a.store().get("greeting")->version));
+}
+
+TEST_CASE("two hosts incrementing one key from the same revision: one commits, the other runs again", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("incr"));
+    Database a(100, cfg), b(100, cfg);
+    uint64_t ta = increment(a, "n");
+    uint64_t tb = increment(b, "n");
+    auto da = settle(a, ta, {&b});
+    auto db = settle(b, tb, {&a});
+    // Both read "absent": exactly one create of "n" can commit.
+    REQUIRE(((da == Database::Durability::Durable) != (db == Database::Durability::Durable)));
+    Database& loser = da == Database::Durability::Retry ? a : b;
+    REQUIRE(loser.durability(da == Database::Durability::Retry ? ta : tb) == Database::Durability::Retry);
+    // Retry comes only once the loser's copy has caught up: running the
+    // command again now reads 1 and writes 2.
+    CHECK(value_of(loser, "n") == "1");
+    uint64_t again = increment(loser, "n");
+    REQUIRE(settle(loser, again) == Database::Durability::Durable);
+    CHECK(value_of(loser, "n") == "2");
+    CHECK(loser.backend_status().conflicts == 1);
+}
+
+TEST_CASE("the capacity holds across hosts creating at once", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("cap"));
+    Database a(3, cfg), b(3, cfg);
+    int stored = 0, full = 0;
+    // Two creates on each host, all from the same empty copy.
+    std::vector<std::pair<Database*, std::string>> pending = {{&a, "a1"}, {&a, "a2"}, {&b, "b1"}, {&b, "b2"}};
+    for (int round = 0; round < 10 && !pending.empty(); ++round) {
+        std::vector<std::tuple<Database*, std::string, uint64_t>> tickets;
+        for (auto& [db, key] : pending) {
+            kv::Store::PutResult r;
+            uint64_t t = put(*db, key, "v", r);
+            if (r == kv::Store::PutResult::Full)
+                ++full;
+            else
+                tickets.emplace_back(db, key, t);
+        }
+        pending.clear();
+        for (auto& [db, key, t] : tickets) {
+            auto d = settle(*db, t, {&a, &b});
+            if (d == Database::Durability::Durable)
+                ++stored;
+            else if (d == Database::Durability::Retry)
+                pending.emplace_back(db, key);
+            else
+                FAIL("a create failed: " << db->failure_text(t));
+        }
+    }
+    CHECK(stored == 3);
+    CHECK(full == 1);
+    REQUIRE(eventually({&a, &b}, [&] { return a.store().size() == 3 && b.store().size() == 3; }));
+}
+
+TEST_CASE("a host started later loads what is there; another capacity is refused", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("load"));
+    {
+        Database a(100, cfg);
+        for (int i = 0; i < 50; ++i) {
+            kv::Store::PutResult r;
+            REQUIRE(settle(a, put(a, "k" + std::to_string(i), std::string(i, 'x'), r)) == Database::Durability::Durable);
+        }
+    }
+    Database c(100, cfg);
+    CHECK(c.store().size() == 50);
+    CHECK(value_of(c, "k7") == "xxxxxxx");
+    CHECK_THROWS_WITH(Database(200, cfg), Catch::Contains("--capacity 100"));
+}
+
+TEST_CASE("expired keys: hidden at once everywhere, deleted in etcd by the elected host", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("expiry"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    int64_t soon = a.store().clock().now_ms() + 300;
+    REQUIRE(settle(a, put(a, "brief", "v", r, soon)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return b.store().stored() == 1; }));
+    REQUIRE(eventually({&a, &b}, [&] { return !a.store().contains("brief") && !b.store().contains("brief"); }));
+    // Someone is elected and deletes it in etcd: the copies drop it too.
+    REQUIRE(eventually({&a, &b}, [&] {
+        a.expire_cycle(1ms);
+        b.expire_cycle(1ms);
+        return a.store().stored() == 0 && b.store().stored() == 0;
+    }));
+    CHECK((a.backend_status().expiry_leader != b.backend_status().expiry_leader));
+}
+
+TEST_CASE("sync resolves once the copy holds everything etcd had", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("sync"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "x", "1", r)) == Database::Durability::Durable);
+    // b has not pumped since: sync makes it current before it answers.
+    uint64_t t = b.sync();
+    REQUIRE(t != 0);
+    REQUIRE(settle(b, t) == Database::Durability::Durable);
+    CHECK(value_of(b, "x") == "1");
+}
+
+TEST_CASE("without a quorum writes fail within the timeout and are refused; they resume by themselves", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("quorum"));
+    Database a(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "before", "1", r)) == Database::Durability::Durable);
+    etcd.pause();
+    auto start = std::chrono::steady_clock::now();
+    uint64_t t = put(a, "during", "2", r);
+    CHECK(settle(a, t) == Database::Durability::Failed);
+    CHECK(std::chrono::steady_clock::now() - start < 4s);
+    CHECK_THAT(a.failure_text(t), Catch::Contains("etcd"));
+    CHECK(a.write_refusal() != "");
+    CHECK(a.backend_status().read_only_why != "");
+    // Reads go on from the copy.
+    CHECK(value_of(a, "before") == "1");
+    etcd.resume();
+    REQUIRE(eventually({&a}, [&] { return a.write_refusal().empty(); }, 15s));
+    REQUIRE(settle(a, put(a, "after", "3", r)) == Database::Durability::Durable);
+}
