@@ -7,11 +7,15 @@ are answered OK and 200 `ERR full`, and afterwards both hosts hold exactly
 work when full, a delete makes room for exactly one create, and `add` races
 for one key from both hosts have exactly one winner."""
 
+import os
+import sys
 import threading
 
-import lineconn
-import scenario
-from workload import REPLY_SECONDS, NotSent, Recorder, Session
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import lineconn  # noqa: E402
+import scenario  # noqa: E402
+from workload import REPLY_SECONDS, NotSent, Recorder, Session  # noqa: E402
 
 CAPACITY = 200
 CREATES = 400

@@ -6,12 +6,16 @@ read on both hosts) is the number of acknowledged incrs plus some of those
 whose outcome is unknown (none on a healthy cluster). The history also goes
 through the linearizability checker."""
 
+import os
+import sys
 import threading
 
-import lincheck
-import lineconn
-import scenario
-from workload import REPLY_SECONDS, NotSent, Recorder, Session
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import lincheck  # noqa: E402
+import lineconn  # noqa: E402
+import scenario  # noqa: E402
+from workload import REPLY_SECONDS, NotSent, Recorder, Session  # noqa: E402
 
 CLIENTS_PER_HOST = 4
 INCRS = 60

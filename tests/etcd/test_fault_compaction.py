@@ -17,12 +17,15 @@ revision triggers a full reload"), and a watch restarts at an old revision
 
 import os
 import signal
+import sys
 
-import faults
-import lineconn
-import scenario
-import stack as etcdstack
-from workload import REPLY_SECONDS, poll
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import faults  # noqa: E402
+import lineconn  # noqa: E402
+import scenario  # noqa: E402
+import stack as etcdstack  # noqa: E402
+from workload import REPLY_SECONDS, poll  # noqa: E402
 
 
 def churn(port, tag, n=150):

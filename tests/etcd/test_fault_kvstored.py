@@ -5,11 +5,15 @@ kvstored restarts (under the same xinetd), loads the store from etcd and
 sees everything, including what was written while it was down. Then every
 acknowledged write is readable on both hosts."""
 
+import os
+import sys
 import time
 
-import faults
-import scenario
-import stack as etcdstack
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import faults  # noqa: E402
+import scenario  # noqa: E402
+import stack as etcdstack  # noqa: E402
 
 
 def body(st, check, args):

@@ -5,10 +5,14 @@ hangs past the timeout, writes go on by themselves without anyone
 restarting kvstored; the killed member restarts on its data directory and
 rejoins. Then every acknowledged write is readable on both hosts."""
 
+import os
+import sys
 import time
 
-import faults
-import scenario
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import faults  # noqa: E402
+import scenario  # noqa: E402
 
 RESUME_SECONDS = 15.0
 

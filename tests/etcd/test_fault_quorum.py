@@ -6,12 +6,16 @@ refused are refused at once; reads go on from the local copy on both hosts;
 and writes resume by themselves (no kvstored restart), `stats` no longer
 says read-only, and every acknowledged write is readable on both hosts."""
 
+import os
+import sys
 import time
 
-import faults
-import lineconn
-import scenario
-from workload import REPLY_SECONDS, poll
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import faults  # noqa: E402
+import lineconn  # noqa: E402
+import scenario  # noqa: E402
+from workload import REPLY_SECONDS, poll  # noqa: E402
 
 RESUME_SECONDS = 30.0
 

@@ -11,14 +11,18 @@ kvstored, restart it; stop two etcd members (quorum lost: unknown
 outcomes), restart them; healthy again. Register keys get unique values
 (so a cas's version names one write); counter keys only incr."""
 
+import os
 import random
+import sys
 import threading
 import time
 
-import lincheck
-import scenario
-import stack as etcdstack
-from workload import NotSent, Recorder, Session, poll
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import lincheck  # noqa: E402
+import scenario  # noqa: E402
+import stack as etcdstack  # noqa: E402
+from workload import NotSent, Recorder, Session, poll  # noqa: E402
 
 CLIENTS_PER_HOST = 3
 REGISTERS = ["reg-%d" % i for i in range(6)]

@@ -5,11 +5,15 @@ bounded; the delays are printed: the figure docs/scale-out.md states), and a
 `sync` there makes the next read see it at once. Both directions; the writer's
 own session always reads its write at once (read-your-writes)."""
 
+import os
 import statistics
+import sys
 
-import lineconn
-import scenario
-from workload import REPLY_SECONDS, poll
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+
+import lineconn  # noqa: E402
+import scenario  # noqa: E402
+from workload import REPLY_SECONDS, poll  # noqa: E402
 
 ROUNDS = 50
 # The bound on the watch delay between two hosts on one idle machine: far
