@@ -69,17 +69,16 @@ def stats(host):
 
 
 def read_only_why(st_dict):
-    """What stats says about writes being refused: the value of the first
-    counter whose name mentions read_only / read-only and is set ("" / "0" /
-    "no" / "none" when not), or None when no such counter exists.
-    (docs/scale-out.md names it; the test accepts read_only, read_only_why.)"""
-    found = None
-    for name, value in st_dict.items():
-        if "read_only" in name or "read-only" in name or name == "writable":
-            v = value.strip()
-            if name == "writable":
-                v = "" if v in ("1", "yes", "true") else (v or "no")
-            if v not in ("", "0", "no", "none", "-", "false"):
-                return v
-            found = ""
-    return found
+    """What stats says about writes being refused (docs/scale-out.md, "Quorum
+    lost"; docs/protocol.md, "stats"): `read_only 1` and `read_only_why
+    <words>` while refused, `read_only 0` and `read_only_why -` while not.
+    Returns the why ("" while writable), None when stats lacks either
+    counter, or "inconsistent: ..." when the two disagree."""
+    if "read_only" not in st_dict or "read_only_why" not in st_dict:
+        return None
+    flag, why = st_dict["read_only"].strip(), st_dict["read_only_why"].strip()
+    if flag == "0" and why == "-":
+        return ""
+    if flag == "1" and why not in ("", "-"):
+        return why
+    return "inconsistent: read_only %r, read_only_why %r" % (flag, why)

@@ -65,12 +65,11 @@ def same_contents(st, check, expected, what):
     check(views[0][0] == views[1][0], "%s: the hosts count differently: %r" % (what, [v[0] for v in views]))
 
 
-def reloads(host):
-    st = faults.stats(host)
-    for name in ("reloads", "etcd_reloads"):
-        if name in st:
-            return int(st[name])
-    return None
+def counter(host, name):
+    """A numeric `stats` counter of host (docs/scale-out.md: etcd_reloads,
+    etcd_watch_restarts), or None when stats lacks it."""
+    value = faults.stats(host).get(name)
+    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 def rolling_restart(cluster):
@@ -90,7 +89,7 @@ def body(st, check, args):
     etcdstack.wait_serving(st.b)
     same_contents(st, check, expected, "after b restarted past a compaction")
     # 2. Compaction while b runs, frozen, and its watch breaks.
-    before = reloads(st.b)
+    before = counter(st.b, "etcd_reloads")
     os.kill(st.b.kvstored.pid, signal.SIGSTOP)
     try:
         rolling_restart(st.cluster)
@@ -109,14 +108,14 @@ def body(st, check, args):
     check(ok, "host b did not converge within 30 s after its watch met a compacted revision")
     print("b converged %.2f s after SIGCONT" % took, flush=True)
     same_contents(st, check, expected, "after b's watch met a compaction")
-    after = reloads(st.b)
-    if before is not None and after is not None:
-        check(after > before, "stats reloads on b did not grow (%d -> %d) after a compacted watch" % (before, after))
-    else:
-        print("note: stats has no reloads counter", flush=True)
+    after = counter(st.b, "etcd_reloads")
+    if check(before is not None and after is not None, "host b's stats has no etcd_reloads: %r" % faults.stats(st.b)):
+        check(after > before, "etcd_reloads on b did not grow (%d -> %d) after its watch met a compacted revision"
+              % (before, after))
     with lineconn.Conn(st.b.port, timeout=REPLY_SECONDS) as c:
         check(c.call("save after-reload:b") == "OK", "a write through b after its reload")
     # 3. Watches restart under load.
+    restarts = [counter(h, "etcd_watch_restarts") for h in st.hosts]
     load = faults.Load(st, per_host=2)
     try:
         check(load.wait_acked(50, 20), "no writes under load")
@@ -124,6 +123,11 @@ def body(st, check, args):
         check(load.wait_acked(50, 30), "writes did not go on after the rolling restart")
     finally:
         stuck = load.stop()
+    for h, n in zip(st.hosts, restarts):
+        m = counter(h, "etcd_watch_restarts")
+        if check(n is not None and m is not None, "host %s's stats has no etcd_watch_restarts" % h.name):
+            check(m > n, "host %s: etcd_watch_restarts did not grow (%d -> %d) over a restart of every member"
+                  % (h.name, n, m))
     check(not stuck, "%d writers did not finish within the reply timeout" % len(stuck))
     faults.account(st, load, check, extra=len(expected) + 1)
 

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import faults  # noqa: E402
 import lineconn  # noqa: E402
 import scenario  # noqa: E402
+from stack import ETCD_TIMEOUT_MS  # noqa: E402
 from workload import REPLY_SECONDS, poll  # noqa: E402
 
 RESUME_SECONDS = 30.0
@@ -43,10 +44,14 @@ def body(st, check, args):
         # Once refused, refused at once (until a probe finds quorum again):
         # a second write must not wait for another etcd timeout.
         at_once = 1.0
+        # A write is answered within --etcd-timeout (docs/scale-out.md), plus
+        # slack for a loaded machine.
+        first_bound = ETCD_TIMEOUT_MS / 1000.0 + 1.5
         for h in st.hosts:
             r, took = probe(h, "probe-%s-1" % h.name, load.rec)
             check(r.startswith("ERR unavailable"), "host %s: a write without quorum answered %r" % (h.name, r))
-            check(took <= faults.MAX_REPLY_SECONDS, "host %s: the refusal took %.1f s" % (h.name, took))
+            check(took <= first_bound, "host %s: the refusal took %.1f s (--etcd-timeout %d ms; bound %.1f s)"
+                  % (h.name, took, ETCD_TIMEOUT_MS, first_bound))
             r, took = probe(h, "probe-%s-2" % h.name, load.rec)
             check(r.startswith("ERR unavailable"), "host %s: the second write without quorum: %r" % (h.name, r))
             check(took <= at_once, "host %s: the second refusal took %.1f s (the first already said unavailable: "
@@ -58,7 +63,8 @@ def body(st, check, args):
                     check(got == "VALUE " + value, "host %s without quorum reads %s as %r" % (h.name, key, got))
             why = faults.read_only_why(faults.stats(h))
             check(why is not None, "host %s: stats has no read-only counter" % h.name)
-            check(bool(why), "host %s: stats does not say read-only without quorum" % h.name)
+            check(bool(why) and not why.startswith("inconsistent"),
+                  "host %s: stats does not say read-only without quorum: %r" % (h.name, why))
             print("host %s stats: read-only %r" % (h.name, why), flush=True)
         for m in down:
             st.cluster.start(m, wait=False)
@@ -69,7 +75,7 @@ def body(st, check, args):
             check(ok, "host %s: writes did not resume within %.0f s of quorum's return" % (h.name, RESUME_SECONDS))
             print("host %s writes again %.2f s after quorum returned" % (h.name, time.monotonic() - t0), flush=True)
             why = faults.read_only_why(faults.stats(h))
-            check(not why, "host %s: stats still says read-only: %r" % (h.name, why))
+            check(why == "", "host %s: stats still says read-only (or lacks read_only): %r" % (h.name, why))
         check(load.wait_acked(100, RESUME_SECONDS), "the writers did not resume")
     finally:
         stuck = load.stop()
