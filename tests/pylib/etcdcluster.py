@@ -73,6 +73,7 @@ class Member:
         self.peer_port = peer_port
         self.data_dir = data_dir
         self.server = None
+        self.wanted = False  # started and not stopped or killed on purpose
 
     @property
     def client_url(self):
@@ -116,9 +117,10 @@ class Cluster:
         self.servers = []  # every Server ever started, for close()
         kvstack._live_stacks.append(self)
         try:
+            ports = kvstack.free_ports(2 * size)
             for i in range(size):
                 name = "m%d" % i
-                self.members.append(Member(name, kvstack.free_port(), kvstack.free_port(),
+                self.members.append(Member(name, ports[2 * i], ports[2 * i + 1],
                                            os.path.join(self.dir, name + ".etcd")))
             self.initial_cluster = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
             for m in self.members:
@@ -189,12 +191,14 @@ class Cluster:
 
     def kill9(self, member):
         """kill -9 the member (no goodbye to its peers: a crash)."""
+        member.wanted = False
         if member.running():
             member.server.proc.kill()
             member.server.proc.wait(5)
 
     def stop(self, member):
         """SIGTERM the member and wait for it to exit (SIGKILL after 5 s)."""
+        member.wanted = False
         if member.server:
             member.server.stop()
 
@@ -229,7 +233,7 @@ class Cluster:
                     except (OSError, ValueError):
                         pass
             for m in self.members:
-                if m.server and not m.running() and m.server.proc.returncode not in (None, -9, -15, 0):
+                if m.wanted and not m.running():
                     raise StackError("etcd member %s exited\n%s" % (m.name, m.server.describe()))
             time.sleep(0.05)
         raise StackError("etcd: the cluster is not healthy within %.0f s\n%s" % (seconds, self.logs()))
@@ -252,6 +256,7 @@ class Cluster:
                 # Less disk and log churn on a shared 2-core machine.
                 "--snapshot-count", "10000", "--log-level", "warn", "--logger", "zap"]
         m.server = kvstack.Server("etcd " + m.name, argv, os.path.join(self.dir, m.name + ".log"))
+        m.wanted = True
         self.servers.append(m.server)
 
     def close(self):

@@ -83,6 +83,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free TCP ports: the sockets stay bound until all n are
+    picked, so the kernel cannot hand out one port twice (free_port() called
+    n times can)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def rss_kib(pid):
     """VmRSS of a process in KiB (from /proc/PID/status), or -1."""
     try:

@@ -8,6 +8,8 @@ Every call either returns the reply or raises sockets.Closed / sockets.Timeout
 (docs/protocol.md, "kvstored vanishes without notice").
 """
 
+import time
+
 import sockets
 
 MULTI = (b"KEYS", b"STATS", b"HELP")
@@ -29,7 +31,7 @@ class Conn(sockets.BaseConn):
 
     def line(self, timeout=None):
         """The next reply line (without its LF), as text."""
-        deadline = sockets.time.monotonic() + (timeout or self.timeout)
+        deadline = time.monotonic() + (timeout or self.timeout)
         while b"\n" not in self.buf:
             self._fill(deadline)
         line, _, self.buf = self.buf.partition(b"\n")
