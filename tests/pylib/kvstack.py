@@ -16,9 +16,16 @@ by PID (SIGTERM, then SIGKILL after 5 s) when the stack closes, at interpreter
 exit (atexit) and on SIGTERM/SIGINT/SIGHUP. The servers also get SIGTERM if the
 test process dies without cleaning up (PR_SET_PDEATHSIG).
 
+A replicated store (tests/etcd) has several front hosts: a KvHost is one of
+them inside a BaseStack, with its own kvstored (socket and admin socket in
+DIR/NAME/) and its own xinetd on its own port, and can be killed (-9),
+stopped and started again under its running xinetd.
+
 Beside it in tests/pylib: sockets.py (the loopback connection resp.py and
 mc.py build on), hostile.py and differential.py (what the two doors'
-hostile and differential tests share).
+hostile and differential tests share), lineconn.py (the line protocol),
+etcdcluster.py (a real 3-member etcd) and lincheck.py (the linearizability
+checker of tests/etcd).
 """
 
 import argparse
