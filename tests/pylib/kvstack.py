@@ -16,9 +16,16 @@ by PID (SIGTERM, then SIGKILL after 5 s) when the stack closes, at interpreter
 exit (atexit) and on SIGTERM/SIGINT/SIGHUP. The servers also get SIGTERM if the
 test process dies without cleaning up (PR_SET_PDEATHSIG).
 
+A replicated store (tests/etcd) has several front hosts: a KvHost is one of
+them inside a BaseStack, with its own kvstored (socket and admin socket in
+DIR/NAME/) and its own xinetd on its own port, and can be killed (-9),
+stopped and started again under its running xinetd.
+
 Beside it in tests/pylib: sockets.py (the loopback connection resp.py and
 mc.py build on), hostile.py and differential.py (what the two doors'
-hostile and differential tests share).
+hostile and differential tests share), lineconn.py (the line protocol),
+etcdcluster.py (a real 3-member etcd) and lincheck.py (the linearizability
+checker of tests/etcd).
 """
 
 import argparse
@@ -81,6 +88,22 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(n):
+    """n distinct free TCP ports: the sockets stay bound until all n are
+    picked, so the kernel cannot hand out one port twice (free_port() called
+    n times can)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def rss_kib(pid):
@@ -208,6 +231,12 @@ class Server:
                 os.kill(self.pid, signal.SIGKILL)
                 self.proc.wait(5)
 
+    def kill(self):
+        """kill -9: a crash, no shutdown notice to anyone."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
     def describe(self):
         code = self.proc.poll()
         state = "running" if code is None else "exited with %d" % code
@@ -259,6 +288,10 @@ class BaseStack:
         self.dir = tempfile.mkdtemp(prefix=prefix)
         self.servers = []
         self.xinetd = None
+        self.xinetds = []  # every xinetd started (KvHost starts one per host)
+        # Called at close() after our servers stopped, before the directory
+        # goes (tests/etcd stops its etcd cluster there).
+        self.on_close = []
         self.kvstored = None
         self.kvstored_argv = None
         _live_stacks.append(self)
@@ -271,8 +304,9 @@ class BaseStack:
 
     def logs(self):
         parts = [s.describe() for s in self.servers]
-        if self.xinetd:
-            parts.append("xinetd access log:\n" + read_log(os.path.join(self.dir, "xinetd-access.log")))
+        for x in self.xinetds:
+            access = os.path.join(os.path.dirname(x.log), "xinetd-access.log")
+            parts.append("%s access log:\n%s" % (x.name, read_log(access)))
         return "\n".join(parts)
 
     # -- kvstore: kvstored + xinetd + kvsvc
@@ -316,20 +350,24 @@ class BaseStack:
         return subprocess.run([kvsvc, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, timeout=10).stdout.decode(errors="replace")
 
-    def start_xinetd(self, service, server, server_args):
+    def start_xinetd(self, service, server, server_args, subdir=""):
         """A private xinetd whose one service (named service) runs server
-        with server_args on a free port; returns the port."""
+        with server_args on a free port; returns the port. Its files go to
+        DIR/subdir (a KvHost's own directory)."""
         port = free_port()
-        conf = os.path.join(self.dir, "xinetd.conf")
+        xdir = os.path.join(self.dir, subdir)
+        conf = os.path.join(xdir, "xinetd.conf")
         with open(conf, "w") as f:
-            f.write(self._xinetd_config(service, port, server, server_args))
-        xlog = os.path.join(self.dir, "xinetd.log")
-        self.xinetd = self.add("xinetd", [XINETD, "-dontfork", "-f", conf, "-pidfile",
-                                          os.path.join(self.dir, "xinetd.pid"), "-filelog", xlog], "xinetd.out")
+            f.write(self._xinetd_config(service, port, server, server_args, xdir))
+        xlog = os.path.join(xdir, "xinetd.log")
+        self.xinetd = self.add("xinetd " + subdir if subdir else "xinetd",
+                               [XINETD, "-dontfork", "-f", conf, "-pidfile", os.path.join(xdir, "xinetd.pid"),
+                                "-filelog", xlog], os.path.join(subdir, "xinetd.out"))
+        self.xinetds.append(self.xinetd)
         wait_for("xinetd did not start working", lambda: "Started working" in read_log(xlog), self.xinetd)
         return port
 
-    def _xinetd_config(self, service, port, server, server_args):
+    def _xinetd_config(self, service, port, server, server_args, xdir):
         # The settings of tests/support/xinetd.cc (kvsvc_service), with cps
         # raised as bench/run does: the hostile tests open 1,000 connections
         # quickly, and xinetd's default cps would switch the service off.
@@ -337,7 +375,7 @@ class BaseStack:
         def section(header, settings):
             return header + "\n{\n" + "".join("    %-16s= %s\n" % kv for kv in settings) + "}\n"
 
-        defaults = [("log_type", "FILE " + os.path.join(self.dir, "xinetd-access.log")),
+        defaults = [("log_type", "FILE " + os.path.join(xdir, "xinetd-access.log")),
                     ("log_on_success", "PID HOST EXIT DURATION"), ("log_on_failure", "HOST")]
         settings = [("type", "UNLISTED"), ("socket_type", "stream"), ("protocol", "tcp"), ("wait", "no"),
                     ("user", pwd.getpwuid(os.getuid()).pw_name), ("server", server),
@@ -354,10 +392,12 @@ class BaseStack:
         _live_stacks.remove(self)
         # xinetd does not stop the kvsvc processes it started: note them
         # first, stop xinetd, then them (by PID).
-        kids = child_pids(self.xinetd.pid) if self.xinetd and self.xinetd.running() else []
+        kids = [k for x in self.xinetds if x.running() for k in child_pids(x.pid)]
         for s in reversed(self.servers):
             s.stop()
         stop_orphans(kids)
+        for f in self.on_close:
+            f()
         if self.keep:
             print("kept %s" % self.dir, file=sys.stderr)
         else:
@@ -368,6 +408,74 @@ class BaseStack:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class KvHost:
+    """One kvstore front host inside a BaseStack, for the replicated store
+    (tests/etcd: several hosts over one etcd cluster): kvstored on
+    DIR/NAME/kv.sock with its admin socket DIR/NAME/admin.sock, and its own
+    xinetd on its own loopback port (port) running `kvsvc --socket
+    DIR/NAME/kv.sock` (the line protocol) per connection. kvstored can be
+    killed (-9), stopped and started again with the same arguments while
+    xinetd stays, as a host's kvstored restarts under a running xinetd."""
+
+    def __init__(self, stack, name, kvstore_bin, kvstored_args, ready_seconds=5.0):
+        self.stack = stack
+        self.name = name
+        self.dir = os.path.join(stack.dir, name)
+        os.mkdir(self.dir)
+        kvstored = os.path.join(kvstore_bin, "kvstored")
+        kvsvc = os.path.join(kvstore_bin, "kvsvc")
+        for exe in (kvstored, kvsvc):
+            if not os.access(exe, os.X_OK):
+                raise StackError("%s is missing: build it (cmake --build build --target kvstored kvsvc)" % exe)
+        if not os.access(XINETD, os.X_OK):
+            raise StackError("%s is missing: the Debian package xinetd (scripts/deps installs it)" % XINETD)
+        self.socket = os.path.join(self.dir, "kv.sock")
+        self.admin_socket = os.path.join(self.dir, "admin.sock")
+        self.kvstored_bin = kvstored
+        # --config /dev/null: an installed /etc/kvstore/kvstored.conf must
+        # not change the daemon under test.
+        self.argv = [kvstored, "--config", "/dev/null", "--admin-socket", self.admin_socket, "run",
+                     "--socket", self.socket] + list(kvstored_args)
+        self.ready_seconds = ready_seconds
+        self.kvstored = None
+        self.start()
+        self.port = stack.start_xinetd("kvstore-" + name, kvsvc, "--socket %s" % self.socket, subdir=name)
+        self.xinetd = stack.xinetd
+
+    def start(self):
+        """Starts kvstored (again) and waits (bounded: ready_seconds; a
+        replicated store loads everything first) for its listener."""
+        self.kvstored = self.stack.add("kvstored " + self.name, self.argv, os.path.join(self.name, "kvstored.log"))
+        wait_for("kvstored %s has no listener on %s within %.0f s" % (self.name, self.socket, self.ready_seconds),
+                 lambda: accepts_unix(self.socket), self.kvstored, self.ready_seconds)
+
+    def running(self):
+        return self.kvstored is not None and self.kvstored.running()
+
+    def kill9(self):
+        """kill -9 kvstored (its sessions are reset; xinetd stays)."""
+        self.kvstored.kill()
+
+    def stop(self):
+        """SIGTERM kvstored and wait for it to exit (its shutdown notice)."""
+        self.kvstored.stop()
+
+    def restart(self):
+        if self.running():
+            self.stop()
+        self.start()
+
+    def admin(self, *args, timeout=15):
+        """`kvstored --admin-socket ADMIN ARGS...`: (exit code, output)."""
+        r = subprocess.run([self.kvstored_bin, "--config", "/dev/null", "--admin-socket", self.admin_socket]
+                           + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        return r.returncode, r.stdout.decode(errors="replace")
+
+    def log(self):
+        return self.kvstored.describe() if self.kvstored else "(kvstored %s never started)" % self.name
 
 
 class DoorStack(BaseStack):
