@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
@@ -58,13 +59,21 @@ std::string join_url(const std::string& endpoint, std::string_view path)
     return url + std::string(path);
 }
 
-// curl's generic text, plus the specific one from the error buffer when
-// there is one ("Couldn't connect to server (Failed to connect to ...)").
-std::string curl_error(CURLcode rc, const char* errbuf)
+// curl's generic text, the specific one from the error buffer when there is
+// one, and the system's errno text, which libcurl 7.88 leaves out of both
+// ("Couldn't connect to server (Failed to connect to 127.0.0.1 port 1 after
+// 0 ms: Couldn't connect to server): Connection refused").
+std::string curl_error(CURL* easy, CURLcode rc, const char* errbuf)
 {
     std::string text = curl_easy_strerror(rc);
-    if (errbuf != nullptr && errbuf[0] != '\0')
+    if (errbuf[0] != '\0' && text != errbuf)
         text += std::string(" (") + errbuf + ")";
+    long os_errno = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0) {
+        std::string sys = std::strerror(static_cast<int>(os_errno));
+        if (text.find(sys) == std::string::npos)
+            text += ": " + sys;
+    }
     return text;
 }
 
@@ -200,10 +209,14 @@ EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view bo
                 response.endpoint = endpoint;
                 return response;
             }
-            // The member has no leader or is shutting down: another may serve.
+            // The member has no leader, is shutting down, or its proposal
+            // timed out: another may serve. etcd's "request timed out" and
+            // "leader changed" are 503s too, after which the txn may still
+            // commit: uncertain.
             note(endpoint, "HTTP 503 " + reply.substr(0, kQuoteMax));
+            response.uncertain = true;
         } else {
-            note(endpoint, curl_error(rc, curl_->errbuf));
+            note(endpoint, curl_error(easy, rc, curl_->errbuf));
             // Bytes of the request went out: the member may have applied it.
             long sent = 0;
             curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &sent);
@@ -314,7 +327,7 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
             if (stream.consumer_done)
                 return "";
             if (rc != CURLE_OK)
-                return fail(curl_error(rc, curl_->errbuf));
+                return fail(curl_error(easy, rc, curl_->errbuf));
             long status = 0;
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
             if (status != 200)

@@ -52,10 +52,13 @@ public:
         // ...: Timeout was reached"), naming each endpoint tried.
         std::string error;
         std::string endpoint;  // who answered
-        // Some failed attempt had sent its request (it timed out or the
-        // connection broke after that): that member may have applied it,
-        // and a txn tried again elsewhere may then fail its compares because
-        // of its own first application. Connection refused leaves it false.
+        // Some failed attempt had sent its request (it timed out, the
+        // connection broke after that, or the answer was a 503, which etcd
+        // also gives for "request timed out" and "leader changed"): that
+        // member may have applied it, and a txn tried again elsewhere may
+        // then fail its compares because of its own first application.
+        // Set even when a later attempt succeeded. Connection refused
+        // leaves it false.
         bool uncertain = false;
     };
     // POSTs `body` to `path` ("/v3/kv/txn"). `timeout` 0: the config's.
