@@ -423,3 +423,17 @@ TEST_CASE("etcd client: a three-member cluster serves on when the member in use 
     REQUIRE(r.ok);
     CHECK(r.endpoint != endpoints[0]);
 }
+
+TEST_CASE("etcd client: an exception from on_message ends the watch and leaves it", "[etcd]")
+{
+    FakeGateway gateway({"{\"n\":1}\n{\"n\":2}\n"}, 10ms);
+    EtcdClient client(config({gateway.endpoint()}));
+    std::atomic<bool> stop{false};
+    int seen = 0;
+    auto throwing = [&](std::string_view) -> bool {
+        ++seen;
+        throw std::runtime_error("consumer refused");
+    };
+    CHECK_THROWS_WITH(client.watch("{}", throwing, stop, 2000ms), "consumer refused");
+    CHECK(seen == 1);
+}

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 
@@ -237,6 +238,9 @@ struct WatchStream {
     std::string pending;  // bytes after the last newline: a message still arriving
     Clock::time_point last_byte;
     bool consumer_done = false;  // on_message returned false
+    // What on_message threw: kept here, because an exception must not
+    // unwind through libcurl's C frames, and rethrown by watch().
+    std::exception_ptr thrown;
 };
 
 // The gateway writes one JSON object per line. A callback may bring part of
@@ -259,7 +263,13 @@ size_t watch_write(char* data, size_t size, size_t nmemb, void* user)
             line.remove_suffix(1);
         if (line.empty())
             continue;
-        if (!(*w->on_message)(line)) {
+        bool more = false;
+        try {
+            more = (*w->on_message)(line);
+        } catch (...) {
+            w->thrown = std::current_exception();
+        }
+        if (!more) {
             w->consumer_done = true;
             return 0;  // != len: libcurl aborts the transfer (CURLE_WRITE_ERROR)
         }
@@ -289,7 +299,7 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
     CURL* easy = curl_->easy;
     CURLM* multi = curl_->multi;
     std::string url = join_url(endpoint, "/v3/watch");
-    WatchStream stream{&on_message, {}, Clock::now(), false};
+    WatchStream stream{&on_message, {}, Clock::now(), false, nullptr};
 
     curl_easy_reset(easy);
     curl_->errbuf[0] = '\0';
@@ -315,33 +325,38 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
         ~Detach() { curl_multi_remove_handle(multi, easy); }
     } detach{multi, easy};
 
-    for (;;) {
-        int running = 0;
-        if (CURLMcode mc = curl_multi_perform(multi, &running); mc != CURLM_OK)
-            return fail(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
-        int queued = 0;
-        while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            CURLcode rc = msg->data.result;
-            if (stream.consumer_done)
+    std::string result = [&]() -> std::string {
+        for (;;) {
+            int running = 0;
+            if (CURLMcode mc = curl_multi_perform(multi, &running); mc != CURLM_OK)
+                return fail(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
+            int queued = 0;
+            while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+                if (msg->msg != CURLMSG_DONE)
+                    continue;
+                CURLcode rc = msg->data.result;
+                if (stream.consumer_done)
+                    return "";
+                if (rc != CURLE_OK)
+                    return fail(curl_error(easy, rc, curl_->errbuf));
+                long status = 0;
+                curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status != 200)
+                    return fail("HTTP " + std::to_string(status) + " " + stream.pending.substr(0, kQuoteMax));
+                return fail("the stream ended");
+            }
+            if (stop.load())
                 return "";
-            if (rc != CURLE_OK)
-                return fail(curl_error(easy, rc, curl_->errbuf));
-            long status = 0;
-            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-            if (status != 200)
-                return fail("HTTP " + std::to_string(status) + " " + stream.pending.substr(0, kQuoteMax));
-            return fail("the stream ended");
+            if (Clock::now() - stream.last_byte >= idle_timeout)
+                return fail("no byte for " + std::to_string(idle_timeout.count()) + " ms");
+            if (CURLMcode mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kWatchTick.count()), nullptr);
+                mc != CURLM_OK)
+                return fail(std::string("curl_multi_poll: ") + curl_multi_strerror(mc));
         }
-        if (stop.load())
-            return "";
-        if (Clock::now() - stream.last_byte >= idle_timeout)
-            return fail("no byte for " + std::to_string(idle_timeout.count()) + " ms");
-        if (CURLMcode mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kWatchTick.count()), nullptr);
-            mc != CURLM_OK)
-            return fail(std::string("curl_multi_poll: ") + curl_multi_strerror(mc));
-    }
+    }();
+    if (stream.thrown)
+        std::rethrow_exception(stream.thrown);
+    return result;
 }
 
 }  // namespace kv::etcd

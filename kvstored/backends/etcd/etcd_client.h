@@ -73,7 +73,8 @@ public:
     // asked for, so silence means a dead member). Returns why it ended: ""
     // when on_message or stop ended it, else the error. Does not fail over
     // by itself: the caller restarts the watch, and the next call starts
-    // with the next endpoint when this one failed.
+    // with the next endpoint when this one failed. An exception thrown by
+    // `on_message` ends the watch and leaves it (never through libcurl).
     std::string watch(std::string_view create_body, const std::function<bool(std::string_view)>& on_message,
                       const std::atomic<bool>& stop, std::chrono::milliseconds idle_timeout);
 
