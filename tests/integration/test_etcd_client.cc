@@ -391,3 +391,49 @@ TEST_CASE("etcd client: a watch on a stopped member ends after the idle timeout"
     // The next call starts with the next endpoint (here the same one).
     CHECK(client.current_endpoint() == etcd.endpoint());
 }
+
+TEST_CASE("etcd client: a three-member cluster serves on when the member in use is killed", "[etcd]")
+{
+    std::vector<std::unique_ptr<EtcdProcess>> members;
+    for (auto& options : etcd_cluster_options(3))
+        members.push_back(std::make_unique<EtcdProcess>(options));
+    std::vector<std::string> endpoints;
+    for (auto& m : members) {
+        m->wait_ready(20s);
+        endpoints.push_back(m->endpoint());
+    }
+    EtcdClient client(config(endpoints));
+    auto r = put(client, "c", "1");
+    INFO(r.error);
+    REQUIRE(r.ok);
+    CHECK(r.endpoint == endpoints[0]);
+
+    // Another member has it: one cluster, not three single members.
+    EtcdClient other(config({endpoints[2]}));
+    r = other.call("/v3/kv/range", Json{{"key", b64("c")}, {"serializable", false}}.dump());
+    REQUIRE(r.ok);
+    CHECK(Json::parse(r.body)["kvs"][0]["value"] == b64("1"));
+
+    members[0]->kill();
+    auto deadline = Clock::now() + 10s;  // a new leader if m0 led
+    do {
+        r = put(client, "c", "2");
+    } while (!r.ok && Clock::now() < deadline);
+    INFO(r.error);
+    REQUIRE(r.ok);
+    CHECK(r.endpoint != endpoints[0]);
+}
+
+TEST_CASE("etcd client: an exception from on_message ends the watch and leaves it", "[etcd]")
+{
+    FakeGateway gateway({"{\"n\":1}\n{\"n\":2}\n"}, 10ms);
+    EtcdClient client(config({gateway.endpoint()}));
+    std::atomic<bool> stop{false};
+    int seen = 0;
+    auto throwing = [&](std::string_view) -> bool {
+        ++seen;
+        throw std::runtime_error("consumer refused");
+    };
+    CHECK_THROWS_WITH(client.watch("{}", throwing, stop, 2000ms), "consumer refused");
+    CHECK(seen == 1);
+}

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -136,10 +137,38 @@ void EtcdProcess::kill()
     paused_ = false;
 }
 
+// Whether every thread of `pid` is stopped ('T' in /proc/PID/task/*/stat).
+static bool all_threads_stopped(pid_t pid)
+{
+    std::error_code ec;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    bool any = false;
+    for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+        std::string stat = read_file(task.path().string() + "/stat");
+        if (stat.empty())
+            continue;  // a thread that just ended
+        auto paren = stat.rfind(')');
+        if (paren == std::string::npos || paren + 2 >= stat.size())
+            return false;
+        if (stat[paren + 2] != 'T')
+            return false;
+        any = true;
+    }
+    return any;
+}
+
 void EtcdProcess::pause()
 {
     process_.signal(SIGSTOP);
     paused_ = true;
+    // SIGSTOP reaches etcd's threads one by one: until all have stopped, one
+    // may still answer a request. Wait for that, at most 2 s.
+    auto deadline = Clock::now() + 2s;
+    while (!all_threads_stopped(process_.pid())) {
+        if (Clock::now() >= deadline)
+            throw std::runtime_error("etcd " + options_.name + ": not every thread stopped within 2 s of SIGSTOP");
+        std::this_thread::sleep_for(1ms);
+    }
 }
 
 void EtcdProcess::resume()

@@ -60,7 +60,9 @@ public:
 
     void stop();  // SIGTERM, then SIGKILL after 3 s
     void kill();  // SIGKILL
-    void pause();  // SIGSTOP: the member holds its sockets but answers nothing
+    // SIGSTOP, then waits until every thread has stopped: the member holds
+    // its sockets but answers nothing.
+    void pause();
     void resume();  // SIGCONT
     bool running() { return process_.running(); }
 

@@ -12,6 +12,8 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 
@@ -58,13 +60,21 @@ std::string join_url(const std::string& endpoint, std::string_view path)
     return url + std::string(path);
 }
 
-// curl's generic text, plus the specific one from the error buffer when
-// there is one ("Couldn't connect to server (Failed to connect to ...)").
-std::string curl_error(CURLcode rc, const char* errbuf)
+// curl's generic text, the specific one from the error buffer when there is
+// one, and the system's errno text, which libcurl 7.88 leaves out of both
+// ("Couldn't connect to server (Failed to connect to 127.0.0.1 port 1 after
+// 0 ms: Couldn't connect to server): Connection refused").
+std::string curl_error(CURL* easy, CURLcode rc, const char* errbuf)
 {
     std::string text = curl_easy_strerror(rc);
-    if (errbuf != nullptr && errbuf[0] != '\0')
+    if (errbuf[0] != '\0' && text != errbuf)
         text += std::string(" (") + errbuf + ")";
+    long os_errno = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0) {
+        std::string sys = std::strerror(static_cast<int>(os_errno));
+        if (text.find(sys) == std::string::npos)
+            text += ": " + sys;
+    }
     return text;
 }
 
@@ -200,10 +210,14 @@ EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view bo
                 response.endpoint = endpoint;
                 return response;
             }
-            // The member has no leader or is shutting down: another may serve.
+            // The member has no leader, is shutting down, or its proposal
+            // timed out: another may serve. etcd's "request timed out" and
+            // "leader changed" are 503s too, after which the txn may still
+            // commit: uncertain.
             note(endpoint, "HTTP 503 " + reply.substr(0, kQuoteMax));
+            response.uncertain = true;
         } else {
-            note(endpoint, curl_error(rc, curl_->errbuf));
+            note(endpoint, curl_error(easy, rc, curl_->errbuf));
             // Bytes of the request went out: the member may have applied it.
             long sent = 0;
             curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &sent);
@@ -224,6 +238,9 @@ struct WatchStream {
     std::string pending;  // bytes after the last newline: a message still arriving
     Clock::time_point last_byte;
     bool consumer_done = false;  // on_message returned false
+    // What on_message threw: kept here, because an exception must not
+    // unwind through libcurl's C frames, and rethrown by watch().
+    std::exception_ptr thrown;
 };
 
 // The gateway writes one JSON object per line. A callback may bring part of
@@ -246,7 +263,13 @@ size_t watch_write(char* data, size_t size, size_t nmemb, void* user)
             line.remove_suffix(1);
         if (line.empty())
             continue;
-        if (!(*w->on_message)(line)) {
+        bool more = false;
+        try {
+            more = (*w->on_message)(line);
+        } catch (...) {
+            w->thrown = std::current_exception();
+        }
+        if (!more) {
             w->consumer_done = true;
             return 0;  // != len: libcurl aborts the transfer (CURLE_WRITE_ERROR)
         }
@@ -276,7 +299,7 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
     CURL* easy = curl_->easy;
     CURLM* multi = curl_->multi;
     std::string url = join_url(endpoint, "/v3/watch");
-    WatchStream stream{&on_message, {}, Clock::now(), false};
+    WatchStream stream{&on_message, {}, Clock::now(), false, nullptr};
 
     curl_easy_reset(easy);
     curl_->errbuf[0] = '\0';
@@ -302,33 +325,38 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
         ~Detach() { curl_multi_remove_handle(multi, easy); }
     } detach{multi, easy};
 
-    for (;;) {
-        int running = 0;
-        if (CURLMcode mc = curl_multi_perform(multi, &running); mc != CURLM_OK)
-            return fail(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
-        int queued = 0;
-        while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            CURLcode rc = msg->data.result;
-            if (stream.consumer_done)
+    std::string result = [&]() -> std::string {
+        for (;;) {
+            int running = 0;
+            if (CURLMcode mc = curl_multi_perform(multi, &running); mc != CURLM_OK)
+                return fail(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
+            int queued = 0;
+            while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+                if (msg->msg != CURLMSG_DONE)
+                    continue;
+                CURLcode rc = msg->data.result;
+                if (stream.consumer_done)
+                    return "";
+                if (rc != CURLE_OK)
+                    return fail(curl_error(easy, rc, curl_->errbuf));
+                long status = 0;
+                curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status != 200)
+                    return fail("HTTP " + std::to_string(status) + " " + stream.pending.substr(0, kQuoteMax));
+                return fail("the stream ended");
+            }
+            if (stop.load())
                 return "";
-            if (rc != CURLE_OK)
-                return fail(curl_error(rc, curl_->errbuf));
-            long status = 0;
-            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-            if (status != 200)
-                return fail("HTTP " + std::to_string(status) + " " + stream.pending.substr(0, kQuoteMax));
-            return fail("the stream ended");
+            if (Clock::now() - stream.last_byte >= idle_timeout)
+                return fail("no byte for " + std::to_string(idle_timeout.count()) + " ms");
+            if (CURLMcode mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kWatchTick.count()), nullptr);
+                mc != CURLM_OK)
+                return fail(std::string("curl_multi_poll: ") + curl_multi_strerror(mc));
         }
-        if (stop.load())
-            return "";
-        if (Clock::now() - stream.last_byte >= idle_timeout)
-            return fail("no byte for " + std::to_string(idle_timeout.count()) + " ms");
-        if (CURLMcode mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kWatchTick.count()), nullptr);
-            mc != CURLM_OK)
-            return fail(std::string("curl_multi_poll: ") + curl_multi_strerror(mc));
-    }
+    }();
+    if (stream.thrown)
+        std::rethrow_exception(stream.thrown);
+    return result;
 }
 
 }  // namespace kv::etcd

@@ -52,10 +52,13 @@ public:
         // ...: Timeout was reached"), naming each endpoint tried.
         std::string error;
         std::string endpoint;  // who answered
-        // Some failed attempt had sent its request (it timed out or the
-        // connection broke after that): that member may have applied it,
-        // and a txn tried again elsewhere may then fail its compares because
-        // of its own first application. Connection refused leaves it false.
+        // Some failed attempt had sent its request (it timed out, the
+        // connection broke after that, or the answer was a 503, which etcd
+        // also gives for "request timed out" and "leader changed"): that
+        // member may have applied it, and a txn tried again elsewhere may
+        // then fail its compares because of its own first application.
+        // Set even when a later attempt succeeded. Connection refused
+        // leaves it false.
         bool uncertain = false;
     };
     // POSTs `body` to `path` ("/v3/kv/txn"). `timeout` 0: the config's.
@@ -70,7 +73,8 @@ public:
     // asked for, so silence means a dead member). Returns why it ended: ""
     // when on_message or stop ended it, else the error. Does not fail over
     // by itself: the caller restarts the watch, and the next call starts
-    // with the next endpoint when this one failed.
+    // with the next endpoint when this one failed. An exception thrown by
+    // `on_message` ends the watch and leaves it (never through libcurl).
     std::string watch(std::string_view create_body, const std::function<bool(std::string_view)>& on_message,
                       const std::atomic<bool>& stop, std::chrono::milliseconds idle_timeout);
 
