@@ -6,6 +6,7 @@
 
 #include <charconv>
 
+#include "backend_report.h"
 #include "client.h"
 #include "command.h"
 #include "log.h"
@@ -43,22 +44,25 @@ void do_status(Context& c)
     const ServerConfig& cfg = c.server.config();
     Database& db = c.server.db();
     Persistence* p = db.persistence();
-    put_block(c.out, "STATUS",
-              {
-                  {"pid", std::to_string(::getpid())},
-                  {"version", KVSTORE_VERSION},
-                  {"uptime_seconds", std::to_string(seconds_since(c.server.stats().started))},
-                  {"socket", cfg.socket_path},
-                  {"admin_socket", cfg.admin_socket_path},
-                  {"entries", std::to_string(db.store().size())},
-                  {"capacity", std::to_string(db.store().capacity())},
-                  {"clients", std::to_string(c.server.stats().connections_current)},
-                  {"persistence", p ? sync_mode_name(p->config().mode) : "memory"},
-                  {"database", p ? p->config().path : "-"},
-                  {"commits", std::to_string(p ? p->commits() : 0)},
-                  {"last_commit_unix", std::to_string(p ? p->last_commit_unix() : 0)},
-                  {"storage_failed", p && p->failed() ? "1" : "0"},
-              });
+    Rows rows = {
+        {"pid", std::to_string(::getpid())},
+        {"version", KVSTORE_VERSION},
+        {"uptime_seconds", std::to_string(seconds_since(c.server.stats().started))},
+        {"socket", cfg.socket_path},
+        {"admin_socket", cfg.admin_socket_path},
+        {"entries", std::to_string(db.store().size())},
+        {"capacity", std::to_string(db.store().capacity())},
+        {"clients", std::to_string(c.server.stats().connections_current)},
+        {"persistence", p ? sync_mode_name(p->config().mode) : "memory"},
+        {"database", p ? p->config().path : "-"},
+        {"commits", std::to_string(p ? p->commits() : 0)},
+        {"last_commit_unix", std::to_string(p ? p->last_commit_unix() : 0)},
+        {"storage_failed", p && p->failed() ? "1" : "0"},
+    };
+    // Where the store lives, and whether it takes writes (backend_report.h).
+    BackendRows backend = backend_rows(db.backend_status());
+    rows.insert(rows.end(), backend.begin(), backend.end());
+    put_block(c.out, "STATUS", rows);
 }
 
 void do_clients(Context& c)

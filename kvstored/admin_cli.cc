@@ -277,12 +277,25 @@ void write_line(std::string_view bytes)
 
 }  // namespace
 
-int status(const Target& t)
+int status(const Target& t, bool json)
 {
     try {
         AdminLink link(t);
+        auto lines = block(expect_ok(link.call({wire::Op::Status, {}, {}})), "STATUS");
+        if (json) {
+            nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+            for (const auto& line : lines) {
+                auto [name, value] = split_first(line);
+                if (is_number(value))
+                    obj[name] = std::stoull(value);
+                else
+                    obj[name] = value;
+            }
+            std::printf("%s\n", obj.dump().c_str());
+            return kExitOk;
+        }
         std::printf("kvstored is running\n");
-        for (const auto& line : block(expect_ok(link.call({wire::Op::Status, {}, {}})), "STATUS")) {
+        for (const auto& line : lines) {
             auto [name, value] = split_first(line);
             std::printf("  %-17s %s\n", (name + ":").c_str(), value.c_str());
         }

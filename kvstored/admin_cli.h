@@ -23,7 +23,9 @@ struct Target {
     std::chrono::milliseconds timeout{10000};  // for each reply
 };
 
-int status(const Target& t);
+// `json`: one JSON object of the status rows (numbers as numbers) instead
+// of the aligned text; "not running" is the same either way.
+int status(const Target& t, bool json = false);
 int stats(const Target& t, bool json);
 int clients(const Target& t, bool json);
 int kick(const Target& t, const std::string& id, const std::string& message);

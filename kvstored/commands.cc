@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "backend_report.h"
 #include "command.h"
 #include "dump_format.h"
 #include "version.h"
@@ -363,7 +364,7 @@ void do_stats(Context& c)
     const Stats& s = c.stats;
     Persistence* p = c.db.persistence();
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - s.started);
-    const std::pair<const char*, std::string> rows[] = {
+    std::vector<std::pair<std::string, std::string>> rows = {
         {"version", KVSTORE_VERSION},
         {"uptime_seconds", std::to_string(uptime.count())},
         {"entries", std::to_string(c.store.size())},
@@ -399,7 +400,10 @@ void do_stats(Context& c)
         {"storage_failed", p && p->failed() ? "1" : "0"},
         {"storage_refusals", std::to_string(s.storage_refusals)},
     };
-    put_line(c.out, "STATS", std::to_string(std::size(rows)));
+    // Where the store lives, and whether it takes writes (backend_report.h).
+    BackendRows backend = backend_rows(c.db.backend_status());
+    rows.insert(rows.end(), backend.begin(), backend.end());
+    put_line(c.out, "STATS", std::to_string(rows.size()));
     for (const auto& [name, value] : rows)
         put_line(c.out, name, value);
 }

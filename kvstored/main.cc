@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <string_view>
+#include <vector>
 
 #include "admin_cli.h"
 #include "command.h"
@@ -29,6 +31,9 @@ constexpr const char* kFooter
       "    [run]\n"
       "    socket = /run/kvstored/kvstored.sock\n"
       "    db = /var/lib/kvstore/store.db\n"
+      "    # or, for the etcd backend (docs/scale-out.md):\n"
+      "    # backend = etcd\n"
+      "    # etcd-endpoints = http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379\n"
       "Command-line flags override the file. Check a file with 'kvstored check-config'.\n"
       "\n"
       "Exit status: 0 success; 1 error (including 'not found' for get, del and kick);\n"
@@ -46,14 +51,32 @@ struct RunOptions {
     std::string admin_group;
     std::string log_level = "info";
     std::string when_full = "refuse";
+    std::string backend = "sqlite";
+    std::vector<std::string> etcd_endpoints;
+    std::string etcd_prefix = "/kvstore";
+    long etcd_timeout_ms = 2000;
+    long etcd_check_interval_s = 30;
+    // Set when parsing: what the command line or the file gave (CLI11's
+    // count() counts both), for the checks of check_backend().
+    const CLI::Option* db_opt = nullptr;
+    const CLI::Option* memory_opt = nullptr;
+    std::vector<const CLI::Option*> etcd_opts;
+};
+
+// A configuration CLI11 cannot refuse by itself (options that exclude each
+// other only in some combinations): `run` and `check-config` exit 2 with it.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
 void add_persistence_options(CLI::App& run, RunOptions& o)
 {
-    auto* db = run.add_option("--db", o.db_path,
-                              "SQLite database to persist the store to (WAL mode); loaded into memory at start. "
-                              "Without --db the store lives in memory only");
-    run.add_flag("--memory", o.memory, "Keep the store in memory only (the default without --db)")->excludes(db);
+    CLI::Option* db = run.add_option("--db", o.db_path,
+                                     "SQLite database to persist the store to (WAL mode); loaded into memory at "
+                                     "start. Without --db the store lives in memory only");
+    o.db_opt = db;
+    o.memory_opt
+        = run.add_flag("--memory", o.memory, "Keep the store in memory only (the default without --db)")->excludes(db);
     run.add_option("--sync", o.sync,
                    "When a write is acknowledged: 'always' after its transaction is fsync'd (group commit); "
                    "'batch' at once, committed within --sync-interval; 'off' at once, committed when the "
@@ -65,21 +88,62 @@ void add_persistence_options(CLI::App& run, RunOptions& o)
         ->check(CLI::Range(0.001, 3600.0));
 }
 
+// The etcd backend's options (docs/scale-out.md). Each one is refused
+// without --backend etcd (check_backend), so a half-edited file is caught.
+void add_etcd_options(CLI::App& run, RunOptions& o)
+{
+    run.add_option("--backend", o.backend,
+                   "Where the store lives. sqlite: in this process's memory, persisted to --db when given (the "
+                   "default; without --db, memory only, as before). etcd: in an etcd cluster shared by every "
+                   "kvstored given the same --etcd-endpoints and --etcd-prefix; each keeps a full copy in memory, "
+                   "kept current by a watch, and a write is acknowledged once etcd has committed it and this "
+                   "copy holds it. Excludes --db, --memory and --when-full evict (docs/scale-out.md)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"sqlite", "etcd"}));
+    o.etcd_opts.push_back(
+        run.add_option("--etcd-endpoints", o.etcd_endpoints,
+                       "The client URLs of the etcd members, comma-separated, each http://HOST:PORT (list every "
+                       "member: calls fail over from one to the next in this order). Required with --backend etcd")
+            ->delimiter(',')
+            ->type_name("URL,URL,..."));
+    o.etcd_opts.push_back(run.add_option("--etcd-prefix", o.etcd_prefix,
+                                         "The etcd key prefix the store lives under (P/k/<key>, P/m/count, ...): "
+                                         "several stores can share one cluster under different prefixes. Starts "
+                                         "with '/', no trailing '/', printable ASCII without spaces")
+                              ->capture_default_str()
+                              ->type_name("PREFIX"));
+    o.etcd_opts.push_back(run.add_option("--etcd-timeout", o.etcd_timeout_ms,
+                                         "Milliseconds a write may wait for etcd: past it the client gets ERR "
+                                         "unavailable (the write may still commit) and writes are refused until "
+                                         "etcd answers again; reads go on. Also bounds every other etcd call")
+                              ->capture_default_str()
+                              ->type_name("MS")
+                              ->check(CLI::Range(100L, 600'000L)));
+    o.etcd_opts.push_back(run.add_option("--etcd-check-interval", o.etcd_check_interval_s,
+                                         "Seconds between consistency checks: the local copy's entry count is "
+                                         "compared with etcd's at the same revision, and a mismatch reloads the "
+                                         "copy from etcd")
+                              ->capture_default_str()
+                              ->type_name("S")
+                              ->check(CLI::Range(1L, 86'400L)));
+}
+
 void add_run_command(CLI::App& app, RunOptions& o)
 {
     CLI::App* run = app.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
     run->footer("Run the daemon in the foreground. It serves kvsvc processes on the service socket and\n"
                 "the admin subcommands on the admin socket, holds a capped in-memory store, optionally\n"
-                "persisted to SQLite (--db), logs to stderr (the journal under systemd) and shuts down\n"
-                "gracefully on SIGTERM or SIGINT: pending writes are committed, then every attached\n"
-                "kvsvc is told: a line-protocol client sees 'BYE kvstored is shutting down'; a Redis or\n"
-                "memcached client gets the replies to what kvstored ran, then the connection closes.\n"
+                "persisted to SQLite (--db) or kept in an etcd cluster (--backend etcd), logs to stderr\n"
+                "(the journal under systemd) and shuts down gracefully on SIGTERM or SIGINT: pending\n"
+                "writes are committed, then every attached kvsvc is told: a line-protocol client sees\n"
+                "'BYE kvstored is shutting down'; a Redis or memcached client gets the replies to what\n"
+                "kvstored ran, then the connection closes.\n"
                 "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
                 "group. The admin socket admits root and the --admin-group (mode 0660), or without\n"
                 "one root and kvstored's user (mode 0600). The packaged unit runs kvstored as user\n"
                 "kvstore with --service-group kvsvc --admin-group kvstore-admin.\n"
                 "Exit status: 0 after a clean shutdown, 1 when it cannot start (the log line says\n"
-                "which operation failed and why).");
+                "which operation failed and why), 2 for options that contradict each other.");
     o.server.socket_path = kDefaultSocket;
     run->add_option("--socket", o.server.socket_path, "Service socket that kvsvc connects to")->capture_default_str();
     o.server.capacity = 10000;
@@ -100,6 +164,7 @@ void add_run_command(CLI::App& app, RunOptions& o)
         // A partly read line of a handed-off client must fit in one HandBack frame.
         ->check(CLI::Range(size_t{1}, size_t{kv::wire::kMaxPayload} - kv::kLineOverhead - 1024));
     add_persistence_options(*run, o);
+    add_etcd_options(*run, o);
     run->add_option("--service-group", o.service_group,
                     "Group (name) whose members may use the service socket; the socket is given this group. "
                     "Default: kvstored's own group");
@@ -136,10 +201,89 @@ gid_t group_by_name(const std::string& option, const std::string& name)
     return g->gr_gid;
 }
 
+// Why `endpoint` is not http://HOST:PORT[/], or "" when it is. (The same rule
+// as etcd::check_endpoints in backends/etcd/etcd_client.h, which the client's
+// branch implements: switch to it once merged.)
+std::string endpoint_problem(const std::string& endpoint)
+{
+    constexpr std::string_view kScheme = "http://";
+    if (endpoint.empty())
+        return "an empty endpoint (two commas in a row?)";
+    const std::string bad = endpoint + ": not http://HOST:PORT ";
+    if (!endpoint.starts_with(kScheme))
+        return bad + "(only http:// is supported)";
+    std::string_view rest = std::string_view(endpoint).substr(kScheme.size());
+    if (rest.ends_with('/'))
+        rest.remove_suffix(1);
+    if (rest.find('/') != std::string_view::npos)
+        return bad + "(no path after the port)";
+    // An IPv6 address is bracketed ([::1]:2379): the port follows the ']'.
+    size_t colon = rest.starts_with('[') ? rest.find("]:") + 1 : rest.rfind(':');
+    if (colon == std::string_view::npos || (colon == 0 && rest.starts_with('[')))
+        return bad + "(no port)";
+    if (colon == 0)
+        return bad + "(no host)";
+    std::string_view host = rest.substr(0, colon), port = rest.substr(colon + 1);
+    for (char ch : host)
+        if (ch <= ' ' || ch >= 0x7f || ch == '@' || ch == '?' || ch == '#')
+            return bad + "(a user part or an odd byte in the host)";
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos
+        || std::stoul(std::string(port)) == 0 || std::stoul(std::string(port)) > 65535)
+        return bad + "(the port must be 1 to 65535)";
+    return "";
+}
+
+// Why `prefix` cannot be an --etcd-prefix, or "" when it can.
+std::string prefix_problem(const std::string& prefix)
+{
+    if (prefix.size() < 2 || prefix.front() != '/')
+        return "it must start with '/' and name something after it";
+    if (prefix.back() == '/')
+        return "no trailing '/' (kvstored adds /k/ and /m/ itself)";
+    if (prefix.size() > 200)
+        return "at most 200 bytes";
+    for (char ch : prefix)
+        if (ch <= ' ' || ch >= 0x7f)
+            return "printable ASCII only, no spaces";
+    return "";
+}
+
+// The combinations of --backend and the options that go with it; throws
+// UsageError naming both options of a conflict.
+void check_backend(const RunOptions& o)
+{
+    const char* see = " (docs/scale-out.md)";
+    if (o.backend != "etcd") {
+        for (const CLI::Option* opt : o.etcd_opts)
+            if (opt->count() > 0)
+                throw UsageError(opt->get_name() + " needs --backend etcd (the backend is " + o.backend + ")" + see);
+        return;
+    }
+    if (o.db_opt->count() > 0)
+        throw UsageError("--backend etcd excludes --db: the store lives in etcd, not in a SQLite file"
+                         + std::string(see));
+    if (o.memory_opt->count() > 0)
+        throw UsageError("--backend etcd excludes --memory: the store lives in etcd" + std::string(see));
+    if (o.when_full == "evict")
+        throw UsageError("--backend etcd excludes --when-full evict: every host would have to agree on the least "
+                         "recently used entry; use --when-full refuse"
+                         + std::string(see));
+    if (o.etcd_endpoints.empty())
+        throw UsageError("--backend etcd needs --etcd-endpoints URL,URL,... (each member's http://HOST:PORT)"
+                         + std::string(see));
+    for (const std::string& e : o.etcd_endpoints)
+        if (std::string why = endpoint_problem(e); !why.empty())
+            throw UsageError("--etcd-endpoints: " + why);
+    if (std::string why = prefix_problem(o.etcd_prefix); !why.empty())
+        throw UsageError("--etcd-prefix " + o.etcd_prefix + ": " + why);
+}
+
 // Turns the parsed options into the daemon's configuration; throws
-// std::runtime_error for what CLI11 cannot check (an unknown group).
+// std::runtime_error for what CLI11 cannot check (an unknown group), and
+// UsageError for options that contradict each other.
 kv::ServerConfig server_config(RunOptions& o, const std::string& admin_socket)
 {
+    check_backend(o);
     kv::ServerConfig c = o.server;
     c.admin_socket_path = admin_socket;
     c.when_full = o.when_full == "evict" ? kv::WhenFull::Evict : kv::WhenFull::Refuse;
@@ -152,7 +296,14 @@ kv::ServerConfig server_config(RunOptions& o, const std::string& admin_socket)
     if (c.admin_group && *c.admin_group == service_gid)
         throw std::runtime_error("--admin-group " + o.admin_group
                                  + " is also the service group: every kvsvc could administer kvstored");
-    if (!o.db_path.empty()) {
+    if (o.backend == "etcd") {
+        kv::EtcdConfig e;
+        e.endpoints = o.etcd_endpoints;
+        e.prefix = o.etcd_prefix;
+        e.timeout = std::chrono::milliseconds(o.etcd_timeout_ms);
+        e.check_interval = std::chrono::seconds(o.etcd_check_interval_s);
+        c.etcd = e;
+    } else if (!o.db_path.empty()) {
         kv::PersistConfig p;
         p.path = o.db_path;
         p.mode = o.sync == "always" ? kv::SyncMode::Always : o.sync == "off" ? kv::SyncMode::Off : kv::SyncMode::Batch;
@@ -191,9 +342,10 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         return cmd;
     };
     sub("status",
-        "Is kvstored running? pid, version, uptime, sockets, entries, clients, persistence "
-        "(exit 0 running, 3 not running)",
-        [&] { return a::status(t); });
+        "Is kvstored running? pid, version, uptime, sockets, entries, clients, persistence, the backend "
+        "(memory, sqlite or etcd) and whether it takes writes, and why not (exit 0 running, 3 not running)",
+        [&] { return a::status(t, o.json); })
+        ->add_flag("--json", o.json, "One JSON object instead of aligned lines (numbers as numbers)");
     sub("stats", "Counters: connections, commands, hits, misses, full rejections, commits", [&] {
         return a::stats(t, o.json);
     })->add_flag("--json", o.json, "One JSON object instead of 'name value' lines");
@@ -274,8 +426,19 @@ int check_config(CLI::App& app, RunOptions& o, const std::string& admin_socket)
         std::printf("  admin-socket  = %s\n  socket        = %s\n  capacity      = %zu\n  max-value     = %zu\n",
                     c.admin_socket_path.c_str(), c.socket_path.c_str(), c.capacity, c.max_value);
         std::printf("  when-full     = %s\n", o.when_full.c_str());
-        std::printf("  db            = %s\n  sync          = %s\n", c.persist ? c.persist->path.c_str() : "(memory)",
-                    o.sync.c_str());
+        std::printf("  backend       = %s\n", o.backend.c_str());
+        if (c.etcd) {
+            std::string endpoints;
+            for (const std::string& e : c.etcd->endpoints)
+                endpoints += (endpoints.empty() ? "" : ",") + e;
+            std::printf("  etcd-endpoints = %s\n  etcd-prefix   = %s\n  etcd-timeout  = %lld\n"
+                        "  etcd-check-interval = %lld\n",
+                        endpoints.c_str(), c.etcd->prefix.c_str(), static_cast<long long>(c.etcd->timeout.count()),
+                        static_cast<long long>(c.etcd->check_interval.count()));
+        } else {
+            std::printf("  db            = %s\n  sync          = %s\n",
+                        c.persist ? c.persist->path.c_str() : "(memory)", o.sync.c_str());
+        }
         return kv::admin::kExitOk;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "kvstored check-config: %s: %s\n", file.c_str(), e.what());
@@ -325,6 +488,9 @@ int main(int argc, char** argv)
         kv::log::set_min_level(parse_level(run.log_level));
         try {
             return kv::run_daemon(server_config(run, admin_socket));
+        } catch (const UsageError& e) {
+            std::fprintf(stderr, "kvstored run: %s\n", e.what());
+            return kv::admin::kExitUsage;
         } catch (const std::exception& e) {
             LOG_ERR("%s", e.what());
             return 1;

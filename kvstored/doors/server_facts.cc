@@ -41,7 +41,7 @@ ServerFacts server_facts(Server& server)
     f.capacity = config.capacity;
     f.max_value = config.max_value;
     f.when_full = config.when_full == WhenFull::Evict ? "evict" : "refuse";
-    f.persistence = config.persist ? config.persist->path : "none";
+    f.persistence = config.etcd ? "etcd" : config.persist ? config.persist->path : "none";
     f.sync = config.persist ? sync_mode_name(config.persist->mode) : "";
     const Persistence* p = server.db().persistence();
     f.last_save_unix = p && p->last_commit_unix() ? p->last_commit_unix() : unix_now() - f.uptime_seconds;

@@ -17,7 +17,7 @@ struct ServerFacts {
     size_t capacity = 0;  // entries
     size_t max_value = 0;  // bytes
     std::string when_full;  // "refuse" | "evict"
-    std::string persistence;  // "none" | the database path
+    std::string persistence;  // "none" | the database path | "etcd" (the rest: backend_report.h)
     std::string sync;  // the --sync mode, "" when memory only
     int64_t last_save_unix = 0;  // last successful commit (start time if none)
     uint64_t rss_bytes = 0;  // resident set size now

@@ -54,6 +54,7 @@ const std::vector<Entry> kInstalled = {
     {"/usr/share/doc/kvstore/operations.md", 0644},
     {"/usr/share/doc/kvstore/protocol.md", 0644},
     {"/usr/share/doc/kvstore/persistence.md", 0644},
+    {"/usr/share/doc/kvstore/scale-out.md", 0644},
     {"/usr/share/doc/kvstore/copyright", 0644},
 };
 
@@ -394,7 +395,9 @@ TEST_CASE("install: the default kvstored.conf carries the documented keys, all c
     CHECK(run_section);
     CHECK(keys
           == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.when-full", "run.db", "run.sync",
-                                   "run.sync-interval", "run.service-group", "run.admin-group"});
+                                   "run.sync-interval", "run.service-group", "run.admin-group", "run.backend",
+                                   "run.etcd-endpoints", "run.etcd-prefix", "run.etcd-timeout",
+                                   "run.etcd-check-interval"});
 }
 
 TEST_CASE("install: another prefix gets units and an xinetd file that run its programs")

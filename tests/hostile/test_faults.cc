@@ -392,6 +392,9 @@ TEST_CASE("disk full under --sync always: writes refused with ERR storage, reads
     CHECK(c.ask("save more:x").rfind("ERR storage writes are refused", 0) == 0);
     CHECK(c.ask("read " + saved.front()) == "VALUE " + std::string(32 << 10, 'f'));
     CHECK(stat_value(stats_of(c), "storage_failed") == "1");
+    CHECK(stat_value(stats_of(c), "read_only") == "1");
+    CHECK(stat_value(stats_of(c), "read_only_why").rfind("writes are refused until the database works again: ", 0)
+          == 0);
 
     REQUIRE(fs.free_space());
     auto freed = Clock::now();

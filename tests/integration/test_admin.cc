@@ -302,6 +302,31 @@ TEST_CASE("status of a running kvstored exits 0 and describes it", "[admin]")
     CHECK(fields["persistence"] == "memory");
     CHECK(fields["database"] == "-");
     CHECK(fields["storage_failed"] == "0");
+    CHECK(fields["backend"] == "memory");
+    CHECK(fields["read_only"] == "0");
+    CHECK(fields["read_only_why"] == "-");
+    CHECK(fields.count("etcd_revision") == 0);
+}
+
+TEST_CASE("status --json is one object of the same fields, numbers as numbers", "[admin]")
+{
+    Admin f;
+    CliResult text = f.cli({"status"});
+    CliResult r = f.cli({"status", "--json"});
+    INFO(r.describe());
+    REQUIRE(r.code == 0);
+    CHECK(r.err.empty());
+    Json obj = Json::parse(r.out, nullptr, false);
+    REQUIRE(obj.is_object());
+    auto fields = status_fields(text.out);
+    CHECK(obj.size() == fields.size());
+    for (const auto& [name, value] : fields)
+        CHECK(obj.contains(name));
+    CHECK(obj["pid"] == f.daemon.process().pid());
+    CHECK(obj["capacity"] == 100);
+    CHECK(obj["backend"] == "memory");
+    CHECK(obj["read_only"] == 0);
+    CHECK(obj["read_only_why"] == "-");
 }
 
 TEST_CASE("status names the database and sync mode of a persistent kvstored", "[admin]")
@@ -315,6 +340,8 @@ TEST_CASE("status names the database and sync mode of a persistent kvstored", "[
     auto fields = status_fields(r.out);
     CHECK(fields["persistence"] == "always");
     CHECK(fields["database"] == db);
+    CHECK(fields["backend"] == "sqlite");
+    CHECK(fields["read_only"] == "0");
     CHECK(fields["capacity"] == "10000");
 }
 
@@ -1231,6 +1258,7 @@ TEST_CASE("a configuration file sets run's options and flags override it", "[adm
                         "  capacity      = 7\n"
                         "  max-value     = 65536\n"
                         "  when-full     = refuse\n"
+                        "  backend       = sqlite\n"
                         "  db            = (memory)\n"
                         "  sync          = batch\n",
                   "");

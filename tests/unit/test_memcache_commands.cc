@@ -552,6 +552,11 @@ TEST_CASE("memcache stats", "[memcache]")
     CHECK_THAT(s, Catch::Contains("STAT get_hits 1\r\nSTAT get_misses 1\r\n"));
     CHECK_THAT(s, Catch::Contains("STAT curr_items 1\r\nSTAT total_items 1\r\nSTAT evictions 0\r\n"));
     CHECK_THAT(s, Catch::Contains("STAT kvstore_capacity 5\r\n"));
+    // The line protocol's backend rows, prefixed, last (memory only: no kvstore_etcd_*).
+    CHECK_THAT(s,
+               Catch::EndsWith("STAT kvstore_backend memory\r\nSTAT kvstore_read_only 0\r\n"
+                               "STAT kvstore_read_only_why -\r\nEND\r\n"));
+    CHECK_THAT(s, !Catch::Contains("kvstore_etcd_"));
     CHECK(s.size() > 5);
     CHECK(s.substr(s.size() - 5) == "END\r\n");
     CHECK(f.run("stats settings")

@@ -218,6 +218,11 @@ TEST_CASE_METHOD(Fixture, "INFO sections", "[redis]")
     CHECK(all.find("\r\n# Stats\r\ntotal_connections_received:0\r\ntotal_commands_processed:3\r\n")
           != std::string::npos);
     CHECK(all.find("\r\n# Replication\r\nrole:master\r\n") != std::string::npos);
+    // The line protocol's backend rows, prefixed, at the end of Persistence;
+    // memory only: none of the etcd ones (Replication).
+    CHECK(all.find("\r\nkvstore_backend:memory\r\nkvstore_read_only:0\r\nkvstore_read_only_why:-\r\n\r\n# Stats")
+          != std::string::npos);
+    CHECK(all.find("kvstore_etcd_") == std::string::npos);
     CHECK(all.ends_with(keyspace + "\r\n"));
     for (std::string_view which : {"default", "all", "everything", "ALL"}) {
         std::string text = run({"info", which});

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend_report.h"
 #include "command.h"  // store_key_problem
 #include "handlers.h"
 #include "version.h"
@@ -142,6 +143,9 @@ void general_stats(Context& ctx, std::string& out)
     out += stat_line("kvstore_expired_total", num(ctx.db.store().expired_total()));
     out += stat_line("kvstore_full_rejections", num(ctx.stats.full_rejections));
     out += stat_line("kvstore_storage_refusals", num(ctx.stats.storage_refusals));
+    // The line protocol's backend rows (backend_report.h), prefixed.
+    for (const auto& [name, value] : backend_rows(ctx.db.backend_status()))
+        out += stat_line("kvstore_" + name, value);
 }
 
 // `stats settings`: the settings kvstore has, under memcached's names.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "backend_report.h"
 #include "command.h"  // parse_int64
 #include "glob.h"
 #include "handlers.h"
@@ -439,6 +440,14 @@ void cmd_info(Args args, Session&, Context& ctx, ReplyWriter& reply, uint64_t&)
         field("kvstore_max_value", num(f.max_value));
         field("kvstore_when_full", f.when_full);
     }
+    // backend, read_only, read_only_why (Persistence) and, with etcd, the
+    // etcd_* rows (Replication): the line protocol's names, prefixed.
+    BackendRows backend = backend_rows(ctx.db.backend_status());
+    auto backend_fields = [&](bool etcd) {
+        for (const auto& [name, value] : backend)
+            if (name.starts_with("etcd_") == etcd)
+                field("kvstore_" + name, value);
+    };
     if (section(3, "Persistence")) {
         std::string refusal = ctx.db.write_refusal();
         field("loading", "0");
@@ -452,6 +461,7 @@ void cmd_info(Args args, Session&, Context& ctx, ReplyWriter& reply, uint64_t&)
         field("kvstore_persistence", f.persistence);
         field("kvstore_sync", f.sync);
         field("kvstore_pending_bytes", num(ctx.db.pending_bytes()));
+        backend_fields(false);
     }
     if (section(4, "Stats")) {
         field("total_connections_received", num(s.connections_total));
@@ -472,6 +482,7 @@ void cmd_info(Args args, Session&, Context& ctx, ReplyWriter& reply, uint64_t&)
     if (section(5, "Replication")) {
         field("role", "master");
         field("connected_slaves", "0");
+        backend_fields(true);
     }
     if (section(6, "Keyspace")) {
         if (size_t keys = store.size())
