@@ -63,6 +63,8 @@ constexpr std::array kCommands{
                 "list keys (sorted), optionally only those starting with prefix"},
     CommandSpec{"count", Verb::Count, Args::None, wire::Op::Count, "count", "number of entries and the capacity"},
     CommandSpec{"stats", Verb::Stats, Args::None, wire::Op::Stats, "stats", "server counters"},
+    CommandSpec{"sync", Verb::Sync, Args::None, wire::Op::Sync, "sync",
+                "wait until later reads see every write committed before it (OK synced <revision>)"},
     CommandSpec{"ping", Verb::Ping, Args::None, std::nullopt, "ping", "answer PONG"},
     CommandSpec{"help", Verb::Help, Args::None, std::nullopt, "help", "this list"},
     CommandSpec{"close", Verb::Close, Args::None, std::nullopt, "close",

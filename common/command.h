@@ -50,6 +50,7 @@ enum class Verb {
     Keys,
     Count,
     Stats,
+    Sync,
     Ping,
     Help,
     Close,

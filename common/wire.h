@@ -62,8 +62,9 @@ namespace kv::wire {
 // 2: Handoff, HandBack; 3: Hello flags, Handoff input; 4: staged load ops, OutputCut;
 // 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered);
 // 6: kHelloRedis; Dump page lines are escaped tsv lines (any key and value bytes);
-// 7: kHelloMemcache; Dump page lines and admin Entry/Load carry memcached's flags.
-inline constexpr uint32_t kVersion = 7;
+// 7: kHelloMemcache; Dump page lines and admin Entry/Load carry memcached's flags;
+// 8: Op::Sync (the admin ops renumbered).
+inline constexpr uint32_t kVersion = 8;
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -123,35 +124,39 @@ enum class Op : uint8_t {
     Expire = 16,  // key, expiry (After: ms from now, <= 0 deletes now; At: unix ms)
     Persist = 17,  // key: drop the deadline
     Ttl = 18,  // key
+    // "OK synced <revision>": sent once this host's copy holds every write the
+    // etcd backend had committed when it ran (Database::sync); "OK synced 0"
+    // at once without etcd.
+    Sync = 19,
     // Admin operations.
-    Status = 19,  // "STATUS <n>" then n lines "<name> <value>"
-    Clients = 20,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>
+    Status = 20,  // "STATUS <n>" then n lines "<name> <value>"
+    Clients = 21,  // "CLIENTS <n>" then n lines "<id> <pid> <address> <since_unix> <commands> <idle_seconds>
                    // <line|redis|memcache>"
-    Kick = 21,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
+    Kick = 22,  // key: client id (decimal); value: message. Answered once the client is gone: "OK", or
                 // "OK cut: <why>" when it was cut at the kick deadline; "NOT_FOUND" at once
-    Flush = 22,  // "OK": every entry deleted
-    Shutdown = 23,  // value: message for the clients. "OK", then kvstored shuts down
+    Flush = 23,  // "OK": every entry deleted
+    Shutdown = 24,  // value: message for the clients. "OK", then kvstored shuts down
     // Pages "DUMP <n> more" / last "DUMP <n>", each then n lines; every page but the last is a Reply chunk with
     // kReplyMore. A line is a tsv dump line of the current dump format (kvstored/dump_format.h):
     // "<key>\t<value>\t<deadline unix ms, empty for none>", then "\t<flags>" when the entry's memcached
     // flags are not 0 (version 7), key and value escaped (\\ \t \n \r \0 \xHH for the
     // other bytes below 0x20 and 0x7f), so any bytes the store holds (keys with spaces, values with LF, written
     // through the Redis door) come through whole. (Before version 6: "<key> <deadline, 0 none> <value>".)
-    Dump = 24,
+    Dump = 25,
     // A load, applied whole or not at all (kvstored/database.h): LoadBegin,
     // any number of LoadEntry, then LoadCommit, on one connection. An ERR
     // reply to any of them discards the load and changes nothing.
-    LoadBegin = 25,  // value: "replace" (delete every entry first) or "". "OK"
-    LoadEntry = 26,  // key, value, expiry (None, or At: the deadline in unix ms), delta: memcached's flags
+    LoadBegin = 26,  // value: "replace" (delete every entry first) or "". "OK"
+    LoadEntry = 27,  // key, value, expiry (None, or At: the deadline in unix ms), delta: memcached's flags
                      // (0..UINT32_MAX; version 7). "OK"
-    LoadCommit = 27,  // "LOADED <entries> <entries in the store after> <entries skipped: already expired>"
+    LoadCommit = 28,  // "LOADED <entries> <entries in the store after> <entries skipped: already expired>"
     // key (any the store holds): "ENTRY <version> <deadline ms, 0 none> <flags> <value>\n" | "NOT_FOUND"
     // (admin get; <flags>: memcached's client flags, 0 for none, since version 7). The value is every byte
     // after the fourth space up to the reply's final LF, LFs included: the reply is one message, read whole.
-    Entry = 28,
+    Entry = 29,
 };
-inline constexpr uint8_t kLastDataOp = 18;
-inline constexpr uint8_t kLastOp = 28;
+inline constexpr uint8_t kLastDataOp = 19;
+inline constexpr uint8_t kLastOp = 29;
 
 // When an entry written by a Request expires.
 enum class Expiry : uint8_t {

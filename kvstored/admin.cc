@@ -150,6 +150,13 @@ void do_load_begin(Context& c)
         c.out += error_reply("syntax", "load mode must be \"replace\" or empty");
         return;
     }
+    // With etcd a load would be one transaction of up to kMaxLoadBytes,
+    // past etcd's request size limit, and its re-run after a conflict would
+    // need the whole staging kept: refused (docs/operations.md).
+    if (c.server.db().replicated()) {
+        c.out += error_reply("unsupported", "load is not supported with the etcd backend; nothing was changed");
+        return;
+    }
     std::string error = c.server.db().load_begin(c.self.id(), c.req.value == "replace");
     c.out += error.empty() ? "OK\n" : error;
 }

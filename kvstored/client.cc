@@ -176,6 +176,11 @@ bool Client::process_frames()
             return false;  // deliver_deferred_reply() resumes
         if (backlogged())
             return true;
+        if (awaited_.active()) {
+            if (!settle_awaited())
+                return false;  // release_durable() resumes
+            continue;
+        }
         if (listing_) {
             if (!held_.empty())
                 return false;  // a page may not overtake a held reply; release_durable() resumes
@@ -283,14 +288,51 @@ bool Client::on_request(std::string_view payload)
     last_active_ = std::chrono::steady_clock::now();
     try {
         std::string text;
-        uint64_t ticket = admin_op ? execute_admin(req, server_, *this, text, listing_)
-                                   : execute(req, server_.db(), server_.stats(), server_.limits(), text, listing_);
+        auto run = [&] {
+            return admin_op ? execute_admin(req, server_, *this, text, listing_)
+                            : execute(req, server_.db(), server_.stats(), server_.limits(), text, listing_);
+        };
+        // sync writes nothing: its ticket is Database::sync()'s, and its
+        // reply is made when that is released.
+        bool sync = req.op == wire::Op::Sync;
+        uint64_t ticket = sync ? run() : run_command(server_.db(), run);
         // A listing's pages follow from process_frames(); a deferred (kick)
         // reply from deliver_deferred_reply().
-        if (!listing_ && !reply_deferred_)
+        if (listing_ || reply_deferred_)
+            return true;
+        if (ticket == 0 || !server_.db().replicated()) {
             queue_reply(std::move(text), ticket);
+        } else {
+            // Awaited (awaited_command.h); the payload is a view into in_,
+            // which reading may move: a re-run decodes an owned copy.
+            awaited_.await(ticket, std::move(text), sync ? AwaitedCommand::Reply::Synced : AwaitedCommand::Reply::Text);
+            rerun_payload_.assign(payload);
+        }
     } catch (const std::bad_alloc&) {
         out_of_memory("running a request");
+    }
+    return true;
+}
+
+// Settles the awaited request if its ticket allows (awaited_command.h):
+// queues its reply or error, or runs it again. False while it is Pending.
+bool Client::settle_awaited()
+{
+    std::string text;
+    switch (awaited_.settle(server_.db(), error_reply, text)) {
+    case AwaitedCommand::Outcome::Pending:
+        return false;
+    case AwaitedCommand::Outcome::Send:
+        queue_reply(std::move(text), 0);
+        return true;
+    case AwaitedCommand::Outcome::Retry: {
+        ++server_.stats().command_retries;
+        budget_.use();
+        std::string payload = std::move(rerun_payload_);
+        rerun_payload_.clear();
+        on_request(payload);  // it decoded before, so it decodes again; copied again if awaited again
+        return true;
+    }
     }
     return true;
 }
@@ -348,7 +390,7 @@ bool Client::on_handoff(std::string_view payload)
     bool with_hello = handoff_follows_;
     handoff_follows_ = false;
     if (role_ != Role::Service || fds_truncated_ || received_fds_.size() != (with_hello ? 2u : 1u) || !held_.empty()
-        || !wire::decode(payload, m))
+        || awaited_.active() || !wire::decode(payload, m))
         return false;
     UniqueFd fd = std::move(received_fds_.front());
     UniqueFd claim = with_hello ? std::move(received_fds_.back()) : UniqueFd();
@@ -426,7 +468,7 @@ void Client::release_durable()
 {
     if (door_)
         door_->release_durable();
-    if (state_ == State::Closed || held_.empty())
+    if (state_ == State::Closed || (held_.empty() && !awaited_.active()))
         return;
     held_.release([this](std::string_view t) { wire::append_reply(out_, t); });
     flush();
@@ -447,6 +489,8 @@ void Client::notify_shutdown(std::string_view message)
     release_durable();
     if (state_ == State::Closed)
         return;
+    if (awaited_.active())  // nothing is held behind it: it was the last request run
+        wire::append_reply(out_, awaited_.abandon(error_reply));
     held_.abandon([this](std::string_view t) { wire::append_reply(out_, t); });
     wire::append(out_, wire::Msg::Shutdown, wire::Notice{message});
     state_ = State::Draining;
@@ -481,7 +525,7 @@ void Client::flush()
     // peer has caught up, and go on while writing frees room: stopping with
     // requests left and nothing unsent would leave no event to resume them.
     // A spent turn budget resumes by its own timer.
-    for (bool more = in_.buffered() > 0 || listing_; more && state_ == State::Attached;) {
+    for (bool more = in_.buffered() > 0 || listing_ || awaited_.active(); more && state_ == State::Attached;) {
         more = process_frames();
         size_t before = unsent();
         write_out();
@@ -493,7 +537,7 @@ void Client::flush()
         close(close_when_flushed_);
         return;
     }
-    if (out_.empty() && held_.empty() && peer_eof_) {
+    if (out_.empty() && held_.empty() && !awaited_.active() && peer_eof_) {
         close(state_ == State::Draining ? "kvsvc hung up after the shutdown notice" : "kvsvc detached");
         return;
     }

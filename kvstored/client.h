@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "awaited_command.h"
 #include "commands.h"
 #include "event_loop.h"
 #include "fd.h"
@@ -99,6 +100,7 @@ private:
     void update_interest();
     bool backlogged() const;
     void queue_reply(std::string text, uint64_t ticket);
+    bool settle_awaited();
 
     Server& server_;
     UniqueFd fd_;
@@ -122,6 +124,11 @@ private:
     // Replies held until their write is durable (--sync always). Once one is
     // held, every later reply queues behind it: replies never change order.
     HeldReplies held_;
+    // With a replicated store, the request whose ticket has not settled
+    // (awaited_command.h): no later request runs until it has. Its payload is
+    // kept for a re-run.
+    AwaitedCommand awaited_;
+    std::string rerun_payload_;
     // Work per loop turn (event_loop.h); when it is spent with requests left,
     // it calls resume() on a later turn.
     TurnBudget budget_;

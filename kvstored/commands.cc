@@ -408,6 +408,15 @@ void do_stats(Context& c)
         put_line(c.out, name, value);
 }
 
+// A strong read (docs/protocol.md, "sync"): with the etcd backend the ticket
+// of Database::sync(), and the reply is made again once it is durable
+// (run_command's caller: awaited_command.h); without etcd, at once.
+void do_sync(Context& c)
+{
+    c.ticket = c.db.sync();
+    c.out += synced_reply(c.db);
+}
+
 using Handler = void (*)(Context&);
 
 struct OpSpec {
@@ -454,6 +463,8 @@ OpSpec spec_for(wire::Op op)
         return {do_persist, OpSpec::Key};
     case wire::Op::Ttl:
         return {do_ttl, OpSpec::Key};
+    case wire::Op::Sync:
+        return {do_sync, OpSpec::NoKey};
     default:  // admin operations: admin.h
         return {nullptr, OpSpec::NoKey};
     }
@@ -514,6 +525,11 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
     Context ctx{req, db, db.store(), stats, limits, out, listing};
     spec.handler(ctx);
     return ctx.ticket;
+}
+
+std::string synced_reply(const Database& db)
+{
+    return "OK synced " + std::to_string(db.backend_status().revision) + "\n";
 }
 
 }  // namespace kv

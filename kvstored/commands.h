@@ -70,4 +70,9 @@ inline constexpr size_t kListingWindow = 256 * 1024;
 uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out,
                  std::optional<Listing>& listing);
 
+// `sync`'s reply: "OK synced <revision>", the etcd revision this host's copy
+// has applied now (0 without etcd). With etcd it is made when the sync's
+// ticket is released, not when the command ran (AwaitedCommand).
+std::string synced_reply(const Database& db);
+
 }  // namespace kv

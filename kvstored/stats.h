@@ -34,6 +34,10 @@ struct Stats {
     uint64_t full_rejections = 0;  // saves of a new key refused because the store was full
     uint64_t protocol_errors = 0;  // peers dropped for malformed frames
     uint64_t storage_refusals = 0;  // writes refused because the database was failing
+    // Commands run again because their etcd transaction found this host's
+    // copy behind (Database::Durability::Retry; awaited_command.h). Every
+    // run counts in the counters above too.
+    uint64_t command_retries = 0;
     // The Redis door (INFO stats). Its commands also count in commands_total
     // and in the counters above where one fits (GET is a read, with a hit or
     // a miss; SET a save; ...): INFO's total_commands_processed is

@@ -23,7 +23,7 @@ constexpr size_t kHandBackOverhead = 64;
 }  // namespace
 
 Door::Door(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout,
-           HeldReplies::ErrorFormat format)
+           HeldReplies::ErrorFormat format, HeldReplies::ErrorFormat failure)
     : budget_(server.loop(), [this] { resume(); }),
       server_(server),
       owner_(owner),
@@ -31,7 +31,9 @@ Door::Door(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle
       idle_timeout_(idle_timeout),
       last_activity_(SteadyClock::now()),
       last_write_(SteadyClock::now()),
-      held_(server.db(), format)
+      held_(server.db(), format),
+      format_(format),
+      failure_(failure)
 {
 }
 
@@ -143,7 +145,18 @@ void Door::read_input()
 // spent (it resumes by itself on a later turn).
 bool Door::process()
 {
-    while (!done_ && !hand_back_) {
+    while (!done_) {
+        // An awaited command settles even once a hand-back is due (an idle
+        // timeout, a kick): the hand-back waits for it (try_hand_back()).
+        if (awaited_.active()) {
+            if (backlogged())
+                return true;
+            if (!settle_awaited())
+                return false;  // release_durable() resumes
+            continue;
+        }
+        if (hand_back_)
+            return false;
         if (backlogged())
             return true;
         switch (run_step()) {
@@ -156,6 +169,40 @@ bool Door::process()
         }
     }
     return false;
+}
+
+// Settles the awaited command if its ticket allows (awaited_command.h):
+// sends its reply or error, or runs it again. False while it is Pending.
+bool Door::settle_awaited()
+{
+    std::string text;
+    switch (awaited_.settle(server_.db(), failure_, text)) {
+    case AwaitedCommand::Outcome::Pending:
+        return false;
+    case AwaitedCommand::Outcome::Send:
+        queue(text, 0);
+        return true;
+    case AwaitedCommand::Outcome::Retry:
+        ++server_.stats().command_retries;
+        budget_.use();
+        try {
+            rerun();
+        } catch (const std::bad_alloc&) {
+            out_of_memory("running a command again");
+        }
+        return true;
+    }
+    return true;
+}
+
+bool Door::finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply kind)
+{
+    if (ticket == 0 || !server_.db().replicated()) {
+        queue(text, ticket);
+        return false;
+    }
+    awaited_.await(ticket, std::string(text), kind);
+    return true;
 }
 
 // A later turn, after this one's budget ran out (TurnBudget): the lines left
@@ -194,7 +241,7 @@ void Door::queue(std::string_view text, uint64_t ticket)
 
 void Door::release_durable()
 {
-    if (done_ || held_.empty())
+    if (done_ || (held_.empty() && !awaited_.active()))
         return;
     held_.release([this](std::string_view t) { out_.append(t); });
     step();
@@ -207,6 +254,8 @@ void Door::shut_down()
     release_durable();
     if (done_)
         return;
+    if (awaited_.active())
+        out_.append(awaited_.abandon(format_));  // nothing is held behind it: it was the last command
     held_.abandon([this](std::string_view t) { out_.append(t); });
     if (hand_back_ != wire::HandBackReason::ClientGone) {
         hand_back_ = wire::HandBackReason::Shutdown;
@@ -250,6 +299,7 @@ void Door::request_hand_back(wire::HandBackReason reason, std::string input)
         out_.clear();
         out_pos_ = 0;
         held_.clear();
+        awaited_.clear();
         return;
     }
     if (hand_back_)
@@ -262,7 +312,7 @@ void Door::request_hand_back(wire::HandBackReason reason, std::string input)
 // in one frame beside the returned input; until then writing goes on.
 void Door::try_hand_back()
 {
-    if (!held_.empty())
+    if (!held_.empty() || awaited_.active())
         return;
     size_t unsent = out_.size() - out_pos_;
     if (unsent + back_input_.size() + kHandBackOverhead > wire::kMaxPayload) {

@@ -13,6 +13,12 @@
 // flags are shared with kvsvc and are left alone); no request runs while more
 // than kMaxClientOutput (1 MiB) of replies wait for the client.
 //
+// With a replicated store (Database, "Replicated stores") a subclass runs
+// each command through run_command() and hands its reply to finish():
+// a command with a ticket is then awaited (awaited_command.h) and no further
+// request runs until it settles; on Retry, rerun() runs it again from the
+// owned copy the subclass kept.
+//
 // A client that takes none of its pending output for kWriteStallTimeout
 // (command.h) is cut: kvstored hands the socket back with
 // HandBackReason::OutputCut and kvsvc resets the connection, because what was
@@ -26,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "awaited_command.h"
 #include "event_loop.h"
 #include "fd.h"
 #include "held_replies.h"
@@ -38,9 +45,12 @@ class Server;
 
 class Door : public EventLoop::Watcher {
 public:
-    // An idle timeout of zero means none.
-    Door(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout,
-         HeldReplies::ErrorFormat format);
+    // An idle timeout of zero means none. `format`: how a reply that cannot
+    // be given reads in the protocol (HeldReplies); `failure`: the error for
+    // a replicated command whose ticket Failed (Database::failure_code(),
+    // failure_text()).
+    Door(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout, HeldReplies::ErrorFormat format,
+         HeldReplies::ErrorFormat failure);
     ~Door() override;
 
     // Starts serving: writes `output` (for the line protocol, the reply to a
@@ -81,6 +91,9 @@ protected:
     virtual size_t input_room() const = 0;
     // The unprocessed input to return with an idle-timeout hand-back.
     virtual std::string rest_of_input() = 0;
+    // Runs the awaited command again (its ticket said Retry), from the copy
+    // kept when finish() returned true, and finishes it again.
+    virtual void rerun() = 0;
 
     // For subclasses.
     Server& server() { return server_; }
@@ -89,6 +102,11 @@ protected:
     bool replies_held() const { return !held_.empty(); }
     // Queues a reply, released once the write with `ticket` is durable.
     void queue(std::string_view text, uint64_t ticket);
+    // Queues the reply of a command run with run_command(). Returns true when
+    // it is awaited instead (a replicated store gave it a ticket): the
+    // subclass must then keep an owned copy of what rerun() needs until the
+    // next command runs.
+    bool finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply kind = AwaitedCommand::Reply::Text);
     // Output written straight to the socket buffer (a listing's pages, which
     // wait for held replies first).
     std::string& output() { return out_; }
@@ -108,6 +126,7 @@ private:
     void arm_deadline_timer();
     void on_deadline_timer();
     void stop_watching();
+    bool settle_awaited();
 
     Server& server_;
     Client& owner_;
@@ -129,6 +148,11 @@ private:
     std::string out_;
     size_t out_pos_ = 0;
     HeldReplies held_;
+    HeldReplies::ErrorFormat format_;
+    HeldReplies::ErrorFormat failure_;
+    // The command whose ticket a replicated store has not settled; while
+    // active() no further request runs.
+    AwaitedCommand awaited_;
 };
 
 }  // namespace kv

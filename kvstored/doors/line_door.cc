@@ -9,7 +9,8 @@
 namespace kv {
 
 LineDoor::LineDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
-    : Door(server, owner, std::move(fd), idle_timeout, error_reply), lines_(server.limits().max_value + kLineOverhead)
+    : Door(server, owner, std::move(fd), idle_timeout, error_reply, error_reply),
+      lines_(server.limits().max_value + kLineOverhead)
 {
 }
 
@@ -92,12 +93,27 @@ void LineDoor::handle_line(std::string_view line)
     owner().note_command();
     try {
         std::string text;
-        uint64_t ticket = execute(to_request(cmd), server().db(), server().stats(), server().limits(), text, listing_);
-        if (!listing_)  // a listing's pages follow from run_step()
-            queue(std::move(text), ticket);
+        wire::Request req = to_request(cmd);
+        auto run = [&] { return execute(req, server().db(), server().stats(), server().limits(), text, listing_); };
+        // sync writes nothing: its ticket is Database::sync()'s, and its
+        // reply is made when that is released.
+        bool sync = req.op == wire::Op::Sync;
+        uint64_t ticket = sync ? run() : run_command(server().db(), run);
+        if (listing_)
+            return;  // a listing's pages follow from run_step()
+        if (finish(text, ticket, sync ? AwaitedCommand::Reply::Synced : AwaitedCommand::Reply::Text))
+            rerun_line_.assign(line);  // `line` lives in lines_, which the next read may move
     } catch (const std::bad_alloc&) {
         out_of_memory("running a command");
     }
+}
+
+// The awaited line again (Door::rerun): it is parsed afresh from the copy.
+void LineDoor::rerun()
+{
+    std::string line = std::move(rerun_line_);
+    rerun_line_.clear();
+    handle_line(line);  // copies it again if it is awaited again
 }
 
 // The next page of the listing in progress; after the last one, later lines

@@ -29,12 +29,15 @@ private:
     void take_input(const char* data, size_t len) override { lines_.append(data, len); }
     size_t input_room() const override;
     std::string rest_of_input() override { return std::string(lines_.take_rest()); }
+    void rerun() override;
     void handle_line(std::string_view line);
     void send_page();
 
     LineSplitter lines_;
     // The listing (keys) being sent page by page; later lines wait.
     std::optional<Listing> listing_;
+    // The awaited command's line, owned (only with a replicated store).
+    std::string rerun_line_;
 };
 
 }  // namespace kv

@@ -201,20 +201,21 @@ TEST_CASE("local commands need no daemon, data commands map to wire ops", "[pars
     CHECK(kv::wire_op(Verb::Delete) == Op::Delete);
     CHECK(kv::wire_op(Verb::Exists) == Op::Exists);
     CHECK(kv::wire_op(Verb::Count) == Op::Count);
+    CHECK(kv::wire_op(Verb::Sync) == Op::Sync);
     for (Verb v : {Verb::Save, Verb::Add, Verb::Replace, Verb::Cas, Verb::Append, Verb::Read, Verb::Gets, Verb::Take,
                    Verb::Delete, Verb::Exists, Verb::Incr, Verb::Decr, Verb::Expire, Verb::Persist, Verb::Ttl,
-                   Verb::Keys, Verb::Count, Verb::Stats})
+                   Verb::Keys, Verb::Count, Verb::Stats, Verb::Sync})
         CHECK(static_cast<uint8_t>(*kv::wire_op(v)) <= kv::wire::kLastDataOp);  // never an admin op
 }
 
 TEST_CASE("help lists every command with its line count first", "[parser]")
 {
     std::string help = kv::help_text();
-    REQUIRE(help.rfind("HELP 24\n", 0) == 0);
+    REQUIRE(help.rfind("HELP 25\n", 0) == 0);
     size_t lines = 0;
     for (char c : help)
         lines += c == '\n';
-    CHECK(lines == 25);
+    CHECK(lines == 26);
     for (const char* word : {"connect",
                              "save [ttl <seconds>] <key>:<value>",
                              "add [ttl <seconds>] <key>:<value>",
@@ -234,6 +235,7 @@ TEST_CASE("help lists every command with its line count first", "[parser]")
                              "keys [prefix]",
                              "count",
                              "stats",
+                             "sync",
                              "ping",
                              "help",
                              "close",

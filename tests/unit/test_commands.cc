@@ -48,6 +48,8 @@ TEST_CASE_METHOD(Fixture, "each operation's reply", "[commands]")
     CHECK(run(Op::Keys, "b") == "KEYS 1\nb\n");
     CHECK(run(Op::Delete, "a") == "OK\n");
     CHECK(run(Op::Delete, "a") == "NOT_FOUND\n");
+    // sync is a strong read with etcd; in memory it has nothing to wait for.
+    CHECK(run(Op::Sync) == "OK synced 0\n");
 }
 
 TEST_CASE_METHOD(Fixture, "a full store answers ERR full with the counts", "[commands]")

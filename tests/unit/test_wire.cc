@@ -218,12 +218,12 @@ TEST_CASE("the Request layout is exactly as wire.h declares it", "[wire]")
                                "\x00\x00\x00\x00\x00\x00\x01\x02",
                                42);
     CHECK(bytes == expected);
-    CHECK(kVersion == 7);
+    CHECK(kVersion == 8);
 }
 
 TEST_CASE("every op up to kLastOp decodes; the data ops come first", "[wire]")
 {
-    CHECK(static_cast<uint8_t>(Op::Ttl) == kLastDataOp);
+    CHECK(static_cast<uint8_t>(Op::Sync) == kLastDataOp);
     CHECK(static_cast<uint8_t>(Op::Status) == kLastDataOp + 1);
     CHECK(static_cast<uint8_t>(Op::Entry) == kLastOp);
     for (unsigned op = 1; op <= kLastOp; ++op) {

@@ -20,6 +20,18 @@ std::string memcache_error(std::string_view, std::string_view message)
     return line;
 }
 
+// The error that replaces the reply of a replicated command whose ticket
+// Failed (Database::failure_code, failure_text): "SERVER_ERROR unavailable
+// <text>".
+std::string memcache_failure(std::string_view code, std::string_view text)
+{
+    if (code == "storage")
+        return memcache_error(code, text);
+    std::string line = "SERVER_ERROR ";
+    line.append(code).append(" ").append(text).append("\r\n");
+    return line;
+}
+
 // The reply buffer's capacity kept between commands.
 constexpr size_t kKeptReplyCapacity = 64 * 1024;
 
@@ -36,7 +48,7 @@ private:
 }  // namespace
 
 MemcacheDoor::MemcacheDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
-    : Door(server, owner, std::move(fd), idle_timeout, memcache_error),
+    : Door(server, owner, std::move(fd), idle_timeout, memcache_error, memcache_failure),
       parser_(memcache::Limits{.max_value = server.limits().max_value}),
       host_(std::make_unique<ServerHost>(server))
 {
@@ -61,6 +73,7 @@ Door::Step MemcacheDoor::run_step()
     if (!budget_.allows_more())
         return Step::Idle;
     if (session_.next_key == 0) {
+        owned_.reset();  // the request it held is done
         switch (parser_.next(request_, reply_)) {
         case memcache::RequestParser::Next::NeedMore:
             if (input_ended())
@@ -90,10 +103,19 @@ void MemcacheDoor::run()
     if (session_.next_key == 0)
         owner().note_command();
     try {
-        memcache::Context ctx{server().db(), server().stats(), server().limits(), *host_, system_clock()};
+        Database& db = server().db();
+        memcache::Context ctx{db, server().stats(), server().limits(), *host_, system_clock()};
         reply_.clear();  // reused: no allocation per command
-        uint64_t ticket = memcache::execute(request_, session_, ctx, reply_);
-        queue(reply_, ticket);
+        size_t first_key = session_.next_key;  // where this chunk of a retrieval starts
+        uint64_t ticket = run_command(db, [&] { return memcache::execute(request_, session_, ctx, reply_); });
+        if (finish(reply_, ticket, reply_kind())) {
+            // The request's views (its data block too) point into the
+            // parser's buffer, which reading may move: the re-run, and a
+            // retrieval's later chunks, use an owned copy.
+            owned_ = std::make_unique<OwnedRequest>(request_);
+            request_ = owned_->request;
+            rerun_key_ = first_key;
+        }
         if (reply_.capacity() > kKeptReplyCapacity)
             std::string().swap(reply_);  // a large reply does not stay allocated
     } catch (const std::bad_alloc&) {
@@ -102,6 +124,32 @@ void MemcacheDoor::run()
     }
     if (session_.close_after_reply)
         request_hand_back(wire::HandBackReason::EndOfInput, {});
+}
+
+MemcacheDoor::OwnedRequest::OwnedRequest(const memcache::Request& from)
+    : tokens(from.tokens.begin(), from.tokens.end()), key(from.key), data(from.data), request(from)
+{
+    request.tokens.assign(tokens.begin(), tokens.end());
+    request.key = key;
+    request.data = data;
+}
+
+// How an awaited write's reply goes out. A classic command's empty reply is
+// a noreply: silent even when the write fails (memcached silences its errors
+// too). A meta command's empty reply is a quiet (q) success: memcached's
+// quiet mode still shows errors.
+AwaitedCommand::Reply MemcacheDoor::reply_kind() const
+{
+    bool meta = !request_.tokens.empty() && request_.tokens[0].size() == 2 && request_.tokens[0][0] == 'm';
+    return reply_.empty() && !meta ? AwaitedCommand::Reply::Silent : AwaitedCommand::Reply::Text;
+}
+
+// The awaited command again (Door::rerun): the same request from its owned
+// copy, a retrieval from the chunk that was awaited.
+void MemcacheDoor::rerun()
+{
+    session_.next_key = rerun_key_;
+    run();
 }
 
 }  // namespace kv

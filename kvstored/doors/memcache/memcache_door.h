@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "door.h"
 #include "memcache_commands.h"
@@ -31,6 +32,8 @@ private:
     void take_input(const char* data, size_t len) override { parser_.append(data, len); }
     size_t input_room() const override;
     std::string rest_of_input() override { return {}; }
+    void rerun() override;
+    AwaitedCommand::Reply reply_kind() const;
     void run();
 
     memcache::RequestParser parser_;
@@ -38,6 +41,21 @@ private:
     memcache::Session session_;
     memcache::Request request_;  // the request being run (a retrieval may take several steps)
     std::string reply_;  // the reply being built
+
+    // With a replicated store, the awaited request's own copy of its bytes
+    // (request_ points into it until the next request is parsed), and the
+    // retrieval chunk a re-run starts from (Session::next_key).
+    struct OwnedRequest {
+        explicit OwnedRequest(const memcache::Request& from);
+        OwnedRequest(const OwnedRequest&) = delete;
+        OwnedRequest& operator=(const OwnedRequest&) = delete;
+        std::vector<std::string> tokens;
+        std::string key;
+        std::string data;
+        memcache::Request request;  // its views point into the strings above
+    };
+    std::unique_ptr<OwnedRequest> owned_;
+    size_t rerun_key_ = 0;
 };
 
 }  // namespace kv

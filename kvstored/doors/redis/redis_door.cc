@@ -22,6 +22,24 @@ std::string resp_error(std::string_view code, std::string_view message)
     return line;
 }
 
+// The error that replaces the reply of a replicated command whose ticket
+// Failed (Database::failure_code, failure_text): "-ERR unavailable <text>";
+// a failing disk keeps MISCONF.
+std::string resp_failure(std::string_view code, std::string_view text)
+{
+    if (code == "storage")
+        return resp_error(code, text);
+    std::string line = "-ERR ";
+    line.append(code).append(" ").append(text).append("\r\n");
+    return line;
+}
+
+bool is_exec(std::string_view name)
+{
+    return name.size() == 4 && (name[0] | 0x20) == 'e' && (name[1] | 0x20) == 'x' && (name[2] | 0x20) == 'e'
+        && (name[3] | 0x20) == 'c';
+}
+
 // The reply buffer's capacity kept between commands.
 constexpr size_t kKeptReplyCapacity = 64 * 1024;
 
@@ -84,7 +102,7 @@ private:
 }  // namespace
 
 RedisDoor::RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
-    : Door(server, owner, std::move(fd), idle_timeout, resp_error),
+    : Door(server, owner, std::move(fd), idle_timeout, resp_error, resp_failure),
       parser_(redis::request_limits_for(server.limits().max_value)),
       host_(std::make_unique<ServerHost>(server))
 {
@@ -134,10 +152,18 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
 {
     owner().note_command();
     try {
-        redis::Context ctx{server().db(), server().stats(), server().limits(), *host_, system_clock()};
+        Database& db = server().db();
+        redis::Context ctx{db, server().stats(), server().limits(), *host_, system_clock()};
         reply_.clear();  // reused: no allocation per command
-        uint64_t ticket = redis::execute(args, session_, ctx, reply_);
-        queue(reply_, ticket);
+        // EXEC consumes the session's queue: with a replicated store a re-run
+        // needs it back, so it is copied first (only then).
+        if (db.replicated() && session_.in_multi && !args.empty() && is_exec(args[0]))
+            saved_multi_ = SavedMulti{session_.multi_failed, session_.queued, session_.queued_bytes};
+        uint64_t ticket = run_command(db, [&] { return redis::execute(args, session_, ctx, reply_); });
+        if (finish(reply_, ticket))
+            rerun_args_.assign(args.begin(), args.end());  // views into the parser's buffer: owned copies
+        else
+            saved_multi_.reset();
         if (reply_.capacity() > kKeptReplyCapacity)
             std::string().swap(reply_);  // a large reply does not stay allocated
     } catch (const std::bad_alloc&) {
@@ -146,6 +172,23 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
     }
     if (session_.close_after_reply)
         request_hand_back(wire::HandBackReason::EndOfInput, {});
+}
+
+// The awaited command again (Door::rerun), from the session state it
+// started with: nothing it did reached the store.
+void RedisDoor::rerun()
+{
+    if (saved_multi_) {
+        session_.in_multi = true;
+        session_.multi_failed = saved_multi_->failed;
+        session_.queued = std::move(saved_multi_->queued);
+        session_.queued_bytes = saved_multi_->queued_bytes;
+        saved_multi_.reset();
+    }
+    std::vector<std::string> owned = std::move(rerun_args_);
+    rerun_args_.clear();
+    std::vector<std::string_view> args(owned.begin(), owned.end());
+    run(args);  // copies them again if it is awaited again
 }
 
 }  // namespace kv

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,7 @@ private:
     void take_input(const char* data, size_t len) override { parser_.append(data, len); }
     size_t input_room() const override;
     std::string rest_of_input() override { return {}; }
+    void rerun() override;
     void run(const std::vector<std::string_view>& args);
 
     redis::RequestParser parser_;
@@ -42,6 +44,15 @@ private:
     std::vector<std::string_view> args_;
     std::string error_;
     std::string reply_;  // the reply being built
+    // With a replicated store, what a re-run of the awaited command needs:
+    // its arguments, and for EXEC the MULTI state it consumed.
+    std::vector<std::string> rerun_args_;
+    struct SavedMulti {
+        bool failed;
+        std::vector<std::vector<std::string>> queued;
+        size_t queued_bytes;
+    };
+    std::optional<SavedMulti> saved_multi_;
 };
 
 }  // namespace kv

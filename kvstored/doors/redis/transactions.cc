@@ -146,6 +146,14 @@ void cmd_watch(Args args, Session& session, Context& ctx, ReplyWriter& reply, ui
         reply.error("ERR WATCH inside MULTI is not allowed");
         return;
     }
+    // With etcd a write from another host reaches this copy only when the
+    // watch brings it, and EXEC's transaction compares only the keys it
+    // writes: a watched key changed elsewhere could go unnoticed. Refused
+    // rather than half kept (docs/redis.md).
+    if (ctx.db.replicated()) {
+        reply.error("ERR WATCH is not supported with the etcd backend");
+        return;
+    }
     if (!session.watch)
         session.watch = std::make_unique<WatchState>(ctx.db.watches());
     WatchState& w = *session.watch;
