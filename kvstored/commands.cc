@@ -37,7 +37,7 @@ bool refuse_if_storage_failed(Context& c)
     if (why.empty())
         return false;
     ++c.stats.storage_refusals;
-    c.out += error_reply("storage", why);
+    c.out += error_reply(c.db.failure_code(), why);
     return true;
 }
 

@@ -85,7 +85,7 @@ std::string Database::write_refusal() const
 {
     if (etcd_) {
         std::string why = etcd_->refusal();
-        return why.empty() ? "" : "etcd is unavailable, writes are refused: " + why;
+        return why.empty() ? "" : "writes are refused while etcd cannot commit them: " + why;
     }
     if (!persistence_ || !persistence_->failed())
         return "";

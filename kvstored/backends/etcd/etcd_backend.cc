@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <random>
 #include <stdexcept>
 
 #include "backends/etcd/etcd_threads.h"
@@ -27,11 +29,18 @@ constexpr size_t kExpiryBatch = 100;
 // A resolved ticket is forgotten after this (its door has long read it).
 constexpr auto kTicketMemory = std::chrono::seconds(30);
 
+// This kvstored among all: host name, pid and a random word (a pid repeats
+// across restarts and containers).
 std::string host_id()
 {
     char name[256] = {};
     ::gethostname(name, sizeof name - 1);
-    return std::string(name) + ":" + std::to_string(::getpid());
+    uint32_t word = 0;
+    std::random_device random;
+    word = random();
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", word);
+    return std::string(name) + ":" + std::to_string(::getpid()) + ":" + hex;
 }
 
 etcd::Op put_op(std::string key, std::string value)
@@ -88,7 +97,9 @@ EtcdBackend::EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& 
       store_(store),
       watches_(watches),
       data_prefix_(etcd::data_prefix(config.prefix)),
-      count_key_(etcd::meta_key(config.prefix, "count"))
+      count_key_(etcd::meta_key(config.prefix, "count")),
+      host_id_(host_id()),
+      mark_key_(etcd::meta_key(config.prefix, "mark/" + host_id_))
 {
     try {
         etcd::check_endpoints(config.endpoints);
@@ -123,11 +134,29 @@ EtcdBackend::EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& 
     last_reload_entries_ = store_.stored();
     LOG_INFO("etcd: loaded %zu entries from %s at revision %lld in %.3f s", store_.stored(), config_.prefix.c_str(),
              static_cast<long long>(revision), last_reload_seconds_);
-    threads_ = std::make_unique<EtcdThreads>(config_, revision + 1, host_id());
+    threads_ = std::make_unique<EtcdThreads>(config_, revision + 1, host_id_);
     threads_->publish_applied(applied_revision_, store_.stored());
 }
 
-EtcdBackend::~EtcdBackend() = default;
+// The mark goes with the host (best effort: a host that dies leaves one
+// small key behind).
+EtcdBackend::~EtcdBackend()
+{
+    threads_.reset();
+    try {
+        etcd::ClientConfig cc;
+        cc.endpoints = config_.endpoints;
+        cc.timeout = std::chrono::milliseconds(500);
+        etcd::EtcdClient client(cc);
+        etcd::Txn txn;
+        etcd::Op del;
+        del.kind = etcd::Op::Kind::Delete;
+        del.key = mark_key_;
+        txn.success.push_back(del);
+        client.call("/v3/kv/txn", etcd::txn_body(txn));
+    } catch (const std::exception&) {
+    }
+}
 
 // --- Commands ---------------------------------------------------------------
 
@@ -169,10 +198,11 @@ uint64_t EtcdBackend::put(std::string_view key, std::string_view value, int64_t 
     touch(key);
     bool absent_before = !store_.peek_any(key);
     result = store_.put(key, value, deadline, flags);
-    // A new key must fit beside the keys held and the creates still on
-    // their way to etcd (whose count compare makes the cap exact).
-    if (result == Store::PutResult::Inserted && absent_before
-        && store_.stored() + static_cast<size_t>(reserved_creates_) > store_.capacity()) {
+    // A new key must fit beside the keys held and the keys still on their
+    // way to etcd (whose count compare makes the cap exact). Another create
+    // of this same key takes no second place: only one of them can commit.
+    size_t reserved = reserved_.size() - (reserved_.contains(std::string(key)) ? 1 : 0);
+    if (result == Store::PutResult::Inserted && absent_before && store_.stored() + reserved > store_.capacity()) {
         store_.apply_erase(key);
         result = Store::PutResult::Full;
     }
@@ -230,7 +260,8 @@ EtcdBackend::Command EtcdBackend::seal()
             del.key = etcd_key;
             c.ops.push_back(std::move(del));
         }
-        c.creates += !existed && now;
+        if (!existed && now)
+            c.creates.push_back(key);
         c.count_delta += (!existed && now) ? 1 : (existed && !now) ? -1 : 0;
         c.keys.push_back(key);
     }
@@ -266,8 +297,9 @@ void EtcdBackend::queue_command(Command c)
         resolve(c.ticket, State::Failed, why);
         return;
     }
-    reserved_creates_ += c.creates;
     Ticket& t = tickets_[c.ticket];
+    for (const std::string& key : c.creates)
+        ++reserved_[key];
     t.creates = c.creates;
     t.internal = c.internal;
     queued_.push_back(std::move(c));
@@ -312,8 +344,10 @@ void EtcdBackend::resolve(uint64_t ticket, State state, std::string error)
     t.state = state;
     t.error = std::move(error);
     t.resolved_at = Steady::now();
-    reserved_creates_ -= t.creates;
-    t.creates = 0;
+    for (const std::string& key : t.creates)
+        if (auto r = reserved_.find(key); r != reserved_.end() && --r->second == 0)
+            reserved_.erase(r);
+    t.creates.clear();
     if (state == State::Retry)
         ++retries_;
     if (ticket == expiry_ticket_)
@@ -390,6 +424,15 @@ void EtcdBackend::next_batch()
         size_t c_bytes = 0;
         for (const auto& op : c.ops)
             c_bytes += op.key.size() + op.value.size();
+        // The keys it creates must still fit beside what etcd holds now (the
+        // copy may have applied other hosts' creates since the command ran):
+        // else it runs again, against the copy that now knows.
+        if (c.count_delta > 0
+            && static_cast<int64_t>(count_known_) + delta + c.count_delta > static_cast<int64_t>(store_.capacity())) {
+            resolve(c.ticket, State::Retry);
+            it = queued_.erase(it);
+            continue;
+        }
         bool first = in_flight_.empty();
         // A clear goes alone; two commands on one key never share a batch
         // (both were made against the same revision: the later one must see
@@ -435,6 +478,19 @@ void EtcdBackend::next_batch()
     txn.failure.push_back(newest_revision_op(prefix));
     if (in_flight_.empty())
         txn.success.push_back(newest_revision_op(prefix));
+    // The batch's mark: the client may send a transaction again to another
+    // member when the first did not answer in time, and the first may have
+    // committed it after all. The mark, written by the transaction and read
+    // back by its failure branch, tells "refused because it is already in"
+    // from a real conflict, so that no command runs twice.
+    if (!in_flight_.empty()) {
+        batch_mark_ = host_id_ + "/" + std::to_string(++batches_);
+        txn.success.push_back(put_op(mark_key_, batch_mark_));
+        etcd::Op read;
+        read.kind = etcd::Op::Kind::Range;
+        read.key = mark_key_;
+        txn.failure.push_back(std::move(read));
+    }
     in_flight_syncs_ = std::move(syncs_);
     syncs_.clear();
     batch_busy_ = true;
@@ -463,16 +519,33 @@ void EtcdBackend::on_batch_done(const BatchOutcome& outcome)
         for (uint64_t t : in_flight_syncs_)
             resolve(t, State::Failed, outcome.error);
     } else {
-        State then = outcome.succeeded ? State::Done : State::Retry;
-        if (outcome.succeeded)
+        // What the copy must reach: the transaction's own revision when it
+        // committed; when refused, the newest under the prefix (read by the
+        // failure branch, first op), or, when the refusal found this batch's
+        // mark (second op: an earlier try of it committed), the mark's.
+        // A sync alone reads the newest in its success branch.
+        bool committed = outcome.succeeded;
+        int64_t revision = outcome.revision;
+        const auto& ranges = outcome.txn.ranges;
+        auto newest = [&](size_t i) {
+            return ranges.size() > i && !ranges[i].kvs.empty() ? ranges[i].kvs.front().mod_revision : 0;
+        };
+        if (!committed && !in_flight_.empty() && ranges.size() > 1 && !ranges[1].kvs.empty()
+            && ranges[1].kvs.front().value == batch_mark_) {
+            committed = true;
+            revision = ranges[1].kvs.front().mod_revision;
+        } else if (!committed || in_flight_.empty()) {
+            revision = std::max<int64_t>(newest(0), 1);
+        }
+        if (committed)
             txns_ += !in_flight_.empty();
         else
             ++conflicts_;
         for (const Command& c : in_flight_)
-            wait_for(c.ticket, outcome.revision, then);
+            wait_for(c.ticket, revision, committed ? State::Done : State::Retry);
         for (uint64_t t : in_flight_syncs_)
-            wait_for(t, outcome.revision, State::Done);
-        batch_wait_revision_ = outcome.revision;
+            wait_for(t, revision, State::Done);
+        batch_wait_revision_ = revision;
     }
     in_flight_.clear();
     in_flight_syncs_.clear();

@@ -30,7 +30,7 @@
 //                     finds a quorum again
 //
 // The capacity: a command may create a key only while the keys held plus
-// the creates in flight from this host stay within the capacity; the count
+// the keys other commands of this host are creating stay within the capacity; the count
 // compare makes that exact across hosts.
 #pragma once
 
@@ -107,7 +107,7 @@ private:
         std::vector<etcd::Compare> compares;
         std::vector<etcd::Op> ops;
         std::vector<std::string> keys;  // every key it writes
-        int64_t creates = 0;  // keys it creates (reserved against the capacity)
+        std::vector<std::string> creates;  // keys it creates (reserved against the capacity)
         int64_t count_delta = 0;  // creates minus deletes
         bool clear = false;
         bool internal = false;  // the expiry's own deletes: nobody waits
@@ -117,7 +117,7 @@ private:
         int64_t wait_revision = 0;  // Pending once sent: Done/Retry once applied reaches it
         State then = State::Done;  // what it becomes then
         std::string error;
-        int64_t creates = 0;  // reserved until resolved
+        std::vector<std::string> creates;  // reserved until resolved
         bool internal = false;
         std::chrono::steady_clock::time_point sent_at;  // when etcd answered
         std::chrono::steady_clock::time_point resolved_at;
@@ -144,6 +144,10 @@ private:
     WatchRegistry& watches_;
     std::string data_prefix_;
     std::string count_key_;
+    std::string host_id_;
+    std::string mark_key_;  // P/m/mark/<host id>: see next_batch()
+    std::string batch_mark_;  // the mark of the batch in flight
+    uint64_t batches_ = 0;
 
     // The command running now.
     bool in_command_ = false;
@@ -160,7 +164,9 @@ private:
     std::vector<uint64_t> in_flight_syncs_;
     bool batch_busy_ = false;  // a batch is with the committer
     int64_t batch_wait_revision_ = 0;  // the next batch waits until the copy has applied this
-    int64_t reserved_creates_ = 0;  // creates of commands not yet resolved
+    // Keys that commands not yet resolved create, with how many create each:
+    // one place in the store each (two creates of one key cannot both commit).
+    std::unordered_map<std::string, int> reserved_;
     uint64_t expiry_ticket_ = 0;  // the expiry's deletes in progress (one batch at a time)
 
     int64_t applied_revision_ = 0;

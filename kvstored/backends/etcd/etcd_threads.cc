@@ -209,10 +209,7 @@ void EtcdThreads::committer_main()
             out.ok = true;
             out.succeeded = txn.succeeded;
             out.revision = txn.header.revision;
-            // A failure branch (or a sync-only batch) ends with the read of
-            // the prefix's newest revision: that is what the copy must reach.
-            if (!txn.ranges.empty() && !txn.ranges.back().kvs.empty())
-                out.revision = txn.ranges.back().kvs.front().mod_revision;
+            out.txn = std::move(txn);
         }
         push(std::move(d));
     }

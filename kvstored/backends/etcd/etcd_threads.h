@@ -37,9 +37,8 @@ namespace kv {
 struct BatchOutcome {
     bool ok = false;  // etcd answered it
     bool succeeded = false;  // its compares held
-    // Success: the transaction's revision. Failure: the newest mod_revision
-    // under the prefix when it was refused (read in the same transaction).
-    int64_t revision = 0;
+    int64_t revision = 0;  // the answer's header revision
+    etcd::TxnResult txn;  // ok: the answer
     std::string error;  // !ok
     bool unavailable = false;  // !ok because etcd has no quorum or cannot be reached
 };

@@ -43,7 +43,10 @@ bool write_refused(Context& ctx, ReplyWriter& reply)
     if (why.empty())
         return false;
     ++ctx.stats.storage_refusals;
-    reply.error("MISCONF kvstore cannot write to its database: " + why);
+    if (ctx.db.replicated())
+        reply.error("ERR unavailable " + why);
+    else
+        reply.error("MISCONF kvstore cannot write to its database: " + why);
     return true;
 }
 
