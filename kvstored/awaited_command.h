@@ -62,6 +62,7 @@ public:
     enum class Outcome {
         Pending,  // still waiting: run nothing else
         Send,  // send `text` (may be empty), then go on
+        Failed,  // send `text` (the error, or nothing when silent): what was left of the command is dropped
         Retry,  // run the same command again
     };
 
@@ -76,7 +77,8 @@ public:
     }
 
     // Where the awaited ticket stands. `failure` formats a Failed ticket's
-    // error in the client's protocol. After Send and Retry nothing is awaited.
+    // error in the client's protocol. After anything but Pending nothing is
+    // awaited.
     Outcome settle(const Database& db, HeldReplies::ErrorFormat failure, std::string& text)
     {
         switch (db.durability(ticket_)) {
@@ -87,7 +89,8 @@ public:
             break;
         case Database::Durability::Failed:
             text = kind_ == Reply::Silent ? std::string() : failure(db.failure_code(), db.failure_text(ticket_));
-            break;
+            clear();
+            return Outcome::Failed;
         case Database::Durability::Retry:
             clear();
             return Outcome::Retry;

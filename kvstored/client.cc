@@ -323,6 +323,7 @@ bool Client::settle_awaited()
     case AwaitedCommand::Outcome::Pending:
         return false;
     case AwaitedCommand::Outcome::Send:
+    case AwaitedCommand::Outcome::Failed:
         queue_reply(std::move(text), 0);
         return true;
     case AwaitedCommand::Outcome::Retry: {

@@ -182,6 +182,10 @@ bool Door::settle_awaited()
     case AwaitedCommand::Outcome::Send:
         queue(text, 0);
         return true;
+    case AwaitedCommand::Outcome::Failed:
+        queue(text, 0);
+        drop_command();
+        return true;
     case AwaitedCommand::Outcome::Retry:
         ++server_.stats().command_retries;
         budget_.use();

@@ -94,6 +94,9 @@ protected:
     // Runs the awaited command again (its ticket said Retry), from the copy
     // kept when finish() returned true, and finishes it again.
     virtual void rerun() = 0;
+    // The awaited command failed: its error went out instead of its reply;
+    // forget whatever of it was still to run (a retrieval's later chunks).
+    virtual void drop_command() { }
 
     // For subclasses.
     Server& server() { return server_; }

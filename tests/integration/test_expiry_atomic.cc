@@ -366,7 +366,8 @@ TEST_CASE("ttl: a key saved with ttl 1 is gone after 1 s for every command, and 
 // sync (issue 17's strong read) needs the etcd backend to mean anything; on
 // SQLite and in memory it answers at once with revision 0, in order with the
 // replies around it, handed off or relayed.
-TEST_CASE("sync answers OK synced 0 without etcd, in order, handed off or relayed", "[issue17][sync]")
+TEST_CASE("sync answers OK synced 0 without etcd and keeps its place among the replies handed off or relayed",
+          "[issue17][sync]")
 {
     Path path = GENERATE(Path::handoff, Path::relay);
     INFO(path_name(path));

@@ -33,6 +33,8 @@ private:
     size_t input_room() const override;
     std::string rest_of_input() override { return {}; }
     void rerun() override;
+    // A failed chunk's SERVER_ERROR ends the retrieval's reply, as in memcached.
+    void drop_command() override { session_.next_key = 0; }
     AwaitedCommand::Reply reply_kind() const;
     void run();
 

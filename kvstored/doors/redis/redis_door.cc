@@ -157,6 +157,7 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
         reply_.clear();  // reused: no allocation per command
         // EXEC consumes the session's queue: with a replicated store a re-run
         // needs it back, so it is copied first (only then).
+        saved_multi_.reset();
         if (db.replicated() && session_.in_multi && !args.empty() && is_exec(args[0]))
             saved_multi_ = SavedMulti{session_.multi_failed, session_.queued, session_.queued_bytes};
         uint64_t ticket = run_command(db, [&] { return redis::execute(args, session_, ctx, reply_); });
