@@ -73,6 +73,12 @@ int Database::backend_notify_fd() const
     return etcd_ ? etcd_->notify_fd() : persistence_ ? persistence_->notify_fd() : -1;
 }
 
+void Database::set_deferrer(std::function<void(std::function<void()>)> defer)
+{
+    if (etcd_)
+        etcd_->set_deferrer(std::move(defer));
+}
+
 void Database::on_backend_notify()
 {
     if (etcd_)

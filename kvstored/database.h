@@ -18,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -101,6 +102,9 @@ public:
     // replies waiting for durability.
     int backend_notify_fd() const;
     void on_backend_notify();
+    // etcd: how to run work after the loop's current turn (EventLoop::defer),
+    // for group commit. Without it, each write is sent at once.
+    void set_deferrer(std::function<void(std::function<void()>)> defer);
 
     // Reads go to the store directly (Store::get may reclaim an expired
     // entry: that needs no database change, see expire_cycle()).

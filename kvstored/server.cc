@@ -104,6 +104,7 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
       own_uid_(::geteuid()),
       service_gid_(config.service_group.value_or(::getegid()))
 {
+    db_.set_deferrer([this](std::function<void()> fn) { loop_.defer(std::move(fn)); });
     if (db_.backend_notify_fd() >= 0)
         durable_watcher_ = std::make_unique<FdWatcher>(loop_, db_.backend_notify_fd(), [this] {
             db_.on_backend_notify();

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
@@ -134,12 +135,13 @@ EtcdBackend::EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& 
     last_reload_entries_ = store_.stored();
     LOG_INFO("etcd: loaded %zu entries from %s at revision %lld in %.3f s", store_.stored(), config_.prefix.c_str(),
              static_cast<long long>(revision), last_reload_seconds_);
+    slots_.resize(kCommitters);
     threads_ = std::make_unique<EtcdThreads>(config_, revision + 1, host_id_);
     threads_->publish_applied(applied_revision_, store_.stored());
 }
 
-// The mark goes with the host (best effort: a host that dies leaves one
-// small key behind).
+// The marks go with the host (best effort: a host that dies leaves a few
+// small keys behind).
 EtcdBackend::~EtcdBackend()
 {
     threads_.reset();
@@ -150,8 +152,9 @@ EtcdBackend::~EtcdBackend()
         etcd::EtcdClient client(cc);
         etcd::Txn txn;
         etcd::Op del;
-        del.kind = etcd::Op::Kind::Delete;
-        del.key = mark_key_;
+        del.kind = etcd::Op::Kind::DeleteRange;
+        del.key = mark_key_ + "/";
+        del.range_end = etcd::prefix_end(del.key);
         txn.success.push_back(del);
         client.call("/v3/kv/txn", etcd::txn_body(txn));
     } catch (const std::exception&) {
@@ -303,14 +306,14 @@ void EtcdBackend::queue_command(Command c)
     t.creates = c.creates;
     t.internal = c.internal;
     queued_.push_back(std::move(c));
-    next_batch();
+    schedule_batch();
 }
 
 uint64_t EtcdBackend::sync()
 {
     uint64_t t = new_ticket();
     syncs_.push_back(t);
-    next_batch();
+    schedule_batch();
     return t;
 }
 
@@ -348,6 +351,10 @@ void EtcdBackend::resolve(uint64_t ticket, State state, std::string error)
         if (auto r = reserved_.find(key); r != reserved_.end() && --r->second == 0)
             reserved_.erase(r);
     t.creates.clear();
+    if (t.sent)
+        for (const std::string& key : t.keys)
+            busy_keys_.erase(busy_keys_.find(key));
+    t.sent = false;
     if (state == State::Retry)
         ++retries_;
     if (ticket == expiry_ticket_)
@@ -367,13 +374,19 @@ void EtcdBackend::wait_for(uint64_t ticket, int64_t revision, State then)
 
 void EtcdBackend::resolve_applied()
 {
+    std::vector<std::string> changed;
     while (!waiting_.empty() && waiting_.begin()->first <= applied_revision_) {
         uint64_t ticket = waiting_.begin()->second;
         waiting_.erase(waiting_.begin());
         auto it = tickets_.find(ticket);
-        if (it != tickets_.end())
-            resolve(ticket, it->second.then);
+        if (it == tickets_.end())
+            continue;
+        if (it->second.then == State::Done && it->second.state == State::Pending)
+            changed.insert(changed.end(), it->second.keys.begin(), it->second.keys.end());
+        resolve(ticket, it->second.then);
     }
+    if (!changed.empty())
+        retry_behind(changed);
 }
 
 // Resolved tickets are forgotten after a while; a ticket whose write etcd
@@ -403,27 +416,65 @@ void EtcdBackend::forget_old_tickets()
 
 // --- Batches ----------------------------------------------------------------
 
+// Group commit: batches are made once the loop has run every command of this
+// turn (Database::set_deferrer), so that the commands of all the clients
+// that were ready together share a transaction. Without a deferrer (tests),
+// at once.
+void EtcdBackend::schedule_batch()
+{
+    if (!defer_) {
+        next_batch();
+        return;
+    }
+    if (batch_scheduled_)
+        return;
+    batch_scheduled_ = true;
+    defer_([this] {
+        batch_scheduled_ = false;
+        next_batch();
+    });
+}
+
+// Fills every idle slot with a batch, while there is something to send.
 void EtcdBackend::next_batch()
 {
-    if (batch_busy_ || applied_revision_ < batch_wait_revision_ || (queued_.empty() && syncs_.empty()))
+    if (queued_.empty() && syncs_.empty())
         return;
     if (std::string why = refusal(); !why.empty()) {
         fail_queued(why);
         return;
     }
+    for (size_t i = 0; i < slots_.size(); ++i)
+        if (!slots_[i].busy && !fill_slot(i))
+            return;
+}
+
+// Whether command `c` may go into a batch now, beside the keys of the
+// batches in flight and of this one (`taken`): a command on a key another
+// batch is writing would be refused (it was made against the older
+// revision), so it waits, and is run again as soon as that write is in
+// (retry_behind). Count changes go one batch at a time (each compares the
+// count the copy knows), after the copy has the previous one.
+bool EtcdBackend::sendable(const Command& c, const std::set<std::string, std::less<>>& taken) const
+{
+    for (const auto& k : c.keys)
+        if (busy_keys_.contains(k) || taken.contains(k))
+            return false;
+    if (c.count_delta != 0 || c.clear)
+        return !count_in_flight_ && applied_revision_ >= count_wait_revision_;
+    return true;
+}
+
+bool EtcdBackend::fill_slot(size_t slot)
+{
+    Slot& s = slots_[slot];
     etcd::Txn txn;
     std::set<std::string, std::less<>> keys;
     int64_t delta = 0;
     size_t bytes = 0;
-    bool clear = false;
+    bool clear = false, count = false;
     for (auto it = queued_.begin(); it != queued_.end();) {
         Command& c = *it;
-        bool overlaps = false;
-        for (const auto& k : c.keys)
-            overlaps = overlaps || keys.contains(k);
-        size_t c_bytes = 0;
-        for (const auto& op : c.ops)
-            c_bytes += op.key.size() + op.value.size();
         // The keys it creates must still fit beside what etcd holds now (the
         // copy may have applied other hosts' creates since the command ran):
         // else it runs again, against the copy that now knows.
@@ -433,15 +484,13 @@ void EtcdBackend::next_batch()
             it = queued_.erase(it);
             continue;
         }
-        bool first = in_flight_.empty();
-        // A clear goes alone; two commands on one key never share a batch
-        // (both were made against the same revision: the later one must see
-        // the earlier first, so it waits for the next batch and its compare).
-        if (!first
-            && (c.clear || clear || overlaps || txn.success.size() + c.ops.size() > kMaxBatchOps
-                || bytes + c_bytes > kMaxBatchBytes)) {
-            if (c.clear || clear)
-                break;
+        size_t c_bytes = 0;
+        for (const auto& op : c.ops)
+            c_bytes += op.key.size() + op.value.size();
+        bool first = s.commands.empty();
+        // A clear goes alone; two commands on one key never share a batch.
+        if (clear || !sendable(c, keys)
+            || (!first && (c.clear || txn.success.size() + c.ops.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
             ++it;
             continue;
         }
@@ -453,6 +502,7 @@ void EtcdBackend::next_batch()
             txn.success.push_back(std::move(del));
             clear = true;
         }
+        count = count || c.count_delta != 0 || c.clear;
         for (auto& cmp : c.compares)
             txn.compare.push_back(std::move(cmp));
         for (auto& op : c.ops)
@@ -460,9 +510,11 @@ void EtcdBackend::next_batch()
         keys.insert(c.keys.begin(), c.keys.end());
         delta += c.count_delta;
         bytes += c_bytes;
-        in_flight_.push_back(std::move(c));
+        s.commands.push_back(std::move(c));
         it = queued_.erase(it);
     }
+    if (s.commands.empty() && syncs_.empty())
+        return false;
     if (clear) {
         txn.success.push_back(put_op(count_key_, etcd::count_text(0)));
     } else if (delta != 0) {
@@ -476,25 +528,36 @@ void EtcdBackend::next_batch()
     // revision: the copy must reach it before a command runs again.
     std::string prefix = config_.prefix + "/";
     txn.failure.push_back(newest_revision_op(prefix));
-    if (in_flight_.empty())
+    if (s.commands.empty())
         txn.success.push_back(newest_revision_op(prefix));
-    // The batch's mark: the client may send a transaction again to another
-    // member when the first did not answer in time, and the first may have
-    // committed it after all. The mark, written by the transaction and read
-    // back by its failure branch, tells "refused because it is already in"
-    // from a real conflict, so that no command runs twice.
-    if (!in_flight_.empty()) {
-        batch_mark_ = host_id_ + "/" + std::to_string(++batches_);
-        txn.success.push_back(put_op(mark_key_, batch_mark_));
+    // The batch's mark (one key per slot): the client may send a transaction
+    // again to another member when the first did not answer in time, and the
+    // first may have committed it after all. The mark, written by the
+    // transaction and read back by its failure branch, tells "refused because
+    // it is already in" from a real conflict, so that no command runs twice.
+    std::string mark_key = mark_key_ + "/" + std::to_string(slot);
+    if (!s.commands.empty()) {
+        s.mark = host_id_ + "/" + std::to_string(++batches_);
+        txn.success.push_back(put_op(mark_key, s.mark));
         etcd::Op read;
         read.kind = etcd::Op::Kind::Range;
-        read.key = mark_key_;
+        read.key = mark_key;
         txn.failure.push_back(std::move(read));
     }
-    in_flight_syncs_ = std::move(syncs_);
+    for (const Command& c : s.commands) {
+        Ticket& t = tickets_[c.ticket];
+        t.keys = c.keys;
+        t.sent = true;
+        for (const auto& k : c.keys)
+            busy_keys_.insert(k);
+    }
+    s.syncs = std::move(syncs_);
     syncs_.clear();
-    batch_busy_ = true;
-    threads_->send(etcd::txn_body(txn));
+    s.changes_count = count;
+    count_in_flight_ = count_in_flight_ || count;
+    s.busy = true;
+    threads_->send(slot, etcd::txn_body(txn));
+    return true;
 }
 
 void EtcdBackend::fail_queued(const std::string& why)
@@ -507,16 +570,18 @@ void EtcdBackend::fail_queued(const std::string& why)
     syncs_.clear();
 }
 
-void EtcdBackend::on_batch_done(const BatchOutcome& outcome)
+void EtcdBackend::on_batch_done(size_t slot, const BatchOutcome& outcome)
 {
-    batch_busy_ = false;
+    Slot& s = slots_[slot];
+    s.busy = false;
+    int64_t revision = 0;
     if (!outcome.ok) {
         if (outcome.unavailable)
             threads_->mark_unavailable(outcome.error);
-        LOG_WARN("etcd: a transaction of %zu write(s) failed: %s", in_flight_.size(), outcome.error.c_str());
-        for (const Command& c : in_flight_)
+        LOG_WARN("etcd: a transaction of %zu write(s) failed: %s", s.commands.size(), outcome.error.c_str());
+        for (const Command& c : s.commands)
             resolve(c.ticket, State::Failed, outcome.error);
-        for (uint64_t t : in_flight_syncs_)
+        for (uint64_t t : s.syncs)
             resolve(t, State::Failed, outcome.error);
     } else {
         // What the copy must reach: the transaction's own revision when it
@@ -525,30 +590,51 @@ void EtcdBackend::on_batch_done(const BatchOutcome& outcome)
         // mark (second op: an earlier try of it committed), the mark's.
         // A sync alone reads the newest in its success branch.
         bool committed = outcome.succeeded;
-        int64_t revision = outcome.revision;
+        revision = outcome.revision;
         const auto& ranges = outcome.txn.ranges;
         auto newest = [&](size_t i) {
             return ranges.size() > i && !ranges[i].kvs.empty() ? ranges[i].kvs.front().mod_revision : 0;
         };
-        if (!committed && !in_flight_.empty() && ranges.size() > 1 && !ranges[1].kvs.empty()
-            && ranges[1].kvs.front().value == batch_mark_) {
+        if (!committed && !s.commands.empty() && ranges.size() > 1 && !ranges[1].kvs.empty()
+            && ranges[1].kvs.front().value == s.mark) {
             committed = true;
             revision = ranges[1].kvs.front().mod_revision;
-        } else if (!committed || in_flight_.empty()) {
+        } else if (!committed || s.commands.empty()) {
             revision = std::max<int64_t>(newest(0), 1);
         }
         if (committed)
-            txns_ += !in_flight_.empty();
+            txns_ += !s.commands.empty();
         else
             ++conflicts_;
-        for (const Command& c : in_flight_)
+        for (const Command& c : s.commands)
             wait_for(c.ticket, revision, committed ? State::Done : State::Retry);
-        for (uint64_t t : in_flight_syncs_)
+        for (uint64_t t : s.syncs)
             wait_for(t, revision, State::Done);
-        batch_wait_revision_ = revision;
     }
-    in_flight_.clear();
-    in_flight_syncs_.clear();
+    if (s.changes_count) {
+        count_in_flight_ = false;
+        count_wait_revision_ = revision;
+    }
+    s.commands.clear();
+    s.syncs.clear();
+    s.changes_count = false;
+}
+
+// A queued command on a key that a write of this host has just changed was
+// made against the older revision: etcd would refuse it, so it runs again now.
+void EtcdBackend::retry_behind(const std::vector<std::string>& changed)
+{
+    for (auto it = queued_.begin(); it != queued_.end();) {
+        bool behind = false;
+        for (const auto& k : it->keys)
+            behind = behind || std::find(changed.begin(), changed.end(), k) != changed.end();
+        if (behind) {
+            resolve(it->ticket, State::Retry);
+            it = queued_.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 // --- What the threads deliver -----------------------------------------------
@@ -564,14 +650,14 @@ void EtcdBackend::on_notify()
             apply_reload(d.kvs, d.revision, d.seconds);
             break;
         case Delivery::Kind::Batch:
-            on_batch_done(d.batch);
+            on_batch_done(d.slot, d.batch);
             break;
         }
     }
     threads_->publish_applied(applied_revision_, store_.stored());
     resolve_applied();
     forget_old_tickets();
-    next_batch();
+    schedule_batch();
 }
 
 void EtcdBackend::apply_kv(const etcd::KeyValue& kv)

@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +95,10 @@ public:
     // a batch of expired keys in etcd. Every host hides them already.
     void expire_cycle();
     void fill_status(BackendStatus& status) const;
+    // Runs a function once the loop has dispatched this turn's events
+    // (EventLoop::defer): see schedule_batch().
+    using Deferrer = std::function<void(std::function<void()>)>;
+    void set_deferrer(Deferrer defer) { defer_ = std::move(defer); }
 
 private:
     struct Before {  // a key's state in the copy before the command's first write
@@ -118,6 +123,8 @@ private:
         State then = State::Done;  // what it becomes then
         std::string error;
         std::vector<std::string> creates;  // reserved until resolved
+        std::vector<std::string> keys;  // busy (in busy_keys_) while sent and unresolved
+        bool sent = false;
         bool internal = false;
         std::chrono::steady_clock::time_point sent_at;  // when etcd answered
         std::chrono::steady_clock::time_point resolved_at;
@@ -131,8 +138,12 @@ private:
     void resolve(uint64_t ticket, State state, std::string error = {});
     void wait_for(uint64_t ticket, int64_t revision, State then);
     void resolve_applied();  // tickets waiting for a revision this copy has reached
+    void schedule_batch();
     void next_batch();
-    void on_batch_done(const struct BatchOutcome& outcome);
+    bool fill_slot(size_t slot);  // false when there was nothing to send
+    bool sendable(const Command& c, const std::set<std::string, std::less<>>& taken) const;
+    void on_batch_done(size_t slot, const struct BatchOutcome& outcome);
+    void retry_behind(const std::vector<std::string>& changed);
     void apply_events(std::vector<etcd::Event>& events);
     void apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revision, double seconds);
     void apply_kv(const etcd::KeyValue& kv);
@@ -146,7 +157,6 @@ private:
     std::string count_key_;
     std::string host_id_;
     std::string mark_key_;  // P/m/mark/<host id>: see next_batch()
-    std::string batch_mark_;  // the mark of the batch in flight
     uint64_t batches_ = 0;
 
     // The command running now.
@@ -159,11 +169,18 @@ private:
     std::multimap<int64_t, uint64_t> waiting_;  // (revision, ticket): resolved once applied
     std::deque<Command> queued_;  // sealed, not sent yet
     std::vector<uint64_t> syncs_;  // sync tickets not sent yet
-    // The batch in etcd now (or waiting to be applied): its commands.
-    std::vector<Command> in_flight_;
-    std::vector<uint64_t> in_flight_syncs_;
-    bool batch_busy_ = false;  // a batch is with the committer
-    int64_t batch_wait_revision_ = 0;  // the next batch waits until the copy has applied this
+    // Batches in etcd now, one per committer thread (etcd_threads.h).
+    struct Slot {
+        bool busy = false;
+        std::vector<Command> commands;
+        std::vector<uint64_t> syncs;
+        std::string mark;  // see fill_slot()
+        bool changes_count = false;
+    };
+    std::vector<Slot> slots_;
+    std::multiset<std::string, std::less<>> busy_keys_;  // keys of commands sent and not resolved
+    bool count_in_flight_ = false;  // a batch changing the count is in etcd
+    int64_t count_wait_revision_ = 0;  // the next count change waits until the copy has this
     // Keys that commands not yet resolved create, with how many create each:
     // one place in the store each (two creates of one key cannot both commit).
     std::unordered_map<std::string, int> reserved_;
@@ -178,6 +195,9 @@ private:
     uint64_t txns_ = 0, conflicts_ = 0, retries_ = 0, reloads_ = 0;
     double last_reload_seconds_ = 0;
     uint64_t last_reload_entries_ = 0;
+
+    Deferrer defer_;
+    bool batch_scheduled_ = false;
 
     std::unique_ptr<EtcdThreads> threads_;  // last: stopped first
 };

@@ -100,7 +100,9 @@ EtcdThreads::EtcdThreads(const EtcdConfig& config, int64_t watch_from, std::stri
     if (!notify_)
         throw std::runtime_error(std::string("etcd backend: eventfd: ") + std::strerror(errno));
     delivered_revision_ = watch_from - 1;
-    committer_ = std::thread([this] { committer_main(); });
+    jobs_.resize(kCommitters);
+    for (size_t i = 0; i < kCommitters; ++i)
+        committers_.emplace_back([this, i] { committer_main(i); });
     watcher_ = std::thread([this, watch_from] { watcher_main(watch_from); });
     keeper_ = std::thread([this] { keeper_main(); });
 }
@@ -113,7 +115,9 @@ EtcdThreads::~EtcdThreads()
         restart_watch_ = true;  // the watch's own stop flag
     }
     wake_.notify_all();
-    for (std::thread* t : {&committer_, &watcher_, &keeper_})
+    for (std::thread& t : committers_)
+        t.join();
+    for (std::thread* t : {&watcher_, &keeper_})
         if (t->joinable())
             t->join();
 }
@@ -138,11 +142,11 @@ std::vector<Delivery> EtcdThreads::take()
     return out;
 }
 
-void EtcdThreads::send(std::string txn_body)
+void EtcdThreads::send(size_t slot, std::string txn_body)
 {
     {
         std::lock_guard lock(mu_);
-        job_ = std::move(txn_body);
+        jobs_.at(slot) = std::move(txn_body);
     }
     wake_.notify_all();
 }
@@ -178,21 +182,22 @@ bool EtcdThreads::sleep_for(std::chrono::milliseconds d)
     return !wake_.wait_for(lock, d, [this] { return stop_.load(); });
 }
 
-void EtcdThreads::committer_main()
+void EtcdThreads::committer_main(size_t slot)
 {
     etcd::EtcdClient client(client_config(config_));
     for (;;) {
         std::string body;
         {
             std::unique_lock lock(mu_);
-            wake_.wait(lock, [this] { return stop_ || job_; });
+            wake_.wait(lock, [this, slot] { return stop_ || jobs_[slot]; });
             if (stop_)
                 return;
-            body = std::move(*job_);
-            job_.reset();
+            body = std::move(*jobs_[slot]);
+            jobs_[slot].reset();
         }
         Delivery d;
         d.kind = Delivery::Kind::Batch;
+        d.slot = slot;
         BatchOutcome& out = d.batch;
         auto r = client.call("/v3/kv/txn", body);
         {

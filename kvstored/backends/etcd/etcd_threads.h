@@ -1,7 +1,8 @@
 // etcd_threads.h: the etcd backend's network side, three threads that never
 // touch the store; each has its own EtcdClient (connection):
 //
-//   committer  sends the transactions the loop hands it, one at a time
+//   committers kCommitters of them, each sending the transactions the loop
+//              hands it one at a time (so that many are in etcd at once)
 //   watcher    streams the prefix's changes from a revision on; reloads the
 //              whole prefix when etcd has compacted that revision away, or
 //              when the keeper asks
@@ -51,7 +52,12 @@ struct Delivery {
     std::vector<etcd::KeyValue> kvs;  // Reload: every key under the prefix
     double seconds = 0;  // Reload: how long it took
     BatchOutcome batch;
+    size_t slot = 0;  // Batch: which committer
 };
+
+// Transactions one host has in etcd at once: enough to keep etcd's disk
+// busy while each waits for its round trip (bench/README.md, T10).
+inline constexpr size_t kCommitters = 4;
 
 // Reads every key under `prefix` at one revision, in pages. Returns "" or
 // why it failed; `revision` is the revision read at.
@@ -73,9 +79,9 @@ public:
     // Loop side.
     int notify_fd() const { return notify_.get(); }
     std::vector<Delivery> take();
-    // Hands the committer a txn body; one at a time (the loop waits for its
-    // Batch delivery before sending the next).
-    void send(std::string txn_body);
+    // Hands committer `slot` a txn body; one at a time each (the loop waits
+    // for its Batch delivery before giving that slot the next).
+    void send(size_t slot, std::string txn_body);
     // The copy has applied `revision` and holds `entries` keys (the count
     // check compares etcd's count at that revision).
     void publish_applied(int64_t revision, uint64_t entries);
@@ -88,7 +94,7 @@ public:
 
 private:
     void push(Delivery d);
-    void committer_main();
+    void committer_main(size_t slot);
     void watcher_main(int64_t from);
     void keeper_main();
     void probe(etcd::EtcdClient& client);
@@ -105,7 +111,7 @@ private:
     mutable std::mutex mu_;  // guards everything below up to the atomics
     std::condition_variable wake_;
     std::deque<Delivery> inbox_;
-    std::optional<std::string> job_;  // the committer's next txn body
+    std::vector<std::optional<std::string>> jobs_;  // each committer's next txn body
     std::string unavailable_why_;
     std::string endpoint_;
     int64_t applied_revision_ = 0;
@@ -117,7 +123,8 @@ private:
     std::atomic<uint64_t> watch_restarts_{0};
     std::atomic<int64_t> delivered_revision_{0};  // the watcher's: last revision delivered
 
-    std::thread committer_, watcher_, keeper_;  // last: started once all above exists
+    std::vector<std::thread> committers_;
+    std::thread watcher_, keeper_;  // last: started once all above exists
 };
 
 }  // namespace kv
