@@ -88,7 +88,7 @@ public:
             text = kind_ == Reply::Synced ? synced_reply(db) : std::move(text_);
             break;
         case Database::Durability::Failed:
-            text = kind_ == Reply::Silent ? std::string() : failure(db.failure_code(), db.failure_text(ticket_));
+            text = kind_ == Reply::Silent ? std::string() : failure(db.failure_code(ticket_), db.failure_text(ticket_));
             clear();
             return Outcome::Failed;
         case Database::Durability::Retry:

@@ -51,6 +51,11 @@ std::string Database::failure_code() const
     return etcd_ ? "unavailable" : "storage";
 }
 
+std::string Database::failure_code(uint64_t ticket) const
+{
+    return etcd_ ? etcd_->failure_code(ticket) : failure_code();
+}
+
 std::string Database::failure_text(uint64_t ticket) const
 {
     if (etcd_)

@@ -94,7 +94,10 @@ public:
     uint64_t sync();
     // The error of a Failed ticket, in a door's terms: the code ("storage",
     // "unavailable") and the text.
+    // failure_code(ticket): that ticket's (etcd: "too-large" and
+    // "unsupported" too, for a command one transaction cannot carry).
     std::string failure_code() const;
+    std::string failure_code(uint64_t ticket) const;
     std::string failure_text(uint64_t ticket) const;
     BackendStatus backend_status() const;
     // The backend's eventfd (SQLite's commits, etcd's deliveries), -1 for

@@ -250,8 +250,11 @@ EtcdBackend::Command EtcdBackend::seal()
         bool existed = before.value.has_value();
         if (!now && !existed)
             continue;
-        if (now && existed && now->version == before.version)
-            continue;  // written back as it was (or not written at all)
+        // Written back as it was (or not written at all). The version alone
+        // cannot tell: a memcached touch keeps it (Store::Version::Keep).
+        if (now && existed && now->version == before.version && now->deadline == before.deadline
+            && now->flags == before.flags && now->value == *before.value)
+            continue;
         std::string etcd_key = data_prefix_ + key;
         c.compares.push_back(existed ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
                                      : compare(etcd_key, etcd::Compare::Target::Create, 0));
@@ -283,8 +286,29 @@ uint64_t EtcdBackend::end_command()
         return 0;
     c.ticket = new_ticket();
     uint64_t ticket = c.ticket;
+    if (std::string why = too_large(c); !why.empty()) {
+        resolve(ticket, State::Failed, why, c.clear ? "unsupported" : "too-large");
+        return ticket;
+    }
     queue_command(std::move(c));
     return ticket;
+}
+
+// What one etcd transaction cannot carry (docs/scale-out.md,
+// "Transactions"): "" when `c` fits.
+std::string EtcdBackend::too_large(const Command& c) const
+{
+    if (c.clear && !c.ops.empty())
+        return "a command that empties the store and then writes is not supported with the etcd backend; send "
+               "the writes after the flush";
+    size_t bytes = 0;
+    for (const auto& op : c.ops)
+        bytes += op.key.size() + op.value.size();
+    if (c.ops.size() <= kMaxBatchOps && bytes <= kMaxBatchBytes)
+        return "";
+    return "this command writes " + std::to_string(c.ops.size()) + " keys (" + std::to_string(bytes)
+           + " bytes); with the etcd backend one command writes at most " + std::to_string(kMaxBatchOps)
+           + " keys and " + std::to_string(kMaxBatchBytes >> 20) + " MiB";
 }
 
 uint64_t EtcdBackend::new_ticket()
@@ -321,14 +345,28 @@ uint64_t EtcdBackend::sync()
 
 EtcdBackend::State EtcdBackend::state(uint64_t ticket) const
 {
+    // A ticket forgotten (kTicketMemory) may have been Failed or Retry: its
+    // door did not read it in time (a client that does not read its
+    // replies). Never say Done for a write that may not have happened.
     auto it = tickets_.find(ticket);
-    return it == tickets_.end() ? State::Done : it->second.state;
+    if (it == tickets_.end())
+        return ticket < next_ticket_ ? State::Failed : State::Done;
+    return it->second.state;
 }
 
 std::string EtcdBackend::failure_text(uint64_t ticket) const
 {
     auto it = tickets_.find(ticket);
-    return it == tickets_.end() ? "" : it->second.error;
+    if (it == tickets_.end())
+        return "the outcome of this write is unknown: it was decided more than " + std::to_string(kTicketMemory.count())
+               + " s before it was read";
+    return it->second.error;
+}
+
+std::string EtcdBackend::failure_code(uint64_t ticket) const
+{
+    auto it = tickets_.find(ticket);
+    return it == tickets_.end() ? "unavailable" : it->second.code;
 }
 
 std::string EtcdBackend::refusal() const
@@ -336,7 +374,7 @@ std::string EtcdBackend::refusal() const
     return threads_ ? threads_->unavailable_why() : "";
 }
 
-void EtcdBackend::resolve(uint64_t ticket, State state, std::string error)
+void EtcdBackend::resolve(uint64_t ticket, State state, std::string error, std::string code)
 {
     auto it = tickets_.find(ticket);
     if (it == tickets_.end())
@@ -346,6 +384,7 @@ void EtcdBackend::resolve(uint64_t ticket, State state, std::string error)
         return;
     t.state = state;
     t.error = std::move(error);
+    t.code = std::move(code);
     t.resolved_at = Steady::now();
     for (const std::string& key : t.creates)
         if (auto r = reserved_.find(key); r != reserved_.end() && --r->second == 0)
@@ -484,6 +523,14 @@ bool EtcdBackend::fill_slot(size_t slot)
             it = queued_.erase(it);
             continue;
         }
+        // Made against a key the copy has since seen change (another host's
+        // write, or this host's on the same key): etcd would refuse it, and
+        // the copy already knows why.
+        if (stale(c)) {
+            resolve(c.ticket, State::Retry);
+            it = queued_.erase(it);
+            continue;
+        }
         size_t c_bytes = 0;
         for (const auto& op : c.ops)
             c_bytes += op.key.size() + op.value.size();
@@ -537,6 +584,9 @@ bool EtcdBackend::fill_slot(size_t slot)
     // it is already in" from a real conflict, so that no command runs twice.
     std::string mark_key = mark_key_ + "/" + std::to_string(slot);
     if (!s.commands.empty()) {
+        // Compared too: a batch without compares of its own (a clear) must
+        // not commit twice either, nor an old try after a newer batch.
+        txn.compare.push_back(compare(mark_key, etcd::Compare::Target::Version, s.mark_version));
         s.mark = host_id_ + "/" + std::to_string(++batches_);
         txn.success.push_back(put_op(mark_key, s.mark));
         etcd::Op read;
@@ -558,6 +608,21 @@ bool EtcdBackend::fill_slot(size_t slot)
     s.busy = true;
     threads_->send(slot, etcd::txn_body(txn));
     return true;
+}
+
+// Compares and keys are made in step (seal(), expire_cycle()).
+bool EtcdBackend::stale(const Command& c) const
+{
+    for (size_t i = 0; i < c.keys.size() && i < c.compares.size(); ++i) {
+        auto now = store_.peek_any(c.keys[i]);
+        const etcd::Compare& cmp = c.compares[i];
+        bool expected = cmp.target == etcd::Compare::Target::Create
+                            ? !now.has_value()
+                            : now && now->version == static_cast<uint64_t>(cmp.number);
+        if (!expected)
+            return true;
+    }
+    return false;
 }
 
 void EtcdBackend::fail_queued(const std::string& why)
@@ -595,13 +660,18 @@ void EtcdBackend::on_batch_done(size_t slot, const BatchOutcome& outcome)
         auto newest = [&](size_t i) {
             return ranges.size() > i && !ranges[i].kvs.empty() ? ranges[i].kvs.front().mod_revision : 0;
         };
-        if (!committed && !s.commands.empty() && ranges.size() > 1 && !ranges[1].kvs.empty()
-            && ranges[1].kvs.front().value == s.mark) {
-            committed = true;
-            revision = ranges[1].kvs.front().mod_revision;
-        } else if (!committed || s.commands.empty()) {
-            revision = std::max<int64_t>(newest(0), 1);
+        if (!committed && !s.commands.empty() && ranges.size() > 1) {
+            // The mark as etcd holds it: the next batch of this slot compares it.
+            s.mark_version = ranges[1].kvs.empty() ? 0 : ranges[1].kvs.front().version;
+            if (!ranges[1].kvs.empty() && ranges[1].kvs.front().value == s.mark) {
+                committed = true;
+                revision = ranges[1].kvs.front().mod_revision;
+            }
+        } else if (committed && !s.commands.empty()) {
+            ++s.mark_version;
         }
+        if (!committed || s.commands.empty())
+            revision = std::max<int64_t>(newest(0), 1);
         if (committed)
             txns_ += !s.commands.empty();
         else
@@ -727,6 +797,7 @@ void EtcdBackend::apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revisio
 void EtcdBackend::expire_cycle()
 {
     forget_old_tickets();
+    next_batch();  // or fail what is queued, when writes are refused now
     if (!threads_->expiry_leader() || expiry_ticket_ != 0 || !refusal().empty())
         return;
     Command c;

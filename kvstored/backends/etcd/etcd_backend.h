@@ -83,6 +83,7 @@ public:
     enum class State { Done, Pending, Failed, Retry };
     State state(uint64_t ticket) const;
     std::string failure_text(uint64_t ticket) const;
+    std::string failure_code(uint64_t ticket) const;  // "unavailable", "too-large", "unsupported"
     // Why writes are refused ("" while accepted).
     std::string refusal() const;
 
@@ -122,6 +123,7 @@ private:
         int64_t wait_revision = 0;  // Pending once sent: Done/Retry once applied reaches it
         State then = State::Done;  // what it becomes then
         std::string error;
+        std::string code;  // Failed: the error's code
         std::vector<std::string> creates;  // reserved until resolved
         std::vector<std::string> keys;  // busy (in busy_keys_) while sent and unresolved
         bool sent = false;
@@ -135,7 +137,7 @@ private:
     void undo(const std::string& key, const Before& before);
     Command seal();
     void queue_command(Command command);
-    void resolve(uint64_t ticket, State state, std::string error = {});
+    void resolve(uint64_t ticket, State state, std::string error = {}, std::string code = "unavailable");
     void wait_for(uint64_t ticket, int64_t revision, State then);
     void resolve_applied();  // tickets waiting for a revision this copy has reached
     void schedule_batch();
@@ -149,6 +151,8 @@ private:
     void apply_kv(const etcd::KeyValue& kv);
     void forget_old_tickets();
     void fail_queued(const std::string& why);
+    bool stale(const Command& c) const;  // a compare the copy already knows fails
+    std::string too_large(const Command& c) const;
 
     EtcdConfig config_;
     Store& store_;
@@ -175,6 +179,7 @@ private:
         std::vector<Command> commands;
         std::vector<uint64_t> syncs;
         std::string mark;  // see fill_slot()
+        int64_t mark_version = 0;  // its mark key's version in etcd, as last known
         bool changes_count = false;
     };
     std::vector<Slot> slots_;

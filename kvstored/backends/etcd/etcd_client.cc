@@ -345,8 +345,13 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
                     return fail("HTTP " + std::to_string(status) + " " + stream.pending.substr(0, kQuoteMax));
                 return fail("the stream ended");
             }
-            if (stop.load())
+            // Stopped by the caller: the keeper stops a watch that stays
+            // behind, and a member that holds the stream without sending
+            // would take the next watch too: the next one goes elsewhere.
+            if (stop.load()) {
+                fail("stopped");
                 return "";
+            }
             if (Clock::now() - stream.last_byte >= idle_timeout)
                 return fail("no byte for " + std::to_string(idle_timeout.count()) + " ms");
             if (CURLMcode mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kWatchTick.count()), nullptr);
