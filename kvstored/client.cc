@@ -327,11 +327,14 @@ bool Client::settle_awaited()
         queue_reply(std::move(text), 0);
         return true;
     case AwaitedCommand::Outcome::Retry: {
-        ++server_.stats().command_retries;
         budget_.use();
         std::string payload = std::move(rerun_payload_);
         rerun_payload_.clear();
-        on_request(payload);  // it decoded before, so it decodes again; copied again if awaited again
+        uint64_t commands = commands_;
+        // it decoded before, so it decodes again; copied again if awaited again
+        run_uncounted(server_.stats(), [&] { on_request(payload); });
+        commands_ = commands;
+        ++server_.stats().command_retries;
         return true;
     }
     }

@@ -57,6 +57,8 @@ public:
 
     // Called by our Door while it serves the handed-off socket.
     void note_command() { ++commands_; }
+    // A command run again (Retry) is not a new command: see run_uncounted (stats.h).
+    void set_commands(uint64_t n) { commands_ = n; }
     // The client sent something at `when` (read once per batch of commands:
     // a clock read per command costs a few percent at pipeline depth 16).
     void note_active(std::chrono::steady_clock::time_point when) { last_active_ = when; }

@@ -186,15 +186,18 @@ bool Door::settle_awaited()
         queue(text, 0);
         drop_command();
         return true;
-    case AwaitedCommand::Outcome::Retry:
-        ++server_.stats().command_retries;
+    case AwaitedCommand::Outcome::Retry: {
         budget_.use();
+        uint64_t commands = owner_.commands();
         try {
-            rerun();
+            run_uncounted(server_.stats(), [this] { rerun(); });
+            owner_.set_commands(commands);
         } catch (const std::bad_alloc&) {
             out_of_memory("running a command again");
         }
+        ++server_.stats().command_retries;
         return true;
+    }
     }
     return true;
 }
