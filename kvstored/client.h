@@ -87,6 +87,7 @@ private:
     void read_input();
     void discard_input();
     bool process_frames();
+    void send_shutdown_notice();
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
@@ -148,7 +149,7 @@ private:
     bool handoff_follows_ = false;
     bool welcome_due_ = false;
     bool reply_deferred_ = false;  // see defer_reply()
-    bool shutdown_pending_ = false;  // send Shutdown after the HandBack
+    bool shutdown_pending_ = false;  // send Shutdown after the HandBack (or, relayed, the awaited request)
     std::string shutdown_message_;
 };
 
