@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "database.h"
+#include "doors/redis/redis_commands.h"
 #include "etcd_process.h"
 
 using namespace std::chrono_literals;
@@ -131,6 +132,48 @@ TEST_CASE("a touch that keeps the version (memcached's touch, gat, mg T) reaches
     REQUIRE(settle(a, t) == Database::Durability::Durable);
     CHECK(a.store().get("t")->deadline == deadline);
     REQUIRE(eventually({&a, &b}, [&] { return b.store().get("t") && b.store().get("t")->deadline == deadline; }));
+}
+
+TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothing changes", "[etcd]")
+{
+    // etcd refuses a range delete beside a put in one transaction, and the
+    // copy would show the flush to later reads in the queue only once
+    // committed: MULTI FLUSHALL SET EXEC used to fail as "ERR unavailable
+    // ... duplicate key given in txn request".
+    struct NoHost final : kv::redis::Host {
+        std::vector<kv::redis::ClientInfo> clients() const override { return {}; }
+        bool kill_client(uint64_t) override { return false; }
+        kv::redis::ServerFacts facts() const override { return {}; }
+    } host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("flushmulti"));
+    Database a(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "old", "v", r)) == Database::Durability::Durable);
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx{a, stats, limits, host, kv::system_clock()};
+    auto run = [&](std::vector<std::string_view> args) {
+        std::string out;
+        a.begin_command();
+        uint64_t t = a.end_command(kv::redis::execute(args, session, ctx, out));
+        if (t != 0 && settle(a, t) != Database::Durability::Durable)
+            out = "(ticket not durable)";
+        return out;
+    };
+    CHECK(run({"MULTI"}) == "+OK\r\n");
+    CHECK(run({"FLUSHALL"}) == "+QUEUED\r\n");
+    CHECK(run({"SET", "new", "1"}) == "+QUEUED\r\n");
+    CHECK(run({"EXEC"}).starts_with("-ERR FLUSHALL and FLUSHDB must be alone"));
+    CHECK(!session.in_multi);
+    CHECK(value_of(a, "old") == "v");
+    CHECK(value_of(a, "new") == "(absent)");
+    // Alone it runs.
+    CHECK(run({"MULTI"}) == "+OK\r\n");
+    CHECK(run({"FLUSHALL"}) == "+QUEUED\r\n");
+    CHECK(run({"EXEC"}) == "*1\r\n+OK\r\n");
+    CHECK(value_of(a, "old") == "(absent)");
 }
 
 TEST_CASE("two hosts incrementing one key from the same revision: one commits, the other runs again", "[etcd]")
