@@ -99,7 +99,7 @@ void do_flush(Context& c)
 {
     Database& db = c.server.db();
     if (std::string why = db.write_refusal(); !why.empty()) {
-        c.out += error_reply("storage", why);
+        c.out += error_reply(db.failure_code(), why);
         return;
     }
     size_t n = db.store().size();

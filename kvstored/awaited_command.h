@@ -27,6 +27,7 @@
 #include "commands.h"
 #include "database.h"
 #include "held_replies.h"
+#include "stats.h"
 
 namespace kv {
 
@@ -48,6 +49,18 @@ template <typename Run> uint64_t run_command(Database& db, Run&& run)
         throw;
     }
     return db.end_command(ticket);
+}
+
+// Runs `rerun`, a command run again after Retry, without counting it again:
+// its first run counted it (commands_total and the per-command counters).
+// Only the connection gauge it may change (a client dropped for lack of
+// memory while it ran) is kept.
+template <typename Rerun> void run_uncounted(Stats& stats, Rerun&& rerun)
+{
+    Stats counted = stats;
+    rerun();
+    counted.connections_current = stats.connections_current;
+    stats = counted;
 }
 
 // The one command a client waits for, with a replicated store.

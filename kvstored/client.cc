@@ -181,6 +181,11 @@ bool Client::process_frames()
                 return false;  // release_durable() resumes
             continue;
         }
+        if (shutdown_pending_ && !door_) {
+            // notify_shutdown() waited for the awaited request: no later one runs.
+            send_shutdown_notice();
+            return false;
+        }
         if (listing_) {
             if (!held_.empty())
                 return false;  // a page may not overtake a held reply; release_durable() resumes
@@ -327,11 +332,14 @@ bool Client::settle_awaited()
         queue_reply(std::move(text), 0);
         return true;
     case AwaitedCommand::Outcome::Retry: {
-        ++server_.stats().command_retries;
         budget_.use();
         std::string payload = std::move(rerun_payload_);
         rerun_payload_.clear();
-        on_request(payload);  // it decoded before, so it decodes again; copied again if awaited again
+        uint64_t commands = commands_;
+        // it decoded before, so it decodes again; copied again if awaited again
+        run_uncounted(server_.stats(), [&] { on_request(payload); });
+        commands_ = commands;
+        ++server_.stats().command_retries;
         return true;
     }
     }
@@ -490,12 +498,23 @@ void Client::notify_shutdown(std::string_view message)
     release_durable();
     if (state_ == State::Closed)
         return;
-    if (awaited_.active())  // nothing is held behind it: it was the last request run
-        wire::append_reply(out_, awaited_.abandon(error_reply));
-    held_.abandon([this](std::string_view t) { wire::append_reply(out_, t); });
-    wire::append(out_, wire::Msg::Shutdown, wire::Notice{message});
-    state_ = State::Draining;
+    shutdown_message_ = std::string(message);
+    if (awaited_.active()) {
+        // Its outcome is waited for, as a door does (Door::shut_down);
+        // process_frames() then says goodbye.
+        shutdown_pending_ = true;
+        return;
+    }
+    send_shutdown_notice();
     flush();
+}
+
+void Client::send_shutdown_notice()
+{
+    shutdown_pending_ = false;
+    held_.abandon([this](std::string_view t) { wire::append_reply(out_, t); });
+    wire::append(out_, wire::Msg::Shutdown, wire::Notice{shutdown_message_});
+    state_ = State::Draining;
 }
 
 void Client::cut(const std::string& why)

@@ -57,6 +57,8 @@ public:
 
     // Called by our Door while it serves the handed-off socket.
     void note_command() { ++commands_; }
+    // A command run again (Retry) is not a new command: see run_uncounted (stats.h).
+    void set_commands(uint64_t n) { commands_ = n; }
     // The client sent something at `when` (read once per batch of commands:
     // a clock read per command costs a few percent at pipeline depth 16).
     void note_active(std::chrono::steady_clock::time_point when) { last_active_ = when; }
@@ -85,6 +87,7 @@ private:
     void read_input();
     void discard_input();
     bool process_frames();
+    void send_shutdown_notice();
     bool handle_frame(const wire::Frame& frame);
     bool on_hello(std::string_view payload);
     bool on_request(std::string_view payload);
@@ -146,7 +149,7 @@ private:
     bool handoff_follows_ = false;
     bool welcome_due_ = false;
     bool reply_deferred_ = false;  // see defer_reply()
-    bool shutdown_pending_ = false;  // send Shutdown after the HandBack
+    bool shutdown_pending_ = false;  // send Shutdown after the HandBack (or, relayed, the awaited request)
     std::string shutdown_message_;
 };
 

@@ -186,15 +186,18 @@ bool Door::settle_awaited()
         queue(text, 0);
         drop_command();
         return true;
-    case AwaitedCommand::Outcome::Retry:
-        ++server_.stats().command_retries;
+    case AwaitedCommand::Outcome::Retry: {
         budget_.use();
+        uint64_t commands = owner_.commands();
         try {
-            rerun();
+            run_uncounted(server_.stats(), [this] { rerun(); });
+            owner_.set_commands(commands);
         } catch (const std::bad_alloc&) {
             out_of_memory("running a command again");
         }
+        ++server_.stats().command_retries;
         return true;
+    }
     }
     return true;
 }
@@ -258,8 +261,10 @@ void Door::shut_down()
     release_durable();
     if (done_)
         return;
-    if (awaited_.active())
-        out_.append(awaited_.abandon(format_));  // nothing is held behind it: it was the last command
+    // A replicated command in flight is not abandoned: etcd may commit it a
+    // moment later, and "not saved" would then be false. The hand-back waits
+    // for its outcome (try_hand_back), which etcd's timeout bounds; the kick
+    // and shutdown deadlines cut a client that still waits.
     held_.abandon([this](std::string_view t) { out_.append(t); });
     if (hand_back_ != wire::HandBackReason::ClientGone) {
         hand_back_ = wire::HandBackReason::Shutdown;

@@ -66,6 +66,11 @@ def body(st, check, args):
             check(bool(why) and not why.startswith("inconsistent"),
                   "host %s: stats does not say read-only without quorum: %r" % (h.name, why))
             print("host %s stats: read-only %r" % (h.name, why), flush=True)
+            # The admin socket's writes say unavailable too (flush refuses before it starts).
+            for args in (("set", "probe-admin", "v"), ("flush", "--yes")):
+                code, out = h.admin(*args)
+                check(code != 0 and ": unavailable " in out, "host %s: admin %s without quorum: %r"
+                      % (h.name, args[0], out))
         for m in down:
             st.cluster.start(m, wait=False)
         st.cluster.wait_healthy()

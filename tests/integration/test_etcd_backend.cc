@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "database.h"
+#include "doors/redis/redis_commands.h"
 #include "etcd_process.h"
 
 using namespace std::chrono_literals;
@@ -50,7 +51,8 @@ Database::Durability settle(Database& db, uint64_t ticket, std::initializer_list
     return db.durability(ticket);
 }
 
-template <typename Pred> bool eventually(std::initializer_list<Database*> dbs, Pred pred, std::chrono::seconds limit = 10s)
+template <typename Pred>
+bool eventually(std::initializer_list<Database*> dbs, Pred pred, std::chrono::seconds limit = 10s)
 {
     auto until = std::chrono::steady_clock::now() + limit;
     while (!pred()) {
@@ -111,6 +113,67 @@ TEST_CASE("a write through one host is read through the other, with etcd's revis
     CHECK(a.store().get("greeting")->version == b.store().get("greeting")->version);
     CHECK(a.backend_status().backend == "etcd");
     CHECK(a.backend_status().revision >= static_cast<int64_t>(a.store().get("greeting")->version));
+}
+
+TEST_CASE("a touch that keeps the version (memcached's touch, gat, mg T) reaches etcd", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("touch"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "t", "v", r)) == Database::Durability::Durable);
+    int64_t deadline = a.store().clock().now_ms() + 3600 * 1000;
+    a.begin_command();
+    bool found = false;
+    uint64_t t = a.set_deadline("t", deadline, found, kv::Store::Version::Keep);
+    t = a.end_command(t);
+    REQUIRE(found);
+    REQUIRE(t != 0);  // was 0: the touch was dropped by seal() and never sent
+    REQUIRE(settle(a, t) == Database::Durability::Durable);
+    CHECK(a.store().get("t")->deadline == deadline);
+    REQUIRE(eventually({&a, &b}, [&] { return b.store().get("t") && b.store().get("t")->deadline == deadline; }));
+}
+
+TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothing changes", "[etcd]")
+{
+    // etcd refuses a range delete beside a put in one transaction, and the
+    // copy would show the flush to later reads in the queue only once
+    // committed: MULTI FLUSHALL SET EXEC used to fail as "ERR unavailable
+    // ... duplicate key given in txn request".
+    struct NoHost final : kv::redis::Host {
+        std::vector<kv::redis::ClientInfo> clients() const override { return {}; }
+        bool kill_client(uint64_t) override { return false; }
+        kv::redis::ServerFacts facts() const override { return {}; }
+    } host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("flushmulti"));
+    Database a(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "old", "v", r)) == Database::Durability::Durable);
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx{a, stats, limits, host, kv::system_clock()};
+    auto run = [&](std::vector<std::string_view> args) {
+        std::string out;
+        a.begin_command();
+        uint64_t t = a.end_command(kv::redis::execute(args, session, ctx, out));
+        if (t != 0 && settle(a, t) != Database::Durability::Durable)
+            out = "(ticket not durable)";
+        return out;
+    };
+    CHECK(run({"MULTI"}) == "+OK\r\n");
+    CHECK(run({"FLUSHALL"}) == "+QUEUED\r\n");
+    CHECK(run({"SET", "new", "1"}) == "+QUEUED\r\n");
+    CHECK(run({"EXEC"}).starts_with("-ERR FLUSHALL and FLUSHDB must be alone"));
+    CHECK(!session.in_multi);
+    CHECK(value_of(a, "old") == "v");
+    CHECK(value_of(a, "new") == "(absent)");
+    // Alone it runs.
+    CHECK(run({"MULTI"}) == "+OK\r\n");
+    CHECK(run({"FLUSHALL"}) == "+QUEUED\r\n");
+    CHECK(run({"EXEC"}) == "*1\r\n+OK\r\n");
+    CHECK(value_of(a, "old") == "(absent)");
 }
 
 TEST_CASE("two hosts incrementing one key from the same revision: one commits, the other runs again", "[etcd]")
@@ -177,7 +240,8 @@ TEST_CASE("a host started later loads what is there; another capacity is refused
         Database a(100, cfg);
         for (int i = 0; i < 50; ++i) {
             kv::Store::PutResult r;
-            REQUIRE(settle(a, put(a, "k" + std::to_string(i), std::string(i, 'x'), r)) == Database::Durability::Durable);
+            REQUIRE(settle(a, put(a, "k" + std::to_string(i), std::string(i, 'x'), r))
+                    == Database::Durability::Durable);
         }
     }
     Database c(100, cfg);
@@ -237,6 +301,7 @@ TEST_CASE("without a quorum writes fail within the timeout and are refused; they
     // Reads go on from the copy.
     CHECK(value_of(a, "before") == "1");
     etcd.resume();
-    REQUIRE(eventually({&a}, [&] { return a.write_refusal().empty(); }, 15s));
+    REQUIRE(eventually(
+        {&a}, [&] { return a.write_refusal().empty(); }, 15s));
     REQUIRE(settle(a, put(a, "after", "3", r)) == Database::Durability::Durable);
 }

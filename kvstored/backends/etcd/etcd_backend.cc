@@ -256,8 +256,9 @@ EtcdBackend::Command EtcdBackend::seal()
             && now->flags == before.flags && now->value == *before.value)
             continue;
         std::string etcd_key = data_prefix_ + key;
-        c.compares.push_back(existed ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
-                                     : compare(etcd_key, etcd::Compare::Target::Create, 0));
+        c.compares.push_back(existed
+                                 ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
+                                 : compare(etcd_key, etcd::Compare::Target::Create, 0));
         if (now) {
             c.ops.push_back(put_op(etcd_key, etcd::encode_value(now->value, now->deadline, now->flags)));
         } else {
@@ -788,8 +789,8 @@ void EtcdBackend::apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revisio
     ++reloads_;
     last_reload_seconds_ = seconds;
     last_reload_entries_ = store_.stored();
-    LOG_INFO("etcd: reloaded %zu entries at revision %lld in %.3f s", store_.stored(),
-             static_cast<long long>(revision), seconds);
+    LOG_INFO("etcd: reloaded %zu entries at revision %lld in %.3f s", store_.stored(), static_cast<long long>(revision),
+             seconds);
 }
 
 // --- Expiry -----------------------------------------------------------------

@@ -9,6 +9,7 @@
 // it (Redis's isWatchedKeyExpired): expiry reaches nobody's registry, so EXEC
 // looks at the deadlines it noted.
 #include <algorithm>
+#include <cctype>
 
 #include "handlers.h"
 #include "watch_registry.h"
@@ -75,6 +76,18 @@ void discard_transaction(Session& session)
     unwatch_all(session);
 }
 
+bool is_flush(std::string_view name)
+{
+    auto lower = [](std::string_view s) {
+        std::string l(s);
+        for (char& ch : l)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return l;
+    };
+    std::string n = lower(name);
+    return n == "flushall" || n == "flushdb";
+}
+
 }  // namespace
 
 void cmd_multi(Args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
@@ -116,6 +129,19 @@ void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t
         reply.null_array();
         discard_transaction(session);
         return;
+    }
+    if (ctx.db.replicated() && session.queued.size() > 1) {
+        // With etcd a flush is one range delete, which etcd refuses beside a
+        // put in one transaction ("duplicate key"), and this copy shows it
+        // only once committed (a later read in the queue would see the old
+        // entries): a flush must be alone in its EXEC.
+        for (const auto& q : session.queued) {
+            if (is_flush(q.front())) {
+                reply.error("ERR FLUSHALL and FLUSHDB must be alone in a transaction with the etcd backend");
+                discard_transaction(session);
+                return;
+            }
+        }
     }
     unwatch_all(session);
     // The session stays in MULTI while its queue runs, as in Redis (CLIENT
