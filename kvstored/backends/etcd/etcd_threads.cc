@@ -102,9 +102,10 @@ EtcdThreads::EtcdThreads(const EtcdConfig& config, int64_t watch_from, std::stri
     delivered_revision_ = watch_from - 1;
     jobs_.resize(kCommitters);
     for (size_t i = 0; i < kCommitters; ++i)
-        committers_.emplace_back([this, i] { committer_main(i); });
-    watcher_ = std::thread([this, watch_from] { watcher_main(watch_from); });
-    keeper_ = std::thread([this] { keeper_main(); });
+        committers_.emplace_back([this, i] { guarded("committer", [this, i] { committer_main(i); }); });
+    // Started again after a failure, the watch resumes after what it delivered.
+    watcher_ = std::thread([this] { guarded("watcher", [this] { watcher_main(delivered_revision_.load() + 1); }); });
+    keeper_ = std::thread([this] { guarded("keeper", [this] { keeper_main(); }); });
 }
 
 EtcdThreads::~EtcdThreads()
@@ -120,6 +121,21 @@ EtcdThreads::~EtcdThreads()
     for (std::thread* t : {&watcher_, &keeper_})
         if (t->joinable())
             t->join();
+}
+
+// An exception (out of memory; libcurl that cannot start) must not end
+// kvstored through std::terminate: the thread logs it and starts over.
+void EtcdThreads::guarded(const char* name, const std::function<void()>& body)
+{
+    while (!stop_) {
+        try {
+            body();
+            return;
+        } catch (const std::exception& e) {
+            LOG_ERR("etcd: the %s thread failed (%s); starting it again", name, e.what());
+        }
+        sleep_for(std::chrono::milliseconds(1000));
+    }
 }
 
 void EtcdThreads::push(Delivery d)

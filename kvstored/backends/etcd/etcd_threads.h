@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -94,6 +95,7 @@ public:
 
 private:
     void push(Delivery d);
+    void guarded(const char* name, const std::function<void()>& body);
     void committer_main(size_t slot);
     void watcher_main(int64_t from);
     void keeper_main();
