@@ -154,6 +154,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         if (std::filesystem::exists(source_dir() + "/docs/redis.md"))
             files["/usr/share/doc/kvstore/redis.md"] = "-rw-r--r--";
         files["/usr/share/doc/kvstore/memcache.md"] = "-rw-r--r--";
+        files["/usr/share/doc/kvstore/scale-out.md"] = "-rw-r--r--";
         for (const auto& [path, mode] : files) {
             INFO(path);
             REQUIRE(entries.count(path) == 1);

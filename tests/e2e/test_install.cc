@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -821,20 +822,38 @@ TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored ch
     }
     ensure_kvstore_accounts();
     std::string text = read_file(conf);
-    std::string active;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        if (line.size() > 2 && line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos
-            && line.find(' ', 2) == line.find(" = "))
-            line = line.substr(2);
-        active += line + "\n";
-    }
+    // The file with the "# key = value" lines that `keep` accepts uncommented.
+    auto uncomment = [&](const std::function<bool(const std::string&)>& keep) {
+        std::string active;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.size() > 2 && line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos
+                && line.find(' ', 2) == line.find(" = ") && keep(line.substr(2, line.find(" = ") - 2)))
+                line = line.substr(2);
+            active += line + "\n";
+        }
+        return active;
+    };
+    // The SQLite keys and the etcd keys exclude each other (backend = etcd
+    // refuses db): each set is checked on its own.
+    auto is_etcd = [](const std::string& key) { return key.rfind("etcd-", 0) == 0; };
+    std::string active = uncomment([&](const std::string& key) { return !is_etcd(key); });
     const std::string uncommented = staging.dir().file("uncommented.conf");
     write_file(uncommented, active);
     RunResult all_keys = run_capture(kvstored, {"--config", uncommented, "check-config"});
     INFO("the file:\n" << active << all_keys.describe());
     CHECK(all_keys.ok());
     CHECK(all_keys.output.find("/var/lib/kvstore/store.db") != std::string::npos);
+    std::string etcd = uncomment([&](const std::string& key) {
+        return is_etcd(key) || (key != "db" && key != "backend" && key != "memory" && key != "sync"
+                                && key != "sync-interval");
+    });
+    const std::string with_etcd = staging.dir().file("etcd.conf");
+    write_file(with_etcd, etcd + "[run]\nbackend = etcd\n");
+    RunResult etcd_keys = run_capture(kvstored, {"--config", with_etcd, "check-config"});
+    INFO("the etcd file:\n" << etcd << etcd_keys.describe());
+    CHECK(etcd_keys.ok());
+    CHECK(etcd_keys.output.find("http://10.0.0.1:2379") != std::string::npos);
 
     // check-config does read the file: an unknown key is refused.
     write_file(uncommented, active + "no-such-key = 1\n");

@@ -51,7 +51,7 @@ const std::string kEndpoint = "http://127.0.0.1:2379";
 
 }  // namespace
 
-TEST_CASE("--backend etcd refuses --db, --memory and --when-full evict, naming both options", "[config][etcd]")
+TEST_CASE("kvstored run --backend etcd refuses --db, --memory and --when-full evict, naming both options", "[config][etcd]")
 {
     const std::string see = " (docs/scale-out.md)";
     check_run_refused({"--backend", "etcd", "--etcd-endpoints", kEndpoint, "--db", "/tmp/kvtest-never.db"},
@@ -65,7 +65,7 @@ TEST_CASE("--backend etcd refuses --db, --memory and --when-full evict, naming b
                           + see);
 }
 
-TEST_CASE("--backend etcd without --etcd-endpoints exits 2 saying what is missing", "[config][etcd]")
+TEST_CASE("kvstored run --backend etcd without --etcd-endpoints exits 2 saying what is missing", "[config][etcd]")
 {
     check_run_refused({"--backend", "etcd"},
                       "--backend etcd needs --etcd-endpoints URL,URL,... (each member's http://HOST:PORT) "
@@ -83,7 +83,7 @@ TEST_CASE("an --etcd-* option without --backend etcd exits 2 naming it", "[confi
     check_run_refused({"--backend", "sqlite", option, value}, expected);
 }
 
-TEST_CASE("--etcd-endpoints takes only http://HOST:PORT, comma-separated", "[config][etcd]")
+TEST_CASE("kvstored run --etcd-endpoints takes only http://HOST:PORT, comma-separated", "[config][etcd]")
 {
     auto [list, why] = GENERATE(table<std::string, std::string>({
         {"127.0.0.1:2379", "127.0.0.1:2379: not http://HOST:PORT (only http:// is supported)"},
@@ -102,7 +102,7 @@ TEST_CASE("--etcd-endpoints takes only http://HOST:PORT, comma-separated", "[con
     check_run_refused({"--backend", "etcd", "--etcd-endpoints", list}, "--etcd-endpoints: " + why);
 }
 
-TEST_CASE("--etcd-prefix starts with '/', has no trailing '/', and is printable", "[config][etcd]")
+TEST_CASE("kvstored run --etcd-prefix starts with '/', has no trailing '/', and is printable", "[config][etcd]")
 {
     auto [prefix, why] = GENERATE(table<std::string, std::string>({
         {"kvstore", "it must start with '/' and name something after it"},
@@ -116,7 +116,7 @@ TEST_CASE("--etcd-prefix starts with '/', has no trailing '/', and is printable"
                       "--etcd-prefix " + prefix + ": " + why);
 }
 
-TEST_CASE("--backend, --etcd-timeout and --etcd-check-interval outside their ranges exit 2", "[config][etcd]")
+TEST_CASE("kvstored run --backend, --etcd-timeout and --etcd-check-interval outside their ranges exit 2", "[config][etcd]")
 {
     check_cli11_refused({"--backend", "zookeeper"}, "--backend");
     check_cli11_refused({"--backend", "etcd", "--etcd-endpoints", kEndpoint, "--etcd-timeout", "99"}, "--etcd-timeout");
