@@ -171,6 +171,7 @@ private:
     uint64_t next_ticket_ = 1;
     std::unordered_map<uint64_t, Ticket> tickets_;
     std::multimap<int64_t, uint64_t> waiting_;  // (revision, ticket): resolved once applied
+    std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> resolved_order_;  // to forget them
     std::deque<Command> queued_;  // sealed, not sent yet
     std::vector<uint64_t> syncs_;  // sync tickets not sent yet
     // Batches in etcd now, one per committer thread (etcd_threads.h).
