@@ -228,8 +228,9 @@ std::string Database::refuse_load(const std::string& code, const std::string& wh
 std::string Database::load_begin(uint64_t owner, bool replace)
 {
     if (etcd_)
-        return error_reply("unsupported", "load is not supported with the etcd backend (docs/scale-out.md); "
-                                          "write the entries through a door");
+        return error_reply("unsupported",
+                           "load is not supported with the etcd backend (docs/scale-out.md); "
+                           "write the entries through a door");
     if (staging_ && staging_->owner != owner)
         return error_reply(
             "busy", "admin client " + std::to_string(staging_->owner) + " is loading; try again when it has finished");

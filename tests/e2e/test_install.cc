@@ -845,8 +845,8 @@ TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored ch
     CHECK(all_keys.ok());
     CHECK(all_keys.output.find("/var/lib/kvstore/store.db") != std::string::npos);
     std::string etcd = uncomment([&](const std::string& key) {
-        return is_etcd(key) || (key != "db" && key != "backend" && key != "memory" && key != "sync"
-                                && key != "sync-interval");
+        return is_etcd(key)
+            || (key != "db" && key != "backend" && key != "memory" && key != "sync" && key != "sync-interval");
     });
     const std::string with_etcd = staging.dir().file("etcd.conf");
     write_file(with_etcd, etcd + "[run]\nbackend = etcd\n");

@@ -51,7 +51,8 @@ const std::string kEndpoint = "http://127.0.0.1:2379";
 
 }  // namespace
 
-TEST_CASE("kvstored run --backend etcd refuses --db, --memory and --when-full evict, naming both options", "[config][etcd]")
+TEST_CASE("kvstored run --backend etcd refuses --db, --memory and --when-full evict, naming both options",
+          "[config][etcd]")
 {
     const std::string see = " (docs/scale-out.md)";
     check_run_refused({"--backend", "etcd", "--etcd-endpoints", kEndpoint, "--db", "/tmp/kvtest-never.db"},
@@ -116,7 +117,8 @@ TEST_CASE("kvstored run --etcd-prefix starts with '/', has no trailing '/', and 
                       "--etcd-prefix " + prefix + ": " + why);
 }
 
-TEST_CASE("kvstored run --backend, --etcd-timeout and --etcd-check-interval outside their ranges exit 2", "[config][etcd]")
+TEST_CASE("kvstored run --backend, --etcd-timeout and --etcd-check-interval outside their ranges exit 2",
+          "[config][etcd]")
 {
     check_cli11_refused({"--backend", "zookeeper"}, "--backend");
     check_cli11_refused({"--backend", "etcd", "--etcd-endpoints", kEndpoint, "--etcd-timeout", "99"}, "--etcd-timeout");

@@ -308,8 +308,8 @@ std::string EtcdBackend::too_large(const Command& c) const
     if (c.ops.size() <= kMaxBatchOps && bytes <= kMaxBatchBytes)
         return "";
     return "this command writes " + std::to_string(c.ops.size()) + " keys (" + std::to_string(bytes)
-           + " bytes); with the etcd backend one command writes at most " + std::to_string(kMaxBatchOps)
-           + " keys and " + std::to_string(kMaxBatchBytes >> 20) + " MiB";
+        + " bytes); with the etcd backend one command writes at most " + std::to_string(kMaxBatchOps) + " keys and "
+        + std::to_string(kMaxBatchBytes >> 20) + " MiB";
 }
 
 uint64_t EtcdBackend::new_ticket()
@@ -360,7 +360,7 @@ std::string EtcdBackend::failure_text(uint64_t ticket) const
     auto it = tickets_.find(ticket);
     if (it == tickets_.end())
         return "the outcome of this write is unknown: it was decided more than " + std::to_string(kTicketMemory.count())
-               + " s before it was read";
+            + " s before it was read";
     return it->second.error;
 }
 
@@ -542,7 +542,8 @@ bool EtcdBackend::fill_slot(size_t slot)
         bool first = s.commands.empty();
         // A clear goes alone; two commands on one key never share a batch.
         if (clear || !sendable(c, keys)
-            || (!first && (c.clear || txn.success.size() + c.ops.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
+            || (!first
+                && (c.clear || txn.success.size() + c.ops.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
             ++it;
             continue;
         }
@@ -622,8 +623,8 @@ bool EtcdBackend::stale(const Command& c) const
         auto now = store_.peek_any(c.keys[i]);
         const etcd::Compare& cmp = c.compares[i];
         bool expected = cmp.target == etcd::Compare::Target::Create
-                            ? !now.has_value()
-                            : now && now->version == static_cast<uint64_t>(cmp.number);
+            ? !now.has_value()
+            : now && now->version == static_cast<uint64_t>(cmp.number);
         if (!expected)
             return true;
     }

@@ -99,8 +99,7 @@ struct RangeRequest {
 std::string range_body(const RangeRequest& request);
 // POST /v3/watch: the create request; the gateway then streams one JSON
 // object per message. `start_revision` 0: from now.
-std::string watch_body(std::string_view key, std::string_view range_end, int64_t start_revision,
-                       bool progress_notify);
+std::string watch_body(std::string_view key, std::string_view range_end, int64_t start_revision, bool progress_notify);
 // POST /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke
 std::string lease_grant_body(int64_t ttl_seconds);
 std::string lease_id_body(int64_t lease_id);

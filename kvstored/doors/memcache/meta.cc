@@ -364,7 +364,8 @@ bool write_refused(Context& ctx, std::string& out)
     if (why.empty())
         return false;
     ++ctx.stats.storage_refusals;
-    out.append(ctx.db.replicated() ? "SERVER_ERROR unavailable " : "SERVER_ERROR kvstore cannot write to its database: ")
+    out.append(ctx.db.replicated() ? "SERVER_ERROR unavailable "
+                                   : "SERVER_ERROR kvstore cannot write to its database: ")
         .append(why)
         .append("\r\n");
     return true;

@@ -182,9 +182,10 @@ bool write_refused(Context& ctx, std::string& out, bool noreply)
     if (why.empty())
         return false;
     ++ctx.stats.storage_refusals;
-    reply_line(out, noreply,
-               (ctx.db.replicated() ? "SERVER_ERROR unavailable " : "SERVER_ERROR kvstore cannot write to its database: ")
-                   + why);
+    reply_line(
+        out, noreply,
+        (ctx.db.replicated() ? "SERVER_ERROR unavailable " : "SERVER_ERROR kvstore cannot write to its database: ")
+            + why);
     return true;
 }
 
