@@ -129,6 +129,23 @@ struct EtcdClient::Curl {
             curl_multi_cleanup(multi);
         curl_slist_free_all(headers);
     }
+
+    // Readies the easy handle for a JSON POST of `body` (which must outlive
+    // the transfer) to `url`.
+    void post(const std::string& url, std::string_view body)
+    {
+        curl_easy_reset(easy);
+        errbuf[0] = '\0';
+        curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+        // Threads: no SIGALRM for DNS timeouts (there is no DNS on loopback
+        // addresses anyway), and no signal handlers of libcurl's.
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    }
 };
 
 EtcdClient::EtcdClient(ClientConfig config) : config_(std::move(config)), curl_(std::make_unique<Curl>())
@@ -182,17 +199,7 @@ EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view bo
         long share = left / static_cast<long>(n - tried);
         std::string url = join_url(endpoint, path);
         std::string reply;
-        curl_easy_reset(easy);
-        curl_->errbuf[0] = '\0';
-        curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-        // Threads: no SIGALRM for DNS timeouts (there is no DNS on loopback
-        // addresses anyway), and no signal handlers of libcurl's.
-        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, curl_->errbuf);
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, curl_->headers);
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        curl_->post(url, body);
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, append_body);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, &reply);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, std::max<long>(share, 1));
@@ -301,15 +308,7 @@ std::string EtcdClient::watch(std::string_view create_body, const std::function<
     std::string url = join_url(endpoint, "/v3/watch");
     WatchStream stream{&on_message, {}, Clock::now(), false, nullptr};
 
-    curl_easy_reset(easy);
-    curl_->errbuf[0] = '\0';
-    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, curl_->errbuf);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, curl_->headers);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, create_body.data());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(create_body.size()));
+    curl_->post(url, create_body);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, watch_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &stream);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
