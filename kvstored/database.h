@@ -53,6 +53,7 @@ struct BackendStatus {
     uint64_t retries = 0;  // commands run again after a conflict
     uint64_t reloads = 0;  // full reloads (start, compaction, mismatch)
     uint64_t watch_restarts = 0;
+    uint64_t events_skipped = 0;  // delivered again (at or below `revision`), not applied
     double last_reload_seconds = 0;
     uint64_t last_reload_entries = 0;
 };
@@ -86,6 +87,7 @@ public:
     // that writes a key and then reads it sees its write.
     // Without etcd these are no-ops: end_command returns `ticket` as it is.
     bool replicated() const { return etcd_ != nullptr; }
+    EtcdBackend* etcd() { return etcd_.get(); }  // nullptr without
     void begin_command();
     uint64_t end_command(uint64_t ticket);
     // A ticket that becomes Durable once this host's copy holds every write

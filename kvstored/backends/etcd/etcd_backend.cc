@@ -764,8 +764,10 @@ void EtcdBackend::apply_events(std::vector<etcd::Event>& events)
 {
     int64_t last = applied_revision_;
     for (const etcd::Event& e : events) {
-        if (e.kv.mod_revision <= applied_revision_)
+        if (e.kv.mod_revision <= applied_revision_) {
+            ++events_skipped_;
             continue;
+        }
         last = std::max(last, e.kv.mod_revision);
         if (e.type == etcd::Event::Type::Put) {
             apply_kv(e.kv);
@@ -835,8 +837,14 @@ void EtcdBackend::fill_status(BackendStatus& s) const
     s.retries = retries_;
     s.reloads = reloads_;
     s.watch_restarts = threads_->watch_restarts();
+    s.events_skipped = events_skipped_;
     s.last_reload_seconds = last_reload_seconds_;
     s.last_reload_entries = last_reload_entries_;
+}
+
+void EtcdBackend::rewatch_from(int64_t revision)
+{
+    threads_->rewatch_from(revision);
 }
 
 int EtcdBackend::notify_fd() const

@@ -96,6 +96,8 @@ public:
     // a batch of expired keys in etcd. Every host hides them already.
     void expire_cycle();
     void fill_status(BackendStatus& status) const;
+    // Tests: the watch starts again at `revision` (duplicate events).
+    void rewatch_from(int64_t revision);
     // Runs a function once the loop has dispatched this turn's events
     // (EventLoop::defer): see schedule_batch().
     using Deferrer = std::function<void(std::function<void()>)>;
@@ -198,7 +200,7 @@ private:
     std::string read_only_why_;  // from a failed batch; the keeper clears it
 
     // Counters (stats).
-    uint64_t txns_ = 0, conflicts_ = 0, retries_ = 0, reloads_ = 0;
+    uint64_t txns_ = 0, conflicts_ = 0, retries_ = 0, reloads_ = 0, events_skipped_ = 0;
     double last_reload_seconds_ = 0;
     uint64_t last_reload_entries_ = 0;
 

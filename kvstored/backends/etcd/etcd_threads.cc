@@ -259,6 +259,8 @@ void EtcdThreads::watcher_main(int64_t from)
         }
         if (stop_)
             return;
+        if (int64_t again = rewatch_from_.exchange(0); again > 0)
+            from = again;
         restart_watch_ = false;
         std::atomic<bool>& abort = restart_watch_;
         std::string why = client.watch(

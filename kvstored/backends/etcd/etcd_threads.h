@@ -92,6 +92,13 @@ public:
     bool expiry_leader() const { return leader_.load(); }
     std::string endpoint() const;
     uint64_t watch_restarts() const { return watch_restarts_.load(); }
+    // Restarts the watch at `revision`, however old (tests: etcd then sends
+    // again events the copy has applied, which it must skip).
+    void rewatch_from(int64_t revision)
+    {
+        rewatch_from_ = revision;
+        restart_watch_ = true;
+    }
 
 private:
     void push(Delivery d);
@@ -124,6 +131,7 @@ private:
     std::atomic<bool> reload_{false};
     std::atomic<uint64_t> watch_restarts_{0};
     std::atomic<int64_t> delivered_revision_{0};  // the watcher's: last revision delivered
+    std::atomic<int64_t> rewatch_from_{0};  // see rewatch_from()
 
     std::vector<std::thread> committers_;
     std::thread watcher_, keeper_;  // last: started once all above exists
