@@ -227,7 +227,14 @@ TEST_CASE("without a quorum writes fail within the timeout and are refused; they
     etcd.resume();
     REQUIRE(eventually(
         {&a}, [&] { return a.write_refusal().empty(); }, 15s));
-    REQUIRE(settle(a, put(a, "after", "3", r)) == Database::Durability::Durable);
+    // The write that timed out may commit now that etcd answers again: the
+    // next batch on its connection then finds its mark moved and runs again
+    // (Retry), as a door would.
+    auto d = Database::Durability::Retry;
+    for (int i = 0; i < 3 && d == Database::Durability::Retry; ++i)
+        d = settle(a, put(a, "after", "3", r));
+    REQUIRE(d == Database::Durability::Durable);
+    CHECK(value_of(a, "after") == "3");
 }
 
 TEST_CASE("a watch started again at an old revision delivers events twice: the copy skips them", "[etcd]")

@@ -315,7 +315,8 @@ std::string EtcdBackend::too_large(const Command& c) const
 uint64_t EtcdBackend::new_ticket()
 {
     uint64_t t = next_ticket_++;
-    tickets_[t] = Ticket{};
+    tickets_[t].created = Steady::now();
+    pending_order_.push_back(t);
     return t;
 }
 
@@ -409,7 +410,6 @@ void EtcdBackend::wait_for(uint64_t ticket, int64_t revision, State then)
         return;
     it->second.wait_revision = revision;
     it->second.then = then;
-    it->second.sent_at = Steady::now();
     waiting_.emplace(revision, ticket);
 }
 
@@ -430,25 +430,29 @@ void EtcdBackend::resolve_applied()
         retry_behind(changed);
 }
 
-// Resolved tickets are forgotten after a while; a ticket whose write etcd
-// committed but whose revision this copy has not seen within the bound is
-// answered as unavailable (its outcome is then unknown to the client, as with
-// a timeout) so that no client waits without end for a stuck watch.
+// The bound on every answer (docs/scale-out.md, "When etcd is in trouble"):
+// a command waits at most for a transaction in flight before its own, and
+// then for its own: each gives up after --etcd-timeout. A ticket older than
+// that (and a second more, for the watch to bring a committed write back) is
+// answered Failed, outcome unknown: whatever happened to etcd or to the
+// watch meanwhile, no client waits longer. Resolved tickets are forgotten
+// after kTicketMemory.
 void EtcdBackend::forget_old_tickets()
 {
     auto now = Steady::now();
-    auto bound = 2 * config_.timeout + std::chrono::seconds(3);
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-        auto t = tickets_.find(it->second);
-        if (t != tickets_.end() && t->second.state == State::Pending && now - t->second.sent_at > bound) {
-            resolve(it->second, State::Failed,
-                    "etcd took the write, but this host has not seen it come back within "
+    auto bound = 2 * config_.timeout + std::chrono::seconds(1);
+    while (!pending_order_.empty()) {
+        uint64_t ticket = pending_order_.front();
+        auto it = tickets_.find(ticket);
+        if (it != tickets_.end() && it->second.state == State::Pending) {
+            if (now - it->second.created <= bound)
+                break;
+            resolve(ticket, State::Failed,
+                    "etcd gave no answer within "
                         + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(bound).count())
-                        + " ms; its outcome is unknown");
-            it = waiting_.erase(it);
-        } else {
-            ++it;
+                        + " ms; the outcome of this write is unknown (it may still be committed)");
         }
+        pending_order_.pop_front();
     }
     // Resolved in time order: the oldest first (a scan of every ticket per
     // delivery cost a third of the loop at 3,000 writes/s).
@@ -519,6 +523,10 @@ bool EtcdBackend::fill_slot(size_t slot)
     bool clear = false, count = false;
     for (auto it = queued_.begin(); it != queued_.end();) {
         Command& c = *it;
+        if (state(c.ticket) != State::Pending) {  // answered already (forget_old_tickets)
+            it = queued_.erase(it);
+            continue;
+        }
         // The keys it creates must still fit beside what etcd holds now (the
         // copy may have applied other hosts' creates since the command ran):
         // else it runs again, against the copy that now knows.

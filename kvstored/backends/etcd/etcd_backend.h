@@ -130,7 +130,7 @@ private:
         std::vector<std::string> keys;  // busy (in busy_keys_) while sent and unresolved
         bool sent = false;
         bool internal = false;
-        std::chrono::steady_clock::time_point sent_at;  // when etcd answered
+        std::chrono::steady_clock::time_point created;
         std::chrono::steady_clock::time_point resolved_at;
     };
 
@@ -174,6 +174,7 @@ private:
     std::unordered_map<uint64_t, Ticket> tickets_;
     std::multimap<int64_t, uint64_t> waiting_;  // (revision, ticket): resolved once applied
     std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> resolved_order_;  // to forget them
+    std::deque<uint64_t> pending_order_;  // tickets by age, to answer every one in time
     std::deque<Command> queued_;  // sealed, not sent yet
     std::vector<uint64_t> syncs_;  // sync tickets not sent yet
     // Batches in etcd now, one per committer thread (etcd_threads.h).
