@@ -384,6 +384,10 @@ void EtcdBackend::resolve(uint64_t ticket, State state, std::string error, std::
     Ticket& t = it->second;
     if (t.state != State::Pending)
         return;
+    // Outside on_notify (a batch made later in the turn, the expiry timer,
+    // end_command), nothing else would wake the client that waits for it.
+    if (!in_notify_ && threads_)
+        threads_->poke();
     t.state = state;
     t.error = std::move(error);
     t.code = std::move(code);
@@ -725,6 +729,11 @@ void EtcdBackend::retry_behind(const std::vector<std::string>& changed)
 
 void EtcdBackend::on_notify()
 {
+    in_notify_ = true;
+    struct Reset {
+        bool& flag;
+        ~Reset() { flag = false; }
+    } reset{in_notify_};
     for (Delivery& d : threads_->take()) {
         switch (d.kind) {
         case Delivery::Kind::Events:
@@ -741,6 +750,7 @@ void EtcdBackend::on_notify()
     threads_->publish_applied(applied_revision_, store_.stored());
     resolve_applied();
     forget_old_tickets();
+    in_notify_ = false;
     schedule_batch();
 }
 

@@ -206,6 +206,7 @@ private:
     uint64_t last_reload_entries_ = 0;
 
     Deferrer defer_;
+    bool in_notify_ = false;  // within on_notify(): its caller wakes the clients
     bool batch_scheduled_ = false;
 
     std::unique_ptr<EtcdThreads> threads_;  // last: stopped first

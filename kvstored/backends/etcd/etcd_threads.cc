@@ -144,6 +144,11 @@ void EtcdThreads::push(Delivery d)
         std::lock_guard lock(mu_);
         inbox_.push_back(std::move(d));
     }
+    poke();
+}
+
+void EtcdThreads::poke()
+{
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(notify_.get(), &one, sizeof one);
 }

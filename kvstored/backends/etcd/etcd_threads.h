@@ -79,6 +79,9 @@ public:
 
     // Loop side.
     int notify_fd() const { return notify_.get(); }
+    // Makes notify_fd readable (the loop resolved a ticket by itself: its
+    // client must be woken as for a delivery).
+    void poke();
     std::vector<Delivery> take();
     // Hands committer `slot` a txn body; one at a time each (the loop waits
     // for its Batch delivery before giving that slot the next).
