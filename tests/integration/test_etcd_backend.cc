@@ -269,3 +269,32 @@ TEST_CASE("a watch started again at an old revision delivers events twice: the c
     // at least came again.
     CHECK(a.backend_status().events_skipped >= 5);
 }
+
+TEST_CASE("a delete of a key this copy has not seen yet is checked with etcd, not answered from the copy", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("nodel"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    // Acknowledged on a; b has not taken its deliveries yet.
+    REQUIRE(settle(a, put(a, "k", "v", r)) == Database::Durability::Durable);
+    REQUIRE(value_of(b, "k") == "(absent)");
+    b.begin_command();
+    bool erased = true;
+    b.erase("k", erased);
+    CHECK_FALSE(erased);  // the copy's view: nothing to delete
+    uint64_t t = b.end_command(0);
+    // That view is behind etcd: the delete must not be answered from it.
+    REQUIRE(t != 0);
+    CHECK(settle(b, t) == Database::Durability::Retry);
+    // Run again on the copy that caught up: it deletes.
+    b.begin_command();
+    b.erase("k", erased);
+    CHECK(erased);
+    CHECK(settle(b, b.end_command(0)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(a, "k") == "(absent)"; }));
+    // A delete of a key that really is absent is confirmed by etcd: Durable.
+    b.begin_command();
+    b.erase("never", erased);
+    CHECK(settle(b, b.end_command(0)) == Database::Durability::Durable);
+}

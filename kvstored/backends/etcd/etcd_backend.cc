@@ -248,14 +248,23 @@ EtcdBackend::Command EtcdBackend::seal()
     for (const auto& [key, before] : touched_) {
         auto now = store_.peek_any(key);
         bool existed = before.value.has_value();
-        if (!now && !existed)
-            continue;
-        // Written back as it was (or not written at all). The version alone
-        // cannot tell: a memcached touch keeps it (Store::Version::Keep).
-        if (now && existed && now->version == before.version && now->deadline == before.deadline
-            && now->flags == before.flags && now->value == *before.value)
-            continue;
         std::string etcd_key = data_prefix_ + key;
+        // Written back as it was, or not written at all (a delete of an
+        // absent key, a touch of one): the command's answer still rests on
+        // the copy's view of the key, which may be behind etcd (another
+        // host's create not yet here). A compare without an op makes etcd
+        // confirm that view, or the command runs again once the copy has
+        // caught up. The version alone cannot tell "unchanged": a memcached
+        // touch keeps it (Store::Version::Keep).
+        if ((!now && !existed)
+            || (now && existed && now->version == before.version && now->deadline == before.deadline
+                && now->flags == before.flags && now->value == *before.value)) {
+            c.compares.push_back(
+                existed ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
+                        : compare(etcd_key, etcd::Compare::Target::Create, 0));
+            c.keys.push_back(key);
+            continue;
+        }
         c.compares.push_back(existed
                                  ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
                                  : compare(etcd_key, etcd::Compare::Target::Create, 0));
@@ -283,7 +292,7 @@ uint64_t EtcdBackend::end_command()
 {
     in_command_ = false;
     Command c = seal();
-    if (c.ops.empty() && !c.clear)
+    if (c.ops.empty() && c.compares.empty() && !c.clear)
         return 0;
     c.ticket = new_ticket();
     uint64_t ticket = c.ticket;
@@ -305,7 +314,7 @@ std::string EtcdBackend::too_large(const Command& c) const
     size_t bytes = 0;
     for (const auto& op : c.ops)
         bytes += op.key.size() + op.value.size();
-    if (c.ops.size() <= kMaxBatchOps && bytes <= kMaxBatchBytes)
+    if (c.ops.size() <= kMaxBatchOps && c.compares.size() <= kMaxBatchOps && bytes <= kMaxBatchBytes)
         return "";
     return "this command writes " + std::to_string(c.ops.size()) + " keys (" + std::to_string(bytes)
         + " bytes); with the etcd backend one command writes at most " + std::to_string(kMaxBatchOps) + " keys and "
@@ -555,7 +564,8 @@ bool EtcdBackend::fill_slot(size_t slot)
         // A clear goes alone; two commands on one key never share a batch.
         if (clear || !sendable(c, keys)
             || (!first
-                && (c.clear || txn.success.size() + c.ops.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
+                && (c.clear || txn.success.size() + c.ops.size() > kMaxBatchOps
+                    || txn.compare.size() + c.compares.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
             ++it;
             continue;
         }
