@@ -422,17 +422,18 @@ using Handler = void (*)(Context&);
 struct OpSpec {
     Handler handler;
     enum { NoKey, Key, Prefix } key;
+    bool writes = false;  // Database::write_command
 };
 
 OpSpec spec_for(wire::Op op)
 {
     switch (op) {
     case wire::Op::Save:
-        return {do_save, OpSpec::Key};
+        return {do_save, OpSpec::Key, true};
     case wire::Op::Read:
         return {do_read, OpSpec::Key};
     case wire::Op::Delete:
-        return {do_delete, OpSpec::Key};
+        return {do_delete, OpSpec::Key, true};
     case wire::Op::Exists:
         return {do_exists, OpSpec::Key};
     case wire::Op::Keys:
@@ -442,25 +443,25 @@ OpSpec spec_for(wire::Op op)
     case wire::Op::Stats:
         return {do_stats, OpSpec::NoKey};
     case wire::Op::Add:
-        return {do_add, OpSpec::Key};
+        return {do_add, OpSpec::Key, true};
     case wire::Op::Replace:
-        return {do_replace, OpSpec::Key};
+        return {do_replace, OpSpec::Key, true};
     case wire::Op::Gets:
         return {do_gets, OpSpec::Key};
     case wire::Op::Cas:
-        return {do_cas, OpSpec::Key};
+        return {do_cas, OpSpec::Key, true};
     case wire::Op::Incr:
-        return {do_incr, OpSpec::Key};
+        return {do_incr, OpSpec::Key, true};
     case wire::Op::Decr:
-        return {do_decr, OpSpec::Key};
+        return {do_decr, OpSpec::Key, true};
     case wire::Op::Append:
-        return {do_append, OpSpec::Key};
+        return {do_append, OpSpec::Key, true};
     case wire::Op::Take:
-        return {do_take, OpSpec::Key};
+        return {do_take, OpSpec::Key, true};
     case wire::Op::Expire:
-        return {do_expire, OpSpec::Key};
+        return {do_expire, OpSpec::Key, true};
     case wire::Op::Persist:
-        return {do_persist, OpSpec::Key};
+        return {do_persist, OpSpec::Key, true};
     case wire::Op::Ttl:
         return {do_ttl, OpSpec::Key};
     case wire::Op::Sync:
@@ -522,6 +523,8 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
             return 0;
         }
     }
+    if (spec.writes)
+        db.write_command();
     Context ctx{req, db, db.store(), stats, limits, out, listing};
     spec.handler(ctx);
     return ctx.ticket;

@@ -36,6 +36,12 @@ void Database::begin_command()
         etcd_->begin_command();
 }
 
+void Database::write_command()
+{
+    if (etcd_)
+        etcd_->write_command();
+}
+
 uint64_t Database::end_command(uint64_t ticket)
 {
     return etcd_ ? etcd_->end_command() : ticket;

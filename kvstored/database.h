@@ -89,6 +89,13 @@ public:
     bool replicated() const { return etcd_ != nullptr; }
     EtcdBackend* etcd() { return etcd_.get(); }  // nullptr without
     void begin_command();
+    // Called by a write command (the doors' dispatchers: Redis's "write"
+    // flag, the memcached and line-protocol writes) before it reads: what it
+    // decides from its reads (SETNX finding the key, add, replace, a cas on
+    // a missing key) is checked with etcd too, so it rests on what etcd
+    // holds rather than on a copy that may be behind. Read commands are
+    // answered from the copy. A no-op without etcd or outside a command.
+    void write_command();
     uint64_t end_command(uint64_t ticket);
     // A ticket that becomes Durable once this host's copy holds every write
     // etcd had committed when sync() was called (one etcd round trip): the

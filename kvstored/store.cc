@@ -394,6 +394,8 @@ size_t Store::find_live(std::string_view key)
 
 std::optional<Store::Entry> Store::get(std::string_view key)
 {
+    if (read_log_)
+        read_log_->emplace_back(key);
     size_t i = find_live(key);
     if (i == kNone)
         return std::nullopt;
@@ -405,6 +407,8 @@ std::optional<Store::Entry> Store::get(std::string_view key)
 
 std::optional<Store::Entry> Store::peek(std::string_view key) const
 {
+    if (read_log_)
+        read_log_->emplace_back(key);
     size_t i = find(key);
     if (i == kNone)
         return std::nullopt;

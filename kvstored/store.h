@@ -244,6 +244,10 @@ public:
     std::optional<Entry> peek_any(std::string_view key, bool* expired = nullptr) const;
     // Up to `limit` expired entries, earliest deadline first: (key, version).
     std::vector<std::pair<std::string, uint64_t>> expired_entries(size_t limit) const;
+    // While `log` is set, get() and peek() (and so contains()) append the key
+    // they look up to it: the keys a write command's answer rests on
+    // (EtcdBackend::write_command). nullptr stops it.
+    void log_reads(std::vector<std::string>* log) { read_log_ = log; }
 
     // Every later version is > v.
     void raise_version_floor(uint64_t v);
@@ -317,6 +321,7 @@ private:
     absl::btree_set<const char*, KeyLess> index_;  // the blocks of slots_, by key
     DeadlineIndex deadlines_;  // (deadline, block) of the blocks that have one
     bool mirror_ = false;  // see set_mirror()
+    std::vector<std::string>* read_log_ = nullptr;  // see log_reads()
     bool ignore_capacity_ = false;  // within apply()
 };
 

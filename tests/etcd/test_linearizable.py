@@ -14,6 +14,7 @@ outcomes), restart them; healthy again. Register keys get unique values
 import os
 import random
 import sys
+import tempfile
 import threading
 import time
 
@@ -32,6 +33,10 @@ COUNTERS = ["ctr-%d" % i for i in range(2)]
 THINK_SECONDS = 0.01
 PHASE_SECONDS = 3.0
 UNKNOWN_PAUSE_SECONDS = 0.2
+# The check normally takes well under a second; a violation is proved only
+# by exhausting the search, which may take much longer: past this it ends
+# "unknown" (a failure) with the history saved, not in ctest's timeout.
+CHECK_SECONDS = 60
 
 
 class Client:
@@ -132,17 +137,22 @@ def body(st, check, args):
     print("history: %d operations (%d with unknown outcome), %d plain reads"
           % (len(rec.ops), len(rec.ops) - known, len(rec.plain_reads)), flush=True)
     check(known > 500, "only %d operations completed: the run proves little" % known)
+    # Kept for a rerun of the check (lincheck.load) when the test fails.
+    saved = os.path.join(tempfile.gettempdir(), "kvstore-linearizable-%d.jsonl" % args.seed)
+    lincheck.save(rec.ops, saved)
     t1 = time.monotonic()
-    verdicts = lincheck.check(rec.ops)
+    verdicts = lincheck.check(rec.ops, deadline=t1 + CHECK_SECONDS)
     for v in verdicts:
         print("  %r" % v, flush=True)
     print("checked in %.2f s" % (time.monotonic() - t1), flush=True)
     violations, unknowns = lincheck.summarize(verdicts)
-    check(not violations, "not linearizable:\n" + "\n".join(v.explain() for v in violations))
-    check(not unknowns, "the checker ran out of steps on %r" % [v.key for v in unknowns])
+    check(not violations, "not linearizable (history: %s):\n" % saved + "\n".join(v.explain() for v in violations))
+    check(not unknowns, "the checker ran out of steps or time on %r (history: %s)" % ([v.key for v in unknowns], saved))
     problems = lincheck.check_sessions(rec.ops, rec.plain_reads)
     check(not problems, "plain reads older than their session's own write:\n  " + "\n  ".join(problems[:10]))
     planted(rec, check)
+    if not check.failures:
+        os.unlink(saved)
 
 
 def planted(rec, check):

@@ -58,17 +58,24 @@ TEST_CASE("a touch that keeps the version (memcached's touch, gat, mg T) reaches
     REQUIRE(eventually({&a, &b}, [&] { return b.store().get("t") && b.store().get("t")->deadline == deadline; }));
 }
 
+namespace {
+
+// The Redis commands' view of a server without one: no clients, no facts.
+struct NoHost final : kv::redis::Host {
+    std::vector<kv::redis::ClientInfo> clients() const override { return {}; }
+    bool kill_client(uint64_t) override { return false; }
+    kv::redis::ServerFacts facts() const override { return {}; }
+};
+
+}  // namespace
+
 TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothing changes", "[etcd]")
 {
     // etcd refuses a range delete beside a put in one transaction, and the
     // copy would show the flush to later reads in the queue only once
     // committed: MULTI FLUSHALL SET EXEC used to fail as "ERR unavailable
     // ... duplicate key given in txn request".
-    struct NoHost final : kv::redis::Host {
-        std::vector<kv::redis::ClientInfo> clients() const override { return {}; }
-        bool kill_client(uint64_t) override { return false; }
-        kv::redis::ServerFacts facts() const override { return {}; }
-    } host;
+    NoHost host;
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("flushmulti"));
     Database a(100, cfg);
@@ -297,4 +304,90 @@ TEST_CASE("a delete of a key this copy has not seen yet is checked with etcd, no
     b.begin_command();
     b.erase("never", erased);
     CHECK(settle(b, b.end_command(0)) == Database::Durability::Durable);
+}
+
+TEST_CASE("a write command that writes nothing because of what it read is checked with etcd", "[etcd]")
+{
+    // SETNX finding the key, as add and replace do, writes nothing: its
+    // answer rests on the copy, which may not have seen another host's
+    // delete yet.
+    NoHost host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("setnx"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "lock", "a", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "lock") == "a"; }));
+    a.begin_command();
+    bool erased = false;
+    REQUIRE(settle(a, a.end_command(a.erase("lock", erased))) == Database::Durability::Durable);
+    REQUIRE(value_of(b, "lock") == "a");  // b has not taken its deliveries yet
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx{b, stats, limits, host, kv::system_clock()};
+    auto run = [&](std::vector<std::string_view> args, std::string& out) {
+        out.clear();
+        b.begin_command();
+        return b.end_command(kv::redis::execute(args, session, ctx, out));
+    };
+    std::string out;
+    uint64_t t = run({"SETNX", "lock", "b"}, out);
+    CHECK(out == ":0\r\n");  // the copy's answer...
+    REQUIRE(t != 0);  // ...which etcd must confirm: it was 0, answered at once
+    CHECK(settle(b, t) == Database::Durability::Retry);
+    // Run again on the copy that caught up: the lock is free.
+    t = run({"SETNX", "lock", "b"}, out);
+    CHECK(out == ":1\r\n");
+    CHECK(settle(b, t) == Database::Durability::Durable);
+    // Taken now, and etcd agrees: Durable, one round trip.
+    t = run({"SETNX", "lock", "c"}, out);
+    CHECK(out == ":0\r\n");
+    REQUIRE(t != 0);
+    CHECK(settle(b, t) == Database::Durability::Durable);
+    // A read command is answered from the copy: no ticket.
+    CHECK(run({"GET", "lock"}, out) == 0);
+    CHECK(out == "$1\r\nb\r\n");
+    // A transaction that writes rests on the keys it read before its write.
+    REQUIRE(run({"MULTI"}, out) == 0);
+    run({"GET", "lock"}, out);
+    run({"SET", "other", "1"}, out);
+    REQUIRE(eventually({&a}, [&] { return value_of(a, "lock") == "b"; }));
+    a.begin_command();
+    REQUIRE(settle(a, a.end_command(a.erase("lock", erased))) == Database::Durability::Durable);
+    REQUIRE(value_of(b, "lock") == "b");
+    t = run({"EXEC"}, out);
+    REQUIRE(t != 0);
+    CHECK(settle(b, t) == Database::Durability::Retry);
+    CHECK(value_of(b, "other") == "(absent)");
+}
+
+TEST_CASE("a new key refused as full is checked with etcd's count (another host deleted a key)", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("fullcheck"));
+    Database a(2, cfg), b(2, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "k1", "v", r)) == Database::Durability::Durable);
+    REQUIRE(settle(a, put(a, "k2", "v", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k2") == "v"; }));
+    a.begin_command();
+    bool erased = false;
+    REQUIRE(settle(a, a.end_command(a.erase("k1", erased))) == Database::Durability::Durable);
+    REQUIRE(value_of(b, "k1") == "v");  // b has not seen the delete
+    uint64_t t = put(b, "k3", "v", r);
+    CHECK(r == kv::Store::PutResult::Full);  // the copy's answer...
+    REQUIRE(t != 0);
+    // ...which etcd's count does not confirm (without the count's compare,
+    // only "k3 absent" was checked: Durable, a wrong "full").
+    CHECK(settle(b, t) == Database::Durability::Retry);
+    t = put(b, "k3", "v", r);  // again, on the copy that caught up
+    CHECK(r == kv::Store::PutResult::Inserted);
+    CHECK(settle(b, t) == Database::Durability::Durable);
+    // Really full now, and etcd agrees: Durable.
+    t = put(b, "k4", "v", r);
+    CHECK(r == kv::Store::PutResult::Full);
+    REQUIRE(t != 0);
+    CHECK(settle(b, t) == Database::Durability::Durable);
+    CHECK(value_of(a, "k4") == "(absent)");
 }

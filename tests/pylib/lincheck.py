@@ -27,14 +27,18 @@ always be linearized last without changing anyone's result, so the search
 succeeds as soon as every operation with a known outcome is linearized: an
 unknown operation that never took effect is "linearized at the end".
 
-The search is bounded (max_steps per key): when the budget runs out the
-verdict is "unknown", never "ok".
+The search is bounded (max_steps per key, and optionally a deadline on the
+monotonic clock for the whole check): when the budget runs out the verdict
+is "unknown", never "ok". A violation is proved only by exhausting the
+search, so a violating key with many unknown outcomes is where it runs out.
 
 Run the checker's own tests: /usr/bin/python3 tests/etcd/test_lincheck.py
 """
 
 import collections
+import json
 import math
+import time
 
 INF = math.inf
 
@@ -127,8 +131,9 @@ class Verdict:
         return "\n".join(lines)
 
 
-def check_key(key, ops, initial=None, max_steps=1000000):
-    """Checks one key's history (a list of Op); a Verdict."""
+def check_key(key, ops, initial=None, max_steps=1000000, deadline=INF):
+    """Checks one key's history (a list of Op); a Verdict. deadline: a
+    time.monotonic() past which the search gives up ("unknown")."""
     ops = sorted(ops, key=lambda o: o.invoke)
     n = len(ops)
     for i, o in enumerate(ops):
@@ -170,7 +175,7 @@ def check_key(key, ops, initial=None, max_steps=1000000):
         stack.append((mask, state, order, cands, pos + 1))
         i = cands[pos]
         steps += 1
-        if steps > max_steps:
+        if steps > max_steps or (steps % 4096 == 0 and time.monotonic() > deadline):
             return Verdict(key, "unknown", steps, ops, [ops[j] for j in best[1]])
         ok, nxt = step(state, ops[i])
         if not ok:
@@ -207,18 +212,38 @@ def _candidates(ops, mask):
            [o.index for o in out if o.invoke <= min_complete and not o.known]
 
 
-def check(history, initial=None, max_steps=1000000):
+def check(history, initial=None, max_steps=1000000, deadline=INF):
     """Checks a whole history (Ops of any keys), key by key; the list of
     Verdicts (one per key). initial: the state every key starts in (None:
-    absent), or a dict key -> state."""
+    absent), or a dict key -> state. deadline: as for check_key, for all
+    keys together."""
     by_key = collections.defaultdict(list)
     for op in history:
         by_key[op.key].append(op)
     out = []
     for key in sorted(by_key):
         init = initial.get(key) if isinstance(initial, dict) else initial
-        out.append(check_key(key, by_key[key], init, max_steps))
+        out.append(check_key(key, by_key[key], init, max_steps, deadline))
     return out
+
+
+def save(history, path):
+    """Writes a history (Ops) as JSON lines, for load() and a rerun of the
+    check outside the test."""
+    with open(path, "w") as f:
+        for o in history:
+            f.write(json.dumps([o.process, o.key, o.kind, o.arg, o.invoke,
+                                None if o.complete == INF else o.complete, o.result]) + "\n")
+
+
+def load(path):
+    """The Ops save() wrote."""
+    ops = []
+    with open(path) as f:
+        for line in f:
+            p, k, kind, arg, inv, comp, res = json.loads(line)
+            ops.append(Op(p, k, kind, tuple(arg) if isinstance(arg, list) else arg, inv, comp, res))
+    return ops
 
 
 def summarize(verdicts):

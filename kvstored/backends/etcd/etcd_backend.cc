@@ -167,7 +167,16 @@ void EtcdBackend::begin_command()
 {
     in_command_ = true;
     command_clear_ = false;
+    command_full_ = false;
     touched_.clear();
+    read_keys_.clear();
+    store_.log_reads(nullptr);
+}
+
+void EtcdBackend::write_command()
+{
+    if (in_command_)
+        store_.log_reads(&read_keys_);
 }
 
 void EtcdBackend::touch(std::string_view key)
@@ -209,6 +218,7 @@ uint64_t EtcdBackend::put(std::string_view key, std::string_view value, int64_t 
         store_.apply_erase(key);
         result = Store::PutResult::Full;
     }
+    command_full_ = command_full_ || result == Store::PutResult::Full;
     return own ? end_command() : 0;
 }
 
@@ -243,6 +253,7 @@ uint64_t EtcdBackend::clear()
 
 EtcdBackend::Command EtcdBackend::seal()
 {
+    store_.log_reads(nullptr);
     Command c;
     c.clear = command_clear_;
     for (const auto& [key, before] : touched_) {
@@ -281,6 +292,24 @@ EtcdBackend::Command EtcdBackend::seal()
         c.count_delta += (!existed && now) ? 1 : (existed && !now) ? -1 : 0;
         c.keys.push_back(key);
     }
+    // The keys a write command only read: each as the copy holds it, which
+    // etcd confirms or the command runs again (a clear makes them moot).
+    std::sort(read_keys_.begin(), read_keys_.end());
+    read_keys_.erase(std::unique(read_keys_.begin(), read_keys_.end()), read_keys_.end());
+    for (const std::string& key : read_keys_) {
+        if (c.clear || touched_.contains(key))
+            continue;
+        auto now = store_.peek_any(key);
+        c.compares.push_back(now ? compare(data_prefix_ + key, etcd::Compare::Target::Mod,
+                                           static_cast<int64_t>(now->version))
+                                 : compare(data_prefix_ + key, etcd::Compare::Target::Create, 0));
+        c.keys.push_back(key);
+    }
+    read_keys_.clear();
+    // "full" rests on the copy's count, which may not have seen another
+    // host's deletes: the count is compared too (fill_slot). A command that
+    // wrote something as well goes without (its own creates are reserved).
+    c.count_read = command_full_ && c.ops.empty() && !c.clear;
     // The copy goes back to what etcd holds; the watch brings the rest.
     for (const auto& [key, before] : touched_)
         undo(key, before);
@@ -292,7 +321,7 @@ uint64_t EtcdBackend::end_command()
 {
     in_command_ = false;
     Command c = seal();
-    if (c.ops.empty() && c.compares.empty() && !c.clear)
+    if (c.ops.empty() && c.compares.empty() && !c.clear && !c.count_read)
         return 0;
     c.ticket = new_ticket();
     uint64_t ticket = c.ticket;
@@ -317,8 +346,9 @@ std::string EtcdBackend::too_large(const Command& c) const
     if (c.ops.size() <= kMaxBatchOps && c.compares.size() <= kMaxBatchOps && bytes <= kMaxBatchBytes)
         return "";
     return "this command writes " + std::to_string(c.ops.size()) + " keys (" + std::to_string(bytes)
-        + " bytes); with the etcd backend one command writes at most " + std::to_string(kMaxBatchOps) + " keys and "
-        + std::to_string(kMaxBatchBytes >> 20) + " MiB";
+        + " bytes) and depends on " + std::to_string(c.compares.size())
+        + "; with the etcd backend one command writes or depends on at most " + std::to_string(kMaxBatchOps)
+        + " keys, and writes at most " + std::to_string(kMaxBatchBytes >> 20) + " MiB";
 }
 
 uint64_t EtcdBackend::new_ticket()
@@ -521,8 +551,9 @@ bool EtcdBackend::sendable(const Command& c, const std::set<std::string, std::le
     for (const auto& k : c.keys)
         if (busy_keys_.contains(k) || taken.contains(k))
             return false;
-    if (c.count_delta != 0 || c.clear)
-        return !count_in_flight_ && applied_revision_ >= count_wait_revision_;
+    if (c.count_delta != 0 || c.clear || c.count_read)
+        return !count_in_flight_ && applied_revision_ >= count_wait_revision_
+            && (!c.count_read || reserved_.empty());  // "full" counted this host's creates on their way
     return true;
 }
 
@@ -533,7 +564,7 @@ bool EtcdBackend::fill_slot(size_t slot)
     std::set<std::string, std::less<>> keys;
     int64_t delta = 0;
     size_t bytes = 0;
-    bool clear = false, count = false;
+    bool clear = false, count = false, full_check = false;
     for (auto it = queued_.begin(); it != queued_.end();) {
         Command& c = *it;
         if (state(c.ticket) != State::Pending) {  // answered already (forget_old_tickets)
@@ -545,6 +576,13 @@ bool EtcdBackend::fill_slot(size_t slot)
         // else it runs again, against the copy that now knows.
         if (c.count_delta > 0
             && static_cast<int64_t>(count_known_) + delta + c.count_delta > static_cast<int64_t>(store_.capacity())) {
+            resolve(c.ticket, State::Retry);
+            it = queued_.erase(it);
+            continue;
+        }
+        // And a "full" must still be so (another host's deletes since).
+        if (c.count_read && sendable(c, keys)
+            && static_cast<int64_t>(count_known_) + delta < static_cast<int64_t>(store_.capacity())) {
             resolve(c.ticket, State::Retry);
             it = queued_.erase(it);
             continue;
@@ -577,7 +615,8 @@ bool EtcdBackend::fill_slot(size_t slot)
             txn.success.push_back(std::move(del));
             clear = true;
         }
-        count = count || c.count_delta != 0 || c.clear;
+        count = count || c.count_delta != 0 || c.clear || c.count_read;
+        full_check = full_check || c.count_read;
         for (auto& cmp : c.compares)
             txn.compare.push_back(std::move(cmp));
         for (auto& op : c.ops)
@@ -592,12 +631,14 @@ bool EtcdBackend::fill_slot(size_t slot)
         return false;
     if (clear) {
         txn.success.push_back(put_op(count_key_, etcd::count_text(0)));
-    } else if (delta != 0) {
+    } else if (delta != 0 || full_check) {
         txn.compare.push_back(count_exists_
                                   ? compare(count_key_, etcd::Compare::Target::Value, 0, etcd::count_text(count_known_))
                                   : compare(count_key_, etcd::Compare::Target::Create, 0));
         int64_t after = static_cast<int64_t>(count_known_) + delta;
-        txn.success.push_back(put_op(count_key_, etcd::count_text(static_cast<uint64_t>(std::max<int64_t>(after, 0)))));
+        if (delta != 0)
+            txn.success.push_back(
+                put_op(count_key_, etcd::count_text(static_cast<uint64_t>(std::max<int64_t>(after, 0)))));
     }
     // The failure branch (and a sync alone) reads the prefix's newest
     // revision: the copy must reach it before a command runs again.

@@ -72,6 +72,13 @@ public:
     // The writes return 0 within a command (end_command gives its ticket)
     // and the ticket of the command they make on their own outside one.
     void begin_command();
+    // The command running decides what to write from what it reads (a SETNX
+    // that finds the key writes nothing, a cas that finds another version):
+    // from here to end_command every key it reads is checked with etcd
+    // along with its writes, so its answer rests on what etcd holds, not on
+    // a copy that may be behind. Read-only commands never call it: they are
+    // answered from the copy.
+    void write_command();
     uint64_t end_command();
     uint64_t put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
                  Store::PutResult& result);
@@ -114,9 +121,11 @@ private:
         uint64_t ticket = 0;
         std::vector<etcd::Compare> compares;
         std::vector<etcd::Op> ops;
-        std::vector<std::string> keys;  // every key it writes
+        std::vector<std::string> keys;  // every key it writes or depends on (one per compare)
         std::vector<std::string> creates;  // keys it creates (reserved against the capacity)
         int64_t count_delta = 0;  // creates minus deletes
+        // It wrote nothing and answered "full": etcd's count must confirm it.
+        bool count_read = false;
         bool clear = false;
         bool internal = false;  // the expiry's own deletes: nobody waits
     };
@@ -168,7 +177,9 @@ private:
     // The command running now.
     bool in_command_ = false;
     bool command_clear_ = false;
+    bool command_full_ = false;  // a put in the command was refused for the capacity
     std::map<std::string, Before, std::less<>> touched_;
+    std::vector<std::string> read_keys_;  // a write command's reads (Store::log_reads)
 
     uint64_t next_ticket_ = 1;
     std::unordered_map<uint64_t, Ticket> tickets_;

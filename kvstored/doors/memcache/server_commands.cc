@@ -28,6 +28,7 @@ struct Command {
     int max_tokens;
     Handler handler;
     bool storage;  // the parser has read its data block (Request::storage)
+    bool writes = false;  // Database::write_command
 };
 
 constexpr Command kCommands[] = {
@@ -36,17 +37,17 @@ constexpr Command kCommands[] = {
     {"gat", 2, -1, retrieval_command, false},
     {"gats", 2, -1, retrieval_command, false},
     {"bget", 2, -1, retrieval_command, false},  // memcached still answers this ancient alias of get
-    {"set", 5, 6, storage_command, true},
-    {"add", 5, 6, storage_command, true},
-    {"replace", 5, 6, storage_command, true},
-    {"append", 5, 6, storage_command, true},
-    {"prepend", 5, 6, storage_command, true},
-    {"cas", 6, 7, storage_command, true},
-    {"delete", 2, 4, delete_command, false},
-    {"incr", 3, 4, incr_command, false},
-    {"decr", 3, 4, decr_command, false},
-    {"touch", 3, 4, touch_command, false},
-    {"flush_all", 1, 3, flush_all_command, false},
+    {"set", 5, 6, storage_command, true, true},
+    {"add", 5, 6, storage_command, true, true},
+    {"replace", 5, 6, storage_command, true, true},
+    {"append", 5, 6, storage_command, true, true},
+    {"prepend", 5, 6, storage_command, true, true},
+    {"cas", 6, 7, storage_command, true, true},
+    {"delete", 2, 4, delete_command, false, true},
+    {"incr", 3, 4, incr_command, false, true},
+    {"decr", 3, 4, decr_command, false, true},
+    {"touch", 3, 4, touch_command, false, true},
+    {"flush_all", 1, 3, flush_all_command, false, true},
     {"version", 1, -1, version_command, false},
     {"verbosity", 2, 3, verbosity_command, false},
     {"quit", 1, -1, quit_command, false},
@@ -55,9 +56,9 @@ constexpr Command kCommands[] = {
     {"shutdown", 1, -1, shutdown_command, false},
     // The meta commands check their own tokens (meta.cc).
     {"mg", 1, -1, meta_get, false},
-    {"ms", 1, -1, meta_set, false},
-    {"md", 1, -1, meta_delete, false},
-    {"ma", 1, -1, meta_arithmetic, false},
+    {"ms", 1, -1, meta_set, false, true},
+    {"md", 1, -1, meta_delete, false, true},
+    {"ma", 1, -1, meta_arithmetic, false, true},
     {"mn", 1, -1, meta_noop, false},
     {"me", 1, -1, meta_debug, false},
 };
@@ -235,6 +236,8 @@ uint64_t execute(const Request& req, Session& session, Context& ctx, std::string
         reply_line(out, false, "ERROR");
         return 0;
     }
+    if (c->writes)
+        ctx.db.write_command();
     return c->handler(req, session, ctx, out);
 }
 

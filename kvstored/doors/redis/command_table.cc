@@ -165,18 +165,6 @@ const Table& table()
     return t;
 }
 
-bool has_flag(const CommandSpec& spec, std::string_view flag)
-{
-    std::string_view f = spec.flags;
-    while (!f.empty()) {
-        size_t space = f.find(' ');
-        if (f.substr(0, space) == flag)
-            return true;
-        f = space == std::string_view::npos ? std::string_view{} : f.substr(space + 1);
-    }
-    return false;
-}
-
 // As C's "%.*s" prints an argument: up to its first NUL byte.
 std::string_view c_string(std::string_view s, size_t max)
 {
@@ -220,6 +208,19 @@ bool runs_inside_multi(const CommandSpec& spec)
 }
 
 }  // namespace
+
+bool has_flag(const CommandSpec& spec, std::string_view flag)
+{
+    std::string_view f = spec.flags;
+    while (!f.empty()) {
+        size_t space = f.find(' ');
+        if (f.substr(0, space) == flag)
+            return true;
+        f = space == std::string_view::npos ? std::string_view{} : f.substr(space + 1);
+    }
+    return false;
+}
+
 
 std::span<const CommandSpec* const> top_level_commands()
 {
@@ -272,6 +273,8 @@ void run_command(const CommandSpec& spec, Args args, Session& session, Context& 
                 return;
             }
     }
+    if (ctx.db.replicated() && has_flag(spec, "write"))
+        ctx.db.write_command();
     spec.handler(args, session, ctx, reply, ticket);
     if (reply.overflowed()) {
         out.resize(start);

@@ -35,6 +35,9 @@ struct CommandSpec {
     Handler handler;  // null for a container (CLIENT, CONFIG): it has subcommands
 };
 
+// Whether Redis's flags for the command include `flag` ("write", "no_multi").
+bool has_flag(const CommandSpec& spec, std::string_view flag);
+
 // Every top-level command, in the table's order (COMMAND, COMMAND COUNT).
 std::span<const CommandSpec* const> top_level_commands();
 // A command or subcommand by name, any case ("get", "CLIENT|kill"); null

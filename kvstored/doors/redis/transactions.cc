@@ -143,6 +143,13 @@ void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t
             }
         }
     }
+    // A transaction that writes rests on every key it reads, the reads
+    // queued before its first write included.
+    for (size_t i = 0; i < session.queued.size() && ctx.db.replicated(); ++i) {
+        std::vector<std::string_view> args(session.queued[i].begin(), session.queued[i].end());
+        if (const CommandSpec* spec = resolve_command(args); spec && has_flag(*spec, "write"))
+            ctx.db.write_command();
+    }
     unwatch_all(session);
     // The session stays in MULTI while its queue runs, as in Redis (CLIENT
     // INFO inside EXEC shows flags=x and the queue's length).
