@@ -171,6 +171,34 @@ def budget():
     expect("with budget the same history is a violation", h, "violation")
 
 
+def fault_runs():
+    # A quorum loss leaves dozens of writes and incrs of unknown outcome, all
+    # pending to the end. Each shape must be decided in a few thousand
+    # steps: the unknown incrs of one delta are interchangeable, and values
+    # nobody read or compared are one state (etcd/linearizable took minutes
+    # on such histories and timed out).
+    h = [incr(p, 1 + p % 3, 1 + p * 0.01, U, None) for p in range(30)]
+    h += [incr(100, 2, 0, 0.5, "2"), r(101, "5", 2, 3), incr(100, 1, 4, 5, "6")]
+    expect("30 unknown incrs, 3 of them counted", h, "ok", max_steps=5000)
+    h += [r(102, "7", 6, 7), r(103, "6", 8, 9)]
+    expect("30 unknown incrs, then the counter goes back", h, "violation", max_steps=100000)
+    h = [w(p, "lost-%d" % p, 1 + p * 0.01, U) for p in range(40)]
+    h += [w(100, "a", 0, 0.5), r(101, "a", 2, 3), cas(102, "a", "b", 4, 5, "ok"), r(101, "b", 6, 7)]
+    expect("40 unknown writes nobody read", h, "ok", max_steps=5000)
+    h.append(r(101, "a", 8, 9))
+    expect("40 unknown writes nobody read, then a stale read", h, "violation", max_steps=100000)
+    # Values nobody read still tell "present" from "absent".
+    h = [delete(1, 0, 1, "not_found"), w(2, "x", 2, U), delete(3, 4, 5, "ok"), r(4, None, 6, 7)]
+    expect("an unread unknown write seen by a delete", h, "ok")
+    h = [delete(1, 0, 1, "not_found"), w(2, "x", 2, U), w(5, "y", 2, U), delete(3, 4, 5, "ok"),
+         delete(3, 6, 7, "ok"), r(4, None, 8, 9)]
+    expect("two unread unknown writes, deleted twice", h, "ok")
+    h = [delete(1, 0, 1, "not_found"), w(2, "x", 2, 3), delete(3, 4, 5, "ok"), delete(3, 6, 7, "ok")]
+    expect("one write deleted twice", h, "violation")
+    h = [w(1, "x", 0, 1), w(2, "y", 2, 3), cas(3, "z", "w", 4, 5, "not_found")]
+    expect("cas not_found on a key holding an unread value", h, "violation")
+
+
 def sessions():
     hist = [w(1, "a", 0, 1), w(2, "b", 0.5, 0.8)]
     ok = [SessionRead(1, "k", 2, 3, "a")]
@@ -207,6 +235,7 @@ def main():
     handmade()
     randomized(args.seed)
     budget()
+    fault_runs()
     sessions()
     for f in failures:
         print("FAIL: %s" % f, flush=True)

@@ -138,9 +138,11 @@ def check_key(key, ops, initial=None, max_steps=1000000, deadline=INF):
     n = len(ops)
     for i, o in enumerate(ops):
         o.index = i
+    real = ops
+    ops = _unobserved_as_one(ops, initial)
     must = sum(1 << i for i, o in enumerate(ops) if o.known)
     if must == 0:
-        return Verdict(key, "ok", 0, ops)
+        return Verdict(key, "ok", 0, real)
     # The cache: (linearized ops of known outcome, state) -> the sets of
     # unknown-outcome ops linearized with them that were explored. An
     # unknown op is optional and never blocks another (it completes at
@@ -167,7 +169,7 @@ def check_key(key, ops, initial=None, max_steps=1000000, deadline=INF):
     while stack:
         mask, state, order, cands, pos = stack.pop()
         if mask & must == must:
-            return Verdict(key, "ok", steps, ops, [ops[i] for i in order])
+            return Verdict(key, "ok", steps, real, [real[i] for i in order])
         if pos >= len(cands):
             if len(order) >= best[0]:
                 best = (len(order), order, cands)
@@ -176,7 +178,7 @@ def check_key(key, ops, initial=None, max_steps=1000000, deadline=INF):
         i = cands[pos]
         steps += 1
         if steps > max_steps or (steps % 4096 == 0 and time.monotonic() > deadline):
-            return Verdict(key, "unknown", steps, ops, [ops[j] for j in best[1]])
+            return Verdict(key, "unknown", steps, real, [real[j] for j in best[1]])
         ok, nxt = step(state, ops[i])
         if not ok:
             continue
@@ -186,7 +188,44 @@ def check_key(key, ops, initial=None, max_steps=1000000, deadline=INF):
         if visited(m2, nxt):
             continue
         stack.append((m2, nxt, order + (i,), _candidates(ops, m2), 0))
-    return Verdict(key, "violation", steps, ops, [ops[j] for j in best[1]], [ops[j] for j in best[2]])
+    return Verdict(key, "violation", steps, real, [real[j] for j in best[1]], [real[j] for j in best[2]])
+
+
+# The state of a register holding a value no operation ever looks for.
+_UNOBSERVED = object()
+
+
+def _unobserved_as_one(ops, initial):
+    """The history (same order and indices) with every written value that
+    no read returned and no cas expected replaced by one placeholder: no
+    result can tell such values apart (a read would have returned one; a
+    cas or delete sees only "present, not the expected one"), and then the
+    unknown writes of a fault run collapse into one state and one candidate
+    shape instead of one each. Counters (incr reads the number) are left
+    as they are."""
+    if any(o.kind == "incr" for o in ops):
+        return ops
+    observed = {initial}
+    for o in ops:
+        if o.kind == "read" and o.known:
+            observed.add(o.result)
+        elif o.kind == "cas":
+            observed.add(o.arg[0])
+
+    def canon(v):
+        return v if v in observed else _UNOBSERVED
+
+    out = []
+    for o in ops:
+        arg = o.arg
+        if o.kind == "write":
+            arg = canon(arg)
+        elif o.kind == "cas":
+            arg = (arg[0], canon(arg[1]))
+        c = Op(o.process, o.key, o.kind, arg, o.invoke, None if not o.known else o.complete, o.result)
+        c.index = o.index
+        out.append(c)
+    return out
 
 
 def _candidates(ops, mask):
@@ -208,8 +247,17 @@ def _candidates(ops, mask):
         out.append(o)
         if o.complete < min_complete:
             min_complete = o.complete
-    return [o.index for o in out if o.invoke <= min_complete and o.known] + \
-           [o.index for o in out if o.invoke <= min_complete and not o.known]
+    # Unknown-outcome operations of one kind and argument (incr 2, delete)
+    # are interchangeable once they may come next: each completes at
+    # infinity, so each stays a candidate from here on. Trying only the
+    # first of each turns the 2^n subsets of a fault run's unknown incrs
+    # into a few sums.
+    unknown, shapes = [], set()
+    for o in out:
+        if not o.known and o.invoke <= min_complete and (o.kind, o.arg) not in shapes:
+            shapes.add((o.kind, o.arg))
+            unknown.append(o.index)
+    return [o.index for o in out if o.invoke <= min_complete and o.known] + unknown
 
 
 def check(history, initial=None, max_steps=1000000, deadline=INF):
