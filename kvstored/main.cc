@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "admin_cli.h"
+#include "backends/etcd/etcd_client.h"
 #include "command.h"
 #include "daemon.h"
 #include "log.h"
@@ -201,38 +202,6 @@ gid_t group_by_name(const std::string& option, const std::string& name)
     return g->gr_gid;
 }
 
-// Why `endpoint` is not http://HOST:PORT[/], or "" when it is. (The same rule
-// as etcd::check_endpoints in backends/etcd/etcd_client.h, which the client's
-// branch implements: switch to it once merged.)
-std::string endpoint_problem(const std::string& endpoint)
-{
-    constexpr std::string_view kScheme = "http://";
-    if (endpoint.empty())
-        return "an empty endpoint (two commas in a row?)";
-    const std::string bad = endpoint + ": not http://HOST:PORT ";
-    if (!endpoint.starts_with(kScheme))
-        return bad + "(only http:// is supported)";
-    std::string_view rest = std::string_view(endpoint).substr(kScheme.size());
-    if (rest.ends_with('/'))
-        rest.remove_suffix(1);
-    if (rest.find('/') != std::string_view::npos)
-        return bad + "(no path after the port)";
-    // An IPv6 address is bracketed ([::1]:2379): the port follows the ']'.
-    size_t colon = rest.starts_with('[') ? rest.find("]:") + 1 : rest.rfind(':');
-    if (colon == std::string_view::npos || (colon == 0 && rest.starts_with('[')))
-        return bad + "(no port)";
-    if (colon == 0)
-        return bad + "(no host)";
-    std::string_view host = rest.substr(0, colon), port = rest.substr(colon + 1);
-    for (char ch : host)
-        if (ch <= ' ' || ch >= 0x7f || ch == '@' || ch == '?' || ch == '#')
-            return bad + "(a user part or an odd byte in the host)";
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos
-        || std::stoul(std::string(port)) == 0 || std::stoul(std::string(port)) > 65535)
-        return bad + "(the port must be 1 to 65535)";
-    return "";
-}
-
 // Why `prefix` cannot be an --etcd-prefix, or "" when it can.
 std::string prefix_problem(const std::string& prefix)
 {
@@ -272,7 +241,7 @@ void check_backend(const RunOptions& o)
         throw UsageError("--backend etcd needs --etcd-endpoints URL,URL,... (each member's http://HOST:PORT)"
                          + std::string(see));
     for (const std::string& e : o.etcd_endpoints)
-        if (std::string why = endpoint_problem(e); !why.empty())
+        if (std::string why = kv::etcd::endpoint_problem(e); !why.empty())
             throw UsageError("--etcd-endpoints: " + why);
     if (std::string why = prefix_problem(o.etcd_prefix); !why.empty())
         throw UsageError("--etcd-prefix " + o.etcd_prefix + ": " + why);

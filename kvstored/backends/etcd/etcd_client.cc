@@ -92,27 +92,42 @@ long remaining_ms(Clock::time_point deadline)
 
 }  // namespace
 
+std::string endpoint_problem(const std::string& endpoint)
+{
+    constexpr std::string_view kScheme = "http://";
+    if (endpoint.empty())
+        return "an empty endpoint (two commas in a row?)";
+    const std::string bad = endpoint + ": not http://HOST:PORT ";
+    if (!endpoint.starts_with(kScheme))
+        return bad + "(only http:// is supported)";
+    std::string_view rest = std::string_view(endpoint).substr(kScheme.size());
+    if (rest.ends_with('/'))
+        rest.remove_suffix(1);
+    if (rest.find('/') != std::string_view::npos)
+        return bad + "(no path after the port)";
+    // An IPv6 address is bracketed ([::1]:2379): the port follows the ']'.
+    size_t colon = rest.starts_with('[') ? rest.find("]:") + 1 : rest.rfind(':');
+    if (colon == std::string_view::npos || (colon == 0 && rest.starts_with('[')))
+        return bad + "(no port)";
+    if (colon == 0)
+        return bad + "(no host)";
+    std::string_view host = rest.substr(0, colon), port = rest.substr(colon + 1);
+    for (char ch : host)
+        if (ch <= ' ' || ch >= 0x7f || ch == '@' || ch == '?' || ch == '#')
+            return bad + "(a user part or an odd byte in the host)";
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos
+        || std::stoul(std::string(port)) == 0 || std::stoul(std::string(port)) > 65535)
+        return bad + "(the port must be 1 to 65535)";
+    return "";
+}
+
 void check_endpoints(const std::vector<std::string>& endpoints)
 {
     if (endpoints.empty())
         throw std::invalid_argument("etcd endpoints: none given");
-    for (const auto& e : endpoints) {
-        std::string_view s = e;
-        if (s.rfind("http://", 0) != 0)
-            throw std::invalid_argument("etcd endpoint " + e + ": not http://HOST:PORT (only http:// is supported)");
-        s.remove_prefix(7);
-        if (!s.empty() && s.back() == '/')
-            s.remove_suffix(1);
-        auto colon = s.rfind(':');
-        if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size())
-            throw std::invalid_argument("etcd endpoint " + e + ": not http://HOST:PORT");
-        auto host = s.substr(0, colon);
-        auto port = s.substr(colon + 1);
-        if (host.find('/') != std::string_view::npos || port.size() > 5
-            || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })
-            || std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535)
-            throw std::invalid_argument("etcd endpoint " + e + ": not http://HOST:PORT");
-    }
+    for (const auto& e : endpoints)
+        if (std::string why = endpoint_problem(e); !why.empty())
+            throw std::invalid_argument("etcd endpoint " + why);
 }
 
 struct EtcdClient::Curl {

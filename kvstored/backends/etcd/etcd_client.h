@@ -32,8 +32,12 @@ struct ClientConfig {
     std::chrono::milliseconds connect_timeout{500};
 };
 
-// Throws std::invalid_argument naming the endpoint when one is not
-// http://HOST:PORT (a trailing slash allowed).
+// Why `endpoint` is not http://HOST:PORT[/] (an IPv6 host bracketed), or ""
+// when it is: "<endpoint>: not http://HOST:PORT (<what is wrong>)". The
+// command line and the client check with this one rule.
+std::string endpoint_problem(const std::string& endpoint);
+// Throws std::invalid_argument with endpoint_problem() for the first bad
+// endpoint, or when there is none.
 void check_endpoints(const std::vector<std::string>& endpoints);
 
 class EtcdClient {
