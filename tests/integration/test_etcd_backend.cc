@@ -11,7 +11,10 @@
 #include <thread>
 
 #include "backends/etcd/etcd_backend.h"
+#include "commands.h"
 #include "database.h"
+#include "doors/memcache/memcache_commands.h"
+#include "doors/memcache/text_parser.h"
 #include "doors/redis/redis_commands.h"
 #include "etcd_hosts.h"
 #include "etcd_process.h"
@@ -390,4 +393,67 @@ TEST_CASE("a new key refused as full is checked with etcd's count (another host 
     REQUIRE(t != 0);
     CHECK(settle(b, t) == Database::Durability::Durable);
     CHECK(value_of(a, "k4") == "(absent)");
+}
+
+TEST_CASE("memcached add and the line protocol's add finding a deleted key run again", "[etcd]")
+{
+    struct NoMemcacheHost final : kv::memcache::Host {
+        kv::ServerFacts facts() const override { return {}; }
+        uint64_t flush_at(int64_t) override { return 0; }
+    } host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("addrerun"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Stats stats;
+    kv::Limits limits{64};
+    // Host a deletes `key` after b's copy saw it: b's add answers from that
+    // copy, and etcd must send it back.
+    auto stale_on_b = [&](const std::string& key) {
+        kv::Store::PutResult r;
+        REQUIRE(settle(a, put(a, key, "a", r)) == Database::Durability::Durable);
+        REQUIRE(eventually({&a, &b}, [&] { return value_of(b, key) == "a"; }));
+        bool erased = false;
+        a.begin_command();
+        REQUIRE(settle(a, a.end_command(a.erase(key, erased))) == Database::Durability::Durable);
+        REQUIRE(value_of(b, key) == "a");
+    };
+    SECTION("memcached")
+    {
+        stale_on_b("mc");
+        kv::memcache::Session session;
+        kv::memcache::Context ctx{b, stats, limits, host, kv::system_clock()};
+        kv::memcache::Request req;
+        req.tokens = {"add", "mc", "0", "0", "1"};
+        req.storage = req.has_data = true;
+        req.key = "mc";
+        req.data = "b";
+        std::string out;
+        b.begin_command();
+        uint64_t t = b.end_command(kv::memcache::execute(req, session, ctx, out));
+        CHECK(out == "NOT_STORED\r\n");
+        REQUIRE(t != 0);
+        CHECK(settle(b, t) == Database::Durability::Retry);
+        out.clear();
+        b.begin_command();
+        t = b.end_command(kv::memcache::execute(req, session, ctx, out));
+        CHECK(out == "STORED\r\n");
+        CHECK(settle(b, t) == Database::Durability::Durable);
+    }
+    SECTION("line protocol")
+    {
+        stale_on_b("line");
+        std::optional<kv::Listing> listing;
+        kv::wire::Request req{kv::wire::Op::Add, "line", "b"};
+        std::string out;
+        b.begin_command();
+        uint64_t t = b.end_command(kv::execute(req, b, stats, limits, out, listing));
+        CHECK(out == "EXISTS\n");
+        REQUIRE(t != 0);
+        CHECK(settle(b, t) == Database::Durability::Retry);
+        out.clear();
+        b.begin_command();
+        t = b.end_command(kv::execute(req, b, stats, limits, out, listing));
+        CHECK(out == "OK\n");
+        CHECK(settle(b, t) == Database::Durability::Durable);
+    }
 }

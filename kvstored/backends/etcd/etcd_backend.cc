@@ -300,9 +300,9 @@ EtcdBackend::Command EtcdBackend::seal()
         if (c.clear || touched_.contains(key))
             continue;
         auto now = store_.peek_any(key);
-        c.compares.push_back(now ? compare(data_prefix_ + key, etcd::Compare::Target::Mod,
-                                           static_cast<int64_t>(now->version))
-                                 : compare(data_prefix_ + key, etcd::Compare::Target::Create, 0));
+        c.compares.push_back(
+            now ? compare(data_prefix_ + key, etcd::Compare::Target::Mod, static_cast<int64_t>(now->version))
+                : compare(data_prefix_ + key, etcd::Compare::Target::Create, 0));
         c.keys.push_back(key);
     }
     read_keys_.clear();

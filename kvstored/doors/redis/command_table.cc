@@ -221,7 +221,6 @@ bool has_flag(const CommandSpec& spec, std::string_view flag)
     return false;
 }
 
-
 std::span<const CommandSpec* const> top_level_commands()
 {
     return table().top_level;
