@@ -36,6 +36,20 @@ void Database::begin_command()
         etcd_->begin_command();
 }
 
+uint64_t Database::note_flush_at(int64_t unix_ms)
+{
+    if (etcd_)
+        return etcd_->note_flush_at(unix_ms);
+    return persistence_ ? persistence_->flush_at(unix_ms) : 0;
+}
+
+int64_t Database::pending_flush() const
+{
+    if (etcd_)
+        return etcd_->flush_at();
+    return persistence_ ? persistence_->pending_flush() : 0;
+}
+
 void Database::write_command()
 {
     if (etcd_)

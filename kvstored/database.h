@@ -156,9 +156,10 @@ public:
     uint64_t clear();
     // memcached's delayed flush_all, recorded so that it survives a restart
     // (Persistence::flush_at; Server::flush_at runs it): the time, unix ms,
-    // or 0 for none. pending_flush() is the one the database held at start.
-    uint64_t note_flush_at(int64_t unix_ms) { return persistence_ ? persistence_->flush_at(unix_ms) : 0; }
-    int64_t pending_flush() const { return persistence_ ? persistence_->pending_flush() : 0; }
+    // or 0 for none. pending_flush() is the one the database held at start;
+    // with etcd, the one every host shares now (EtcdBackend::note_flush_at).
+    uint64_t note_flush_at(int64_t unix_ms);
+    int64_t pending_flush() const;
 
     // The active expiry cycle: reclaims expired entries, earliest deadline
     // first, for at most `budget` of CPU time, and queues one database

@@ -148,6 +148,10 @@ void Server::expire_tick()
     } catch (const std::bad_alloc&) {
         LOG_WARN("expiry: out of memory; trying again shortly");
     }
+    // With etcd a delayed flush_all may come from any host, and be done or
+    // cancelled by another: follow the copy.
+    if (db_.replicated() && db_.pending_flush() != armed_flush_)
+        arm_flush(db_.pending_flush());
     std::chrono::milliseconds delay = kExpireBusy;
     if (!more) {
         const Store& store = db_.store();
@@ -162,7 +166,10 @@ void Server::expire_tick()
 uint64_t Server::flush_at(int64_t unix_ms)
 {
     uint64_t ticket = db_.note_flush_at(unix_ms);
-    arm_flush(unix_ms);
+    // With etcd the time is armed once the copy holds it (expire_tick), on
+    // every host alike.
+    if (!db_.replicated())
+        arm_flush(unix_ms);
     return ticket;
 }
 
@@ -170,6 +177,7 @@ void Server::arm_flush(int64_t unix_ms)
 {
     loop_.cancel_timer(flush_timer_);
     flush_timer_ = 0;
+    armed_flush_ = unix_ms;
     if (unix_ms == 0)
         return;
     auto delay = std::chrono::milliseconds(std::max<int64_t>(0, unix_ms - db_.store().clock().now_ms()));
@@ -182,6 +190,12 @@ void Server::arm_flush(int64_t unix_ms)
 void Server::run_flush(int64_t unix_ms)
 {
     flush_timer_ = 0;
+    // With etcd one host carries it out for all: the expiry host. The others
+    // keep it armed until the copy shows it done or cancelled (expire_tick).
+    if (db_.replicated() && !db_.backend_status().expiry_leader) {
+        flush_timer_ = loop_.add_timer(std::chrono::seconds(1), [this, unix_ms] { run_flush(unix_ms); });
+        return;
+    }
     std::string refusal = db_.write_refusal();
     if (!refusal.empty()) {
         LOG_WARN("delayed flush_all: waiting for the database: %s", refusal.c_str());
@@ -190,10 +204,13 @@ void Server::run_flush(int64_t unix_ms)
     }
     size_t entries = db_.store().size();
     try {
-        // Nobody waits for these tickets: the flush_all was answered when it
-        // was asked. The clear and the cancel commit together or in order.
+        // Nobody waits for the ticket: the flush_all was answered when it
+        // was asked. The clear and the cancel are one command: they commit
+        // together (etcd) or in order (SQLite).
+        db_.begin_command();
         db_.clear();
         db_.note_flush_at(0);
+        db_.end_command(0);
     } catch (const std::bad_alloc&) {
         LOG_WARN("delayed flush_all: out of memory; trying again in a second");
         flush_timer_ = loop_.add_timer(std::chrono::seconds(1), [this, unix_ms] { run_flush(unix_ms); });

@@ -122,6 +122,7 @@ private:
     std::map<uint64_t, PendingKick> kicks_;
     uint64_t expire_timer_ = 0;
     uint64_t flush_timer_ = 0;  // flush_at's; 0 when none is pending
+    int64_t armed_flush_ = 0;  // the time flush_timer_ runs the flush at (unix ms), 0 for none
 };
 
 }  // namespace kv

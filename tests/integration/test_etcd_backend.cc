@@ -457,3 +457,42 @@ TEST_CASE("memcached add and the line protocol's add finding a deleted key run a
         CHECK(settle(b, t) == Database::Durability::Durable);
     }
 }
+
+TEST_CASE("a delayed flush_all's time is shared by every host, and two of them never share a transaction", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("flushat"));
+    Database a(100, cfg), b(100, cfg);
+    // Group commit as the event loop does it: the batch is made after the
+    // turn's commands, so both of these would travel in one transaction.
+    std::vector<std::function<void()>> deferred;
+    a.set_deferrer([&](std::function<void()> f) { deferred.push_back(std::move(f)); });
+    auto note = [&](int64_t at) {
+        a.begin_command();
+        return a.end_command(a.note_flush_at(at));
+    };
+    uint64_t t1 = note(4102444800000);  // 2100-01-01
+    uint64_t t2 = note(4102444900000);
+    REQUIRE(t1 != 0);
+    REQUIRE(t2 != 0);
+    a.set_deferrer(nullptr);  // from here on, at once
+    for (auto& f : deferred)
+        f();
+    // etcd refuses a transaction that names one key twice ("duplicate key").
+    CHECK(settle(a, t1) == Database::Durability::Durable);
+    CHECK(settle(a, t2) == Database::Durability::Durable);
+    CHECK(a.pending_flush() == 4102444900000);
+    REQUIRE(eventually({&a, &b}, [&] { return b.pending_flush() == 4102444900000; }));
+    // Carried out by another host: the entries and the time go together.
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "k", "v", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k") == "v"; }));
+    b.begin_command();
+    b.clear();
+    b.note_flush_at(0);
+    CHECK(settle(b, b.end_command(0)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return a.pending_flush() == 0 && value_of(a, "k") == "(absent)"; }));
+    // A host started now sees no flush pending.
+    Database c(100, cfg);
+    CHECK(c.pending_flush() == 0);
+}

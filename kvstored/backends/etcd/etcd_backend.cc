@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 
@@ -99,6 +100,7 @@ EtcdBackend::EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& 
       watches_(watches),
       data_prefix_(etcd::data_prefix(config.prefix)),
       count_key_(etcd::meta_key(config.prefix, "count")),
+      flush_key_(etcd::meta_key(config.prefix, "flush-at")),
       host_id_(host_id()),
       mark_key_(etcd::meta_key(config.prefix, "mark/" + host_id_))
 {
@@ -170,6 +172,7 @@ void EtcdBackend::begin_command()
     command_full_ = false;
     touched_.clear();
     read_keys_.clear();
+    meta_ops_.clear();
     store_.log_reads(nullptr);
 }
 
@@ -242,6 +245,22 @@ uint64_t EtcdBackend::set_deadline(std::string_view key, int64_t deadline, Store
     return own ? end_command() : 0;
 }
 
+uint64_t EtcdBackend::note_flush_at(int64_t unix_ms)
+{
+    bool own = !in_command_;
+    if (own)
+        begin_command();
+    if (unix_ms != 0) {
+        meta_ops_.push_back(put_op(flush_key_, std::to_string(unix_ms)));
+    } else {
+        etcd::Op del;
+        del.kind = etcd::Op::Kind::Delete;
+        del.key = flush_key_;
+        meta_ops_.push_back(std::move(del));
+    }
+    return own ? end_command() : 0;
+}
+
 uint64_t EtcdBackend::clear()
 {
     bool own = !in_command_;
@@ -310,6 +329,14 @@ EtcdBackend::Command EtcdBackend::seal()
     // host's deletes: the count is compared too (fill_slot). A command that
     // wrote something as well goes without (its own creates are reserved).
     c.count_read = command_full_ && c.ops.empty() && !c.clear;
+    // etcd refuses a transaction naming one key twice: two commands writing
+    // flush-at never share a batch (the key is busy as a data key would be).
+    // After the compared keys: stale() pairs keys and compares by position.
+    if (!meta_ops_.empty()) {
+        c.meta_ops.push_back(std::move(meta_ops_.back()));  // the command's last word on it
+        meta_ops_.clear();
+        c.keys.push_back(flush_key_);
+    }
     // The copy goes back to what etcd holds; the watch brings the rest.
     for (const auto& [key, before] : touched_)
         undo(key, before);
@@ -321,7 +348,7 @@ uint64_t EtcdBackend::end_command()
 {
     in_command_ = false;
     Command c = seal();
-    if (c.ops.empty() && c.compares.empty() && !c.clear && !c.count_read)
+    if (c.ops.empty() && c.compares.empty() && !c.clear && !c.count_read && c.meta_ops.empty())
         return 0;
     c.ticket = new_ticket();
     uint64_t ticket = c.ticket;
@@ -602,7 +629,7 @@ bool EtcdBackend::fill_slot(size_t slot)
         // A clear goes alone; two commands on one key never share a batch.
         if (clear || !sendable(c, keys)
             || (!first
-                && (c.clear || txn.success.size() + c.ops.size() > kMaxBatchOps
+                && (c.clear || txn.success.size() + c.ops.size() + c.meta_ops.size() > kMaxBatchOps
                     || txn.compare.size() + c.compares.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
             ++it;
             continue;
@@ -620,6 +647,8 @@ bool EtcdBackend::fill_slot(size_t slot)
         for (auto& cmp : c.compares)
             txn.compare.push_back(std::move(cmp));
         for (auto& op : c.ops)
+            txn.success.push_back(std::move(op));
+        for (auto& op : c.meta_ops)
             txn.success.push_back(std::move(op));
         keys.insert(c.keys.begin(), c.keys.end());
         delta += c.count_delta;
@@ -765,8 +794,8 @@ void EtcdBackend::retry_behind(const std::vector<std::string>& changed)
 {
     for (auto it = queued_.begin(); it != queued_.end();) {
         bool behind = false;
-        for (const auto& k : it->keys)
-            behind = behind || std::find(changed.begin(), changed.end(), k) != changed.end();
+        for (const auto& k : it->keys)  // flush-at is written blind: nothing to be behind on
+            behind = behind || (k != flush_key_ && std::find(changed.begin(), changed.end(), k) != changed.end());
         if (behind) {
             resolve(it->ticket, State::Retry);
             it = queued_.erase(it);
@@ -812,6 +841,12 @@ void EtcdBackend::apply_kv(const etcd::KeyValue& kv)
         count_exists_ = true;
         return;
     }
+    if (kv.key == flush_key_) {
+        char* end = nullptr;
+        long long at = std::strtoll(kv.value.c_str(), &end, 10);
+        flush_at_ = end != kv.value.c_str() && *end == '\0' && at > 0 ? at : 0;
+        return;
+    }
     if (!kv.key.starts_with(data_prefix_))
         return;
     std::string_view key = std::string_view(kv.key).substr(data_prefix_.size());
@@ -843,6 +878,8 @@ void EtcdBackend::apply_events(std::vector<etcd::Event>& events)
         } else if (e.kv.key == count_key_) {
             count_exists_ = false;
             count_known_ = 0;
+        } else if (e.kv.key == flush_key_) {
+            flush_at_ = 0;
         } else if (e.kv.key.starts_with(data_prefix_)) {
             std::string_view key = std::string_view(e.kv.key).substr(data_prefix_.size());
             store_.apply_erase(key);
@@ -859,6 +896,7 @@ void EtcdBackend::apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revisio
     store_.clear();
     count_exists_ = false;
     count_known_ = 0;
+    flush_at_ = 0;
     for (const auto& kv : kvs)
         apply_kv(kv);
     applied_revision_ = std::max(applied_revision_, revision);

@@ -86,6 +86,11 @@ public:
     uint64_t set_deadline(std::string_view key, int64_t deadline, Store::Version version, bool& found);
     uint64_t clear();
     uint64_t sync();
+    // memcached's delayed flush_all, shared by every host: P/m/flush-at holds
+    // its time (unix ms; 0 deletes it). flush_at() is the one the copy holds,
+    // 0 for none; the expiry host carries it out (Server::run_flush).
+    uint64_t note_flush_at(int64_t unix_ms);
+    int64_t flush_at() const { return flush_at_; }
 
     enum class State { Done, Pending, Failed, Retry };
     State state(uint64_t ticket) const;
@@ -126,6 +131,7 @@ private:
         int64_t count_delta = 0;  // creates minus deletes
         // It wrote nothing and answered "full": etcd's count must confirm it.
         bool count_read = false;
+        std::vector<etcd::Op> meta_ops;  // P/m/ writes (flush-at), outside the data range a clear deletes
         bool clear = false;
         bool internal = false;  // the expiry's own deletes: nobody waits
     };
@@ -170,6 +176,7 @@ private:
     WatchRegistry& watches_;
     std::string data_prefix_;
     std::string count_key_;
+    std::string flush_key_;  // P/m/flush-at
     std::string host_id_;
     std::string mark_key_;  // P/m/mark/<host id>: see next_batch()
     uint64_t batches_ = 0;
@@ -180,6 +187,7 @@ private:
     bool command_full_ = false;  // a put in the command was refused for the capacity
     std::map<std::string, Before, std::less<>> touched_;
     std::vector<std::string> read_keys_;  // a write command's reads (Store::log_reads)
+    std::vector<etcd::Op> meta_ops_;  // the command's P/m/ writes
 
     uint64_t next_ticket_ = 1;
     std::unordered_map<uint64_t, Ticket> tickets_;
@@ -209,6 +217,7 @@ private:
     int64_t applied_revision_ = 0;
     uint64_t count_known_ = 0;  // P/m/count as applied
     bool count_exists_ = false;
+    int64_t flush_at_ = 0;  // P/m/flush-at as applied
     std::string read_only_why_;  // from a failed batch; the keeper clears it
 
     // Counters (stats).
