@@ -147,9 +147,14 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/usr/share/doc/kvstore/copyright", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/changelog.Debian.gz", "-rw-r--r--"},
             {"/usr/share/lintian/overrides/kvstore", "-rw-r--r--"},
+            // Compressed, as Debian policy 12.1 wants (deb-extras.cmake).
+            {"/usr/share/man/man8/kvstored.8.gz", "-rw-r--r--"},
+            {"/usr/share/man/man8/kvsvc.8.gz", "-rw-r--r--"},
+            {"/usr/share/man/man7/kvstore.7.gz", "-rw-r--r--"},
         };
 #ifdef KVSTORE_HAS_KVBENCH
         files["/usr/bin/kvbench"] = "-rwxr-xr-x";
+        files["/usr/share/man/man1/kvbench.1.gz"] = "-rw-r--r--";
 #endif
         if (std::filesystem::exists(source_dir() + "/docs/redis.md"))
             files["/usr/share/doc/kvstore/redis.md"] = "-rw-r--r--";
@@ -211,6 +216,28 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             INFO(packaged);
             CHECK(read_file(data + packaged) == read_file(source_dir() + "/" + source));
         }
+        // The manual pages are man/'s, gzipped without a name or time stamp
+        // (gzip -n: the package is reproducible).
+        std::vector<std::pair<std::string, std::string>> pages = {
+            {"/usr/share/man/man8/kvstored.8.gz", "man/kvstored.8"},
+            {"/usr/share/man/man8/kvsvc.8.gz", "man/kvsvc.8"},
+            {"/usr/share/man/man7/kvstore.7.gz", "man/kvstore.7"},
+        };
+#ifdef KVSTORE_HAS_KVBENCH
+        pages.emplace_back("/usr/share/man/man1/kvbench.1.gz", "man/kvbench.1");
+#endif
+        for (const auto& [packaged, source] : pages) {
+            INFO(packaged);
+            RunResult gunzip = run_capture("/bin/gzip", {"-dc", data + packaged});
+            INFO(gunzip.describe());
+            REQUIRE(gunzip.ok());
+            CHECK(gunzip.output == read_file(source_dir() + "/" + source));
+            // RFC 1952 header: no FNAME flag (byte 3, bit 3), MTIME 0.
+            const std::string header = read_file(data + packaged).substr(0, 10);
+            REQUIRE(header.size() == 10);
+            CHECK((static_cast<unsigned char>(header[3]) & 0x08) == 0);
+            CHECK(header.substr(4, 4) == std::string(4, '\0'));
+        }
         // Stripped (lintian: unstripped-binary-or-object is an error).
         for (const char* program : {"/usr/bin/kvstored", "/usr/bin/kvsvc"}) {
             RunResult file = run_capture("/usr/bin/file", {"-b", data + program});
@@ -228,6 +255,11 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         INFO(lintian.describe());
         CHECK(lintian.ok());
         CHECK(lintian.output.find("E: ") == std::string::npos);
+        // Every program has its page, and lintian finds nothing wrong with
+        // the pages (no-manual-page, uncompressed-manual-page,
+        // manpage-has-errors-from-man, manpage-section-mismatch, ...).
+        CHECK(lintian.output.find("manual-page") == std::string::npos);
+        CHECK(lintian.output.find("manpage-") == std::string::npos);
     }
 }
 

@@ -57,6 +57,9 @@ const std::vector<Entry> kInstalled = {
     {"/usr/share/doc/kvstore/persistence.md", 0644},
     {"/usr/share/doc/kvstore/scale-out.md", 0644},
     {"/usr/share/doc/kvstore/copyright", 0644},
+    {"/usr/share/man/man8/kvstored.8", 0644},
+    {"/usr/share/man/man8/kvsvc.8", 0644},
+    {"/usr/share/man/man7/kvstore.7", 0644},
 };
 
 // Files installed unchanged (prefix /usr): staged path, source path.
@@ -72,6 +75,9 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
     {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
+    {"/usr/share/man/man8/kvstored.8", "man/kvstored.8"},
+    {"/usr/share/man/man8/kvsvc.8", "man/kvsvc.8"},
+    {"/usr/share/man/man7/kvstore.7", "man/kvstore.7"},
 };
 
 std::optional<struct stat> stat_of(const std::string& path)
@@ -294,6 +300,7 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
     }
 #ifdef KVSTORE_HAS_KVBENCH
     CHECK(stat_of(staging.path("/usr/bin/kvbench")));
+    CHECK(read_file(staging.path("/usr/share/man/man1/kvbench.1")) == read_file(source_dir() + "/man/kvbench.1"));
 #endif
     // Named by kvsvc-redis.socket's and kvsvc-memcache.socket's
     // Documentation=; installed once written.
@@ -305,7 +312,7 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
         CHECK(read_file(staging.path(staged)) == read_file(source_dir() + "/" + source));
     }
     // Directories are 0755 whatever the umask.
-    for (const char* d : {"/etc/kvstore", "/lib/systemd/system", "/usr/share/doc/kvstore"}) {
+    for (const char* d : {"/etc/kvstore", "/lib/systemd/system", "/usr/share/doc/kvstore", "/usr/share/man/man8"}) {
         INFO(d);
         auto st = stat_of(staging.path(d));
         REQUIRE(st);
@@ -408,6 +415,7 @@ TEST_CASE("install: another prefix gets units and an xinetd file that run its pr
     CHECK(stat_of(staging.path("/opt/kvstore/bin/kvstored")));
     CHECK(stat_of(staging.path("/opt/kvstore/bin/kvsvc")));
     CHECK(stat_of(staging.path("/opt/kvstore/share/doc/kvstore/README.md")));
+    CHECK(stat_of(staging.path("/opt/kvstore/share/man/man8/kvstored.8")));
     // Config, units and xinetd file stay where kvstored, systemd and xinetd look.
     CHECK(stat_of(staging.path("/etc/kvstore/kvstored.conf")));
     std::string daemon = read_file(staging.path("/lib/systemd/system/kvstored.service"));
