@@ -561,14 +561,31 @@ TEST_CASE("kick without --message says disconnected by the administrator", "[adm
     CHECK(s.client.expect_eof());
 }
 
-TEST_CASE("kick of an unknown or malformed id exits 1 and says why", "[admin]")
+TEST_CASE("kick of an unknown id exits 1 and says why", "[admin]")
 {
     Admin f;
     KvsvcSession s = connected_session(f.socket());
     CHECK_CLI(f.cli({"kick", "999"}), 1, "", "kvstored kick: no attached client with id 999 (see kvstored clients)\n");
-    CHECK_CLI(f.cli({"kick", "abc"}), 1, "", "kvstored kick: syntax client id must be a number\n");
     CHECK(s.client.ask("ping") == "PONG");
     CHECK(s.client.ask("count") == "COUNT 0 100");
+}
+
+// Issue 19: `kvstored kick abc` printed kvstored's reply with its error code
+// ("syntax client id must be a number") and exited 1, as for an error, not 2
+// as for bad usage.
+TEST_CASE("kick of an id that is not a number is bad usage (exit 2), running kvstored or not", "[admin][regression]")
+{
+    Admin f;
+    KvsvcSession s = connected_session(f.socket());
+    TempDir dir;
+    std::string missing = dir.file("admin.sock");
+    for (std::string id : {"abc", "-1", "1x", "", "18446744073709551616"}) {
+        std::string err = "kvstored kick: client id must be a number: " + id + " (see kvstored clients)\n";
+        CHECK_CLI(f.cli({"kick", id}), 2, "", err);
+        CHECK_CLI(run_kvstored({"--admin-socket", missing, "kick", id}), 2, "", err);
+    }
+    CHECK(s.client.ask("ping") == "PONG");
+    CHECK(f.wait_for_clients(1));
 }
 
 // --- get, set, del, keys -----------------------------------------------------------
@@ -1203,6 +1220,25 @@ TEST_CASE("every other subcommand exits 3 when kvstored is not running", "[admin
         args.insert(args.begin(), {"--admin-socket", missing});
         CHECK_CLI(run_kvstored(args, "a\t1\n"), 3, "", not_running(name, missing));
     }
+}
+
+// Issue 19: `kvstored stauts` said only "A subcommand is required", as if
+// none had been typed.
+TEST_CASE("an unknown subcommand is named (exit 2) with the nearest known one when there is one", "[admin][regression]")
+{
+    TempDir dir;
+    std::string missing = dir.file("admin.sock");
+    const std::string list = " ('kvstored --help' lists them)\n";
+    CHECK_CLI(run_kvstored({"stauts"}), 2, "", "kvstored: unknown subcommand 'stauts': did you mean status?" + list);
+    CHECK_CLI(run_kvstored({"--admin-socket", missing, "kik", "1"}), 2, "",
+              "kvstored: unknown subcommand 'kik': did you mean kick?" + list);
+    CHECK_CLI(run_kvstored({"check-confg"}), 2, "",
+              "kvstored: unknown subcommand 'check-confg': did you mean check-config?" + list);
+    CHECK_CLI(run_kvstored({"frobnicate", "--json"}), 2, "", "kvstored: unknown subcommand 'frobnicate'" + list);
+    // No word at all: CLI11's own message stays.
+    CliResult none = run_kvstored({});
+    CHECK(none.code == 2);
+    CHECK(none.err.find("A subcommand is required") != std::string::npos);
 }
 
 // --- configuration file ----------------------------------------------------------------
