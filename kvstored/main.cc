@@ -142,7 +142,9 @@ void add_run_command(CLI::App& app, RunOptions& o)
                 "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
                 "group. The admin socket admits root and the --admin-group (mode 0660), or without\n"
                 "one root and kvstored's user (mode 0600). The packaged unit runs kvstored as user\n"
-                "kvstore with --service-group kvsvc --admin-group kvstore-admin.\n"
+                "kvstore with --service-group kvsvc --admin-group kvstore-admin. Run as root, it logs a\n"
+                "warning at start: what it creates belongs to root, and without --service-group no\n"
+                "kvsvc of another user can reach it.\n"
                 "Exit status: 0 after a clean shutdown, 1 when it cannot start (the log line says\n"
                 "which operation failed and why), 2 for options that contradict each other.");
     o.server.socket_path = kDefaultSocket;

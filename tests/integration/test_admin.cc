@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1507,6 +1508,85 @@ TEST_CASE("with the normal socket modes another user is told which file denies i
                 + ": run as root or as the user kvstored runs as\n");
     }
     CHECK(f.cli({"status"}).code == 0);
+}
+
+// Issue 19: a kvstored that may not create its socket said only "bind PATH:
+// Permission denied", leaving the operator to find out whose directory that
+// was and which user kvstored ran as.
+TEST_CASE("a bind refused in the socket directory names its owner, group and mode, and kvstored's user",
+          "[admin][access][regression]")
+{
+    if (std::string why = cannot_run_as_nobody(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    TempDir bin_dir;
+    Programs programs(bin_dir);
+    TempDir dir;
+    fs::permissions(dir.path(), fs::perms(0755));
+    const std::string run = dir.file("run"), socket = run + "/kvstored.sock";
+    fs::create_directory(run);
+    fs::permissions(run, fs::perms(0755));  // root's, as a kvstored run as root leaves it
+    const group* nobody_group = ::getgrgid(kNobody);
+    REQUIRE(nobody_group);
+
+    CliResult r
+        = run_program("/usr/bin/setpriv",
+                      as_nobody(programs.kvstored, {"--config", "/dev/null", "run", "--socket", socket}), {}, 10s);
+    INFO(r.describe());
+    CHECK(r.code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("bind " + socket + ": Permission denied (directory " + run
+                     + ": owner root, group root, mode 0755; kvstored runs as user nobody, group "
+                     + nobody_group->gr_name + ")\n")
+          != std::string::npos);
+    CHECK(r.err.find("warning") == std::string::npos);  // not root: nothing to warn about
+    CHECK_FALSE(fs::exists(socket));
+}
+
+// Issue 19: kvstored started as root by mistake served a socket that the
+// kvsvc account cannot reach, and said nothing: every client got
+// "Permission denied" from kvsvc, far from the cause.
+TEST_CASE("kvstored run as root warns at start what will go wrong and what to do instead",
+          "[admin][access][regression]")
+{
+    if (::geteuid() != 0) {
+        WARN("skipped: not running as root");
+        return;
+    }
+    const std::string as_root = "kvstored: warning: running as root; the packaged kvstored runs as user kvstore "
+                                "(systemctl start kvstored, or setpriv as in docs/operations.md, \"Without "
+                                "systemd\"): a database or socket directory created now belongs to root, and a "
+                                "kvstored run as kvstore cannot use it later\n";
+    const group* own = ::getgrgid(::getegid());
+    REQUIRE(own);
+
+    SECTION("without --service-group, what every kvsvc of another user will get")
+    {
+        Admin f;
+        std::string log = f.daemon.log();
+        INFO(log);
+        CHECK(log.find(as_root) != std::string::npos);
+        CHECK(log.find("kvstored: warning: as root without --service-group, " + f.socket()
+                       + " admits only root and group " + own->gr_name
+                       + ": every kvsvc run as another user (kvsvc, as packaged) gets 'Permission denied'; pass "
+                         "--service-group kvsvc, or run kvstored as kvstore\n")
+              != std::string::npos);
+        // A warning, not a refusal: root's own kvsvc is served.
+        KvsvcSession s = connected_session(f.socket());
+        CHECK(s.client.ask("ping") == "PONG");
+    }
+
+    SECTION("with --service-group that group's kvsvc get in: only the first warning")
+    {
+        const group* nobody_group = ::getgrgid(kNobody);
+        REQUIRE(nobody_group);
+        Admin f({"--service-group", nobody_group->gr_name});
+        std::string log = f.daemon.log();
+        INFO(log);
+        CHECK(log.find(as_root) != std::string::npos);
+        CHECK(log.find("without --service-group") == std::string::npos);
+    }
 }
 
 // Issue 16: memcached's client flags travel through dump and load (a "flags"
