@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -369,9 +370,23 @@ int clients(const Target& t, bool json)
     });
 }
 
+// A client id is what `kvstored clients` lists: a decimal number that fits
+// 64 bits, as kvstored parses it (admin.cc, do_kick). Checked here, before
+// connecting, so that a typo is bad usage (exit 2) whether or not kvstored runs.
+namespace {
+bool is_client_id(const std::string& id)
+{
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+    return ec == std::errc() && end == id.data() + id.size();
+}
+}  // namespace
+
 int kick(const Target& t, const std::string& id, const std::string& message)
 {
     return guarded("kick", [&] {
+        if (!is_client_id(id))
+            throw Failure{kExitUsage, "client id must be a number: " + id + " (see kvstored clients)"};
         AdminLink link(t);
         // "OK": the client left after its BYE; "OK cut: <why>": it did not
         // leave within kvstored's kick deadline and its connection was reset.

@@ -2,9 +2,11 @@
 // ordinary events in the loop, never handlers racing with it.
 #include "daemon.h"
 
+#include <grp.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -75,6 +77,27 @@ void raise_fd_limit()
     }
 }
 
+// Root is allowed (tests and the demo's fallback run so), but as a mistake it
+// breaks things later and far away, so say what and why at start
+// (docs/operations.md, "Accounts": kvstored runs as user kvstore; "Without
+// systemd": how to start it so by hand).
+void warn_if_root(const ServerConfig& config)
+{
+    if (::geteuid() != 0)
+        return;
+    LOG_WARN("running as root; the packaged kvstored runs as user kvstore (systemctl start kvstored, or setpriv "
+             "as in docs/operations.md, \"Without systemd\"): a database or socket directory created now belongs to "
+             "root, and a kvstored run as kvstore cannot use it later");
+    if (config.service_group)
+        return;
+    const group* g = ::getgrgid(::getegid());
+    std::string name = g ? g->gr_name : "gid " + std::to_string(::getegid());
+    LOG_WARN("as root without --service-group, %s admits only root and group %s: every kvsvc run as another "
+             "user (kvsvc, as packaged) gets 'Permission denied'; pass --service-group kvsvc, or run kvstored "
+             "as kvstore",
+             config.socket_path.c_str(), name.c_str());
+}
+
 }  // namespace
 
 int run_daemon(const ServerConfig& config)
@@ -83,6 +106,7 @@ int run_daemon(const ServerConfig& config)
     ::signal(SIGPIPE, SIG_IGN);
     block_handled_signals();
     raise_fd_limit();
+    warn_if_root(config);
     try {
         EventLoop loop;
         Server server(loop, config);

@@ -1,11 +1,14 @@
 // listener.cc: see listener.h.
 #include "listener.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -30,14 +33,51 @@ sockaddr_un unix_address(const std::string& path)
     return addr;
 }
 
+// The directory `path` is in: "." for a bare name, "/" for one in the root.
+std::string directory_of(const std::string& path)
+{
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos)
+        return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string user_text(uid_t uid)
+{
+    const passwd* pw = ::getpwuid(uid);
+    return pw ? pw->pw_name : "uid " + std::to_string(uid);
+}
+
+std::string group_text(gid_t gid)
+{
+    const group* gr = ::getgrgid(gid);
+    return gr ? gr->gr_name : "gid " + std::to_string(gid);
+}
+
+// What bind(2)'s EACCES on `path` means: kvstored's user may not create a
+// file in the socket's directory (typically one made by a kvstored run as
+// root). The fix is to change the directory or the user, so name both.
+std::string bind_denied(const std::string& path)
+{
+    std::string dir = directory_of(path);
+    std::string runs_as = "kvstored runs as user " + user_text(::geteuid()) + ", group " + group_text(::getegid());
+    std::string what = "bind " + path + ": " + std::strerror(EACCES);
+    struct stat st;
+    if (::stat(dir.c_str(), &st) < 0)
+        return what + " (" + log::errno_text("stat " + dir) + "; " + runs_as + ")";
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return what + " (directory " + dir + ": owner " + user_text(st.st_uid) + ", group " + group_text(st.st_gid)
+        + ", mode " + mode + "; " + runs_as + ")";
+}
+
 // The socket's directory, created with an explicit mode when missing (as under
 // /run without systemd's RuntimeDirectory=). Only the last component.
 void ensure_directory(const std::string& path)
 {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos || slash == 0)
+    std::string dir = directory_of(path);
+    if (dir == "." || dir == "/")
         return;
-    std::string dir = path.substr(0, slash);
     if (::mkdir(dir.c_str(), 0755) == 0) {
         ::chmod(dir.c_str(), 0755);
         LOG_INFO("created directory %s", dir.c_str());
@@ -57,6 +97,8 @@ void bind_or_replace_stale(int fd, const sockaddr_un& addr, const std::string& p
 {
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
         return;
+    if (errno == EACCES)
+        throw std::runtime_error(bind_denied(path));
     if (errno != EADDRINUSE)
         fail("bind " + path);
     struct stat st;

@@ -17,6 +17,7 @@
 #include "command.h"
 #include "daemon.h"
 #include "log.h"
+#include "spelling.h"
 #include "version.h"
 
 namespace {
@@ -142,7 +143,9 @@ void add_run_command(CLI::App& app, RunOptions& o)
                 "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
                 "group. The admin socket admits root and the --admin-group (mode 0660), or without\n"
                 "one root and kvstored's user (mode 0600). The packaged unit runs kvstored as user\n"
-                "kvstore with --service-group kvsvc --admin-group kvstore-admin.\n"
+                "kvstore with --service-group kvsvc --admin-group kvstore-admin. Run as root, it logs a\n"
+                "warning at start: what it creates belongs to root, and without --service-group no\n"
+                "kvsvc of another user can reach it.\n"
                 "Exit status: 0 after a clean shutdown, 1 when it cannot start (the log line says\n"
                 "which operation failed and why), 2 for options that contradict each other.");
     o.server.socket_path = kDefaultSocket;
@@ -415,6 +418,32 @@ int check_config(CLI::App& app, RunOptions& o, const std::string& admin_socket)
     }
 }
 
+// The word taken for a subcommand that names none, or "". CLI11 keeps such a
+// word among the unparsed arguments and then reports only that a subcommand
+// is required ("A subcommand is required"), which hides the typo.
+std::string unknown_subcommand(const CLI::App& app, const CLI::ParseError& e)
+{
+    if (dynamic_cast<const CLI::RequiredError*>(&e) == nullptr || !app.get_subcommands().empty())
+        return "";
+    for (const std::string& arg : app.remaining())
+        if (!arg.starts_with('-'))
+            return arg;
+    return "";
+}
+
+// "kvstored: unknown subcommand 'stauts': did you mean status? ...", exit 2.
+int refuse_subcommand(CLI::App& app, const std::string& word)
+{
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        names.push_back(sub->get_name());
+    std::string guess = kv::spelling::nearest(word, names);
+    std::string hint = guess.empty() ? "" : ": did you mean " + guess + "?";
+    std::fprintf(stderr, "kvstored: unknown subcommand '%s'%s ('kvstored --help' lists them)\n", word.c_str(),
+                 hint.c_str());
+    return kv::admin::kExitUsage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -445,6 +474,8 @@ int main(int argc, char** argv)
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (std::string word = unknown_subcommand(app, e); !word.empty())
+            return refuse_subcommand(app, word);
         return app.exit(e) == 0 ? kv::admin::kExitOk : kv::admin::kExitUsage;
     }
     // For the daemon both sockets live together unless told otherwise, so that a

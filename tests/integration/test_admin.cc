@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -561,14 +562,31 @@ TEST_CASE("kick without --message says disconnected by the administrator", "[adm
     CHECK(s.client.expect_eof());
 }
 
-TEST_CASE("kick of an unknown or malformed id exits 1 and says why", "[admin]")
+TEST_CASE("kick of an unknown id exits 1 and says why", "[admin]")
 {
     Admin f;
     KvsvcSession s = connected_session(f.socket());
     CHECK_CLI(f.cli({"kick", "999"}), 1, "", "kvstored kick: no attached client with id 999 (see kvstored clients)\n");
-    CHECK_CLI(f.cli({"kick", "abc"}), 1, "", "kvstored kick: syntax client id must be a number\n");
     CHECK(s.client.ask("ping") == "PONG");
     CHECK(s.client.ask("count") == "COUNT 0 100");
+}
+
+// Issue 19: `kvstored kick abc` printed kvstored's reply with its error code
+// ("syntax client id must be a number") and exited 1, as for an error, not 2
+// as for bad usage.
+TEST_CASE("kick of an id that is not a number is bad usage (exit 2), running kvstored or not", "[admin][regression]")
+{
+    Admin f;
+    KvsvcSession s = connected_session(f.socket());
+    TempDir dir;
+    std::string missing = dir.file("admin.sock");
+    for (std::string id : {"abc", "-1", "1x", "", "18446744073709551616"}) {
+        std::string err = "kvstored kick: client id must be a number: " + id + " (see kvstored clients)\n";
+        CHECK_CLI(f.cli({"kick", id}), 2, "", err);
+        CHECK_CLI(run_kvstored({"--admin-socket", missing, "kick", id}), 2, "", err);
+    }
+    CHECK(s.client.ask("ping") == "PONG");
+    CHECK(f.wait_for_clients(1));
 }
 
 // --- get, set, del, keys -----------------------------------------------------------
@@ -1205,6 +1223,25 @@ TEST_CASE("every other subcommand exits 3 when kvstored is not running", "[admin
     }
 }
 
+// Issue 19: `kvstored stauts` said only "A subcommand is required", as if
+// none had been typed.
+TEST_CASE("an unknown subcommand is named (exit 2) with the nearest known one when there is one", "[admin][regression]")
+{
+    TempDir dir;
+    std::string missing = dir.file("admin.sock");
+    const std::string list = " ('kvstored --help' lists them)\n";
+    CHECK_CLI(run_kvstored({"stauts"}), 2, "", "kvstored: unknown subcommand 'stauts': did you mean status?" + list);
+    CHECK_CLI(run_kvstored({"--admin-socket", missing, "kik", "1"}), 2, "",
+              "kvstored: unknown subcommand 'kik': did you mean kick?" + list);
+    CHECK_CLI(run_kvstored({"check-confg"}), 2, "",
+              "kvstored: unknown subcommand 'check-confg': did you mean check-config?" + list);
+    CHECK_CLI(run_kvstored({"frobnicate", "--json"}), 2, "", "kvstored: unknown subcommand 'frobnicate'" + list);
+    // No word at all: CLI11's own message stays.
+    CliResult none = run_kvstored({});
+    CHECK(none.code == 2);
+    CHECK(none.err.find("A subcommand is required") != std::string::npos);
+}
+
 // --- configuration file ----------------------------------------------------------------
 
 TEST_CASE("a configuration file sets run's options and flags override it", "[admin][config]")
@@ -1471,6 +1508,85 @@ TEST_CASE("with the normal socket modes another user is told which file denies i
                 + ": run as root or as the user kvstored runs as\n");
     }
     CHECK(f.cli({"status"}).code == 0);
+}
+
+// Issue 19: a kvstored that may not create its socket said only "bind PATH:
+// Permission denied", leaving the operator to find out whose directory that
+// was and which user kvstored ran as.
+TEST_CASE("a bind refused in the socket directory names its owner, group and mode, and kvstored's user",
+          "[admin][access][regression]")
+{
+    if (std::string why = cannot_run_as_nobody(); !why.empty()) {
+        WARN("skipped: " << why);
+        return;
+    }
+    TempDir bin_dir;
+    Programs programs(bin_dir);
+    TempDir dir;
+    fs::permissions(dir.path(), fs::perms(0755));
+    const std::string run = dir.file("run"), socket = run + "/kvstored.sock";
+    fs::create_directory(run);
+    fs::permissions(run, fs::perms(0755));  // root's, as a kvstored run as root leaves it
+    const group* nobody_group = ::getgrgid(kNobody);
+    REQUIRE(nobody_group);
+
+    CliResult r
+        = run_program("/usr/bin/setpriv",
+                      as_nobody(programs.kvstored, {"--config", "/dev/null", "run", "--socket", socket}), {}, 10s);
+    INFO(r.describe());
+    CHECK(r.code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("bind " + socket + ": Permission denied (directory " + run
+                     + ": owner root, group root, mode 0755; kvstored runs as user nobody, group "
+                     + nobody_group->gr_name + ")\n")
+          != std::string::npos);
+    CHECK(r.err.find("warning") == std::string::npos);  // not root: nothing to warn about
+    CHECK_FALSE(fs::exists(socket));
+}
+
+// Issue 19: kvstored started as root by mistake served a socket that the
+// kvsvc account cannot reach, and said nothing: every client got
+// "Permission denied" from kvsvc, far from the cause.
+TEST_CASE("kvstored run as root warns at start what will go wrong and what to do instead",
+          "[admin][access][regression]")
+{
+    if (::geteuid() != 0) {
+        WARN("skipped: not running as root");
+        return;
+    }
+    const std::string as_root = "kvstored: warning: running as root; the packaged kvstored runs as user kvstore "
+                                "(systemctl start kvstored, or setpriv as in docs/operations.md, \"Without "
+                                "systemd\"): a database or socket directory created now belongs to root, and a "
+                                "kvstored run as kvstore cannot use it later\n";
+    const group* own = ::getgrgid(::getegid());
+    REQUIRE(own);
+
+    SECTION("without --service-group, what every kvsvc of another user will get")
+    {
+        Admin f;
+        std::string log = f.daemon.log();
+        INFO(log);
+        CHECK(log.find(as_root) != std::string::npos);
+        CHECK(log.find("kvstored: warning: as root without --service-group, " + f.socket()
+                       + " admits only root and group " + own->gr_name
+                       + ": every kvsvc run as another user (kvsvc, as packaged) gets 'Permission denied'; pass "
+                         "--service-group kvsvc, or run kvstored as kvstore\n")
+              != std::string::npos);
+        // A warning, not a refusal: root's own kvsvc is served.
+        KvsvcSession s = connected_session(f.socket());
+        CHECK(s.client.ask("ping") == "PONG");
+    }
+
+    SECTION("with --service-group that group's kvsvc get in: only the first warning")
+    {
+        const group* nobody_group = ::getgrgid(kNobody);
+        REQUIRE(nobody_group);
+        Admin f({"--service-group", nobody_group->gr_name});
+        std::string log = f.daemon.log();
+        INFO(log);
+        CHECK(log.find(as_root) != std::string::npos);
+        CHECK(log.find("without --service-group") == std::string::npos);
+    }
 }
 
 // Issue 16: memcached's client flags travel through dump and load (a "flags"

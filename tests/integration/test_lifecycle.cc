@@ -67,6 +67,34 @@ TEST_CASE("SIGTERM to kvstored sends every idle client BYE and then EOF")
         CHECK(exited_with(s.process.wait_exit(3s), 0));
 }
 
+// Issue 19: docs/protocol.md promised BYE to "every client", but a session
+// that is not connected has no link for kvstored to send it on. This pins
+// down what such a session does see, as the document now says.
+TEST_CASE("a session that is not connected is not told of a shutdown, and its next connect says why")
+{
+    TempDir dir;
+    Daemon daemon(dir);
+    KvsvcSession never = spawn_kvsvc(daemon.socket_path());
+    REQUIRE(never.client.read_line() == greeting());
+    KvsvcSession closed = connected_session(daemon.socket_path());
+    REQUIRE(closed.client.ask("close") == "OK closed");
+    KvsvcSession connected = connected_session(daemon.socket_path());
+
+    daemon.process().signal(SIGTERM);
+    CHECK(connected.client.read_line() == "BYE kvstored is shutting down");
+    CHECK(connected.client.expect_eof());
+    REQUIRE(exited_with(daemon.process().wait_exit(6s), 0));
+
+    for (KvsvcSession* s : {&never, &closed}) {
+        CHECK(s->client.read_bytes(1, 200ms).empty());  // no BYE,
+        CHECK_FALSE(s->client.eof());  // no EOF
+        CHECK(s->client.ask("ping") == "PONG");
+        CHECK(s->client.ask("read a") == kNotConnected);
+        CHECK(s->client.ask("connect")
+              == "ERR unavailable cannot reach kvstored at " + daemon.socket_path() + ": No such file or directory");
+    }
+}
+
 TEST_CASE("a busy client gets its replies, then BYE, when kvstored shuts down")
 {
     Served f;

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -677,4 +678,23 @@ TEST_CASE("deadlines survive a restart; entries whose deadline passed while kvst
     KvsvcSession s = connected_session(daemon.socket_path());
     CHECK(s.client.ask("read c") == "NOT_FOUND");
     CHECK(s.client.ask("count") == "COUNT 2 1000000");
+}
+
+// Issue 19: docs/operations.md's backup wrote /var/backups/kvstore-DATE.db
+// and its restore read /var/backups/kvstore.db, a file no step made.
+TEST_CASE("the restore in docs/operations.md reads a file its backup step writes", "[persistence][docs]")
+{
+    std::string doc = read_file(KVSTORE_TEST_DATA "/../../docs/operations.md");
+    size_t section = doc.find("## Back up and restore");
+    REQUIRE(section != std::string::npos);
+    doc = doc.substr(section, doc.find("\n## ", section + 1) - section);
+
+    std::smatch backup, restore;
+    REQUIRE(std::regex_search(doc, backup, std::regex(R"(\.backup '([^']+)')")));
+    REQUIRE(std::regex_search(doc, restore, std::regex(R"(install [^\n]* (/\S+) /var/lib/kvstore/store\.db)")));
+    // The backup's name with its date command as the date it stands for.
+    std::string pattern = std::regex_replace(backup[1].str(), std::regex(R"([.])"), R"(\.)");
+    pattern = std::regex_replace(pattern, std::regex(R"(\$\(date \+%F\))"), "[0-9]{4}-[0-9]{2}-[0-9]{2}");
+    INFO("backup writes " << backup[1] << "; restore reads " << restore[1]);
+    CHECK(std::regex_match(restore[1].str(), std::regex(pattern)));
 }
