@@ -6,7 +6,8 @@
 // pipelined against a locked database cost kvstored bounded memory, and an
 // admin load reaches the database whole or not at all. Deadlines survive a
 // restart (those that passed meanwhile are gone), and a database written
-// before issue 14 (schema version 1) is migrated with every entry.
+// before issue 14 (schema version 1) is migrated with every entry. A second
+// kvstored on a database in use refuses to start (issue 19).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
