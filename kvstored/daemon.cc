@@ -11,7 +11,9 @@
 #include <csignal>
 #include <cstring>
 #include <exception>
+#include <optional>
 
+#include "database_lock.h"
 #include "log.h"
 #include "version.h"
 
@@ -108,6 +110,12 @@ int run_daemon(const ServerConfig& config)
     raise_fd_limit();
     warn_if_root(config);
     try {
+        // Before anything is loaded or bound, and released only after the
+        // last commit (it outlives the server): one database, one daemon.
+        // Only SQLite needs it; memory has no file and etcd is shared by design.
+        std::optional<DatabaseLock> db_lock;
+        if (config.persist)
+            db_lock.emplace(config.persist->path);
         EventLoop loop;
         Server server(loop, config);
         SignalWatcher signals(loop, server);

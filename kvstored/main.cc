@@ -73,9 +73,11 @@ struct UsageError : std::runtime_error {
 
 void add_persistence_options(CLI::App& run, RunOptions& o)
 {
-    CLI::Option* db = run.add_option("--db", o.db_path,
-                                     "SQLite database to persist the store to (WAL mode); loaded into memory at "
-                                     "start. Without --db the store lives in memory only");
+    CLI::Option* db = run.add_option(
+        "--db", o.db_path,
+        "SQLite database to persist the store to (WAL mode); loaded into memory at "
+        "start. Locked for the daemon's life (DB.lock holds its pid): a second kvstored given the same file "
+        "refuses to start. Without --db the store lives in memory only");
     o.db_opt = db;
     o.memory_opt
         = run.add_flag("--memory", o.memory, "Keep the store in memory only (the default without --db)")->excludes(db);

@@ -6,7 +6,8 @@
 // pipelined against a locked database cost kvstored bounded memory, and an
 // admin load reaches the database whole or not at all. Deadlines survive a
 // restart (those that passed meanwhile are gone), and a database written
-// before issue 14 (schema version 1) is migrated with every entry.
+// before issue 14 (schema version 1) is migrated with every entry. A second
+// kvstored on a database in use refuses to start (issue 19).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -697,4 +698,40 @@ TEST_CASE("the restore in docs/operations.md reads a file its backup step writes
     pattern = std::regex_replace(pattern, std::regex(R"(\$\(date \+%F\))"), "[0-9]{4}-[0-9]{2}-[0-9]{2}");
     INFO("backup writes " << backup[1] << "; restore reads " << restore[1]);
     CHECK(std::regex_match(restore[1].str(), std::regex(pattern)));
+}
+
+// Issue 19: a second kvstored given the running one's --db and another socket
+// started beside it; each then deleted keys the other listed, and the file
+// ended up holding a third version of the store.
+TEST_CASE("a second kvstored on a database in use exits 1 naming the file and the first's pid, and the first serves on",
+          "[persistence]")
+{
+    TempDir dir;
+    const std::string db = dir.file("store.db");
+    Daemon first(dir, {"--db", db, "--sync", "always"});
+    KvsvcSession s = connected_session(first.socket_path());
+    REQUIRE(s.client.ask("save a:1") == "OK");
+
+    // Its own directory, so that nothing but the lock stands in its way.
+    std::filesystem::create_directory(dir.file("other"));
+    CliResult second = run_kvstored(
+        {"--config", "/dev/null", "run", "--socket", dir.file("other/kvstored.sock"), "--db", db}, {}, 10s);
+    INFO(second.describe());
+    CHECK(second.code == 1);
+    CHECK_THAT(second.err,
+               Catch::Contains("lock " + db + ".lock: database " + db + " is in use by kvstored pid "
+                               + std::to_string(first.process().pid()) + " (stop that kvstored first"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("other/kvstored.sock")));
+
+    CHECK(s.client.ask("save b:2") == "OK");
+    CHECK(s.client.ask("read a") == "VALUE 1");
+    s.client.close();
+    REQUIRE(exited_with(first.terminate(), 0));
+
+    // The lock went with the first; a new kvstored on the database starts and
+    // serves what the first saved.
+    Daemon next(dir, {"--db", db});
+    KvsvcSession t = connected_session(next.socket_path());
+    CHECK(t.client.ask("read b") == "VALUE 2");
+    CHECK(t.client.ask("count") == "COUNT 2 10000");
 }
