@@ -31,7 +31,7 @@ TEST_CASE("kvsvc --protocol memcache: a kvstored that never takes the socket is 
                                  "SERVER_ERROR kvstore unavailable: kvstored did not answer within 5000 ms\r\n");
 }
 
-TEST_CASE("kvsvc --protocol memcache: usage errors are a SERVER_ERROR line (exit 2); --help names the door")
+TEST_CASE("kvsvc --protocol memcache: usage errors are a SERVER_ERROR line (exit 2), --help names the door")
 {
     TempDir dir;
     check_kvsvc_answers_and_exits(dir.file("none.sock"), {"--protocol", "memcache", "--idle-timeout", "x"},

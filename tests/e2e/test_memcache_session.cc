@@ -299,7 +299,7 @@ TEST_CASE("kvsvc --protocol memcache --idle-timeout 1: a silent client is closed
     }
 }
 
-TEST_CASE("kvstored clients lists a memcached session as memcache; kick writes its replies whole, then closes it")
+TEST_CASE("kvstored clients lists a memcached session as memcache, kick writes its replies whole, then closes it")
 {
     MemcacheServed f;
     {

@@ -124,7 +124,7 @@ void check_flood_without_reading(Stack& s, const std::string& command, const std
 
 }  // namespace
 
-TEST_CASE("a 1 MiB and a 100 MiB line without LF each get one ERR too-long; kvsvc's and kvstored's memory stays "
+TEST_CASE("a 1 MiB and a 100 MiB line without LF each get one ERR too-long, kvsvc's and kvstored's memory stays "
           "flat",
           "[hostile]")
 {
@@ -151,7 +151,7 @@ TEST_CASE("a 1 MiB and a 100 MiB line without LF each get one ERR too-long; kvsv
     CHECK(c.ask("read after") == "VALUE long lines");
 }
 
-TEST_CASE("control bytes in keys are refused as bad-key; NUL, 0xFF and invalid UTF-8 round-trip", "[hostile]")
+TEST_CASE("control bytes in keys are refused as bad-key, NUL, 0xFF and invalid UTF-8 round-trip", "[hostile]")
 {
     Stack s;
     LineClient& c = s.client();

@@ -653,7 +653,7 @@ TEST_CASE("get and del of a missing key exit 1 saying not found", "[admin]")
     CHECK_CLI(f.cli({"del", "missing"}), 1, "", "kvstored del: missing: not found\n");
 }
 
-TEST_CASE("set --ttl gives a deadline that get reports on stderr and ttl prints; without it, none", "[admin][expiry]")
+TEST_CASE("set --ttl gives a deadline that get reports on stderr and ttl prints, without it, none", "[admin][expiry]")
 {
     Admin f;
     CHECK_CLI(f.cli({"set", "--ttl", "100", "k", "v w"}), 0, "", "");
@@ -676,7 +676,7 @@ TEST_CASE("set --ttl gives a deadline that get reports on stderr and ttl prints;
     CHECK_THAT(bad.err, Catch::Contains("--ttl"));
 }
 
-TEST_CASE("set and get take any key and value the store holds; the line protocol shows what it can", "[admin][xdoor]")
+TEST_CASE("set and get take any key and value the store holds, the line protocol shows what it can", "[admin][xdoor]")
 {
     // The store's rules, as the Redis door writes: keys of 1 to 250 bytes of
     // any value, values of any bytes (docs/protocol.md, "Keys and values
@@ -872,7 +872,7 @@ TEST_CASE("load counts blank lines in the line numbers it reports", "[admin][dum
     CHECK_CLI(f.cli({"keys"}), 0, "a\nb\n", "");
 }
 
-TEST_CASE("load --replace deletes the old entries first; load alone keeps them", "[admin][dump]")
+TEST_CASE("load --replace deletes the old entries first, load alone keeps them", "[admin][dump]")
 {
     Admin f;
     CHECK_CLI(f.cli({"set", "old1", "x"}), 0, "", "");
@@ -1032,7 +1032,7 @@ TEST_CASE("dumps written by kvstored before issue 14 still load, in both formats
     CHECK(s.client.ask("read k\xc3(bad") == "VALUE v\xe2\x82");
 }
 
-TEST_CASE("deadlines travel through dump and load; entries already past theirs are skipped, counted",
+TEST_CASE("deadlines travel through dump and load, entries already past theirs are skipped, counted",
           "[admin][dump][expiry]")
 {
     std::string format = GENERATE("jsonl"s, "tsv"s);
@@ -1106,7 +1106,7 @@ std::string request(kv::wire::Op op, const std::string& key, const std::string& 
 
 }  // namespace
 
-TEST_CASE("a load whose admin connection goes away is discarded; meanwhile other loads are told it is busy",
+TEST_CASE("a load whose admin connection goes away is discarded, meanwhile other loads are told it is busy",
           "[admin][dump]")
 {
     Admin f;
@@ -1145,7 +1145,7 @@ TEST_CASE("a load whose admin connection goes away is discarded; meanwhile other
 
 // --- shutdown --------------------------------------------------------------------------
 
-TEST_CASE("shutdown --message: every idle client gets exactly BYE and the message; the CLI waits for the exit",
+TEST_CASE("shutdown --message: every idle client gets exactly BYE and the message, the CLI waits for the exit",
           "[admin]")
 {
     Admin f;
@@ -1592,7 +1592,7 @@ TEST_CASE("kvstored run as root warns at start what will go wrong and what to do
 // Issue 16: memcached's client flags travel through dump and load (a "flags"
 // member, a fourth tsv column, both only when not 0), get shows them on
 // stderr, and a dump without flags is as before.
-TEST_CASE("memcached's flags travel through dump and load; get shows them on stderr", "[admin][dump][flags]")
+TEST_CASE("memcached's flags travel through dump and load, get shows them on stderr", "[admin][dump][flags]")
 {
     std::string format = GENERATE("jsonl"s, "tsv"s);
     INFO("format " << format);

@@ -166,7 +166,7 @@ TEST_CASE("the capacity holds across hosts creating at once", "[etcd]")
     REQUIRE(eventually({&a, &b}, [&] { return a.store().size() == 3 && b.store().size() == 3; }));
 }
 
-TEST_CASE("a host started later loads what is there; another capacity is refused", "[etcd]")
+TEST_CASE("a host started later loads what is there, another capacity is refused", "[etcd]")
 {
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("load"));
@@ -217,7 +217,7 @@ TEST_CASE("sync resolves once the copy holds everything etcd had", "[etcd]")
     CHECK(value_of(b, "x") == "1");
 }
 
-TEST_CASE("without a quorum writes fail within the timeout and are refused; they resume by themselves", "[etcd]")
+TEST_CASE("without a quorum writes fail within the timeout and are refused, they resume by themselves", "[etcd]")
 {
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("quorum"));

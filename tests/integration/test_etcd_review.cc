@@ -257,7 +257,7 @@ TEST_CASE("review: a clear whose reply was lost is not applied twice", "[etcd][r
 // endpoint on a failure, not on an abort, so the watch is made again on the
 // same silent member, forever. Two members of three still commit every
 // write, yet this host's tickets never reach their revision.
-TEST_CASE("review: the watch leaves a silent member; writes go on with two members of three", "[etcd][review]")
+TEST_CASE("review: the watch leaves a silent member, writes go on with two members of three", "[etcd][review]")
 {
     auto opts = kvtest::etcd_cluster_options(3);
     std::vector<std::unique_ptr<kvtest::EtcdProcess>> members;

@@ -505,7 +505,7 @@ struct CasAgent {
 
 }  // namespace
 
-TEST_CASE("cas: retry loops of 8 clients on one key; every success counts exactly once", "[issue14][atomic]")
+TEST_CASE("cas: retry loops of 8 clients on one key, every success counts exactly once", "[issue14][atomic]")
 {
     Path path = GENERATE(Path::handoff, Path::relay);
     INFO(path_name(path));
@@ -601,7 +601,7 @@ TEST_CASE("cas: retry loops of 8 clients on one key; every success counts exactl
 
 // ---------------------------------------------------------------- when full
 
-TEST_CASE("kvstored run --when-full evict: 8 clients save 4000 distinct keys into 100 entries, none refused; the "
+TEST_CASE("kvstored run --when-full evict: 8 clients save 4000 distinct keys into 100 entries, none refused, the "
           "database agrees",
           "[issue14][evict]")
 {
@@ -686,7 +686,7 @@ TEST_CASE("kvstored run --when-full evict removes an expired entry before any li
 }
 
 TEST_CASE(
-    "kvstored run --when-full refuse (the default) answers ERR full; a store full of expired entries takes new keys",
+    "kvstored run --when-full refuse (the default) answers ERR full, a store full of expired entries takes new keys",
     "[issue14][expiry]")
 {
     bool explicit_refuse = GENERATE(false, true);
@@ -725,7 +725,7 @@ TEST_CASE(
 
 // ---------------------------------------------------------------- restarts
 
-TEST_CASE("deadlines survive a restart with --db; a key that expired while kvstored was down is gone",
+TEST_CASE("deadlines survive a restart with --db, a key that expired while kvstored was down is gone",
           "[issue14][expiry][persistence]")
 {
     TempDir dir;

@@ -372,7 +372,7 @@ TEST_CASE("a handed-off client that half-closes after an unterminated last line 
 
 // wire.h, handoff with the Hello: kvstored answers the connect and sends its
 // Welcome only with its first other frame, here the hand-back at the end.
-TEST_CASE("a socket handed off with the Hello stays with kvstored past the 5 s attach timeout; at the client's EOF "
+TEST_CASE("a socket handed off with the Hello stays with kvstored past the 5 s attach timeout, at the client's EOF "
           "kvstored hangs up first and kvsvc exits")
 {
     TempDir dir;

@@ -646,7 +646,7 @@ TEST_CASE("a database written by kvstored before issue 14 is migrated at startup
     CHECK(s.client.ask("read added") == "VALUE after the migration");
 }
 
-TEST_CASE("deadlines survive a restart; entries whose deadline passed while kvstored was stopped are gone",
+TEST_CASE("deadlines survive a restart, entries whose deadline passed while kvstored was stopped are gone",
           "[persistence][expiry]")
 {
     TempDir dir;

@@ -151,7 +151,7 @@ TEST_CASE("kvstored clients lists Redis sessions and kick ends them", "[redis]")
     CHECK(redis.process.wait_exit(5s).has_value());
 }
 
-TEST_CASE("CLIENT KILL ends another Redis session; CLIENT ID names it", "[redis]")
+TEST_CASE("CLIENT KILL ends another Redis session, CLIENT ID names it", "[redis]")
 {
     RedisServed f;
     KvsvcSession victim = f.redis();

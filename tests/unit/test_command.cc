@@ -130,7 +130,7 @@ TEST_CASE("keys are 1 to 250 bytes without blanks, colons or control bytes", "[p
     CHECK(parse_ok("read caf\xc3\xa9").key == "caf\xc3\xa9");  // UTF-8 is fine
 }
 
-TEST_CASE("the store's key rule takes 1 to 250 bytes of any value; the line protocol's is narrower", "[parser][xdoor]")
+TEST_CASE("the store's key rule takes 1 to 250 bytes of any value, the line protocol's is narrower", "[parser][xdoor]")
 {
     for (int b = 0; b < 256; ++b) {
         std::string key(1, static_cast<char>(b));
@@ -297,7 +297,7 @@ TEST_CASE("save, add and replace take an optional ttl before the key", "[parser]
     CHECK(parse_ok("save ttl 3153600000 k:v").expiry_ms == 3'153'600'000'000);
 }
 
-TEST_CASE("a key may be named like an option; options need a key after them", "[parser]")
+TEST_CASE("a key may be named like an option, options need a key after them", "[parser]")
 {
     kv::Command c = parse_ok("save ttl:v");
     CHECK(c.key == "ttl");
@@ -313,7 +313,7 @@ TEST_CASE("a key may be named like an option; options need a key after them", "[
     CHECK(parse_err("save ttl 10 ttl 20 k:v") == kSaveUsage);
 }
 
-TEST_CASE("options come before the key; after the colon they are value", "[parser]")
+TEST_CASE("options come before the key, after the colon they are value", "[parser]")
 {
     kv::Command c = parse_ok("save k:v ttl 10");
     CHECK(c.value == "v ttl 10");

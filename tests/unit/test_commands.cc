@@ -198,7 +198,7 @@ TEST_CASE("a listing lists the keys present throughout exactly once while others
         REQUIRE(std::binary_search(all.begin(), all.end(), numbered(i, 250)));
 }
 
-TEST_CASE("a listing with nothing to list is one empty page; a prefix limits it", "[commands][keys]")
+TEST_CASE("a listing with nothing to list is one empty page, a prefix limits it", "[commands][keys]")
 {
     kv::Database db{10, std::nullopt};
     std::string text;

@@ -262,7 +262,7 @@ TEST_CASE_METHOD(Fixture, "the active cycle reclaims expired entries and says wh
     CHECK(run(Op::Stats).find("\nexpired_entries 2\n") != std::string::npos);
 }
 
-TEST_CASE("kvstored run --when-full evict: a new key always finds room; evictions are counted", "[commands][evict]")
+TEST_CASE("kvstored run --when-full evict: a new key always finds room, evictions are counted", "[commands][evict]")
 {
     kv::ManualClock clock;
     kv::Database db{3, std::nullopt, kv::WhenFull::Evict, clock};

@@ -372,7 +372,7 @@ TEST_CASE("a database where WAL mode cannot work is refused at startup", "[persi
     CHECK_THAT(startup_error(c), Catch::Contains("PRAGMA journal_mode = WAL: SQLite kept journal mode 'memory'"));
 }
 
-TEST_CASE("a stored value longer than --max-value is refused at startup, naming its key; a LF is fine",
+TEST_CASE("a stored value longer than --max-value is refused at startup, naming its key, a LF is fine",
           "[persistence][regression]")
 {
     // What went wrong: values loaded from the database were not checked, so a

@@ -287,7 +287,7 @@ TEST_CASE("every request gives the same result whatever the read boundaries", "[
     }
 }
 
-TEST_CASE("a declared count or length allocates nothing; memory follows the bytes sent", "[resp]")
+TEST_CASE("a declared count or length allocates nothing, memory follows the bytes sent", "[resp]")
 {
     RequestParser p(kLimits);
     std::vector<std::string_view> args;

@@ -301,7 +301,7 @@ std::vector<std::string> as_strings(const std::vector<std::string_view>& v)
 
 }  // namespace
 
-TEST_CASE("ManualClock moves only when told; system_clock is the Unix time in ms", "[store][clock]")
+TEST_CASE("ManualClock moves only when told, system_clock is the Unix time in ms", "[store][clock]")
 {
     ManualClock c;
     CHECK(c.now_ms() == 1'800'000'000'000);

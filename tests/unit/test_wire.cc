@@ -221,7 +221,7 @@ TEST_CASE("the Request layout is exactly as wire.h declares it", "[wire]")
     CHECK(kVersion == 8);
 }
 
-TEST_CASE("every op up to kLastOp decodes; the data ops come first", "[wire]")
+TEST_CASE("every op up to kLastOp decodes, the data ops come first", "[wire]")
 {
     CHECK(static_cast<uint8_t>(Op::Sync) == kLastDataOp);
     CHECK(static_cast<uint8_t>(Op::Status) == kLastDataOp + 1);
