@@ -1,20 +1,25 @@
 // main.cc: kvstored's command line. `kvstored run` is the daemon; the other
 // subcommands administer a running daemon through its admin socket.
 //
-// Options may also come from the configuration file (INI, read by CLI11):
-// top-level keys for the global options (admin-socket), a [run] section for the
-// daemon's. Flags on the command line override the file.
+// Options may also come from the configuration file (INI): top-level keys for
+// the global options (admin-socket), a [run] section for the daemon's. Flags on
+// the command line override the file. kvstored reads and checks the file itself
+// (config_file.h) after CLI11 has parsed the command line, so that a mistake in
+// it stops only `run` and `check-config`.
 #include <grp.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <string_view>
 #include <vector>
 
 #include "admin_cli.h"
 #include "backends/etcd/etcd_client.h"
 #include "command.h"
+#include "config_file.h"
 #include "daemon.h"
 #include "log.h"
 #include "spelling.h"
@@ -36,7 +41,9 @@ constexpr const char* kFooter
       "    # or, for the etcd backend (docs/scale-out.md):\n"
       "    # backend = etcd\n"
       "    # etcd-endpoints = http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379\n"
-      "Command-line flags override the file. Check a file with 'kvstored check-config'.\n"
+      "Command-line flags override the file. A bad file (an unknown key, a bad value, no read\n"
+      "permission) stops 'run' and 'check-config' with its line (exit 2); the other subcommands\n"
+      "warn and go on. Check a file with 'kvstored check-config', which takes run's flags.\n"
       "\n"
       "Exit status: 0 success; 1 error (including 'not found' for get, del and kick);\n"
       "2 bad usage or configuration; 3 kvstored is not running (LSB, as for 'status').\n"
@@ -132,24 +139,9 @@ void add_etcd_options(CLI::App& run, RunOptions& o)
                               ->check(CLI::Range(1L, 86'400L)));
 }
 
-void add_run_command(CLI::App& app, RunOptions& o)
+// The daemon's options, on `run` and (to show what they make) on `check-config`.
+void add_run_options(CLI::App* run, RunOptions& o)
 {
-    CLI::App* run = app.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
-    run->footer("Run the daemon in the foreground. It serves kvsvc processes on the service socket and\n"
-                "the admin subcommands on the admin socket, holds a capped in-memory store, optionally\n"
-                "persisted to SQLite (--db) or kept in an etcd cluster (--backend etcd), logs to stderr\n"
-                "(the journal under systemd) and shuts down gracefully on SIGTERM or SIGINT: pending\n"
-                "writes are committed, then every attached kvsvc is told: a line-protocol client sees\n"
-                "'BYE kvstored is shutting down'; a Redis or memcached client gets the replies to what\n"
-                "kvstored ran, then the connection closes.\n"
-                "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
-                "group. The admin socket admits root and the --admin-group (mode 0660), or without\n"
-                "one root and kvstored's user (mode 0600). The packaged unit runs kvstored as user\n"
-                "kvstore with --service-group kvsvc --admin-group kvstore-admin. Run as root, it logs a\n"
-                "warning at start: what it creates belongs to root, and without --service-group no\n"
-                "kvsvc of another user can reach it.\n"
-                "Exit status: 0 after a clean shutdown, 1 when it cannot start (the log line says\n"
-                "which operation failed and why), 2 for options that contradict each other.");
     o.server.socket_path = kDefaultSocket;
     run->add_option("--socket", o.server.socket_path, "Service socket that kvsvc connects to")->capture_default_str();
     o.server.capacity = 10000;
@@ -185,6 +177,29 @@ void add_run_command(CLI::App& app, RunOptions& o)
     run->add_option("--log-level", o.log_level, "Least severe messages logged")
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
+}
+
+CLI::App* add_run_command(CLI::App& app, RunOptions& o)
+{
+    CLI::App* run = app.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
+    run->footer("Run the daemon in the foreground. It serves kvsvc processes on the service socket and\n"
+                "the admin subcommands on the admin socket, holds a capped in-memory store, optionally\n"
+                "persisted to SQLite (--db) or kept in an etcd cluster (--backend etcd), logs to stderr\n"
+                "(the journal under systemd) and shuts down gracefully on SIGTERM or SIGINT: pending\n"
+                "writes are committed, then every attached kvsvc is told: a line-protocol client sees\n"
+                "'BYE kvstored is shutting down'; a Redis or memcached client gets the replies to what\n"
+                "kvstored ran, then the connection closes.\n"
+                "Access: the service socket (mode 0660) admits root, kvstored's user and the service\n"
+                "group. The admin socket admits root and the --admin-group (mode 0660), or without\n"
+                "one root and kvstored's user (mode 0600). The packaged unit runs kvstored as user\n"
+                "kvstore with --service-group kvsvc --admin-group kvstore-admin. Run as root, it logs a\n"
+                "warning at start: what it creates belongs to root, and without --service-group no\n"
+                "kvsvc of another user can reach it.\n"
+                "Exit status: 0 after a clean shutdown, 1 when it cannot start (the log line says\n"
+                "which operation failed and why), 2 for options that contradict each other or a bad\n"
+                "configuration file.");
+    add_run_options(run, o);
+    return run;
 }
 
 kv::log::Level parse_level(const std::string& name)
@@ -227,6 +242,9 @@ std::string prefix_problem(const std::string& prefix)
 void check_backend(const RunOptions& o)
 {
     const char* see = " (docs/scale-out.md)";
+    // CLI11's excludes() sees the command line only: the file is applied later.
+    if (o.memory_opt->count() > 0 && o.db_opt->count() > 0)
+        throw UsageError("--memory excludes --db");
     if (o.backend != "etcd") {
         for (const CLI::Option* opt : o.etcd_opts)
             if (opt->count() > 0)
@@ -390,12 +408,25 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         ->check(CLI::Range(0.0, 3600.0));
 }
 
-int check_config(CLI::App& app, RunOptions& o, const std::string& admin_socket)
+// Throws UsageError when the database could not be created: its directory is
+// missing (kvstored would fail at start, after the unit's restarts).
+void check_db_directory(const kv::ServerConfig& c)
 {
-    std::string file = app.get_config_ptr()->as<std::string>();
+    if (!c.persist)
+        return;
+    std::filesystem::path dir = std::filesystem::path(c.persist->path).parent_path();
+    if (dir.empty())
+        dir = ".";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+        throw UsageError("db " + c.persist->path + ": directory " + dir.string() + " does not exist");
+}
+
+int check_config(const std::string& file, bool exists, RunOptions& o, const std::string& admin_socket)
+{
     try {
         kv::ServerConfig c = server_config(o, admin_socket);
-        bool exists = ::access(file.c_str(), F_OK) == 0;
+        check_db_directory(c);
         std::printf("%s: %s\n", file.c_str(), exists ? "OK" : "not found; the defaults apply");
         std::printf("  admin-socket  = %s\n  socket        = %s\n  capacity      = %zu\n  max-value     = %zu\n",
                     c.admin_socket_path.c_str(), c.socket_path.c_str(), c.capacity, c.max_value);
@@ -446,14 +477,102 @@ int refuse_subcommand(CLI::App& app, const std::string& word)
     return kv::admin::kExitUsage;
 }
 
+// The keys the configuration file may hold: --admin-socket's at the top, the
+// daemon's options (long names without the dashes) in [run].
+kv::config_file::Known known_keys(const CLI::App& daemon_cmd)
+{
+    kv::config_file::Known known{{"", {"admin-socket"}}, {"run", {}}};
+    for (const CLI::Option* opt : daemon_cmd.get_options())
+        if (opt->get_name() != "--help" && !opt->get_lnames().empty())
+            known["run"].push_back(opt->get_lnames().front());
+    return known;
+}
+
+// Why CLI11 refused `value` for `opt`, without the flag's name: the problem
+// is in the file, whose key the caller names.
+std::string refusal(const CLI::Option& opt, const CLI::ParseError& e)
+{
+    std::string why = e.what();
+    std::string prefix = opt.get_name() + ": ";
+    if (why.starts_with(prefix))
+        why.erase(0, prefix.size());
+    if (why.find(opt.get_name()) != std::string::npos)
+        why = "not a valid value";
+    return why;
+}
+
+// Gives one file entry to its option (in `app`'s top level or, for [run], in
+// `daemon_cmd`) unless the command line set it; "" or why it is refused.
+std::string apply_entry(const kv::config_file::Entry& e, CLI::App& app, CLI::App& daemon_cmd,
+                        std::set<CLI::Option*>& from_file)
+{
+    CLI::Option* opt = (e.section.empty() ? app : daemon_cmd).get_option_no_throw("--" + e.key);
+    if (opt->count() > 0 && !from_file.contains(opt))
+        return "";  // the command line wins
+    opt->clear();  // a later line for the same key wins
+    from_file.insert(opt);
+    try {
+        opt->add_result(opt->get_expected_min() == 0 ? opt->get_flag_value(e.key, e.value) : e.value);
+        opt->run_callback();
+        return "";
+    } catch (const CLI::ParseError& err) {
+        opt->clear();
+        return e.key + " = " + e.value + ": " + refusal(*opt, err);
+    }
+}
+
+// What reading the configuration file found.
+struct ConfigLoad {
+    bool exists = false;  // false: the defaults apply
+    bool fatal = false;  // a named file is missing: every subcommand refuses
+    std::vector<std::string> problems;  // "FILE:LINE: ...": run and check-config refuse
+};
+
+// Reads `path`, checks every line and applies the good ones to the options
+// the command line left unset. A missing file is fine unless `named` (given
+// with --config).
+ConfigLoad load_config(const std::string& path, bool named, CLI::App& app, CLI::App& daemon_cmd)
+{
+    namespace cf = kv::config_file;
+    ConfigLoad out;
+    std::string text, error;
+    bool missing = false;
+    if (!cf::read(path, text, error, missing)) {
+        if (!missing || named)
+            out.problems.push_back(path + ": " + error);
+        out.fatal = missing;
+        return out;
+    }
+    out.exists = true;
+    cf::Parsed parsed = cf::parse(text);
+    std::vector<cf::Problem> problems = parsed.problems;
+    std::vector<cf::Problem> unknown = cf::check_keys(parsed.entries, known_keys(daemon_cmd));
+    std::set<int> bad_lines;
+    for (const cf::Problem& p : unknown)
+        bad_lines.insert(p.line);
+    problems.insert(problems.end(), unknown.begin(), unknown.end());
+    std::set<CLI::Option*> from_file;
+    for (const cf::Entry& e : parsed.entries)
+        if (!bad_lines.contains(e.line))
+            if (std::string why = apply_entry(e, app, daemon_cmd, from_file); !why.empty())
+                problems.push_back({e.line, why});
+    std::sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+    for (const cf::Problem& p : problems)
+        out.problems.push_back(cf::describe(path, p));
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
     CLI::App app{"kvstored: the kvstore daemon (kvstored run) and its admin tool", "kvstored"};
     app.set_version_flag("--version", "kvstored " KVSTORE_VERSION);
-    app.set_config("--config", kDefaultConfig, "Configuration file (INI; see below)", false);
-    app.allow_config_extras(false);
+    // Not CLI11's set_config(): load_config() reads the file once the
+    // subcommand is known (a bad file stops run and check-config only).
+    std::string config_path = kDefaultConfig;
+    CLI::Option* config_opt
+        = app.add_option("--config", config_path, "Configuration file (INI; see below)")->capture_default_str();
     std::string admin_socket = kDefaultAdminSocket;
     CLI::Option* admin_opt
         = app.add_option("--admin-socket", admin_socket,
@@ -465,13 +584,19 @@ int main(int argc, char** argv)
     app.require_subcommand(1);
     app.footer(kFooter);
 
-    RunOptions run;
+    RunOptions run, checked;
     AdminOptions admin;
     std::function<int()> action;
-    add_run_command(app, run);
+    CLI::App* run_cmd = add_run_command(app, run);
     add_admin_commands(app, admin, action);
-    app.add_subcommand("check-config", "Validate the configuration file and print the result, without starting")
-        ->callback([&] { action = [&] { return check_config(app, run, admin_socket); }; });
+    CLI::App* check_cmd = app.add_subcommand(
+        "check-config",
+        "Check the configuration file and print the settings in effect, without starting; takes run's options, "
+        "which override the file as they do for run (exit 2 when the file or the options are bad)");
+    check_cmd->footer("To see what the packaged service runs with, give the flags of its ExecStart line:\n"
+                      "    kvstored check-config --socket /run/kvstored/kvstored.sock \\\n"
+                      "        --db /var/lib/kvstore/store.db --service-group kvsvc --admin-group kvstore-admin");
+    add_run_options(check_cmd, checked);
 
     try {
         app.parse(argc, argv);
@@ -480,11 +605,21 @@ int main(int argc, char** argv)
             return refuse_subcommand(app, word);
         return app.exit(e) == 0 ? kv::admin::kExitOk : kv::admin::kExitUsage;
     }
+    bool checking = app.got_subcommand(check_cmd);
+    bool daemon_side = app.got_subcommand(run_cmd) || checking;
+    RunOptions& daemon_opts = checking ? checked : run;
+    std::string who = "kvstored " + (app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name());
+    ConfigLoad config = load_config(config_path, config_opt->count() > 0, app, checking ? *check_cmd : *run_cmd);
+    for (const std::string& p : config.problems)
+        std::fprintf(stderr, "%s: %s%s\n", who.c_str(), daemon_side || config.fatal ? "" : "warning: ", p.c_str());
+    if (!config.problems.empty() && (daemon_side || config.fatal))
+        return kv::admin::kExitUsage;
     // For the daemon both sockets live together unless told otherwise, so that a
     // kvstored on a private --socket never collides with the system one's.
-    bool daemon_side = app.got_subcommand("run") || app.got_subcommand("check-config");
     if (daemon_side && admin_opt->count() == 0)
-        admin_socket = std::filesystem::path(run.server.socket_path).replace_filename("admin.sock").string();
+        admin_socket = std::filesystem::path(daemon_opts.server.socket_path).replace_filename("admin.sock").string();
+    if (checking)
+        return check_config(config_path, config.exists, checked, admin_socket);
     admin.target.admin_socket = admin_socket;
     if (app.got_subcommand("run")) {
         kv::log::set_min_level(parse_level(run.log_level));

@@ -1327,7 +1327,7 @@ TEST_CASE("the admin socket named in the configuration file is used by run and b
     CHECK(exited_with(p.wait_exit(0ms), 0));
 }
 
-TEST_CASE("an unknown key in the configuration file exits 2 naming it", "[admin][config]")
+TEST_CASE("an unknown key in the configuration file stops run and check-config, naming it", "[admin][config]")
 {
     TempDir dir;
     std::string socket = dir.file("svc.sock");
@@ -1335,17 +1335,119 @@ TEST_CASE("an unknown key in the configuration file exits 2 naming it", "[admin]
     bool in_run = GENERATE(true, false);
     std::string text = in_run ? "[run]\ncapacity = 7\nbogus = 1\nsocket = " + socket + "\n"
                               : "colour = red\n[run]\nsocket = " + socket + "\n";
-    std::string name = in_run ? "run.bogus" : "colour";
+    std::string problem = in_run ? config + ":3: unknown key 'bogus' in [run]\n"
+                                 : config + ":1: unknown key 'colour' at the top of the file\n";
     write_file(config, text);
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"--config", config, "check-config"}, {"--config", config, "run"}, {"--config", config, "status"}}) {
-        CliResult r = run_kvstored(args, {}, 5s);
-        INFO(r.describe());
-        CHECK(r.code == 2);
-        CHECK(r.out.empty());
-        CHECK(r.err.find(name) != std::string::npos);
-    }
+    CHECK_CLI(run_kvstored({"--config", config, "check-config"}, {}, 5s), 2, "", "kvstored check-config: " + problem);
+    CHECK_CLI(run_kvstored({"--config", config, "run"}, {}, 5s), 2, "", "kvstored run: " + problem);
     CHECK_FALSE(fs::exists(socket));
+    // The admin subcommands warn and go on (nothing listens on the default socket here).
+    CliResult st = run_kvstored({"--config", config, "status", "--admin-socket", dir.file("admin.sock")}, {}, 5s);
+    CHECK(st.code == 3);
+    CHECK(st.err == "kvstored status: warning: " + problem);
+}
+
+// Issue 19: with "capacty = 7" in [run], status, shutdown and even --help failed
+// with "INI was not able to parse run.capacty" (exit 2) while the daemon ran.
+TEST_CASE("a typo in the configuration file leaves status, shutdown and --help working", "[admin][config]")
+{
+    TempDir dir;
+    std::string socket = dir.file("svc.sock");
+    std::string admin = dir.file("admin.sock");
+    std::string config = dir.file("kvstored.conf");
+    write_file(config, "admin-socket = " + admin + "\n[run]\ncapacity = 7\nsocket = " + socket + "\n");
+    Process p = start_kvstored({"--config", config, "run"}, socket, dir.file("log"));
+    REQUIRE(wait_for_unix_listener(admin, 5s));
+    write_file(config, "admin-socket = " + admin + "\n[run]\ncapacty = 7\nsocket = " + socket + "\n");
+    std::string problem = config + ":3: unknown key 'capacty' in [run]: did you mean capacity?\n";
+
+    CHECK_CLI(run_kvstored({"--config", config, "run"}, {}, 5s), 2, "", "kvstored run: " + problem);
+    CHECK_CLI(run_kvstored({"--config", config, "check-config"}, {}, 5s), 2, "", "kvstored check-config: " + problem);
+    CliResult help = run_kvstored({"--config", config, "--help"}, {}, 5s);
+    CHECK(help.code == 0);
+    CHECK(help.err.empty());
+    CliResult st = run_kvstored({"--config", config, "status"}, {}, 5s);
+    INFO(st.describe());
+    CHECK(st.code == 0);
+    CHECK(st.err == "kvstored status: warning: " + problem);
+    // The file's other lines still count: admin-socket found the daemon.
+    CHECK(status_fields(st.out)["pid"] == std::to_string(p.pid()));
+    CHECK_CLI(run_kvstored({"--config", config, "shutdown"}, {}, 10s), 0,
+              "kvstored (pid " + std::to_string(p.pid()) + ") has shut down\n",
+              "kvstored shutdown: warning: " + problem);
+    CHECK(exited_with(p.wait_exit(5s), 0));
+}
+
+TEST_CASE("a bad value in the configuration file is named by its key and line, not by a flag", "[admin][config]")
+{
+    TempDir dir;
+    std::string config = dir.file("kvstored.conf");
+    write_file(config, "[run]\n# comment\ncapacity = 0\nsync = sometimes\nmax-value = lots\n");
+    CliResult r = run_kvstored({"--config", config, "check-config"}, {}, 5s);
+    INFO(r.describe());
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.starts_with("kvstored check-config: " + config + ":3: capacity = 0: "));
+    CHECK(r.err.find("\nkvstored check-config: " + config + ":4: sync = sometimes: ") != std::string::npos);
+    CHECK(r.err.find("\nkvstored check-config: " + config + ":5: max-value = lots: ") != std::string::npos);
+    CHECK(r.err.find("--") == std::string::npos);
+    // A flag on the command line replaces the bad line, as it would a good one.
+    write_file(config, "[run]\ncapacity = 0\n");
+    CliResult ok = run_kvstored({"--config", config, "check-config", "--capacity", "5"}, {}, 5s);
+    INFO(ok.describe());
+    CHECK(ok.code == 0);
+    CHECK(ok.out.find("  capacity      = 5\n") != std::string::npos);
+}
+
+TEST_CASE("a configuration file that cannot be read says why", "[admin][config]")
+{
+    TempDir dir;
+    // A directory opens but cannot be read, even by root; no permission to
+    // read is the case of issue 19 ("missing?"), testable only as non-root.
+    std::string config = dir.file("conf.d");
+    fs::create_directory(config);
+    std::string why = "read: Is a directory";
+    if (::geteuid() != 0) {
+        config = dir.file("kvstored.conf");
+        write_file(config, "[run]\n");
+        fs::permissions(config, fs::perms::none);
+        why = "open: Permission denied";
+    }
+    CHECK_CLI(run_kvstored({"--config", config, "check-config"}, {}, 5s), 2, "",
+              "kvstored check-config: " + config + ": " + why + "\n");
+    CHECK_CLI(run_kvstored({"--config", config, "run", "--socket", dir.file("svc.sock")}, {}, 5s), 2, "",
+              "kvstored run: " + config + ": " + why + "\n");
+    CHECK_FALSE(fs::exists(dir.file("svc.sock")));
+    CliResult st = run_kvstored({"--config", config, "status", "--admin-socket", dir.file("admin.sock")}, {}, 5s);
+    CHECK(st.code == 3);
+    CHECK(st.err == "kvstored status: warning: " + config + ": " + why + "\n");
+}
+
+TEST_CASE("check-config takes run's options, to show the settings under the packaged unit", "[admin][config]")
+{
+    TempDir dir;
+    std::string config = dir.file("kvstored.conf");
+    write_file(config, "[run]\ncapacity = 7\nsync = always\n");
+    std::string db = dir.file("store.db");
+    CliResult r = run_kvstored({"--config", config, "check-config", "--socket", dir.file("svc.sock"), "--db", db});
+    INFO(r.describe());
+    CHECK(r.code == 0);
+    CHECK(r.out.find("  capacity      = 7\n") != std::string::npos);
+    CHECK(r.out.find("  db            = " + db + "\n  sync          = always\n") != std::string::npos);
+    CHECK(r.out.find("  admin-socket  = " + dir.file("admin.sock") + "\n") != std::string::npos);
+    CHECK_FALSE(fs::exists(db));  // checked, not created
+
+    SECTION("a database whose directory does not exist")
+    {
+        std::string nowhere = dir.file("no-such-dir/store.db");
+        CHECK_CLI(run_kvstored({"--config", config, "check-config", "--db", nowhere}), 2, "",
+                  "kvstored check-config: " + config + ": db " + nowhere + ": directory " + dir.file("no-such-dir")
+                      + " does not exist\n");
+        write_file(config, "[run]\ndb = " + nowhere + "\n");
+        CliResult file = run_kvstored({"--config", config, "check-config"});
+        CHECK(file.code == 2);
+        CHECK(file.err.find("directory " + dir.file("no-such-dir") + " does not exist") != std::string::npos);
+    }
 }
 
 TEST_CASE("a configuration file that does not exist exits 2 naming it", "[admin][config]")
