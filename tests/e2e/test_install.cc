@@ -846,12 +846,20 @@ TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored ch
     // refuses db): each set is checked on its own.
     auto is_etcd = [](const std::string& key) { return key.rfind("etcd-", 0) == 0; };
     std::string active = uncomment([&](const std::string& key) { return !is_etcd(key); });
+    // check-config refuses a db whose directory does not exist, and the
+    // package's /var/lib/kvstore is not there before it is installed: the
+    // db line points into a directory that is.
+    const std::string lib = staging.dir().file("var-lib-kvstore");
+    std::filesystem::create_directory(lib);
+    REQUIRE(active.find("db = /var/lib/kvstore/store.db") != std::string::npos);
+    active.replace(active.find("db = /var/lib/kvstore/store.db"), std::string("db = /var/lib/kvstore/store.db").size(),
+                   "db = " + lib + "/store.db");
     const std::string uncommented = staging.dir().file("uncommented.conf");
     write_file(uncommented, active);
     RunResult all_keys = run_capture(kvstored, {"--config", uncommented, "check-config"});
     INFO("the file:\n" << active << all_keys.describe());
     CHECK(all_keys.ok());
-    CHECK(all_keys.output.find("/var/lib/kvstore/store.db") != std::string::npos);
+    CHECK(all_keys.output.find(lib + "/store.db") != std::string::npos);
     std::string etcd = uncomment([&](const std::string& key) {
         return is_etcd(key)
             || (key != "db" && key != "backend" && key != "memory" && key != "sync" && key != "sync-interval");
