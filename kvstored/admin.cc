@@ -104,14 +104,16 @@ void do_flush(Context& c)
     }
     size_t n = db.store().size();
     c.ticket = db.clear();
-    LOG_INFO("flush by admin %llu: %zu entries deleted", static_cast<unsigned long long>(c.self.id()), n);
+    LOG_INFO("flush by admin %llu (pid %d, uid %u): %zu entries deleted", static_cast<unsigned long long>(c.self.id()),
+             c.self.pid(), c.self.uid(), n);
     c.out += "OK\n";
 }
 
 void do_shutdown(Context& c)
 {
     std::string message = c.req.value.empty() ? "kvstored is shutting down" : std::string(c.req.value);
-    LOG_INFO("shutdown requested by admin %llu (pid %d)", static_cast<unsigned long long>(c.self.id()), c.self.pid());
+    LOG_INFO("shutdown requested by admin %llu (pid %d, uid %u)", static_cast<unsigned long long>(c.self.id()),
+             c.self.pid(), c.self.uid());
     c.out += "OK\n";
     // After this reply is queued: the notice to this admin client follows it.
     Server& server = c.server;

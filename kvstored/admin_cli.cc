@@ -68,7 +68,9 @@ class AdminLink {
 public:
     explicit AdminLink(const Target& t) : timeout_(t.timeout)
     {
-        std::string why = link_.attach(t.admin_socket, "admin pid " + std::to_string(::getpid()), t.timeout);
+        // No client address: an admin session has none, and the Hello carries
+        // our pid (a made-up "admin pid N" came out as admin?pid?N in logs).
+        std::string why = link_.attach(t.admin_socket, "", t.timeout);
         if (why.empty())
             return;
         int e = link_.connect_errno();

@@ -160,7 +160,7 @@ void Client::discard_input()
     char scratch[16 * 1024];
     ssize_t n = ::read(fd_.get(), scratch, sizeof scratch);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-        close("kvsvc hung up after the shutdown notice");
+        close(hung_up_reason());
 }
 
 // Runs buffered requests, and the pages of a listing before any later request,
@@ -244,9 +244,11 @@ bool Client::on_hello(std::string_view payload)
     server_.loop().cancel_timer(hello_timer_);
     hello_timer_ = 0;
     if (version != wire::kVersion) {
-        std::string why = "kvstored speaks protocol " + std::to_string(wire::kVersion) + ", kvsvc speaks "
-            + std::to_string(version) + "; install matching versions";
-        LOG_WARN("client %llu (pid %d): refused: %s", static_cast<unsigned long long>(id_), peer_.pid, why.c_str());
+        std::string why = "kvstored speaks protocol " + std::to_string(wire::kVersion) + ", "
+            + (role_ == Role::Admin ? "the kvstored CLI" : "kvsvc") + " speaks " + std::to_string(version)
+            + "; install matching versions";
+        LOG_WARN("%s %llu (pid %d): refused: %s", role_word(), static_cast<unsigned long long>(id_), peer_.pid,
+                 why.c_str());
         wire::append(out_, wire::Msg::Refused, wire::Notice{why});
         state_ = State::Draining;
         close_when_flushed_ = "refused";
@@ -267,8 +269,13 @@ bool Client::on_hello(std::string_view payload)
     attached_since_unix_
         = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     server_.on_attached(*this);
-    LOG_INFO("%s %llu attached: pid %u, uid %u, from %s", role_ == Role::Admin ? "admin" : "client",
-             static_cast<unsigned long long>(id_), hello.pid, peer_.uid, address_.c_str());
+    // Debug, like the detach line: see docs/operations.md, Logs.
+    if (role_ == Role::Admin)
+        LOG_DEBUG("admin %llu attached: kvstored CLI pid %u, uid %u", static_cast<unsigned long long>(id_), hello.pid,
+                  peer_.uid);
+    else
+        LOG_DEBUG("client %llu attached: kvsvc pid %u, uid %u, from %s", static_cast<unsigned long long>(id_),
+                  hello.pid, peer_.uid, address_.c_str());
     handoff_follows_ = welcome_due_ = handoff;
     if (!welcome_due_)
         send_welcome();
@@ -381,7 +388,7 @@ void Client::send_page()
 // Allocation failed for this client (std::bad_alloc): drop it, and only it.
 void Client::out_of_memory(const char* doing)
 {
-    LOG_ERR("client %llu: out of memory while %s; dropping it", static_cast<unsigned long long>(id_), doing);
+    LOG_ERR("%s %llu: out of memory while %s; dropping it", role_word(), static_cast<unsigned long long>(id_), doing);
     close("out of memory");
 }
 
@@ -525,7 +532,7 @@ void Client::cut(const std::string& why)
         door_->cut(why);  // on_hand_back() then closes once kvsvc has the HandBack
         return;
     }
-    LOG_WARN("client %llu: %s; disconnected", static_cast<unsigned long long>(id_), why.c_str());
+    LOG_WARN("%s %llu: %s; disconnected", role_word(), static_cast<unsigned long long>(id_), why.c_str());
     close(why.c_str());
 }
 
@@ -558,7 +565,7 @@ void Client::flush()
         return;
     }
     if (out_.empty() && held_.empty() && !awaited_.active() && peer_eof_) {
-        close(state_ == State::Draining ? "kvsvc hung up after the shutdown notice" : "kvsvc detached");
+        close(hung_up_reason());
         return;
     }
     update_interest();
@@ -591,6 +598,27 @@ void Client::update_interest()
     }
 }
 
+const char* Client::role_word() const
+{
+    return role_ == Role::Admin ? "admin" : "client";
+}
+
+// Why a peer that closed its end is gone, for the detach line: which program
+// hung up (an admin session is the kvstored CLI, not a kvsvc), and whether it
+// was told to go by a kick or by the shutdown notice. The kick is still
+// pending here: Server::remove() answers it after this.
+const char* Client::hung_up_reason() const
+{
+    bool admin = role_ == Role::Admin;
+    if (state_ == State::AwaitingHello)  // not known to be either yet
+        return "hung up before its hello";
+    if (server_.kick_pending(id_))
+        return admin ? "the kvstored CLI hung up after the kick" : "kvsvc hung up after the kick";
+    if (state_ == State::Draining)
+        return admin ? "the kvstored CLI hung up after the shutdown notice" : "kvsvc hung up after the shutdown notice";
+    return admin ? "the kvstored CLI hung up" : "kvsvc hung up";
+}
+
 void Client::close(const char* why)
 {
     if (state_ == State::Closed)
@@ -602,7 +630,7 @@ void Client::close(const char* why)
     server_.loop().unwatch(fd_.get());
     fd_.reset();
     if (was_attached)
-        LOG_INFO("client %llu detached (%s)", static_cast<unsigned long long>(id_), why);
+        LOG_DEBUG("%s %llu detached (%s)", role_word(), static_cast<unsigned long long>(id_), why);
     else
         LOG_WARN("connection %llu (pid %d, uid %u) dropped: %s", static_cast<unsigned long long>(id_), peer_.pid,
                  peer_.uid, why);

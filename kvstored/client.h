@@ -71,6 +71,9 @@ public:
     bool attached() const { return state_ == State::Attached; }
     const std::string& address() const { return address_; }
     pid_t pid() const { return peer_.pid; }
+    uid_t uid() const { return peer_.uid; }
+    // "client" (a kvsvc) or "admin" (the kvstored CLI), as the log names them.
+    const char* role_word() const;
     int64_t attached_since_unix() const { return attached_since_unix_; }
     uint64_t commands() const { return commands_; }
     std::chrono::steady_clock::time_point last_active() const { return last_active_; }
@@ -97,6 +100,7 @@ private:
     size_t unsent() const { return out_.size() - out_pos_; }
     bool on_handoff(std::string_view payload);
     void send_welcome();
+    const char* hung_up_reason() const;
     long receive();
     void flush();
     void write_out();

@@ -1,11 +1,15 @@
 // log.cc: see log.h.
 #include "log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace kv::log {
 namespace {
@@ -25,6 +29,23 @@ const char* level_word(Level level)
         return "debug";
     }
     return "?";
+}
+
+// "2026-12-06T19:28:05Z " when stderr is a regular file (see log.h), else "".
+std::string timestamp()
+{
+    static const bool to_file = [] {
+        struct stat st;
+        return ::fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+    }();
+    if (!to_file)
+        return {};
+    std::time_t now = std::time(nullptr);
+    std::tm utc;
+    char text[32];
+    if (!::gmtime_r(&now, &utc) || std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ ", &utc) == 0)
+        return {};
+    return text;
 }
 
 }  // namespace
@@ -48,7 +69,7 @@ void write(Level level, const char* fmt, ...)
     if (journal)
         std::fprintf(stderr, "<%d>%s\n", static_cast<int>(level), msg);
     else
-        std::fprintf(stderr, "kvstored: %s: %s\n", level_word(level), msg);
+        std::fprintf(stderr, "%skvstored: %s: %s\n", timestamp().c_str(), level_word(level), msg);
 }
 
 std::string errno_text(const std::string& what)

@@ -1,6 +1,9 @@
 // log.h: kvstored's log. Lines go to stderr, which systemd sends to the journal;
 // under journald (JOURNAL_STREAM set) each line carries a "<N>" syslog priority
-// prefix so that `journalctl -p warning` works, on a terminal a plain word.
+// prefix so that `journalctl -p warning` works, elsewhere a plain word. When
+// stderr is a regular file (`2>>/var/log/kvstored.log`, docs/operations.md,
+// Without systemd) each line starts with the UTC time, as nothing else would
+// stamp it; the journal, a terminal, or a pipe to logger(1) or svlogd need none.
 #pragma once
 
 #include <string>

@@ -265,8 +265,9 @@ bool Server::kick(uint64_t id, const std::string& message, uint64_t admin_id)
     if (it == clients_.end() || !it->second->attached() || (admin_id != 0 && admin == clients_.end()))
         return false;
     if (admin_id != 0)
-        LOG_INFO("client %llu kicked by admin %llu: %s", static_cast<unsigned long long>(id),
-                 static_cast<unsigned long long>(admin_id), message.c_str());
+        LOG_INFO("client %llu kicked by admin %llu (pid %d, uid %u): %s", static_cast<unsigned long long>(id),
+                 static_cast<unsigned long long>(admin_id), admin->second->pid(), admin->second->uid(),
+                 message.c_str());
     else
         LOG_INFO("client %llu disconnected: %s", static_cast<unsigned long long>(id), message.c_str());
     PendingKick& kick = kicks_[id];
@@ -352,6 +353,14 @@ void Server::remove(Client& client, bool was_attached)
     });
 }
 
+size_t Server::count_role(Client::Role role) const
+{
+    size_t n = 0;
+    for (const auto& [id, client] : clients_)
+        n += client->role() == role;
+    return n;
+}
+
 void Server::begin_shutdown(const std::string& message)
 {
     if (shutting_down_)
@@ -368,7 +377,9 @@ void Server::begin_shutdown(const std::string& message)
         else
             LOG_ERR("database %s: pending changes not committed: %s", p->config().path.c_str(), p->failure().c_str());
     }
-    LOG_INFO("shutting down: notifying %zu client(s)", clients_.size());
+    // Clients only: the admin session that asked for the shutdown (or any
+    // other) is not one, as in `kvstored clients` and the stats.
+    LOG_INFO("shutting down: notifying %zu client(s)", count_role(Client::Role::Service));
     for (auto& [id, client] : clients_)
         client->notify_shutdown(message);
     if (clients_.empty()) {
@@ -376,7 +387,8 @@ void Server::begin_shutdown(const std::string& message)
         return;
     }
     loop_.add_timer(config_.shutdown_timeout, [this] {
-        LOG_WARN("shutdown deadline passed with %zu client(s) still attached; closing them", clients_.size());
+        LOG_WARN("shutdown deadline passed with %zu client(s) and %zu admin session(s) still attached; closing them",
+                 count_role(Client::Role::Service), count_role(Client::Role::Admin));
         // A handed-off client still here has not taken its output: its kvsvc
         // is told to reset the connection (it would also reset it on finding
         // us gone while we hold the socket). Others just lose their link.

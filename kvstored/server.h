@@ -100,6 +100,8 @@ private:
     void arm_flush(int64_t unix_ms);
     void run_flush(int64_t unix_ms);
     void answer_kick(uint64_t target, const std::string& reply);
+    // Connections of that role, attached or not yet (for the log).
+    size_t count_role(Client::Role role) const;
 
     EventLoop& loop_;
     ServerConfig config_;

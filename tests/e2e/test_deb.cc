@@ -146,6 +146,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/usr/share/doc/kvstore/persistence.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/copyright", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/changelog.Debian.gz", "-rw-r--r--"},
+            // For kvstored without systemd, logging to a file (docs/operations.md).
+            {"/usr/share/doc/kvstore/examples/logrotate.kvstored", "-rw-r--r--"},
             {"/usr/share/lintian/overrides/kvstore", "-rw-r--r--"},
             // Compressed, as Debian policy 12.1 wants (deb-extras.cmake).
             {"/usr/share/man/man8/kvstored.8.gz", "-rw-r--r--"},

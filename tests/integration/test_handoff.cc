@@ -376,7 +376,7 @@ TEST_CASE("a socket handed off with the Hello stays with kvstored past the 5 s a
           "kvstored hangs up first and kvsvc exits")
 {
     TempDir dir;
-    Daemon daemon(dir);
+    Daemon daemon(dir, {"--log-level", "debug"});  // the detach line is debug
     KvsvcSession s = spawn_kvsvc(daemon.socket_path());
     REQUIRE(s.client.read_line() == greeting());
     s.client.send("connect\nsave a:1\n");
