@@ -629,8 +629,15 @@ void Client::close(const char* why)
         door_->drop();  // freed with us, after the current batch
     server_.loop().unwatch(fd_.get());
     fd_.reset();
-    if (was_attached)
+    // A session's ordinary end (its peer hung up, or it ended as asked) is a
+    // debug line (docs/operations.md, "Logs"); any other end of an attached
+    // session (a protocol error, a write error, no memory) stays at info.
+    bool ordinary = std::strstr(why, "hung up") != nullptr || std::strcmp(why, "session ended") == 0
+        || std::strcmp(why, "refused") == 0;
+    if (was_attached && ordinary)
         LOG_DEBUG("%s %llu detached (%s)", role_word(), static_cast<unsigned long long>(id_), why);
+    else if (was_attached)
+        LOG_INFO("%s %llu detached (%s)", role_word(), static_cast<unsigned long long>(id_), why);
     else
         LOG_WARN("connection %llu (pid %d, uid %u) dropped: %s", static_cast<unsigned long long>(id_), peer_.pid,
                  peer_.uid, why);
