@@ -284,7 +284,7 @@ const std::string kUnshowable = "ERR unshowable the value contains a line feed; 
 
 }  // namespace
 
-TEST_CASE_METHOD(Doors, "read, gets and take of a value with a LF answer ERR unshowable; take deletes nothing",
+TEST_CASE_METHOD(Doors, "read, gets and take of a value with a LF answer ERR unshowable, take deletes nothing",
                  "[commands][xdoor]")
 {
     std::string value = GENERATE("a\nb"s, "\n"s, "line\n"s, "\r\n"s, "\0\n\0"s, every_byte_but_lf() + "\n");
@@ -424,7 +424,7 @@ TEST_CASE("dump lines carry every byte of keys and values, and every entry", "[c
 // Issue 16: memcached's client flags (store.h). The line protocol's whole
 // values (save, add, replace, cas) write 0; its changes in place (append,
 // incr, decr) keep them, as memcached's do.
-TEST_CASE_METHOD(Doors, "append incr decr keep memcached's flags; save add replace cas clear them", "[commands][flags]")
+TEST_CASE_METHOD(Doors, "append incr decr keep memcached's flags, save add replace cas clear them", "[commands][flags]")
 {
     const kv::Store& store = db.store();
     auto set_flags = [this](std::string_view key, std::string_view value, uint32_t flags) {

@@ -159,7 +159,7 @@ TEST_CASE_METHOD(Fixture, "incr refuses a value that is not a strict signed deci
     CHECK(run(Op::Read, "v") == "VALUE " + value + "\n");
 }
 
-TEST_CASE_METHOD(Fixture, "incr, decr and append keep the deadline; save without ttl clears it", "[commands][expiry]")
+TEST_CASE_METHOD(Fixture, "incr, decr and append keep the deadline, save without ttl clears it", "[commands][expiry]")
 {
     CHECK(with_ttl(Op::Save, "n", "1", 10'000) == "OK\n");
     CHECK(incr("n", 1) == "VALUE 2\n");

@@ -262,7 +262,7 @@ TEST_CASE_METHOD(Fixture, "ms: modes, cas, q, and the reply's flags", "[memcache
     CHECK(stats.memcache.cas_hits == 2);
 }
 
-TEST_CASE_METHOD(Fixture, "ms: TTLs; a negative one stores nothing that lasts", "[memcache][meta]")
+TEST_CASE_METHOD(Fixture, "ms: TTLs, a negative one stores nothing that lasts", "[memcache][meta]")
 {
     CHECK(run(meta_set, "ms k 1 T100", "x") == "HD\r\n");
     CHECK(run(meta_get, "mg k t") == "HD t100\r\n");

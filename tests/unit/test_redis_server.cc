@@ -329,7 +329,7 @@ TEST_CASE_METHOD(Fixture, "a queuing error makes EXEC answer EXECABORT", "[redis
     CHECK(stats.exec_aborts == 1);
 }
 
-TEST_CASE_METHOD(Fixture, "MULTI's own errors do not abort it; QUIT is not queued", "[redis]")
+TEST_CASE_METHOD(Fixture, "MULTI's own errors do not abort it, QUIT is not queued", "[redis]")
 {
     run({"multi"});
     CHECK(run({"multi"}) == "-ERR MULTI calls can not be nested\r\n");
@@ -496,7 +496,7 @@ TEST_CASE_METHOD(Fixture, "a reply longer than 4 MiB is refused, not built", "[r
     CHECK(run_args(*this, mget).size() > 3'990'000);
 }
 
-TEST_CASE_METHOD(Fixture, "EXEC's replies share the 4 MiB bound; every queued command still runs", "[redis]")
+TEST_CASE_METHOD(Fixture, "EXEC's replies share the 4 MiB bound, every queued command still runs", "[redis]")
 {
     CHECK(run({"set", "k", std::string(1000, 'v')}) == "+OK\r\n");
     std::vector<std::string> mget{"mget"};
@@ -532,7 +532,7 @@ TEST_CASE_METHOD(Fixture, "an EXEC whose replies pass 4 MiB in all is still one 
     CHECK(run({"get", "n"}) == "$3\r\n100\r\n");
 }
 
-TEST_CASE_METHOD(Fixture, "a MULTI queue holds at most one request's bytes; KEYS, SCAN and LCS are not queued",
+TEST_CASE_METHOD(Fixture, "a MULTI queue holds at most one request's bytes, KEYS, SCAN and LCS are not queued",
                  "[redis]")
 {
     CHECK(run({"multi"}) == "+OK\r\n");

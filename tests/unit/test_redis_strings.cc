@@ -324,7 +324,7 @@ TEST_CASE_METHOD(Fixture, "keys out of the store's range get kvstore's error", "
 
 // Issue 16: memcached's client flags (store.h). A whole new value writes 0;
 // a change in place keeps them, as memcached's append and incr do.
-TEST_CASE_METHOD(Fixture, "in-place writes keep memcached's flags; whole-value writes clear them",
+TEST_CASE_METHOD(Fixture, "in-place writes keep memcached's flags, whole-value writes clear them",
                  "[redis][strings][flags]")
 {
     auto flags = [this](std::string_view key) {
