@@ -15,6 +15,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "awaited_command.h"
 #include "client.h"
 #include "log.h"
 
@@ -207,10 +208,10 @@ void Server::run_flush(int64_t unix_ms)
         // Nobody waits for the ticket: the flush_all was answered when it
         // was asked. The clear and the cancel are one command: they commit
         // together (etcd) or in order (SQLite).
-        db_.begin_command();
-        db_.clear();
-        db_.note_flush_at(0);
-        db_.end_command(0);
+        run_command(db_, [this] {
+            db_.clear();
+            return db_.note_flush_at(0);
+        });
     } catch (const std::bad_alloc&) {
         LOG_WARN("delayed flush_all: out of memory; trying again in a second");
         flush_timer_ = loop_.add_timer(std::chrono::seconds(1), [this, unix_ms] { run_flush(unix_ms); });
