@@ -43,6 +43,13 @@ uint64_t Database::note_flush_at(int64_t unix_ms)
     return persistence_ ? persistence_->flush_at(unix_ms) : 0;
 }
 
+uint64_t Database::note_flush_done(int64_t unix_ms)
+{
+    if (etcd_)
+        return etcd_->note_flush_done(unix_ms);
+    return note_flush_at(0);
+}
+
 int64_t Database::pending_flush() const
 {
     if (etcd_)

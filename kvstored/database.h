@@ -160,6 +160,10 @@ public:
     // with etcd, the one every host shares now (EtcdBackend::note_flush_at).
     uint64_t note_flush_at(int64_t unix_ms);
     int64_t pending_flush() const;
+    // The delayed flush at `unix_ms` has been carried out (in the same
+    // command as its clear): with etcd the command commits only if that
+    // time is still the one recorded (not cancelled or replaced meanwhile).
+    uint64_t note_flush_done(int64_t unix_ms);
 
     // The active expiry cycle: reclaims expired entries, earliest deadline
     // first, for at most `budget` of CPU time, and queues one database

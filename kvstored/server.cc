@@ -150,9 +150,14 @@ void Server::expire_tick()
         LOG_WARN("expiry: out of memory; trying again shortly");
     }
     // With etcd a delayed flush_all may come from any host, and be done or
-    // cancelled by another: follow the copy.
-    if (db_.replicated() && db_.pending_flush() != armed_flush_)
-        arm_flush(db_.pending_flush());
+    // cancelled by another: follow the copy. A time still there after its
+    // timer ran is armed again: the flush's transaction failed or was
+    // refused, or is on its way (a second try is refused by its compare).
+    if (db_.replicated()) {
+        int64_t at = db_.pending_flush();
+        if (at != armed_flush_ || (at != 0 && flush_timer_ == 0))
+            arm_flush(at);
+    }
     std::chrono::milliseconds delay = kExpireBusy;
     if (!more) {
         const Store& store = db_.store();
@@ -197,6 +202,8 @@ void Server::run_flush(int64_t unix_ms)
         flush_timer_ = loop_.add_timer(std::chrono::seconds(1), [this, unix_ms] { run_flush(unix_ms); });
         return;
     }
+    if (db_.replicated() && db_.pending_flush() != unix_ms)
+        return;  // cancelled or replaced since it was armed: expire_tick follows the copy
     std::string refusal = db_.write_refusal();
     if (!refusal.empty()) {
         LOG_WARN("delayed flush_all: waiting for the database: %s", refusal.c_str());
@@ -208,9 +215,9 @@ void Server::run_flush(int64_t unix_ms)
         // Nobody waits for the ticket: the flush_all was answered when it
         // was asked. The clear and the cancel are one command: they commit
         // together (etcd) or in order (SQLite).
-        run_command(db_, [this] {
+        run_command(db_, [this, unix_ms] {
             db_.clear();
-            return db_.note_flush_at(0);
+            return db_.note_flush_done(unix_ms);
         });
     } catch (const std::bad_alloc&) {
         LOG_WARN("delayed flush_all: out of memory; trying again in a second");

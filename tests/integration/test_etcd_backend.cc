@@ -487,9 +487,17 @@ TEST_CASE("a delayed flush_all's time is shared by every host, and two of them n
     kv::Store::PutResult r;
     REQUIRE(settle(a, put(a, "k", "v", r)) == Database::Durability::Durable);
     REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k") == "v"; }));
+    // A flush of a time that is no longer the one recorded (replaced, or
+    // cancelled) is refused whole: its clear does not happen.
     b.begin_command();
     b.clear();
-    b.note_flush_at(0);
+    b.note_flush_done(4102444800000);
+    CHECK(settle(b, b.end_command(0)) == Database::Durability::Retry);
+    CHECK(value_of(b, "k") == "v");
+    CHECK(b.pending_flush() == 4102444900000);
+    b.begin_command();
+    b.clear();
+    b.note_flush_done(4102444900000);
     CHECK(settle(b, b.end_command(0)) == Database::Durability::Durable);
     REQUIRE(eventually({&a, &b}, [&] { return a.pending_flush() == 0 && value_of(a, "k") == "(absent)"; }));
     // A host started now sees no flush pending.

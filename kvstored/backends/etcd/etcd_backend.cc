@@ -173,6 +173,7 @@ void EtcdBackend::begin_command()
     touched_.clear();
     read_keys_.clear();
     meta_ops_.clear();
+    meta_compares_.clear();
     store_.log_reads(nullptr);
 }
 
@@ -261,6 +262,16 @@ uint64_t EtcdBackend::note_flush_at(int64_t unix_ms)
     return own ? end_command() : 0;
 }
 
+uint64_t EtcdBackend::note_flush_done(int64_t unix_ms)
+{
+    bool own = !in_command_;
+    if (own)
+        begin_command();
+    note_flush_at(0);
+    meta_compares_.push_back(compare(flush_key_, etcd::Compare::Target::Value, 0, std::to_string(unix_ms)));
+    return own ? end_command() : 0;
+}
+
 uint64_t EtcdBackend::clear()
 {
     bool own = !in_command_;
@@ -335,6 +346,8 @@ EtcdBackend::Command EtcdBackend::seal()
     if (!meta_ops_.empty()) {
         c.meta_ops.push_back(std::move(meta_ops_.back()));  // the command's last word on it
         meta_ops_.clear();
+        c.meta_compares = std::move(meta_compares_);
+        meta_compares_.clear();
         c.keys.push_back(flush_key_);
     }
     // The copy goes back to what etcd holds; the watch brings the rest.
@@ -579,8 +592,7 @@ bool EtcdBackend::sendable(const Command& c, const std::set<std::string, std::le
         if (busy_keys_.contains(k) || taken.contains(k))
             return false;
     if (c.count_delta != 0 || c.clear || c.count_read)
-        return !count_in_flight_ && applied_revision_ >= count_wait_revision_
-            && (!c.count_read || reserved_.empty());  // "full" counted this host's creates on their way
+        return !count_in_flight_ && applied_revision_ >= count_wait_revision_;
     return true;
 }
 
@@ -607,9 +619,10 @@ bool EtcdBackend::fill_slot(size_t slot)
             it = queued_.erase(it);
             continue;
         }
-        // And a "full" must still be so (another host's deletes since).
-        if (c.count_read && sendable(c, keys)
-            && static_cast<int64_t>(count_known_) + delta < static_cast<int64_t>(store_.capacity())) {
+        // And a "full" must still be so (another host's deletes since): by
+        // put()'s own rule (the keys held and this host's creates on their
+        // way), so that the command run again finds the room.
+        if (c.count_read && sendable(c, keys) && store_.stored() + reserved_.size() < store_.capacity()) {
             resolve(c.ticket, State::Retry);
             it = queued_.erase(it);
             continue;
@@ -630,7 +643,8 @@ bool EtcdBackend::fill_slot(size_t slot)
         if (clear || !sendable(c, keys)
             || (!first
                 && (c.clear || txn.success.size() + c.ops.size() + c.meta_ops.size() > kMaxBatchOps
-                    || txn.compare.size() + c.compares.size() > kMaxBatchOps || bytes + c_bytes > kMaxBatchBytes))) {
+                    || txn.compare.size() + c.compares.size() + c.meta_compares.size() > kMaxBatchOps
+                    || bytes + c_bytes > kMaxBatchBytes))) {
             ++it;
             continue;
         }
@@ -650,6 +664,8 @@ bool EtcdBackend::fill_slot(size_t slot)
             txn.success.push_back(std::move(op));
         for (auto& op : c.meta_ops)
             txn.success.push_back(std::move(op));
+        for (auto& cmp : c.meta_compares)
+            txn.compare.push_back(std::move(cmp));
         keys.insert(c.keys.begin(), c.keys.end());
         delta += c.count_delta;
         bytes += c_bytes;

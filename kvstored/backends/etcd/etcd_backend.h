@@ -91,6 +91,11 @@ public:
     // 0 for none; the expiry host carries it out (Server::run_flush).
     uint64_t note_flush_at(int64_t unix_ms);
     int64_t flush_at() const { return flush_at_; }
+    // The flush at `unix_ms` is done: deletes P/m/flush-at in the command's
+    // transaction, which commits only if the key still holds that time (else
+    // it was cancelled or replaced meanwhile, and the command, the flush's
+    // clear included, is refused).
+    uint64_t note_flush_done(int64_t unix_ms);
 
     enum class State { Done, Pending, Failed, Retry };
     State state(uint64_t ticket) const;
@@ -132,6 +137,7 @@ private:
         // It wrote nothing and answered "full": etcd's count must confirm it.
         bool count_read = false;
         std::vector<etcd::Op> meta_ops;  // P/m/ writes (flush-at), outside the data range a clear deletes
+        std::vector<etcd::Compare> meta_compares;  // conditions on P/m/ keys (not paired with keys: see stale())
         bool clear = false;
         bool internal = false;  // the expiry's own deletes: nobody waits
     };
@@ -188,6 +194,7 @@ private:
     std::map<std::string, Before, std::less<>> touched_;
     std::vector<std::string> read_keys_;  // a write command's reads (Store::log_reads)
     std::vector<etcd::Op> meta_ops_;  // the command's P/m/ writes
+    std::vector<etcd::Compare> meta_compares_;  // and conditions
 
     uint64_t next_ticket_ = 1;
     std::unordered_map<uint64_t, Ticket> tickets_;
