@@ -57,6 +57,18 @@ int64_t Database::pending_flush() const
     return persistence_ ? persistence_->pending_flush() : 0;
 }
 
+size_t Database::room() const
+{
+    size_t used = etcd_ ? etcd_->counted_entries() : store_.size();
+    return used < store_.capacity() ? store_.capacity() - used : 0;
+}
+
+void Database::note_full()
+{
+    if (etcd_)
+        etcd_->note_full();
+}
+
 void Database::write_command()
 {
     if (etcd_)

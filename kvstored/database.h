@@ -96,6 +96,14 @@ public:
     // holds rather than on a copy that may be behind. Read commands are
     // answered from the copy. A no-op without etcd or outside a command.
     void write_command();
+    // How many new keys put() would take now (--when-full refuse): the
+    // capacity less the live entries; with etcd, less every entry the copy
+    // holds (expired ones wait for the expiry host) and this host's creates
+    // on their way, as put() counts them. note_full(): the command refuses a
+    // write because of it (its own check, as Redis MSET's): with etcd the
+    // refusal is checked against etcd's count like put()'s.
+    size_t room() const;
+    void note_full();
     uint64_t end_command(uint64_t ticket);
     // A ticket that becomes Durable once this host's copy holds every write
     // etcd had committed when sync() was called (one etcd round trip): the

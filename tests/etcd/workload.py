@@ -298,7 +298,13 @@ def check_ledger(rec, port, what, sync=True):
     it (a store with no `sync`: test_harness.py) the reads are plain."""
     failures = []
     with lineconn.Conn(port, timeout=REPLY_SECONDS) as c:
-        reply = c.call("sync") if sync else "OK synced"
+        # A member that rejoins after a fault may call an election: etcd is
+        # briefly unavailable, and `sync` says so (ERR unavailable, as
+        # documented). The ledger is checked once etcd answers again.
+        reply = "OK synced"
+        if sync:
+            reply, _ = poll("sync", lambda: _synced(c), SYNC_SECONDS)
+            reply = reply or c.call("sync")
         if not reply.startswith("OK synced"):
             failures.append("%s: sync: %r" % (what, reply))
         with rec.lock:
@@ -313,6 +319,17 @@ def check_ledger(rec, port, what, sync=True):
             if got not in ("NOT_FOUND", "VALUE " + value):
                 failures.append("%s: unknown-outcome %s:%s reads %r" % (what, key, value, got))
     return failures[:20] + (["... %d more" % (len(failures) - 20)] if len(failures) > 20 else [])
+
+
+# How long check_ledger's `sync` may find etcd unavailable (an election
+# after a fault) before that is a failure.
+SYNC_SECONDS = 15.0
+
+
+def _synced(c):
+    """The reply to `sync` when it succeeded, else None."""
+    reply = c.call("sync")
+    return reply if reply.startswith("OK synced") else None
 
 
 def poll(what, check, seconds):

@@ -504,3 +504,37 @@ TEST_CASE("a delayed flush_all's time is shared by every host, and two of them n
     Database c(100, cfg);
     CHECK(c.pending_flush() == 0);
 }
+
+TEST_CASE("Redis MSET refused as full is checked with etcd's count, as a put's refusal is", "[etcd]")
+{
+    NoHost host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("msetfull"));
+    Database a(3, cfg), b(3, cfg);
+    kv::Store::PutResult r;
+    for (const char* k : {"k1", "k2", "k3"})
+        REQUIRE(settle(a, put(a, k, "v", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k3") == "v"; }));
+    for (const char* k : {"k1", "k2"}) {
+        bool erased = false;
+        a.begin_command();
+        REQUIRE(settle(a, a.end_command(a.erase(k, erased))) == Database::Durability::Durable);
+    }
+    REQUIRE(value_of(b, "k1") == "v");  // b has not seen the deletes
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx{b, stats, limits, host, kv::system_clock()};
+    const std::vector<std::string_view> mset = {"MSET", "n1", "1", "n2", "2"};
+    std::string out;
+    b.begin_command();
+    uint64_t t = b.end_command(kv::redis::execute(mset, session, ctx, out));
+    CHECK(out.starts_with("-OOM"));  // the copy's answer...
+    REQUIRE(t != 0);
+    CHECK(settle(b, t) == Database::Durability::Retry);  // ...which etcd's count refutes
+    out.clear();
+    b.begin_command();
+    t = b.end_command(kv::redis::execute(mset, session, ctx, out));
+    CHECK(out == "+OK\r\n");
+    CHECK(settle(b, t) == Database::Durability::Durable);
+}

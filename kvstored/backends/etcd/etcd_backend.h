@@ -79,6 +79,14 @@ public:
     // a copy that may be behind. Read-only commands never call it: they are
     // answered from the copy.
     void write_command();
+    // What put() counts against the capacity: the entries held and this
+    // host's creates on their way. note_full(): a refusal for it (Database).
+    size_t counted_entries() const { return store_.stored() + reserved_.size(); }
+    void note_full()
+    {
+        if (in_command_)
+            command_full_ = true;
+    }
     uint64_t end_command();
     uint64_t put(std::string_view key, std::string_view value, int64_t deadline, int64_t flags,
                  Store::PutResult& result);

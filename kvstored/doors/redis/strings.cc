@@ -391,8 +391,10 @@ static void mset_generic(std::span<const std::string_view> args, Context& ctx, R
         else if (nx)
             return reply.integer(0);
     }
-    if (store.when_full() == WhenFull::Refuse && store.size() + fresh.size() > store.capacity())
+    if (store.when_full() == WhenFull::Refuse && fresh.size() > ctx.db.room()) {
+        ctx.db.note_full();
         return reply_full(ctx, reply);
+    }
     for (size_t i = 1; i < args.size(); i += 2) {
         ++ctx.stats.saves;
         if (!put(ctx, reply, ticket, args[i], args[i + 1], kNoDeadline, 0))
