@@ -538,3 +538,44 @@ TEST_CASE("Redis MSET refused as full is checked with etcd's count, as a put's r
     CHECK(out == "+OK\r\n");
     CHECK(settle(b, t) == Database::Durability::Durable);
 }
+
+TEST_CASE("a writing transaction that depends on more keys than one etcd transaction carries is refused whole",
+          "[etcd]")
+{
+    NoHost host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("toomanyreads"));
+    Database a(1000, cfg);
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx{a, stats, limits, host, kv::system_clock()};
+    auto run = [&](std::vector<std::string_view> args) {
+        std::string out;
+        a.begin_command();
+        uint64_t t = a.end_command(kv::redis::execute(args, session, ctx, out));
+        return std::make_pair(t, out);
+    };
+    // 120 keys read and one written fit no transaction (kMaxBatchOps = 120
+    // conditions); 119 and one do.
+    for (int reads : {119, 120}) {
+        INFO(reads << " reads");
+        REQUIRE(run({"MULTI"}).second == "+OK\r\n");
+        std::vector<std::string> keys;
+        for (int i = 0; i < reads; ++i)
+            keys.push_back("r" + std::to_string(i));
+        for (const auto& k : keys)
+            REQUIRE(run({"GET", k}).second == "+QUEUED\r\n");
+        REQUIRE(run({"SET", "w", "1"}).second == "+QUEUED\r\n");
+        auto [t, out] = run({"EXEC"});
+        REQUIRE(t != 0);
+        if (reads == 119) {
+            CHECK(settle(a, t) == Database::Durability::Durable);
+            CHECK(value_of(a, "w") == "1");
+        } else {
+            CHECK(settle(a, t) == Database::Durability::Failed);
+            CHECK(a.failure_code(t) == "too-large");
+            CHECK_THAT(a.failure_text(t), Catch::Contains("depends on 121"));
+        }
+    }
+}
