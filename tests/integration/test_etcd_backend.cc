@@ -70,6 +70,20 @@ struct NoHost final : kv::redis::Host {
     kv::redis::ServerFacts facts() const override { return {}; }
 };
 
+// `key` written through a and seen by b, then deleted through a while b's
+// copy still holds it (b has not taken its deliveries): b's answers about it
+// rest on a copy that is behind etcd.
+void deleted_behind(Database& a, Database& b, const std::string& key)
+{
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, key, "a", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, key) == "a"; }));
+    bool erased = false;
+    a.begin_command();
+    REQUIRE(settle(a, a.end_command(a.erase(key, erased))) == Database::Durability::Durable);
+    REQUIRE(value_of(b, key) == "a");
+}
+
 }  // namespace
 
 TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothing changes", "[etcd]")
@@ -318,13 +332,8 @@ TEST_CASE("a write command that writes nothing because of what it read is checke
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("setnx"));
     Database a(100, cfg), b(100, cfg);
-    kv::Store::PutResult r;
-    REQUIRE(settle(a, put(a, "lock", "a", r)) == Database::Durability::Durable);
-    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "lock") == "a"; }));
-    a.begin_command();
+    deleted_behind(a, b, "lock");
     bool erased = false;
-    REQUIRE(settle(a, a.end_command(a.erase("lock", erased))) == Database::Durability::Durable);
-    REQUIRE(value_of(b, "lock") == "a");  // b has not taken its deliveries yet
     kv::Stats stats;
     kv::Limits limits{64};
     kv::redis::Session session;
@@ -406,20 +415,11 @@ TEST_CASE("memcached add and the line protocol's add finding a deleted key run a
     Database a(100, cfg), b(100, cfg);
     kv::Stats stats;
     kv::Limits limits{64};
-    // Host a deletes `key` after b's copy saw it: b's add answers from that
-    // copy, and etcd must send it back.
-    auto stale_on_b = [&](const std::string& key) {
-        kv::Store::PutResult r;
-        REQUIRE(settle(a, put(a, key, "a", r)) == Database::Durability::Durable);
-        REQUIRE(eventually({&a, &b}, [&] { return value_of(b, key) == "a"; }));
-        bool erased = false;
-        a.begin_command();
-        REQUIRE(settle(a, a.end_command(a.erase(key, erased))) == Database::Durability::Durable);
-        REQUIRE(value_of(b, key) == "a");
-    };
+    // b's add answers from a copy that has not seen a's delete
+    // (deleted_behind), and etcd must send it back.
     SECTION("memcached")
     {
-        stale_on_b("mc");
+        deleted_behind(a, b, "mc");
         kv::memcache::Session session;
         kv::memcache::Context ctx{b, stats, limits, host, kv::system_clock()};
         kv::memcache::Request req;
@@ -441,7 +441,7 @@ TEST_CASE("memcached add and the line protocol's add finding a deleted key run a
     }
     SECTION("line protocol")
     {
-        stale_on_b("line");
+        deleted_behind(a, b, "line");
         std::optional<kv::Listing> listing;
         kv::wire::Request req{kv::wire::Op::Add, "line", "b"};
         std::string out;
