@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "backends/etcd/etcd_backend.h"
+#include "backends/etcd/etcd_wire.h"
+#include "cli.h"
 #include "commands.h"
 #include "database.h"
 #include "doors/memcache/memcache_commands.h"
@@ -578,4 +580,44 @@ TEST_CASE("a writing transaction that depends on more keys than one etcd transac
             CHECK_THAT(a.failure_text(t), Catch::Contains("depends on 121"));
         }
     }
+}
+
+TEST_CASE("a key another program wrote under the prefix is absent to commands, and a write replaces it", "[etcd]")
+{
+    // Before, the copy ignored such a key: a command on it compared "absent"
+    // (or the entry it held before), etcd refused that each time, and the
+    // command ran again forever.
+    kvtest::EtcdProcess etcd;
+    std::string prefix = unique_prefix("foreign");
+    auto cfg = config_for(etcd, prefix);
+    Database a(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "held", "v", r)) == Database::Durability::Durable);
+    // etcdctl writes the bare value, without kvstored's header.
+    for (const char* key : {"held", "new"}) {
+        auto res = kvtest::run_program(
+            "/usr/bin/etcdctl", {"--endpoints=" + etcd.endpoint(), "put", kv::etcd::data_prefix(prefix) + key, "raw"});
+        INFO(res.describe());
+        REQUIRE(res.code == 0);
+    }
+    uint64_t synced = a.sync();
+    REQUIRE(settle(a, synced) == Database::Durability::Durable);
+    CHECK(value_of(a, "held") == "(absent)");
+    CHECK(value_of(a, "new") == "(absent)");
+    // A write replaces it, and the count takes the entry in.
+    for (const char* key : {"held", "new"}) {
+        INFO(key);
+        REQUIRE(settle(a, put(a, key, "mine", r)) == Database::Durability::Durable);
+        CHECK(value_of(a, key) == "mine");
+    }
+    // A delete of one finds nothing, and etcd agrees (it compares the key's
+    // revision, not "absent").
+    auto res = kvtest::run_program(
+        "/usr/bin/etcdctl", {"--endpoints=" + etcd.endpoint(), "put", kv::etcd::data_prefix(prefix) + "new", "raw"});
+    REQUIRE(res.code == 0);
+    REQUIRE(settle(a, a.sync()) == Database::Durability::Durable);
+    bool erased = true;
+    a.begin_command();
+    REQUIRE(settle(a, a.end_command(a.erase("new", erased))) == Database::Durability::Durable);
+    CHECK(!erased);
 }

@@ -139,7 +139,7 @@ EtcdBackend::EtcdBackend(const EtcdConfig& config, Store& store, WatchRegistry& 
              static_cast<long long>(revision), last_reload_seconds_);
     slots_.resize(kCommitters);
     threads_ = std::make_unique<EtcdThreads>(config_, revision + 1, host_id_);
-    threads_->publish_applied(applied_revision_, store_.stored());
+    threads_->publish_applied(applied_revision_, store_.stored() + foreign_.size());
 }
 
 // The marks go with the host (best effort: a host that dies leaves a few
@@ -297,18 +297,15 @@ EtcdBackend::Command EtcdBackend::seal()
         // confirm that view, or the command runs again once the copy has
         // caught up. The version alone cannot tell "unchanged": a memcached
         // touch keeps it (Store::Version::Keep).
+        std::optional<uint64_t> version_before;
+        if (existed)
+            version_before = before.version;
+        c.compares.push_back(unchanged(key, version_before));
+        c.keys.push_back(key);
         if ((!now && !existed)
             || (now && existed && now->version == before.version && now->deadline == before.deadline
-                && now->flags == before.flags && now->value == *before.value)) {
-            c.compares.push_back(
-                existed ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
-                        : compare(etcd_key, etcd::Compare::Target::Create, 0));
-            c.keys.push_back(key);
+                && now->flags == before.flags && now->value == *before.value))
             continue;
-        }
-        c.compares.push_back(existed
-                                 ? compare(etcd_key, etcd::Compare::Target::Mod, static_cast<int64_t>(before.version))
-                                 : compare(etcd_key, etcd::Compare::Target::Create, 0));
         if (now) {
             c.ops.push_back(put_op(etcd_key, etcd::encode_value(now->value, now->deadline, now->flags)));
         } else {
@@ -320,7 +317,6 @@ EtcdBackend::Command EtcdBackend::seal()
         if (!existed && now)
             c.creates.push_back(key);
         c.count_delta += (!existed && now) ? 1 : (existed && !now) ? -1 : 0;
-        c.keys.push_back(key);
     }
     // The keys a write command only read: each as the copy holds it, which
     // etcd confirms or the command runs again (a clear makes them moot).
@@ -330,9 +326,7 @@ EtcdBackend::Command EtcdBackend::seal()
         if (c.clear || touched_.contains(key))
             continue;
         auto now = store_.peek_any(key);
-        c.compares.push_back(
-            now ? compare(data_prefix_ + key, etcd::Compare::Target::Mod, static_cast<int64_t>(now->version))
-                : compare(data_prefix_ + key, etcd::Compare::Target::Create, 0));
+        c.compares.push_back(unchanged(key, now ? std::optional(now->version) : std::nullopt));
         c.keys.push_back(key);
     }
     read_keys_.clear();
@@ -729,14 +723,36 @@ bool EtcdBackend::stale(const Command& c) const
 {
     for (size_t i = 0; i < c.keys.size() && i < c.compares.size(); ++i) {
         auto now = store_.peek_any(c.keys[i]);
-        const etcd::Compare& cmp = c.compares[i];
-        bool expected = cmp.target == etcd::Compare::Target::Create
-            ? !now.has_value()
-            : now && now->version == static_cast<uint64_t>(cmp.number);
-        if (!expected)
+        etcd::Compare expected = unchanged(c.keys[i], now ? std::optional(now->version) : std::nullopt);
+        if (c.compares[i].target != expected.target || c.compares[i].number != expected.number)
             return true;
     }
     return false;
+}
+
+etcd::Compare EtcdBackend::unchanged(const std::string& key, std::optional<uint64_t> version) const
+{
+    if (version)
+        return compare(data_prefix_ + key, etcd::Compare::Target::Mod, static_cast<int64_t>(*version));
+    if (auto it = foreign_.find(key); it != foreign_.end())
+        return compare(data_prefix_ + key, etcd::Compare::Target::Mod, it->second);
+    return compare(data_prefix_ + key, etcd::Compare::Target::Create, 0);
+}
+
+// A key holding what another program wrote: whatever entry the copy had
+// there is gone from etcd, so it goes from the copy too.
+void EtcdBackend::note_foreign(std::string_view key, int64_t mod_revision)
+{
+    LOG_WARN("etcd: %s is not an entry kvstored wrote; treated as absent",
+             printable_bytes(data_prefix_ + std::string(key)).c_str());
+    if (store_key_problem(key).empty() && store_.peek_any(key)) {
+        store_.apply_erase(key);
+        watches_.touch(key);
+    }
+    auto it = foreign_.find(key);
+    if (it == foreign_.end())
+        it = foreign_.emplace(std::string(key), 0).first;
+    it->second = mod_revision;
 }
 
 void EtcdBackend::fail_queued(const std::string& why)
@@ -843,7 +859,7 @@ void EtcdBackend::on_notify()
             break;
         }
     }
-    threads_->publish_applied(applied_revision_, store_.stored());
+    threads_->publish_applied(applied_revision_, store_.stored() + foreign_.size());
     resolve_applied();
     forget_old_tickets();
     in_notify_ = false;
@@ -870,9 +886,11 @@ void EtcdBackend::apply_kv(const etcd::KeyValue& kv)
     int64_t deadline;
     uint32_t flags;
     if (!store_key_problem(key).empty() || !etcd::decode_value(kv.value, value, deadline, flags)) {
-        LOG_WARN("etcd: %s is not an entry kvstored wrote; ignored", printable_bytes(kv.key).c_str());
+        note_foreign(key, kv.mod_revision);
         return;
     }
+    if (auto it = foreign_.find(key); it != foreign_.end())
+        foreign_.erase(it);
     store_.apply(key, value, deadline, flags, static_cast<uint64_t>(kv.mod_revision));
     watches_.touch(key);
 }
@@ -898,6 +916,8 @@ void EtcdBackend::apply_events(std::vector<etcd::Event>& events)
             flush_at_ = 0;
         } else if (e.kv.key.starts_with(data_prefix_)) {
             std::string_view key = std::string_view(e.kv.key).substr(data_prefix_.size());
+            if (auto it = foreign_.find(key); it != foreign_.end())
+                foreign_.erase(it);
             store_.apply_erase(key);
             watches_.touch(key);
         }
@@ -910,6 +930,7 @@ void EtcdBackend::apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revisio
     if (!watches_.empty())
         watches_.touch_if([](std::string_view) { return true; });
     store_.clear();
+    foreign_.clear();
     count_exists_ = false;
     count_known_ = 0;
     flush_at_ = 0;

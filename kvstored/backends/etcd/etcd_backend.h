@@ -183,6 +183,10 @@ private:
     void forget_old_tickets();
     void fail_queued(const std::string& why);
     bool stale(const Command& c) const;  // a compare the copy already knows fails
+    // "The key is as the copy knows it": at `version`, or absent, or holding
+    // what another program wrote there (foreign_).
+    etcd::Compare unchanged(const std::string& key, std::optional<uint64_t> version) const;
+    void note_foreign(std::string_view key, int64_t mod_revision);
     std::string too_large(const Command& c) const;
 
     EtcdConfig config_;
@@ -232,6 +236,12 @@ private:
     int64_t applied_revision_ = 0;
     uint64_t count_known_ = 0;  // P/m/count as applied
     bool count_exists_ = false;
+    // Keys under the data prefix that hold no entry kvstored wrote (another
+    // program put them there), with their mod_revision: absent to commands,
+    // but a command's compare must name that revision, or etcd would refuse
+    // it each time it ran again. Counted with the copy's keys for the
+    // consistency check, which counts every key under the prefix.
+    std::map<std::string, int64_t, std::less<>> foreign_;
     int64_t flush_at_ = 0;  // P/m/flush-at as applied
     std::string read_only_why_;  // from a failed batch; the keeper clears it
 
