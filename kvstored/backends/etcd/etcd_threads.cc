@@ -246,6 +246,12 @@ void EtcdThreads::watcher_main(int64_t from)
     etcd::EtcdClient client(client_config(config_));
     std::string end = etcd::prefix_end(prefix_);
     while (!stop_) {
+        // Cleared before stop_, reload_ and rewatch_from_ are read: each is
+        // set before restart_watch_ (the destructor, check_count), so a
+        // request that comes while this turn starts is either seen below or
+        // aborts the watch it starts; cleared later, it could be lost and
+        // the watch run on until etcd's next event (a stop then waits).
+        restart_watch_ = false;
         if (reload_.exchange(false)) {
             Delivery d;
             d.kind = Delivery::Kind::Reload;
@@ -266,7 +272,6 @@ void EtcdThreads::watcher_main(int64_t from)
             return;
         if (int64_t again = rewatch_from_.exchange(0); again > 0)
             from = again;
-        restart_watch_ = false;
         std::atomic<bool>& abort = restart_watch_;
         std::string why = client.watch(
             etcd::watch_body(prefix_, end, from, true),
