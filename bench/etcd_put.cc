@@ -16,6 +16,12 @@
 // parses both alike; the latency histogram is kvbench's own
 // (bench/kvbench/histogram.cc).
 //
+// --batch N makes each request a transaction of N puts of distinct keys
+// (POST /v3/kv/txn), the best any client batching writes through the gateway
+// can do; --watchers W adds W watch streams on --prefix that read and drop
+// every event, as W kvstored hosts' copies would. Both measure what etcd
+// itself spends: the ceiling of kvstore's batching (bench/README.md, T10).
+//
 // Bounds: it stops after --duration seconds (after --warmup) or --requests
 // answered puts, or when no reply at all arrived for --timeout seconds (exit
 // 1); every request also times out after --timeout. Loopback endpoints only.
@@ -64,6 +70,9 @@ constexpr const char* kUsage = "usage: etcd_put --endpoints URL[,URL...] [OPTION
                                "  --prefix P          prepended to every key (/etcd_put/)\n"
                                "  --timeout S         a put's deadline, and give up when no reply came for S (10)\n"
                                "  --seed N            seed of the key generator (1)\n"
+                               "  --batch N           each request a transaction of N puts of distinct keys\n"
+                               "                      (POST /v3/kv/txn), 1-128; answered counts puts (1)\n"
+                               "  --watchers W        W watch streams on --prefix reading every event, 0-64 (0)\n"
                                "  --json              one JSON line (kvbench's fields) instead of the report\n"
                                "\n"
                                "Exit status: 0 when the run completed with no error, 1 on errors or a stall,\n"
@@ -84,6 +93,8 @@ struct Options {
     std::string prefix = "/etcd_put/";
     double timeout = 10;
     uint64_t seed = 1;
+    unsigned batch = 1;  // puts per request; more than 1: a txn
+    unsigned watchers = 0;
     bool json = false;
 };
 
@@ -184,6 +195,10 @@ Options parse(int argc, char** argv)
             o.prefix = v;
         } else if (a == "--timeout") {
             o.timeout = number(a, v, 0.1, 3600);
+        } else if (a == "--batch") {
+            o.batch = static_cast<unsigned>(whole(a, v, 1, 128));
+        } else if (a == "--watchers") {
+            o.watchers = static_cast<unsigned>(whole(a, v, 0, 64));
         } else if (a == "--seed") {
             o.seed = whole(a, v, 0, UINT64_MAX / 2);
         } else {
@@ -192,6 +207,10 @@ Options parse(int argc, char** argv)
     }
     if (o.endpoints.empty())
         throw UsageError("--endpoints is required");
+    if (o.prefix.empty())
+        throw UsageError("--prefix must not be empty");
+    if (o.batch > o.keys)
+        throw UsageError("--batch " + std::to_string(o.batch) + " needs at least as many --keys");
     if (o.requests && (have_duration || o.warmup > 0))
         throw UsageError("--requests excludes --duration and --warmup");
     if (o.key_size < 4 + std::to_string(o.keys - 1).size())
@@ -335,7 +354,7 @@ public:
             if (!s->easy)
                 throw std::runtime_error("curl_easy_init failed");
             s->endpoint = targets[i % targets.size()];
-            s->url = s->endpoint + "/v3/kv/put";
+            s->url = s->endpoint + (o.batch > 1 ? "/v3/kv/txn" : "/v3/kv/put");
             CURL* c = s->easy.get();
             curl_easy_setopt(c, CURLOPT_URL, s->url.c_str());
             curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
@@ -348,6 +367,8 @@ public:
             curl_easy_setopt(c, CURLOPT_PRIVATE, s.get());
             slots_.push_back(std::move(s));
         }
+        for (unsigned i = 0; i < o.watchers; ++i)
+            start_watcher(targets[i % targets.size()]);
     }
 
     // Runs the warm-up and the measured part; returns the measured seconds.
@@ -391,6 +412,8 @@ public:
     {
         for (auto& s : slots_)
             curl_multi_remove_handle(multi_.get(), s->easy.get());
+        for (auto& w : watchers_)
+            curl_multi_remove_handle(multi_.get(), w->easy.get());
     }
 
 private:
@@ -421,9 +444,63 @@ private:
         return o_.prefix + "key." + std::string(o_.key_size - 4 - digits.size(), '0') + digits;
     }
 
+    // One put, or a txn of o_.batch puts (etcd refuses one key twice in a txn).
+    std::string request_body()
+    {
+        if (o_.batch == 1)
+            return "{\"key\":\"" + base64(key_text(next_key())) + "\",\"value\":\"" + value64_ + "\"}";
+        std::vector<uint32_t> keys;
+        while (keys.size() < o_.batch) {
+            uint32_t k = next_key();
+            if (std::find(keys.begin(), keys.end(), k) == keys.end())
+                keys.push_back(k);
+        }
+        std::string body = "{\"success\":[";
+        for (uint32_t k : keys)
+            body += std::string(body.back() == '[' ? "" : ",") + "{\"request_put\":{\"key\":\"" + base64(key_text(k))
+                + "\",\"value\":\"" + value64_ + "\"}}";
+        return body + "]}";
+    }
+
+    // A watch stream on --prefix whose events are read and dropped.
+    struct Watcher {
+        EasyPtr easy;
+        std::string url, body;
+        uint64_t bytes = 0;
+    };
+    static size_t count_bytes(char*, size_t size, size_t n, void* user)
+    {
+        static_cast<Watcher*>(user)->bytes += size * n;
+        return size * n;
+    }
+    void start_watcher(const std::string& endpoint)
+    {
+        auto w = std::make_unique<Watcher>();
+        w->easy.reset(curl_easy_init());
+        if (!w->easy)
+            throw std::runtime_error("curl_easy_init failed");
+        w->url = endpoint + "/v3/watch";
+        std::string end = o_.prefix;
+        end.back() = static_cast<char>(end.back() + 1);  // the prefix's range end
+        w->body = "{\"create_request\":{\"key\":\"" + base64(o_.prefix) + "\",\"range_end\":\"" + base64(end) + "\"}}";
+        CURL* c = w->easy.get();
+        curl_easy_setopt(c, CURLOPT_URL, w->url.c_str());
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers_.get());
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(w->body.size()));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, w->body.c_str());
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, count_bytes);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, w.get());
+        curl_easy_setopt(c, CURLOPT_PRIVATE, nullptr);
+        CURLMcode rc = curl_multi_add_handle(multi_.get(), c);
+        if (rc != CURLM_OK)
+            throw std::runtime_error(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
+        watchers_.push_back(std::move(w));
+    }
+
     void send(Slot& s, Clock::time_point now)
     {
-        s.body = "{\"key\":\"" + base64(key_text(next_key())) + "\",\"value\":\"" + value64_ + "\"}";
+        s.body = request_body();
         s.reply.clear();
         curl_easy_setopt(s.easy.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(s.body.size()));
         curl_easy_setopt(s.easy.get(), CURLOPT_POSTFIELDS, s.body.c_str());
@@ -453,6 +530,11 @@ private:
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&s));
             CURLcode rc = m->data.result;
             curl_multi_remove_handle(multi_.get(), m->easy_handle);
+            if (s == nullptr) {  // a watch stream ended: the run goes on, as an error
+                ++stats_.connection_errors;
+                note(stats_, std::string("a watch stream ended: ") + curl_easy_strerror(rc));
+                continue;
+            }
             long status = 0;
             curl_easy_getinfo(s->easy.get(), CURLINFO_RESPONSE_CODE, &status);
             if (rc != CURLE_OK) {
@@ -467,7 +549,7 @@ private:
             // error is a 4xx/5xx (or a 200 carrying "error").
             if (status == 200 && s->reply.find("\"header\"") != std::string::npos
                 && s->reply.find("\"error\"") == std::string::npos) {
-                ++stats_.ok;
+                stats_.ok += o_.batch;
                 stats_.latency.record(
                     static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - s->sent).count()));
             } else {
@@ -485,6 +567,7 @@ private:
     std::string value64_;
     uint64_t rng_;
     std::vector<std::unique_ptr<Slot>> slots_;
+    std::vector<std::unique_ptr<Watcher>> watchers_;
     std::deque<Slot*> waiting_;
     Stats stats_;
     Clock::time_point last_progress_{};
@@ -528,14 +611,15 @@ void report(const Options& o, const std::string& to, const std::vector<std::stri
         // kvbench's fields and order (bench/kvbench/report.cc), plus "to" and
         // "endpoints".
         std::printf("{\"tool\":\"etcd_put\",\"version\":\"1\",\"protocol\":\"etcd\",\"target\":%s,\"to\":%s,"
-                    "\"endpoints\":%s,\"connections\":%u,\"pipeline\":1,\"reconnect\":false,\"fill\":false,"
+                    "\"endpoints\":%s,\"batch\":%u,\"watchers\":%u,\"connections\":%u,\"pipeline\":1,\"reconnect\":"
+                    "false,\"fill\":false,"
                     "\"warmup\":%.3f,\"ratio\":\"1:0\",\"keys\":%u,\"key_size\":%u,\"value_size\":%u,\"ttl\":0,"
                     "\"seconds\":%.3f,\"ending\":\"%s\",\"answered\":%llu,\"ops_per_sec\":%.1f,\"ok\":%llu,"
                     "\"hits\":0,\"misses\":0,\"errors\":%llu,\"error_replies\":%llu,\"connection_errors\":%llu,"
                     "\"lost\":0,\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f,"
                     "\"mean\":%.1f},\"first_error\":%s}\n",
                     json_string(join(targets)).c_str(), json_string(to).c_str(), json_string(join(o.endpoints)).c_str(),
-                    o.connections, o.warmup, o.keys, o.key_size, o.value_size, seconds, ending,
+                    o.batch, o.watchers, o.connections, o.warmup, o.keys, o.key_size, o.value_size, seconds, ending,
                     static_cast<unsigned long long>(s.answered()), rate, static_cast<unsigned long long>(s.ok),
                     static_cast<unsigned long long>(s.errors()), static_cast<unsigned long long>(s.error_replies),
                     static_cast<unsigned long long>(s.connection_errors), us(h.percentile(50)), us(h.percentile(90)),
@@ -543,10 +627,12 @@ void report(const Options& o, const std::string& to, const std::vector<std::stri
                     s.first_error.empty() ? "null" : json_string(s.first_error).c_str());
         return;
     }
-    std::printf("etcd_put: POST /v3/kv/put to %s (%s), %u connections, %u keys of %u B under %s, values of %u B\n",
-                join(targets).c_str(), to.c_str(), o.connections, o.keys, o.key_size, o.prefix.c_str(), o.value_size);
+    std::string what = o.batch > 1 ? "POST /v3/kv/txn (" + std::to_string(o.batch) + " puts each)" : "POST /v3/kv/put";
+    std::printf("etcd_put: %s to %s (%s), %u connections, %u keys of %u B under %s, values of %u B, %u watchers\n",
+                what.c_str(), join(targets).c_str(), to.c_str(), o.connections, o.keys, o.key_size, o.prefix.c_str(),
+                o.value_size, o.watchers);
     std::printf("  %-10s %.2f s, %s\n", "time", seconds, ending);
-    std::printf("  %-10s %llu requests, %.0f per second\n", "answered", static_cast<unsigned long long>(s.answered()),
+    std::printf("  %-10s %llu puts, %.0f per second\n", "answered", static_cast<unsigned long long>(s.answered()),
                 rate);
     std::printf("  %-10s %llu (%llu error replies, %llu connection errors)\n", "errors",
                 static_cast<unsigned long long>(s.errors()), static_cast<unsigned long long>(s.error_replies),

@@ -7,7 +7,7 @@
 # Checks, in a few seconds, against a one-member etcd it starts on free
 # loopback ports (stopped by PID): usage errors exit 2; 300 puts over 8
 # connections are all answered without error and land under --prefix;
-# --to leader finds the member; a dead endpoint ends in failure (exit 1,
+# --batch and --watchers work; --to leader finds the member; a dead endpoint ends in failure (exit 1,
 # connection errors counted) within --timeout.
 set -euo pipefail
 
@@ -80,6 +80,20 @@ range=$(curl -fsS -m 2 -X POST -d '{"key":"L3Ntb2tlLw==","range_end":"L3Ntb2tlMA
   "$URL/v3/kv/range") || fail "range of /smoke/ failed"
 count=$(sed -n 's/.*"count":"\([0-9]*\)".*/\1/p' <<<"$range")
 [[ -n $count && $count -ge 1 && $count -le 100 ]] || fail "keys under /smoke/: '$range' (want 1-100)"
+
+# 3b. --batch 10 --watchers 2: txns of 10 puts (answered counts puts), two
+# watch streams on the prefix, no error; --batch above --keys is bad usage.
+out=$("$ETCD_PUT" --json --endpoints "$URL" --connections 4 --requests 200 --keys 1000 --batch 10 --watchers 2 \
+  --prefix /smokeb/) || fail "etcd_put --batch 10 --watchers 2 failed: $out"
+[[ $(field "$out" ok) -ge 200 && $(field "$out" errors) == 0 && $out == *'"batch":10,"watchers":2'* ]] ||
+  fail "--batch 10 --watchers 2: $out"
+range=$(curl -fsS -m 2 -X POST -d '{"key":"L3Ntb2tlYi8=","range_end":"L3Ntb2tlYjA=","count_only":true}' \
+  "$URL/v3/kv/range") || fail "range of /smokeb/ failed"
+count=$(sed -n 's/.*"count":"\([0-9]*\)".*/\1/p' <<<"$range")
+[[ -n $count && $count -ge 10 ]] || fail "keys under /smokeb/: '$range' (want at least 10)"
+rc=0
+"$ETCD_PUT" --endpoints "$URL" --keys 5 --batch 6 >/dev/null 2>&1 || rc=$?
+((rc == 2)) || fail "--batch 6 --keys 5: status $rc, not 2"
 
 # 4. --to leader: the one member; the report names it.
 out=$("$ETCD_PUT" --json --endpoints "http://127.0.0.1:$(free_port),$URL" --to leader --requests 50 --timeout 2) ||
