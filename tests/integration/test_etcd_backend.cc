@@ -126,6 +126,42 @@ TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothi
     CHECK(value_of(a, "old") == "(absent)");
 }
 
+TEST_CASE("Redis: DBSIZE or RANDOMKEY beside a write in one EXEC is refused, nothing changes", "[etcd]")
+{
+    // A writing transaction's compares name the keys it read; a count or a
+    // listing of the copy would rest on nothing etcd checks.
+    NoHost host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("scanmulti"));
+    Database a(100, cfg);
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx{a, stats, limits, host, kv::system_clock()};
+    auto run = [&](std::vector<std::string_view> args) {
+        std::string out;
+        a.begin_command();
+        uint64_t t = a.end_command(kv::redis::execute(args, session, ctx, out));
+        if (t != 0 && settle(a, t) != Database::Durability::Durable)
+            out = "(ticket not durable)";
+        return out;
+    };
+    for (std::string_view scan : {"DBSIZE", "RandomKey"}) {
+        INFO(scan);
+        CHECK(run({"MULTI"}) == "+OK\r\n");
+        CHECK(run({scan}) == "+QUEUED\r\n");
+        CHECK(run({"SET", "n", "1"}) == "+QUEUED\r\n");
+        CHECK(run({"EXEC"}).starts_with("-ERR DBSIZE and RANDOMKEY cannot share a transaction"));
+        CHECK(!session.in_multi);
+        CHECK(value_of(a, "n") == "(absent)");
+    }
+    // Beside reads only, or alone, they run.
+    CHECK(run({"MULTI"}) == "+OK\r\n");
+    CHECK(run({"DBSIZE"}) == "+QUEUED\r\n");
+    CHECK(run({"GET", "n"}) == "+QUEUED\r\n");
+    CHECK(run({"EXEC"}) == "*2\r\n:0\r\n$-1\r\n");
+}
+
 TEST_CASE("two hosts incrementing one key from the same revision: one commits, the other runs again", "[etcd]")
 {
     kvtest::EtcdProcess etcd;

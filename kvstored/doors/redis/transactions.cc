@@ -76,16 +76,27 @@ void discard_transaction(Session& session)
     unwatch_all(session);
 }
 
+std::string lower(std::string_view s)
+{
+    std::string l(s);
+    for (char& ch : l)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return l;
+}
+
 bool is_flush(std::string_view name)
 {
-    auto lower = [](std::string_view s) {
-        std::string l(s);
-        for (char& ch : l)
-            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        return l;
-    };
     std::string n = lower(name);
     return n == "flushall" || n == "flushdb";
+}
+
+// Queued commands whose answer rests on the whole keyspace of this host's
+// copy (KEYS and SCAN are never queued): a transaction's compares name keys,
+// so beside a write nothing would tell etcd what they saw.
+bool reads_keyspace(std::string_view name)
+{
+    std::string n = lower(name);
+    return n == "dbsize" || n == "randomkey";
 }
 
 }  // namespace
@@ -145,11 +156,20 @@ void cmd_exec(Args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t
     }
     // A transaction that writes rests on every key it reads, the reads
     // queued before its first write included.
+    bool writes = false, scans = false;
     for (size_t i = 0; i < session.queued.size() && ctx.db.replicated(); ++i) {
         std::vector<std::string_view> args(session.queued[i].begin(), session.queued[i].end());
-        if (const CommandSpec* spec = resolve_command(args); spec && has_flag(*spec, "write"))
-            ctx.db.write_command();
+        const CommandSpec* spec = resolve_command(args);
+        writes = writes || (spec && has_flag(*spec, "write"));
+        scans = scans || reads_keyspace(session.queued[i].front());
     }
+    if (writes && scans) {
+        reply.error("ERR DBSIZE and RANDOMKEY cannot share a transaction that writes with the etcd backend");
+        discard_transaction(session);
+        return;
+    }
+    if (writes)
+        ctx.db.write_command();
     unwatch_all(session);
     // The session stays in MULTI while its queue runs, as in Redis (CLIENT
     // INFO inside EXEC shows flags=x and the queue's length).
