@@ -74,32 +74,16 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         if (::access(tool, X_OK) != 0)
             FAIL(std::string(tool) + " is missing: install the Debian packages dpkg-dev and file (scripts/deps does)");
 
-    // As `cpack -G DEB` in build/ does, except that the files come from a
-    // staging install instead of cpack's own (which first runs `make
-    // preinstall` in build/: not something to do from a test while the tree
-    // may be building). Same CPackConfig.cmake: same control fields, scripts
-    // and pre-build script; and the staging install is made the way cpack
-    // makes its own (CPACK_SET_DESTDIR: DESTDIR, prefix CPACK_INSTALL_PREFIX).
+    // As `cpack -G DEB` in build/ does, from a staging install made the way
+    // cpack makes its own (CPACK_SET_DESTDIR: DESTDIR, prefix
+    // CPACK_INSTALL_PREFIX): build_deb().
     const std::string config = read_file(build_dir() + "/CPackConfig.cmake");
     CHECK(cpack_setting(config, "CPACK_SET_DESTDIR") == "ON");
     CHECK(cpack_setting(config, "CPACK_INSTALL_PREFIX") == "/usr");
     CHECK(cpack_setting(config, "CPACK_PACKAGING_INSTALL_PREFIX") == "/usr");
     CHECK(cpack_setting(config, "CPACK_STRIP_FILES") == "ON");
     Staging staging(cpack_setting(config, "CPACK_INSTALL_PREFIX"), cpack_setting(config, "CPACK_STRIP_FILES") == "ON");
-    const std::string out = staging.dir().file("pkg");
-    RunResult cpack
-        = run_capture(cpack_command(),
-                      {"--config", build_dir() + "/CPackConfig.cmake", "-G", "DEB", "-B", out, "-D",
-                       "CPACK_INSTALL_CMAKE_PROJECTS=", "-D", "CPACK_INSTALLED_DIRECTORIES=" + staging.root() + ";/"},
-                      60s);
-    INFO(cpack.describe());
-    REQUIRE(cpack.ok());
-    std::vector<std::string> debs;
-    for (const auto& e : std::filesystem::directory_iterator(out))
-        if (e.path().extension() == ".deb")
-            debs.push_back(e.path().string());
-    REQUIRE(debs.size() == 1);
-    const std::string deb = debs.front();
+    const std::string deb = build_deb(staging);
     const std::string arch = field(deb, "Architecture");
     CHECK(std::filesystem::path(deb).filename() == "kvstore_" + version() + "-1_" + arch + ".deb");
 
