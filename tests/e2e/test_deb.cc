@@ -299,3 +299,24 @@ TEST_CASE("deb: the maintainer scripts give adduser and addgroup only options th
     }
     CHECK(calls >= 4);
 }
+
+// The block that finds and stops a kvstored started by hand is needed by
+// prerm (removal, upgrade), postinst (an upgrade from a package whose prerm
+// did not stop it) and postrm (purge); a maintainer script cannot source a
+// file of the package, which may be gone, so each has a copy.
+TEST_CASE("deb - prerm, postinst and postrm carry the same stop-kvstored block")
+{
+    auto block = [](const std::string& script) {
+        const std::string text = read_file(source_dir() + "/packaging/debian/" + script);
+        const size_t begin = text.find("# BEGIN stop-kvstored");
+        const size_t end = text.find("# END stop-kvstored");
+        INFO(script);
+        REQUIRE(begin != std::string::npos);
+        REQUIRE(end != std::string::npos);
+        return text.substr(begin, end - begin);
+    };
+    const std::string prerm = block("prerm");
+    CHECK(prerm.find("kvstored_stop_all()") != std::string::npos);
+    CHECK(block("postinst") == prerm);
+    CHECK(block("postrm") == prerm);
+}
