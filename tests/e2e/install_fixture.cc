@@ -360,6 +360,26 @@ std::string Staging::remap(std::string text) const
     return text;
 }
 
+std::string build_deb(const Staging& staging)
+{
+    const std::string out = staging.dir().file("pkg");
+    RunResult cpack
+        = run_capture(cpack_command(),
+                      {"--config", build_dir() + "/CPackConfig.cmake", "-G", "DEB", "-B", out, "-D",
+                       "CPACK_INSTALL_CMAKE_PROJECTS=", "-D", "CPACK_INSTALLED_DIRECTORIES=" + staging.root() + ";/"},
+                      60s);
+    if (!cpack.ok())
+        throw std::runtime_error("cpack -G DEB failed:\n" + cpack.describe());
+    std::vector<std::string> debs;
+    for (const auto& e : std::filesystem::directory_iterator(out))
+        if (e.path().extension() == ".deb")
+            debs.push_back(e.path().string());
+    if (debs.size() != 1)
+        throw std::runtime_error("cpack -G DEB made " + std::to_string(debs.size()) + " .deb files in " + out
+                                 + ", not one:\n" + cpack.describe());
+    return debs.front();
+}
+
 bool kvstored_has_config(const Staging& staging)
 {
     return run_capture(staging.path("/usr/bin/kvstored"), {"check-config", "--help"}, 10s).ok();

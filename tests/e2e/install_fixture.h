@@ -120,6 +120,15 @@ private:
     std::string install_output_;
 };
 
+// The .deb that `cpack -G DEB` in build/ makes, from this staging root
+// instead of cpack's own install (which first runs `make preinstall` in
+// build/: not something to do from a test while the tree may be building).
+// Same CPackConfig.cmake: same control fields, scripts and pre-build script.
+// Stage with the CPackConfig's prefix and strip setting (/usr, stripped), as
+// cpack does. Writes it under dir()/pkg and returns its path; throws, quoting
+// cpack's output, when cpack fails or makes no single .deb.
+std::string build_deb(const Staging& staging);
+
 // Does the staged kvstored read a config file (`kvstored check-config --help`
 // exits 0)? Until then it is started without --config.
 bool kvstored_has_config(const Staging& staging);

@@ -74,32 +74,16 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         if (::access(tool, X_OK) != 0)
             FAIL(std::string(tool) + " is missing: install the Debian packages dpkg-dev and file (scripts/deps does)");
 
-    // As `cpack -G DEB` in build/ does, except that the files come from a
-    // staging install instead of cpack's own (which first runs `make
-    // preinstall` in build/: not something to do from a test while the tree
-    // may be building). Same CPackConfig.cmake: same control fields, scripts
-    // and pre-build script; and the staging install is made the way cpack
-    // makes its own (CPACK_SET_DESTDIR: DESTDIR, prefix CPACK_INSTALL_PREFIX).
+    // As `cpack -G DEB` in build/ does, from a staging install made the way
+    // cpack makes its own (CPACK_SET_DESTDIR: DESTDIR, prefix
+    // CPACK_INSTALL_PREFIX): build_deb().
     const std::string config = read_file(build_dir() + "/CPackConfig.cmake");
     CHECK(cpack_setting(config, "CPACK_SET_DESTDIR") == "ON");
     CHECK(cpack_setting(config, "CPACK_INSTALL_PREFIX") == "/usr");
     CHECK(cpack_setting(config, "CPACK_PACKAGING_INSTALL_PREFIX") == "/usr");
     CHECK(cpack_setting(config, "CPACK_STRIP_FILES") == "ON");
     Staging staging(cpack_setting(config, "CPACK_INSTALL_PREFIX"), cpack_setting(config, "CPACK_STRIP_FILES") == "ON");
-    const std::string out = staging.dir().file("pkg");
-    RunResult cpack
-        = run_capture(cpack_command(),
-                      {"--config", build_dir() + "/CPackConfig.cmake", "-G", "DEB", "-B", out, "-D",
-                       "CPACK_INSTALL_CMAKE_PROJECTS=", "-D", "CPACK_INSTALLED_DIRECTORIES=" + staging.root() + ";/"},
-                      60s);
-    INFO(cpack.describe());
-    REQUIRE(cpack.ok());
-    std::vector<std::string> debs;
-    for (const auto& e : std::filesystem::directory_iterator(out))
-        if (e.path().extension() == ".deb")
-            debs.push_back(e.path().string());
-    REQUIRE(debs.size() == 1);
-    const std::string deb = debs.front();
+    const std::string deb = build_deb(staging);
     const std::string arch = field(deb, "Architecture");
     CHECK(std::filesystem::path(deb).filename() == "kvstore_" + version() + "-1_" + arch + ".deb");
 
@@ -314,4 +298,25 @@ TEST_CASE("deb: the maintainer scripts give adduser and addgroup only options th
         }
     }
     CHECK(calls >= 4);
+}
+
+// The block that finds and stops a kvstored started by hand is needed by
+// prerm (removal, upgrade), postinst (an upgrade from a package whose prerm
+// did not stop it) and postrm (purge); a maintainer script cannot source a
+// file of the package, which may be gone, so each has a copy.
+TEST_CASE("deb - prerm, postinst and postrm carry the same stop-kvstored block")
+{
+    auto block = [](const std::string& script) {
+        const std::string text = read_file(source_dir() + "/packaging/debian/" + script);
+        const size_t begin = text.find("# BEGIN stop-kvstored");
+        const size_t end = text.find("# END stop-kvstored");
+        INFO(script);
+        REQUIRE(begin != std::string::npos);
+        REQUIRE(end != std::string::npos);
+        return text.substr(begin, end - begin);
+    };
+    const std::string prerm = block("prerm");
+    CHECK(prerm.find("kvstored_stop_all()") != std::string::npos);
+    CHECK(block("postinst") == prerm);
+    CHECK(block("postrm") == prerm);
 }
