@@ -20,9 +20,11 @@
 // and replies are held by HeldReplies as before (--sync always).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "commands.h"
 #include "database.h"
@@ -81,12 +83,16 @@ public:
 
     bool active() const { return ticket_ != 0; }
 
-    // Waits for `ticket` (not 0) before `text` may go out.
-    void await(uint64_t ticket, std::string text, Reply kind = Reply::Text)
+    // Waits for `ticket` (not 0) before `text` may go out. `versions_at`:
+    // the places in `text` (ascending) where the version the commit gives
+    // the written keys goes (Database::commit_version), a memcached cas
+    // that etcd decides.
+    void await(uint64_t ticket, std::string text, Reply kind = Reply::Text, std::vector<size_t> versions_at = {})
     {
         ticket_ = ticket;
         text_ = std::move(text);
         kind_ = kind;
+        versions_at_ = std::move(versions_at);
     }
 
     // Where the awaited ticket stands. `failure` formats a Failed ticket's
@@ -98,6 +104,8 @@ public:
         case Database::Durability::Pending:
             return Outcome::Pending;
         case Database::Durability::Durable:
+            if (!versions_at_.empty())
+                insert_at(text_, versions_at_, std::to_string(db.commit_version(ticket_)));
             text = kind_ == Reply::Synced ? synced_reply(db) : std::move(text_);
             break;
         case Database::Durability::Failed:
@@ -126,12 +134,22 @@ public:
         ticket_ = 0;
         text_.clear();
         kind_ = Reply::Text;
+        versions_at_.clear();
+    }
+
+    // Puts `what` into `text` at each of `places` (ascending, as they were
+    // before any insertion).
+    static void insert_at(std::string& text, const std::vector<size_t>& places, const std::string& what)
+    {
+        for (auto it = places.rbegin(); it != places.rend(); ++it)
+            text.insert(std::min(*it, text.size()), what);
     }
 
 private:
     uint64_t ticket_ = 0;
     std::string text_;
     Reply kind_ = Reply::Text;
+    std::vector<size_t> versions_at_;
 };
 
 }  // namespace kv

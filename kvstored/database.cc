@@ -233,6 +233,11 @@ uint64_t Database::clear()
     return persistence_ ? persistence_->clear() : 0;
 }
 
+uint64_t Database::commit_version(uint64_t ticket) const
+{
+    return etcd_ ? static_cast<uint64_t>(etcd_->commit_revision(ticket)) : 0;
+}
+
 Database::Durability Database::durability(uint64_t ticket) const
 {
     if (etcd_ && ticket != 0) {

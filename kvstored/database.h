@@ -186,6 +186,10 @@ public:
     // Retry: only with etcd (see replicated() above).
     enum class Durability { Durable, Pending, Failed, Retry };
     Durability durability(uint64_t ticket) const;
+    // etcd: the version that a Durable ticket's writes gave their keys (the
+    // commit's revision), which no one knows before etcd committed. 0 for
+    // other backends (the version is known when the command runs).
+    uint64_t commit_version(uint64_t ticket) const;
 
     // Bytes (change_weight) of uncommitted changes: of all, and of the change
     // with this ticket alone (0 when none is pending). A held reply weighs its

@@ -202,13 +202,21 @@ bool Door::settle_awaited()
     return true;
 }
 
-bool Door::finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply kind)
+bool Door::finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply kind, std::vector<size_t> versions_at)
 {
     if (ticket == 0 || !server_.db().replicated()) {
+        // Places for a version come only from a replicated write, which
+        // always has a ticket: none are left open here.
+        if (!versions_at.empty()) {
+            std::string filled(text);
+            AwaitedCommand::insert_at(filled, versions_at, "0");
+            queue(filled, ticket);
+            return false;
+        }
         queue(text, ticket);
         return false;
     }
-    awaited_.await(ticket, std::string(text), kind);
+    awaited_.await(ticket, std::string(text), kind, std::move(versions_at));
     return true;
 }
 

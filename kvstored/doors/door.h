@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "awaited_command.h"
 #include "event_loop.h"
@@ -109,7 +110,9 @@ protected:
     // it is awaited instead (a replicated store gave it a ticket): the
     // subclass must then keep an owned copy of what rerun() needs until the
     // next command runs.
-    bool finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply kind = AwaitedCommand::Reply::Text);
+    // `versions_at`: AwaitedCommand::await's.
+    bool finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply kind = AwaitedCommand::Reply::Text,
+                std::vector<size_t> versions_at = {});
     // Output written straight to the socket buffer (a listing's pages, which
     // wait for held replies first).
     std::string& output() { return out_; }

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "awaited_command.h"
 #include "backends/etcd/etcd_backend.h"
 #include "backends/etcd/etcd_wire.h"
 #include "cli.h"
@@ -656,4 +657,64 @@ TEST_CASE("a key another program wrote under the prefix is absent to commands, a
     a.begin_command();
     REQUIRE(settle(a, a.end_command(a.erase("new", erased))) == Database::Durability::Durable);
     CHECK(!erased);
+}
+
+TEST_CASE("memcached meta writes with the c flag show the cas that etcd's commit gave the item", "[etcd]")
+{
+    // Before, the reply carried a version this host chose before the
+    // commit (ms: a number like 1796594379505001; mg T: the cas before the
+    // touch), which no later cas could match.
+    struct NoMemcacheHost final : kv::memcache::Host {
+        kv::ServerFacts facts() const override { return {}; }
+        uint64_t flush_at(int64_t) override { return 0; }
+    } host;
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("metacas"));
+    Database a(100, cfg);
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::memcache::Session session;
+    kv::memcache::Context ctx{a, stats, limits, host, kv::system_clock()};
+    // One request as the door runs it: its reply waits for its ticket.
+    auto run = [&](std::vector<std::string> tokens, std::string data = {}) {
+        kv::memcache::Request req;
+        req.tokens.assign(tokens.begin(), tokens.end());
+        req.key = tokens[1];
+        req.storage = req.has_data = !data.empty();
+        req.data = data;
+        std::string out;
+        a.begin_command();
+        uint64_t t = a.end_command(kv::memcache::execute(req, session, ctx, out));
+        if (t == 0)
+            return out;
+        kv::AwaitedCommand awaited;
+        awaited.await(t, out, kv::AwaitedCommand::Reply::Text, session.cas_at);
+        REQUIRE(settle(a, t) == Database::Durability::Durable);
+        std::string text;
+        REQUIRE(awaited.settle(
+                    a, [](std::string_view, std::string_view) { return std::string("failed"); }, text)
+                == kv::AwaitedCommand::Outcome::Send);
+        return text;
+    };
+    auto cas_of = [&](const std::string& key) {
+        auto e = a.store().get(key);
+        REQUIRE(e);
+        return std::to_string(e->version);
+    };
+    // Each reply is taken before the cas it is compared with is read.
+    std::string reply = run({"ms", "k", "1", "c", "Oab"}, "v");
+    CHECK(reply == "HD c" + cas_of("k") + " Oab\r\n");
+    reply = run({"mg", "k", "c"});
+    CHECK(reply == "HD c" + cas_of("k") + "\r\n");
+    std::string before = cas_of("k");
+    reply = run({"mg", "k", "T100", "c", "v"});
+    CHECK(cas_of("k") != before);  // etcd's revision of the touch (docs/memcache.md)
+    CHECK(reply == "VA 1 c" + cas_of("k") + "\r\nv\r\n");
+    reply = run({"ms", "n", "1", "c"}, "5");
+    CHECK(reply == "HD c" + cas_of("n") + "\r\n");
+    reply = run({"ma", "n", "c", "v"});
+    CHECK(reply == "VA 1 c" + cas_of("n") + "\r\n6\r\n");
+    // And a cas taken from a write's reply is one a later write can use.
+    std::string cas = cas_of("n");
+    CHECK(run({"ms", "n", "1", "C" + cas}, "7") == "HD\r\n");
 }

@@ -418,6 +418,12 @@ uint64_t EtcdBackend::sync()
 
 // --- Tickets ----------------------------------------------------------------
 
+int64_t EtcdBackend::commit_revision(uint64_t ticket) const
+{
+    auto it = tickets_.find(ticket);
+    return it != tickets_.end() && it->second.state == State::Done ? it->second.wait_revision : 0;
+}
+
 EtcdBackend::State EtcdBackend::state(uint64_t ticket) const
 {
     // A ticket forgotten (kTicketMemory) may have been Failed or Retry: its

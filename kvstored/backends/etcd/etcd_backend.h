@@ -107,6 +107,9 @@ public:
 
     enum class State { Done, Pending, Failed, Retry };
     State state(uint64_t ticket) const;
+    // A Done ticket's commit revision: every key its transaction wrote has it
+    // as its mod_revision (its version, memcached's cas). 0 otherwise.
+    int64_t commit_revision(uint64_t ticket) const;
     std::string failure_text(uint64_t ticket) const;
     std::string failure_code(uint64_t ticket) const;  // "unavailable", "too-large", "unsupported"
     // Why writes are refused ("" while accepted).

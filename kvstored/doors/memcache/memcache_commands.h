@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "clock.h"
 #include "commands.h"  // kv::Limits
@@ -56,6 +57,11 @@ struct Session {
     size_t next_key = 0;
     // Close the connection once this reply is written (quit).
     bool close_after_reply = false;
+    // With etcd (Database::replicated()) the cas of an item this command
+    // wrote is the commit's revision, unknown until etcd answers: the places
+    // in the reply where it goes (ascending), filled in by AwaitedCommand.
+    // Cleared by execute().
+    std::vector<size_t> cas_at;
 };
 
 struct Context {

@@ -108,7 +108,7 @@ void MemcacheDoor::run()
         reply_.clear();  // reused: no allocation per command
         size_t first_key = session_.next_key;  // where this chunk of a retrieval starts
         uint64_t ticket = run_command(db, [&] { return memcache::execute(request_, session_, ctx, reply_); });
-        if (finish(reply_, ticket, reply_kind())) {
+        if (finish(reply_, ticket, reply_kind(), std::move(session_.cas_at))) {
             // The request's views (its data block too) point into the
             // parser's buffer, which reading may move: the re-run, and a
             // retrieval's later chunks, use an owned copy.

@@ -371,6 +371,17 @@ bool write_refused(Context& ctx, std::string& out)
     return true;
 }
 
+// The cas of an item this command wrote, at the end of `text`, which starts
+// at `text_at` in the reply: with etcd only the commit tells it (its
+// revision), so its place is kept for AwaitedCommand (Session::cas_at).
+void append_written_cas(Context& ctx, Session& session, std::string& text, size_t text_at, uint64_t version)
+{
+    if (ctx.db.replicated())
+        session.cas_at.push_back(text_at + text.size());
+    else
+        text += std::to_string(version);
+}
+
 // The cas of `key` right after a write of it: its version, or, when the
 // write left it already expired (a past TTL), the version that write gave
 // it, as memcached shows the cas of the item it just wrote.
@@ -408,7 +419,7 @@ bool may_write(const Request& req, Context& ctx, std::string& out)
 
 // ---- mg ---------------------------------------------------------------------
 
-uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
+uint64_t meta_get(const Request& req, Session& session, Context& ctx, std::string& out)
 {
     if (!line_ok(req, "CLIENT_ERROR options flags are too long", out))
         return 0;
@@ -425,6 +436,7 @@ uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
     std::optional<Store::Entry> e = of.no_update ? store.peek(of.key) : store.get(of.key);
     uint64_t ticket = 0;
     bool created = false;
+    bool wrote = false;  // a TTL or a stub: its c is the write's (append_written_cas)
     // The TTL before this command: 't' shows it until a T (or, for a stub
     // just made, an N) on the line changes it, as memcached applies them in
     // order.
@@ -456,6 +468,7 @@ uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
             if (!created)
                 ++ctx.stats.memcache.store_no_memory;  // memcached: no item made, a miss
         }
+        wrote = e || created;
         if (e || created) {
             // A deadline already past hides the entry at once; memcached
             // still answers the hit it had.
@@ -507,7 +520,11 @@ uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
             line.append(" t").append(ttl_text(deadline, now));
             break;
         case 'c':
-            line.append(" c").append(std::to_string(e->version));
+            line.append(" c");
+            if (wrote)
+                append_written_cas(ctx, session, line, out.size(), e->version);
+            else
+                line.append(std::to_string(e->version));
             break;
         case 'f':
             line.append(" f").append(std::to_string(e->flags));
@@ -533,7 +550,7 @@ uint64_t meta_get(const Request& req, Session&, Context& ctx, std::string& out)
 
 // ---- ms ---------------------------------------------------------------------
 
-uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
+uint64_t meta_set(const Request& req, Session& session, Context& ctx, std::string& out)
 {
     if (req.tokens.size() < 2) {
         out += "ERROR\r\n";
@@ -684,6 +701,8 @@ uint64_t meta_set(const Request& req, Session&, Context& ctx, std::string& out)
             out.append(" ").append(t);
         else if (t[0] == 'k')
             append_key(out, of);
+        else if (t[0] == 'c' && code == "HD")
+            append_written_cas(ctx, session, out.append(" c"), 0, cas);
         else if (t[0] == 'c')
             out.append(" c").append(std::to_string(cas));
     }
@@ -732,7 +751,7 @@ uint64_t meta_delete(const Request& req, Session&, Context& ctx, std::string& ou
 
 // ---- ma ---------------------------------------------------------------------
 
-uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string& out)
+uint64_t meta_arithmetic(const Request& req, Session& session, Context& ctx, std::string& out)
 {
     MetaFlags of;
     if (!md_ma_flags(req, Cmd::Arithmetic, of, out))
@@ -832,7 +851,7 @@ uint64_t meta_arithmetic(const Request& req, Session&, Context& ctx, std::string
         std::string_view t = req.tokens[i];
         switch (t[0]) {
         case 'c':
-            line.append(" c").append(std::to_string(version));
+            append_written_cas(ctx, session, line.append(" c"), out.size(), version);
             break;
         case 't':
             line.append(" t").append(ttl_text(deadline, now));

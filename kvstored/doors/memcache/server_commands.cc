@@ -221,6 +221,7 @@ int64_t deadline_of(int64_t exptime, const Clock& clock)
 
 uint64_t execute(const Request& req, Session& session, Context& ctx, std::string& out)
 {
+    session.cas_at.clear();
     if (session.next_key == 0)
         ++ctx.stats.commands_total;  // a retrieval resumed is the same request
     // memcached: no command is shorter than two bytes.
