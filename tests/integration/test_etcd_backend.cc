@@ -659,7 +659,7 @@ TEST_CASE("a key another program wrote under the prefix is absent to commands, a
     CHECK(!erased);
 }
 
-TEST_CASE("memcached meta writes with the c flag show the cas that etcd's commit gave the item", "[etcd]")
+TEST_CASE("memcached meta writes with the c flag, and gats, show the cas that etcd's commit gave the item", "[etcd]")
 {
     // Before, the reply carried a version this host chose before the
     // commit (ms: a number like 1796594379505001; mg T: the cas before the
@@ -717,4 +717,8 @@ TEST_CASE("memcached meta writes with the c flag show the cas that etcd's commit
     // And a cas taken from a write's reply is one a later write can use.
     std::string cas = cas_of("n");
     CHECK(run({"ms", "n", "1", "C" + cas}, "7") == "HD\r\n");
+    // gats: both keys touched in one transaction, each shown with its cas.
+    reply = run({"gats", "100", "k", "n"});
+    CHECK(cas_of("k") == cas_of("n"));
+    CHECK(reply == "VALUE k 0 1 " + cas_of("k") + "\r\nv\r\nVALUE n 0 1 " + cas_of("n") + "\r\n7\r\nEND\r\n");
 }

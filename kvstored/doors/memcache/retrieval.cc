@@ -24,14 +24,17 @@
 #include <algorithm>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "handlers.h"
 
 namespace kv::memcache {
 namespace {
 
+// `cas_at`: with etcd, the item was just written (a touch) and its cas is
+// the commit's revision: its place in `out` goes there (Session::cas_at).
 void value_block(std::string& out, std::string_view key, uint32_t flags, std::string_view value, bool with_cas,
-                 uint64_t cas)
+                 uint64_t cas, std::vector<size_t>* cas_at = nullptr)
 {
     out += "VALUE ";
     out.append(key);
@@ -41,7 +44,10 @@ void value_block(std::string& out, std::string_view key, uint32_t flags, std::st
     out += std::to_string(value.size());
     if (with_cas) {
         out += ' ';
-        out += std::to_string(cas);
+        if (cas_at)
+            cas_at->push_back(out.size());
+        else
+            out += std::to_string(cas);
     }
     out += "\r\n";
     out.append(value);
@@ -85,7 +91,8 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
             return;
         }
         // gat: touch, then answer with the entry as touched (its cas
-        // unchanged, as in memcached: Store::Version::Keep).
+        // unchanged, as in memcached: Store::Version::Keep; with etcd, the
+        // touch's revision).
         ++m.touch_hits;
         ++ctx.stats.expires;
         if (expired_at_once(deadline, ctx.clock)) {
@@ -96,8 +103,9 @@ uint64_t retrieval_command(const Request& req, Session& session, Context& ctx, s
         }
         bool found = false;
         ctx.db.set_deadline(key, deadline, found, Store::Version::Keep);
+        std::vector<size_t>* cas_at = ctx.db.replicated() && &into == &out ? &session.cas_at : nullptr;
         if (std::optional<Store::Entry> after = ctx.db.store().peek(key))
-            value_block(into, key, after->flags, after->value, with_cas, after->version);
+            value_block(into, key, after->flags, after->value, with_cas, after->version, cas_at);
     };
     if (session.next_key == 0) {
         // gat writes (a touch): refused whole while storage refuses writes.
