@@ -44,7 +44,8 @@ size_t files_in(const std::string& dir)
 
 }  // namespace
 
-TEST_CASE("installed: kvstore-metrics.service's ExecStart writes kvstore.prom for node-exporter's textfile collector")
+TEST_CASE("installed kvstore-metrics.service's ExecStart, run once, writes kvstore.prom for node-exporter's textfile "
+          "collector")
 {
     if (std::string why = install_tests_unavailable(); !why.empty()) {
         WARN("skipped: " << why);
