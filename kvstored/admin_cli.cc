@@ -3,6 +3,7 @@
 // line on stderr that names the subcommand and says what to do.
 #include "admin_cli.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -25,6 +26,8 @@
 #include "clock.h"
 #include "command.h"
 #include "daemon_link.h"
+#include "fd.h"
+#include "prometheus.h"
 
 namespace kv::admin {
 namespace {
@@ -311,23 +314,82 @@ int status(const Target& t, bool json)
     }
 }
 
-int stats(const Target& t, bool json)
+namespace {
+
+std::string stats_text(const prometheus::Rows& rows, StatsFormat format)
+{
+    if (format == StatsFormat::Prometheus)
+        return prometheus::exposition(rows);
+    if (format == StatsFormat::Text) {
+        std::string out;
+        for (const auto& [name, value] : rows)
+            out += name + " " + value + "\n";
+        return out;
+    }
+    nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+    for (const auto& [name, value] : rows) {
+        if (is_number(value))
+            obj[name] = std::stoull(value);
+        else
+            obj[name] = value;
+    }
+    return obj.dump() + "\n";
+}
+
+Failure file_error(const char* op, const std::string& path)
+{
+    return Failure{kExitError, std::string(op) + " " + path + ": " + std::strerror(errno)};
+}
+
+// Writes `text` to a temporary file in the directory of `path` (named
+// <path>.<pid>: node-exporter reads only *.prom) and renames it over `path`.
+// Mode 0644 whatever the umask: the collector runs as another user, and
+// counters are no secret. No fsync: after a crash the next run rewrites it.
+void replace_file(const std::string& path, const std::string& text)
+{
+    std::string tmp = path + "." + std::to_string(::getpid());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd)
+        throw file_error("create", tmp);
+    auto fail = [&](const char* op) {
+        Failure f = file_error(op, tmp);
+        ::unlink(tmp.c_str());
+        return f;
+    };
+    if (::fchmod(fd.get(), 0644) < 0)
+        throw fail("chmod");
+    for (size_t done = 0; done < text.size();) {
+        ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw fail("write");
+        done += static_cast<size_t>(n);
+    }
+    if (::close(fd.release()) < 0)
+        throw fail("close");
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        Failure f = file_error("rename", tmp);
+        f.message += " (to " + path + ")";
+        ::unlink(tmp.c_str());
+        throw f;
+    }
+}
+
+}  // namespace
+
+int stats(const Target& t, StatsFormat format, const std::string& output)
 {
     return guarded("stats", [&] {
         AdminLink link(t);
-        auto lines = block(expect_ok(link.call({wire::Op::Stats, {}, {}})), "STATS");
-        nlohmann::ordered_json obj = nlohmann::ordered_json::object();
-        for (const auto& line : lines) {
-            auto [name, value] = split_first(line);
-            if (!json)
-                std::printf("%s %s\n", name.c_str(), value.c_str());
-            else if (is_number(value))
-                obj[name] = std::stoull(value);
-            else
-                obj[name] = value;
-        }
-        if (json)
-            std::printf("%s\n", obj.dump().c_str());
+        prometheus::Rows rows;
+        for (const auto& line : block(expect_ok(link.call({wire::Op::Stats, {}, {}})), "STATS"))
+            rows.push_back(split_first(line));
+        std::string text = stats_text(rows, format);
+        if (output.empty())
+            std::fwrite(text.data(), 1, text.size(), stdout);
+        else
+            replace_file(output, text);
         return kExitOk;
     });
 }

@@ -26,7 +26,13 @@ struct Target {
 // `json`: one JSON object of the status rows (numbers as numbers) instead
 // of the aligned text; "not running" is the same either way.
 int status(const Target& t, bool json = false);
-int stats(const Target& t, bool json);
+// How `kvstored stats` prints the counters: "name value" lines, one JSON
+// object, or the Prometheus text format (prometheus.h).
+enum class StatsFormat { Text, Json, Prometheus };
+// output: "" for stdout, else the file to replace, atomically (a temporary
+// file beside it, then rename(2)): a reader such as node-exporter's textfile
+// collector sees the old file or the new one, never half of one.
+int stats(const Target& t, StatsFormat format, const std::string& output = "");
 int clients(const Target& t, bool json);
 int kick(const Target& t, const std::string& id, const std::string& message);
 // Prints the value of KEY on stdout and, when it has a deadline, when it

@@ -83,6 +83,7 @@ public:
     enum class Protocol { Line, Redis, Memcache };
     // "line", "redis" or "memcache" (kvstored clients, CLIENT LIST).
     const char* protocol() const;
+    Protocol protocol_kind() const { return protocol_; }
 
 private:
     enum class State { AwaitingHello, Attached, Draining, Closed };

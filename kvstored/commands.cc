@@ -359,6 +359,45 @@ void do_count(Context& c)
     put_line(c.out, "COUNT", std::to_string(c.store.size()) + " " + std::to_string(c.store.capacity()));
 }
 
+// Each door's own counters (stats.h), so that `stats`, and so the admin
+// `kvstored stats` and its Prometheus form, show every counter kvstored
+// keeps: the Redis door's are also in its INFO, the memcached door's in its
+// `stats` (as memcache_<memcached's name>).
+void add_door_rows(std::vector<std::pair<std::string, std::string>>& rows, const Stats& s)
+{
+    const Stats::Memcache& m = s.memcache;
+    auto num = [](uint64_t n) { return std::to_string(n); };
+    rows.insert(rows.end(),
+                {
+                    {"line_connections_total", num(s.line_connections_total)},
+                    {"redis_connections_total", num(s.redis_connections_total)},
+                    {"redis_error_replies", num(s.error_replies)},
+                    {"redis_exec_aborts", num(s.exec_aborts)},
+                    {"memcache_connections_total", num(m.connections_total)},
+                    {"memcache_cmd_get", num(m.cmd_get)},
+                    {"memcache_cmd_set", num(m.cmd_set)},
+                    {"memcache_cmd_flush", num(m.cmd_flush)},
+                    {"memcache_cmd_touch", num(m.cmd_touch)},
+                    {"memcache_cmd_meta", num(m.meta_cmds)},
+                    {"memcache_get_hits", num(m.get_hits)},
+                    {"memcache_get_misses", num(m.get_misses)},
+                    {"memcache_delete_hits", num(m.delete_hits)},
+                    {"memcache_delete_misses", num(m.delete_misses)},
+                    {"memcache_incr_hits", num(m.incr_hits)},
+                    {"memcache_incr_misses", num(m.incr_misses)},
+                    {"memcache_decr_hits", num(m.decr_hits)},
+                    {"memcache_decr_misses", num(m.decr_misses)},
+                    {"memcache_cas_hits", num(m.cas_hits)},
+                    {"memcache_cas_misses", num(m.cas_misses)},
+                    {"memcache_cas_badval", num(m.cas_badval)},
+                    {"memcache_touch_hits", num(m.touch_hits)},
+                    {"memcache_touch_misses", num(m.touch_misses)},
+                    {"memcache_store_too_large", num(m.store_too_large)},
+                    {"memcache_store_no_memory", num(m.store_no_memory)},
+                    {"memcache_total_items", num(m.total_items)},
+                });
+}
+
 void do_stats(Context& c)
 {
     const Stats& s = c.stats;
@@ -400,6 +439,7 @@ void do_stats(Context& c)
         {"storage_failed", p && p->failed() ? "1" : "0"},
         {"storage_refusals", std::to_string(s.storage_refusals)},
     };
+    add_door_rows(rows, s);
     // Where the store lives, and whether it takes writes (backend_report.h).
     BackendRows backend = backend_rows(c.db.backend_status());
     rows.insert(rows.end(), backend.begin(), backend.end());

@@ -312,6 +312,8 @@ struct AdminOptions {
     bool yes = false;
     bool replace = false;
     std::string format = "jsonl";
+    std::string stats_format = "text";
+    std::string output;
     std::string key, value, id, prefix;
     std::optional<int64_t> ttl_seconds;
     std::string message;
@@ -338,9 +340,24 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         "(memory, sqlite or etcd) and whether it takes writes, and why not (exit 0 running, 3 not running)",
         [&] { return a::status(t, o.json); })
         ->add_flag("--json", o.json, "One JSON object instead of aligned lines (numbers as numbers)");
-    sub("stats", "Counters: connections, commands, hits, misses, full rejections, commits", [&] {
-        return a::stats(t, o.json);
-    })->add_flag("--json", o.json, "One JSON object instead of 'name value' lines");
+    auto* stats = sub("stats", "Counters: connections, commands, hits, misses, full rejections, commits", [&] {
+        auto format = o.json || o.stats_format == "json" ? a::StatsFormat::Json
+            : o.stats_format == "prometheus"             ? a::StatsFormat::Prometheus
+                                                         : a::StatsFormat::Text;
+        return a::stats(t, format, o.output);
+    });
+    auto* stats_format
+        = stats
+              ->add_option("--format", o.stats_format,
+                           "text: 'name value' lines; json: one JSON object (numbers as numbers); prometheus: the "
+                           "Prometheus text format (docs/operations.md, Metrics)")
+              ->check(CLI::IsMember({"text", "json", "prometheus"}));
+    stats->add_flag("--json", o.json, "The same as --format json")->excludes(stats_format);
+    stats
+        ->add_option("--output", o.output,
+                     "Write to FILE instead of stdout, replacing it atomically (a temporary file beside it, then "
+                     "rename): for prometheus-node-exporter's textfile collector")
+        ->type_name("FILE");
     sub("clients",
         "One row per attached kvsvc: id, pid, remote address, attached since, commands, idle seconds, protocol "
         "(line, redis or memcache)",

@@ -336,6 +336,8 @@ void Server::on_attached(Client& client)
         return;
     ++stats_.connections_total;
     ++stats_.connections_current;
+    if (client.protocol_kind() == Client::Protocol::Line)
+        ++stats_.line_connections_total;
 }
 
 void Server::release_durable_replies()

@@ -12,6 +12,9 @@ struct Stats {
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     uint64_t connections_total = 0;  // kvsvc attachments accepted since start
     uint64_t connections_current = 0;  // kvsvc attachments now
+    // Attachments of line-protocol clients (the Redis and memcached doors
+    // count theirs below): the door="line" sample of `stats --format prometheus`.
+    uint64_t line_connections_total = 0;
     uint64_t commands_total = 0;  // requests executed
     // One counter per data command (issue 14 added adds .. ttls).
     uint64_t saves = 0;

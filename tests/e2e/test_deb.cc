@@ -124,6 +124,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/lib/systemd/system/kvsvc-redis@.service", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc-memcache.socket", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc-memcache@.service", "-rw-r--r--"},
+            {"/lib/systemd/system/kvstore-metrics.service", "-rw-r--r--"},
+            {"/lib/systemd/system/kvstore-metrics.timer", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/README.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/operations.md", "-rw-r--r--"},
             {"/usr/share/doc/kvstore/protocol.md", "-rw-r--r--"},
@@ -179,9 +181,10 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             RunResult syntax = run_capture("/bin/sh", {"-n", path});
             INFO(syntax.describe());
             CHECK(syntax.ok());
-            // Every socket unit the package ships is tracked by postinst,
-            // stopped by prerm and masked and purged by postrm.
-            for (const char* unit : {"kvsvc.socket", "kvsvc-redis.socket", "kvsvc-memcache.socket"}) {
+            // Every socket and timer unit the package ships is tracked by
+            // postinst, stopped by prerm and masked and purged by postrm.
+            for (const char* unit :
+                 {"kvsvc.socket", "kvsvc-redis.socket", "kvsvc-memcache.socket", "kvstore-metrics.timer"}) {
                 INFO(unit);
                 CHECK(read_file(path).find(std::string(" ") + unit) != std::string::npos);
             }
@@ -194,6 +197,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/lib/systemd/system/kvsvc-redis@.service", "systemd/kvsvc-redis@.service"},
                  {"/lib/systemd/system/kvsvc-memcache.socket", "systemd/kvsvc-memcache.socket"},
                  {"/lib/systemd/system/kvsvc-memcache@.service", "systemd/kvsvc-memcache@.service"},
+                 {"/lib/systemd/system/kvstore-metrics.service", "systemd/kvstore-metrics.service"},
+                 {"/lib/systemd/system/kvstore-metrics.timer", "systemd/kvstore-metrics.timer"},
                  {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
                  {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
                  {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},

@@ -60,10 +60,10 @@ TEST_CASE("systemd-analyze verify: the installed units are clean")
     add_host_targets(staging);
     const std::string root = "--root=" + staging.root();
 
-    RunResult verify
-        = run_capture(kSystemdAnalyze,
-                      {"verify", root, "kvstored.service", "kvsvc.socket", "kvsvc@.service", "kvsvc-redis.socket",
-                       "kvsvc-redis@.service", "kvsvc-memcache.socket", "kvsvc-memcache@.service"});
+    RunResult verify = run_capture(kSystemdAnalyze,
+                                   {"verify", root, "kvstored.service", "kvsvc.socket", "kvsvc@.service",
+                                    "kvsvc-redis.socket", "kvsvc-redis@.service", "kvsvc-memcache.socket",
+                                    "kvsvc-memcache@.service", "kvstore-metrics.service", "kvstore-metrics.timer"});
     INFO(verify.describe());
     CHECK(verify.ok());
     // Unknown keys and the like are only warnings (exit status 0): none may
@@ -103,4 +103,12 @@ TEST_CASE("systemd-analyze security: the installed services are sandboxed")
         CHECK(session.ok());
         CHECK(exposure(session.output) <= 1.5);
     }
+
+    // kvstore-metrics: runs as root (the textfile directory is root's), but
+    // with no capability and everything else closed.
+    RunResult metrics = run_capture(kSystemdAnalyze,
+                                    {"security", "--offline=yes", root, "--threshold=15", "kvstore-metrics.service"});
+    INFO(metrics.describe());
+    CHECK(metrics.ok());
+    CHECK(exposure(metrics.output) <= 1.5);
 }
