@@ -1,6 +1,7 @@
 // client.cc: see client.h.
 #include "client.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -103,6 +104,12 @@ void Client::read_input()
     if (in_.buffered() > kMaxBufferedInput)
         return;  // requests are waiting to run: they resume on their own
     long n = receive();
+    if (fds_truncated_ && received_fds_.size() < kFdSlots) {
+        // The kernel could not give us every descriptor kvsvc sent: we are at
+        // RLIMIT_NOFILE (each session holds two), not talking to a bad peer.
+        close(out_of_descriptors().c_str());
+        return;
+    }
     if (received_fds_.size() > 2 || fds_truncated_) {  // a Handoff carries at most two
         ++server_.stats().protocol_errors;
         close("protocol error: unexpected file descriptors");
@@ -122,12 +129,24 @@ void Client::read_input()
     flush();
 }
 
-// Reads once, with room for fds passed as SCM_RIGHTS (a Handoff carries one).
+// Why a session is dropped when its descriptors did not fit under our limit.
+std::string Client::out_of_descriptors()
+{
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    return "out of descriptors receiving the client's socket (RLIMIT_NOFILE " + std::to_string(lim.rlim_cur)
+        + ", two per session; docs/operations.md, \"Many sessions\")";
+}
+
+// Reads once, with room for kFdSlots fds passed as SCM_RIGHTS (a Handoff
+// carries one, two right behind a Hello). When the control data is cut short
+// (MSG_CTRUNC) with fewer than kFdSlots received, the kernel ran out of room
+// in our descriptor table; with all of them, the peer sent too many.
 long Client::receive()
 {
     char chunk[64 * 1024];
     iovec iov{chunk, sizeof chunk};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kFdSlots)];
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
