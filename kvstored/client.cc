@@ -105,9 +105,7 @@ void Client::read_input()
         return;  // requests are waiting to run: they resume on their own
     long n = receive();
     if (fds_truncated_ && received_fds_.size() < kFdSlots) {
-        // The kernel could not give us every descriptor kvsvc sent: we are at
-        // RLIMIT_NOFILE (each session holds two), not talking to a bad peer.
-        close(out_of_descriptors().c_str());
+        refuse_out_of_descriptors();
         return;
     }
     if (received_fds_.size() > 2 || fds_truncated_) {  // a Handoff carries at most two
@@ -129,13 +127,23 @@ void Client::read_input()
     flush();
 }
 
-// Why a session is dropped when its descriptors did not fit under our limit.
-std::string Client::out_of_descriptors()
+// The kernel could not give us every descriptor kvsvc sent: we are at
+// RLIMIT_NOFILE (each session holds two), not talking to a bad peer. kvsvc
+// still holds the client's socket: Refused makes it take the socket back and
+// tell the client why ("ERR unavailable kvstored refused: out of ...").
+void Client::refuse_out_of_descriptors()
 {
+    received_fds_.clear();
     rlimit lim{};
     ::getrlimit(RLIMIT_NOFILE, &lim);
-    return "out of descriptors receiving the client's socket (RLIMIT_NOFILE " + std::to_string(lim.rlim_cur)
+    std::string why = "out of descriptors receiving the client's socket (RLIMIT_NOFILE " + std::to_string(lim.rlim_cur)
         + ", two per session; docs/operations.md, \"Many sessions\")";
+    LOG_WARN("%s %llu (pid %d, uid %u): refused: %s", role_word(), static_cast<unsigned long long>(id_), peer_.pid,
+             peer_.uid, why.c_str());
+    wire::append(out_, wire::Msg::Refused, wire::Notice{why});
+    state_ = State::Draining;
+    close_when_flushed_ = "refused";
+    flush();
 }
 
 // Reads once, with room for kFdSlots fds passed as SCM_RIGHTS (a Handoff

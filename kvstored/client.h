@@ -102,7 +102,7 @@ private:
     void send_welcome();
     const char* hung_up_reason() const;
     long receive();
-    static std::string out_of_descriptors();
+    void refuse_out_of_descriptors();
     void flush();
     void write_out();
     void update_interest();

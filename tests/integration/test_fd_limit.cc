@@ -2,8 +2,9 @@
 // handed-off session holds two descriptors in kvstored; at RLIMIT_NOFILE the
 // kernel drops the client's socket from the Hello's SCM_RIGHTS (MSG_CTRUNC),
 // which kvstored counted and logged as a protocol error of kvsvc ("protocol
-// error: unexpected file descriptors"), and nothing at start said how many
-// sessions the limit left room for.
+// error: unexpected file descriptors"; the client got "ERR unavailable kvstored
+// closed the connection"), and nothing at start said how many sessions the
+// limit left room for.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -49,8 +50,8 @@ std::string try_connect(KvsvcSession& s)
 
 }  // namespace
 
-TEST_CASE("kvstored out of descriptors: the start says how many sessions fit, a handoff past them is dropped as out "
-          "of descriptors, not as a protocol error, and later sessions are served")
+TEST_CASE("kvstored out of descriptors: the start says how many sessions fit, a handoff past them is refused as out "
+          "of descriptors, not dropped as a protocol error, and later sessions are served")
 {
     TempDir dir;
     const std::string socket = dir.file("kvstored.sock");
@@ -70,8 +71,10 @@ TEST_CASE("kvstored out of descriptors: the start says how many sessions fit, a 
         }
         INFO("attempt " << attempt << ", " << held.size() << " sessions held: " << reply);
         REQUIRE(reply.rfind("ERR unavailable", 0) == 0);
-        dropped = read_file(log).find("out of descriptors receiving the client's socket (RLIMIT_NOFILE 64")
-            != std::string::npos;
+        dropped = reply.rfind("ERR unavailable kvstored refused: out of descriptors receiving the client's socket "
+                              "(RLIMIT_NOFILE 64, two per session",
+                              0)
+            == 0;
         if (!dropped && !held.empty()) {
             // Not one descriptor was free, so kvstored could not even accept
             // kvsvc (it waits, and kvsvc gave up). Leave exactly one free: a
@@ -84,6 +87,8 @@ TEST_CASE("kvstored out of descriptors: the start says how many sessions fit, a 
     }
     INFO("kvstored's log:\n" << read_file(log));
     REQUIRE(dropped);
+    CHECK(read_file(log).find("refused: out of descriptors receiving the client's socket (RLIMIT_NOFILE 64")
+          != std::string::npos);
     CHECK(held.size() >= 10);
     CHECK(read_file(log).find("protocol error") == std::string::npos);
 
