@@ -129,8 +129,9 @@ void Client::read_input()
 
 // The kernel could not give us every descriptor kvsvc sent: we are at
 // RLIMIT_NOFILE (each session holds two), not talking to a bad peer. kvsvc
-// still holds the client's socket: Refused makes it take the socket back and
-// tell the client why ("ERR unavailable kvstored refused: out of ...").
+// still holds the client's socket: Refused, the answer to its Hello, makes it
+// take the socket back and tell the client why ("ERR unavailable kvstored
+// refused: out of ..."). A handoff later in an attached session ends it.
 void Client::refuse_out_of_descriptors()
 {
     received_fds_.clear();
@@ -138,6 +139,10 @@ void Client::refuse_out_of_descriptors()
     ::getrlimit(RLIMIT_NOFILE, &lim);
     std::string why = "out of descriptors receiving the client's socket (RLIMIT_NOFILE " + std::to_string(lim.rlim_cur)
         + ", two per session; docs/operations.md, \"Many sessions\")";
+    if (state_ != State::AwaitingHello) {
+        close(why.c_str());
+        return;
+    }
     LOG_WARN("%s %llu (pid %d, uid %u): refused: %s", role_word(), static_cast<unsigned long long>(id_), peer_.pid,
              peer_.uid, why.c_str());
     wire::append(out_, wire::Msg::Refused, wire::Notice{why});
