@@ -1,6 +1,7 @@
 // client.cc: see client.h.
 #include "client.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -103,6 +104,10 @@ void Client::read_input()
     if (in_.buffered() > kMaxBufferedInput)
         return;  // requests are waiting to run: they resume on their own
     long n = receive();
+    if (fds_truncated_ && received_fds_.size() < kFdSlots) {
+        refuse_out_of_descriptors();
+        return;
+    }
     if (received_fds_.size() > 2 || fds_truncated_) {  // a Handoff carries at most two
         ++server_.stats().protocol_errors;
         close("protocol error: unexpected file descriptors");
@@ -122,12 +127,39 @@ void Client::read_input()
     flush();
 }
 
-// Reads once, with room for fds passed as SCM_RIGHTS (a Handoff carries one).
+// The kernel could not give us every descriptor kvsvc sent: we are at
+// RLIMIT_NOFILE (each session holds two), not talking to a bad peer. kvsvc
+// still holds the client's socket: Refused, the answer to its Hello, makes it
+// take the socket back and tell the client why ("ERR unavailable kvstored
+// refused: out of ..."). A handoff later in an attached session ends it.
+void Client::refuse_out_of_descriptors()
+{
+    received_fds_.clear();
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    std::string why = "out of descriptors receiving the client's socket (RLIMIT_NOFILE " + std::to_string(lim.rlim_cur)
+        + ", two per session; docs/operations.md, \"Many sessions\")";
+    if (state_ != State::AwaitingHello) {
+        close(why.c_str());
+        return;
+    }
+    LOG_WARN("%s %llu (pid %d, uid %u): refused: %s", role_word(), static_cast<unsigned long long>(id_), peer_.pid,
+             peer_.uid, why.c_str());
+    wire::append(out_, wire::Msg::Refused, wire::Notice{why});
+    state_ = State::Draining;
+    close_when_flushed_ = "refused";
+    flush();
+}
+
+// Reads once, with room for kFdSlots fds passed as SCM_RIGHTS (a Handoff
+// carries one, two right behind a Hello). When the control data is cut short
+// (MSG_CTRUNC) with fewer than kFdSlots received, the kernel ran out of room
+// in our descriptor table; with all of them, the peer sent too many.
 long Client::receive()
 {
     char chunk[64 * 1024];
     iovec iov{chunk, sizeof chunk};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kFdSlots)];
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;

@@ -103,6 +103,7 @@ private:
     void send_welcome();
     const char* hung_up_reason() const;
     long receive();
+    void refuse_out_of_descriptors();
     void flush();
     void write_out();
     void update_interest();
@@ -143,7 +144,8 @@ private:
     // The listing (keys, dump) being sent page by page; later requests wait.
     std::optional<Listing> listing_;
 
-    // Socket handoff (wire.h).
+    // Socket handoff (wire.h). One read takes up to kFdSlots descriptors.
+    static constexpr size_t kFdSlots = 4;
     std::vector<UniqueFd> received_fds_;  // SCM_RIGHTS fds not yet claimed by a Handoff
     bool fds_truncated_ = false;
     std::unique_ptr<Door> door_;  // set while we serve the client's socket

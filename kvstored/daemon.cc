@@ -69,14 +69,47 @@ private:
     UniqueFd fd_;
 };
 
-// Each kvsvc holds one descriptor here; take all the kernel allows us.
-void raise_fd_limit()
+// A session holds two descriptors here (the client's socket, handed off,
+// and kvsvc's link; one with --no-handoff): take all the kernel allows us.
+// Returns the limit now in effect (0 when unknown).
+rlim_t raise_fd_limit()
 {
     rlimit lim;
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return 0;
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised = lim;
+        raised.rlim_cur = lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            lim = raised;
     }
+    return lim.rlim_cur;
+}
+
+// How many sessions the descriptor limit leaves room for: two descriptors
+// each, past kFdsOwn of the daemon's own (listeners, epoll, timers, database,
+// log, with room to spare).
+unsigned long long sessions_room(rlim_t limit)
+{
+    constexpr rlim_t kFdsOwn = 32;
+    if (limit == RLIM_INFINITY)
+        return ~0ULL;
+    return limit > kFdsOwn ? static_cast<unsigned long long>((limit - kFdsOwn) / 2) : 0;
+}
+
+// Warns when the limit leaves room for fewer sessions than the 1000 the
+// shipped front ends admit (xinetd.d/kvstore instances, kvsvc.socket
+// MaxConnections): past it, new sessions get "ERR unavailable"
+// (docs/operations.md, "Many sessions").
+void warn_if_few_fds(rlim_t limit)
+{
+    constexpr unsigned long long kShippedSessions = 1000;
+    if (limit == 0 || sessions_room(limit) >= kShippedSessions)
+        return;
+    LOG_WARN("descriptor limit %llu leaves room for about %llu sessions (two descriptors each), fewer than the %llu "
+             "the shipped xinetd and systemd front ends admit: raise it (LimitNOFILE=, ulimit -Hn; "
+             "docs/operations.md, \"Many sessions\")",
+             static_cast<unsigned long long>(limit), sessions_room(limit), kShippedSessions);
 }
 
 // Root is allowed (tests and the demo's fallback run so), but as a mistake it
@@ -107,8 +140,9 @@ int run_daemon(const ServerConfig& config)
     // A kvsvc that vanishes mid-reply must cost us an EPIPE, not the process.
     ::signal(SIGPIPE, SIG_IGN);
     block_handled_signals();
-    raise_fd_limit();
+    rlim_t fd_limit = raise_fd_limit();
     warn_if_root(config);
+    warn_if_few_fds(fd_limit);
     try {
         // Before anything is loaded or bound, and released only after the
         // last commit (it outlives the server): one database, one daemon.
@@ -119,8 +153,10 @@ int run_daemon(const ServerConfig& config)
         EventLoop loop;
         Server server(loop, config);
         SignalWatcher signals(loop, server);
-        LOG_INFO("kvstored %s ready on %s (capacity %zu entries, values up to %zu bytes)", KVSTORE_VERSION,
-                 config.socket_path.c_str(), config.capacity, config.max_value);
+        LOG_INFO("kvstored %s ready on %s (capacity %zu entries, values up to %zu bytes, descriptors for about %llu "
+                 "sessions)",
+                 KVSTORE_VERSION, config.socket_path.c_str(), config.capacity, config.max_value,
+                 sessions_room(fd_limit));
         // Type=notify: the socket listens and the database is loaded.
         sd_notifyf(0, "READY=1\nSTATUS=serving %zu entries on %s", server.db().store().size(),
                    config.socket_path.c_str());
