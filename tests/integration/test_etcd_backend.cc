@@ -87,6 +87,27 @@ void deleted_behind(Database& a, Database& b, const std::string& key)
     REQUIRE(value_of(b, key) == "a");
 }
 
+// One Redis session on `db`: each command run as the door runs it, its
+// reply once its ticket is durable.
+struct RedisSession {
+    explicit RedisSession(Database& on) : db(on), ctx{on, stats, limits, host, kv::system_clock()} { }
+    std::string run(std::vector<std::string_view> args)
+    {
+        std::string out;
+        db.begin_command();
+        uint64_t t = db.end_command(kv::redis::execute(args, session, ctx, out));
+        if (t != 0 && settle(db, t) != Database::Durability::Durable)
+            out = "(ticket not durable)";
+        return out;
+    }
+    Database& db;
+    NoHost host;
+    kv::Stats stats;
+    kv::Limits limits{64};
+    kv::redis::Session session;
+    kv::redis::Context ctx;
+};
+
 }  // namespace
 
 TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothing changes", "[etcd]")
@@ -95,29 +116,18 @@ TEST_CASE("Redis: a flush queued beside other commands is refused at EXEC, nothi
     // copy would show the flush to later reads in the queue only once
     // committed: MULTI FLUSHALL SET EXEC used to fail as "ERR unavailable
     // ... duplicate key given in txn request".
-    NoHost host;
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("flushmulti"));
     Database a(100, cfg);
     kv::Store::PutResult r;
     REQUIRE(settle(a, put(a, "old", "v", r)) == Database::Durability::Durable);
-    kv::Stats stats;
-    kv::Limits limits{64};
-    kv::redis::Session session;
-    kv::redis::Context ctx{a, stats, limits, host, kv::system_clock()};
-    auto run = [&](std::vector<std::string_view> args) {
-        std::string out;
-        a.begin_command();
-        uint64_t t = a.end_command(kv::redis::execute(args, session, ctx, out));
-        if (t != 0 && settle(a, t) != Database::Durability::Durable)
-            out = "(ticket not durable)";
-        return out;
-    };
+    RedisSession redis(a);
+    auto run = [&](std::vector<std::string_view> args) { return redis.run(args); };
     CHECK(run({"MULTI"}) == "+OK\r\n");
     CHECK(run({"FLUSHALL"}) == "+QUEUED\r\n");
     CHECK(run({"SET", "new", "1"}) == "+QUEUED\r\n");
     CHECK(run({"EXEC"}).starts_with("-ERR FLUSHALL and FLUSHDB must be alone"));
-    CHECK(!session.in_multi);
+    CHECK(!redis.session.in_multi);
     CHECK(value_of(a, "old") == "v");
     CHECK(value_of(a, "new") == "(absent)");
     // Alone it runs.
@@ -131,29 +141,18 @@ TEST_CASE("Redis: DBSIZE or RANDOMKEY beside a write in one EXEC is refused, not
 {
     // A writing transaction's compares name the keys it read; a count or a
     // listing of the copy would rest on nothing etcd checks.
-    NoHost host;
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("scanmulti"));
     Database a(100, cfg);
-    kv::Stats stats;
-    kv::Limits limits{64};
-    kv::redis::Session session;
-    kv::redis::Context ctx{a, stats, limits, host, kv::system_clock()};
-    auto run = [&](std::vector<std::string_view> args) {
-        std::string out;
-        a.begin_command();
-        uint64_t t = a.end_command(kv::redis::execute(args, session, ctx, out));
-        if (t != 0 && settle(a, t) != Database::Durability::Durable)
-            out = "(ticket not durable)";
-        return out;
-    };
+    RedisSession redis(a);
+    auto run = [&](std::vector<std::string_view> args) { return redis.run(args); };
     for (std::string_view scan : {"DBSIZE", "RandomKey"}) {
         INFO(scan);
         CHECK(run({"MULTI"}) == "+OK\r\n");
         CHECK(run({scan}) == "+QUEUED\r\n");
         CHECK(run({"SET", "n", "1"}) == "+QUEUED\r\n");
         CHECK(run({"EXEC"}).starts_with("-ERR DBSIZE and RANDOMKEY cannot share a transaction"));
-        CHECK(!session.in_multi);
+        CHECK(!redis.session.in_multi);
         CHECK(value_of(a, "n") == "(absent)");
     }
     // Beside reads only, or alone, they run.
