@@ -230,7 +230,7 @@ TEST_CASE("an allocation failure ends the client that caused it, not kvstored", 
     CHECK(saved < 4000);  // the limit was reached
     CHECK(::kill(pid, 0) == 0);  // kvstored is alive
     CHECK_FALSE(f.daemon.process().wait_exit(0ms).has_value());
-    CHECK(f.daemon.log().find("out of memory while") != std::string::npos);
+    CHECK(f.daemon.log_shows("out of memory while"));
     // Every other session goes on, and new ones are served.
     CHECK(other.client.ask("read warm") == "VALUE up");
     KvsvcSession fresh = connected_session(f.daemon.socket_path());

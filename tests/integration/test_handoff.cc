@@ -390,7 +390,7 @@ TEST_CASE("a socket handed off with the Hello stays with kvstored past the 5 s a
     REQUIRE(rest);
     CHECK(rest->empty());
     CHECK(exited_with(s.process.wait_exit(3s), 0));
-    CHECK(daemon.log().find("detached (session ended)") != std::string::npos);
+    CHECK(daemon.log_shows("detached (session ended)"));
 }
 
 TEST_CASE("with --sync always, 200 pipelined save/read pairs on a handed-off session are answered in order, then "

@@ -260,5 +260,5 @@ TEST_CASE("commands pipelined behind a connect that kvstored does not answer get
     // when kvsvc took it back: kvstored, resumed, found the claim token
     // taken and carried out none of them (wire.h).
     CHECK(s.client.ask("read a") == "NOT_FOUND");
-    CHECK(daemon.log().find("kvsvc stopped waiting for kvstored and kept its client") != std::string::npos);
+    CHECK(daemon.log_shows("kvsvc stopped waiting for kvstored and kept its client"));
 }

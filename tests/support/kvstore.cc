@@ -79,6 +79,17 @@ std::string Daemon::log() const
     return read_file(log_path_);
 }
 
+bool Daemon::log_shows(std::string_view text, Millis timeout) const
+{
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (log().find(text) == std::string::npos) {
+        if (std::chrono::steady_clock::now() >= until)
+            return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
 std::optional<int> Daemon::terminate(Millis timeout)
 {
     process_.signal(SIGTERM);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "line_client.h"
@@ -30,6 +31,10 @@ public:
     const std::string& socket_path() const { return socket_; }
     Process& process() { return process_; }
     std::string log() const;
+    // Whether the log shows `text` within `timeout`: a line kvstored writes
+    // once it has noticed something (a peer's exit) may come a moment after
+    // the test saw the same thing.
+    bool log_shows(std::string_view text, Millis timeout = 3s) const;
     // Starts it again after it has exited, with the same arguments.
     void restart();
     // SIGTERM; the wait status once it exits within `timeout`.
