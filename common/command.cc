@@ -442,6 +442,20 @@ std::optional<wire::Op> wire_op(Verb verb)
     return std::nullopt;
 }
 
+std::string_view op_word(wire::Op op)
+{
+    // Built once, at compile time: this runs for every command kvstored times.
+    static constexpr auto kWords = [] {
+        std::array<std::string_view, wire::kLastDataOp + 1> words{};
+        for (const auto& spec : kCommands)
+            if (spec.op && words[static_cast<size_t>(*spec.op)].empty())
+                words[static_cast<size_t>(*spec.op)] = spec.name;
+        return words;
+    }();
+    auto i = static_cast<size_t>(op);
+    return i < kWords.size() ? kWords[i] : std::string_view{};
+}
+
 wire::Request to_request(const Command& cmd)
 {
     return wire::Request{

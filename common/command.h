@@ -90,6 +90,11 @@ ParseResult parse_line(std::string_view line, size_t max_value);
 // answers it alone (connect, ping, help, close, exit).
 std::optional<wire::Op> wire_op(Verb verb);
 
+// The command word that sends data operation `op` ("save" for Op::Save), or
+// "" for an op no line command sends (the admin operations). A view of the
+// command table: it lives as long as the program.
+std::string_view op_word(wire::Op op);
+
 // The Request that carries a data command (one with a wire_op) to kvstored;
 // its views point where the command's do. kvsvc and kvstored build every
 // Request from a Command with this, so both send the same thing.

@@ -443,6 +443,9 @@ void do_stats(Context& c)
     // Where the store lives, and whether it takes writes (backend_report.h).
     BackendRows backend = backend_rows(c.db.backend_status());
     rows.insert(rows.end(), backend.begin(), backend.end());
+    // Last, and only for the commands that ran: a kvstored nobody used
+    // answers the rows above alone.
+    s.latency.append_rows(rows);
     put_line(c.out, "STATS", std::to_string(rows.size()));
     for (const auto& [name, value] : rows)
         put_line(c.out, name, value);
@@ -568,6 +571,18 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
     Context ctx{req, db, db.store(), stats, limits, out, listing};
     spec.handler(ctx);
     return ctx.ticket;
+}
+
+uint64_t execute_for_client(const wire::Request& req, Database& db, Stats& stats, const Limits& limits,
+                            std::string& out, std::optional<Listing>& listing)
+{
+    uint64_t start = monotonic_ns();
+    uint64_t ticket = execute(req, db, stats, limits, out, listing);
+    // Only the data operations the line protocol names (op_word): an admin
+    // or unknown op is not a line command.
+    if (std::string_view word = op_word(req.op); !word.empty())
+        stats.latency.record(Latency::Door::Line, static_cast<size_t>(req.op), word, monotonic_ns() - start);
+    return ticket;
 }
 
 std::string synced_reply(const Database& db)

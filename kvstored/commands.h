@@ -70,6 +70,12 @@ inline constexpr size_t kListingWindow = 256 * 1024;
 uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Limits& limits, std::string& out,
                  std::optional<Listing>& listing);
 
+// execute() for a client's request (through the line door or relayed by
+// kvsvc; not an admin's): its time on the event loop goes into
+// stats.latency under door "line" and the command's word (latency.h).
+uint64_t execute_for_client(const wire::Request& req, Database& db, Stats& stats, const Limits& limits,
+                            std::string& out, std::optional<Listing>& listing);
+
 // `sync`'s reply: "OK synced <revision>", the etcd revision this host's copy
 // has applied now (0 without etcd). With etcd it is made when the sync's
 // ticket is released, not when the command ran (AwaitedCommand).

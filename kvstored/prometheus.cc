@@ -4,16 +4,21 @@
 // format requires, whatever the order of the rows.
 #include "prometheus.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <string_view>
+#include <vector>
+
+#include "latency.h"
 
 namespace kv::prometheus {
 namespace {
 
 struct Family {
     const char* name;
-    const char* type;  // "gauge" or "counter"
+    const char* type;  // "gauge", "counter" or "histogram"
     const char* help;
 };
 
@@ -59,7 +64,14 @@ constexpr Family kFamilies[] = {
     {"kvstore_etcd_retries_total", "counter", "Commands run again after an etcd conflict."},
     {"kvstore_etcd_reloads_total", "counter", "Full reloads of the copy from etcd."},
     {"kvstore_etcd_watch_restarts_total", "counter", "Times the etcd watch was restarted."},
+    {"kvstore_command_duration_seconds", "histogram",
+     "Time kvstored's event loop spent running one client command, from the parsed request to its reply built "
+     "(not the network, nor the wait for a commit), by door and command."},
 };
+
+// The stats rows latency_<door>_<op> (kvstored/latency.h) feed it.
+constexpr std::string_view kLatencyRow = "latency_";
+constexpr const char* kLatencyFamily = "kvstore_command_duration_seconds";
 
 struct Source {
     const char* row;  // the stats row
@@ -201,6 +213,47 @@ std::string info_sample(const Rows& rows)
     return sample("kvstore_info", labels, "1");
 }
 
+// The samples of a latency_<door>_<op> row: its buckets (le, cumulative),
+// the +Inf bucket, _sum in seconds and _count. "" for a row that is not
+// "<count>,<sum_ns>,<one count per bound>" with cumulative counts, so a
+// malformed row never makes a malformed exposition.
+std::string histogram_samples(std::string_view row, const std::string& value)
+{
+    std::string_view door_op = row.substr(kLatencyRow.size());
+    size_t bar = door_op.find('_');
+    if (bar == std::string_view::npos || bar == 0 || bar + 1 == door_op.size())
+        return "";
+    std::vector<uint64_t> n;
+    for (size_t at = 0; at <= value.size();) {
+        size_t comma = std::min(value.find(',', at), value.size());
+        std::string field = value.substr(at, comma - at);
+        if (!is_number(field) || field.size() > 19)
+            return "";
+        n.push_back(std::stoull(field));
+        at = comma + 1;
+    }
+    if (n.size() != 2 + kLatencyBoundsText.size())
+        return "";
+    for (size_t i = 3; i < n.size(); ++i)
+        if (n[i] < n[i - 1])
+            return "";
+    if (n.back() > n[0])
+        return "";
+    std::string labels = "door=\"" + escape_label(std::string(door_op.substr(0, bar))) + "\",op=\""
+        + escape_label(std::string(door_op.substr(bar + 1))) + "\"";
+    std::string out;
+    std::string bucket = std::string(kLatencyFamily) + "_bucket";
+    for (size_t i = 0; i < kLatencyBoundsText.size(); ++i)
+        out += sample(bucket, labels + ",le=\"" + std::string(kLatencyBoundsText[i]) + "\"", std::to_string(n[2 + i]));
+    out += sample(bucket, labels + ",le=\"+Inf\"", std::to_string(n[0]));
+    char sum[64];
+    std::snprintf(sum, sizeof sum, "%llu.%09llu", static_cast<unsigned long long>(n[1] / 1'000'000'000u),
+                  static_cast<unsigned long long>(n[1] % 1'000'000'000u));
+    out += sample(std::string(kLatencyFamily) + "_sum", labels, sum);
+    out += sample(std::string(kLatencyFamily) + "_count", labels, std::to_string(n[0]));
+    return out;
+}
+
 void put_family(std::string& out, const std::string& name, const char* type, const std::string& help,
                 const std::string& samples)
 {
@@ -217,6 +270,11 @@ std::string exposition(const Rows& rows)
     samples["kvstore_info"] = info_sample(rows);
     std::string untyped;
     for (const auto& [row, value] : rows) {
+        if (row.rfind(kLatencyRow, 0) == 0) {
+            if (std::string h = histogram_samples(row, value); !h.empty())
+                samples[kLatencyFamily] += h;
+            continue;
+        }
         const Source* s = source_of(row);
         if (s && s->family && is_number(value))
             samples[s->family] += sample(s->family, s->labels, scaled(value, s->scale));

@@ -20,7 +20,8 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 // kvstore_info. A numeric row the table in prometheus.cc does not name comes
 // out as the untyped kvstore_<row>, so a counter added to `stats` is never
 // lost, and the test that runs promtool on a real kvstored fails on the word
-// "untyped" until the table names it.
+// "untyped" until the table names it. The rows latency_<door>_<op>
+// (latency.h) become the histogram kvstore_command_duration_seconds{door,op}.
 std::string exposition(const Rows& rows);
 
 }  // namespace kv::prometheus

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "latency.h"
+
 namespace kv {
 
 struct Stats {
@@ -75,6 +77,9 @@ struct Stats {
         uint64_t meta_cmds = 0;
         uint64_t total_items = 0;  // values stored (STORED replies; memcached counts items linked)
     } memcache;
+    // Time each client command took on the event loop, per door and command
+    // (latency.h); admin requests are not in it.
+    Latency latency;
 };
 
 }  // namespace kv

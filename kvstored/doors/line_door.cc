@@ -94,7 +94,9 @@ void LineDoor::handle_line(std::string_view line)
     try {
         std::string text;
         wire::Request req = to_request(cmd);
-        auto run = [&] { return execute(req, server().db(), server().stats(), server().limits(), text, listing_); };
+        auto run = [&] {
+            return execute_for_client(req, server().db(), server().stats(), server().limits(), text, listing_);
+        };
         // sync writes nothing: its ticket is Database::sync()'s, and its
         // reply is made when that is released.
         bool sync = req.op == wire::Op::Sync;

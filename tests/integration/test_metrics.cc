@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -85,6 +86,39 @@ void traffic(const std::string& socket)
     REQUIRE(memcache.client.read_bytes(8 + 21 + 5) == "STORED\r\nVALUE m 0 1\r\nx\r\nEND\r\nEND\r\n");
 }
 
+// The bucket values of each series of kvstore_command_duration_seconds, by
+// its door and op labels ("door=\"line\",op=\"save\""), in the order
+// printed: the le labels' order, +Inf last.
+std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> duration_buckets(const std::string& text)
+{
+    static const std::regex bucket(R"re(kvstore_command_duration_seconds_bucket\{(.*),le="([^"]+)"\} ([0-9]+))re");
+    std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> series;
+    std::istringstream in(text);
+    std::smatch m;
+    for (std::string line; std::getline(in, line);)
+        if (std::regex_match(line, m, bucket))
+            series[m[1]].emplace_back(m[2], std::stoull(m[3]));
+    return series;
+}
+
+// Each latency series: its buckets cumulative in le order, the last +Inf
+// and equal to _count.
+void check_duration_series(const std::string& text)
+{
+    for (const auto& [labels, buckets] : duration_buckets(text)) {
+        INFO(labels);
+        REQUIRE(buckets.size() == 12);
+        CHECK(buckets.back().first == "+Inf");
+        for (size_t i = 1; i < buckets.size(); ++i) {
+            CHECK(std::stod(buckets[i - 1].first) < (buckets[i].first == "+Inf" ? 1e300 : std::stod(buckets[i].first)));
+            CHECK(buckets[i - 1].second <= buckets[i].second);
+        }
+        CHECK(sample(text, "kvstore_command_duration_seconds_count{" + labels + "}")
+              == std::to_string(buckets.back().second));
+        CHECK(!sample(text, "kvstore_command_duration_seconds_sum{" + labels + "}").empty());
+    }
+}
+
 }  // namespace
 
 TEST_CASE("stats --format prometheus after traffic through each door passes promtool check metrics", "[metrics]")
@@ -117,6 +151,22 @@ TEST_CASE("stats --format prometheus after traffic through each door passes prom
     // A family's HELP and TYPE come once, before its samples.
     CHECK(text.find("# TYPE kvstore_operations_total counter\nkvstore_operations_total{op=\"save\"}")
           != std::string::npos);
+
+    // Per-command latency: a series for each command each door ran (NOPE is
+    // not Redis's: none), counting its runs; none for the admin's stats.
+    CHECK(text.find("# TYPE kvstore_command_duration_seconds histogram\n") != std::string::npos);
+    std::map<std::string, std::string> runs = {
+        {R"(door="line",op="save")", "1"}, {R"(door="line",op="read")", "2"},    {R"(door="redis",op="set")", "1"},
+        {R"(door="redis",op="get")", "2"}, {R"(door="memcache",op="set")", "1"}, {R"(door="memcache",op="get")", "2"},
+    };
+    auto series = duration_buckets(text);
+    CHECK(series.size() == runs.size());
+    for (const auto& [labels, count] : runs) {
+        INFO(labels);
+        CHECK(series.count(labels) == 1);
+        CHECK(sample(text, "kvstore_command_duration_seconds_count{" + labels + "}") == count);
+    }
+    check_duration_series(text);
 
     // The check can fail: promtool refuses a counter without _total.
     CHECK(promtool_problems("# HELP kvstore_x x\n# TYPE kvstore_x counter\nkvstore_x 1\n") != "");

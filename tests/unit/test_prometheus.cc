@@ -38,3 +38,28 @@ TEST_CASE("prometheus exposition, a row without a name is kept as untyped, milli
     // The sum of the door samples is not printed again.
     CHECK(text.find(" 9\n") == std::string::npos);
 }
+
+TEST_CASE("prometheus exposition, a latency row is a histogram with cumulative buckets, sum in seconds and count")
+{
+    std::string text = exposition({{"latency_memcache_flush_all", "3,1500000000,1,1,1,2,2,2,2,2,3,3,3"}});
+    std::string labels = R"(door="memcache",op="flush_all")";
+    std::string bucket = "kvstore_command_duration_seconds_bucket{" + labels;
+    CHECK(text.find("# TYPE kvstore_command_duration_seconds histogram\n" + bucket + R"(,le="0.000005"} 1)" + "\n")
+          != std::string::npos);
+    CHECK(text.find(bucket + R"(,le="0.00005"} 2)" + "\n") != std::string::npos);
+    CHECK(text.find(bucket + R"(,le="0.1"} 3)" + "\n") != std::string::npos);
+    CHECK(text.find(bucket + R"(,le="+Inf"} 3)" + "\n") != std::string::npos);
+    CHECK(text.find("kvstore_command_duration_seconds_sum{" + labels + "} 1.500000000\n") != std::string::npos);
+    CHECK(text.find("kvstore_command_duration_seconds_count{" + labels + "} 3\n") != std::string::npos);
+    CHECK(text.find("untyped") == std::string::npos);
+}
+
+TEST_CASE("prometheus exposition, a malformed latency row is left out")
+{
+    for (const char* value : {"", "3,1", "3,1,1,1,1,1,1,1,1,1,1,1,1,1", "3,1,2,1,1,1,1,1,1,1,1,1,1",
+                              "3,1,1,1,1,1,1,1,1,1,1,1,4", "3,x,1,1,1,1,1,1,1,1,1,1,1"}) {
+        INFO(value);
+        CHECK(exposition({{"latency_line_save", value}}).find("duration") == std::string::npos);
+    }
+    CHECK(exposition({{"latency_nodoor", "1,1,1,1,1,1,1,1,1,1,1,1,1"}}).find("duration") == std::string::npos);
+}

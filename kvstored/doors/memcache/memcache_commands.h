@@ -62,6 +62,9 @@ struct Session {
     // in the reply where it goes (ascending), filled in by AwaitedCommand.
     // Cleared by execute().
     std::vector<size_t> cas_at;
+    // The time the chunks of a retrieval took so far (execute(): one
+    // request's time in Stats::latency).
+    uint64_t elapsed_ns = 0;
 };
 
 struct Context {

@@ -63,6 +63,9 @@ constexpr Command kCommands[] = {
     {"me", 1, -1, meta_debug, false},
 };
 
+// Each command's index in kCommands is its slot in Stats::latency.
+static_assert(std::size(kCommands) <= Latency::kMaxOps, "raise Latency::kMaxOps (latency.h)");
+
 const Command* find_command(std::string_view name)
 {
     for (const Command& c : kCommands)
@@ -219,9 +222,11 @@ int64_t deadline_of(int64_t exptime, const Clock& clock)
 
 // ---- execute() --------------------------------------------------------------
 
-uint64_t execute(const Request& req, Session& session, Context& ctx, std::string& out)
+namespace {
+
+// execute() without the timing: `c` is set to the command found, if any.
+uint64_t dispatch(const Request& req, Session& session, Context& ctx, std::string& out, const Command*& c)
 {
-    session.cas_at.clear();
     if (session.next_key == 0)
         ++ctx.stats.commands_total;  // a retrieval resumed is the same request
     // memcached: no command is shorter than two bytes.
@@ -229,7 +234,7 @@ uint64_t execute(const Request& req, Session& session, Context& ctx, std::string
         reply_line(out, false, "ERROR");
         return 0;
     }
-    const Command* c = find_command(req.tokens[0]);
+    c = find_command(req.tokens[0]);
     int n = static_cast<int>(req.tokens.size());
     if (!c || (c->min_tokens != -1 && n < c->min_tokens) || (c->max_tokens != -1 && n > c->max_tokens)
         || (c->storage && !req.storage)) {
@@ -240,6 +245,27 @@ uint64_t execute(const Request& req, Session& session, Context& ctx, std::string
     if (c->writes)
         ctx.db.write_command();
     return c->handler(req, session, ctx, out);
+}
+
+}  // namespace
+
+uint64_t execute(const Request& req, Session& session, Context& ctx, std::string& out)
+{
+    session.cas_at.clear();
+    uint64_t start = monotonic_ns();
+    const Command* c = nullptr;
+    uint64_t ticket = dispatch(req, session, ctx, out, c);
+    if (!c)
+        return ticket;  // not a command memcached knows: not recorded
+    // A retrieval answered in chunks is one request: its chunks' times add
+    // up, recorded when the last one is done.
+    session.elapsed_ns += monotonic_ns() - start;
+    if (session.next_key == 0) {
+        ctx.stats.latency.record(Latency::Door::Memcache, static_cast<size_t>(c - kCommands), c->name,
+                                 session.elapsed_ns);
+        session.elapsed_ns = 0;
+    }
+    return ticket;
 }
 
 // ---- the server commands ---------------------------------------------------

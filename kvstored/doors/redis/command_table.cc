@@ -159,6 +159,9 @@ struct Table {
     }
 };
 
+// Each command's index in the table is its slot in Stats::latency.
+static_assert(std::size(kGenerated) <= Latency::kMaxOps, "raise Latency::kMaxOps (latency.h)");
+
 const Table& table()
 {
     static const Table t;
@@ -298,7 +301,12 @@ const CommandSpec* resolve_command(Args args)
 
 uint64_t execute(std::span<const std::string_view> args, Session& session, Context& ctx, std::string& out)
 {
+    // Timed from the lookup to the reply built, under the table's name
+    // ("get", "client|id"): a name not in the table is not recorded.
+    LatencyTimer timer(ctx.stats.latency, Latency::Door::Redis);
     const CommandSpec* spec = resolve_command(args);
+    if (spec)
+        timer.name(static_cast<size_t>(spec - table().specs.data()), spec->name);
     // What CLIENT LIST shows as cmd: the last command looked up, queued or
     // refused too ("" for an unknown one: "NULL"), as Redis's lastcmd.
     session.last_command = spec ? spec->name : std::string_view{};
