@@ -87,6 +87,12 @@ void deleted_behind(Database& a, Database& b, const std::string& key)
     REQUIRE(value_of(b, key) == "a");
 }
 
+// The memcached commands' view of a server without one.
+struct NoMemcacheHost final : kv::memcache::Host {
+    kv::ServerFacts facts() const override { return {}; }
+    uint64_t flush_at(int64_t) override { return 0; }
+};
+
 // One Redis session on `db`: each command run as the door runs it, its
 // reply once its ticket is durable.
 struct RedisSession {
@@ -444,10 +450,7 @@ TEST_CASE("a new key refused as full is checked with etcd's count (another host 
 
 TEST_CASE("memcached add and the line protocol's add finding a deleted key run again", "[etcd]")
 {
-    struct NoMemcacheHost final : kv::memcache::Host {
-        kv::ServerFacts facts() const override { return {}; }
-        uint64_t flush_at(int64_t) override { return 0; }
-    } host;
+    NoMemcacheHost host;
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("addrerun"));
     Database a(100, cfg), b(100, cfg);
@@ -663,10 +666,7 @@ TEST_CASE("memcached meta writes with the c flag, and gats, show the cas that et
     // Before, the reply carried a version this host chose before the
     // commit (ms: a number like 1796594379505001; mg T: the cas before the
     // touch), which no later cas could match.
-    struct NoMemcacheHost final : kv::memcache::Host {
-        kv::ServerFacts facts() const override { return {}; }
-        uint64_t flush_at(int64_t) override { return 0; }
-    } host;
+    NoMemcacheHost host;
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("metacas"));
     Database a(100, cfg);
