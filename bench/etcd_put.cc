@@ -44,11 +44,14 @@
 #include <string_view>
 #include <vector>
 
-#include "kvbench/histogram.h"
+#include "etcd_load.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using etcdload::Clock;
+using etcdload::Options;
+using etcdload::Stats;
+using etcdload::to_duration;
 using namespace std::chrono_literals;
 
 constexpr const char* kUsage = "usage: etcd_put --endpoints URL[,URL...] [OPTIONS]\n"
@@ -77,147 +80,6 @@ constexpr const char* kUsage = "usage: etcd_put --endpoints URL[,URL...] [OPTION
                                "\n"
                                "Exit status: 0 when the run completed with no error, 1 on errors or a stall,\n"
                                "2 on bad usage.\n";
-
-// ---------------------------------------------------------------- options
-
-struct Options {
-    std::vector<std::string> endpoints;
-    bool to_leader = false;
-    unsigned connections = 64;
-    double duration = 10;
-    double warmup = 0;
-    uint64_t requests = 0;  // 0: run for `duration`
-    uint32_t keys = 10000;
-    unsigned key_size = 16;
-    unsigned value_size = 32;
-    std::string prefix = "/etcd_put/";
-    double timeout = 10;
-    uint64_t seed = 1;
-    unsigned batch = 1;  // puts per request; more than 1: a txn
-    unsigned watchers = 0;
-    bool json = false;
-};
-
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-double number(const std::string& opt, const char* text, double lo, double hi)
-{
-    char* end = nullptr;
-    errno = 0;
-    double v = std::strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi)
-        throw UsageError(opt + " wants a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not '"
-                         + text + "'");
-    return v;
-}
-
-uint64_t whole(const std::string& opt, const char* text, uint64_t lo, uint64_t hi)
-{
-    double v = number(opt, text, static_cast<double>(lo), static_cast<double>(hi));
-    if (v != static_cast<double>(static_cast<uint64_t>(v)))
-        throw UsageError(opt + " wants a whole number, not '" + text + "'");
-    return static_cast<uint64_t>(v);
-}
-
-std::vector<std::string> split(const std::string& s)
-{
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= s.size()) {
-        size_t comma = s.find(',', start);
-        if (comma == std::string::npos)
-            comma = s.size();
-        if (comma > start)
-            out.push_back(s.substr(start, comma - start));
-        start = comma + 1;
-    }
-    return out;
-}
-
-// http://127.x.x.x:PORT or http://localhost:PORT or http://[::1]:PORT, with
-// an optional trailing slash (dropped): this is a benchmark for this machine.
-std::string check_endpoint(std::string e)
-{
-    if (!e.empty() && e.back() == '/')
-        e.pop_back();
-    static const char* const kLoopback[] = {"http://127.", "http://localhost:", "http://[::1]:"};
-    bool ok = false;
-    for (const char* p : kLoopback)
-        ok = ok || e.rfind(p, 0) == 0;
-    if (!ok || e.find(':', 7) == std::string::npos)
-        throw UsageError("--endpoints: '" + e + "' is not http://LOOPBACK-ADDRESS:PORT");
-    return e;
-}
-
-Options parse(int argc, char** argv)
-{
-    Options o;
-    bool have_duration = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "-h" || a == "--help") {
-            std::fputs(kUsage, stdout);
-            std::exit(0);
-        }
-        if (a == "--json") {
-            o.json = true;
-            continue;
-        }
-        if (i + 1 >= argc)
-            throw UsageError(a + ": unknown option, or it needs a value (try --help)");
-        const char* v = argv[++i];
-        if (a == "--endpoints") {
-            o.endpoints.clear();
-            for (std::string& e : split(v))
-                o.endpoints.push_back(check_endpoint(std::move(e)));
-        } else if (a == "--to") {
-            if (std::string_view(v) != "spread" && std::string_view(v) != "leader")
-                throw UsageError("--to wants spread or leader, not '" + std::string(v) + "'");
-            o.to_leader = std::string_view(v) == "leader";
-        } else if (a == "-c" || a == "--connections") {
-            o.connections = static_cast<unsigned>(whole(a, v, 1, 4096));
-        } else if (a == "-d" || a == "--duration") {
-            o.duration = number(a, v, 0.1, 86400);
-            have_duration = true;
-        } else if (a == "-w" || a == "--warmup") {
-            o.warmup = number(a, v, 0, 3600);
-        } else if (a == "-n" || a == "--requests") {
-            o.requests = whole(a, v, 1, uint64_t{1} << 40);
-        } else if (a == "-k" || a == "--keys") {
-            o.keys = static_cast<uint32_t>(whole(a, v, 1, 100000000));
-        } else if (a == "--key-size") {
-            o.key_size = static_cast<unsigned>(whole(a, v, 5, 250));
-        } else if (a == "-s" || a == "--value-size") {
-            o.value_size = static_cast<unsigned>(whole(a, v, 0, 1u << 20));
-        } else if (a == "--prefix") {
-            o.prefix = v;
-        } else if (a == "--timeout") {
-            o.timeout = number(a, v, 0.1, 3600);
-        } else if (a == "--batch") {
-            o.batch = static_cast<unsigned>(whole(a, v, 1, 128));
-        } else if (a == "--watchers") {
-            o.watchers = static_cast<unsigned>(whole(a, v, 0, 64));
-        } else if (a == "--seed") {
-            o.seed = whole(a, v, 0, UINT64_MAX / 2);
-        } else {
-            throw UsageError("unknown option '" + a + "' (try --help)");
-        }
-    }
-    if (o.endpoints.empty())
-        throw UsageError("--endpoints is required");
-    if (o.prefix.empty())
-        throw UsageError("--prefix must not be empty");
-    if (o.batch > o.keys)
-        throw UsageError("--batch " + std::to_string(o.batch) + " needs at least as many --keys");
-    if (o.requests && (have_duration || o.warmup > 0))
-        throw UsageError("--requests excludes --duration and --warmup");
-    if (o.key_size < 4 + std::to_string(o.keys - 1).size())
-        throw UsageError(std::to_string(o.keys) + " keys need --key-size of at least "
-                         + std::to_string(4 + std::to_string(o.keys - 1).size()));
-    return o;
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -313,16 +175,6 @@ extern "C" void on_signal(int)
     g_interrupted = 1;
 }
 
-struct Stats {
-    kvbench::Histogram latency;
-    uint64_t ok = 0;
-    uint64_t error_replies = 0;  // an HTTP answer other than 200 with a header
-    uint64_t connection_errors = 0;  // no HTTP answer (refused, reset, timed out)
-    std::string first_error;
-    uint64_t answered() const { return ok + error_replies; }
-    uint64_t errors() const { return error_replies + connection_errors; }
-};
-
 // One connection: an easy handle with its body, reply and send time.
 struct Slot {
     EasyPtr easy;
@@ -336,13 +188,11 @@ struct Slot {
 
 class Runner {
 public:
-    Runner(const Options& o, std::vector<std::string> targets) : o_(o), multi_(curl_multi_init()), rng_(o.seed)
+    Runner(const Options& o, std::vector<std::string> targets) : o_(o), multi_(curl_multi_init()), keys_(o)
     {
         if (!multi_)
             throw std::runtime_error("curl_multi_init failed");
-        for (size_t i = 0; i < o.value_size; ++i)
-            value_.push_back(static_cast<char>('a' + i % 26));
-        value64_ = base64(value_);
+        value64_ = base64(keys_.value());
         // One connection per slot, however many are idle between two puts.
         curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(o.connections + 16));
         headers_.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
@@ -392,7 +242,7 @@ public:
             if (g_interrupted || (o_.requests ? stats_.answered() >= o_.requests : !warming && now >= end))
                 break;
             if (now - last_progress_ >= to_duration(o_.timeout)) {
-                note(stats_, "no reply for " + std::to_string(o_.timeout) + " s");
+                stats_.note("no reply for " + std::to_string(o_.timeout) + " s");
                 stalled = true;
                 break;
             }
@@ -417,47 +267,14 @@ public:
     }
 
 private:
-    static Clock::duration to_duration(double s)
-    {
-        return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-    }
-
-    static void note(Stats& st, const std::string& what)
-    {
-        if (st.first_error.empty())
-            st.first_error = what;
-    }
-
-    // splitmix64, as kvbench's workload: keys uniform over 0..keys-1.
-    uint32_t next_key()
-    {
-        uint64_t z = (rng_ += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
-        return static_cast<uint32_t>(((z >> 32) * uint64_t{o_.keys}) >> 32);
-    }
-
-    std::string key_text(uint32_t k) const
-    {
-        std::string digits = std::to_string(k);
-        return o_.prefix + "key." + std::string(o_.key_size - 4 - digits.size(), '0') + digits;
-    }
-
     // One put, or a txn of o_.batch puts (etcd refuses one key twice in a txn).
     std::string request_body()
     {
         if (o_.batch == 1)
-            return "{\"key\":\"" + base64(key_text(next_key())) + "\",\"value\":\"" + value64_ + "\"}";
-        std::vector<uint32_t> keys;
-        while (keys.size() < o_.batch) {
-            uint32_t k = next_key();
-            if (std::find(keys.begin(), keys.end(), k) == keys.end())
-                keys.push_back(k);
-        }
+            return "{\"key\":\"" + base64(keys_.text(keys_.next())) + "\",\"value\":\"" + value64_ + "\"}";
         std::string body = "{\"success\":[";
-        for (uint32_t k : keys)
-            body += std::string(body.back() == '[' ? "" : ",") + "{\"request_put\":{\"key\":\"" + base64(key_text(k))
+        for (uint32_t k : keys_.distinct(o_.batch))
+            body += std::string(body.back() == '[' ? "" : ",") + "{\"request_put\":{\"key\":\"" + base64(keys_.text(k))
                 + "\",\"value\":\"" + value64_ + "\"}}";
         return body + "]}";
     }
@@ -532,14 +349,14 @@ private:
             curl_multi_remove_handle(multi_.get(), m->easy_handle);
             if (s == nullptr) {  // a watch stream ended: the run goes on, as an error
                 ++stats_.connection_errors;
-                note(stats_, std::string("a watch stream ended: ") + curl_easy_strerror(rc));
+                stats_.note(std::string("a watch stream ended: ") + curl_easy_strerror(rc));
                 continue;
             }
             long status = 0;
             curl_easy_getinfo(s->easy.get(), CURLINFO_RESPONSE_CODE, &status);
             if (rc != CURLE_OK) {
                 ++stats_.connection_errors;
-                note(stats_, "POST " + s->url + ": " + curl_easy_strerror(rc));
+                stats_.note("POST " + s->url + ": " + curl_easy_strerror(rc));
                 s->retry_at = now + 10ms;
                 waiting_.push_back(s);
                 continue;
@@ -554,7 +371,7 @@ private:
                     static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - s->sent).count()));
             } else {
                 ++stats_.error_replies;
-                note(stats_, "POST " + s->url + ": HTTP " + std::to_string(status) + " " + s->reply.substr(0, 200));
+                stats_.note("POST " + s->url + ": HTTP " + std::to_string(status) + " " + s->reply.substr(0, 200));
             }
             send(*s, now);
         }
@@ -563,9 +380,8 @@ private:
     const Options& o_;
     std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
     std::unique_ptr<curl_slist, SlistDeleter> headers_;
-    std::string value_;
+    etcdload::Keys keys_;
     std::string value64_;
-    uint64_t rng_;
     std::vector<std::unique_ptr<Slot>> slots_;
     std::vector<std::unique_ptr<Watcher>> watchers_;
     std::deque<Slot*> waiting_;
@@ -573,85 +389,14 @@ private:
     Clock::time_point last_progress_{};
 };
 
-// ---------------------------------------------------------------- output
-
-std::string json_string(std::string_view s)
-{
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
-
-std::string join(const std::vector<std::string>& v)
-{
-    std::string out;
-    for (const std::string& s : v)
-        out += (out.empty() ? "" : ",") + s;
-    return out;
-}
-
-void report(const Options& o, const std::string& to, const std::vector<std::string>& targets, const Stats& s,
-            double seconds, const char* ending)
-{
-    const kvbench::Histogram& h = s.latency;
-    auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-    double rate = seconds > 0 ? static_cast<double>(s.answered()) / seconds : 0;
-    if (o.json) {
-        // kvbench's fields and order (bench/kvbench/report.cc), plus "to" and
-        // "endpoints".
-        std::printf("{\"tool\":\"etcd_put\",\"version\":\"1\",\"protocol\":\"etcd\",\"target\":%s,\"to\":%s,"
-                    "\"endpoints\":%s,\"batch\":%u,\"watchers\":%u,\"connections\":%u,\"pipeline\":1,\"reconnect\":"
-                    "false,\"fill\":false,"
-                    "\"warmup\":%.3f,\"ratio\":\"1:0\",\"keys\":%u,\"key_size\":%u,\"value_size\":%u,\"ttl\":0,"
-                    "\"seconds\":%.3f,\"ending\":\"%s\",\"answered\":%llu,\"ops_per_sec\":%.1f,\"ok\":%llu,"
-                    "\"hits\":0,\"misses\":0,\"errors\":%llu,\"error_replies\":%llu,\"connection_errors\":%llu,"
-                    "\"lost\":0,\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f,"
-                    "\"mean\":%.1f},\"first_error\":%s}\n",
-                    json_string(join(targets)).c_str(), json_string(to).c_str(), json_string(join(o.endpoints)).c_str(),
-                    o.batch, o.watchers, o.connections, o.warmup, o.keys, o.key_size, o.value_size, seconds, ending,
-                    static_cast<unsigned long long>(s.answered()), rate, static_cast<unsigned long long>(s.ok),
-                    static_cast<unsigned long long>(s.errors()), static_cast<unsigned long long>(s.error_replies),
-                    static_cast<unsigned long long>(s.connection_errors), us(h.percentile(50)), us(h.percentile(90)),
-                    us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.mean() / 1e3,
-                    s.first_error.empty() ? "null" : json_string(s.first_error).c_str());
-        return;
-    }
-    std::string what = o.batch > 1 ? "POST /v3/kv/txn (" + std::to_string(o.batch) + " puts each)" : "POST /v3/kv/put";
-    std::printf("etcd_put: %s to %s (%s), %u connections, %u keys of %u B under %s, values of %u B, %u watchers\n",
-                what.c_str(), join(targets).c_str(), to.c_str(), o.connections, o.keys, o.key_size, o.prefix.c_str(),
-                o.value_size, o.watchers);
-    std::printf("  %-10s %.2f s, %s\n", "time", seconds, ending);
-    std::printf("  %-10s %llu puts, %.0f per second\n", "answered", static_cast<unsigned long long>(s.answered()),
-                rate);
-    std::printf("  %-10s %llu (%llu error replies, %llu connection errors)\n", "errors",
-                static_cast<unsigned long long>(s.errors()), static_cast<unsigned long long>(s.error_replies),
-                static_cast<unsigned long long>(s.connection_errors));
-    if (!s.first_error.empty())
-        std::printf("  %-10s %s\n", "first", s.first_error.c_str());
-    std::printf("  %-10s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f ms\n", "latency",
-                us(h.percentile(50)) / 1e3, us(h.percentile(90)) / 1e3, us(h.percentile(99)) / 1e3,
-                us(h.percentile(99.9)) / 1e3, us(h.max()) / 1e3, h.mean() / 1e6);
-}
-
 }  // namespace
 
 int main(int argc, char** argv)
 {
     Options o;
     try {
-        o = parse(argc, argv);
-    } catch (const UsageError& e) {
+        o = etcdload::parse(argc, argv, kUsage);
+    } catch (const etcdload::UsageError& e) {
         std::fprintf(stderr, "etcd_put: %s\n", e.what());
         return 2;
     }
@@ -673,7 +418,10 @@ int main(int argc, char** argv)
             stats = runner.stats();
         }
         const char* ending = g_interrupted ? "interrupted" : stalled ? "stalled" : "completed";
-        report(o, o.to_leader ? "leader" : "spread", targets, stats, seconds, ending);
+        etcdload::report(
+            {"etcd_put", "etcd",
+             o.batch > 1 ? "POST /v3/kv/txn (" + std::to_string(o.batch) + " puts each)" : "POST /v3/kv/put"},
+            o, o.to_leader ? "leader" : "spread", targets, stats, seconds, ending);
         std::fflush(stdout);
         if (!stats.first_error.empty())
             std::fprintf(stderr, "etcd_put: %s\n", stats.first_error.c_str());

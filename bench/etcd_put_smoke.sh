@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# etcd_put_smoke.sh: ctest's quick check that etcd_put (T10's baseline) works
-# (label "bench"; skipped, status 77, where etcd is not installed).
+# etcd_put_smoke.sh: ctest's quick check that etcd_put (T10's baseline) works,
+# and etcd_grpc_put, the same load through etcd's gRPC API, which takes the
+# same options (label "bench"; skipped, status 77, where etcd is not installed).
 #
-# Usage: etcd_put_smoke.sh ETCD_PUT
+# Usage: etcd_put_smoke.sh ETCD_PUT|ETCD_GRPC_PUT
 #
 # Checks, in a few seconds, against a one-member etcd it starts on free
 # loopback ports (stopped by PID): usage errors exit 2; 300 puts over 8
@@ -87,6 +88,8 @@ out=$("$ETCD_PUT" --json --endpoints "$URL" --connections 4 --requests 200 --key
   --prefix /smokeb/) || fail "etcd_put --batch 10 --watchers 2 failed: $out"
 [[ $(field "$out" ok) -ge 200 && $(field "$out" errors) == 0 && $out == *'"batch":10,"watchers":2'* ]] ||
   fail "--batch 10 --watchers 2: $out"
+# etcd_grpc_put counts the events its watchers read.
+[[ $out != *'"watch_events":'* || $(field "$out" watch_events) -gt 0 ]] || fail "--watchers 2 read no event: $out"
 range=$(curl -fsS -m 2 -X POST -d '{"key":"L3Ntb2tlYi8=","range_end":"L3Ntb2tlYjA=","count_only":true}' \
   "$URL/v3/kv/range") || fail "range of /smokeb/ failed"
 count=$(sed -n 's/.*"count":"\([0-9]*\)".*/\1/p' <<<"$range")
@@ -106,4 +109,4 @@ out=$(timeout 10 "$ETCD_PUT" --json --endpoints "http://127.0.0.1:$(free_port)" 
   --timeout 1 2>/dev/null) || rc=$?
 ((rc == 1)) || fail "a dead endpoint: status $rc, not 1: $out"
 [[ $(field "$out" connection_errors) -gt 0 ]] || fail "a dead endpoint: no connection errors counted: $out"
-echo "etcd_put smoke: ok"
+echo "$(basename "$ETCD_PUT") smoke: ok"
