@@ -9,11 +9,14 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <regex>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 
 #include "xinetd.h"
@@ -99,11 +102,15 @@ void make_certificates(const TempDir& dir)
     REQUIRE(::chmod((tls + "/server.key").c_str(), 0600) == 0);
 }
 
+// Who stunnel and kvsvc run as: the test's own user (setuid and setgid
+// removed from the config), or, as packaged, root dropping to kvsvc.
+enum class Account { own, kvsvc };
+
 // packaging/stunnel/NAME as installed, with this test's paths: the
 // certificate and key in DIR/tls, the built kvsvc, kvstored's socket in DIR.
-// The test runs as root without the package's kvsvc account, so setuid and
-// setgid go; stunnel logs to DIR/stunnel.log instead of syslog.
-std::string stunnel_config(const TempDir& dir, const std::string& name, const std::string& kvstored_socket)
+// stunnel logs to DIR/stunnel.log instead of syslog.
+std::string stunnel_config(const TempDir& dir, const std::string& name, const std::string& kvstored_socket,
+                           Account account)
 {
     std::string text = read_file(std::string(KVSTORE_SOURCE_DIR) + "/packaging/stunnel/" + name);
     REQUIRE(text.find("\ncert = /etc/kvstore/tls/server.crt\n") != std::string::npos);
@@ -111,7 +118,8 @@ std::string stunnel_config(const TempDir& dir, const std::string& name, const st
     text = std::regex_replace(text, std::regex("/etc/kvstore/tls/"), dir.file("tls") + "/");
     text = std::regex_replace(text, std::regex("/usr/bin/kvsvc"), kvsvc_bin());
     text = std::regex_replace(text, std::regex("/run/kvstored/kvstored.sock"), kvstored_socket);
-    text = std::regex_replace(text, std::regex("\n(setuid|setgid) = [^\n]*"), "");
+    if (account == Account::own)
+        text = std::regex_replace(text, std::regex("\n(setuid|setgid) = [^\n]*"), "");
     text = std::regex_replace(text, std::regex("\nsyslog = yes"), "\nsyslog = no\noutput = " + dir.file("stunnel.log"));
     const std::string path = dir.file(name);
     write_file(path, text);
@@ -121,7 +129,10 @@ std::string stunnel_config(const TempDir& dir, const std::string& name, const st
 // kvstored, and xinetd running stunnel4 with packaging/stunnel/CONFIG on a
 // free port, as xinetd.d/kvstore-tls does on 7443.
 struct TlsStack {
-    explicit TlsStack(const std::string& config)
+    explicit TlsStack(const std::string& config, Account account = Account::own)
+        : daemon(dir,
+                 account == Account::kvsvc ? std::vector<std::string>{"--service-group", "kvsvc"}
+                                           : std::vector<std::string>{})
     {
         if (::access(kStunnel, X_OK) != 0)
             throw std::runtime_error(std::string(kStunnel)
@@ -130,7 +141,16 @@ struct TlsStack {
         make_certificates(dir);
         XinetdOptions o = kvsvc_service(daemon.socket_path());
         o.server = kStunnel;
-        o.server_args = stunnel_config(dir, config, daemon.socket_path());
+        o.server_args = stunnel_config(dir, config, daemon.socket_path(), account);
+        if (account == Account::kvsvc) {
+            // kvsvc must reach the socket (group kvsvc) through the 0700
+            // TempDir, and stunnel opens its log after it became kvsvc.
+            REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
+            write_file(dir.file("stunnel.log"), "");
+            const passwd* pw = ::getpwnam("kvsvc");
+            REQUIRE(pw);
+            REQUIRE(::chown(dir.file("stunnel.log").c_str(), pw->pw_uid, pw->pw_gid) == 0);
+        }
         xinetd.emplace(dir, free_tcp_port(), o);
     }
     int port() const { return xinetd->port(); }
@@ -156,7 +176,7 @@ struct TlsStack {
     }
 
     TempDir dir;
-    Daemon daemon{dir};
+    Daemon daemon;
     std::optional<PrivateXinetd> xinetd;
 };
 
@@ -280,4 +300,59 @@ TEST_CASE("TLS services as shipped are off and run stunnel4 as root dropping to 
         CHECK(stunnel.find("\nexecArgs = kvsvc " + value(plain, "server_args") + "\n") != std::string::npos);
         CHECK(stunnel.find("\naccept") == std::string::npos);  // inetd mode
     }
+}
+
+namespace {
+
+// The uid of a running process, from /proc/PID/status ("Uid: real ...").
+uid_t uid_of(pid_t pid)
+{
+    std::smatch m;
+    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+    REQUIRE(std::regex_search(status, m, std::regex("\nUid:\\t([0-9]+)")));
+    return static_cast<uid_t>(std::stoul(m[1].str()));
+}
+
+}  // namespace
+
+TEST_CASE("TLS as packaged, stunnel reads the 0600 key as root, then it and kvsvc run as kvsvc")
+{
+    const passwd* pw = ::getpwnam("kvsvc");
+    if (::geteuid() != 0 || !pw) {
+        WARN("needs root and the package's kvsvc account (scripts/demo or the packaging tests create it)");
+        return;
+    }
+    const uid_t kvsvc_uid = pw->pw_uid;
+    TlsStack tls("stunnel-kvstore.conf", Account::kvsvc);
+    INFO(tls.logs());
+    // A session held open: s_client reads its input from a pipe.
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    int out = open_log(tls.dir.file("held.out"));
+    Process client(kOpenssl,
+                   {"s_client", "-quiet", "-verify_return_error", "-CAfile", tls.dir.file("ca.crt"), "-verify_hostname",
+                    "localhost", "-connect", "127.0.0.1:" + std::to_string(tls.port())},
+                   Stdio{fds[0], out, out});
+    ::close(fds[0]);
+    ::close(out);
+    REQUIRE(::write(fds[1], "connect\n", 8) == 8);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (read_file(tls.dir.file("held.out")).find("OK connected") == std::string::npos
+           && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    CHECK(read_file(tls.dir.file("held.out")).find(greeting() + "\nOK connected\n") != std::string::npos);
+
+    std::vector<pid_t> stunnels = child_pids(tls.xinetd->process().pid(), Zombies::exclude);
+    REQUIRE(stunnels.size() == 1);
+    CHECK(uid_of(stunnels[0]) == kvsvc_uid);
+    std::vector<pid_t> kvsvcs = child_pids(stunnels[0], Zombies::exclude);
+    REQUIRE(kvsvcs.size() == 1);
+    CHECK(uid_of(kvsvcs[0]) == kvsvc_uid);
+    CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(kvsvcs[0]) + "/exe")
+          == std::filesystem::canonical(kvsvc_bin()));
+
+    REQUIRE(::write(fds[1], "read nothing\nexit\n", 18) == 18);
+    ::close(fds[1]);
+    CHECK(exited_with(client.wait_exit(10s), 0));
+    CHECK(read_file(tls.dir.file("held.out")).find("NOT_FOUND\nBYE\n") != std::string::npos);
 }
