@@ -117,6 +117,10 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/etc/xinetd.d/kvstore", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-redis", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-memcache", "-rw-r--r--"},
+            {"/etc/xinetd.d/kvstore-tls", "-rw-r--r--"},
+            {"/etc/xinetd.d/kvstore-redis-tls", "-rw-r--r--"},
+            {"/etc/kvstore/stunnel-kvstore.conf", "-rw-r--r--"},
+            {"/etc/kvstore/stunnel-kvstore-redis.conf", "-rw-r--r--"},
             {"/lib/systemd/system/kvstored.service", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc.socket", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc@.service", "-rw-r--r--"},
@@ -169,8 +173,9 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         REQUIRE(run_capture(kDpkgDeb, {"--control", deb, control}).ok());
         REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
         CHECK(read_file(control + "/conffiles")
-              == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n"
-                 "/etc/xinetd.d/kvstore-memcache\n");
+              == "/etc/kvstore/kvstored.conf\n/etc/kvstore/stunnel-kvstore.conf\n"
+                 "/etc/kvstore/stunnel-kvstore-redis.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n"
+                 "/etc/xinetd.d/kvstore-memcache\n/etc/xinetd.d/kvstore-tls\n/etc/xinetd.d/kvstore-redis-tls\n");
         for (const char* script : {"postinst", "prerm", "postrm"}) {
             INFO(script);
             const std::string path = control + "/" + script;
@@ -202,7 +207,11 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
                  {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
                  {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
+                 {"/etc/xinetd.d/kvstore-tls", "xinetd.d/kvstore-tls"},
+                 {"/etc/xinetd.d/kvstore-redis-tls", "xinetd.d/kvstore-redis-tls"},
                  {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
+                 {"/etc/kvstore/stunnel-kvstore.conf", "packaging/stunnel/stunnel-kvstore.conf"},
+                 {"/etc/kvstore/stunnel-kvstore-redis.conf", "packaging/stunnel/stunnel-kvstore-redis.conf"},
              }) {
             INFO(packaged);
             CHECK(read_file(data + packaged) == read_file(source_dir() + "/" + source));

@@ -44,6 +44,10 @@ const std::vector<Entry> kInstalled = {
     {"/etc/xinetd.d/kvstore", 0644},
     {"/etc/xinetd.d/kvstore-redis", 0644},
     {"/etc/xinetd.d/kvstore-memcache", 0644},
+    {"/etc/xinetd.d/kvstore-tls", 0644},
+    {"/etc/xinetd.d/kvstore-redis-tls", 0644},
+    {"/etc/kvstore/stunnel-kvstore.conf", 0644},
+    {"/etc/kvstore/stunnel-kvstore-redis.conf", 0644},
     {"/lib/systemd/system/kvstored.service", 0644},
     {"/lib/systemd/system/kvsvc.socket", 0644},
     {"/lib/systemd/system/kvsvc@.service", 0644},
@@ -79,7 +83,11 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/etc/xinetd.d/kvstore", "xinetd.d/kvstore"},
     {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
     {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
+    {"/etc/xinetd.d/kvstore-tls", "xinetd.d/kvstore-tls"},
+    {"/etc/xinetd.d/kvstore-redis-tls", "xinetd.d/kvstore-redis-tls"},
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
+    {"/etc/kvstore/stunnel-kvstore.conf", "packaging/stunnel/stunnel-kvstore.conf"},
+    {"/etc/kvstore/stunnel-kvstore-redis.conf", "packaging/stunnel/stunnel-kvstore-redis.conf"},
     {"/usr/share/man/man8/kvstored.8", "man/kvstored.8"},
     {"/usr/share/man/man8/kvsvc.8", "man/kvsvc.8"},
     {"/usr/share/man/man7/kvstore.7", "man/kvstore.7"},
@@ -317,7 +325,8 @@ TEST_CASE("install: cmake --install puts every file at its path, with its mode")
         CHECK(read_file(staging.path(staged)) == read_file(source_dir() + "/" + source));
     }
     // Directories are 0755 whatever the umask.
-    for (const char* d : {"/etc/kvstore", "/lib/systemd/system", "/usr/share/doc/kvstore", "/usr/share/man/man8"}) {
+    for (const char* d :
+         {"/etc/kvstore", "/etc/kvstore/tls", "/lib/systemd/system", "/usr/share/doc/kvstore", "/usr/share/man/man8"}) {
         INFO(d);
         auto st = stat_of(staging.path(d));
         REQUIRE(st);
@@ -438,6 +447,16 @@ TEST_CASE("install: another prefix gets units and an xinetd file that run its pr
         std::string xinetd = read_file(staging.path(file));
         CHECK(xinetd.find("    server          = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
         CHECK(xinetd.find("/usr/bin/kvsvc") == std::string::npos);
+    }
+    // The TLS services run stunnel4 (Debian's path whatever the prefix); its
+    // configs run this prefix's kvsvc.
+    for (const char* file : {"/etc/xinetd.d/kvstore-tls", "/etc/xinetd.d/kvstore-redis-tls"})
+        CHECK(read_file(staging.path(file)).find("    server          = /usr/bin/stunnel4\n") != std::string::npos);
+    for (const char* file : {"/etc/kvstore/stunnel-kvstore.conf", "/etc/kvstore/stunnel-kvstore-redis.conf"}) {
+        INFO(file);
+        std::string stunnel = read_file(staging.path(file));
+        CHECK(stunnel.find("\nexec = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
+        CHECK(stunnel.find("/usr/bin/kvsvc") == std::string::npos);
     }
 }
 
