@@ -114,6 +114,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/usr/bin/kvstored", "-rwxr-xr-x"},
             {"/usr/bin/kvsvc", "-rwxr-xr-x"},
             {"/etc/kvstore/kvstored.conf", "-rw-r--r--"},
+            // Password hashes: postinst gives it the group kvstore.
+            {"/etc/kvstore/users", "-rw-r-----"},
             {"/etc/xinetd.d/kvstore", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-redis", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-memcache", "-rw-r--r--"},
@@ -169,7 +171,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         REQUIRE(run_capture(kDpkgDeb, {"--control", deb, control}).ok());
         REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
         CHECK(read_file(control + "/conffiles")
-              == "/etc/kvstore/kvstored.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n"
+              == "/etc/kvstore/kvstored.conf\n/etc/kvstore/users\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n"
                  "/etc/xinetd.d/kvstore-memcache\n");
         for (const char* script : {"postinst", "prerm", "postrm"}) {
             INFO(script);
@@ -203,6 +205,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
                  {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
                  {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
+                 {"/etc/kvstore/users", "packaging/users"},
              }) {
             INFO(packaged);
             CHECK(read_file(data + packaged) == read_file(source_dir() + "/" + source));

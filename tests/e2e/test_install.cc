@@ -41,6 +41,7 @@ const std::vector<Entry> kInstalled = {
     {"/usr/bin/kvstored", 0755},
     {"/usr/bin/kvsvc", 0755},
     {"/etc/kvstore/kvstored.conf", 0644},
+    {"/etc/kvstore/users", 0640},
     {"/etc/xinetd.d/kvstore", 0644},
     {"/etc/xinetd.d/kvstore-redis", 0644},
     {"/etc/xinetd.d/kvstore-memcache", 0644},
@@ -80,6 +81,7 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/etc/xinetd.d/kvstore-redis", "xinetd.d/kvstore-redis"},
     {"/etc/xinetd.d/kvstore-memcache", "xinetd.d/kvstore-memcache"},
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
+    {"/etc/kvstore/users", "packaging/users"},
     {"/usr/share/man/man8/kvstored.8", "man/kvstored.8"},
     {"/usr/share/man/man8/kvsvc.8", "man/kvsvc.8"},
     {"/usr/share/man/man7/kvstore.7", "man/kvstore.7"},
@@ -410,7 +412,7 @@ TEST_CASE("install: the default kvstored.conf carries the documented keys, all c
           == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.when-full", "run.db", "run.sync",
                                    "run.sync-interval", "run.service-group", "run.admin-group", "run.backend",
                                    "run.etcd-endpoints", "run.etcd-prefix", "run.etcd-timeout",
-                                   "run.etcd-check-interval"});
+                                   "run.etcd-check-interval", "run.users"});
 }
 
 TEST_CASE("install: another prefix gets units and an xinetd file that run its programs")
