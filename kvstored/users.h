@@ -15,7 +15,8 @@
 //   HASH      a crypt(3) string of a method libcrypt supports and does not
 //             call legacy: yescrypt ($y$, the default, as Debian's
 //             /etc/shadow; `kvstored passwd` or `mkpasswd -m yescrypt` make
-//             one), also $gy$, $7$, $2b$, $6$, $5$. Checked at load for its
+//             one), also $gy$, $7$, $2b$, $6$ (not $5$ nor $1$: Debian's
+//             libcrypt calls them legacy). Checked at load for its
 //             shape (crypt_checksalt(3), the bytes of crypt's alphabet, a
 //             hash part after the last '$' of the method's length, so that
 //             a hash cut short is caught), never by hashing.

@@ -6,7 +6,10 @@
 // owner kept and no password in it, and the running kvstored told.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+#include <pty.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -81,7 +84,80 @@ bool hash_matches(const std::string& hash, const std::string& password)
     return r.code == 0;
 }
 
+// `kvstored ARGS...` on a pseudo-terminal (its stdin, stdout and stderr):
+// waits for each prompt of `prompts`, types the matching line of `lines`,
+// and returns everything the terminal showed and the exit status.
+struct TtyRun {
+    std::string shown;
+    int status = -1;
+};
+TtyRun run_on_tty(const std::vector<std::string>& args, const std::vector<std::string>& prompts,
+                  const std::vector<std::string>& lines)
+{
+    std::vector<std::string> argv = {kvstored_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (std::string& a : argv)
+        cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    int master = -1;
+    pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::execv(cargv[0], cargv.data());
+        ::_exit(127);
+    }
+    TtyRun run;
+    auto read_until = [&](const std::string& text) {
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (run.shown.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+            pollfd p{master, POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0)
+                continue;
+            char buf[512];
+            ssize_t n = ::read(master, buf, sizeof buf);
+            if (n <= 0)
+                return;
+            run.shown.append(buf, static_cast<size_t>(n));
+        }
+    };
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        read_until(prompts[i]);
+        std::string line = lines[i] + "\n";
+        REQUIRE(::write(master, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+    }
+    read_until("\x04never shown");  // until EOF (the child exited) or the deadline
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    ::close(master);
+    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+}
+
 }  // namespace
+
+TEST_CASE("kvstored passwd on a terminal asks twice without echo, and two different passwords change nothing",
+          "[users][passwd]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    const std::vector<std::string> args
+        = {"--config", "/dev/null", "--admin-socket", dir.file("admin.sock"), "passwd", "--users", users, "alice"};
+    TtyRun r = run_on_tty(args, {"New password for alice: ", "Retype it: "}, {"tty secret", "tty secret"});
+    INFO(r.shown);
+    CHECK(r.status == 0);
+    CHECK(r.shown.find("tty secret") == std::string::npos);  // no echo
+    CHECK(r.shown.find("user alice added to " + users) != std::string::npos);
+    std::string line = line_of(users, "alice");
+    CHECK(hash_matches(line.substr(6, line.find(":read") - 6), "tty secret"));
+
+    const std::string before = read_file(users);
+    r = run_on_tty(args, {"New password for alice: ", "Retype it: "}, {"one", "other"});
+    INFO(r.shown);
+    CHECK(r.status == 1);
+    CHECK(r.shown.find("kvstored passwd: the passwords differ; nothing changed") != std::string::npos);
+    CHECK(read_file(users) == before);
+}
 
 TEST_CASE("kvstored run refuses to start with a bad users file and names its line", "[users]")
 {
