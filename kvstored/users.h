@@ -136,8 +136,8 @@ public:
 
     // Checks `password` against the user's hash with crypt_r(3) and compares
     // the result in constant time. SLOW ON PURPOSE: yescrypt costs tens of
-    // milliseconds of CPU and a few MiB of memory per call (measured here:
-    // about 130 ms, see docs/operations.md, "Users"), which is what makes
+    // milliseconds of CPU and a few MiB of memory per call (measured on the
+    // 2-core test machine: 130 ms, over 300 ms under load), which is what makes
     // guessing expensive; so it must NEVER run on kvstored's event loop
     // thread: call it from a worker thread, holding a copy of the
     // shared_ptr to this Table. An unknown user costs one hash as well (of a
