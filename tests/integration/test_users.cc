@@ -180,7 +180,7 @@ TEST_CASE("kvstored run refuses to start with a bad users file and names its lin
     CHECK(r.err.find(dir.file("none") + ": open: No such file or directory") != std::string::npos);
 }
 
-TEST_CASE("SIGHUP re-reads the users file; a bad one is refused whole and no session drops", "[users]")
+TEST_CASE("SIGHUP re-reads the users file, a bad one is refused whole, and no session drops", "[users]")
 {
     TempDir dir;
     const std::string users = dir.file("users");
