@@ -861,16 +861,26 @@ TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored ch
     REQUIRE(active.find("db = /var/lib/kvstore/store.db") != std::string::npos);
     active.replace(active.find("db = /var/lib/kvstore/store.db"), std::string("db = /var/lib/kvstore/store.db").size(),
                    "db = " + lib + "/store.db");
+    // users = names the host's /etc/kvstore/users: the staged one instead,
+    // which must load (the package ships it empty).
+    const std::string users_line = "users = /etc/kvstore/users";
+    const std::string staged_users = "users = " + staging.path("/etc/kvstore/users");
+    REQUIRE(active.find(users_line) != std::string::npos);
+    active.replace(active.find(users_line), users_line.size(), staged_users);
     const std::string uncommented = staging.dir().file("uncommented.conf");
     write_file(uncommented, active);
     RunResult all_keys = run_capture(kvstored, {"--config", uncommented, "check-config"});
     INFO("the file:\n" << active << all_keys.describe());
     CHECK(all_keys.ok());
     CHECK(all_keys.output.find(lib + "/store.db") != std::string::npos);
+    CHECK(all_keys.output.find("  users         = " + staging.path("/etc/kvstore/users") + " (0 users)\n")
+          != std::string::npos);
     std::string etcd = uncomment([&](const std::string& key) {
         return is_etcd(key)
             || (key != "db" && key != "backend" && key != "memory" && key != "sync" && key != "sync-interval");
     });
+    REQUIRE(etcd.find(users_line) != std::string::npos);
+    etcd.replace(etcd.find(users_line), users_line.size(), staged_users);
     const std::string with_etcd = staging.dir().file("etcd.conf");
     write_file(with_etcd, etcd + "[run]\nbackend = etcd\n");
     RunResult etcd_keys = run_capture(kvstored, {"--config", with_etcd, "check-config"});
