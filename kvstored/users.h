@@ -91,7 +91,12 @@ struct User {
 };
 
 // The user may do `right` on `key`: it has the right and one of its patterns
-// matches the key (binary-safe: a key may hold any byte). Cheap (no hashing,
+// matches the key. The matcher is the Redis door's GlobPattern, not
+// fnmatch(3): fnmatch takes C strings (a Redis or memcached key may hold a
+// NUL), depends on the locale for [a-z] and [[:class:]], and backtracks
+// without bound on '*'; GlobPattern is binary-safe, byte-exact, bounded in
+// cost, and means what a Redis ACL's ~pattern means, which Redis users
+// expect of the same pattern here. Cheap (no hashing,
 // patterns compiled at load: glob.h bounds the cost), so the event loop
 // thread calls it for every operation. An operation over every key (flush,
 // unfiltered keys) needs has(Right::AdminData) instead; the caller decides
