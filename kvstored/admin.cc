@@ -58,6 +58,11 @@ void do_status(Context& c)
         {"commits", std::to_string(p ? p->commits() : 0)},
         {"last_commit_unix", std::to_string(p ? p->last_commit_unix() : 0)},
         {"storage_failed", p && p->failed() ? "1" : "0"},
+        // The users file (users.h; "-": none, auth off) and how many users
+        // the table in force holds: `kvstored passwd` signals only a
+        // kvstored that reads the file it wrote.
+        {"users_file", cfg.users_path.empty() ? "-" : cfg.users_path},
+        {"users", std::to_string(c.server.users() ? c.server.users()->size() : 0)},
     };
     // Where the store lives, and whether it takes writes (backend_report.h).
     BackendRows backend = backend_rows(db.backend_status());

@@ -705,4 +705,19 @@ int shutdown(const Target& t, const std::string& message, std::chrono::milliseco
     });
 }
 
+int status_rows(const Target& t, std::map<std::string, std::string>& rows, std::string& error)
+{
+    try {
+        AdminLink link(t);
+        rows = status_rows(link);
+        return kExitOk;
+    } catch (const Failure& f) {
+        error = f.message;
+        return f.code;
+    } catch (const std::exception& e) {
+        error = e.what();
+        return kExitError;
+    }
+}
+
 }  // namespace kv::admin

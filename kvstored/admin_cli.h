@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -48,5 +49,11 @@ int dump(const Target& t, dump::Format format);
 int load(const Target& t, dump::Format format, bool replace);
 int flush(const Target& t, bool yes);
 int shutdown(const Target& t, const std::string& message, std::chrono::milliseconds wait);
+
+// The rows of `kvstored status` (name -> value) from the kvstored at `t`, for
+// other subcommands (`kvstored passwd` finds the pid to signal). Returns
+// kExitOk with `rows` filled, kExitNotRunning, or kExitError; `error` says
+// why when not kExitOk.
+int status_rows(const Target& t, std::map<std::string, std::string>& rows, std::string& error);
 
 }  // namespace kv::admin

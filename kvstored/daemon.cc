@@ -55,7 +55,10 @@ public:
         while (::read(fd_.get(), &info, sizeof info) == sizeof info) {
             int sig = static_cast<int>(info.ssi_signo);
             if (sig == SIGHUP) {
-                LOG_INFO("SIGHUP: nothing to reload");
+                // Reads the users file on this thread: a small file, and
+                // loading never hashes (users.h), so it takes microseconds.
+                LOG_INFO("SIGHUP from pid %u", info.ssi_pid);
+                server_.reload_users();
                 continue;
             }
             LOG_INFO("%s from pid %u", strsignal(sig), info.ssi_pid);
@@ -153,6 +156,8 @@ int run_daemon(const ServerConfig& config)
         EventLoop loop;
         Server server(loop, config);
         SignalWatcher signals(loop, server);
+        if (config.users)
+            LOG_INFO("users loaded from %s: %zu users", config.users_path.c_str(), config.users->size());
         LOG_INFO("kvstored %s ready on %s (capacity %zu entries, values up to %zu bytes, descriptors for about %llu "
                  "sessions)",
                  KVSTORE_VERSION, config.socket_path.c_str(), config.capacity, config.max_value,

@@ -23,6 +23,8 @@
 #include "daemon.h"
 #include "log.h"
 #include "spelling.h"
+#include "users.h"
+#include "users_cli.h"
 #include "version.h"
 
 namespace {
@@ -41,6 +43,8 @@ constexpr const char* kFooter
       "    # or, for the etcd backend (docs/scale-out.md):\n"
       "    # backend = etcd\n"
       "    # etcd-endpoints = http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379\n"
+      "    # and, for clients to authenticate (docs/operations.md, Users):\n"
+      "    # users = /etc/kvstore/users\n"
       "Command-line flags override the file. A bad file (an unknown key, a bad value, no read\n"
       "permission) stops 'run' and 'check-config' with its line (exit 2); the other subcommands\n"
       "warn and go on. Check a file with 'kvstored check-config', which takes run's flags.\n"
@@ -65,6 +69,7 @@ struct RunOptions {
     std::string etcd_prefix = "/kvstore";
     long etcd_timeout_ms = 2000;
     long etcd_check_interval_s = 30;
+    std::string users_path;  // "": auth off
     // Set when parsing: what the command line or the file gave (CLI11's
     // count() counts both), for the checks of check_backend().
     const CLI::Option* db_opt = nullptr;
@@ -174,6 +179,12 @@ void add_run_options(CLI::App* run, RunOptions& o)
                     "Seconds to wait for kvsvc processes to hang up after the shutdown notice")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 600.0));
+    run->add_option("--users", o.users_path,
+                    "The users file (one user a line: NAME:HASH:RIGHTS:PATTERNS; manage it with 'kvstored passwd'): "
+                    "clients then authenticate, and each may do only what its rights and key patterns allow. "
+                    "Loaded at start (a bad file stops kvstored) and again on SIGHUP (systemctl reload kvstored; "
+                    "a bad file is refused whole and the old users stay). Without it there is no authentication")
+        ->type_name("FILE");
     run->add_option("--log-level", o.log_level, "Least severe messages logged")
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
@@ -270,6 +281,24 @@ void check_backend(const RunOptions& o)
         throw UsageError("--etcd-prefix " + o.etcd_prefix + ": " + why);
 }
 
+// Loads --users into the configuration (its absolute path, so that a reload
+// and `kvstored passwd` find the same file); throws UsageError with every
+// problem of a bad file.
+void load_users(const RunOptions& o, kv::ServerConfig& c)
+{
+    if (o.users_path.empty())
+        return;
+    c.users_path = std::filesystem::absolute(o.users_path).lexically_normal().string();
+    try {
+        c.users = std::make_shared<const kv::users::Table>(kv::users::Table::load(c.users_path));
+    } catch (const kv::users::Error& e) {
+        std::string all = "users file refused:";
+        for (const std::string& p : e.problems())
+            all += "\n  " + p;
+        throw UsageError(all);
+    }
+}
+
 // Turns the parsed options into the daemon's configuration; throws
 // std::runtime_error for what CLI11 cannot check (an unknown group), and
 // UsageError for options that contradict each other.
@@ -303,6 +332,7 @@ kv::ServerConfig server_config(RunOptions& o, const std::string& admin_socket)
         p.max_value = c.max_value;
         c.persist = p;
     }
+    load_users(o, c);
     return c;
 }
 
@@ -425,6 +455,56 @@ void add_admin_commands(CLI::App& app, AdminOptions& o, std::function<int()>& ac
         ->check(CLI::Range(0.0, 3600.0));
 }
 
+struct UsersOptions {
+    std::string file;  // --users; "": the configured one, else kDefaultUsersFile
+    kv::users_cli::PasswdOptions passwd;
+};
+
+// `kvstored users` and `kvstored passwd` (users_cli.h). Their --users
+// defaults to run's (the configuration file's `users =`, applied to `run`'s
+// options before the action runs), else /etc/kvstore/users.
+void add_users_commands(CLI::App& app, UsersOptions& o, const RunOptions& run, const kv::admin::Target& target,
+                        std::function<int()>& action)
+{
+    auto path = [&o, &run] {
+        return !o.file.empty() ? o.file : !run.users_path.empty() ? run.users_path : kv::users_cli::kDefaultUsersFile;
+    };
+    const char* file_help = "The users file (default: users = in the configuration file's [run], else "
+                            "/etc/kvstore/users)";
+    CLI::App* users = app.add_subcommand(
+        "users", "List the users of the users file: name, rights and key patterns (never the password hashes)");
+    users->add_option("--users", o.file, file_help)->type_name("FILE");
+    users->callback([&action, path] { action = [path] { return kv::users_cli::list(path()); }; });
+
+    CLI::App* passwd = app.add_subcommand(
+        "passwd",
+        "Add USER to the users file or change its password (asked twice on the terminal, without echo; or one "
+        "line of stdin when it is not a terminal; never an argument), or delete it; the file is replaced "
+        "atomically, keeping its mode and owner, and a running kvstored that reads it is told to re-read it "
+        "(SIGHUP)");
+    passwd->add_option("--users", o.file, file_help)->type_name("FILE");
+    passwd
+        ->add_option("--rights", o.passwd.rights,
+                     "What USER may do, comma-separated: read, write, admin-data (flush, and listing every key); "
+                     "default for a new user read,write, an existing user keeps its rights")
+        ->type_name("LIST");
+    passwd
+        ->add_option("--keys", o.passwd.keys,
+                     "A glob of the keys USER may use (Redis's syntax: app1.* or app1:*); repeat it for several. "
+                     "Default for a new user every key (*), an existing user keeps its patterns")
+        ->type_name("PATTERN")
+        ->take_all()
+        ->allow_extra_args(false);
+    passwd->add_flag("--delete", o.passwd.remove, "Delete USER instead");
+    passwd->add_option("USER", o.passwd.user, "The user's name")->required();
+    passwd->callback([&action, &o, &target, path] {
+        action = [&o, &target, path] {
+            o.passwd.path = path();
+            return kv::users_cli::passwd(o.passwd, target);
+        };
+    });
+}
+
 // Throws UsageError when the database could not be created: its directory is
 // missing (kvstored would fail at start, after the unit's restarts).
 void check_db_directory(const kv::ServerConfig& c)
@@ -461,6 +541,9 @@ int check_config(const std::string& file, bool exists, RunOptions& o, const std:
             std::printf("  db            = %s\n  sync          = %s\n",
                         c.persist ? c.persist->path.c_str() : "(memory)", o.sync.c_str());
         }
+        // Only when set: without one there is no authentication, as before.
+        if (c.users)
+            std::printf("  users         = %s (%zu users)\n", c.users_path.c_str(), c.users->size());
         return kv::admin::kExitOk;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "kvstored check-config: %s: %s\n", file.c_str(), e.what());
@@ -606,6 +689,8 @@ int main(int argc, char** argv)
     std::function<int()> action;
     CLI::App* run_cmd = add_run_command(app, run);
     add_admin_commands(app, admin, action);
+    UsersOptions users;
+    add_users_commands(app, users, run, admin.target, action);
     CLI::App* check_cmd = app.add_subcommand(
         "check-config",
         "Check the configuration file and print the settings in effect, without starting; takes run's options, "

@@ -103,8 +103,10 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
       limits_{config.max_value},
       db_(open_database(config)),
       own_uid_(::geteuid()),
-      service_gid_(config.service_group.value_or(::getegid()))
+      service_gid_(config.service_group.value_or(::getegid())),
+      users_(config.users)
 {
+    config_.users.reset();  // users_ is the one in force: reloads replace it
     db_.set_deferrer([this](std::function<void()> fn) { loop_.defer(std::move(fn)); });
     if (db_.backend_notify_fd() >= 0)
         durable_watcher_ = std::make_unique<FdWatcher>(loop_, db_.backend_notify_fd(), [this] {
@@ -369,6 +371,23 @@ size_t Server::count_role(Client::Role role) const
     for (const auto& [id, client] : clients_)
         n += client->role() == role;
     return n;
+}
+
+void Server::reload_users()
+{
+    if (config_.users_path.empty()) {
+        LOG_INFO("SIGHUP: nothing to reload (no users file: --users, users =)");
+        return;
+    }
+    try {
+        auto table = std::make_shared<const users::Table>(users::Table::load(config_.users_path));
+        users_ = std::move(table);
+        LOG_INFO("users reloaded from %s: %zu users", config_.users_path.c_str(), users_->size());
+    } catch (const users::Error& e) {
+        for (const std::string& p : e.problems())
+            LOG_ERR("users reload refused, the %zu users loaded before stay: %s", users_ ? users_->size() : 0,
+                    p.c_str());
+    }
 }
 
 void Server::begin_shutdown(const std::string& message)

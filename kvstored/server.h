@@ -35,6 +35,7 @@
 #include "event_loop.h"
 #include "listener.h"
 #include "stats.h"
+#include "users.h"
 
 namespace kv {
 
@@ -49,6 +50,10 @@ struct ServerConfig {
     std::chrono::milliseconds shutdown_timeout{5000};
     std::optional<gid_t> service_group;  // nullopt: kvstored's own group
     std::optional<gid_t> admin_group;  // nullopt: the admin socket admits root and kvstored's own user
+    // The users file (--users, `users =`; users.h) and the table loaded from
+    // it before the server starts. Empty path (and null table): auth is off.
+    std::string users_path;
+    std::shared_ptr<const users::Table> users;
 };
 
 class Server {
@@ -87,6 +92,20 @@ public:
     const ServerConfig& config() const { return config_; }
     size_t attached_count() const { return stats_.connections_current; }
 
+    // The users table in force (users.h), for the doors: null while no users
+    // file is configured (auth off, every session may do everything), else
+    // the last file that loaded whole. Read it on the loop thread; a worker
+    // thread that checks a password gets a copy of the shared_ptr from the
+    // loop thread, which keeps that table alive however many reloads come.
+    // Look the session's user up by name for every operation: a reload
+    // replaces the table between two loop turns.
+    const std::shared_ptr<const users::Table>& users() const { return users_; }
+    // SIGHUP: reads the users file again. A file that loads whole replaces the
+    // table ("users reloaded from FILE: N users"); any problem keeps the old
+    // one and logs why. Sessions are untouched either way. Without a users
+    // file, logs that there is nothing to reload.
+    void reload_users();
+
     // Called by Client.
     void on_attached(Client& client);
     void remove(Client& client, bool was_attached);
@@ -113,6 +132,7 @@ private:
     std::unique_ptr<EventLoop::Watcher> durable_watcher_;  // wakes held replies
     std::unique_ptr<Listener> service_;
     std::unique_ptr<Listener> admin_;
+    std::shared_ptr<const users::Table> users_;  // null: auth off
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;

@@ -63,3 +63,7 @@ _kv_install("${KVSTORE_PKG_CONFIG_FILE}" "${KVSTORE_PKG_CONFDIR}" "${_kv_rw_r}" 
 foreach(_kv_stunnel_file IN LISTS KVSTORE_PKG_STUNNEL_FILES)
     _kv_install("${_kv_stunnel_file}" "${KVSTORE_PKG_CONFDIR}" "${_kv_rw_r}" CONFIG)
 endforeach()
+# The users file holds password hashes: no other user may read it. Its group
+# (kvstored's, kvstore) is the package's postinst's to set: at install time
+# that group may not exist yet (docs/operations.md, "Users").
+_kv_install("${KVSTORE_PKG_USERS_FILE}" "${KVSTORE_PKG_CONFDIR}" "OWNER_READ;OWNER_WRITE;GROUP_READ" CONFIG)

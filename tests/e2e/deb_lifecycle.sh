@@ -94,6 +94,8 @@ record() {
         for path in /var/lib/kvstore /run/kvstored /etc/kvstore /usr/bin/kvstored; do
             if [ -e "$path" ]; then echo "exists $path"; fi
         done
+        # The users file holds password hashes: root:kvstore 0640 (postinst).
+        if [ -f /etc/kvstore/users ]; then echo "users-file $(stat -c %U:%G:%a /etc/kvstore/users)"; fi
         for user in kvstore kvsvc; do
             if getent passwd "$user" >/dev/null; then echo "user $user"; fi
         done

@@ -114,6 +114,8 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/usr/bin/kvstored", "-rwxr-xr-x"},
             {"/usr/bin/kvsvc", "-rwxr-xr-x"},
             {"/etc/kvstore/kvstored.conf", "-rw-r--r--"},
+            // Password hashes: postinst gives it the group kvstore.
+            {"/etc/kvstore/users", "-rw-r-----"},
             {"/etc/xinetd.d/kvstore", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-redis", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-memcache", "-rw-r--r--"},
@@ -174,8 +176,9 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
         CHECK(read_file(control + "/conffiles")
               == "/etc/kvstore/kvstored.conf\n/etc/kvstore/stunnel-kvstore.conf\n"
-                 "/etc/kvstore/stunnel-kvstore-redis.conf\n/etc/xinetd.d/kvstore\n/etc/xinetd.d/kvstore-redis\n"
-                 "/etc/xinetd.d/kvstore-memcache\n/etc/xinetd.d/kvstore-tls\n/etc/xinetd.d/kvstore-redis-tls\n");
+                 "/etc/kvstore/stunnel-kvstore-redis.conf\n/etc/kvstore/users\n/etc/xinetd.d/kvstore\n"
+                 "/etc/xinetd.d/kvstore-redis\n/etc/xinetd.d/kvstore-memcache\n/etc/xinetd.d/kvstore-tls\n"
+                 "/etc/xinetd.d/kvstore-redis-tls\n");
         for (const char* script : {"postinst", "prerm", "postrm"}) {
             INFO(script);
             const std::string path = control + "/" + script;
@@ -212,6 +215,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
                  {"/etc/kvstore/stunnel-kvstore.conf", "packaging/stunnel/stunnel-kvstore.conf"},
                  {"/etc/kvstore/stunnel-kvstore-redis.conf", "packaging/stunnel/stunnel-kvstore-redis.conf"},
+                 {"/etc/kvstore/users", "packaging/users"},
              }) {
             INFO(packaged);
             CHECK(read_file(data + packaged) == read_file(source_dir() + "/" + source));

@@ -105,6 +105,9 @@ TEST_CASE("deb without systemd - reinstall and upgrade stop the running kvstored
     REQUIRE(life.rc("install") == 0);
     REQUIRE_FALSE(life.has("daemon1.failed"));
     CHECK(life.after("install").count("daemon1 running") == 1);
+    // The users file: kvstored's group may read the hashes, nobody else.
+    CHECK(life.after("install").count("users-file root:kvstore:640") == 1);
+    CHECK(life.after("reinstall").count("users-file root:kvstore:640") == 1);
 
     {  // 2. Reinstalled: the old prerm stopped kvstored and said so; the
        // postinst says how to start it again.

@@ -41,6 +41,7 @@ const std::vector<Entry> kInstalled = {
     {"/usr/bin/kvstored", 0755},
     {"/usr/bin/kvsvc", 0755},
     {"/etc/kvstore/kvstored.conf", 0644},
+    {"/etc/kvstore/users", 0640},
     {"/etc/xinetd.d/kvstore", 0644},
     {"/etc/xinetd.d/kvstore-redis", 0644},
     {"/etc/xinetd.d/kvstore-memcache", 0644},
@@ -88,6 +89,7 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
     {"/etc/kvstore/stunnel-kvstore.conf", "packaging/stunnel/stunnel-kvstore.conf"},
     {"/etc/kvstore/stunnel-kvstore-redis.conf", "packaging/stunnel/stunnel-kvstore-redis.conf"},
+    {"/etc/kvstore/users", "packaging/users"},
     {"/usr/share/man/man8/kvstored.8", "man/kvstored.8"},
     {"/usr/share/man/man8/kvsvc.8", "man/kvsvc.8"},
     {"/usr/share/man/man7/kvstore.7", "man/kvstore.7"},
@@ -419,7 +421,7 @@ TEST_CASE("install: the default kvstored.conf carries the documented keys, all c
           == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.when-full", "run.db", "run.sync",
                                    "run.sync-interval", "run.service-group", "run.admin-group", "run.backend",
                                    "run.etcd-endpoints", "run.etcd-prefix", "run.etcd-timeout",
-                                   "run.etcd-check-interval"});
+                                   "run.etcd-check-interval", "run.users"});
 }
 
 TEST_CASE("install: another prefix gets units and an xinetd file that run its programs")
@@ -878,16 +880,26 @@ TEST_CASE("requires check-config: the installed kvstored.conf passes kvstored ch
     REQUIRE(active.find("db = /var/lib/kvstore/store.db") != std::string::npos);
     active.replace(active.find("db = /var/lib/kvstore/store.db"), std::string("db = /var/lib/kvstore/store.db").size(),
                    "db = " + lib + "/store.db");
+    // users = names the host's /etc/kvstore/users: the staged one instead,
+    // which must load (the package ships it empty).
+    const std::string users_line = "users = /etc/kvstore/users";
+    const std::string staged_users = "users = " + staging.path("/etc/kvstore/users");
+    REQUIRE(active.find(users_line) != std::string::npos);
+    active.replace(active.find(users_line), users_line.size(), staged_users);
     const std::string uncommented = staging.dir().file("uncommented.conf");
     write_file(uncommented, active);
     RunResult all_keys = run_capture(kvstored, {"--config", uncommented, "check-config"});
     INFO("the file:\n" << active << all_keys.describe());
     CHECK(all_keys.ok());
     CHECK(all_keys.output.find(lib + "/store.db") != std::string::npos);
+    CHECK(all_keys.output.find("  users         = " + staging.path("/etc/kvstore/users") + " (0 users)\n")
+          != std::string::npos);
     std::string etcd = uncomment([&](const std::string& key) {
         return is_etcd(key)
             || (key != "db" && key != "backend" && key != "memory" && key != "sync" && key != "sync-interval");
     });
+    REQUIRE(etcd.find(users_line) != std::string::npos);
+    etcd.replace(etcd.find(users_line), users_line.size(), staged_users);
     const std::string with_etcd = staging.dir().file("etcd.conf");
     write_file(with_etcd, etcd + "[run]\nbackend = etcd\n");
     RunResult etcd_keys = run_capture(kvstored, {"--config", with_etcd, "check-config"});

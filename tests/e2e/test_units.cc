@@ -29,6 +29,16 @@ void add_host_targets(const Staging& staging)
             fs::copy_file(e.path(), dest / e.path().filename(), fs::copy_options::skip_existing);
 }
 
+// The host programs the units name besides ours (kvstored.service's
+// ExecReload=/bin/kill), copied into the staging root: verify checks that
+// each command exists there.
+void add_host_programs(const Staging& staging)
+{
+    namespace fs = std::filesystem;
+    fs::create_directories(staging.path("/bin"));
+    fs::copy_file(fs::canonical("/bin/kill"), staging.path("/bin/kill"), fs::copy_options::skip_existing);
+}
+
 // "→ Overall exposure level for kvstored.service: 0.5 SAFE": 0.5.
 double exposure(const std::string& output)
 {
@@ -58,6 +68,7 @@ TEST_CASE("systemd-analyze verify: the installed units are clean")
         FAIL("systemd-analyze is missing: install the Debian package systemd (scripts/deps does)");
     Staging staging;
     add_host_targets(staging);
+    add_host_programs(staging);
     const std::string root = "--root=" + staging.root();
 
     RunResult verify = run_capture(kSystemdAnalyze,
@@ -87,6 +98,7 @@ TEST_CASE("systemd-analyze security: the installed services are sandboxed")
         FAIL("systemd-analyze is missing: install the Debian package systemd (scripts/deps does)");
     Staging staging;
     add_host_targets(staging);
+    add_host_programs(staging);
     const std::string root = "--root=" + staging.root();
 
     // 0.0 (best) .. 10.0. kvstored: 0.5 when written; kvsvc@: 1.0 (no
