@@ -23,6 +23,7 @@
 #include "resp.h"
 #include "server_facts.h"
 #include "stats.h"
+#include "users.h"
 
 namespace kv::redis {
 
@@ -53,6 +54,14 @@ public:
     // called for the caller itself (Session::close_after_reply does that).
     virtual bool kill_client(uint64_t id) = 0;
     virtual ServerFacts facts() const = 0;
+    // The session's user (issue 18): `required` false when no users file is
+    // configured (every command allowed); else the user in force, or null
+    // while the session has not authenticated or its user was removed.
+    virtual const users::User* user(bool& required) const
+    {
+        required = false;
+        return nullptr;
+    }
 };
 
 // Every key a session WATCHes, noted in the database's watch registry so

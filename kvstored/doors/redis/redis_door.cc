@@ -52,7 +52,7 @@ int64_t unix_now()
 // The server as Redis commands see it.
 class ServerHost : public redis::Host {
 public:
-    explicit ServerHost(Server& server) : server_(server) { }
+    ServerHost(Server& server, const Client& owner) : server_(server), owner_(owner) { }
 
     std::vector<redis::ClientInfo> clients() const override
     {
@@ -95,8 +95,11 @@ public:
 
     redis::ServerFacts facts() const override { return server_facts(server_); }
 
+    const users::User* user(bool& required) const override { return owner_.session_user(required); }
+
 private:
     Server& server_;
+    const Client& owner_;
 };
 
 }  // namespace
@@ -104,7 +107,7 @@ private:
 RedisDoor::RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
     : Door(server, owner, std::move(fd), idle_timeout, resp_error, resp_failure),
       parser_(redis::request_limits_for(server.limits().max_value)),
-      host_(std::make_unique<ServerHost>(server))
+      host_(std::make_unique<ServerHost>(server, owner))
 {
     session_.id = owner.id();
     session_.address = owner.address();
