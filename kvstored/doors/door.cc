@@ -258,7 +258,8 @@ void Door::answer(std::string_view text)
 {
     if (done_)
         return;
-    queue(text, 0);
+    if (!text.empty())
+        queue(text, 0);
     resume();
 }
 

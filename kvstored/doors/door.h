@@ -74,7 +74,9 @@ public:
     // The reply to a command that waited for the owner (a password check:
     // Client::start_auth): queued after every earlier reply, then the
     // commands behind it run.
-    void answer(std::string_view text);
+    // The line protocol's text; a door of another protocol words it its own
+    // way (RedisDoor).
+    virtual void answer(std::string_view text);
     // Reply bytes waiting for the client (CLIENT LIST's omem).
     size_t unsent() const { return out_.size() - out_pos_; }
 

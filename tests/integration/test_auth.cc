@@ -184,3 +184,64 @@ TEST_CASE("other sessions are served while a password check and its delay are pe
     CHECK(worst < 0.25);
     CHECK(guesser.client.read_line(10s) == "ERR auth-failed invalid user name or password");
 }
+
+namespace {
+
+std::string resp(const std::vector<std::string>& args)
+{
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args)
+        out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+}
+
+// Sends a command and reads exactly `expected.size()` bytes (or what came).
+std::string redis_ask(LineClient& c, const std::vector<std::string>& args, const std::string& expected,
+                      Millis timeout = 10s)
+{
+    c.send(resp(args));
+    return c.read_bytes(expected.size(), timeout);
+}
+
+}  // namespace
+
+TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and checks rights and keys", "[auth][redis]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file() + "default:" + kHorse + ":read:\n");
+    Daemon daemon(dir, {"--users", users});
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    std::vector<std::string> extra{"--protocol", "redis"};
+    if (relay)
+        extra.push_back("--no-handoff");
+    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
+    LineClient& c = s.client;
+
+    const std::string noauth = "-NOAUTH Authentication required.\r\n";
+    CHECK(redis_ask(c, {"GET", "app1.k"}, noauth) == noauth);
+    CHECK(redis_ask(c, {"PING"}, noauth) == noauth);
+    const std::string wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    auto t0 = Clock::now();
+    CHECK(redis_ask(c, {"AUTH", "alice", "nope"}, wrongpass) == wrongpass);
+    CHECK(seconds_since(t0) >= 1.0);
+    CHECK(redis_ask(c, {"AUTH", "alice", kPassword}, "+OK\r\n") == "+OK\r\n");
+    CHECK(redis_ask(c, {"SET", "app1.k", "v"}, "+OK\r\n") == "+OK\r\n");
+    const std::string nokey = "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
+    CHECK(redis_ask(c, {"SET", "other", "v"}, nokey) == nokey);
+    const std::string nokeys = "-NOPERM this user has no permissions to run the 'keys' command\r\n";
+    CHECK(redis_ask(c, {"KEYS", "*"}, nokeys) == nokeys);
+    const std::string noflush = "-NOPERM this user has no permissions to run the 'flushall' command\r\n";
+    CHECK(redis_ask(c, {"FLUSHALL"}, noflush) == noflush);
+
+    // AUTH <password> is user default's (read only here); HELLO 3 AUTH switches protocol once right.
+    CHECK(redis_ask(c, {"AUTH", kPassword}, "+OK\r\n") == "+OK\r\n");
+    const std::string noset = "-NOPERM this user has no permissions to run the 'set' command\r\n";
+    CHECK(redis_ask(c, {"SET", "app1.k", "w"}, noset) == noset);
+    c.send(resp({"HELLO", "3", "AUTH", "ops", kPassword}));
+    std::string hello = c.read_bytes(1, 10s);
+    CHECK(hello == "%");  // a RESP3 map
+    CHECK(daemon.log().find(kPassword) == std::string::npos);
+    CHECK(daemon.log_shows("auth failed for user 'alice' from local (attempt 1 of 5): wrong password"));
+}

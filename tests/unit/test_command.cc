@@ -211,7 +211,7 @@ TEST_CASE("local commands need no daemon, data commands map to wire ops", "[pars
 TEST_CASE("help lists every command with its line count first", "[parser]")
 {
     std::string help = kv::help_text();
-    REQUIRE(help.rfind("HELP 25\n", 0) == 0);
+    REQUIRE(help.rfind("HELP 26\n", 0) == 0);
     size_t lines = 0;
     for (char c : help)
         lines += c == '\n';

@@ -368,6 +368,14 @@ uint64_t execute(std::span<const std::string_view> args, Session& session, Conte
         reject(session, ctx, out, "ERR Command not allowed inside a transaction");
         return 0;
     }
+    if (session.in_multi && (spec->handler == cmd_auth || spec->handler == cmd_hello)) {
+        bool required = false;
+        ctx.host.user(required);
+        if (required) {  // its answer waits for a password check: EXEC runs in one step
+            reject(session, ctx, out, "ERR kvstore does not queue '" + std::string(spec->name) + "' in a transaction");
+            return 0;
+        }
+    }
     if (session.in_multi && !runs_inside_multi(*spec)) {
         if (costly(*spec)) {
             reject(session, ctx, out,
