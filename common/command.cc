@@ -20,6 +20,7 @@ enum class Args {
     VersionTtlKeyValue,  // <version> [ttl <seconds>] <key>:<value>
     KeyDelta,  // <key> [<delta>]
     KeySeconds,  // <key> <seconds>
+    UserPassword,  // <user> <password>: the password is the rest of the line
 };
 
 struct CommandSpec {
@@ -35,6 +36,8 @@ struct CommandSpec {
 constexpr std::array kCommands{
     CommandSpec{"connect", Verb::Connect, Args::None, std::nullopt, "connect",
                 "attach to kvstored (needed before data commands)"},
+    CommandSpec{"auth", Verb::Auth, Args::UserPassword, std::nullopt, "auth <user> <password>",
+                "prove who you are (when kvstored has a users file)"},
     CommandSpec{"save", Verb::Save, Args::TtlKeyValue, wire::Op::Save, "save [ttl <seconds>] <key>:<value>",
                 "store value under key (value may hold spaces and ':'), for ttl seconds"},
     CommandSpec{"add", Verb::Add, Args::TtlKeyValue, wire::Op::Add, "add [ttl <seconds>] <key>:<value>",
@@ -325,6 +328,15 @@ ParseResult parse_args(const CommandSpec& spec, std::string_view args, size_t ma
     case Args::KeyDelta:
     case Args::KeySeconds:
         return parse_key_number(spec, trim(args));
+    case Args::UserPassword: {
+        // Never echoed: the password must not reach any reply or log.
+        std::string_view rest = args;
+        std::string_view user = take_word(rest);
+        std::string_view password = trim(rest);
+        if (user.empty() || password.empty() || user.size() > 64 || password.size() > 1024)
+            return usage_error(spec);
+        return ok(Command{.verb = spec.verb, .key = user, .value = password});
+    }
     }
     return usage_error(spec);
 }
@@ -460,6 +472,15 @@ wire::Request to_request(const Command& cmd)
 {
     return wire::Request{
         wire_op(cmd.verb).value(), cmd.key, cmd.value, cmd.expiry, cmd.expiry_ms, cmd.version, cmd.delta};
+}
+
+wire::Request auth_request(const Command& cmd)
+{
+    wire::Request req;
+    req.op = wire::Op::Auth;
+    req.key = cmd.key;
+    req.value = cmd.value;
+    return req;
 }
 
 std::optional<int64_t> parse_int64(std::string_view text)

@@ -32,6 +32,7 @@ inline constexpr std::chrono::seconds kWriteStallTimeout{10};
 
 enum class Verb {
     Connect,
+    Auth,
     Save,
     Add,
     Replace,
@@ -87,7 +88,8 @@ struct ParseResult {
 ParseResult parse_line(std::string_view line, size_t max_value);
 
 // The wire operation a command needs from kvstored, or nullopt when kvsvc
-// answers it alone (connect, ping, help, close, exit).
+// answers it alone (connect, ping, help, close, exit) or sends a session
+// operation of its own for it (auth: wire::Op::Auth, see auth_request()).
 std::optional<wire::Op> wire_op(Verb verb);
 
 // The command word that sends data operation `op` ("save" for Op::Save), or
@@ -99,6 +101,9 @@ std::string_view op_word(wire::Op op);
 // its views point where the command's do. kvsvc and kvstored build every
 // Request from a Command with this, so both send the same thing.
 wire::Request to_request(const Command& cmd);
+// The Request for `auth <user> <password>` (wire::Op::Auth: key the user,
+// value the password). Its views point where the command's do.
+wire::Request auth_request(const Command& cmd);
 
 // Strict decimal integers, as the line protocol takes them (and Redis's
 // string2ll): "0", or an optional '-' then a digit 1-9 then digits, within

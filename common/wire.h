@@ -63,8 +63,8 @@ namespace kv::wire {
 // 5: Request expiry, version and delta fields, the atomic and expiry ops, Entry (ops renumbered);
 // 6: kHelloRedis; Dump page lines are escaped tsv lines (any key and value bytes);
 // 7: kHelloMemcache; Dump page lines and admin Entry/Load carry memcached's flags;
-// 8: Op::Sync (the admin ops renumbered).
-inline constexpr uint32_t kVersion = 8;
+// 8: Op::Sync (the admin ops renumbered); 9: the session ops Auth and Connect.
+inline constexpr uint32_t kVersion = 9;
 
 inline constexpr size_t kHeaderSize = 5;
 // Largest payload either side accepts. A Request holds at most one key and one
@@ -154,9 +154,26 @@ enum class Op : uint8_t {
     // (admin get; <flags>: memcached's client flags, 0 for none, since version 7). The value is every byte
     // after the fourth space up to the reply's final LF, LFs included: the reply is one message, read whole.
     Entry = 29,
+    // Session operations (version 9; service socket only): what the session
+    // may do, not data. kvstored answers them whether or not a users file is
+    // configured (docs/protocol.md, "Authentication").
+    // key: user, value: password. "OK authenticated" | "ERR auth-failed <why>"
+    // (at least 1 s later; after the last allowed failure a Shutdown notice
+    // follows) | "OK authenticated" at once with no users file (auth off).
+    // Never logged.
+    Auth = 30,
+    // The line protocol's `connect` when relayed: "OK connected", or "ERR
+    // auth-required ..." while a users file is configured and the session has
+    // not authenticated (it stays attached and may send Auth).
+    Connect = 31,
 };
 inline constexpr uint8_t kLastDataOp = 19;
-inline constexpr uint8_t kLastOp = 29;
+inline constexpr uint8_t kLastAdminOp = 29;
+inline constexpr uint8_t kLastOp = 31;
+inline constexpr bool is_admin_op(Op op)
+{
+    return static_cast<uint8_t>(op) > kLastDataOp && static_cast<uint8_t>(op) <= kLastAdminOp;
+}
 
 // When an entry written by a Request expires.
 enum class Expiry : uint8_t {

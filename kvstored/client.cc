@@ -35,6 +35,26 @@ constexpr size_t kMaxPendingOutput = 4u << 20;
 // no more until they have run.
 constexpr size_t kMaxBufferedInput = wire::kMaxPayload + 64;
 
+// Failed password checks: each failure is answered only after a delay that
+// doubles within the session up to a cap (1, 2, 4, 4, 4 s), and the session
+// ends after the kMaxAuthFailures-th (docs/protocol.md, "Authentication").
+constexpr unsigned kMaxAuthFailures = 5;
+constexpr std::chrono::seconds kFirstAuthDelay{1};
+constexpr std::chrono::seconds kMaxAuthDelay{4};
+
+// A user name as a client sent it, safe for a log line fail2ban reads: only
+// the bytes a user name may hold (users.h), others as '?', at most 64.
+std::string loggable_user(std::string_view name)
+{
+    std::string out;
+    for (char c : name.substr(0, 64))
+        out.push_back((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'
+                              || c == '@' || c == '-'
+                          ? c
+                          : '?');
+    return out;
+}
+
 // The client address as kvsvc reported it (xinetd's REMOTE_HOST, or the
 // socket's peer): kept to one printable token, because it goes into logs and
 // into the space-separated rows of `kvstored clients`.
@@ -60,6 +80,21 @@ void append_reply_part(std::string& out, std::string_view text)
     } while (!text.empty());
 }
 
+// The host part of a client address for the auth failure line, which
+// fail2ban matches with <HOST>: "203.0.113.7" of "203.0.113.7:51234",
+// "2001:db8::1" of "[2001:db8::1]:51234"; anything else as it is.
+std::string address_host(const std::string& address)
+{
+    if (address.starts_with('[')) {
+        size_t end = address.find(']');
+        return end == std::string::npos ? address : address.substr(1, end - 1);
+    }
+    size_t colon = address.rfind(':');
+    if (colon != std::string::npos && address.find(':') == colon)
+        return address.substr(0, colon);
+    return address;
+}
+
 }  // namespace
 
 Client::Client(Server& server, UniqueFd fd, uint64_t id, const ucred& peer, Role role)
@@ -83,6 +118,8 @@ Client::~Client()
 {
     if (hello_timer_)
         server_.loop().cancel_timer(hello_timer_);
+    if (auth_.timer)
+        server_.loop().cancel_timer(auth_.timer);
 }
 
 void Client::on_ready(uint32_t events)
@@ -325,12 +362,28 @@ bool Client::on_request(std::string_view payload)
     wire::Request req;
     if (!wire::decode(payload, req))
         return false;
-    bool admin_op = static_cast<uint8_t>(req.op) > wire::kLastDataOp;
+    bool admin_op = wire::is_admin_op(req.op);
     if (admin_op && role_ != Role::Admin)
         return false;  // a kvsvc asking for admin operations is not a kvsvc
     ++commands_;
     last_active_ = std::chrono::steady_clock::now();
     try {
+        if (req.op == wire::Op::Auth || req.op == wire::Op::Connect) {
+            if (role_ != Role::Service)
+                return false;
+            if (req.op == wire::Op::Connect) {
+                queue_reply(connect_reply(), 0);
+            } else if (std::string now = start_auth(req.key, req.value, false); !now.empty()) {
+                queue_reply(std::move(now), 0);
+            }
+            return true;
+        }
+        if (role_ == Role::Service) {
+            if (std::string no = refusal(req); !no.empty()) {
+                queue_reply(std::move(no), 0);
+                return true;
+            }
+        }
         std::string text;
         auto run = [&] {
             if (admin_op)
@@ -471,9 +524,110 @@ bool Client::on_handoff(std::string_view payload)
     starting_door_ = true;
     // Taken with the Hello, a line client's socket still waits for the reply
     // to its connect; a Redis or memcached client was never greeted.
-    door_->start(with_hello && protocol_ == Protocol::Line ? kConnectedReply : std::string_view(), m.input);
+    door_->start(with_hello && protocol_ == Protocol::Line ? connect_reply() : std::string(), m.input);
     starting_door_ = false;
     return true;
+}
+
+std::string Client::refusal(const wire::Request& req) const
+{
+    const auto& table = server_.users();
+    if (!table)
+        return {};
+    if (user_.empty())
+        return error_reply("auth-required", "send 'auth <user> <password>' first");
+    const users::User* user = table->find(user_);
+    if (!user)
+        return error_reply("auth-required", "user '" + user_ + "' is no longer in the users file; auth again");
+    return permission_problem(req, *user);
+}
+
+const users::User* Client::session_user(bool& required) const
+{
+    const auto& table = server_.users();
+    required = table != nullptr;
+    return table && !user_.empty() ? table->find(user_) : nullptr;
+}
+
+std::string Client::connect_reply() const
+{
+    const auto& table = server_.users();
+    if (table && (user_.empty() || !table->find(user_)))
+        return error_reply("auth-required", "send 'auth <user> <password>' first");
+    return std::string(kConnectedReply);
+}
+
+std::string Client::start_auth(std::string_view user, std::string_view password, bool from_door)
+{
+    const auto& table = server_.users();
+    if (!table)
+        return error_reply("auth-off", "kvstored has no users file: every session may do everything");
+    if (auth_.failures >= kMaxAuthFailures)
+        return error_reply("auth-failed", "too many failed attempts");
+    if (!server_.auth_worker().submit(id_, table, user, password)) {
+        LOG_WARN("auth refused for user '%s' from %s: %zu password checks already pending", loggable_user(user).c_str(),
+                 address_.c_str(), AuthWorker::kMaxPending);
+        return error_reply("auth-failed", "busy: too many password checks pending; try again later");
+    }
+    auth_.pending = true;
+    auth_.from_door = from_door;
+    auth_.user = std::string(user);
+    if (!from_door)
+        reply_deferred_ = true;  // later requests wait (process_frames)
+    return {};
+}
+
+void Client::on_auth_result(users::Verdict verdict)
+{
+    if (state_ == State::Closed || !auth_.pending)
+        return;
+    if (verdict != users::Verdict::Ok) {
+        auth_failed(verdict);
+        return;
+    }
+    user_ = std::move(auth_.user);
+    auth_.user.clear();
+    LOG_INFO("client %llu authenticated as user '%s' from %s", static_cast<unsigned long long>(id_), user_.c_str(),
+             address_.c_str());
+    answer_auth("OK authenticated\n");
+}
+
+// One stable line per failure, for fail2ban (packaging/fail2ban): the address
+// is the last word before "(attempt". The answer waits 1, 2, 4... s on a
+// timer, so the loop and every other session go on meanwhile.
+void Client::auth_failed(users::Verdict verdict)
+{
+    ++auth_.failures;
+    LOG_WARN("auth failed for user '%s' from %s (attempt %u of %u): %s", loggable_user(auth_.user).c_str(),
+             address_host(address_).c_str(), auth_.failures, kMaxAuthFailures,
+             verdict == users::Verdict::UnknownUser ? "no such user" : "wrong password");
+    auth_.user.clear();
+    auto delay
+        = std::min<std::chrono::seconds>(kFirstAuthDelay * (1u << std::min(auth_.failures - 1, 8u)), kMaxAuthDelay);
+    auth_.timer = server_.loop().add_timer(std::chrono::duration_cast<std::chrono::milliseconds>(delay), [this] {
+        auth_.timer = 0;
+        bool last = auth_.failures >= kMaxAuthFailures;
+        answer_auth(error_reply("auth-failed",
+                                last ? "invalid user name or password; too many failed attempts, closing the session"
+                                     : "invalid user name or password"));
+        if (last && state_ != State::Closed) {
+            LOG_WARN("client %llu from %s: %u failed auth attempts; closing the session",
+                     static_cast<unsigned long long>(id_), address_.c_str(), auth_.failures);
+            notify_shutdown("too many failed auth attempts");
+        }
+    });
+}
+
+// The auth reply goes where the request came from. A door handed back while
+// its check ran (the client hung up, shutdown) takes no reply.
+void Client::answer_auth(const std::string& text)
+{
+    auth_.pending = false;
+    if (!auth_.from_door) {
+        deliver_deferred_reply(text);
+    } else if (door_) {
+        door_->answer(text);
+    }
 }
 
 const char* Client::protocol() const

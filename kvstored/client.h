@@ -85,6 +85,35 @@ public:
     const char* protocol() const;
     Protocol protocol_kind() const { return protocol_; }
 
+    // Authentication (issue 18; docs/protocol.md, "Authentication"). The
+    // session holds its user's NAME only and looks it up in the table in
+    // force for every operation, so a reload that removes the user or a
+    // right refuses its next operation (the session stays).
+    //
+    // The reply to a data request `req` when this session may not run it
+    // ("ERR auth-required ..." / "ERR no-permission ..."), "" when it may or
+    // when no users file is configured.
+    std::string refusal(const wire::Request& req) const;
+    // For the Redis and memcached doors, which word their own refusals:
+    // `required` false when no users file is configured; else the user in
+    // force, or null while not authenticated (or the user was removed).
+    const users::User* session_user(bool& required) const;
+    // The reply to `connect`: "OK connected", or "ERR auth-required ..." while
+    // a users file is configured and the session has not authenticated.
+    std::string connect_reply() const;
+    // Starts checking a password on the server's worker thread (never on
+    // the loop). Returns the reply to give at once ("ERR auth-failed busy",
+    // auth off, ...) or "" when the check is under way: the reply comes
+    // later, through deliver_deferred_reply() when relayed (`from_door`
+    // false: later requests wait for it) or Door::answer() for our door,
+    // whose later lines wait while auth_pending().
+    std::string start_auth(std::string_view user, std::string_view password, bool from_door);
+    bool auth_pending() const { return auth_.pending; }
+    // The worker's verdict for our check (Server, on the loop thread).
+    void on_auth_result(users::Verdict verdict);
+    // The authenticated user's name, "" for none.
+    const std::string& user() const { return user_; }
+
 private:
     enum class State { AwaitingHello, Attached, Draining, Closed };
 
@@ -109,6 +138,8 @@ private:
     void update_interest();
     bool backlogged() const;
     void queue_reply(std::string text, uint64_t ticket);
+    void answer_auth(const std::string& text);
+    void auth_failed(users::Verdict verdict);
     bool settle_awaited();
 
     Server& server_;
@@ -158,6 +189,15 @@ private:
     bool reply_deferred_ = false;  // see defer_reply()
     bool shutdown_pending_ = false;  // send Shutdown after the HandBack (or, relayed, the awaited request)
     std::string shutdown_message_;
+    // Authentication: the user name once a password was right ("" before).
+    std::string user_;
+    struct AuthState {
+        bool pending = false;  // a check or a failure's delay is under way
+        bool from_door = false;  // the reply goes to door_, else a deferred Reply
+        std::string user;  // whom the pending check is for
+        unsigned failures = 0;  // failed attempts in this session
+        uint64_t timer = 0;  // the failure delay's
+    } auth_;
 };
 
 }  // namespace kv

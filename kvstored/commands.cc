@@ -585,6 +585,48 @@ uint64_t execute_for_client(const wire::Request& req, Database& db, Stats& stats
     return ticket;
 }
 
+std::string permission_problem(const wire::Request& req, const users::User& user)
+{
+    using users::Right;
+    OpSpec spec = spec_for(req.op);
+    if (!spec.handler)
+        return {};  // execute() answers unknown-command
+    bool reads = true, writes = spec.writes;
+    switch (req.op) {
+    case wire::Op::Save:
+    case wire::Op::Add:
+    case wire::Op::Replace:
+    case wire::Op::Cas:
+    case wire::Op::Append:
+    case wire::Op::Delete:
+    case wire::Op::Expire:
+    case wire::Op::Persist:
+        reads = false;
+        break;
+    default:
+        break;
+    }
+    auto refuse = [&](std::string_view what) {
+        return error_reply("no-permission", "user '" + user.name + "' may not " + std::string(what));
+    };
+    if ((reads && !user.has(Right::Read)) || (writes && !user.has(Right::Write)))
+        return refuse(std::string(writes ? (reads ? "read and write" : "write") : "read")
+                      + " (rights: " + (user.rights ? users::format_rights(user.rights) : "none") + ")");
+    if (spec.key == OpSpec::Key) {
+        if ((reads && !users::allows(user, Right::Read, req.key))
+            || (writes && !users::allows(user, Right::Write, req.key)))
+            return refuse("use key '" + printable_bytes(req.key) + "' (keys: " + [&] {
+                std::string all;
+                for (const std::string& p : user.patterns)
+                    all += (all.empty() ? "" : " ") + p;
+                return all;
+            }() + ")");
+    } else if (spec.key == OpSpec::Prefix && !user.all_keys() && !user.has(Right::AdminData)) {
+        return refuse("list keys: its key patterns do not cover every key and it lacks admin-data");
+    }
+    return {};
+}
+
 std::string synced_reply(const Database& db)
 {
     return "OK synced " + std::to_string(db.backend_status().revision) + "\n";

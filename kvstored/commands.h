@@ -9,6 +9,7 @@
 
 #include "database.h"
 #include "stats.h"
+#include "users.h"
 #include "wire.h"
 
 namespace kv {
@@ -75,6 +76,17 @@ uint64_t execute(const wire::Request& req, Database& db, Stats& stats, const Lim
 // stats.latency under door "line" and the command's word (latency.h).
 uint64_t execute_for_client(const wire::Request& req, Database& db, Stats& stats, const Limits& limits,
                             std::string& out, std::optional<Listing>& listing);
+
+// Why `user` may not run data operation `req`, as the whole reply
+// ("ERR no-permission user 'bob' may not write key 'x'\n"), or "" when it
+// may (users.h, docs/protocol.md "Authentication"). Reads need Right::Read on
+// the key; writes Right::Write (take, incr and decr, which also show the
+// value, both); a key outside the user's patterns is refused either way.
+// `keys` lists every key: it needs Read and either patterns covering every
+// key or Right::AdminData. count, stats and sync need Read. Cheap: the loop
+// thread calls it for every request of a session while a users file is
+// configured.
+std::string permission_problem(const wire::Request& req, const users::User& user);
 
 // `sync`'s reply: "OK synced <revision>", the etcd revision this host's copy
 // has applied now (0 without etcd). With etcd it is made when the sync's

@@ -373,6 +373,17 @@ size_t Server::count_role(Client::Role role) const
     return n;
 }
 
+AuthWorker& Server::auth_worker()
+{
+    if (!auth_worker_)
+        auth_worker_ = std::make_unique<AuthWorker>(loop_, [this](uint64_t id, users::Verdict verdict) {
+            // A session that went away while its check ran is not found.
+            if (auto it = clients_.find(id); it != clients_.end())
+                it->second->on_auth_result(verdict);
+        });
+    return *auth_worker_;
+}
+
 void Server::reload_users()
 {
     if (config_.users_path.empty()) {

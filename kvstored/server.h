@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "auth_worker.h"
 #include "client.h"
 #include "commands.h"
 #include "database.h"
@@ -106,6 +107,10 @@ public:
     // file, logs that there is nothing to reload.
     void reload_users();
 
+    // The password checks' worker thread (auth_worker.h), started with the
+    // first check.
+    AuthWorker& auth_worker();
+
     // Called by Client.
     void on_attached(Client& client);
     void remove(Client& client, bool was_attached);
@@ -133,6 +138,7 @@ private:
     std::unique_ptr<Listener> service_;
     std::unique_ptr<Listener> admin_;
     std::shared_ptr<const users::Table> users_;  // null: auth off
+    std::unique_ptr<AuthWorker> auth_worker_;
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;

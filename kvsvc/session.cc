@@ -18,6 +18,17 @@
 namespace kv {
 namespace {
 
+// `connect` as kvstored answers it (wire::Op::Connect).
+wire::Request connect_request()
+{
+    wire::Request req;
+    req.op = wire::Op::Connect;
+    return req;
+}
+
+}  // namespace
+namespace {
+
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -239,6 +250,17 @@ void Session::execute(const Command& cmd)
         else
             run_barrier(Barrier::Connect);
         return;
+    case Verb::Auth:
+        // kvstored checks it (wire::Op::Auth); before connect, attaching
+        // first without handing off: the later connect hands off.
+        if (linked()) {
+            upstream_.send(auth_request(cmd));
+            replies_.expect_remote();
+        } else {
+            failed_connect_reply_.clear();
+            do_connect(&cmd);
+        }
+        return;
     case Verb::Ping:
         replies_.local(kPongReply);
         return;
@@ -266,10 +288,13 @@ void Session::run_barrier(Barrier b)
     failed_connect_reply_.clear();
     switch (b) {
     case Barrier::Connect:
-        if (link_ == Link::Attached)
-            replies_.local(kConnectedReply);
-        else
-            do_connect();
+        if (link_ == Link::Attached) {
+            // kvstored answers: "OK connected", or auth-required.
+            upstream_.send(connect_request());
+            replies_.expect_remote();
+        } else {
+            do_connect(nullptr);
+        }
         break;
     case Barrier::Close:
         upstream_.detach();
@@ -295,12 +320,12 @@ void Session::forward(const Command& cmd)
     replies_.expect_remote();
 }
 
-void Session::do_connect()
+void Session::do_connect(const Command* auth)
 {
     std::string problem;
     bool handed_off = false;
     (void)write_client();  // our own replies must be out before kvstored writes
-    if (can_hand_off_with_hello())
+    if (!auth && can_hand_off_with_hello())
         claim_.reset(::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC));
     if (claim_)
         problem = upstream_.open_handing_off(config_.socket_path, config_.client_address,
@@ -328,8 +353,10 @@ void Session::do_connect()
         return;
     }
     // The commands that follow travel right behind the Hello, without waiting
-    // for the Welcome (a short session saves a round trip); the reply to this
-    // connect is the Welcome's, or the refusal's (handle_frame).
+    // for the Welcome (a short session saves a round trip). kvstored answers
+    // the connect (or the auth) itself: "OK connected" or auth-required; a
+    // refusal answers it instead (connect_failed).
+    upstream_.send(auth ? auth_request(*auth) : connect_request());
     replies_.expect_remote();
 }
 
@@ -361,7 +388,7 @@ void Session::on_welcome()
         (void)lines_.take_rest();
         return;
     }
-    replies_.remote(kConnectedReply);
+    // The connect's own reply is kvstored's answer to Op::Connect.
 }
 
 // The connect's reply says why, and so do those of the commands sent behind

@@ -48,7 +48,8 @@ private:
     void execute(const Command& cmd);
     void run_barrier(Barrier b);
     void forward(const Command& cmd);
-    void do_connect();
+    // `auth`: attach for this auth command (no handoff), else for connect.
+    void do_connect(const Command* auth);
     bool can_hand_off_with_hello() const;
     wire::Handoff handoff_message(std::string_view input) const;
     void on_welcome();

@@ -254,6 +254,15 @@ void Door::queue(std::string_view text, uint64_t ticket)
     held_.add(text, ticket, [this](std::string_view t) { out_.append(t); });
 }
 
+void Door::answer(std::string_view text)
+{
+    if (done_)
+        return;
+    if (!text.empty())
+        queue(text, 0);
+    resume();
+}
+
 void Door::release_durable()
 {
     if (done_ || (held_.empty() && !awaited_.active()))

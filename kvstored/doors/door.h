@@ -71,6 +71,12 @@ public:
     // and hands back with HandBackReason::OutputCut (kvsvc resets the
     // connection). Used by the write-stall, kick and shutdown deadlines.
     void cut(const std::string& why);
+    // The reply to a command that waited for the owner (a password check:
+    // Client::start_auth): queued after every earlier reply, then the
+    // commands behind it run.
+    // The line protocol's text; a door of another protocol words it its own
+    // way (RedisDoor).
+    virtual void answer(std::string_view text);
     // Reply bytes waiting for the client (CLIENT LIST's omem).
     size_t unsent() const { return out_.size() - out_pos_; }
 

@@ -35,6 +35,8 @@ Door::Step LineDoor::run_step()
         send_page();
         return Step::Ran;
     }
+    if (owner().auth_pending())
+        return Step::Idle;  // its answer (Door::answer) resumes
     if (lines_.buffered() == 0 && !input_ended())
         return Step::Idle;
     if (!budget_.allows_more())
@@ -70,7 +72,11 @@ void LineDoor::handle_line(std::string_view line)
     const Command& cmd = parsed.command;
     switch (cmd.verb) {
     case Verb::Connect:
-        queue(std::string(kConnectedReply), 0);
+        queue(owner().connect_reply(), 0);
+        return;
+    case Verb::Auth:
+        if (std::string now = owner().start_auth(cmd.key, cmd.value, true); !now.empty())
+            queue(now, 0);
         return;
     case Verb::Ping:
         queue(std::string(kPongReply), 0);
@@ -94,6 +100,10 @@ void LineDoor::handle_line(std::string_view line)
     try {
         std::string text;
         wire::Request req = to_request(cmd);
+        if (std::string no = owner().refusal(req); !no.empty()) {
+            queue(no, 0);
+            return;
+        }
         auto run = [&] {
             return execute_for_client(req, server().db(), server().stats(), server().limits(), text, listing_);
         };

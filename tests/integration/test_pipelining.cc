@@ -61,7 +61,7 @@ TEST_CASE("1000 pipelined commands in one write are all answered in order")
     LineClient& c = f.connected();
     c.send("help\n");
     Lines help = c.read_reply_block();
-    REQUIRE(help.size() == 26);  // "HELP 25" and 25 commands
+    REQUIRE(help.size() == 27);  // "HELP 26" and 26 commands
 
     Script s = mixed_commands(1000, help);
     c.send(s.bytes);

@@ -16,6 +16,7 @@ const Lines kDataCommands
        "persist a", "ttl a",          "keys",     "keys a",      "count",     "stats"};
 
 const Lines kUsages = {"connect",
+                       "auth <user> <password>",
                        "save [ttl <seconds>] <key>:<value>",
                        "add [ttl <seconds>] <key>:<value>",
                        "replace [ttl <seconds>] <key>:<value>",

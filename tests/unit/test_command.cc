@@ -211,12 +211,13 @@ TEST_CASE("local commands need no daemon, data commands map to wire ops", "[pars
 TEST_CASE("help lists every command with its line count first", "[parser]")
 {
     std::string help = kv::help_text();
-    REQUIRE(help.rfind("HELP 25\n", 0) == 0);
+    REQUIRE(help.rfind("HELP 26\n", 0) == 0);
     size_t lines = 0;
     for (char c : help)
         lines += c == '\n';
-    CHECK(lines == 26);
+    CHECK(lines == 27);
     for (const char* word : {"connect",
+                             "auth <user> <password>",
                              "save [ttl <seconds>] <key>:<value>",
                              "add [ttl <seconds>] <key>:<value>",
                              "replace [ttl <seconds>] <key>:<value>",
@@ -516,4 +517,21 @@ TEST_CASE("to_request carries every field of a data command", "[parser]")
     CHECK(r.op == Op::Save);
     CHECK(r.expiry == Expiry::None);
     CHECK(r.expiry_ms == 0);
+}
+
+TEST_CASE("auth takes a user and the rest of the line as the password, and never echoes it", "[parser]")
+{
+    kv::ParseResult r = kv::parse_line("auth alice correct horse \r", 100);
+    REQUIRE(r.kind == kv::ParseResult::Kind::Command);
+    CHECK(r.command.verb == kv::Verb::Auth);
+    CHECK(r.command.key == "alice");
+    CHECK(r.command.value == "correct horse");
+    CHECK(!kv::wire_op(kv::Verb::Auth));  // kvsvc sends auth_request(), a session op
+    kv::wire::Request req = kv::auth_request(r.command);
+    CHECK(req.op == kv::wire::Op::Auth);
+    CHECK(req.key == "alice");
+    CHECK(req.value == "correct horse");
+    kv::ParseResult bad = kv::parse_line("auth s3cretpw", 100);
+    REQUIRE(bad.kind == kv::ParseResult::Kind::Error);
+    CHECK(bad.error == "ERR syntax usage: auth <user> <password>\n");
 }

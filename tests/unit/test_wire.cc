@@ -218,14 +218,18 @@ TEST_CASE("the Request layout is exactly as wire.h declares it", "[wire]")
                                "\x00\x00\x00\x00\x00\x00\x01\x02",
                                42);
     CHECK(bytes == expected);
-    CHECK(kVersion == 8);
+    CHECK(kVersion == 9);
 }
 
 TEST_CASE("every op up to kLastOp decodes, the data ops come first", "[wire]")
 {
     CHECK(static_cast<uint8_t>(Op::Sync) == kLastDataOp);
     CHECK(static_cast<uint8_t>(Op::Status) == kLastDataOp + 1);
-    CHECK(static_cast<uint8_t>(Op::Entry) == kLastOp);
+    CHECK(static_cast<uint8_t>(Op::Entry) == kLastAdminOp);
+    CHECK(static_cast<uint8_t>(Op::Connect) == kLastOp);
+    CHECK(!is_admin_op(Op::Auth));
+    CHECK(!is_admin_op(Op::Sync));
+    CHECK(is_admin_op(Op::Status));
     for (unsigned op = 1; op <= kLastOp; ++op) {
         std::string bytes;
         append(bytes, Request{static_cast<Op>(op), "k", ""});

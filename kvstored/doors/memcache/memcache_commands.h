@@ -46,6 +46,11 @@ public:
     // flush_all replaces an earlier one's time; memcached keeps one; 0
     // cancels it). It survives a restart. Returns the ticket of its record.
     virtual uint64_t flush_at(int64_t unix_ms) = 0;
+    // A users file is configured (issue 18). The memcached door has no auth
+    // of its own yet, so then it serves only version and quit, and answers
+    // every other command "CLIENT_ERROR unauthenticated", as memcached with
+    // an auth file answers a client that has not authenticated.
+    virtual bool auth_required() const { return false; }
 };
 
 // One memcached session's own state.

@@ -40,6 +40,7 @@ public:
     explicit ServerHost(Server& server) : server_(server) { }
     ServerFacts facts() const override { return server_facts(server_); }
     uint64_t flush_at(int64_t unix_ms) override { return server_.flush_at(unix_ms); }
+    bool auth_required() const override { return server_.users() != nullptr; }
 
 private:
     Server& server_;

@@ -242,6 +242,11 @@ uint64_t dispatch(const Request& req, Session& session, Context& ctx, std::strin
         reply_line(out, false, "ERROR");
         return 0;
     }
+    if (ctx.host.auth_required() && c->handler != version_command && c->handler != quit_command) {
+        session.next_key = 0;
+        reply_line(out, false, "CLIENT_ERROR unauthenticated");
+        return 0;
+    }
     if (c->writes)
         ctx.db.write_command();
     return c->handler(req, session, ctx, out);

@@ -255,12 +255,56 @@ bool equals_nocase(std::string_view a, std::string_view b)
            });
 }
 
+// Why the session may not run `spec` (issue 18), as Redis 7.0 words it, or
+// "": NOAUTH before AUTH (except for the no_auth commands: AUTH, HELLO,
+// QUIT); NOPERM for a command that needs a right the user lacks (reads need
+// read, write commands write, FLUSHDB and FLUSHALL admin-data; KEYS, SCAN
+// and RANDOMKEY range over every key, so admin-data unless the user's
+// patterns cover every key), or for a key outside its patterns.
+std::string refusal(const CommandSpec& spec, Args args, Context& ctx)
+{
+    using users::Right;
+    bool required = false;
+    const users::User* user = ctx.host.user(required);
+    if (!required || has_flag(spec, "no_auth"))
+        return {};
+    if (!user)
+        return "NOAUTH Authentication required.";
+    std::string no_command = "NOPERM this user has no permissions to run the '" + std::string(spec.name) + "' command";
+    bool writes = has_flag(spec, "write");
+    std::string_view name = spec.name;
+    if (name == "flushdb" || name == "flushall")
+        return user->has(Right::AdminData) ? std::string() : no_command;
+    if (name == "keys" || name == "scan" || name == "randomkey") {
+        if (!user->has(Right::Read) || (!user->all_keys() && !user->has(Right::AdminData)))
+            return no_command;
+        return {};
+    }
+    Right right = writes ? Right::Write : Right::Read;
+    if (!user->has(right))
+        return no_command;
+    if (spec.first_key > 0) {
+        size_t last = spec.last_key < 0 ? args.size() - static_cast<size_t>(-spec.last_key)
+                                        : static_cast<size_t>(spec.last_key);
+        for (size_t i = static_cast<size_t>(spec.first_key); i <= last && i < args.size();
+             i += static_cast<size_t>(spec.key_step))
+            if (!users::allows(*user, right, args[i]))
+                return "NOPERM this user has no permissions to access one of the keys used as arguments";
+    }
+    return {};
+}
+
 void run_command(const CommandSpec& spec, Args args, Session& session, Context& ctx, std::string& out, uint64_t& ticket,
                  size_t room)
 {
     ++ctx.stats.commands_total;
     size_t start = out.size();
     ReplyWriter reply(out, session.protocol, room);
+    if (std::string no = refusal(spec, args, ctx); !no.empty()) {
+        ++ctx.stats.error_replies;
+        reply.error(no);
+        return;
+    }
     // Every key the command names must be one the store can keep (docs/redis.md);
     // WATCH inside MULTI answers its own error first, as in Redis.
     bool watch_in_multi = spec.name == "watch" && session.in_multi;
@@ -323,6 +367,14 @@ uint64_t execute(std::span<const std::string_view> args, Session& session, Conte
     if (session.in_multi && has_flag(*spec, "no_multi")) {
         reject(session, ctx, out, "ERR Command not allowed inside a transaction");
         return 0;
+    }
+    if (session.in_multi && (spec->handler == cmd_auth || spec->handler == cmd_hello)) {
+        bool required = false;
+        ctx.host.user(required);
+        if (required) {  // its answer waits for a password check: EXEC runs in one step
+            reject(session, ctx, out, "ERR kvstore does not queue '" + std::string(spec->name) + "' in a transaction");
+            return 0;
+        }
     }
     if (session.in_multi && !runs_inside_multi(*spec)) {
         if (costly(*spec)) {

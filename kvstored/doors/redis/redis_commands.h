@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,7 @@
 #include "resp.h"
 #include "server_facts.h"
 #include "stats.h"
+#include "users.h"
 
 namespace kv::redis {
 
@@ -53,6 +55,14 @@ public:
     // called for the caller itself (Session::close_after_reply does that).
     virtual bool kill_client(uint64_t id) = 0;
     virtual ServerFacts facts() const = 0;
+    // The session's user (issue 18): `required` false when no users file is
+    // configured (every command allowed); else the user in force, or null
+    // while the session has not authenticated or its user was removed.
+    virtual const users::User* user(bool& required) const
+    {
+        required = false;
+        return nullptr;
+    }
 };
 
 // Every key a session WATCHes, noted in the database's watch registry so
@@ -78,6 +88,17 @@ struct Session {
     // oneself, a protocol error).
     bool close_after_reply = false;
     bool shutdown_refused = false;  // SHUTDOWN was refused and logged (once per session)
+    // AUTH or HELLO ... AUTH while a users file is configured (issue 18): the
+    // password is checked off the loop, so the handler writes no reply and
+    // leaves the check here for the door (RedisDoor::run), which answers
+    // once it is done: +OK for AUTH, or runs `then` (the HELLO without its
+    // AUTH option) on success; -WRONGPASS on failure. Never logged.
+    struct PendingAuth {
+        std::string user;
+        std::string password;
+        std::vector<std::string> then;  // empty for AUTH
+    };
+    std::optional<PendingAuth> auth;
     // Out of line (transactions.cc), where WatchState is complete.
     Session();
     ~Session();

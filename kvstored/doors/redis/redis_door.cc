@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cstring>
+
 #include <new>
 
 #include "client.h"
@@ -52,7 +54,7 @@ int64_t unix_now()
 // The server as Redis commands see it.
 class ServerHost : public redis::Host {
 public:
-    explicit ServerHost(Server& server) : server_(server) { }
+    ServerHost(Server& server, const Client& owner) : server_(server), owner_(owner) { }
 
     std::vector<redis::ClientInfo> clients() const override
     {
@@ -95,8 +97,11 @@ public:
 
     redis::ServerFacts facts() const override { return server_facts(server_); }
 
+    const users::User* user(bool& required) const override { return owner_.session_user(required); }
+
 private:
     Server& server_;
+    const Client& owner_;
 };
 
 }  // namespace
@@ -104,7 +109,7 @@ private:
 RedisDoor::RedisDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
     : Door(server, owner, std::move(fd), idle_timeout, resp_error, resp_failure),
       parser_(redis::request_limits_for(server.limits().max_value)),
-      host_(std::make_unique<ServerHost>(server))
+      host_(std::make_unique<ServerHost>(server, owner))
 {
     session_.id = owner.id();
     session_.address = owner.address();
@@ -123,6 +128,8 @@ size_t RedisDoor::input_room() const
 // and closes.
 Door::Step RedisDoor::run_step()
 {
+    if (owner().auth_pending())
+        return Step::Idle;  // answer() resumes
     if (!budget_.allows_more())
         return Step::Idle;
     switch (parser_.next(args_, error_)) {
@@ -161,6 +168,10 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
         if (db.replicated() && session_.in_multi && !args.empty() && is_exec(args[0]))
             saved_multi_ = SavedMulti{session_.multi_failed, session_.queued, session_.queued_bytes};
         uint64_t ticket = run_command(db, [&] { return redis::execute(args, session_, ctx, reply_); });
+        if (session_.auth) {
+            start_auth();
+            return;
+        }
         if (finish(reply_, ticket))
             rerun_args_.assign(args.begin(), args.end());  // views into the parser's buffer: owned copies
         else
@@ -173,6 +184,39 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
     }
     if (session_.close_after_reply)
         request_hand_back(wire::HandBackReason::EndOfInput, {});
+}
+
+// Hands the session's AUTH to its owner (a worker thread checks it); the
+// password's bytes are wiped once handed over.
+void RedisDoor::start_auth()
+{
+    redis::Session::PendingAuth pending = std::move(*session_.auth);
+    session_.auth.reset();
+    after_auth_ = std::move(pending.then);
+    std::string now = owner().start_auth(pending.user, pending.password, true);
+    ::explicit_bzero(pending.password.data(), pending.password.size());
+    if (!now.empty())
+        answer(now);
+}
+
+void RedisDoor::answer(std::string_view text)
+{
+    std::vector<std::string> then = std::move(after_auth_);
+    after_auth_.clear();
+    if (!text.starts_with("OK")) {
+        // A wrong password or user, as Redis says it; "busy" is kvstore's own.
+        bool busy = text.find("busy") != std::string_view::npos;
+        Door::answer(busy ? "-ERR too many password checks pending; try again later\r\n"
+                          : "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+        return;
+    }
+    if (then.empty()) {
+        Door::answer("+OK\r\n");
+        return;
+    }
+    std::vector<std::string_view> args(then.begin(), then.end());
+    run(args);  // the HELLO, now that the session is authenticated
+    Door::answer("");
 }
 
 // The awaited command again (Door::rerun), from the session state it

@@ -29,6 +29,9 @@ public:
     ~RedisDoor() override;
 
     const redis::Session& session() const { return session_; }
+    // The answer to the session's AUTH or HELLO ... AUTH (Client::start_auth):
+    // "OK authenticated" or an "ERR ..." line, worded here as Redis does.
+    void answer(std::string_view text) override;
 
 private:
     Step run_step() override;
@@ -37,6 +40,10 @@ private:
     std::string rest_of_input() override { return {}; }
     void rerun() override;
     void run(const std::vector<std::string_view>& args);
+    void start_auth();
+
+    // After a HELLO ... AUTH: the HELLO to run once the password is right.
+    std::vector<std::string> after_auth_;
 
     redis::RequestParser parser_;
     std::unique_ptr<redis::Host> host_;

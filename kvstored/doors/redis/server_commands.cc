@@ -154,7 +154,7 @@ void cmd_quit(Args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
     reply.ok();
 }
 
-void cmd_hello(Args args, Session& session, Context&, ReplyWriter& reply, uint64_t&)
+void cmd_hello(Args args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t&)
 {
     int version = 0;
     size_t next = 1;
@@ -171,10 +171,12 @@ void cmd_hello(Args args, Session& session, Context&, ReplyWriter& reply, uint64
         version = static_cast<int>(*v);
     }
     std::optional<std::string_view> user, name;
+    size_t auth_at = 0;
     for (size_t j = next; j < args.size(); ++j) {
         size_t more = args.size() - 1 - j;
         if (equals_nocase(args[j], "AUTH") && more >= 2) {
             user = args[j + 1];
+            auth_at = j;
             j += 2;
         } else if (equals_nocase(args[j], "SETNAME") && more >= 1) {
             name = args[j + 1];
@@ -187,6 +189,17 @@ void cmd_hello(Args args, Session& session, Context&, ReplyWriter& reply, uint64
             reply.error("ERR Syntax error in HELLO option '" + c_str(args[j]) + "'");
             return;
         }
+    }
+    bool required = false;
+    ctx.host.user(required);
+    if (user && required) {
+        // The door checks the password and then runs this HELLO without it.
+        Session::PendingAuth pending{std::string(*user), std::string(args[auth_at + 2]), {}};
+        for (size_t j = 0; j < args.size(); ++j)
+            if (j < auth_at || j > auth_at + 2)
+                pending.then.emplace_back(args[j]);
+        session.auth = std::move(pending);
+        return;
     }
     if (user && !authenticate(*user)) {
         reply.error(kWrongPass);
@@ -215,18 +228,25 @@ void cmd_select(Args args, Session&, Context&, ReplyWriter& reply, uint64_t&)
         reply.ok();
 }
 
-void cmd_auth(Args args, Session&, Context&, ReplyWriter& reply, uint64_t&)
+void cmd_auth(Args args, Session& session, Context& ctx, ReplyWriter& reply, uint64_t&)
 {
-    if (args.size() > 3)
+    bool required = false;
+    ctx.host.user(required);
+    if (args.size() > 3) {
         reply.error("ERR syntax error");
-    else if (args.size() == 2)
+    } else if (required) {
+        // AUTH <password> is user "default"'s, as in Redis. The door checks it.
+        session.auth = Session::PendingAuth{
+            args.size() == 3 ? std::string(args[1]) : std::string("default"), std::string(args.back()), {}};
+    } else if (args.size() == 2) {
         reply.error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your "
             "configuration is correct?");
-    else if (!authenticate(args[1]))
+    } else if (!authenticate(args[1])) {
         reply.error(kWrongPass);
-    else
+    } else {
         reply.ok();
+    }
 }
 
 void cmd_client_id(Args, Session& session, Context&, ReplyWriter& reply, uint64_t&)

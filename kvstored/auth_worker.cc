@@ -1,0 +1,105 @@
+// auth_worker.cc: see auth_worker.h.
+#include "auth_worker.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "log.h"
+
+namespace kv {
+namespace {
+
+void wipe(std::string& secret)
+{
+    ::explicit_bzero(secret.data(), secret.size());
+    secret.clear();
+}
+
+}  // namespace
+
+AuthWorker::AuthWorker(EventLoop& loop, Deliver deliver) : loop_(loop), deliver_(std::move(deliver))
+{
+    event_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!event_fd_)
+        throw std::runtime_error(std::string("eventfd for the password checks: ") + std::strerror(errno));
+    loop_.watch(event_fd_.get(), EPOLLIN, this);
+    thread_ = std::thread([this] { run(); });
+}
+
+AuthWorker::~AuthWorker()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        for (Job& job : jobs_)
+            wipe(job.password);
+    }
+    wake_.notify_all();
+    thread_.join();
+    loop_.unwatch(event_fd_.get());
+}
+
+bool AuthWorker::submit(uint64_t client_id, std::shared_ptr<const users::Table> table, std::string_view user,
+                        std::string_view password)
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (pending_ >= kMaxPending)
+            return false;
+        jobs_.push_back(Job{client_id, std::move(table), std::string(user), std::string(password)});
+        ++pending_;
+    }
+    wake_.notify_one();
+    return true;
+}
+
+size_t AuthWorker::pending() const
+{
+    std::lock_guard lock(mutex_);
+    return pending_;
+}
+
+// The worker thread: one check at a time, each result posted to the loop.
+void AuthWorker::run()
+{
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (stopping_)
+            return;
+        Job job = std::move(jobs_.front());
+        jobs_.pop_front();
+        lock.unlock();
+        users::Verdict verdict = job.table->verify(job.user, job.password);
+        wipe(job.password);
+        job.table.reset();
+        lock.lock();
+        results_.push_back(Result{job.client_id, verdict});
+        uint64_t one = 1;
+        // Cannot fail short of a bug: the counter does not overflow.
+        if (::write(event_fd_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
+            LOG_ERR("password checks: write eventfd: %s", std::strerror(errno));
+    }
+}
+
+// Loop thread: hands every finished check to its session.
+void AuthWorker::on_ready(uint32_t)
+{
+    uint64_t count;
+    if (::read(event_fd_.get(), &count, sizeof count) < 0 && errno != EAGAIN)
+        LOG_ERR("password checks: read eventfd: %s", std::strerror(errno));
+    std::vector<Result> done;
+    {
+        std::lock_guard lock(mutex_);
+        done.swap(results_);
+        pending_ -= done.size();
+    }
+    for (const Result& r : done)
+        deliver_(r.client_id, r.verdict);
+}
+
+}  // namespace kv

@@ -1,0 +1,270 @@
+// test_auth.cc: authentication and rights in line sessions (issue 18) with a
+// real kvstored and real kvsvc processes, handing off (the default) and
+// relaying (--no-handoff): no users file changes nothing; `auth` with the
+// right password, a wrong one (answered no sooner than 1 s) and an unknown
+// user (the same answer); rights and key patterns; a user removed by a
+// reload refused its next operation with the session kept; too many failures
+// end the session; the failure log line fail2ban reads, with no password in
+// the log; other sessions served while a check and its delay are pending.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <vector>
+
+#include "kvstore.h"
+
+using namespace kvtest;
+
+namespace {
+
+// `echo -n 'correct horse' | mkpasswd -m yescrypt --stdin`.
+const std::string kHorse = "$y$j9T$jeaCc/PB66e2pVleq61RI1$Cb9qhWsSUvlSf3ZeTN01bGcsnl16b0RNU.S8QBNmzF6";
+const std::string kPassword = "correct horse";
+
+std::string users_file(bool with_alice = true)
+{
+    std::string text = "# test users\n";
+    if (with_alice)
+        text += "alice:" + kHorse + ":read,write:app1.*\n";
+    text += "reader:" + kHorse + ":read:\n";
+    text += "ops:" + kHorse + ":read,write,admin-data:\n";
+    return text;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t)
+{
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A kvsvc session that has read its greeting, without `connect`.
+KvsvcSession greeted(const std::string& socket, bool relay)
+{
+    KvsvcSession s = spawn_kvsvc(socket, relay ? std::vector<std::string>{"--no-handoff"} : std::vector<std::string>{});
+    REQUIRE(s.client.read_line() == greeting());
+    return s;
+}
+
+// A session authenticated as `user` and connected.
+KvsvcSession signed_in(const std::string& socket, bool relay, const std::string& user)
+{
+    KvsvcSession s = greeted(socket, relay);
+    REQUIRE(s.client.ask("auth " + user + " " + kPassword, 10s) == "OK authenticated");
+    REQUIRE(s.client.ask("connect") == "OK connected");
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("without a users file sessions are as before and auth says auth is off", "[auth]")
+{
+    TempDir dir;
+    Daemon daemon(dir);
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    KvsvcSession s = greeted(daemon.socket_path(), relay);
+    CHECK(s.client.ask("connect") == "OK connected");
+    CHECK(s.client.ask("save k:v") == "OK");
+    CHECK(s.client.ask("read k") == "VALUE v");
+    CHECK(s.client.ask("auth alice x").starts_with("ERR auth-off "));
+    CHECK(s.client.ask("keys").starts_with("KEYS 1"));
+}
+
+TEST_CASE("with a users file a session must auth, a wrong password waits 1 s, rights and patterns hold", "[auth]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    ::setenv("REMOTE_HOST", "203.0.113.7", 1);
+    KvsvcSession s = greeted(daemon.socket_path(), relay);
+    ::unsetenv("REMOTE_HOST");
+
+    // Before auth: connect and data commands are refused; ping and help work.
+    CHECK(s.client.ask("connect").starts_with("ERR auth-required "));
+    CHECK(s.client.ask("read app1.k").starts_with("ERR auth-required "));
+    CHECK(s.client.ask("ping") == "PONG");
+
+    // A wrong password and an unknown user get the same answer, >= 1 s later.
+    auto t0 = Clock::now();
+    std::string wrong = s.client.ask("auth alice not-the-password", 10s);
+    CHECK(seconds_since(t0) >= 1.0);
+    CHECK(wrong == "ERR auth-failed invalid user name or password");
+    t0 = Clock::now();
+    CHECK(s.client.ask("auth mallory not-the-password", 10s) == wrong);
+    CHECK(seconds_since(t0) >= 2.0);  // the second failure of the session waits longer
+    CHECK(daemon.log_shows("auth failed for user 'alice' from 203.0.113.7 (attempt 1 of 5): wrong password"));
+    CHECK(daemon.log_shows("auth failed for user 'mallory' from 203.0.113.7 (attempt 2 of 5): no such user"));
+    CHECK(daemon.log().find("not-the-password") == std::string::npos);
+    CHECK(s.client.ask("read app1.k").starts_with("ERR auth-required "));
+
+    // The right password.
+    CHECK(s.client.ask("auth alice " + kPassword, 10s) == "OK authenticated");
+    CHECK(s.client.ask("connect") == "OK connected");
+    CHECK(s.client.ask("save app1.k:v") == "OK");
+    CHECK(s.client.ask("read app1.k") == "VALUE v");
+    CHECK(s.client.ask("save other.key:v").starts_with("ERR no-permission user 'alice' may not use key 'other.key'"));
+    CHECK(s.client.ask("read other.key").starts_with("ERR no-permission "));
+    // Listing every key needs patterns covering every key or admin-data.
+    CHECK(s.client.ask("keys").starts_with("ERR no-permission "));
+    CHECK(daemon.log().find(kPassword) == std::string::npos);
+
+    // A read-only user may read anything and write nothing.
+    KvsvcSession r = signed_in(daemon.socket_path(), relay, "reader");
+    CHECK(r.client.ask("read app1.k") == "VALUE v");
+    CHECK(r.client.ask("save app1.k:w").starts_with("ERR no-permission user 'reader' may not write"));
+    CHECK(r.client.ask("delete app1.k").starts_with("ERR no-permission "));
+    CHECK(r.client.ask("keys").starts_with("KEYS 1"));
+}
+
+TEST_CASE("a user removed by a reload is refused its next operation and keeps the session", "[auth]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    KvsvcSession s = signed_in(daemon.socket_path(), relay, "alice");
+    CHECK(s.client.ask("save app1.k:v") == "OK");
+
+    write_file(users, users_file(false));
+    daemon.process().signal(SIGHUP);
+    REQUIRE(daemon.log_shows("users reloaded from " + users + ": 2 users"));
+    CHECK(s.client.ask("read app1.k").starts_with("ERR auth-required user 'alice' is no longer in the users file"));
+    CHECK(s.client.ask("ping") == "PONG");
+    // Another user's password opens the same session again.
+    CHECK(s.client.ask("auth ops " + kPassword, 10s) == "OK authenticated");
+    CHECK(s.client.ask("read app1.k") == "VALUE v");
+}
+
+TEST_CASE("five failed auth attempts end the session", "[auth]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    KvsvcSession s = greeted(daemon.socket_path(), relay);
+    for (int i = 1; i <= 4; ++i)
+        CHECK(s.client.ask("auth alice wrong" + std::to_string(i), 10s)
+              == "ERR auth-failed invalid user name or password");
+    CHECK(
+        s.client.ask("auth alice wrong5", 10s).starts_with("ERR auth-failed invalid user name or password; too many"));
+    CHECK(s.client.read_line(5s) == "BYE too many failed auth attempts");
+    CHECK(s.client.expect_eof(5s));
+    CHECK(daemon.log_shows("(attempt 5 of 5)"));
+}
+
+TEST_CASE("other sessions are served while a password check and its delay are pending", "[auth]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    KvsvcSession other = signed_in(daemon.socket_path(), false, "ops");
+    // Four checks at once: on the loop thread they would stall it for about
+    // half a second (yescrypt: over 100 ms each here).
+    std::vector<KvsvcSession> guessers;
+    for (int i = 0; i < 4; ++i) {
+        guessers.push_back(greeted(daemon.socket_path(), false));
+        guessers.back().client.send("auth alice wrong\n");
+    }
+    // While those checks run and then wait their 1 s, the other session's
+    // commands answer at once.
+    double worst = 0;
+    for (int i = 0; i < 20; ++i) {
+        auto t0 = Clock::now();
+        REQUIRE(other.client.ask("count").starts_with("COUNT "));
+        worst = std::max(worst, seconds_since(t0));
+        ::usleep(30'000);
+    }
+    CHECK(worst < 0.25);
+    for (KvsvcSession& g : guessers)
+        CHECK(g.client.read_line(10s) == "ERR auth-failed invalid user name or password");
+}
+
+namespace {
+
+std::string resp(const std::vector<std::string>& args)
+{
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args)
+        out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+}
+
+// Sends a command and reads exactly `expected.size()` bytes (or what came).
+std::string redis_ask(LineClient& c, const std::vector<std::string>& args, const std::string& expected,
+                      Millis timeout = 10s)
+{
+    c.send(resp(args));
+    return c.read_bytes(expected.size(), timeout);
+}
+
+}  // namespace
+
+TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and checks rights and keys", "[auth][redis]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file() + "default:" + kHorse + ":read:\n");
+    Daemon daemon(dir, {"--users", users});
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    std::vector<std::string> extra{"--protocol", "redis"};
+    if (relay)
+        extra.push_back("--no-handoff");
+    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
+    LineClient& c = s.client;
+
+    const std::string noauth = "-NOAUTH Authentication required.\r\n";
+    CHECK(redis_ask(c, {"GET", "app1.k"}, noauth) == noauth);
+    CHECK(redis_ask(c, {"PING"}, noauth) == noauth);
+    const std::string wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    auto t0 = Clock::now();
+    CHECK(redis_ask(c, {"AUTH", "alice", "nope"}, wrongpass) == wrongpass);
+    CHECK(seconds_since(t0) >= 1.0);
+    CHECK(redis_ask(c, {"AUTH", "alice", kPassword}, "+OK\r\n") == "+OK\r\n");
+    CHECK(redis_ask(c, {"SET", "app1.k", "v"}, "+OK\r\n") == "+OK\r\n");
+    const std::string nokey = "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
+    CHECK(redis_ask(c, {"SET", "other", "v"}, nokey) == nokey);
+    const std::string nokeys = "-NOPERM this user has no permissions to run the 'keys' command\r\n";
+    CHECK(redis_ask(c, {"KEYS", "*"}, nokeys) == nokeys);
+    const std::string noflush = "-NOPERM this user has no permissions to run the 'flushall' command\r\n";
+    CHECK(redis_ask(c, {"FLUSHALL"}, noflush) == noflush);
+
+    // AUTH <password> is user default's (read only here); HELLO 3 AUTH switches protocol once right.
+    CHECK(redis_ask(c, {"AUTH", kPassword}, "+OK\r\n") == "+OK\r\n");
+    const std::string noset = "-NOPERM this user has no permissions to run the 'set' command\r\n";
+    CHECK(redis_ask(c, {"SET", "app1.k", "w"}, noset) == noset);
+    c.send(resp({"HELLO", "3", "AUTH", "ops", kPassword}));
+    std::string hello = c.read_bytes(1, 10s);
+    CHECK(hello == "%");  // a RESP3 map
+    CHECK(daemon.log().find(kPassword) == std::string::npos);
+    CHECK(daemon.log_shows("auth failed for user 'alice' from local (attempt 1 of 5): wrong password"));
+}
+
+TEST_CASE("with a users file the memcached door serves only version and quit", "[auth][memcache]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), {"--protocol", "memcache"});
+    s.client.send("set k 0 0 1\r\nv\r\nget k\r\nversion\r\n");
+    CHECK(s.client.read_line(5s) == "CLIENT_ERROR unauthenticated\r");
+    CHECK(s.client.read_line(5s) == "CLIENT_ERROR unauthenticated\r");
+    std::string version = s.client.read_line(5s).value_or("<none>");
+    INFO(version);
+    CHECK(version.starts_with("VERSION "));
+}
