@@ -140,6 +140,9 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/usr/share/doc/kvstore/changelog.Debian.gz", "-rw-r--r--"},
             // For kvstored without systemd, logging to a file (docs/operations.md).
             {"/usr/share/doc/kvstore/examples/logrotate.kvstored", "-rw-r--r--"},
+            // fail2ban's filter and jail for failed password checks (docs/operations.md, Users).
+            {"/usr/share/doc/kvstore/examples/fail2ban/filter.d/kvstore.conf", "-rw-r--r--"},
+            {"/usr/share/doc/kvstore/examples/fail2ban/jail.d/kvstore.conf", "-rw-r--r--"},
             {"/usr/share/lintian/overrides/kvstore", "-rw-r--r--"},
             // Compressed, as Debian policy 12.1 wants (deb-extras.cmake).
             {"/usr/share/man/man8/kvstored.8.gz", "-rw-r--r--"},

@@ -65,6 +65,8 @@ const std::vector<Entry> kInstalled = {
     {"/usr/share/doc/kvstore/scale-out.md", 0644},
     {"/usr/share/doc/kvstore/copyright", 0644},
     {"/usr/share/doc/kvstore/examples/logrotate.kvstored", 0644},
+    {"/usr/share/doc/kvstore/examples/fail2ban/filter.d/kvstore.conf", 0644},
+    {"/usr/share/doc/kvstore/examples/fail2ban/jail.d/kvstore.conf", 0644},
     {"/usr/share/man/man8/kvstored.8", 0644},
     {"/usr/share/man/man8/kvsvc.8", 0644},
     {"/usr/share/man/man7/kvstore.7", 0644},

@@ -8,6 +8,7 @@
 // the log; other sessions served while a check and its delay are pending.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "cli.h"
 #include "kvstore.h"
 
 using namespace kvtest;
@@ -267,4 +269,54 @@ TEST_CASE("with a users file the memcached door serves only version and quit", "
     std::string version = s.client.read_line(5s).value_or("<none>");
     INFO(version);
     CHECK(version.starts_with("VERSION "));
+}
+
+// packaging/fail2ban: the shipped filter, beside Debian's common.conf as it is
+// once copied to /etc/fail2ban/filter.d, finds the address of every failed
+// auth in a real kvstored log, and nothing in its other lines (a success
+// included); and the same line as syslog or the journal shows it.
+TEST_CASE("packaging/fail2ban's filter finds the address of each failed auth in a real kvstored log", "[auth]")
+{
+    const std::string regex = "/usr/bin/fail2ban-regex";
+    const std::string common = "/etc/fail2ban/filter.d/common.conf";
+    INFO("fail2ban-regex or its common.conf is missing: scripts/deps installs fail2ban");
+    REQUIRE(::access(regex.c_str(), X_OK) == 0);
+    REQUIRE(::access(common.c_str(), R_OK) == 0);
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    // A failure from each address (as xinetd passes it to kvsvc), then a
+    // success: only the failures are found.
+    const std::pair<const char*, const char*> failures[]
+        = {{"203.0.113.7", "auth alice wrong"}, {"2001:db8::7", "auth mallory x"}};
+    for (const auto& [address, command] : failures) {
+        ::setenv("REMOTE_HOST", address, 1);
+        KvsvcSession s = greeted(daemon.socket_path(), false);
+        ::unsetenv("REMOTE_HOST");
+        CHECK(s.client.ask(command, 10s) == "ERR auth-failed invalid user name or password");
+        CHECK(s.client.ask("auth alice " + kPassword, 10s) == "OK authenticated");
+    }
+    REQUIRE(daemon.log_shows("authenticated as user 'alice'"));
+
+    REQUIRE(::mkdir(dir.file("filter.d").c_str(), 0755) == 0);
+    write_file(dir.file("filter.d/common.conf"), read_file(common));
+    const std::string filter = dir.file("filter.d/kvstore.conf");
+    write_file(filter, read_file(KVSTORE_TEST_DATA "/../../packaging/fail2ban/filter.d/kvstore.conf"));
+    // fail2ban-regex -o ip: the addresses it finds in `log_text`, one a line.
+    auto scan = [&](const std::string& log_text) {
+        write_file(dir.file("scanned.log"), log_text);
+        return run_program(regex, {"-o", "ip", dir.file("scanned.log"), filter});
+    };
+    {
+        CliResult r = scan(daemon.log());
+        INFO(r.describe() << "\nkvstored's log:\n" << daemon.log());
+        CHECK(r.code == 0);
+        CHECK(r.out == "203.0.113.7\n2001:db8::7\n");
+    }
+    CliResult r = scan("Dec  7 01:18:01 host kvstored[4242]: auth failed for user 'bob' from 2001:db8::1 (attempt 1 of "
+                       "5): wrong password\n");
+    INFO(r.describe());
+    CHECK(r.code == 0);
+    CHECK(r.out == "2001:db8::1\n");
 }
