@@ -16,6 +16,7 @@
 #include "log.h"
 #include "memcache_door.h"
 #include "redis_door.h"
+#include "secret.h"
 #include "send_buffer.h"
 #include "server.h"
 
@@ -373,8 +374,11 @@ bool Client::on_request(std::string_view payload)
                 return false;
             if (req.op == wire::Op::Connect) {
                 queue_reply(connect_reply(), 0);
-            } else if (std::string now = start_auth(req.key, req.value, false); !now.empty()) {
-                queue_reply(std::move(now), 0);
+            } else {
+                std::string now = start_auth(req.key, req.value, false);
+                wipe(payload);  // the password is the check's now (secret.h)
+                if (!now.empty())
+                    queue_reply(std::move(now), 0);
             }
             return true;
         }
@@ -526,6 +530,7 @@ bool Client::on_handoff(std::string_view payload)
     // to its connect; a Redis or memcached client was never greeted.
     door_->start(with_hello && protocol_ == Protocol::Line ? connect_reply() : std::string(), m.input);
     starting_door_ = false;
+    wipe(payload);  // the door has its own copy of the input, which may hold an auth line
     return true;
 }
 
@@ -559,6 +564,9 @@ std::string Client::connect_reply() const
 
 std::string Client::start_auth(std::string_view user, std::string_view password, bool from_door)
 {
+    // The reads and parsing that brought the password left copies on the
+    // stack: wiped once this turn's events are handled (secret.h).
+    server_.wipe_stack_after_turn();
     const auto& table = server_.users();
     if (!table)
         return error_reply("auth-off", "kvstored has no users file: every session may do everything");

@@ -18,6 +18,7 @@
 #include "awaited_command.h"
 #include "client.h"
 #include "log.h"
+#include "secret.h"
 
 namespace kv {
 namespace {
@@ -371,6 +372,18 @@ size_t Server::count_role(Client::Role role) const
     for (const auto& [id, client] : clients_)
         n += client->role() == role;
     return n;
+}
+
+void Server::wipe_stack_after_turn()
+{
+    if (stack_wipe_due_)
+        return;
+    stack_wipe_due_ = true;
+    // Deferred work runs from EventLoop::run itself, above every handler's frame.
+    loop_.defer([this] {
+        stack_wipe_due_ = false;
+        wipe_stack_below();
+    });
 }
 
 AuthWorker& Server::auth_worker()

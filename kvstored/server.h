@@ -110,6 +110,9 @@ public:
     // The password checks' worker thread (auth_worker.h), started with the
     // first check.
     AuthWorker& auth_worker();
+    // A password was read this turn: once the turn's events are handled,
+    // overwrite the stack their handlers used (secret.h, wipe_stack_below).
+    void wipe_stack_after_turn();
 
     // Called by Client.
     void on_attached(Client& client);
@@ -139,6 +142,7 @@ private:
     std::unique_ptr<Listener> admin_;
     std::shared_ptr<const users::Table> users_;  // null: auth off
     std::unique_ptr<AuthWorker> auth_worker_;
+    bool stack_wipe_due_ = false;  // wipe_stack_after_turn() has deferred one
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;

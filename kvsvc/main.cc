@@ -6,6 +6,7 @@
 // exec'd once per connection.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -208,6 +209,10 @@ int main(int argc, char** argv)
     ::openlog("kvsvc", LOG_PID, LOG_DAEMON);
     // The client may vanish at any moment; that must be an EPIPE, not a death.
     ::signal(SIGPIPE, SIG_IGN);
+    // Not dumpable: a crash writes no core holding the client's password or
+    // data, and no other process of this account (every other kvsvc: one per
+    // client) may ptrace this one or read its /proc/PID/mem.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     Options options = parse_args(argc, argv);
     options.session.client_address = client_address();
     if (options.door)

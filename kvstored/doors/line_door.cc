@@ -4,6 +4,7 @@
 #include <new>
 
 #include "client.h"
+#include "secret.h"
 #include "server.h"
 
 namespace kv {
@@ -74,10 +75,13 @@ void LineDoor::handle_line(std::string_view line)
     case Verb::Connect:
         queue(owner().connect_reply(), 0);
         return;
-    case Verb::Auth:
-        if (std::string now = owner().start_auth(cmd.key, cmd.value, true); !now.empty())
+    case Verb::Auth: {
+        std::string now = owner().start_auth(cmd.key, cmd.value, true);
+        wipe(line);  // the check has its own copy (secret.h)
+        if (!now.empty())
             queue(now, 0);
         return;
+    }
     case Verb::Ping:
         queue(std::string(kPongReply), 0);
         return;

@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "secret.h"
 #include "server.h"
 
 namespace kv {
@@ -170,6 +171,8 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
         uint64_t ticket = run_command(db, [&] { return redis::execute(args, session_, ctx, reply_); });
         if (session_.auth) {
             start_auth();
+            for (std::string_view arg : args)
+                wipe(arg);  // views into the parser's buffer, holding the password (secret.h)
             return;
         }
         if (finish(reply_, ticket))
