@@ -12,7 +12,9 @@
 // a storage command's key is its second token and at most 250 bytes; views
 // stay valid until the next append; while the parser waits for input it holds
 // at most one line and one block; every request or reply consumed input; a
-// reply is one of memcached's few texts; after Close nothing else comes.
+// reply is one of memcached's few texts; after Close nothing else comes. A
+// set's block is also read as the login it is before a session authenticates
+// (split_credentials, memcached -Y's "user password").
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <random>
@@ -80,6 +82,27 @@ void check_request(const Request& req, const Limits& limits)
     }
 }
 
+// The login a `set` carries before a session has authenticated (memcached
+// -Y, split_credentials): two tokens without spaces or NUL, inside the block
+// and in its order; none when the block holds fewer than two tokens.
+void check_credentials(const Request& req)
+{
+    std::string_view user, password;
+    bool found = kv::memcache::split_credentials(req.data, user, password);
+    std::string_view text = req.data.substr(0, req.data.find('\0'));
+    size_t tokens = 0;
+    for (size_t i = 0; i < text.size(); ++i)
+        tokens += text[i] != ' ' && (i == 0 || text[i - 1] == ' ');
+    require(found == (tokens >= 2), "a login is found when the block has two tokens or more");
+    if (!found)
+        return;
+    for (std::string_view t : {user, password})
+        require(!t.empty() && t.find(' ') == std::string_view::npos && t.find('\0') == std::string_view::npos
+                    && t.data() >= req.data.data() && t.data() + t.size() <= req.data.data() + req.data.size(),
+                "user and password are tokens of the block");
+    require(user.data() + user.size() < password.data(), "the user comes before the password");
+}
+
 void check_reply(const std::string& reply)
 {
     require(reply.empty() || reply == "ERROR\r\n" || reply == "CLIENT_ERROR bad command line format\r\n"
@@ -138,6 +161,8 @@ Outcome run(std::string_view stream, Limits limits, uint16_t seed, size_t max_pi
             }
             require(reply.empty(), "Request carries no reply");
             check_request(req, limits);
+            if (req.tokens[0] == "set")
+                check_credentials(req);
             for (std::string_view t : req.tokens) {
                 views.push_back(t);
                 copies.emplace_back(t);

@@ -256,21 +256,6 @@ TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and c
     CHECK(daemon.log_shows("auth failed for user 'alice' from local (attempt 1 of 5): wrong password"));
 }
 
-TEST_CASE("with a users file the memcached door serves only version and quit", "[auth][memcache]")
-{
-    TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, users_file());
-    Daemon daemon(dir, {"--users", users});
-    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), {"--protocol", "memcache"});
-    s.client.send("set k 0 0 1\r\nv\r\nget k\r\nversion\r\n");
-    CHECK(s.client.read_line(5s) == "CLIENT_ERROR unauthenticated\r");
-    CHECK(s.client.read_line(5s) == "CLIENT_ERROR unauthenticated\r");
-    std::string version = s.client.read_line(5s).value_or("<none>");
-    INFO(version);
-    CHECK(version.starts_with("VERSION "));
-}
-
 // packaging/fail2ban: the shipped filter, beside Debian's common.conf as it is
 // once copied to /etc/fail2ban/filter.d, finds the address of every failed
 // auth in a real kvstored log, and nothing in its other lines (a success

@@ -59,13 +59,32 @@ def answers(port, timeout=1.0):
     return sockets.answers(mc.Conn, port, timeout, ask_version, is_version)
 
 
+def is_up(reply):
+    """A VERSION line, or what a server with an auth file (memcached -Y,
+    kvstored --users) answers every command before the login."""
+    return is_version(reply) or reply == b"CLIENT_ERROR unauthenticated"
+
+
+def answers_up(port, timeout=1.0):
+    """True when 127.0.0.1:port answers `version` as a server that is up
+    does, with or without an auth file."""
+    return sockets.answers(mc.Conn, port, timeout, ask_version, is_up)
+
+
 class Stack(kvstack.DoorStack):
     """The reference memcached and the system under test. Use as a context
     manager (or call close()); ports: ref_port, sut_port."""
 
     reference = "memcached"
 
-    def __init__(self, kvstore_bin=None, db=False, keep=False, kvstored_args=(), sut_threads=None):
+    def __init__(self, kvstore_bin=None, db=False, keep=False, kvstored_args=(), sut_threads=None, auth_file=None,
+                 users_file=None):
+        # auth_file: memcached's -Y file (user:password lines) for the
+        # reference (and a second memcached as SUT); users_file: kvstored's
+        # --users file with the same users (tests/memcache/test_auth.py).
+        self.auth_file = auth_file
+        if users_file:
+            kvstored_args = list(kvstored_args) + ["--users", users_file]
         super().__init__("kvmemcache.", kvstore_bin, db, keep, kvstored_args, threads=sut_threads)
 
     def start_reference(self, name, threads=None):
@@ -78,15 +97,17 @@ class Stack(kvstack.DoorStack):
             argv += ["-u", "root"]  # memcached refuses to run as root without -u
         if threads:
             argv += ["-t", str(threads)]
+        if self.auth_file:
+            argv += ["-Y", self.auth_file]
         server = self.add("memcached " + name, argv, "memcached-%s.log" % name)
         server.port = port
         kvstack.wait_for("memcached %s does not answer version on 127.0.0.1:%d within 5 s" % (name, port),
-                         lambda: answers(port, 0.5), server)
+                         lambda: answers_up(port, 0.5), server)
         return server
 
     def start_kvstore(self, db, kvstored_args):
         self.start_kvstored(self.kvstore_bin, db, ["--max-value", str(MAX_VALUE)] + list(kvstored_args))
-        self.start_door("memcache", answers, mc.Conn, b"version\r\n", "version",
+        self.start_door("memcache", answers_up, mc.Conn, b"version\r\n", "version",
                         ": does this build have the memcached door?")
 
 

@@ -32,18 +32,19 @@ def parse_arguments(description, stack_module, commands_help, self_check_help):
     return parser.parse_args()
 
 
-def run(args, stack_module, mismatch, errors, body, malformed_count):
+def run(args, stack_module, mismatch, errors, body, malformed_count, stack_options=None):
     """Starts the stack and runs body(st, seed, deadline, history), which
     returns (failures, summary): the malformed requests that differ (of
     malformed_count) and what ran. mismatch is the test's Mismatch; errors
     the other exceptions that fail the run with the history printed.
-    Returns the exit status."""
+    stack_options: more keyword arguments for the Stack. Returns the exit
+    status."""
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     print("seed %d (rerun: %s --seed %d%s)" % (seed, sys.argv[0], seed,
                                                 " --kvstore " + args.kvstore if args.kvstore else ""), flush=True)
     history = []
     start = time.monotonic()
-    with stack_module.Stack(args.kvstore, db=args.db, keep=args.keep) as st:
+    with stack_module.Stack(args.kvstore, db=args.db, keep=args.keep, **(stack_options or {})) as st:
         print(st.describe(), flush=True)
         try:
             failures, summary = body(st, seed, start + args.seconds, history)

@@ -27,8 +27,18 @@ public:
         return 0;
     }
 
+    const kv::users::User* user(bool& required) const override
+    {
+        required = users_required;
+        return session_user;
+    }
+
     kv::ServerFacts facts_;
     std::vector<int64_t> flushes;  // every flush_at() call's time
+    // Authentication (access.cc): a users file is configured, and the
+    // session's user (null: not authenticated).
+    bool users_required = false;
+    const kv::users::User* session_user = nullptr;
 };
 
 struct Fixture {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -72,6 +73,25 @@ bool write_refused(Context& ctx, std::string& out, bool noreply);
 // A deadline from deadline_of() that is already past: the write deletes the
 // key instead (memcached's item is gone at once).
 bool expired_at_once(int64_t deadline, const Clock& clock);
+
+// memcached's reply to a command the session's user may not run (a right
+// it lacks, a key outside its patterns): docs/memcache.md, "Authentication".
+inline constexpr std::string_view kPermissionDenied = "CLIENT_ERROR permission denied";
+
+// ---- access.cc --------------------------------------------------------------
+
+// Why `user` may not run `req` (kPermissionDenied), or "" when it may: the
+// rights its command needs (reads need read, writes write, gat/gats, incr,
+// decr and ma both, flush_all admin-data) on every key it names (a meta
+// command's base64 key decoded). Server commands (version, stats, ...) need
+// no right.
+std::string_view access_refusal(const Request& req, const users::User& user);
+
+// ---- meta.cc ----------------------------------------------------------------
+
+// A meta command's base64 key ('b') decoded as memcached decodes it; nullopt
+// where memcached fails.
+std::optional<std::string> base64_decode(std::string_view in);
 
 // A key memcached and the store accept: at most kMaxKey (250) bytes; the
 // tokenizer never makes an empty one.

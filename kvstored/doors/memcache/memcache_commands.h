@@ -25,6 +25,7 @@
 #include "server_facts.h"
 #include "stats.h"
 #include "text_parser.h"
+#include "users.h"
 
 namespace kv::memcache {
 
@@ -46,11 +47,17 @@ public:
     // flush_all replaces an earlier one's time; memcached keeps one; 0
     // cancels it). It survives a restart. Returns the ticket of its record.
     virtual uint64_t flush_at(int64_t unix_ms) = 0;
-    // A users file is configured (issue 18). The memcached door has no auth
-    // of its own yet, so then it serves only version and quit, and answers
-    // every other command "CLIENT_ERROR unauthenticated", as memcached with
-    // an auth file answers a client that has not authenticated.
-    virtual bool auth_required() const { return false; }
+    // Authentication (issue 18; docs/memcache.md, "Authentication"):
+    // `required` false when no users file is configured; else the session's
+    // user in the table in force, or null while it has not authenticated (or
+    // its user was removed by a reload). The door logs a session in (a `set`
+    // carrying "user password"); execute() checks the user's rights and key
+    // patterns for every command (access.cc).
+    virtual const users::User* user(bool& required) const
+    {
+        required = false;
+        return nullptr;
+    }
 };
 
 // One memcached session's own state.

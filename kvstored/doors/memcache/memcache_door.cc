@@ -2,6 +2,7 @@
 // commands see the server (stats, a delayed flush_all).
 #include "memcache_door.h"
 
+#include <cstring>
 #include <new>
 
 #include "client.h"
@@ -37,21 +38,28 @@ constexpr size_t kKeptReplyCapacity = 64 * 1024;
 
 class ServerHost : public memcache::Host {
 public:
-    explicit ServerHost(Server& server) : server_(server) { }
+    ServerHost(Server& server, const Client& owner) : server_(server), owner_(owner) { }
     ServerFacts facts() const override { return server_facts(server_); }
     uint64_t flush_at(int64_t unix_ms) override { return server_.flush_at(unix_ms); }
-    bool auth_required() const override { return server_.users() != nullptr; }
+    const users::User* user(bool& required) const override { return owner_.session_user(required); }
 
 private:
     Server& server_;
+    const Client& owner_;
 };
+
+// memcached 1.6.18's replies to a client that has not authenticated
+// (proto_text.c, try_read_command_asciiauth).
+constexpr std::string_view kUnauthenticated = "CLIENT_ERROR unauthenticated\r\n";
+constexpr std::string_view kBadToken = "CLIENT_ERROR bad authentication token format\r\n";
+constexpr std::string_view kAuthFailure = "CLIENT_ERROR authentication failure\r\n";
 
 }  // namespace
 
 MemcacheDoor::MemcacheDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout)
     : Door(server, owner, std::move(fd), idle_timeout, memcache_error, memcache_failure),
       parser_(memcache::Limits{.max_value = server.limits().max_value}),
-      host_(std::make_unique<ServerHost>(server))
+      host_(std::make_unique<ServerHost>(server, owner))
 {
     session_.id = owner.id();
     ++server.stats().memcache.connections_total;
@@ -71,11 +79,20 @@ size_t MemcacheDoor::input_room() const
 // the session ends: kvsvc writes what we have not and closes.
 Door::Step MemcacheDoor::run_step()
 {
+    if (owner().auth_pending())
+        return Step::Idle;  // answer() resumes
     if (!budget_.allows_more())
         return Step::Idle;
     if (session_.next_key == 0) {
         owned_.reset();  // the request it held is done
-        switch (parser_.next(request_, reply_)) {
+        memcache::RequestParser::Next next = parser_.next(request_, reply_);
+        if (next != memcache::RequestParser::Next::NeedMore && next != memcache::RequestParser::Next::Close
+            && !signed_in()) {
+            budget_.use();
+            run_unauthenticated(next);
+            return Step::Ran;
+        }
+        switch (next) {
         case memcache::RequestParser::Next::NeedMore:
             if (input_ended())
                 request_hand_back(wire::HandBackReason::EndOfInput, {});
@@ -125,6 +142,60 @@ void MemcacheDoor::run()
     }
     if (session_.close_after_reply)
         request_hand_back(wire::HandBackReason::EndOfInput, {});
+}
+
+bool MemcacheDoor::signed_in()
+{
+    bool required = false;
+    const users::User* user = owner().session_user(required);
+    return !required || user != nullptr;
+}
+
+// As memcached 1.6.18 answers before a session has authenticated: a `set` is
+// the login, whatever its key, flags and exptime, and is answered even with
+// noreply; anything else, a line the parser refused included, is
+// "CLIENT_ERROR unauthenticated" (a data block that does not end in "\r\n"
+// is memcached's "bad command line termination").
+void MemcacheDoor::run_unauthenticated(memcache::RequestParser::Next next)
+{
+    owner().note_command();
+    if (next == memcache::RequestParser::Next::Request && request_.tokens[0] == "set") {
+        log_in();
+        return;
+    }
+    bool bad_chunk = next == memcache::RequestParser::Next::Reply && reply_ == "CLIENT_ERROR bad data chunk\r\n";
+    queue(bad_chunk ? "CLIENT_ERROR bad command line termination\r\n" : kUnauthenticated, 0);
+}
+
+// Hands the password to the owner, which checks it on the auth worker and
+// answers through answer(), after its failure delay when it is wrong. A block
+// that is not "user password" is no attempt: answered at once, not counted.
+void MemcacheDoor::log_in()
+{
+    std::string_view user, password;
+    if (request_.too_large || !memcache::split_credentials(request_.data, user, password)) {
+        queue(kBadToken, 0);
+        return;
+    }
+    std::string now = owner().start_auth(user, password, true);
+    // The worker holds its own copy (wiped once checked): the block in the
+    // parser's buffer, consumed already, is wiped now, as the Redis door
+    // wipes its AUTH's.
+    ::explicit_bzero(const_cast<char*>(request_.data.data()), request_.data.size());
+    if (!now.empty())
+        answer(now);
+}
+
+void MemcacheDoor::answer(std::string_view text)
+{
+    if (text.starts_with("OK")) {
+        Door::answer("STORED\r\n");
+    } else if (text.find("busy") != std::string_view::npos) {
+        // kvstore's own: every password check slot is taken (AuthWorker).
+        Door::answer("SERVER_ERROR too many password checks pending; try again later\r\n");
+    } else {
+        Door::answer(kAuthFailure);
+    }
 }
 
 MemcacheDoor::OwnedRequest::OwnedRequest(const memcache::Request& from)

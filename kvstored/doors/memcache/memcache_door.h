@@ -4,6 +4,12 @@
 // parses requests with memcache::RequestParser and runs them with
 // memcache::execute, onto the same Database as every other door.
 //
+// With a users file (issue 18) a session first logs in as memcached 1.6 -Y
+// does, with a `set` whose data is "user password" (checked on the auth
+// worker, never on the loop); until then every other request is answered
+// "CLIENT_ERROR unauthenticated". Rights and key patterns are checked for
+// every command after that (access.cc).
+//
 // The session ends with a hand-back that kvsvc answers by writing the output
 // and closing: after quit or a line the parser will not read past
 // (EndOfInput, no input), at the end of the client's input, at the idle
@@ -27,6 +33,10 @@ public:
     MemcacheDoor(Server& server, Client& owner, UniqueFd fd, std::chrono::seconds idle_timeout);
     ~MemcacheDoor() override;
 
+    // The answer to the session's login (Client::start_auth): "OK
+    // authenticated" or an "ERR ..." line, worded here as memcached does.
+    void answer(std::string_view text) override;
+
 private:
     Step run_step() override;
     void take_input(const char* data, size_t len) override { parser_.append(data, len); }
@@ -37,6 +47,11 @@ private:
     void drop_command() override { session_.next_key = 0; }
     AwaitedCommand::Reply reply_kind() const;
     void run();
+    // Before the session has authenticated (a users file is configured):
+    // memcached 1.6's -Y login (docs/memcache.md, "Authentication").
+    bool signed_in();
+    void run_unauthenticated(memcache::RequestParser::Next next);
+    void log_in();
 
     memcache::RequestParser parser_;
     std::unique_ptr<memcache::Host> host_;

@@ -66,6 +66,8 @@ int base64_value(unsigned char c)
     return at == std::string_view::npos ? -1 : static_cast<int>(at);
 }
 
+}  // namespace
+
 // As memcached decodes a 'b' key: bytes outside the alphabet are skipped; the
 // rest must be a whole number of 4-character groups; the first group with
 // padding ends the key. nullopt where memcached fails (its result 0).
@@ -103,6 +105,8 @@ std::optional<std::string> base64_decode(std::string_view in)
         return std::nullopt;
     return out;
 }
+
+namespace {
 
 std::string base64_encode(std::string_view in)
 {

@@ -242,10 +242,23 @@ uint64_t dispatch(const Request& req, Session& session, Context& ctx, std::strin
         reply_line(out, false, "ERROR");
         return 0;
     }
-    if (ctx.host.auth_required() && c->handler != version_command && c->handler != quit_command) {
-        session.next_key = 0;
-        reply_line(out, false, "CLIENT_ERROR unauthenticated");
-        return 0;
+    if (session.next_key == 0) {
+        // With a users file, every command is checked against the session's
+        // user as the table in force has it: a reload that removed the user
+        // or a right refuses its next command (the door logs sessions in).
+        bool required = false;
+        const users::User* user = ctx.host.user(required);
+        if (required && !user) {
+            reply_line(out, false, "CLIENT_ERROR unauthenticated");
+            return 0;
+        }
+        if (std::string_view why = user ? access_refusal(req, *user) : std::string_view(); !why.empty()) {
+            // As every memcached error: silent for a classic noreply command,
+            // shown by a meta command (its q flag hides only successes).
+            bool meta = req.tokens[0].size() == 2 && req.tokens[0][0] == 'm';
+            reply_line(out, !meta && noreply_token(req), why);
+            return 0;
+        }
     }
     if (c->writes)
         ctx.db.write_command();

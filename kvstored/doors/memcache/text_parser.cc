@@ -338,4 +338,21 @@ RequestParser::Next RequestParser::next(Request& req, std::string& reply)
     }
 }
 
+bool split_credentials(std::string_view data, std::string_view& user, std::string_view& password)
+{
+    data = data.substr(0, data.find('\0'));
+    std::string_view* next[] = {&user, &password};
+    size_t found = 0;
+    while (found < 2) {
+        size_t start = data.find_first_not_of(' ');
+        if (start == std::string_view::npos)
+            break;
+        data.remove_prefix(start);
+        size_t end = std::min(data.find(' '), data.size());
+        *next[found++] = data.substr(0, end);
+        data.remove_prefix(end);
+    }
+    return found == 2;
+}
+
 }  // namespace kv::memcache

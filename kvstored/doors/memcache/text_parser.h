@@ -140,4 +140,13 @@ private:
     size_t swallow_left_ = 0;  // Swallow: bytes still to drop
 };
 
+// memcached 1.6's text-protocol login (-Y): before a session authenticates,
+// a `set` carries "user password" as its data block (its key, flags and
+// exptime are ignored). The block is read as memcached 1.6.18's
+// try_read_command_asciiauth reads it: a C string (it ends at its first NUL)
+// split on spaces, the first token the user and the second the password;
+// further tokens are ignored. False when there are fewer than two tokens
+// (memcached's "CLIENT_ERROR bad authentication token format").
+bool split_credentials(std::string_view data, std::string_view& user, std::string_view& password);
+
 }  // namespace kv::memcache
