@@ -1,9 +1,9 @@
 // test_secrets.cc: a password leaves no copy behind (issue 18: "passwords
 // never appear in any log, ps, core or stats"). kvstored, a long-lived
-// process whose core an operator may take, wipes every buffer an `auth` line
-// or an AUTH command went through (common/secret.h): after sessions that
-// authenticated through each door, handing off and relaying, with the right
-// password and a wrong one, a core taken with gcore holds neither password.
+// process whose core an operator may take, wipes every buffer a password
+// went through (common/secret.h): after sessions that authenticated through
+// each door (line, Redis, memcached), handing off and relaying, with the
+// right password and a wrong one, a core taken with gcore holds neither.
 // kvsvc is not dumpable at all: no core, and no other kvsvc may read it.
 #include <catch2/catch.hpp>
 
@@ -69,6 +69,25 @@ void redis_session(const std::string& socket, bool relay)
     REQUIRE(s.client.read_line() == "+OK\r");
 }
 
+// A memcached session: a login `set` with a wrong password, then the right one, then a set.
+void memcache_session(const std::string& socket, bool relay)
+{
+    std::vector<std::string> args{"--protocol", "memcache"};
+    if (relay)
+        args.push_back("--no-handoff");
+    KvsvcSession s = spawn_kvsvc(socket, args);
+    auto log_in = [&](const std::string& password) {
+        std::string data = "alice " + password;
+        s.client.send("set login 0 0 " + std::to_string(data.size()) + "\r\n" + data + "\r\n");
+        return s.client.read_line(10s).value_or("<none>");
+    };
+    REQUIRE(log_in(kWrongPassword) == "CLIENT_ERROR authentication failure\r");
+    REQUIRE(log_in(kPassword) == "STORED\r");
+    s.client.send("set k 0 0 1\r\nv\r\n");
+    REQUIRE(s.client.read_line() == "STORED\r");
+    s.client.send("quit\r\n");
+}
+
 // A core of the running process `pid`, read whole.
 std::string core_of(pid_t pid, const TempDir& dir)
 {
@@ -99,6 +118,7 @@ TEST_CASE("after auth through every door kvstored's memory holds no password", "
     for (bool relay : {false, true}) {
         line_session(daemon.socket_path(), relay);
         redis_session(daemon.socket_path(), relay);
+        memcache_session(daemon.socket_path(), relay);
     }
     std::string core = core_of(daemon.process().pid(), dir);
     // The core is kvstored's: it holds the user's hash, which it keeps.

@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "secret.h"
 #include "server.h"
 
 namespace kv {
@@ -181,7 +182,7 @@ void MemcacheDoor::log_in()
     // The worker holds its own copy (wiped once checked): the block in the
     // parser's buffer, consumed already, is wiped now, as the Redis door
     // wipes its AUTH's.
-    ::explicit_bzero(const_cast<char*>(request_.data.data()), request_.data.size());
+    wipe(request_.data);
     if (!now.empty())
         answer(now);
 }
