@@ -118,7 +118,8 @@ std::string shipped_server_args(const std::string& service, const std::string& d
             != std::string::npos);
     args = std::regex_replace(args, std::regex("/etc/kvstore/tls/"), dir + "/tls/");
     args = std::regex_replace(args, std::regex("/run/kvstored/kvstored.sock"), socket);
-    return extra.empty() ? args : extra + " " + args;
+    // "@DIR@" in `extra` stands for the test's directory.
+    return extra.empty() ? args : std::regex_replace(extra, std::regex("@DIR@"), dir) + " " + args;
 }
 
 // kvstored, and xinetd running kvsvc-tls with the server_args of the shipped
@@ -240,6 +241,39 @@ TEST_CASE("TLS line protocol, a client that connects and never does the handshak
     // The service still works.
     Run r = tls.s_client("connect\nexit\n", tls.dir.file("ca.crt"));
     CHECK(r.out == greeting() + "\nOK connected\nBYE\n");
+}
+
+TEST_CASE("TLS line protocol with --tls-ca admits a client with a certificate the CA signed, and no other")
+{
+    TlsStack tls("kvstore-tls", "--tls-ca @DIR@/ca.crt");
+    INFO(tls.logs());
+    // A client certificate signed by the same test CA.
+    const TempDir& dir = tls.dir;
+    openssl(dir,
+            {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=client", "-keyout",
+             dir.file("client.key"), "-out", dir.file("client.csr")});
+    write_file(dir.file("client.ext"), "extendedKeyUsage=clientAuth\n");
+    openssl(dir,
+            {"x509", "-req", "-in", dir.file("client.csr"), "-CA", dir.file("ca.crt"), "-CAkey", dir.file("ca.key"),
+             "-CAcreateserial", "-days", "2", "-extfile", dir.file("client.ext"), "-out", dir.file("client.crt")});
+    auto s_client = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"s_client",
+                                         "-quiet",
+                                         "-verify_return_error",
+                                         "-CAfile",
+                                         dir.file("ca.crt"),
+                                         "-connect",
+                                         "127.0.0.1:" + std::to_string(tls.port())};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run(dir, kOpenssl, args, "connect\nsave mtls:yes\nread mtls\nexit\n");
+    };
+    Run with_cert = s_client({"-cert", dir.file("client.crt"), "-key", dir.file("client.key")});
+    INFO(with_cert.describe());
+    CHECK(with_cert.out == greeting() + "\nOK connected\nOK\nVALUE yes\nBYE\n");
+    Run without = s_client({});
+    INFO(without.describe());
+    CHECK(without.out.find("HELLO") == std::string::npos);
+    CHECK_FALSE(exited_with(without.status, 0));
 }
 
 TEST_CASE("TLS Redis door, redis-cli --tls with the right CA sets and gets, a wrong CA is refused")
