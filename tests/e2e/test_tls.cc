@@ -8,7 +8,9 @@
 // refused; plain TCP to the TLS port gets nothing useful.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -22,6 +24,7 @@
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include "xinetd.h"
 #include "xinetd_fixture.h"
@@ -384,7 +387,77 @@ struct PrivateLog {
     int fd = -1;
 };
 
+// kvsvc-tls ARGS on `fd` (its stdin, stdout and stderr), in a mount
+// namespace whose /dev is the PrivateLog's directory, so that its syslog
+// lines reach `log`; `prefix` goes before it on the command line (setpriv).
+Process kvsvc_tls_logging_to(const PrivateLog& log, int fd, const std::string& args, const std::string& prefix = "")
+{
+    return Process("/usr/bin/unshare",
+                   {"--mount", "--propagation", "private", "/bin/sh", "-c",
+                    "mount --bind " + log.dev + " /dev && exec " + prefix + kvsvc_tls_bin() + " " + args},
+                   Stdio{fd, fd, fd});
+}
+
+// A TCP connection on 127.0.0.1: the client's end and the server's, as
+// xinetd would give it to kvsvc-tls.
+std::pair<int, int> tcp_connection()
+{
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ::close(listener);
+    REQUIRE(server >= 0);
+    return {client, server};
+}
+
 }  // namespace
+
+TEST_CASE("TLS kvsvc-tls logs a failed handshake with the client's address and the reason, and closes")
+{
+    if (::geteuid() != 0) {
+        WARN("needs root: /dev/log is replaced in a private mount namespace (unshare)");
+        return;
+    }
+    TempDir dir;
+    make_certificates(dir);
+    PrivateLog log(dir);
+    auto [client_fd, server_fd] = tcp_connection();
+    Process p = kvsvc_tls_logging_to(log, server_fd,
+                                     "--tls-cert " + dir.file("tls/server.crt") + " --tls-key "
+                                         + dir.file("tls/server.key") + " --socket " + dir.file("none.sock"));
+    ::close(server_fd);
+    LineClient c(client_fd);
+    std::string expected;
+    SECTION("plain text instead of a ClientHello")
+    {
+        c.send("connect\nsave plain:text\n");
+        expected = "SSL routines";
+    }
+    SECTION("hung up before the handshake")
+    {
+        ::shutdown(client_fd, SHUT_WR);
+        expected = "unexpected eof";  // OpenSSL 3: SSL_R_UNEXPECTED_EOF_WHILE_READING
+    }
+    auto rest = c.read_to_eof(5s);
+    REQUIRE(rest);
+    CHECK(rest->find("HELLO") == std::string::npos);
+    CHECK(exited_with(p.wait_exit(5s), 0));
+    std::string messages = log.messages(2s);
+    INFO(messages);
+    CHECK(messages.find("kvsvc") != std::string::npos);
+    CHECK(messages.find("client 127.0.0.1:") != std::string::npos);
+    CHECK(messages.find("TLS handshake failed") != std::string::npos);
+    CHECK(messages.find(expected) != std::string::npos);
+}
 
 TEST_CASE("TLS kvsvc-tls with a missing or unreadable key logs why, names the file, and closes the connection")
 {
@@ -415,11 +488,10 @@ TEST_CASE("TLS kvsvc-tls with a missing or unreadable key logs why, names the fi
     }
     int sv[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    Process p("/usr/bin/unshare",
-              {"--mount", "--propagation", "private", "/bin/sh", "-c",
-               "mount --bind " + log.dev + " /dev && exec " + setpriv + kvsvc_tls_bin() + " --tls-cert "
-                   + dir.file("tls/server.crt") + " --tls-key " + key + " --socket " + dir.file("none.sock")},
-              Stdio{sv[1], sv[1], sv[1]});
+    Process p = kvsvc_tls_logging_to(log, sv[1],
+                                     "--tls-cert " + dir.file("tls/server.crt") + " --tls-key " + key + " --socket "
+                                         + dir.file("none.sock"),
+                                     setpriv);
     ::close(sv[1]);
     LineClient c(sv[0]);
     auto rest = c.read_to_eof(5s);
