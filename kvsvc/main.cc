@@ -30,7 +30,8 @@ constexpr const char* kUsage
     = "Usage: kvsvc [--protocol line|redis|memcache] [--socket PATH]\n"
       "             [--idle-timeout SECONDS] [--no-handoff]\n"
       "       kvsvc-tls --tls-cert FILE --tls-key FILE [--tls-ca FILE]\n"
-      "             [--tls-ciphers LIST] [--tls-handshake-timeout SECONDS] [OPTION]...\n"
+      "             [--tls-ciphers LIST] [--tls-user NAME]\n"
+      "             [--tls-handshake-timeout SECONDS] [OPTION]...\n"
       "\n"
       "Serve one kvstore client on stdin/stdout for kvstored. kvsvc is started by\n"
       "xinetd or by a systemd socket unit (Accept=yes), once per TCP connection; run\n"
@@ -89,6 +90,8 @@ constexpr const char* kUsage
       "                          in FILE (PEM); default: no client certificates\n"
       "  --tls-ciphers LIST      (kvsvc-tls) TLS 1.2 cipher list, OpenSSL's syntax\n"
       "                          (TLS 1.3 suites are OpenSSL's defaults)\n"
+      "  --tls-user NAME         (kvsvc-tls) started as root: become NAME (its group, no\n"
+      "                          other) once the key is read, before reading the client\n"
       "  --tls-handshake-timeout SECONDS\n"
       "                          (kvsvc-tls) close a client that has not completed the\n"
       "                          handshake after this long (default 10)\n"
@@ -180,6 +183,8 @@ void parse_tls_option(std::string_view arg, const std::string& value, Options& o
         tls.ca_file = value;
     else if (arg == "--tls-ciphers")
         tls.ciphers = value;
+    else if (arg == "--tls-user")
+        tls.user = value;
     else if (arg == "--tls-handshake-timeout" && parse_seconds(value.c_str(), seconds) && seconds > 0)
         tls.handshake_timeout = std::chrono::seconds(seconds);
     else if (arg == "--tls-handshake-timeout")

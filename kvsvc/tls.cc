@@ -5,11 +5,13 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include <fcntl.h>
+#include <grp.h>
 #include <openssl/cryptoerr_legacy.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/sslerr_legacy.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -17,6 +19,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -148,6 +151,36 @@ CtxPtr make_context(const TlsOptions& o, std::string& problem)
         SSL_CTX_set_client_CA_list(c, SSL_load_client_CA_file(o.ca_file.c_str()));
     }
     return ctx;
+}
+
+// Becomes `name` from /etc/passwd (read directly, not through NSS: a static
+// program cannot load NSS modules safely), with its primary group only. The
+// accounts kvsvc-tls runs as are system accounts, made by the package's
+// postinst in /etc/passwd.
+bool become_user(const std::string& name, std::string& problem)
+{
+    std::unique_ptr<FILE, int (*)(FILE*)> passwd(std::fopen("/etc/passwd", "re"), std::fclose);
+    if (!passwd) {
+        problem = std::string("open /etc/passwd: ") + std::strerror(errno);
+        return false;
+    }
+    const struct passwd* pw = nullptr;
+    while ((pw = ::fgetpwent(passwd.get())) && name != pw->pw_name) { }
+    if (!pw) {
+        problem = "--tls-user: no user '" + name + "' in /etc/passwd";
+        return false;
+    }
+    const uid_t uid = pw->pw_uid;
+    const gid_t gid = pw->pw_gid;
+    if (::setgroups(0, nullptr) < 0 || ::setgid(gid) < 0 || ::setuid(uid) < 0) {
+        problem = "becoming user " + name + ": " + std::strerror(errno);
+        return false;
+    }
+    if (uid != 0 && ::setuid(0) == 0) {
+        problem = "becoming user " + name + ": root could be regained";
+        return false;
+    }
+    return true;
 }
 
 // Waits until `fd` has `events` or `deadline` passes: false at the deadline.
@@ -449,6 +482,8 @@ int serve_over_tls(const TlsOptions& options, const std::string& client_address,
     const std::string who = client_address.empty() ? std::string("local") : client_address;
     std::string problem;
     CtxPtr ctx = make_context(options, problem);
+    if (ctx && !options.user.empty() && !become_user(options.user, problem))
+        ctx.reset();
     if (!ctx) {
         syslog(LOG_ERR, "TLS setup failed, client %s not served: %s", who.c_str(), problem.c_str());
         return 1;

@@ -22,6 +22,10 @@ struct TlsOptions {
     std::string ca_file;  // clients must present a certificate this CA signed; "" = no client certificates
     std::string ciphers;  // TLS 1.2 cipher list (OpenSSL syntax); "" = OpenSSL's default
     std::chrono::seconds handshake_timeout{10};
+    // Started as root, become this user (and its primary group, no other
+    // groups) once the certificate and key are read, before anything is read
+    // from the client: the key can stay readable by root only. "" = stay.
+    std::string user;
 };
 
 // Loads the certificate and key, does the handshake on fd 0, then runs

@@ -108,17 +108,24 @@ void make_certificates(const TempDir& dir)
     REQUIRE(::chmod((tls + "/server.key").c_str(), 0600) == 0);
 }
 
+// Who kvsvc-tls runs as: the test's own user (--tls-user removed), or, as
+// packaged, root becoming kvsvc.
+enum class Account { own, kvsvc };
+
 // The shipped xinetd.d/SERVICE's server_args with this test's paths: the
 // certificate and key in DIR/tls, kvstored's socket; `extra` goes first.
 std::string shipped_server_args(const std::string& service, const std::string& dir, const std::string& socket,
-                                const std::string& extra = "")
+                                const std::string& extra = "", Account account = Account::own)
 {
     std::smatch m;
     const std::string text = read_file(std::string(KVSTORE_SOURCE_DIR) + "/xinetd.d/" + service);
     REQUIRE(std::regex_search(text, m, std::regex("\n    server_args *= ([^\n]*)\n")));
     std::string args = m[1].str();
-    REQUIRE(args.find("--tls-cert /etc/kvstore/tls/server.crt --tls-key /etc/kvstore/tls/server.key")
+    REQUIRE(args.find("--tls-cert /etc/kvstore/tls/server.crt --tls-key /etc/kvstore/tls/server.key "
+                      "--tls-user kvsvc ")
             != std::string::npos);
+    if (account == Account::own)
+        args = std::regex_replace(args, std::regex("--tls-user kvsvc "), "");
     args = std::regex_replace(args, std::regex("/etc/kvstore/tls/"), dir + "/tls/");
     args = std::regex_replace(args, std::regex("/run/kvstored/kvstored.sock"), socket);
     // "@DIR@" in `extra` stands for the test's directory.
@@ -325,15 +332,21 @@ TEST_CASE("TLS services as shipped are off and run kvsvc-tls as kvsvc with the p
         CHECK(value(text, "server") == "/usr/bin/kvsvc-tls");
         // The plain door's kvsvc command line, behind the TLS options.
         std::string args = value(plain, "server_args");
-        std::string tls_args = "--tls-cert /etc/kvstore/tls/server.crt --tls-key /etc/kvstore/tls/server.key ";
+        std::string tls_args
+            = "--tls-cert /etc/kvstore/tls/server.crt --tls-key /etc/kvstore/tls/server.key --tls-user kvsvc ";
         if (args.starts_with("--protocol redis "))
             args.insert(std::string("--protocol redis ").size(), tls_args);
         else
             args.insert(0, tls_args);
         CHECK(value(text, "server_args") == args);
         CHECK(text.find("stunnel") == std::string::npos);
-        for (const char* key : {"type", "socket_type", "protocol", "wait", "user", "group", "instances", "per_source",
-                                "cps", "bind", "only_from", "flags", "log_on_success", "log_on_failure"}) {
+        // Started as root to read the 0600 key; --tls-user makes it the plain
+        // service's account before it reads from the client.
+        CHECK(value(text, "user") == "root");
+        CHECK(value(text, "group") == "root");
+        CHECK(value(plain, "user") == "kvsvc");
+        for (const char* key : {"type", "socket_type", "protocol", "wait", "instances", "per_source", "cps", "bind",
+                                "only_from", "flags", "log_on_success", "log_on_failure"}) {
             INFO(key);
             CHECK(value(text, key) == value(plain, key));
         }
@@ -506,7 +519,7 @@ TEST_CASE("TLS kvsvc-tls with a missing or unreadable key logs why, names the fi
     CHECK(messages.find(expected) != std::string::npos);
 }
 
-TEST_CASE("TLS as packaged, kvsvc-tls runs as kvsvc and reads the 0640 root:kvsvc key")
+TEST_CASE("TLS as packaged, kvsvc-tls reads the 0600 key as root, then serves the client as kvsvc")
 {
     const passwd* pw = ::getpwnam("kvsvc");
     if (::geteuid() != 0 || !pw) {
@@ -517,14 +530,13 @@ TEST_CASE("TLS as packaged, kvsvc-tls runs as kvsvc and reads the 0640 root:kvsv
     TempDir dir;
     Daemon daemon(dir, {"--service-group", "kvsvc"});
     make_certificates(dir);
-    // kvsvc-tls must reach the socket (group kvsvc) through the 0700 TempDir.
+    // kvsvc-tls, once kvsvc, must reach the socket (group kvsvc) through the
+    // 0700 TempDir; the key stays 0600 root (make_certificates).
     REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
-    REQUIRE(::chown(dir.file("tls/server.key").c_str(), 0, pw->pw_gid) == 0);
-    REQUIRE(::chmod(dir.file("tls/server.key").c_str(), 0640) == 0);
     XinetdOptions o = kvsvc_service(daemon.socket_path());
     o.server = kvsvc_tls_bin();
-    o.server_args = shipped_server_args("kvstore-tls", dir.path(), daemon.socket_path());
-    o.user = "kvsvc";
+    o.server_args = shipped_server_args("kvstore-tls", dir.path(), daemon.socket_path(), "", Account::kvsvc);
+    o.user = "root";
     PrivateXinetd xinetd(dir, free_tcp_port(), o);
     INFO(xinetd.log() + daemon.log());
     // A session held open: s_client reads its input from a pipe.
