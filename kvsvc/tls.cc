@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -513,7 +514,14 @@ int serve_over_tls(const TlsOptions& options, const std::string& client_address,
     ::fstat(STDIN_FILENO, &session_end);
     set_client_reset_hook(note_session_reset);
     Pump pump(ssl.get(), tcp.get(), plain.get());
-    std::thread pump_thread([&pump] { pump.run(); });
+    std::thread pump_thread;
+    try {
+        pump_thread = std::thread([&pump] { pump.run(); });
+    } catch (const std::system_error& e) {
+        // E.g. the account's RLIMIT_NPROC: every session here is two threads.
+        syslog(LOG_ERR, "client %s: starting the TLS thread: %s", who.c_str(), e.what());
+        return 1;
+    }
     int status = session();
     close_session_end(session_end);
     pump_thread.join();
