@@ -15,6 +15,7 @@ namespace {
 
 // stdout's file status flags before make_stdout_nonblocking(), or -1.
 int saved_stdout_flags = -1;
+void (*reset_hook)() = nullptr;
 
 }  // namespace
 
@@ -50,6 +51,8 @@ void reset_client_connection(bool stdout_is_socket, const std::string& client_ad
 {
     const std::string& who = client_address.empty() ? std::string("local") : client_address;
     syslog(LOG_WARNING, "client %s: %s; connection reset", who.c_str(), why.c_str());
+    if (reset_hook)
+        reset_hook();
     restore_stdout_flags();
     if (stdout_is_socket) {
         const struct linger reset_on_close = {1, 0};
@@ -58,6 +61,11 @@ void reset_client_connection(bool stdout_is_socket, const std::string& client_ad
     ::close(STDIN_FILENO);
     ::close(STDOUT_FILENO);
     ::close(STDERR_FILENO);
+}
+
+void set_client_reset_hook(void (*hook)())
+{
+    reset_hook = hook;
 }
 
 void linger_client(bool stdout_is_socket, std::chrono::steady_clock::time_point deadline)

@@ -40,6 +40,10 @@ void restore_stdout_flags();
 // reset goes out when the last copy closes; kvstored has closed its own
 // before telling kvsvc) and logs why, naming the client.
 void reset_client_connection(bool stdout_is_socket, const std::string& client_address, const std::string& why);
+// Called by reset_client_connection() before it closes anything: with TLS
+// (tls.h) the client's socket is not on fds 0, 1 and 2, and the thread that
+// owns it must reset it too, not end the TLS stream cleanly.
+void set_client_reset_hook(void (*hook)());
 
 // Hang up in a way that lets the last output arrive: with unread input in the
 // socket, close() would send a TCP reset and the client could lose its last

@@ -22,6 +22,7 @@
 
 #include "door_session.h"
 #include "session.h"
+#include "tls.h"
 #include "version.h"
 
 namespace {
@@ -29,6 +30,9 @@ namespace {
 constexpr const char* kUsage
     = "Usage: kvsvc [--protocol line|redis|memcache] [--socket PATH]\n"
       "             [--idle-timeout SECONDS] [--no-handoff]\n"
+      "       kvsvc-tls --tls-cert FILE --tls-key FILE [--tls-ca FILE]\n"
+      "             [--tls-ciphers LIST] [--tls-user NAME]\n"
+      "             [--tls-handshake-timeout SECONDS] [OPTION]...\n"
       "\n"
       "Serve one kvstore client on stdin/stdout for kvstored. kvsvc is started by\n"
       "xinetd or by a systemd socket unit (Accept=yes), once per TCP connection; run\n"
@@ -55,6 +59,13 @@ constexpr const char* kUsage
       "  redis      -ERR kvstore unavailable: <why>\n"
       "  memcache   SERVER_ERROR kvstore unavailable: <why>\n"
       "\n"
+      "TLS: kvsvc-tls is kvsvc linked with OpenSSL (kvsvc itself has no TLS, which\n"
+      "keeps its start cheap). It does the TLS handshake first (TLS 1.2 or 1.3;\n"
+      "nothing is said in clear), then serves the session as kvsvc does, copying\n"
+      "between TLS on the client's socket and a socketpair whose other end is the\n"
+      "session (or kvstored, once handed off). A failed handshake is logged with the\n"
+      "client's address and OpenSSL's reason, and the connection closes.\n"
+      "\n"
       "A client that takes none of its waiting replies for 10 s, and one whose\n"
       "kvstored dies while serving it, is reset (TCP RST), not told BYE: its last\n"
       "reply may be cut.\n"
@@ -73,6 +84,19 @@ constexpr const char* kUsage
       "                          servers' default); 0 disables\n"
       "  --no-handoff            relay the client's bytes through kvsvc instead of handing\n"
       "                          the socket to kvstored (slower; for comparison)\n"
+      "  --tls-cert FILE         (kvsvc-tls) the server's certificate, PEM, followed by\n"
+      "                          any intermediate CA certificates\n"
+      "  --tls-key FILE          (kvsvc-tls) its private key, PEM, without passphrase\n"
+      "  --tls-ca FILE           (kvsvc-tls) require a client certificate signed by\n"
+      "                          a CA in FILE (PEM); default: no client certificates\n"
+      "  --tls-ciphers LIST      (kvsvc-tls) TLS 1.2 cipher list, OpenSSL's syntax\n"
+      "                          (TLS 1.3 suites are OpenSSL's defaults)\n"
+      "  --tls-user NAME         (kvsvc-tls) started as root: become NAME (its group,\n"
+      "                          no other) once the key is read, before reading the\n"
+      "                          client\n"
+      "  --tls-handshake-timeout SECONDS\n"
+      "                          (kvsvc-tls) close a client that has not completed the\n"
+      "                          handshake after this long (default 10)\n"
       "  --help                  show this help and exit\n"
       "  --version               show the version and exit\n"
       "\n"
@@ -87,7 +111,15 @@ struct Options {
     kv::SessionConfig session;
     // The door kvstored parses (Redis, memcached), or none: the line protocol.
     std::optional<kv::Door> door;
+    // Any --tls-* option given: kvsvc-tls serves the client over TLS.
+    std::optional<kv::TlsOptions> tls;
 };
+
+#ifdef KVSVC_TLS
+constexpr bool kHasTls = true;
+#else
+constexpr bool kHasTls = false;
+#endif
 
 // Set once --protocol redis or memcache is read: usage errors are then told in
 // that door's protocol.
@@ -138,6 +170,31 @@ bool parse_seconds(const char* text, long& out)
     return true;
 }
 
+void parse_tls_option(std::string_view arg, const std::string& value, Options& options)
+{
+    if (!kHasTls)
+        usage_error("option " + std::string(arg)
+                    + ": this kvsvc has no TLS; kvsvc-tls, the same program linked with OpenSSL, has");
+    kv::TlsOptions& tls = options.tls ? *options.tls : options.tls.emplace();
+    long seconds = 0;
+    if (arg == "--tls-cert")
+        tls.cert_file = value;
+    else if (arg == "--tls-key")
+        tls.key_file = value;
+    else if (arg == "--tls-ca")
+        tls.ca_file = value;
+    else if (arg == "--tls-ciphers")
+        tls.ciphers = value;
+    else if (arg == "--tls-user")
+        tls.user = value;
+    else if (arg == "--tls-handshake-timeout" && parse_seconds(value.c_str(), seconds) && seconds > 0)
+        tls.handshake_timeout = std::chrono::seconds(seconds);
+    else if (arg == "--tls-handshake-timeout")
+        usage_error("--tls-handshake-timeout wants whole seconds above 0, not '" + value + "'");
+    else
+        usage_error("unknown option '" + std::string(arg) + "'");
+}
+
 Options parse_args(int argc, char** argv)
 {
     Options options;
@@ -182,6 +239,8 @@ Options parse_args(int argc, char** argv)
             else
                 usage_error("--protocol wants line, redis or memcache, not '" + v + "'");
             g_usage_door = options.door;
+        } else if (arg.starts_with("--tls-")) {
+            parse_tls_option(arg, take_value(), options);
         } else if (arg == "--idle-timeout") {
             std::string v = take_value();
             if (!parse_seconds(v.c_str(), idle_seconds))
@@ -190,6 +249,8 @@ Options parse_args(int argc, char** argv)
             usage_error("unknown option '" + std::string(arg) + "'");
         }
     }
+    if (kHasTls && (!options.tls || options.tls->cert_file.empty() || options.tls->key_file.empty()))
+        usage_error("kvsvc-tls needs --tls-cert and --tls-key");
     if (options.door) {
         // Travels in the Handoff; kvstored enforces it, 0 meaning none.
         config.idle_timeout = std::chrono::seconds(idle_seconds < 0 ? 0 : idle_seconds);
@@ -215,7 +276,14 @@ int main(int argc, char** argv)
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     Options options = parse_args(argc, argv);
     options.session.client_address = client_address();
-    if (options.door)
-        return kv::DoorSession(*options.door, std::move(options.session)).run();
-    return kv::Session(std::move(options.session)).run();
+    auto serve = [&options]() {
+        if (options.door)
+            return kv::DoorSession(*options.door, std::move(options.session)).run();
+        return kv::Session(std::move(options.session)).run();
+    };
+#ifdef KVSVC_TLS
+    return kv::serve_over_tls(*options.tls, options.session.client_address, serve);
+#else
+    return serve();
+#endif
 }

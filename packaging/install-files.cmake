@@ -3,8 +3,8 @@
 # which sets KVSTORE_PKG_* first. CMAKE_INSTALL_PREFIX and $ENV{DESTDIR} are
 # those of that run, so `cmake --install build --prefix /opt/kv` works too.
 #
-# - The systemd units, the xinetd files and the stunnel configs name
-#   /usr/bin/kvstored and /usr/bin/kvsvc. For another prefix they are installed with the paths of
+# - The systemd units and the xinetd files name /usr/bin/kvstored,
+#   /usr/bin/kvsvc and /usr/bin/kvsvc-tls. For another prefix they are installed with the paths of
 #   that prefix instead, so that they run the programs just installed.
 # - Files under /etc are the administrator's once installed: an existing
 #   file that differs is kept, and the new default goes next to it as
@@ -60,9 +60,6 @@ foreach(_kv_xinetd_file IN LISTS KVSTORE_PKG_XINETD_FILES)
     _kv_install("${_kv_xinetd_file}" "${KVSTORE_PKG_XINETDDIR}" "${_kv_rw_r}" CONFIG)
 endforeach()
 _kv_install("${KVSTORE_PKG_CONFIG_FILE}" "${KVSTORE_PKG_CONFDIR}" "${_kv_rw_r}" CONFIG)
-foreach(_kv_stunnel_file IN LISTS KVSTORE_PKG_STUNNEL_FILES)
-    _kv_install("${_kv_stunnel_file}" "${KVSTORE_PKG_CONFDIR}" "${_kv_rw_r}" CONFIG)
-endforeach()
 # The users file holds password hashes: no other user may read it. Its group
 # (kvstored's, kvstore) is the package's postinst's to set: at install time
 # that group may not exist yet (docs/operations.md, "Users").

@@ -522,8 +522,8 @@ int stage_xinetd_file(const Staging& staging, const std::string& name, const std
             if (key == "port") {
                 line = "    port            = " + std::to_string(port);
                 ++ports;
-            } else if (key == "server" && value == "/usr/bin/kvsvc") {
-                line = "    server          = " + staging.path("/usr/bin/kvsvc");
+            } else if (key == "server" && (value == "/usr/bin/kvsvc" || value == "/usr/bin/kvsvc-tls")) {
+                line = "    server          = " + staging.path(value);
                 ++servers;
             } else if (key == "server_args" && value.find("/run/kvstored/kvstored.sock") != std::string::npos) {
                 line = "    server_args     = " + replace_all(value, "/run/kvstored/kvstored.sock", kvstored_socket);
@@ -535,17 +535,18 @@ int stage_xinetd_file(const Staging& staging, const std::string& name, const std
         rewritten += line + "\n";
     }
     if (ports != 1 || servers != 1 || sockets != 1)
-        throw std::runtime_error("the installed /etc/xinetd.d/" + name
-                                 + " does not have exactly one port, one server = /usr/bin/kvsvc and one "
-                                   "server_args naming /run/kvstored/kvstored.sock");
+        throw std::runtime_error(
+            "the installed /etc/xinetd.d/" + name
+            + " does not have exactly one port, one server = /usr/bin/kvsvc (or kvsvc-tls) and one "
+              "server_args naming /run/kvstored/kvstored.sock");
     write_file(service_file, rewritten);
     return port;
 }
 
 // A door's file (xinetd.d/kvstore-redis or kvstore-memcache, installed
-// disabled): its server and socket must be the staged ones even while it is
-// disabled, since xinetd checks them anyway ("Server /usr/bin/kvsvc is not
-// executable").
+// disabled; likewise kvstore-tls and kvstore-redis-tls): its server and socket
+// must be the staged ones even while it is disabled, since xinetd checks them
+// anyway ("Server /usr/bin/kvsvc is not executable").
 int stage_door_service(const Staging& staging, const std::string& name, const std::string& kvstored_socket, bool enable)
 {
     become_subreaper();  // before xinetd starts its kvsvc processes
@@ -566,6 +567,10 @@ XinetdOptions staged_options(const Staging& staging)
 StagedXinetd::StagedXinetd(const Staging& staging, const std::string& kvstored_socket, StagedDoors doors)
     : redis_port_(stage_door_service(staging, "kvstore-redis", kvstored_socket, doors.redis)),
       memcache_port_(stage_door_service(staging, "kvstore-memcache", kvstored_socket, doors.memcache)),
+      // The TLS services stay disabled (no certificate here); staged all the
+      // same, as xinetd checks their server too.
+      tls_ports_{stage_xinetd_file(staging, "kvstore-tls", kvstored_socket, false),
+                 stage_xinetd_file(staging, "kvstore-redis-tls", kvstored_socket, false)},
       xinetd_(staging.dir(), stage_xinetd_file(staging, "kvstore", kvstored_socket, false), staged_options(staging))
 {
 }

@@ -191,6 +191,8 @@ public:
     int port() const { return xinetd_.port(); }
     int redis_port() const { return redis_port_; }  // served only with doors.redis
     int memcache_port() const { return memcache_port_; }  // served only with doors.memcache
+    int tls_port() const { return tls_ports_[0]; }  // disabled: never served
+    int redis_tls_port() const { return tls_ports_[1]; }  // likewise
     Process& process() { return xinetd_.process(); }
     std::string log() const { return xinetd_.log(); }  // xinetd's own messages
     std::string access_log() const { return xinetd_.access_log(); }  // START / EXIT / FAIL lines
@@ -198,6 +200,7 @@ public:
 private:
     int redis_port_;
     int memcache_port_;
+    int tls_ports_[2];  // kvstore-tls, kvstore-redis-tls: disabled
     PrivateXinetd xinetd_;
 };
 

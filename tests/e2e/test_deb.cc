@@ -101,6 +101,9 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         for (const char* dep :
              {"adduser", "libc6 (>= ", "libsqlite3-0 (>= ", "libsystemd0", "libsodium23", "libcurl4 (>= "})
             CHECK(depends.find(dep) != std::string::npos);
+        // TLS is kvsvc-tls, linked statically with OpenSSL: no stunnel4, no libssl3.
+        CHECK(depends.find("libssl") == std::string::npos);
+        CHECK(field(deb, "Suggests") == "sqlite3");
         CHECK(field(deb, "Maintainer").find('<') != std::string::npos);
         CHECK(field(deb, "Description").find('\n') != std::string::npos);  // synopsis and long text
     }
@@ -113,6 +116,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         std::map<std::string, std::string> files = {
             {"/usr/bin/kvstored", "-rwxr-xr-x"},
             {"/usr/bin/kvsvc", "-rwxr-xr-x"},
+            {"/usr/bin/kvsvc-tls", "-rwxr-xr-x"},
             {"/etc/kvstore/kvstored.conf", "-rw-r--r--"},
             // Password hashes: postinst gives it the group kvstore.
             {"/etc/kvstore/users", "-rw-r-----"},
@@ -121,8 +125,6 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             {"/etc/xinetd.d/kvstore-memcache", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-tls", "-rw-r--r--"},
             {"/etc/xinetd.d/kvstore-redis-tls", "-rw-r--r--"},
-            {"/etc/kvstore/stunnel-kvstore.conf", "-rw-r--r--"},
-            {"/etc/kvstore/stunnel-kvstore-redis.conf", "-rw-r--r--"},
             {"/lib/systemd/system/kvstored.service", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc.socket", "-rw-r--r--"},
             {"/lib/systemd/system/kvsvc@.service", "-rw-r--r--"},
@@ -178,8 +180,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
         REQUIRE(run_capture(kDpkgDeb, {"--control", deb, control}).ok());
         REQUIRE(run_capture(kDpkgDeb, {"--extract", deb, data}).ok());
         CHECK(read_file(control + "/conffiles")
-              == "/etc/kvstore/kvstored.conf\n/etc/kvstore/stunnel-kvstore.conf\n"
-                 "/etc/kvstore/stunnel-kvstore-redis.conf\n/etc/kvstore/users\n/etc/xinetd.d/kvstore\n"
+              == "/etc/kvstore/kvstored.conf\n/etc/kvstore/users\n/etc/xinetd.d/kvstore\n"
                  "/etc/xinetd.d/kvstore-redis\n/etc/xinetd.d/kvstore-memcache\n/etc/xinetd.d/kvstore-tls\n"
                  "/etc/xinetd.d/kvstore-redis-tls\n");
         for (const char* script : {"postinst", "prerm", "postrm"}) {
@@ -216,8 +217,6 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
                  {"/etc/xinetd.d/kvstore-tls", "xinetd.d/kvstore-tls"},
                  {"/etc/xinetd.d/kvstore-redis-tls", "xinetd.d/kvstore-redis-tls"},
                  {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
-                 {"/etc/kvstore/stunnel-kvstore.conf", "packaging/stunnel/stunnel-kvstore.conf"},
-                 {"/etc/kvstore/stunnel-kvstore-redis.conf", "packaging/stunnel/stunnel-kvstore-redis.conf"},
                  {"/etc/kvstore/users", "packaging/users"},
              }) {
             INFO(packaged);
@@ -246,7 +245,7 @@ TEST_CASE("deb: cpack -G DEB makes a kvstore package with its files, relations a
             CHECK(header.substr(4, 4) == std::string(4, '\0'));
         }
         // Stripped (lintian: unstripped-binary-or-object is an error).
-        for (const char* program : {"/usr/bin/kvstored", "/usr/bin/kvsvc"}) {
+        for (const char* program : {"/usr/bin/kvstored", "/usr/bin/kvsvc", "/usr/bin/kvsvc-tls"}) {
             RunResult file = run_capture("/usr/bin/file", {"-b", data + program});
             INFO(file.describe());
             CHECK(file.output.find(", stripped") != std::string::npos);

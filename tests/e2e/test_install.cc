@@ -40,6 +40,7 @@ struct Entry {
 const std::vector<Entry> kInstalled = {
     {"/usr/bin/kvstored", 0755},
     {"/usr/bin/kvsvc", 0755},
+    {"/usr/bin/kvsvc-tls", 0755},
     {"/etc/kvstore/kvstored.conf", 0644},
     {"/etc/kvstore/users", 0640},
     {"/etc/xinetd.d/kvstore", 0644},
@@ -47,8 +48,6 @@ const std::vector<Entry> kInstalled = {
     {"/etc/xinetd.d/kvstore-memcache", 0644},
     {"/etc/xinetd.d/kvstore-tls", 0644},
     {"/etc/xinetd.d/kvstore-redis-tls", 0644},
-    {"/etc/kvstore/stunnel-kvstore.conf", 0644},
-    {"/etc/kvstore/stunnel-kvstore-redis.conf", 0644},
     {"/lib/systemd/system/kvstored.service", 0644},
     {"/lib/systemd/system/kvsvc.socket", 0644},
     {"/lib/systemd/system/kvsvc@.service", 0644},
@@ -89,8 +88,6 @@ const std::vector<std::pair<const char*, const char*>> kVerbatim = {
     {"/etc/xinetd.d/kvstore-tls", "xinetd.d/kvstore-tls"},
     {"/etc/xinetd.d/kvstore-redis-tls", "xinetd.d/kvstore-redis-tls"},
     {"/etc/kvstore/kvstored.conf", "packaging/kvstored.conf"},
-    {"/etc/kvstore/stunnel-kvstore.conf", "packaging/stunnel/stunnel-kvstore.conf"},
-    {"/etc/kvstore/stunnel-kvstore-redis.conf", "packaging/stunnel/stunnel-kvstore-redis.conf"},
     {"/etc/kvstore/users", "packaging/users"},
     {"/usr/share/man/man8/kvstored.8", "man/kvstored.8"},
     {"/usr/share/man/man8/kvsvc.8", "man/kvsvc.8"},
@@ -445,22 +442,16 @@ TEST_CASE("install: another prefix gets units and an xinetd file that run its pr
     std::string memcache_session = read_file(staging.path("/lib/systemd/system/kvsvc-memcache@.service"));
     CHECK(unit_value(memcache_session, "Service", "ExecStart").rfind("/opt/kvstore/bin/kvsvc --protocol memcache ", 0)
           == 0);
-    for (const char* file :
-         {"/etc/xinetd.d/kvstore", "/etc/xinetd.d/kvstore-redis", "/etc/xinetd.d/kvstore-memcache"}) {
+    for (const auto& [file, program] :
+         std::vector<std::pair<std::string, std::string>>{{"/etc/xinetd.d/kvstore", "kvsvc"},
+                                                          {"/etc/xinetd.d/kvstore-redis", "kvsvc"},
+                                                          {"/etc/xinetd.d/kvstore-memcache", "kvsvc"},
+                                                          {"/etc/xinetd.d/kvstore-tls", "kvsvc-tls"},
+                                                          {"/etc/xinetd.d/kvstore-redis-tls", "kvsvc-tls"}}) {
         INFO(file);
         std::string xinetd = read_file(staging.path(file));
-        CHECK(xinetd.find("    server          = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
+        CHECK(xinetd.find("    server          = /opt/kvstore/bin/" + program + "\n") != std::string::npos);
         CHECK(xinetd.find("/usr/bin/kvsvc") == std::string::npos);
-    }
-    // The TLS services run stunnel4 (Debian's path whatever the prefix); its
-    // configs run this prefix's kvsvc.
-    for (const char* file : {"/etc/xinetd.d/kvstore-tls", "/etc/xinetd.d/kvstore-redis-tls"})
-        CHECK(read_file(staging.path(file)).find("    server          = /usr/bin/stunnel4\n") != std::string::npos);
-    for (const char* file : {"/etc/kvstore/stunnel-kvstore.conf", "/etc/kvstore/stunnel-kvstore-redis.conf"}) {
-        INFO(file);
-        std::string stunnel = read_file(staging.path(file));
-        CHECK(stunnel.find("\nexec = /opt/kvstore/bin/kvsvc\n") != std::string::npos);
-        CHECK(stunnel.find("/usr/bin/kvsvc") == std::string::npos);
     }
 }
 

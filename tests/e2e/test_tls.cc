@@ -1,23 +1,30 @@
 // test_tls.cc: the TLS services as shipped (xinetd.d/kvstore-tls,
-// kvstore-redis-tls, packaging/stunnel/*.conf): a real xinetd runs stunnel4
-// in inetd mode per connection, stunnel runs kvsvc, and kvsvc hands its end
-// of stunnel's socketpair to kvstored. The clients are the ones
+// kvstore-redis-tls): a real xinetd runs kvsvc-tls per connection, which does
+// the TLS handshake, then serves the session on a socketpair (handed to
+// kvstored, or relayed with --no-handoff). The clients are the ones
 // docs/operations.md tells people to run: openssl s_client and
 // redis-cli --tls, with a CA and a server certificate made by openssl for
 // the test. A good certificate works; a wrong CA or a wrong host name is
 // refused; plain TCP to the TLS port gets nothing useful.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include "xinetd.h"
 #include "xinetd_fixture.h"
@@ -26,7 +33,6 @@ using namespace kvtest;
 
 namespace {
 
-constexpr const char* kStunnel = "/usr/bin/stunnel4";
 constexpr const char* kOpenssl = "/usr/bin/openssl";
 constexpr const char* kRedisCli = "/usr/bin/redis-cli";
 
@@ -73,7 +79,7 @@ void openssl(const TempDir& dir, const std::vector<std::string>& args)
 }
 
 // A CA and a server certificate it signed for localhost and 127.0.0.1, in
-// DIR/tls/ under the names of packaging/stunnel/*.conf; and another CA,
+// DIR/tls/ under the names of xinetd.d/kvstore-tls; and another CA,
 // DIR/other-ca.crt, that signed nothing of the server's.
 void make_certificates(const TempDir& dir)
 {
@@ -102,63 +108,43 @@ void make_certificates(const TempDir& dir)
     REQUIRE(::chmod((tls + "/server.key").c_str(), 0600) == 0);
 }
 
-// Who stunnel and kvsvc run as: the test's own user (setuid and setgid
-// removed from the config), or, as packaged, root dropping to kvsvc.
+// Who kvsvc-tls runs as: the test's own user (--tls-user removed), or, as
+// packaged, root becoming kvsvc.
 enum class Account { own, kvsvc };
 
-// packaging/stunnel/NAME as installed, with this test's paths: the
-// certificate and key in DIR/tls, the built kvsvc, kvstored's socket in DIR.
-// stunnel logs to DIR/stunnel.log instead of syslog.
-std::string stunnel_config(const TempDir& dir, const std::string& name, const std::string& kvstored_socket,
-                           Account account)
+// The shipped xinetd.d/SERVICE's server_args with this test's paths: the
+// certificate and key in DIR/tls, kvstored's socket; `extra` goes first.
+std::string shipped_server_args(const std::string& service, const std::string& dir, const std::string& socket,
+                                const std::string& extra = "", Account account = Account::own)
 {
-    std::string text = read_file(std::string(KVSTORE_SOURCE_DIR) + "/packaging/stunnel/" + name);
-    REQUIRE(text.find("\ncert = /etc/kvstore/tls/server.crt\n") != std::string::npos);
-    REQUIRE(text.find("\nsyslog = yes\n") != std::string::npos);
-    text = std::regex_replace(text, std::regex("/etc/kvstore/tls/"), dir.file("tls") + "/");
-    text = std::regex_replace(text, std::regex("/usr/bin/kvsvc"), kvsvc_bin());
-    text = std::regex_replace(text, std::regex("/run/kvstored/kvstored.sock"), kvstored_socket);
+    std::smatch m;
+    const std::string text = read_file(std::string(KVSTORE_SOURCE_DIR) + "/xinetd.d/" + service);
+    REQUIRE(std::regex_search(text, m, std::regex("\n    server_args *= ([^\n]*)\n")));
+    std::string args = m[1].str();
+    REQUIRE(args.find("--tls-cert /etc/kvstore/tls/server.crt --tls-key /etc/kvstore/tls/server.key "
+                      "--tls-user kvsvc ")
+            != std::string::npos);
     if (account == Account::own)
-        text = std::regex_replace(text, std::regex("\n(setuid|setgid) = [^\n]*"), "");
-    text = std::regex_replace(text, std::regex("\nsyslog = yes"), "\nsyslog = no\noutput = " + dir.file("stunnel.log"));
-    const std::string path = dir.file(name);
-    write_file(path, text);
-    return path;
+        args = std::regex_replace(args, std::regex("--tls-user kvsvc "), "");
+    args = std::regex_replace(args, std::regex("/etc/kvstore/tls/"), dir + "/tls/");
+    args = std::regex_replace(args, std::regex("/run/kvstored/kvstored.sock"), socket);
+    // "@DIR@" in `extra` stands for the test's directory.
+    return extra.empty() ? args : std::regex_replace(extra, std::regex("@DIR@"), dir) + " " + args;
 }
 
-// kvstored, and xinetd running stunnel4 with packaging/stunnel/CONFIG on a
-// free port, as xinetd.d/kvstore-tls does on 7443.
+// kvstored, and xinetd running kvsvc-tls with the server_args of the shipped
+// xinetd.d/SERVICE on a free port, as it does on 7443 and 7444.
 struct TlsStack {
-    explicit TlsStack(const std::string& config, Account account = Account::own)
-        : daemon(dir,
-                 account == Account::kvsvc ? std::vector<std::string>{"--service-group", "kvsvc"}
-                                           : std::vector<std::string>{})
+    explicit TlsStack(const std::string& service, const std::string& extra_args = "")
     {
-        if (::access(kStunnel, X_OK) != 0)
-            throw std::runtime_error(std::string(kStunnel)
-                                     + " is not installed: the TLS tests need the Debian package stunnel4 "
-                                       "(scripts/deps installs it)");
         make_certificates(dir);
         XinetdOptions o = kvsvc_service(daemon.socket_path());
-        o.server = kStunnel;
-        o.server_args = stunnel_config(dir, config, daemon.socket_path(), account);
-        if (account == Account::kvsvc) {
-            // kvsvc must reach the socket (group kvsvc) through the 0700
-            // TempDir, and stunnel opens its log after it became kvsvc.
-            REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
-            write_file(dir.file("stunnel.log"), "");
-            const passwd* pw = ::getpwnam("kvsvc");
-            REQUIRE(pw);
-            REQUIRE(::chown(dir.file("stunnel.log").c_str(), pw->pw_uid, pw->pw_gid) == 0);
-        }
+        o.server = kvsvc_tls_bin();
+        o.server_args = shipped_server_args(service, dir.path(), daemon.socket_path(), extra_args);
         xinetd.emplace(dir, free_tcp_port(), o);
     }
     int port() const { return xinetd->port(); }
-    std::string logs() const
-    {
-        return "stunnel log:\n" + read_file(dir.file("stunnel.log")) + "\nxinetd log:\n" + xinetd->log()
-            + "\nkvstored log:\n" + daemon.log();
-    }
+    std::string logs() const { return "xinetd log:\n" + xinetd->log() + "\nkvstored log:\n" + daemon.log(); }
     // openssl s_client as docs/operations.md has it: the CA, the host name
     // to check, and a failed check ends the handshake.
     Run s_client(const std::string& input, const std::string& ca, const std::string& host = "localhost")
@@ -176,29 +162,39 @@ struct TlsStack {
     }
 
     TempDir dir;
-    Daemon daemon;
+    Daemon daemon{dir};
     std::optional<PrivateXinetd> xinetd;
 };
 
 }  // namespace
 
-TEST_CASE("TLS line protocol, openssl s_client with the right CA saves and reads through xinetd and stunnel")
+TEST_CASE("TLS line protocol, openssl s_client with the right CA saves and reads through xinetd and kvsvc-tls")
 {
-    TlsStack tls("stunnel-kvstore.conf");
+    TlsStack tls("kvstore-tls");
     INFO(tls.logs());
-    Run r = tls.s_client("connect\nsave tls:over stunnel\nread tls\nexit\n", tls.dir.file("ca.crt"));
+    Run r = tls.s_client("connect\nsave tls:over kvsvc-tls\nread tls\nexit\n", tls.dir.file("ca.crt"));
     INFO(r.describe());
     CHECK(exited_with(r.status, 0));
-    CHECK(r.out == greeting() + "\nOK connected\nOK\nVALUE over stunnel\nBYE\n");
+    CHECK(r.out == greeting() + "\nOK connected\nOK\nVALUE over kvsvc-tls\nBYE\n");
     // A second session sees the first one's key: the same kvstored.
     Run again = tls.s_client("connect\nread tls\nexit\n", tls.dir.file("ca.crt"));
     INFO(again.describe());
-    CHECK(again.out == greeting() + "\nOK connected\nVALUE over stunnel\nBYE\n");
+    CHECK(again.out == greeting() + "\nOK connected\nVALUE over kvsvc-tls\nBYE\n");
+}
+
+TEST_CASE("TLS line protocol, relayed by kvsvc-tls --no-handoff, saves and reads")
+{
+    TlsStack tls("kvstore-tls", "--no-handoff");
+    INFO(tls.logs());
+    Run r = tls.s_client("connect\nsave tls:relayed\nread tls\nexit\n", tls.dir.file("ca.crt"));
+    INFO(r.describe());
+    CHECK(exited_with(r.status, 0));
+    CHECK(r.out == greeting() + "\nOK connected\nOK\nVALUE relayed\nBYE\n");
 }
 
 TEST_CASE("TLS line protocol, a wrong CA or a wrong host name is refused before any data")
 {
-    TlsStack tls("stunnel-kvstore.conf");
+    TlsStack tls("kvstore-tls");
     INFO(tls.logs());
     SECTION("a CA that did not sign the server's certificate")
     {
@@ -223,10 +219,10 @@ TEST_CASE("TLS line protocol, a wrong CA or a wrong host name is refused before 
 
 TEST_CASE("TLS line protocol, plain TCP to the TLS port gets no greeting, no data, and is closed")
 {
-    TlsStack tls("stunnel-kvstore.conf");
+    TlsStack tls("kvstore-tls");
     INFO(tls.logs());
     LineClient c = connect_tcp(tls.port());
-    // kvsvc greets at once on the plain port; here stunnel waits for a
+    // kvsvc greets at once on the plain port; kvsvc-tls waits for a
     // ClientHello and says nothing.
     CHECK(c.read_bytes(1, 1s).empty());
     CHECK_FALSE(c.eof());
@@ -241,24 +237,73 @@ TEST_CASE("TLS line protocol, plain TCP to the TLS port gets no greeting, no dat
     CHECK(check.out == greeting() + "\nOK connected\nNOT_FOUND\nBYE\n");
 }
 
+TEST_CASE("TLS line protocol, a client that connects and never does the handshake is closed at the deadline")
+{
+    // The shipped deadline is 10 s; 1 s here.
+    TlsStack tls("kvstore-tls", "--tls-handshake-timeout 1");
+    INFO(tls.logs());
+    LineClient c = connect_tcp(tls.port());
+    auto start = std::chrono::steady_clock::now();
+    auto rest = c.read_to_eof(8s);
+    REQUIRE(rest);  // closed, not left open
+    CHECK(rest->empty());
+    CHECK(std::chrono::steady_clock::now() - start >= 900ms);  // not before the deadline
+    // The service still works.
+    Run r = tls.s_client("connect\nexit\n", tls.dir.file("ca.crt"));
+    CHECK(r.out == greeting() + "\nOK connected\nBYE\n");
+}
+
+TEST_CASE("TLS line protocol with --tls-ca admits a client with a certificate the CA signed, and no other")
+{
+    TlsStack tls("kvstore-tls", "--tls-ca @DIR@/ca.crt");
+    INFO(tls.logs());
+    // A client certificate signed by the same test CA.
+    const TempDir& dir = tls.dir;
+    openssl(dir,
+            {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=client", "-keyout",
+             dir.file("client.key"), "-out", dir.file("client.csr")});
+    write_file(dir.file("client.ext"), "extendedKeyUsage=clientAuth\n");
+    openssl(dir,
+            {"x509", "-req", "-in", dir.file("client.csr"), "-CA", dir.file("ca.crt"), "-CAkey", dir.file("ca.key"),
+             "-CAcreateserial", "-days", "2", "-extfile", dir.file("client.ext"), "-out", dir.file("client.crt")});
+    auto s_client = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"s_client",
+                                         "-quiet",
+                                         "-verify_return_error",
+                                         "-CAfile",
+                                         dir.file("ca.crt"),
+                                         "-connect",
+                                         "127.0.0.1:" + std::to_string(tls.port())};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run(dir, kOpenssl, args, "connect\nsave mtls:yes\nread mtls\nexit\n");
+    };
+    Run with_cert = s_client({"-cert", dir.file("client.crt"), "-key", dir.file("client.key")});
+    INFO(with_cert.describe());
+    CHECK(with_cert.out == greeting() + "\nOK connected\nOK\nVALUE yes\nBYE\n");
+    Run without = s_client({});
+    INFO(without.describe());
+    CHECK(without.out.find("HELLO") == std::string::npos);
+    CHECK_FALSE(exited_with(without.status, 0));
+}
+
 TEST_CASE("TLS Redis door, redis-cli --tls with the right CA sets and gets, a wrong CA is refused")
 {
-    TlsStack tls("stunnel-kvstore-redis.conf");
+    TlsStack tls("kvstore-redis-tls");
     INFO(tls.logs());
-    Run set = tls.redis_cli(tls.dir.file("ca.crt"), {"SET", "tls", "redis over stunnel"});
+    Run set = tls.redis_cli(tls.dir.file("ca.crt"), {"SET", "tls", "redis over kvsvc-tls"});
     INFO(set.describe());
     CHECK(exited_with(set.status, 0));
     CHECK(set.out == "OK\n");
     Run get = tls.redis_cli(tls.dir.file("ca.crt"), {"GET", "tls"});
     INFO(get.describe());
-    CHECK(get.out == "redis over stunnel\n");
+    CHECK(get.out == "redis over kvsvc-tls\n");
 
     Run wrong = tls.redis_cli(tls.dir.file("other-ca.crt"), {"SET", "tls", "wrong CA"});
     INFO(wrong.describe());
     CHECK_FALSE(exited_with(wrong.status, 0));
     CHECK((wrong.out + wrong.err).find("certificate verify failed") != std::string::npos);
     Run after = tls.redis_cli(tls.dir.file("ca.crt"), {"GET", "tls"});
-    CHECK(after.out == "redis over stunnel\n");
+    CHECK(after.out == "redis over kvsvc-tls\n");
 
     // Plain RESP to the TLS port: no reply, and the connection is closed.
     LineClient c = connect_tcp(tls.port());
@@ -268,7 +313,7 @@ TEST_CASE("TLS Redis door, redis-cli --tls with the right CA sets and gets, a wr
     CHECK(rest->find("PONG") == std::string::npos);
 }
 
-TEST_CASE("TLS services as shipped are off and run stunnel4 as root dropping to kvsvc, the plain service's limits")
+TEST_CASE("TLS services as shipped are off and run kvsvc-tls as kvsvc with the plain service's arguments and limits")
 {
     const std::string src = KVSTORE_SOURCE_DIR;
     for (const auto& [name, door, port] : std::vector<std::tuple<std::string, std::string, std::string>>{
@@ -284,21 +329,27 @@ TEST_CASE("TLS services as shipped are off and run stunnel4 as root dropping to 
         CHECK(text.find("\nservice " + name + "\n{\n") != std::string::npos);
         CHECK(value(text, "port") == port);
         CHECK(value(text, "disable") == "yes");
-        CHECK(value(text, "server") == kStunnel);
-        CHECK(value(text, "server_args") == "/etc/kvstore/stunnel-" + door + ".conf");
+        CHECK(value(text, "server") == "/usr/bin/kvsvc-tls");
+        // The plain door's kvsvc command line, behind the TLS options.
+        std::string args = value(plain, "server_args");
+        std::string tls_args
+            = "--tls-cert /etc/kvstore/tls/server.crt --tls-key /etc/kvstore/tls/server.key --tls-user kvsvc ";
+        if (args.starts_with("--protocol redis "))
+            args.insert(std::string("--protocol redis ").size(), tls_args);
+        else
+            args.insert(0, tls_args);
+        CHECK(value(text, "server_args") == args);
+        CHECK(text.find("stunnel") == std::string::npos);
+        // Started as root to read the 0600 key; --tls-user makes it the plain
+        // service's account before it reads from the client.
         CHECK(value(text, "user") == "root");
+        CHECK(value(text, "group") == "root");
+        CHECK(value(plain, "user") == "kvsvc");
         for (const char* key : {"type", "socket_type", "protocol", "wait", "instances", "per_source", "cps", "bind",
                                 "only_from", "flags", "log_on_success", "log_on_failure"}) {
             INFO(key);
             CHECK(value(text, key) == value(plain, key));
         }
-        // stunnel reads the key as root and becomes kvsvc before it reads
-        // from the client; it runs the plain service's kvsvc command line.
-        const std::string stunnel = read_file(src + "/packaging/stunnel/stunnel-" + door + ".conf");
-        CHECK(stunnel.find("\nsetuid = kvsvc\nsetgid = kvsvc\n") != std::string::npos);
-        CHECK(stunnel.find("\nexec = /usr/bin/kvsvc\n") != std::string::npos);
-        CHECK(stunnel.find("\nexecArgs = kvsvc " + value(plain, "server_args") + "\n") != std::string::npos);
-        CHECK(stunnel.find("\naccept") == std::string::npos);  // inetd mode
     }
 }
 
@@ -313,9 +364,162 @@ uid_t uid_of(pid_t pid)
     return static_cast<uid_t>(std::stoul(m[1].str()));
 }
 
+// A datagram socket standing in for /dev/log: what a program run by
+// run_with_log() sends to syslog arrives here.
+struct PrivateLog {
+    explicit PrivateLog(const TempDir& dir) : dev(dir.file("dev"))
+    {
+        REQUIRE(::mkdir(dev.c_str(), 0755) == 0);
+        fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        const std::string path = dev + "/log";
+        REQUIRE(path.size() < sizeof addr.sun_path);
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::chmod(path.c_str(), 0666) == 0);
+        write_file(dev + "/null", "");
+    }
+    ~PrivateLog() { ::close(fd); }
+    // Every message received so far (waits up to `timeout` for the first).
+    std::string messages(Millis timeout)
+    {
+        std::string all;
+        pollfd p{fd, POLLIN, 0};
+        for (int i = 0; i < 100 && ::poll(&p, 1, all.empty() ? static_cast<int>(timeout.count()) : 100) > 0; ++i) {
+            char buf[2048];
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0)
+                break;
+            all.append(buf, static_cast<size_t>(n)).append("\n");
+        }
+        return all;
+    }
+    std::string dev;
+    int fd = -1;
+};
+
+// kvsvc-tls ARGS on `fd` (its stdin, stdout and stderr), in a mount
+// namespace whose /dev is the PrivateLog's directory, so that its syslog
+// lines reach `log`; `prefix` goes before it on the command line (setpriv).
+Process kvsvc_tls_logging_to(const PrivateLog& log, int fd, const std::string& args, const std::string& prefix = "")
+{
+    return Process("/usr/bin/unshare",
+                   {"--mount", "--propagation", "private", "/bin/sh", "-c",
+                    "mount --bind " + log.dev + " /dev && exec " + prefix + kvsvc_tls_bin() + " " + args},
+                   Stdio{fd, fd, fd});
+}
+
+// A TCP connection on 127.0.0.1: the client's end and the server's, as
+// xinetd would give it to kvsvc-tls.
+std::pair<int, int> tcp_connection()
+{
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ::close(listener);
+    REQUIRE(server >= 0);
+    return {client, server};
+}
+
 }  // namespace
 
-TEST_CASE("TLS as packaged, stunnel reads the 0600 key as root, then it and kvsvc run as kvsvc")
+TEST_CASE("TLS kvsvc-tls logs a failed handshake with the client's address and the reason, and closes")
+{
+    if (::geteuid() != 0) {
+        WARN("needs root: /dev/log is replaced in a private mount namespace (unshare)");
+        return;
+    }
+    TempDir dir;
+    make_certificates(dir);
+    PrivateLog log(dir);
+    auto [client_fd, server_fd] = tcp_connection();
+    Process p = kvsvc_tls_logging_to(log, server_fd,
+                                     "--tls-cert " + dir.file("tls/server.crt") + " --tls-key "
+                                         + dir.file("tls/server.key") + " --socket " + dir.file("none.sock"));
+    ::close(server_fd);
+    LineClient c(client_fd);
+    std::string expected;
+    SECTION("plain text instead of a ClientHello")
+    {
+        c.send("connect\nsave plain:text\n");
+        expected = "SSL routines";
+    }
+    SECTION("hung up before the handshake")
+    {
+        ::shutdown(client_fd, SHUT_WR);
+        expected = "unexpected eof";  // OpenSSL 3: SSL_R_UNEXPECTED_EOF_WHILE_READING
+    }
+    auto rest = c.read_to_eof(5s);
+    REQUIRE(rest);
+    CHECK(rest->find("HELLO") == std::string::npos);
+    CHECK(exited_with(p.wait_exit(5s), 0));
+    std::string messages = log.messages(2s);
+    INFO(messages);
+    CHECK(messages.find("kvsvc") != std::string::npos);
+    CHECK(messages.find("client 127.0.0.1:") != std::string::npos);
+    CHECK(messages.find("TLS handshake failed") != std::string::npos);
+    CHECK(messages.find(expected) != std::string::npos);
+}
+
+TEST_CASE("TLS kvsvc-tls with a missing or unreadable key logs why, names the file, and closes the connection")
+{
+    if (::geteuid() != 0) {
+        WARN("needs root: /dev/log is replaced in a private mount namespace (unshare)");
+        return;
+    }
+    TempDir dir;
+    make_certificates(dir);
+    PrivateLog log(dir);
+    std::string key = dir.file("tls/server.key");
+    std::string expected;
+    // kvsvc-tls runs in a mount namespace whose /dev is DIR/dev (the log
+    // socket and /dev/null), as nobody for the unreadable key.
+    std::string setpriv;
+    SECTION("missing")
+    {
+        key = dir.file("tls/missing.key");
+        expected = "No such file or directory";
+    }
+    SECTION("unreadable (0600 root, kvsvc-tls running as nobody)")
+    {
+        REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
+        REQUIRE(::chmod(dir.file("tls").c_str(), 0755) == 0);
+        REQUIRE(::chmod(dir.file("tls/server.crt").c_str(), 0644) == 0);
+        setpriv = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+        expected = "Permission denied";
+    }
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    Process p = kvsvc_tls_logging_to(log, sv[1],
+                                     "--tls-cert " + dir.file("tls/server.crt") + " --tls-key " + key + " --socket "
+                                         + dir.file("none.sock"),
+                                     setpriv);
+    ::close(sv[1]);
+    LineClient c(sv[0]);
+    auto rest = c.read_to_eof(5s);
+    REQUIRE(rest);
+    CHECK(rest->empty());  // nothing in clear, nothing at all
+    CHECK(exited_with(p.wait_exit(5s), 1));
+    std::string messages = log.messages(2s);
+    INFO(messages);
+    CHECK(messages.find("kvsvc") != std::string::npos);
+    CHECK(messages.find("TLS setup failed") != std::string::npos);
+    CHECK(messages.find("loading private key " + key) != std::string::npos);
+    CHECK(messages.find(expected) != std::string::npos);
+}
+
+TEST_CASE("TLS as packaged, kvsvc-tls reads the 0600 key as root, then serves the client as kvsvc")
 {
     const passwd* pw = ::getpwnam("kvsvc");
     if (::geteuid() != 0 || !pw) {
@@ -323,36 +527,43 @@ TEST_CASE("TLS as packaged, stunnel reads the 0600 key as root, then it and kvsv
         return;
     }
     const uid_t kvsvc_uid = pw->pw_uid;
-    TlsStack tls("stunnel-kvstore.conf", Account::kvsvc);
-    INFO(tls.logs());
+    TempDir dir;
+    Daemon daemon(dir, {"--service-group", "kvsvc"});
+    make_certificates(dir);
+    // kvsvc-tls, once kvsvc, must reach the socket (group kvsvc) through the
+    // 0700 TempDir; the key stays 0600 root (make_certificates).
+    REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);
+    XinetdOptions o = kvsvc_service(daemon.socket_path());
+    o.server = kvsvc_tls_bin();
+    o.server_args = shipped_server_args("kvstore-tls", dir.path(), daemon.socket_path(), "", Account::kvsvc);
+    o.user = "root";
+    PrivateXinetd xinetd(dir, free_tcp_port(), o);
+    INFO(xinetd.log() + daemon.log());
     // A session held open: s_client reads its input from a pipe.
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    int out = open_log(tls.dir.file("held.out"));
+    int out = open_log(dir.file("held.out"));
     Process client(kOpenssl,
-                   {"s_client", "-quiet", "-verify_return_error", "-CAfile", tls.dir.file("ca.crt"), "-verify_hostname",
-                    "localhost", "-connect", "127.0.0.1:" + std::to_string(tls.port())},
+                   {"s_client", "-quiet", "-verify_return_error", "-CAfile", dir.file("ca.crt"), "-verify_hostname",
+                    "localhost", "-connect", "127.0.0.1:" + std::to_string(xinetd.port())},
                    Stdio{fds[0], out, out});
     ::close(fds[0]);
     ::close(out);
     REQUIRE(::write(fds[1], "connect\n", 8) == 8);
     auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (read_file(tls.dir.file("held.out")).find("OK connected") == std::string::npos
+    while (read_file(dir.file("held.out")).find("OK connected") == std::string::npos
            && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(20ms);
-    CHECK(read_file(tls.dir.file("held.out")).find(greeting() + "\nOK connected\n") != std::string::npos);
+    CHECK(read_file(dir.file("held.out")).find(greeting() + "\nOK connected\n") != std::string::npos);
 
-    std::vector<pid_t> stunnels = child_pids(tls.xinetd->process().pid(), Zombies::exclude);
-    REQUIRE(stunnels.size() == 1);
-    CHECK(uid_of(stunnels[0]) == kvsvc_uid);
-    std::vector<pid_t> kvsvcs = child_pids(stunnels[0], Zombies::exclude);
+    std::vector<pid_t> kvsvcs = child_pids(xinetd.process().pid(), Zombies::exclude);
     REQUIRE(kvsvcs.size() == 1);
     CHECK(uid_of(kvsvcs[0]) == kvsvc_uid);
     CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(kvsvcs[0]) + "/exe")
-          == std::filesystem::canonical(kvsvc_bin()));
+          == std::filesystem::canonical(kvsvc_tls_bin()));
 
     REQUIRE(::write(fds[1], "read nothing\nexit\n", 18) == 18);
     ::close(fds[1]);
     CHECK(exited_with(client.wait_exit(10s), 0));
-    CHECK(read_file(tls.dir.file("held.out")).find("NOT_FOUND\nBYE\n") != std::string::npos);
+    CHECK(read_file(dir.file("held.out")).find("NOT_FOUND\nBYE\n") != std::string::npos);
 }

@@ -30,6 +30,11 @@ std::string kvsvc_bin()
     return KVSVC_BIN;
 }
 
+std::string kvsvc_tls_bin()
+{
+    return KVSVC_TLS_BIN;
+}
+
 std::string version()
 {
     return KVSTORE_VERSION;

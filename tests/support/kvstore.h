@@ -17,6 +17,7 @@ namespace kvtest {
 
 std::string kvstored_bin();
 std::string kvsvc_bin();
+std::string kvsvc_tls_bin();  // kvsvc linked with OpenSSL (kvsvc/tls.h)
 std::string version();
 // "HELLO kvstore <version> ready; type 'help'"
 std::string greeting();
