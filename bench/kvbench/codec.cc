@@ -14,7 +14,7 @@ std::unique_ptr<Codec> make_codec(const Options& options)
 {
     switch (options.protocol) {
     case Protocol::Kv:
-        return make_kv_codec(options.ttl);
+        return make_kv_codec(options.ttl, options.user, options.password);
     case Protocol::Redis:
         return make_redis_codec(options.ttl);
     case Protocol::Memcache:

@@ -54,7 +54,8 @@ std::unique_ptr<Codec> make_codec(const Options& options);
 
 // The four codecs (codec_*.cc), and small helpers they share (codec.cc).
 // `ttl`: seconds every SET gives its key, 0 for none.
-std::unique_ptr<Codec> make_kv_codec(uint32_t ttl);
+// `user` non-empty: the handshake is 'auth USER PASSWORD' then 'connect'.
+std::unique_ptr<Codec> make_kv_codec(uint32_t ttl, const std::string& user = {}, const std::string& password = {});
 std::unique_ptr<Codec> make_redis_codec(uint32_t ttl);
 std::unique_ptr<Codec> make_memcache_codec(uint32_t ttl);
 std::unique_ptr<Codec> make_echo_codec();

@@ -9,7 +9,12 @@ namespace {
 class KvCodec final : public Codec {
 public:
     // "save ttl <s> " when SETs carry an expiry, else "save ".
-    explicit KvCodec(uint32_t ttl) : save_(ttl ? "save ttl " + std::to_string(ttl) + " " : "save ") { }
+    // With a user the handshake authenticates first: "auth USER PASSWORD\n".
+    KvCodec(uint32_t ttl, const std::string& user, const std::string& password)
+        : save_(ttl ? "save ttl " + std::to_string(ttl) + " " : "save "),
+          auth_(user.empty() ? std::string() : "auth " + user + " " + password + "\n")
+    {
+    }
 
     bool has_greeting() const override { return true; }
     bool needs_handshake() const override { return true; }
@@ -35,13 +40,15 @@ public:
             out.append("read ").append(key).append(1, '\n');
             break;
         case Op::Handshake:
-            out.append("connect\n");
+            out.append(auth_).append("connect\n");
             break;
         }
     }
 
     Parsed parse(std::string_view in, Op op) const override
     {
+        if (op == Op::Handshake && !auth_.empty())
+            return parse_auth(in);
         std::string_view line;
         size_t n = 0;
         if (!take_line(in, line, n))
@@ -68,14 +75,36 @@ public:
     }
 
 private:
+    // "OK authenticated" then "OK connected", taken as one reply: a refused
+    // auth is an error reply (the 'connect' after it is then refused too).
+    Parsed parse_auth(std::string_view in) const
+    {
+        std::string_view line;
+        size_t n = 0;
+        if (!take_line(in, line, n))
+            return need_more();
+        if (line.starts_with("ERR ") || line.starts_with("BYE"))
+            return done(n, ReplyKind::Error);
+        if (line != "OK authenticated")
+            return malformed();
+        std::string_view second;
+        size_t m = 0;
+        if (!take_line(in.substr(n), second, m))
+            return need_more();
+        if (second.starts_with("ERR ") || second.starts_with("BYE"))
+            return done(n + m, ReplyKind::Error);
+        return second == "OK connected" ? done(n + m, ReplyKind::Ok) : malformed();
+    }
+
     std::string save_;
+    std::string auth_;  // "auth USER PASSWORD\n", or empty
 };
 
 }  // namespace
 
-std::unique_ptr<Codec> make_kv_codec(uint32_t ttl)
+std::unique_ptr<Codec> make_kv_codec(uint32_t ttl, const std::string& user, const std::string& password)
 {
-    return std::make_unique<KvCodec>(ttl);
+    return std::make_unique<KvCodec>(ttl, user, password);
 }
 
 }  // namespace kvbench

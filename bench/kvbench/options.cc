@@ -38,6 +38,20 @@ std::vector<std::string> read_key_file(const std::string& path)
     return keys;
 }
 
+// Reads --password-file: its first line, without the newline. The line
+// protocol ends a request at a newline, so a password cannot hold one.
+std::string read_password_file(const std::string& path)
+{
+    std::ifstream in(path);
+    if (!in)
+        throw CLI::ValidationError("--password-file", "cannot open '" + path + "': " + std::strerror(errno));
+    std::string password;
+    std::getline(in, password);
+    if (password.empty())
+        throw CLI::ValidationError("--password-file", path + " holds no password on its first line");
+    return password;
+}
+
 constexpr const char* kDescription
     = "kvbench: a load generator for kvstore, Redis and memcached, in the spirit of\n"
       "redis-benchmark and memtier.\n"
@@ -63,7 +77,8 @@ constexpr const char* kFooter
       "  kv        kvstore's line protocol (docs/protocol.md): read the HELLO greeting,\n"
       "            send 'connect', expect 'OK connected'; then 'save KEY:VALUE' (expects\n"
       "            OK) and 'read KEY' (VALUE ... or NOT_FOUND); with --ttl S,\n"
-      "            'save ttl S KEY:VALUE'.\n"
+      "            'save ttl S KEY:VALUE'. With --user, 'auth USER PASSWORD' (expects\n"
+      "            'OK authenticated') goes just before 'connect', in the same write.\n"
       "  redis     RESP to redis-server: SET KEY VALUE (+OK), GET KEY ($N or $-1);\n"
       "            with --ttl S, SET KEY VALUE EX S.\n"
       "  memcache  memcached's text protocol: set KEY 0 0 N (STORED), get KEY (VALUE ... END);\n"
@@ -227,6 +242,15 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
                                     "Use the keys in FILE, one a line, instead of generated ones (--keys is then "
                                     "their number; e.g. bench/flood_keys's crafted keys)")
                          ->option_text("FILE");
+    auto* user = app.add_option("--user", o.user,
+                                "kv only: 'auth USER PASSWORD' before 'connect' in every session (a kvstored with "
+                                "a users file); needs --password-file")
+                     ->option_text("USER");
+    auto* password_file
+        = app.add_option("--password-file", o.password_file, "The --user's password: the first line of FILE")
+              ->option_text("FILE");
+    user->needs(password_file);
+    password_file->needs(user);
     app.add_flag("--allow-remote", o.allow_remote, "Allow a server that is not on a loopback address");
 
     try {
@@ -247,6 +271,11 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
             throw CLI::ValidationError("--key-size",
                                        std::to_string(o.keys) + " keys need keys of at least " + std::to_string(needed)
                                            + " bytes");
+        if (user->count()) {
+            if (o.protocol != Protocol::Kv)
+                throw CLI::ValidationError("--user", "authenticates kv sessions only (--protocol kv)");
+            o.password = read_password_file(o.password_file);
+        }
         // memcached reads an exptime above 30 days as an absolute Unix time.
         if (ttl->count() && o.protocol == Protocol::Memcache && o.ttl > 2592000)
             throw CLI::ValidationError("--ttl", "memcache takes at most 2592000 s (30 days)");

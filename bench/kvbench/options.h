@@ -39,6 +39,12 @@ struct Options {
     // and `key_size` the longest); empty: generated "key." + number keys.
     std::string key_file;
     std::vector<std::string> key_list;
+    // --user and --password-file (kv only): each session sends
+    // 'auth USER PASSWORD' before 'connect' (a kvstored with a users file).
+    // The password comes from a file, never argv, so ps does not show it.
+    std::string user;
+    std::string password_file;
+    std::string password;
 };
 
 // Parses the command line. Returns the options, or nothing with `exit_code`

@@ -1,0 +1,319 @@
+// test_auth_load.cc: authentication under load (issue 18), with a real
+// kvstored and real kvsvc processes: more password checks at once than the
+// check queue holds (kvstored/auth_worker.h, 64) are answered "busy" at once
+// while other sessions are served, and the queue drains; and the users file
+// reloaded (SIGHUP) many times, a bad file among them, while authenticated
+// sessions of the line protocol and the Redis door, handed off and relayed,
+// run operations without pause: no session drops, every operation is
+// answered, users whose rights did not change are never refused, and one
+// whose rights change is refused or served as each file says.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kvstore.h"
+
+using namespace kvtest;
+
+namespace {
+
+// `echo -n 'correct horse' | mkpasswd -m yescrypt --stdin`.
+const std::string kHorse = "$y$j9T$jeaCc/PB66e2pVleq61RI1$Cb9qhWsSUvlSf3ZeTN01bGcsnl16b0RNU.S8QBNmzF6";
+const std::string kPassword = "correct horse";
+// kvstored/auth_worker.h's AuthWorker::kMaxPending.
+constexpr size_t kMaxPending = 64;
+
+const std::string kWrong = "ERR auth-failed invalid user name or password";
+const std::string kBusy = "ERR auth-failed busy";
+
+KvsvcSession greeted(const std::string& socket, std::vector<std::string> extra = {})
+{
+    KvsvcSession s = spawn_kvsvc(socket, std::move(extra));
+    REQUIRE(s.client.read_line() == greeting());
+    return s;
+}
+
+KvsvcSession signed_in(const std::string& socket, const std::string& user)
+{
+    KvsvcSession s = greeted(socket);
+    REQUIRE(s.client.ask("auth " + user + " " + kPassword, 30s) == "OK authenticated");
+    REQUIRE(s.client.ask("connect") == "OK connected");
+    return s;
+}
+
+// How many times `text` occurs in `log`.
+size_t occurrences(const std::string& log, const std::string& text)
+{
+    size_t n = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + text.size()))
+        ++n;
+    return n;
+}
+
+// Waits (at most 10 s) until kvstored's log holds `text` `n` times.
+bool log_count_reaches(const Daemon& daemon, const std::string& text, size_t n)
+{
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (occurrences(daemon.log(), text) < n) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+// [serial]: a hundred kvsvc processes, then the check thread busy for seconds.
+TEST_CASE("password checks beyond the queue's 64 are answered busy, others are served, and the queue drains",
+          "[auth][serial]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, "alice:" + kHorse + ":read,write:\nops:" + kHorse + ":read,write:\n");
+    Daemon daemon(dir, {"--users", users});
+    KvsvcSession other = signed_in(daemon.socket_path(), "ops");
+    REQUIRE(other.client.ask("save k:v") == "OK");
+
+    // A hundred sessions each send one wrong password at once: a check takes
+    // tens of ms, so far fewer than 36 finish while the hundred arrive, and
+    // more than 64 are pending.
+    constexpr size_t kGuessers = 100;
+    raise_fd_limit();
+    std::vector<KvsvcSession> guessers;
+    for (size_t i = 0; i < kGuessers; ++i)
+        guessers.push_back(greeted(daemon.socket_path()));
+    for (KvsvcSession& g : guessers)
+        g.client.send("auth alice wrong\n");
+
+    // The other session is served while the checks queue and run.
+    CHECK(other.client.ask("read k", 10s) == "VALUE v");
+
+    // Every guess is answered: checked and failed (after its check and a
+    // 1 s delay) or refused at once as busy, never anything else.
+    std::vector<size_t> busy;
+    size_t failed = 0;
+    for (size_t i = 0; i < kGuessers; ++i) {
+        std::string reply = guessers[i].client.read_line(60s).value_or("<no reply within 60 s>");
+        if (reply.starts_with(kBusy)) {
+            busy.push_back(i);
+        } else {
+            INFO("guesser " << i);
+            CHECK(reply == kWrong);
+            failed += reply == kWrong;
+        }
+    }
+    INFO(busy.size() << " busy, " << failed << " failed");
+    CHECK(!busy.empty());
+    CHECK(failed >= kMaxPending);
+    CHECK(busy.size() + failed == kGuessers);
+    CHECK(daemon.log_shows("password checks already pending"));
+    CHECK(daemon.process().running());
+    CHECK(other.client.ask("read k") == "VALUE v");
+
+    // Drained: a session refused as busy was not counted a failure, and its
+    // right password now succeeds, as does a guesser's after its failure.
+    for (size_t i : busy) {
+        INFO("busy guesser " << i);
+        CHECK(guessers[i].client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
+        CHECK(guessers[i].client.ask("read k") == "VALUE v");
+    }
+    size_t first_failed = 0;
+    while (std::find(busy.begin(), busy.end(), first_failed) != busy.end())
+        ++first_failed;
+    REQUIRE(first_failed < kGuessers);
+    CHECK(guessers[first_failed].client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
+}
+
+namespace {
+
+// alice and bob keep their rights in every file; carol may write in file A
+// and only read in file B; the bad file has one line without ':'.
+std::string users_file(bool carol_writes)
+{
+    return "alice:" + kHorse + ":read,write:app1.*\n" + "bob:" + kHorse + ":read,write:\n" + "carol:" + kHorse
+        + (carol_writes ? ":read,write:\n" : ":read:\n");
+}
+const std::string kBadUsers = "alice:" + kHorse + ":read,write:app1.*\nmallory\n";
+
+std::string resp(const std::vector<std::string>& args)
+{
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args)
+        out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+}
+
+// One authenticated session running operations on its own thread until
+// told to stop. Catch's assertions are not thread-safe: a worker records the
+// first thing that went wrong, and the test checks it after join().
+struct Worker {
+    std::string name;
+    bool redis = false;
+    KvsvcSession session;
+    std::atomic<uint64_t> ops{0};
+    std::string problem;  // empty while every reply was the expected one
+
+    // One write and one read of its own key; false (problem set) on any other reply.
+    bool round(uint64_t i)
+    {
+        std::string key = "app1." + name + "." + std::to_string(i % 8);
+        std::string value = "v" + std::to_string(i);
+        if (redis)
+            return expect_redis({"SET", key, value}, "+OK\r\n")
+                && expect_redis({"GET", key}, "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n");
+        return expect_line("save " + key + ":" + value, "OK") && expect_line("read " + key, "VALUE " + value);
+    }
+    bool expect_line(const std::string& request, const std::string& expected)
+    {
+        std::string reply = session.client.ask(request, 10s);
+        return note(request, reply, expected);
+    }
+    bool expect_redis(const std::vector<std::string>& args, const std::string& expected)
+    {
+        session.client.send(resp(args));
+        return note(args[0], session.client.read_bytes(expected.size(), 10s), expected);
+    }
+    bool note(const std::string& request, const std::string& reply, const std::string& expected)
+    {
+        if (reply == expected) {
+            ++ops;
+            return true;
+        }
+        problem = name + ": '" + request + "' answered '" + reply + "', expected '" + expected + "'";
+        return false;
+    }
+    void run(const std::atomic<bool>& stop)
+    {
+        try {
+            for (uint64_t i = 0; !stop && round(i); ++i) { }
+        } catch (const std::exception& e) {
+            problem = name + ": " + e.what();
+        }
+    }
+};
+
+std::unique_ptr<Worker> start_worker(const std::string& socket, const std::string& user, bool redis, bool relay)
+{
+    auto w = std::make_unique<Worker>();
+    w->name = user + (redis ? "-redis" : "-line") + (relay ? "-relay" : "-handoff");
+    w->redis = redis;
+    std::vector<std::string> extra;
+    if (redis)
+        extra = {"--protocol", "redis"};
+    if (relay)
+        extra.push_back("--no-handoff");
+    w->session = spawn_kvsvc(socket, extra);
+    LineClient& c = w->session.client;
+    if (redis) {
+        c.send(resp({"AUTH", user, kPassword}));
+        REQUIRE(c.read_bytes(5, 30s) == "+OK\r\n");
+    } else {
+        REQUIRE(c.read_line() == greeting());
+        REQUIRE(c.ask("auth " + user + " " + kPassword, 30s) == "OK authenticated");
+        REQUIRE(c.ask("connect") == "OK connected");
+    }
+    return w;
+}
+
+}  // namespace
+
+TEST_CASE("the users file reloaded 32 times under load drops no session and refuses only whom it should",
+          "[auth][users]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file(true));
+    Daemon daemon(dir, {"--users", users});
+
+    // alice and bob, through each door, handed off and relayed.
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (const char* user : {"alice", "bob"})
+        for (bool redis : {false, true})
+            for (bool relay : {false, true})
+                workers.push_back(start_worker(daemon.socket_path(), user, redis, relay));
+    // carol's session probes her rights after each reload, from this thread.
+    KvsvcSession carol = signed_in(daemon.socket_path(), "carol");
+    REQUIRE(carol.client.ask("save app1.carol:v") == "OK");
+
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (auto& w : workers)
+        threads.emplace_back([&w, &stop] { w->run(stop); });
+    // Every worker is under way before the first reload.
+    std::vector<uint64_t> ops_before;
+    // Waits (at most 10 s) until every worker has answered another operation
+    // since `ops_before`: the load goes on between any two reloads.
+    auto all_moved_on = [&] {
+        for (int i = 0; i < 1000; ++i) {
+            bool moved = true;
+            for (size_t k = 0; k < workers.size(); ++k)
+                moved = moved && (workers[k]->ops > ops_before[k] || !workers[k]->problem.empty());
+            if (moved)
+                return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    };
+    auto snapshot = [&] {
+        ops_before.clear();
+        for (auto& w : workers)
+            ops_before.push_back(w->ops);
+    };
+    snapshot();
+    REQUIRE(all_moved_on());
+    std::vector<uint64_t> ops_at_start(ops_before);
+
+    // 8 rounds of: carol loses write, a bad file, carol gets write back, a bad file.
+    const std::string reloaded = "users reloaded from " + users;
+    const std::string refused = "users reload refused";
+    size_t reloads = 0, refusals = 0;
+    for (int round = 0; round < 8; ++round) {
+        for (int step = 0; step < 4; ++step) {
+            bool carol_writes = step >= 2;  // file B at steps 0-1, file A at steps 2-3
+            bool bad = step % 2 == 1;
+            write_file(users, bad ? kBadUsers : users_file(carol_writes));
+            daemon.process().signal(SIGHUP);
+            INFO("round " << round << ", step " << step);
+            if (bad)
+                REQUIRE(log_count_reaches(daemon, refused, ++refusals));
+            else
+                REQUIRE(log_count_reaches(daemon, reloaded, ++reloads));
+            // The bad file changed nothing: carol's rights are the last good file's.
+            std::string reply = carol.client.ask("save app1.carol:v", 10s);
+            if (carol_writes)
+                CHECK(reply == "OK");
+            else
+                CHECK(reply.starts_with("ERR no-permission "));
+            CHECK(carol.client.ask("read app1.carol", 10s).starts_with("VALUE "));
+            snapshot();
+            REQUIRE(all_moved_on());
+        }
+    }
+    stop = true;
+    for (std::thread& t : threads)
+        t.join();
+
+    CHECK(occurrences(daemon.log(), reloaded) == 16);
+    for (size_t i = 0; i < workers.size(); ++i) {
+        Worker& w = *workers[i];
+        INFO(w.name << ": " << w.ops << " operations, " << ops_at_start[i] << " before the first reload");
+        CHECK(w.problem == "");  // shows what went wrong
+        CHECK(w.ops > ops_at_start[i] + 32);  // it ran between every two reloads
+        // Its session is still there.
+        if (w.redis) {
+            w.session.client.send(resp({"PING"}));
+            CHECK(w.session.client.read_bytes(7, 10s) == "+PONG\r\n");
+        } else {
+            CHECK(w.session.client.ask("ping", 10s) == "PONG");
+        }
+    }
+    CHECK(daemon.process().running());
+}
