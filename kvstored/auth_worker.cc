@@ -43,18 +43,36 @@ AuthWorker::~AuthWorker()
     loop_.unwatch(event_fd_.get());
 }
 
-bool AuthWorker::submit(uint64_t client_id, std::shared_ptr<const users::Table> table, std::string_view user,
-                        std::string_view password)
+bool AuthWorker::submit(uint64_t client_id, std::string_view source, std::shared_ptr<const users::Table> table,
+                        std::string_view user, std::string_view password)
 {
     {
         std::lock_guard lock(mutex_);
         if (pending_ >= kMaxPending)
             return false;
-        jobs_.push_back(Job{client_id, std::move(table), std::string(user), std::string(password)});
+        jobs_.push_back(
+            Job{client_id, std::string(source), std::move(table), std::string(user), std::string(password)});
         ++pending_;
     }
     wake_.notify_one();
     return true;
+}
+
+size_t AuthWorker::cancel(uint64_t client_id)
+{
+    size_t dropped = 0;
+    std::lock_guard lock(mutex_);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+        if (it->client_id != client_id) {
+            ++it;
+            continue;
+        }
+        wipe(it->password);
+        it = jobs_.erase(it);
+        --pending_;
+        ++dropped;
+    }
+    return dropped;
 }
 
 size_t AuthWorker::pending() const
@@ -78,7 +96,7 @@ void AuthWorker::run()
         wipe(job.password);
         job.table.reset();
         lock.lock();
-        results_.push_back(Result{job.client_id, verdict});
+        results_.push_back(Result{job.client_id, std::move(job.source), verdict});
         uint64_t one = 1;
         // Cannot fail short of a bug: the counter does not overflow.
         if (::write(event_fd_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
@@ -99,7 +117,7 @@ void AuthWorker::on_ready(uint32_t)
         pending_ -= done.size();
     }
     for (const Result& r : done)
-        deliver_(r.client_id, r.verdict);
+        deliver_(r.client_id, r.source, r.verdict);
 }
 
 }  // namespace kv

@@ -38,7 +38,8 @@ public:
     static constexpr size_t kMaxPending = 64;
 
     // `deliver` runs on the loop thread for each finished check.
-    using Deliver = std::function<void(uint64_t client_id, users::Verdict verdict)>;
+    // `source`: as given to submit().
+    using Deliver = std::function<void(uint64_t client_id, const std::string& source, users::Verdict verdict)>;
 
     // Starts the thread and watches the eventfd. Throws std::runtime_error
     // naming eventfd and the errno text.
@@ -52,8 +53,14 @@ public:
     // Queues a check of `password` for `user` against `table` (the table in
     // force now: the worker holds it alive). False when kMaxPending checks
     // are already pending: nothing was queued.
-    bool submit(uint64_t client_id, std::shared_ptr<const users::Table> table, std::string_view user,
-                std::string_view password);
+    // `source`: the client's address, handed back with the result.
+    bool submit(uint64_t client_id, std::string_view source, std::shared_ptr<const users::Table> table,
+                std::string_view user, std::string_view password);
+    // Drops the checks `client_id` still has queued (a session that went
+    // away): a storm's sessions that hang up cost no more checks. A check
+    // already running finishes, and its result finds no session. Returns
+    // how many were dropped.
+    size_t cancel(uint64_t client_id);
     // Checks queued or running, for the stats and the tests.
     size_t pending() const;
 
@@ -62,12 +69,14 @@ public:
 private:
     struct Job {
         uint64_t client_id;
+        std::string source;
         std::shared_ptr<const users::Table> table;
         std::string user;
         std::string password;
     };
     struct Result {
         uint64_t client_id;
+        std::string source;
         users::Verdict verdict;
     };
     void run();

@@ -42,6 +42,9 @@ constexpr size_t kMaxBufferedInput = wire::kMaxPayload + 64;
 constexpr unsigned kMaxAuthFailures = 5;
 constexpr std::chrono::seconds kFirstAuthDelay{1};
 constexpr std::chrono::seconds kMaxAuthDelay{4};
+// The answer to an attempt from an address that failed too often lately,
+// made without a check (auth_throttle.h); the doors word it their way.
+constexpr const char* kThrottledReply = "too many failed passwords from this address; try again later";
 
 // A user name as a client sent it, safe for a log line fail2ban reads: only
 // the bytes a user name may hold (users.h), others as '?', at most 64.
@@ -572,7 +575,10 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
         return error_reply("auth-off", "kvstored has no users file: every session may do everything");
     if (auth_.failures >= kMaxAuthFailures)
         return error_reply("auth-failed", "too many failed attempts");
-    if (!server_.auth_worker().submit(id_, table, user, password)) {
+    // An address that failed too often lately gets no check (auth_throttle.h).
+    std::string source = auth_source();
+    bool throttled = !source.empty() && server_.auth_throttle().blocks(source, AuthThrottle::Clock::now());
+    if (!throttled && !server_.auth_worker().submit(id_, source, table, user, password)) {
         LOG_WARN("auth refused for user '%s' from %s: %zu password checks already pending", loggable_user(user).c_str(),
                  address_.c_str(), AuthWorker::kMaxPending);
         return error_reply("auth-failed", "busy: too many password checks pending; try again later");
@@ -582,6 +588,10 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
     auth_.user = std::string(user);
     if (!from_door)
         reply_deferred_ = true;  // later requests wait (process_frames)
+    if (throttled)
+        auth_failed("not checked: too many failed passwords from this address", kThrottledReply);
+    else if (!source.empty())
+        server_.auth_throttle().started(source, AuthThrottle::Clock::now());
     return {};
 }
 
@@ -590,7 +600,8 @@ void Client::on_auth_result(users::Verdict verdict)
     if (state_ == State::Closed || !auth_.pending)
         return;
     if (verdict != users::Verdict::Ok) {
-        auth_failed(verdict);
+        auth_failed(verdict == users::Verdict::UnknownUser ? "no such user" : "wrong password",
+                    "invalid user name or password");
         return;
     }
     user_ = std::move(auth_.user);
@@ -600,24 +611,30 @@ void Client::on_auth_result(users::Verdict verdict)
     answer_auth("OK authenticated\n");
 }
 
+// The host the throttle counts failures of: none for a session without an
+// address (kvsvc run by hand or from a pipe, "local"), a local user's, which
+// no throttle or ban could tell from the others anyway.
+std::string Client::auth_source() const
+{
+    return address_ == "local" ? std::string() : address_host(address_);
+}
+
 // One stable line per failure, for fail2ban (packaging/fail2ban): the address
 // is the last word before "(attempt". The answer waits 1, 2, 4... s on a
 // timer, so the loop and every other session go on meanwhile.
-void Client::auth_failed(users::Verdict verdict)
+void Client::auth_failed(const char* why, const char* reply)
 {
     ++auth_.failures;
     LOG_WARN("auth failed for user '%s' from %s (attempt %u of %u): %s", loggable_user(auth_.user).c_str(),
-             address_host(address_).c_str(), auth_.failures, kMaxAuthFailures,
-             verdict == users::Verdict::UnknownUser ? "no such user" : "wrong password");
+             address_host(address_).c_str(), auth_.failures, kMaxAuthFailures, why);
     auth_.user.clear();
     auto delay
         = std::min<std::chrono::seconds>(kFirstAuthDelay * (1u << std::min(auth_.failures - 1, 8u)), kMaxAuthDelay);
-    auth_.timer = server_.loop().add_timer(std::chrono::duration_cast<std::chrono::milliseconds>(delay), [this] {
+    auth_.timer = server_.loop().add_timer(std::chrono::duration_cast<std::chrono::milliseconds>(delay), [this, reply] {
         auth_.timer = 0;
         bool last = auth_.failures >= kMaxAuthFailures;
         answer_auth(error_reply("auth-failed",
-                                last ? "invalid user name or password; too many failed attempts, closing the session"
-                                     : "invalid user name or password"));
+                                last ? std::string(reply) + "; too many failed attempts, closing the session" : reply));
         if (last && state_ != State::Closed) {
             LOG_WARN("client %llu from %s: %u failed auth attempts; closing the session",
                      static_cast<unsigned long long>(id_), address_.c_str(), auth_.failures);
@@ -824,6 +841,11 @@ void Client::close(const char* why)
         return;
     bool was_attached = state_ == State::Attached || (state_ == State::Draining && !address_.empty());
     state_ = State::Closed;
+    if (auth_.pending && auth_.timer == 0) {  // its check is queued or running, not its failure's delay
+        size_t dropped = server_.auth_worker().cancel(id_);
+        for (std::string source = auth_source(); dropped > 0 && !source.empty(); --dropped)
+            server_.auth_throttle().dropped(source);
+    }
     if (door_)
         door_->drop();  // freed with us, after the current batch
     server_.loop().unwatch(fd_.get());

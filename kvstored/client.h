@@ -139,7 +139,10 @@ private:
     bool backlogged() const;
     void queue_reply(std::string text, uint64_t ticket);
     void answer_auth(const std::string& text);
-    void auth_failed(users::Verdict verdict);
+    std::string auth_source() const;
+    // `why` goes to the log line fail2ban reads, `reply` (a literal) to the
+    // client after the failure's delay.
+    void auth_failed(const char* why, const char* reply);
     bool settle_awaited();
 
     Server& server_;

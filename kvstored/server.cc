@@ -389,11 +389,14 @@ void Server::wipe_stack_after_turn()
 AuthWorker& Server::auth_worker()
 {
     if (!auth_worker_)
-        auth_worker_ = std::make_unique<AuthWorker>(loop_, [this](uint64_t id, users::Verdict verdict) {
-            // A session that went away while its check ran is not found.
-            if (auto it = clients_.find(id); it != clients_.end())
-                it->second->on_auth_result(verdict);
-        });
+        auth_worker_ = std::make_unique<AuthWorker>(
+            loop_, [this](uint64_t id, const std::string& source, users::Verdict verdict) {
+                if (!source.empty())
+                    auth_throttle_.checked(source, verdict != users::Verdict::Ok, AuthThrottle::Clock::now());
+                // A session that went away while its check ran is not found.
+                if (auto it = clients_.find(id); it != clients_.end())
+                    it->second->on_auth_result(verdict);
+            });
     return *auth_worker_;
 }
 

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "auth_throttle.h"
 #include "auth_worker.h"
 #include "client.h"
 #include "commands.h"
@@ -110,6 +111,8 @@ public:
     // The password checks' worker thread (auth_worker.h), started with the
     // first check.
     AuthWorker& auth_worker();
+    // Failed passwords per client address (auth_throttle.h).
+    AuthThrottle& auth_throttle() { return auth_throttle_; }
     // A password was read this turn: once the turn's events are handled,
     // overwrite the stack their handlers used (secret.h, wipe_stack_below).
     void wipe_stack_after_turn();
@@ -142,6 +145,7 @@ private:
     std::unique_ptr<Listener> admin_;
     std::shared_ptr<const users::Table> users_;  // null: auth off
     std::unique_ptr<AuthWorker> auth_worker_;
+    AuthThrottle auth_throttle_;
     bool stack_wipe_due_ = false;  // wipe_stack_after_turn() has deferred one
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;

@@ -256,6 +256,45 @@ TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and c
     CHECK(daemon.log_shows("auth failed for user 'alice' from local (attempt 1 of 5): wrong password"));
 }
 
+// kvstored/auth_throttle.h: one address may cost at most 10 password checks a
+// minute; its later attempts fail unchecked (a right password too), in every
+// door, while other addresses are served.
+TEST_CASE("an address that failed 10 times within a minute gets no check until the minute has passed", "[auth]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    auto from = [&](const char* host, std::vector<std::string> extra = {}) {
+        ::setenv("REMOTE_HOST", host, 1);
+        KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
+        ::unsetenv("REMOTE_HOST");
+        return s;
+    };
+    std::vector<KvsvcSession> guessers;
+    for (int i = 0; i < 10; ++i) {
+        guessers.push_back(from("198.51.100.7"));
+        REQUIRE(guessers.back().client.read_line() == greeting());
+        guessers.back().client.send("auth alice guess-" + std::to_string(i) + "\n");
+    }
+    for (KvsvcSession& g : guessers)
+        CHECK(g.client.read_line(20s) == "ERR auth-failed invalid user name or password");
+
+    const std::string throttled = "ERR auth-failed too many failed passwords from this address; try again later";
+    KvsvcSession blocked = from("198.51.100.7");
+    REQUIRE(blocked.client.read_line() == greeting());
+    CHECK(blocked.client.ask("auth alice " + kPassword, 10s) == throttled);
+    CHECK(daemon.log_shows("auth failed for user 'alice' from 198.51.100.7 (attempt 1 of 5): not checked: too many "
+                           "failed passwords from this address"));
+    KvsvcSession redis = from("198.51.100.7", {"--protocol", "redis"});
+    const std::string redis_throttled = "-ERR too many failed passwords from this address; try again later\r\n";
+    CHECK(redis_ask(redis.client, {"AUTH", "alice", kPassword}, redis_throttled) == redis_throttled);
+
+    KvsvcSession other = from("203.0.113.9");
+    REQUIRE(other.client.read_line() == greeting());
+    CHECK(other.client.ask("auth alice " + kPassword, 10s) == "OK authenticated");
+}
+
 // packaging/fail2ban: the shipped filter, beside Debian's common.conf as it is
 // once copied to /etc/fail2ban/filter.d, finds the address of every failed
 // auth in a real kvstored log, and nothing in its other lines (a success

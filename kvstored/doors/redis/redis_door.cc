@@ -207,10 +207,14 @@ void RedisDoor::answer(std::string_view text)
     std::vector<std::string> then = std::move(after_auth_);
     after_auth_.clear();
     if (!text.starts_with("OK")) {
-        // A wrong password or user, as Redis says it; "busy" is kvstore's own.
-        bool busy = text.find("busy") != std::string_view::npos;
-        Door::answer(busy ? "-ERR too many password checks pending; try again later\r\n"
-                          : "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+        // A wrong password or user, as Redis says it; "busy" and the
+        // throttled address (auth_throttle.h) are kvstore's own.
+        if (text.find("busy") != std::string_view::npos)
+            Door::answer("-ERR too many password checks pending; try again later\r\n");
+        else if (text.find("from this address") != std::string_view::npos)
+            Door::answer("-ERR too many failed passwords from this address; try again later\r\n");
+        else
+            Door::answer("-WRONGPASS invalid username-password pair or user is disabled.\r\n");
         return;
     }
     if (then.empty()) {

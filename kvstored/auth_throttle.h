@@ -1,0 +1,59 @@
+// auth_throttle.h: failed passwords counted per client address (issue 18's
+// auth storm), as OpenSSH's PerSourcePenalties count them.
+//
+// A password check costs tens of milliseconds of CPU on purpose, and one
+// address can open session after session to make kvstored pay it again and
+// again: the per-session delays and try limit do not stop that, and the
+// check queue's bound (auth_worker.h) only caps it at a core, which the
+// other clients then lack. So an address may have at most kMaxFailures
+// checks failed within kWindow or still pending; past that its attempts fail
+// at once, without a check, until kWindow has passed since the first of
+// those failures: one address costs at most kMaxFailures checks a window,
+// however fast it sends them. A right password is refused too
+// meanwhile (it cannot be known right without the check); other addresses
+// are not affected. fail2ban, fed by the same log lines, bans the address
+// for longer (docs/operations.md, "Users").
+//
+// Bounded: at most kMaxAddresses addresses are tracked; past that, those
+// with nothing pending and no failure within the window are dropped, and a
+// new address finds no room only while kMaxAddresses others have one (then
+// the queue's bound is what is left).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <unordered_map>
+
+namespace kv {
+
+class AuthThrottle {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr unsigned kMaxFailures = 10;
+    static constexpr std::chrono::seconds kWindow{60};
+    static constexpr size_t kMaxAddresses = 4096;
+
+    // Whether attempts from `host` now fail without a check.
+    bool blocks(const std::string& host, Clock::time_point now) const;
+    // A check for `host` was queued; every one ends in checked() or dropped().
+    void started(const std::string& host, Clock::time_point now);
+    // It ran: `failed` for a wrong password or an unknown user.
+    void checked(const std::string& host, bool failed, Clock::time_point now);
+    // It was dropped unrun (its session went away).
+    void dropped(const std::string& host);
+    size_t tracked() const { return entries_.size(); }
+
+private:
+    struct Entry {
+        unsigned failures = 0;
+        unsigned pending = 0;  // checks queued or running
+        Clock::time_point since;  // when the window began: its first check or failure
+    };
+    Entry* find_or_add(const std::string& host, Clock::time_point now);
+    void drop_expired(Clock::time_point now);
+
+    std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace kv

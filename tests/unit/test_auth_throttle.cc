@@ -1,0 +1,84 @@
+// test_auth_throttle.cc: password checks counted per address (auth_throttle.h):
+// failed ones within the window and pending ones together block the address
+// at kMaxFailures, until the window from its start has passed; other
+// addresses are not touched; the table stays within kMaxAddresses.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "auth_throttle.h"
+
+using kv::AuthThrottle;
+using namespace std::chrono_literals;
+
+namespace {
+
+void fail(AuthThrottle& t, const std::string& host, AuthThrottle::Clock::time_point at)
+{
+    t.started(host, at);
+    t.checked(host, true, at);
+}
+
+}  // namespace
+
+TEST_CASE("an address is blocked from its 10th failure within a minute until that minute has passed", "[auth]")
+{
+    AuthThrottle t;
+    const auto t0 = AuthThrottle::Clock::now();
+    for (unsigned i = 1; i < AuthThrottle::kMaxFailures; ++i)
+        fail(t, "198.51.100.7", t0 + i * 1s);
+    CHECK_FALSE(t.blocks("198.51.100.7", t0 + 10s));
+    fail(t, "198.51.100.7", t0 + 10s);
+    CHECK(t.blocks("198.51.100.7", t0 + 10s));
+    CHECK(t.blocks("198.51.100.7", t0 + 59s));
+    CHECK_FALSE(t.blocks("203.0.113.9", t0 + 10s));  // another address
+    // The window counts from its first check (t0 + 1 s).
+    CHECK_FALSE(t.blocks("198.51.100.7", t0 + 61s));
+    // A failure after the window starts a new count.
+    fail(t, "198.51.100.7", t0 + 62s);
+    CHECK_FALSE(t.blocks("198.51.100.7", t0 + 62s));
+}
+
+TEST_CASE("checks still pending count against the address as failures do", "[auth]")
+{
+    AuthThrottle t;
+    const auto t0 = AuthThrottle::Clock::now();
+    for (unsigned i = 0; i < AuthThrottle::kMaxFailures; ++i)
+        t.started("198.51.100.7", t0);
+    CHECK(t.blocks("198.51.100.7", t0));  // a burst queues no more than 10
+    t.checked("198.51.100.7", false, t0 + 1s);  // a right password frees its place
+    CHECK_FALSE(t.blocks("198.51.100.7", t0 + 1s));
+    t.started("198.51.100.7", t0 + 1s);
+    CHECK(t.blocks("198.51.100.7", t0 + 1s));
+    t.dropped("198.51.100.7");  // its session went away before the check ran
+    CHECK_FALSE(t.blocks("198.51.100.7", t0 + 1s));
+}
+
+TEST_CASE("failures spread wider than the window never block", "[auth]")
+{
+    AuthThrottle t;
+    const auto t0 = AuthThrottle::Clock::now();
+    for (int i = 0; i < 100; ++i) {
+        fail(t, "198.51.100.7", t0 + i * 7s);  // about 9 a minute
+        CHECK_FALSE(t.blocks("198.51.100.7", t0 + i * 7s));
+    }
+}
+
+TEST_CASE("the throttle tracks at most kMaxAddresses and drops expired ones for new ones", "[auth]")
+{
+    AuthThrottle t;
+    const auto t0 = AuthThrottle::Clock::now();
+    for (size_t i = 0; i < AuthThrottle::kMaxAddresses; ++i)
+        fail(t, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256), t0);
+    CHECK(t.tracked() == AuthThrottle::kMaxAddresses);
+    // Full, nothing expired: a new address is not tracked, so never blocked.
+    for (unsigned i = 0; i < AuthThrottle::kMaxFailures; ++i)
+        fail(t, "198.51.100.7", t0 + 1s);
+    CHECK(t.tracked() == AuthThrottle::kMaxAddresses);
+    CHECK_FALSE(t.blocks("198.51.100.7", t0 + 1s));
+    // Once the others' window has passed, they make room.
+    for (unsigned i = 0; i < AuthThrottle::kMaxFailures; ++i)
+        fail(t, "198.51.100.7", t0 + 61s);
+    CHECK(t.tracked() == 1);
+    CHECK(t.blocks("198.51.100.7", t0 + 61s));
+}
