@@ -12,11 +12,13 @@ bool AuthThrottle::blocks(const std::string& host, Clock::time_point now) const
         return false;
     const Entry& e = it->second;
     unsigned failures = now - e.since < kWindow ? e.failures : 0;
-    return failures + e.pending >= kMaxFailures;
+    return failures + e.pending >= max_failures_;
 }
 
 AuthThrottle::Entry* AuthThrottle::find_or_add(const std::string& host, Clock::time_point now)
 {
+    if (max_failures_ == 0)
+        return nullptr;
     auto it = entries_.find(host);
     if (it != entries_.end())
         return &it->second;

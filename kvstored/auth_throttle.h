@@ -5,11 +5,12 @@
 // address can open session after session to make kvstored pay it again and
 // again: the per-session delays and try limit do not stop that, and the
 // check queue's bound (auth_worker.h) only caps it at a core, which the
-// other clients then lack. So an address may have at most kMaxFailures
-// checks failed within kWindow or still pending; past that its attempts fail
-// at once, without a check, until kWindow has passed since the first of
-// those failures: one address costs at most kMaxFailures checks a window,
-// however fast it sends them. A right password is refused too
+// other clients then lack. So an address may have at most max_failures
+// checks (kvstored run --auth-failures-per-address, 10 by default) failed
+// within kWindow or still pending; past that its attempts fail at once,
+// without a check, until kWindow has passed since the first of those
+// failures: one address costs at most max_failures checks a window, however
+// fast it sends them. 0 turns the limit off. A right password is refused too
 // meanwhile (it cannot be known right without the check); other addresses
 // are not affected. fail2ban, fed by the same log lines, bans the address
 // for longer (docs/operations.md, "Users").
@@ -30,9 +31,12 @@ namespace kv {
 class AuthThrottle {
 public:
     using Clock = std::chrono::steady_clock;
-    static constexpr unsigned kMaxFailures = 10;
+    static constexpr unsigned kDefaultMaxFailures = 10;
     static constexpr std::chrono::seconds kWindow{60};
     static constexpr size_t kMaxAddresses = 4096;
+
+    // 0: no limit (nothing is tracked).
+    explicit AuthThrottle(unsigned max_failures = kDefaultMaxFailures) : max_failures_(max_failures) { }
 
     // Whether attempts from `host` now fail without a check.
     bool blocks(const std::string& host, Clock::time_point now) const;
@@ -53,6 +57,7 @@ private:
     Entry* find_or_add(const std::string& host, Clock::time_point now);
     void drop_expired(Clock::time_point now);
 
+    unsigned max_failures_;
     std::unordered_map<std::string, Entry> entries_;
 };
 

@@ -185,6 +185,12 @@ void add_run_options(CLI::App* run, RunOptions& o)
                     "Loaded at start (a bad file stops kvstored) and again on SIGHUP (systemctl reload kvstored; "
                     "a bad file is refused whole and the old users stay). Without it there is no authentication")
         ->type_name("FILE");
+    run->add_option("--auth-failures-per-address", o.server.auth_failures_per_address,
+                    "Password checks one client address may have failed within a minute, or pending, before its "
+                    "further attempts fail without a check (a right password too) until that minute has passed; "
+                    "0: no limit. Sessions without an address (kvsvc run by hand) are not counted")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 1000000u));
     run->add_option("--log-level", o.log_level, "Least severe messages logged")
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));

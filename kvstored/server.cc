@@ -105,7 +105,8 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
       db_(open_database(config)),
       own_uid_(::geteuid()),
       service_gid_(config.service_group.value_or(::getegid())),
-      users_(config.users)
+      users_(config.users),
+      auth_throttle_(config.auth_failures_per_address)
 {
     config_.users.reset();  // users_ is the one in force: reloads replace it
     db_.set_deferrer([this](std::function<void()> fn) { loop_.defer(std::move(fn)); });

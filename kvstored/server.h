@@ -56,6 +56,10 @@ struct ServerConfig {
     // it before the server starts. Empty path (and null table): auth is off.
     std::string users_path;
     std::shared_ptr<const users::Table> users;
+    // Password checks one client address may have failed within a minute
+    // or pending before its attempts fail unchecked (auth_throttle.h); 0:
+    // no limit.
+    unsigned auth_failures_per_address = AuthThrottle::kDefaultMaxFailures;
 };
 
 class Server {

@@ -84,7 +84,10 @@ class Stack(kvstack.DoorStack):
         # --users file with the same users (tests/memcache/test_auth.py).
         self.auth_file = auth_file
         if users_file:
-            kvstored_args = list(kvstored_args) + ["--users", users_file]
+            # No per-address limit: every session of the differential comes
+            # from 127.0.0.1, and memcached has none (kvstored's own is
+            # tested in tests/integration/test_auth.cc).
+            kvstored_args = list(kvstored_args) + ["--users", users_file, "--auth-failures-per-address", "0"]
         super().__init__("kvmemcache.", kvstore_bin, db, keep, kvstored_args, threads=sut_threads)
 
     def start_reference(self, name, threads=None):

@@ -1,6 +1,6 @@
 // test_auth_throttle.cc: password checks counted per address (auth_throttle.h):
 // failed ones within the window and pending ones together block the address
-// at kMaxFailures, until the window from its start has passed; other
+// at the limit (10 by default), until the window from its start has passed; other
 // addresses are not touched; the table stays within kMaxAddresses.
 #include <catch2/catch.hpp>
 
@@ -25,7 +25,7 @@ TEST_CASE("an address is blocked from its 10th failure within a minute until tha
 {
     AuthThrottle t;
     const auto t0 = AuthThrottle::Clock::now();
-    for (unsigned i = 1; i < AuthThrottle::kMaxFailures; ++i)
+    for (unsigned i = 1; i < AuthThrottle::kDefaultMaxFailures; ++i)
         fail(t, "198.51.100.7", t0 + i * 1s);
     CHECK_FALSE(t.blocks("198.51.100.7", t0 + 10s));
     fail(t, "198.51.100.7", t0 + 10s);
@@ -43,7 +43,7 @@ TEST_CASE("checks still pending count against the address as failures do", "[aut
 {
     AuthThrottle t;
     const auto t0 = AuthThrottle::Clock::now();
-    for (unsigned i = 0; i < AuthThrottle::kMaxFailures; ++i)
+    for (unsigned i = 0; i < AuthThrottle::kDefaultMaxFailures; ++i)
         t.started("198.51.100.7", t0);
     CHECK(t.blocks("198.51.100.7", t0));  // a burst queues no more than 10
     t.checked("198.51.100.7", false, t0 + 1s);  // a right password frees its place
@@ -72,13 +72,27 @@ TEST_CASE("the throttle tracks at most kMaxAddresses and drops expired ones for 
         fail(t, "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256), t0);
     CHECK(t.tracked() == AuthThrottle::kMaxAddresses);
     // Full, nothing expired: a new address is not tracked, so never blocked.
-    for (unsigned i = 0; i < AuthThrottle::kMaxFailures; ++i)
+    for (unsigned i = 0; i < AuthThrottle::kDefaultMaxFailures; ++i)
         fail(t, "198.51.100.7", t0 + 1s);
     CHECK(t.tracked() == AuthThrottle::kMaxAddresses);
     CHECK_FALSE(t.blocks("198.51.100.7", t0 + 1s));
     // Once the others' window has passed, they make room.
-    for (unsigned i = 0; i < AuthThrottle::kMaxFailures; ++i)
+    for (unsigned i = 0; i < AuthThrottle::kDefaultMaxFailures; ++i)
         fail(t, "198.51.100.7", t0 + 61s);
     CHECK(t.tracked() == 1);
     CHECK(t.blocks("198.51.100.7", t0 + 61s));
+}
+
+TEST_CASE("the limit per address is the one given, and 0 turns it off", "[auth]")
+{
+    const auto t0 = AuthThrottle::Clock::now();
+    AuthThrottle three(3);
+    for (int i = 0; i < 3; ++i)
+        fail(three, "198.51.100.7", t0);
+    CHECK(three.blocks("198.51.100.7", t0));
+    AuthThrottle off(0);
+    for (int i = 0; i < 100; ++i)
+        fail(off, "198.51.100.7", t0);
+    CHECK_FALSE(off.blocks("198.51.100.7", t0));
+    CHECK(off.tracked() == 0);
 }
