@@ -256,6 +256,36 @@ TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and c
     CHECK(daemon.log_shows("auth failed for user 'alice' from local (attempt 1 of 5): wrong password"));
 }
 
+TEST_CASE("the Redis door answers an unknown user as a wrong password and refuses a user a reload removed",
+          "[auth][redis]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    bool relay = GENERATE(false, true);
+    INFO((relay ? "relay" : "handoff"));
+    std::vector<std::string> extra{"--protocol", "redis"};
+    if (relay)
+        extra.push_back("--no-handoff");
+    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
+    LineClient& c = s.client;
+    const std::string wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    CHECK(redis_ask(c, {"AUTH", "mallory", kPassword}, wrongpass) == wrongpass);
+    CHECK(daemon.log_shows("auth failed for user 'mallory' from local (attempt 1 of 5): no such user"));
+    CHECK(redis_ask(c, {"AUTH", "alice", kPassword}, "+OK\r\n") == "+OK\r\n");
+    CHECK(redis_ask(c, {"SET", "app1.k", "v"}, "+OK\r\n") == "+OK\r\n");
+
+    write_file(users, users_file(false));
+    daemon.process().signal(SIGHUP);
+    REQUIRE(daemon.log_shows("users reloaded from " + users + ": 2 users"));
+    c.send(resp({"SET", "app1.k", "w"}));
+    CHECK(c.read_line(10s).value_or("<none>").starts_with("-NOAUTH"));
+    // The session stays: another user's password opens it again, and the write was refused.
+    CHECK(redis_ask(c, {"AUTH", "ops", kPassword}, "+OK\r\n") == "+OK\r\n");
+    CHECK(redis_ask(c, {"GET", "app1.k"}, "$1\r\nv\r\n") == "$1\r\nv\r\n");
+}
+
 // kvstored/auth_throttle.h: one address may cost at most 10 password checks a
 // minute; its later attempts fail unchecked (a right password too), in every
 // door, while other addresses are served.
