@@ -420,7 +420,7 @@ TEST_CASE("install: the default kvstored.conf carries the documented keys, all c
           == std::set<std::string>{"admin-socket", "run.socket", "run.capacity", "run.when-full", "run.db", "run.sync",
                                    "run.sync-interval", "run.service-group", "run.admin-group", "run.backend",
                                    "run.etcd-endpoints", "run.etcd-prefix", "run.etcd-timeout",
-                                   "run.etcd-check-interval", "run.users"});
+                                   "run.etcd-check-interval", "run.users", "run.auth-failures-per-address"});
 }
 
 TEST_CASE("install: another prefix gets units and an xinetd file that run its programs")
