@@ -213,6 +213,15 @@ std::string redis_ask(LineClient& c, const std::vector<std::string>& args, const
     return c.read_bytes(expected.size(), timeout);
 }
 
+// A Redis-door session through kvsvc, handing off or relaying.
+KvsvcSession redis_session(const std::string& socket, bool relay)
+{
+    std::vector<std::string> extra{"--protocol", "redis"};
+    if (relay)
+        extra.push_back("--no-handoff");
+    return spawn_kvsvc(socket, extra);
+}
+
 }  // namespace
 
 TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and checks rights and keys", "[auth][redis]")
@@ -223,10 +232,7 @@ TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and c
     Daemon daemon(dir, {"--users", users});
     bool relay = GENERATE(false, true);
     INFO((relay ? "relay" : "handoff"));
-    std::vector<std::string> extra{"--protocol", "redis"};
-    if (relay)
-        extra.push_back("--no-handoff");
-    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
+    KvsvcSession s = redis_session(daemon.socket_path(), relay);
     LineClient& c = s.client;
 
     const std::string noauth = "-NOAUTH Authentication required.\r\n";
@@ -265,10 +271,7 @@ TEST_CASE("the Redis door answers an unknown user as a wrong password and refuse
     Daemon daemon(dir, {"--users", users});
     bool relay = GENERATE(false, true);
     INFO((relay ? "relay" : "handoff"));
-    std::vector<std::string> extra{"--protocol", "redis"};
-    if (relay)
-        extra.push_back("--no-handoff");
-    KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
+    KvsvcSession s = redis_session(daemon.socket_path(), relay);
     LineClient& c = s.client;
     const std::string wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
     CHECK(redis_ask(c, {"AUTH", "mallory", kPassword}, wrongpass) == wrongpass);
