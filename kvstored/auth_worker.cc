@@ -9,17 +9,9 @@
 #include <stdexcept>
 
 #include "log.h"
+#include "secret.h"
 
 namespace kv {
-namespace {
-
-void wipe(std::string& secret)
-{
-    ::explicit_bzero(secret.data(), secret.size());
-    secret.clear();
-}
-
-}  // namespace
 
 AuthWorker::AuthWorker(EventLoop& loop, Deliver deliver) : loop_(loop), deliver_(std::move(deliver))
 {

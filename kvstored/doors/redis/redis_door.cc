@@ -197,7 +197,7 @@ void RedisDoor::start_auth()
     session_.auth.reset();
     after_auth_ = std::move(pending.then);
     std::string now = owner().start_auth(pending.user, pending.password, true);
-    ::explicit_bzero(pending.password.data(), pending.password.size());
+    wipe(pending.password);
     if (!now.empty())
         answer(now);
 }
