@@ -134,6 +134,17 @@ out=$("$KVBENCH" --port "$port" --reconnect --requests 20 --connections 2 --keys
   fail "reconnect run: $out"
 [[ $(field "$out" answered) == 20 && $(field "$out" errors) == 0 ]] || fail "reconnect run: $out"
 
+# --rate: an open loop offers that many requests a second, no more (a closed
+# loop answers thousands in a second here).
+out=$("$KVBENCH" --port "$port" --rate 200 --duration 1 --connections 4 --pipeline 4 --keys 100 --timeout 3 --json) ||
+  fail "paced run: $out"
+answered=$(field "$out" answered)
+((answered >= 150 && answered <= 250)) || fail "paced run at 200/s answered $answered in 1 s: $out"
+[[ $(field "$out" rate) == 200.0 && $(field "$out" errors) == 0 ]] || fail "paced run: $out"
+rc=0
+"$KVBENCH" --port "$port" --rate 200 --reconnect --requests 1 2>/dev/null || rc=$?
+((rc == 2)) || fail "--rate with --reconnect: status $rc, not 2"
+
 # --ttl: every save carries the expiry ('save ttl 60 KEY:VALUE'), all accepted.
 out=$("$KVBENCH" --port "$port" --fill --keys 100 --ttl 60 --connections 2 --pipeline 8 --timeout 3 --json) ||
   fail "fill with --ttl: $out"

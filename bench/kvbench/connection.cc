@@ -52,7 +52,26 @@ const char* op_name(Op op)
 
 }  // namespace
 
-Connection::Connection(RunContext& ctx) : ctx_(ctx) { }
+Connection::Connection(RunContext& ctx, unsigned index) : ctx_(ctx)
+{
+    if (ctx.options.rate > 0) {
+        interval_ = std::chrono::duration_cast<Clock::duration>(
+            std::chrono::duration<double>(ctx.options.connections / ctx.options.rate));
+        phase_ = interval_ * index / ctx.options.connections;
+    }
+}
+
+// --rate: the connections share one schedule, staggered: connection i's
+// requests are due at epoch + phase_i + k * interval, so the server gets one
+// request every 1/rate s rather than a burst from every connection at once.
+// A connection joins (or rejoins after a failure) at its next slot.
+Clock::time_point Connection::first_due(Clock::time_point now) const
+{
+    Clock::time_point slot = ctx_.epoch + phase_;
+    if (now > slot)
+        slot += interval_ * ((now - slot + interval_ - Clock::duration{1}) / interval_);
+    return slot;
+}
 
 std::string Connection::describe(const std::string& what) const
 {
@@ -150,6 +169,8 @@ void Connection::start_session(Clock::time_point now)
 
 void Connection::setup_done()
 {
+    if (ctx_.options.rate > 0)
+        next_due_ = first_due(Clock::now());
     if (setting_up_) {
         setting_up_ = false;
         --ctx_.setting_up;
@@ -315,12 +336,28 @@ void Connection::end_session(Clock::time_point now)
 
 void Connection::fill(Clock::time_point now)
 {
+    const bool paced = ctx_.options.rate > 0;
     while (in_flight_.size() < ctx_.options.pipeline) {
+        if (paced && next_due_ > now)
+            return;
         std::optional<Request> r = ctx_.workload.next();
         if (!r)
             return;
-        send(r->op, r->key, now);
+        // Paced, a request's latency counts from when it was due: if the
+        // server held the connection's earlier requests, this one waited too.
+        send(r->op, r->key, paced ? next_due_ : now);
+        if (paced)
+            next_due_ += interval_;
     }
+}
+
+Clock::time_point Connection::pace(Clock::time_point now)
+{
+    if (state_ != State::Running)
+        return Clock::time_point::max();
+    fill(now);
+    flush();
+    return state_ == State::Running ? next_due_ : Clock::time_point::max();
 }
 
 void Connection::send(Op op, uint32_t key, Clock::time_point now)

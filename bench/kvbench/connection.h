@@ -35,11 +35,14 @@ struct RunContext {
     // Steady mode: connections opened that have not sent their first request
     // yet (connecting, greeting, handshake). The engine bounds it.
     unsigned setting_up = 0;
+    // --rate: the start of the shared schedule (see Connection::first_due).
+    Clock::time_point epoch{};
 };
 
 class Connection {
 public:
-    explicit Connection(RunContext& ctx);
+    // `index`: the connection's place among --connections, 0-based.
+    Connection(RunContext& ctx, unsigned index);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
@@ -53,6 +56,10 @@ public:
     // Fails the connection when its set-up (steady mode) or its session
     // (reconnect mode) has taken longer than --timeout.
     void check_deadline(Clock::time_point now);
+    // --rate: sends the requests that are due by `now` (as far as --pipeline
+    // allows) and returns when the next one is due; time_point::max() while
+    // the connection is not running.
+    Clock::time_point pace(Clock::time_point now);
 
 private:
     enum class State {
@@ -70,6 +77,7 @@ private:
 
     void on_connected(Clock::time_point now);
     void setup_done();
+    Clock::time_point first_due(Clock::time_point now) const;
     void start_session(Clock::time_point now);
     void read_input(Clock::time_point now);
     void consume_input(Clock::time_point now);
@@ -97,6 +105,11 @@ private:
     Clock::time_point deadline_{};  // for set-up (steady) or the session (reconnect)
     Clock::time_point retry_at_{};
     bool setting_up_ = false;  // counted in ctx_.setting_up
+    // --rate: when this connection's next request is due, and the gap between
+    // two of them (connections / rate).
+    Clock::time_point next_due_{};
+    Clock::duration interval_{};
+    Clock::duration phase_{};  // this connection's offset in the schedule
 };
 
 }  // namespace kvbench

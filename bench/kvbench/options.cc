@@ -61,6 +61,14 @@ constexpr const char* kDescription
       "as a reply arrives (a closed loop): the latencies are service times at the load the\n"
       "server sustains, not response times at a fixed offered rate.\n"
       "\n"
+      "With --rate R the loop is open instead: R requests per second in all, spread\n"
+      "evenly over the connections, each sent when it is due whether or not the\n"
+      "earlier ones were answered (up to --pipeline in flight per connection; the\n"
+      "rest wait their turn). Latency then runs from when a request was due, so a\n"
+      "server that stalls is charged for every request it held back, as in wrk2:\n"
+      "response times at a fixed offered load, for comparing a server at rest with\n"
+      "the same server under some disturbance.\n"
+      "\n"
       "The request stream is the same for every protocol, so figures are comparable:\n"
       "request i is a SET when i mod (SET+GET) < SET, else a GET; its key is \"key.\" and a\n"
       "zero-padded number drawn uniformly from 0..KEYS-1 by a generator seeded with --seed\n"
@@ -202,6 +210,11 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
     app.add_option("-P,--pipeline", o.pipeline, "Requests in flight per connection, 1-4096; 1 = no pipelining (1)")
         ->option_text("D")
         ->check(CLI::Range(1u, 4096u));
+    auto* rate = app.add_option("--rate", o.rate,
+                                "Open loop: offer R requests per second in all, spread over the connections "
+                                "(closed loop)")
+                     ->option_text("R")
+                     ->check(CLI::Range(1.0, 1e8));
     auto* duration = app.add_option("-d,--duration", o.duration, "Seconds to measure (10)")
                          ->option_text("S")
                          ->check(CLI::Range(0.1, 86400.0));
@@ -279,6 +292,8 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code)
         // memcached reads an exptime above 30 days as an absolute Unix time.
         if (ttl->count() && o.protocol == Protocol::Memcache && o.ttl > 2592000)
             throw CLI::ValidationError("--ttl", "memcache takes at most 2592000 s (30 days)");
+        if (rate->count() && (o.reconnect || o.fill))
+            throw CLI::ValidationError("--rate", "paces steady connections: it takes no --reconnect or --fill");
         // Checked here rather than with excludes(), which would clutter --help.
         if (o.fill && (o.reconnect || duration->count() || requests->count() || warmup->count()))
             throw CLI::ValidationError("--fill",

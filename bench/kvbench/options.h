@@ -19,6 +19,11 @@ struct Options {
     uint16_t port = 0;
     unsigned connections = 50;
     unsigned pipeline = 1;  // requests in flight per connection (1 = no pipelining)
+    // --rate: requests per second offered in all, spread evenly over the
+    // connections (open loop); 0 = closed loop. Latency then runs from when
+    // each request was due, so a stall counts against every request it
+    // delayed, not just the one in flight (no coordinated omission).
+    double rate = 0;
     double duration = 10;  // seconds; the bound unless `requests` is set
     uint64_t requests = 0;  // total requests (sessions with --reconnect); 0 = run for `duration`
     double warmup = 0;  // seconds run, then forgotten, before the measured `duration`

@@ -110,10 +110,12 @@ void clear_progress()
 void print_report(const Options& o, const Address& a, const Stats& s, const RunResult& r)
 {
     const char* unit = o.reconnect ? "sessions" : "requests";
-    std::printf("kvbench %s: %s at %s, %u connections, pipeline %u%s, SET:GET %u:%u, %u keys of %u B, "
+    std::string paced = o.rate > 0 ? ", offered " + std::to_string(static_cast<uint64_t>(o.rate)) + "/s" : "";
+    std::printf("kvbench %s: %s at %s, %u connections, pipeline %u%s%s, SET:GET %u:%u, %u keys of %u B, "
                 "values of %u B\n",
                 KVBENCH_VERSION, protocol_name(o.protocol), a.text.c_str(), o.connections, o.pipeline,
-                o.reconnect ? ", reconnect" : "", o.set_weight, o.get_weight, o.keys, o.key_size, o.value_size);
+                o.reconnect ? ", reconnect" : "", paced.c_str(), o.set_weight, o.get_weight, o.keys, o.key_size,
+                o.value_size);
     std::printf("  %-10s %.2f s, %s\n", "time", r.seconds, ending_name(r.ending));
     std::printf("  %-10s %llu %s, %.0f per second\n", "answered", static_cast<unsigned long long>(s.answered()), unit,
                 rate(s, r));
@@ -136,6 +138,7 @@ void print_json(const Options& o, const Address& a, const Stats& s, const RunRes
     JsonLine j;
     j.str("tool", "kvbench").str("version", KVBENCH_VERSION).str("protocol", protocol_name(o.protocol));
     j.str("target", a.text).num("connections", o.connections).num("pipeline", o.pipeline);
+    j.real("rate", o.rate, 1);
     j.boolean("reconnect", o.reconnect).boolean("fill", o.fill).real("warmup", o.warmup, 3);
     j.str("ratio", std::to_string(o.set_weight) + ":" + std::to_string(o.get_weight));
     j.num("keys", o.keys).num("key_size", o.key_size).num("value_size", o.value_size).num("ttl", o.ttl);
