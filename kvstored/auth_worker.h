@@ -10,7 +10,9 @@
 //
 // Bounded: at most kMaxPending checks wait or run; submit() refuses more at
 // once (the caller answers "busy"), so an auth storm costs a fixed amount of
-// memory and one core at most, never the loop's time.
+// memory and one core at most, never the loop's time. The thread runs at a
+// lower priority than the loop (kCheckNice), so on a machine whose cores
+// are all busy a storm's checks wait rather than the sessions' commands.
 //
 // A password is held only until its check has run, and its bytes are wiped
 // then (explicit_bzero): it is never logged.
@@ -36,6 +38,9 @@ namespace kv {
 class AuthWorker : public EventLoop::Watcher {
 public:
     static constexpr size_t kMaxPending = 64;
+    // The worker thread's nice value above kvstored's: a check gets about a
+    // tenth of a busy core's time (bench/README.md, "Auth storm").
+    static constexpr int kCheckNice = 10;
 
     // `deliver` runs on the loop thread for each finished check.
     // `source`: as given to submit().

@@ -13,7 +13,10 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,7 +72,57 @@ bool log_count_reaches(const Daemon& daemon, const std::string& text, size_t n)
     return true;
 }
 
+// The nice value of thread `tid` of `pid` (field 19 of its stat line), or
+// nothing when the thread is not there.
+std::optional<int> thread_nice(pid_t pid, const std::string& tid)
+{
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/task/" + tid + "/stat");
+    size_t end = stat.rfind(')');
+    if (end == std::string::npos)
+        return std::nullopt;
+    std::istringstream fields(stat.substr(end + 2));  // from field 3, the state
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+        if (i == 19)
+            return std::stoi(field);
+    }
+    return std::nullopt;
+}
+
+// The id of kvstored's thread named `name`, or "".
+std::string thread_named(pid_t pid, const std::string& name)
+{
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+        if (read_file(task.path().string() + "/comm") == name + "\n")
+            return task.path().filename().string();
+    }
+    return "";
+}
+
 }  // namespace
+
+// A check takes tens of ms of CPU: with every core busy, the sessions
+// already in come first (kvstored/auth_worker.h, kCheckNice).
+TEST_CASE("password checks run on a thread named kvstored-auth, 10 nice levels below the loop", "[auth]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, "alice:" + kHorse + ":read,write:\n");
+    Daemon daemon(dir, {"--users", users});
+    // The thread starts with the first check.
+    KvsvcSession s = greeted(daemon.socket_path());
+    REQUIRE(s.client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
+
+    const pid_t pid = daemon.process().pid();
+    std::string tid = thread_named(pid, "kvstored-auth");
+    REQUIRE_FALSE(tid.empty());
+    std::optional<int> loop = thread_nice(pid, std::to_string(pid));
+    std::optional<int> checks = thread_nice(pid, tid);
+    REQUIRE(loop.has_value());
+    REQUIRE(checks.has_value());
+    CHECK(*checks == std::min(19, *loop + 10));
+}
 
 // [serial]: a hundred kvsvc processes, then the check thread busy for seconds.
 TEST_CASE("password checks beyond the queue's 64 are answered busy, others are served, and the queue drains",
