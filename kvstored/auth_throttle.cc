@@ -1,6 +1,7 @@
 // auth_throttle.cc: see auth_throttle.h.
 #include "auth_throttle.h"
 
+#include <algorithm>
 #include <iterator>
 
 namespace kv {
@@ -37,6 +38,8 @@ void AuthThrottle::started(const std::string& host, Clock::time_point now)
 
 void AuthThrottle::checked(const std::string& host, bool failed, Clock::time_point now)
 {
+    if (!failed)
+        remember_familiar(host, now);
     // Untracked when it started (no room then): only a failure is worth room now.
     auto it = entries_.find(host);
     Entry* e = it != entries_.end() ? &it->second : failed ? find_or_add(host, now) : nullptr;
@@ -58,6 +61,28 @@ void AuthThrottle::dropped(const std::string& host)
     auto it = entries_.find(host);
     if (it != entries_.end() && it->second.pending > 0)
         --it->second.pending;
+}
+
+bool AuthThrottle::familiar(const std::string& host, Clock::time_point now) const
+{
+    auto it = familiar_.find(host);
+    return it != familiar_.end() && now - it->second < kFamiliarFor;
+}
+
+// Full, the least recent is forgotten: a scan of kMaxFamiliar entries, only
+// when a new address logs in with the table full.
+void AuthThrottle::remember_familiar(const std::string& host, Clock::time_point now)
+{
+    if (auto it = familiar_.find(host); it != familiar_.end()) {
+        it->second = now;
+        return;
+    }
+    if (familiar_.size() >= kMaxFamiliar) {
+        auto oldest = std::min_element(familiar_.begin(), familiar_.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+        familiar_.erase(oldest);
+    }
+    familiar_.emplace(host, now);
 }
 
 void AuthThrottle::drop_expired(Clock::time_point now)

@@ -38,14 +38,19 @@ AuthWorker::~AuthWorker()
 }
 
 bool AuthWorker::submit(uint64_t client_id, std::string_view source, std::shared_ptr<const users::Table> table,
-                        std::string_view user, std::string_view password)
+                        std::string_view user, std::string_view password, bool familiar)
 {
     {
         std::lock_guard lock(mutex_);
-        if (pending_ >= kMaxPending)
+        if (pending_ >= (familiar ? kMaxPending + kFamiliarReserve : kMaxPending))
             return false;
-        jobs_.push_back(
-            Job{client_id, std::string(source), std::move(table), std::string(user), std::string(password)});
+        Job job{client_id, std::string(source), std::move(table), std::string(user), std::string(password), familiar};
+        if (familiar) {
+            jobs_.insert(jobs_.begin() + static_cast<std::ptrdiff_t>(familiar_queued_), std::move(job));
+            ++familiar_queued_;
+        } else {
+            jobs_.push_back(std::move(job));
+        }
         ++pending_;
     }
     wake_.notify_one();
@@ -62,6 +67,8 @@ size_t AuthWorker::cancel(uint64_t client_id)
             continue;
         }
         wipe(it->password);
+        if (it->familiar)
+            --familiar_queued_;
         it = jobs_.erase(it);
         --pending_;
         ++dropped;
@@ -93,6 +100,8 @@ void AuthWorker::run()
             return;
         Job job = std::move(jobs_.front());
         jobs_.pop_front();
+        if (job.familiar)
+            --familiar_queued_;
         lock.unlock();
         users::Verdict verdict = job.table->verify(job.user, job.password);
         wipe(job.password);

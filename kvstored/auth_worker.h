@@ -38,6 +38,9 @@ namespace kv {
 class AuthWorker : public EventLoop::Watcher {
 public:
     static constexpr size_t kMaxPending = 64;
+    // Places beyond kMaxPending that only checks from familiar addresses
+    // (auth_throttle.h) may take; those also go ahead of the others.
+    static constexpr size_t kFamiliarReserve = 16;
     // The worker thread's nice value above kvstored's: a check gets about a
     // tenth of a busy core's time (bench/README.md, "Auth storm").
     static constexpr int kCheckNice = 10;
@@ -57,10 +60,13 @@ public:
 
     // Queues a check of `password` for `user` against `table` (the table in
     // force now: the worker holds it alive). False when kMaxPending checks
-    // are already pending: nothing was queued.
+    // are already pending (kMaxPending + kFamiliarReserve for a `familiar`
+    // one): nothing was queued. A familiar check is queued after the other
+    // familiar ones but before every other, so a storm from addresses never
+    // seen to log in delays it by at most the familiar checks before it.
     // `source`: the client's address, handed back with the result.
     bool submit(uint64_t client_id, std::string_view source, std::shared_ptr<const users::Table> table,
-                std::string_view user, std::string_view password);
+                std::string_view user, std::string_view password, bool familiar = false);
     // Drops the checks `client_id` still has queued (a session that went
     // away): a storm's sessions that hang up cost no more checks. A check
     // already running finishes, and its result finds no session. Returns
@@ -78,6 +84,7 @@ private:
         std::shared_ptr<const users::Table> table;
         std::string user;
         std::string password;
+        bool familiar;
     };
     struct Result {
         uint64_t client_id;
@@ -91,7 +98,8 @@ private:
     UniqueFd event_fd_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
-    std::deque<Job> jobs_;  // guarded by mutex_
+    std::deque<Job> jobs_;  // familiar ones first; guarded by mutex_
+    size_t familiar_queued_ = 0;  // the familiar jobs at the front of jobs_; guarded by mutex_
     std::vector<Result> results_;  // guarded by mutex_
     size_t pending_ = 0;  // jobs queued or running; guarded by mutex_
     bool stopping_ = false;  // guarded by mutex_

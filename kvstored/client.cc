@@ -577,8 +577,10 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
         return error_reply("auth-failed", "too many failed attempts");
     // An address that failed too often lately gets no check (auth_throttle.h).
     std::string source = auth_source();
-    bool throttled = !source.empty() && server_.auth_throttle().blocks(source, AuthThrottle::Clock::now());
-    if (!throttled && !server_.auth_worker().submit(id_, source, table, user, password)) {
+    const auto now = AuthThrottle::Clock::now();
+    bool throttled = !source.empty() && server_.auth_throttle().blocks(source, now);
+    bool familiar = !source.empty() && server_.auth_throttle().familiar(source, now);
+    if (!throttled && !server_.auth_worker().submit(id_, source, table, user, password, familiar)) {
         LOG_WARN("auth refused for user '%s' from %s: %zu password checks already pending", loggable_user(user).c_str(),
                  address_.c_str(), AuthWorker::kMaxPending);
         return error_reply("auth-failed", "busy: too many password checks pending; try again later");
@@ -591,7 +593,7 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
     if (throttled)
         auth_failed("not checked: too many failed passwords from this address", kThrottledReply);
     else if (!source.empty())
-        server_.auth_throttle().started(source, AuthThrottle::Clock::now());
+        server_.auth_throttle().started(source, now);
     return {};
 }
 

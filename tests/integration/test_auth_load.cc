@@ -185,6 +185,57 @@ TEST_CASE("password checks beyond the queue's 64 are answered busy, others are s
     CHECK(guessers[first_failed].client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
 }
 
+// kvstored/auth_throttle.h's familiar addresses: a storm from a hundred
+// addresses (which the count per address cannot stop) fills the queue, yet
+// an address that logged in before is checked ahead of it (where it would
+// otherwise be answered busy, or wait for the whole queue). [serial]: a
+// hundred kvsvc processes, then the check thread busy for seconds.
+TEST_CASE("during a storm from many addresses one that logged in before is still let in", "[auth][serial]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, "alice:" + kHorse + ":read,write:\n");
+    Daemon daemon(dir, {"--users", users});
+    auto from = [&](const std::string& host) {
+        ::setenv("REMOTE_HOST", host.c_str(), 1);
+        KvsvcSession s = spawn_kvsvc(daemon.socket_path());
+        ::unsetenv("REMOTE_HOST");
+        REQUIRE(s.client.read_line() == greeting());
+        return s;
+    };
+    {
+        KvsvcSession s = from("192.0.2.10");
+        REQUIRE(s.client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
+    }
+
+    raise_fd_limit();
+    std::vector<KvsvcSession> guessers;
+    for (int i = 1; i <= 100; ++i)
+        guessers.push_back(from("198.51.100." + std::to_string(i)));
+    for (KvsvcSession& g : guessers)
+        g.client.send("auth alice wrong\n");
+    REQUIRE(log_count_reaches(daemon, "password checks already pending", 1));
+
+    KvsvcSession known = from("192.0.2.10");
+    CHECK(known.client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
+    for (KvsvcSession& g : guessers) {
+        std::string reply = g.client.read_line(60s).value_or("<no reply within 60 s>");
+        CHECK((reply == kWrong || reply.starts_with(kBusy)));
+    }
+    // The known address went ahead of the queue: few of the storm's checks
+    // (each logged as it ends) ran before its own, the rest after it.
+    const std::string log = daemon.log();
+    const std::string failure = "auth failed for user 'alice' from 198.51.100.";
+    size_t known_login = log.find("authenticated as user 'alice' from 192.0.2.10");
+    known_login = log.find("authenticated as user 'alice' from 192.0.2.10", known_login + 1);
+    REQUIRE(known_login != std::string::npos);
+    size_t before = occurrences(log.substr(0, known_login), failure);
+    size_t after = occurrences(log.substr(known_login), failure);
+    INFO(before << " storm checks before the known address's, " << after << " after");
+    CHECK(before < 16);
+    CHECK(after >= 32);
+}
+
 namespace {
 
 // alice and bob keep their rights in every file; carol may write in file A

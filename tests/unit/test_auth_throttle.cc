@@ -1,7 +1,8 @@
 // test_auth_throttle.cc: password checks counted per address (auth_throttle.h):
 // failed ones within the window and pending ones together block the address
 // at the limit (10 by default), until the window from its start has passed; other
-// addresses are not touched; the table stays within kMaxAddresses.
+// addresses are not touched; the table stays within kMaxAddresses. And the
+// familiar addresses, those that logged in lately, within kMaxFamiliar.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -95,4 +96,39 @@ TEST_CASE("the limit per address is the one given, and 0 turns it off", "[auth]"
         fail(off, "198.51.100.7", t0);
     CHECK_FALSE(off.blocks("198.51.100.7", t0));
     CHECK(off.tracked() == 0);
+}
+
+TEST_CASE("an address that logged in is familiar for a week, failures never make one, and 0 keeps it", "[auth]")
+{
+    const auto t0 = AuthThrottle::Clock::now();
+    for (unsigned limit : {AuthThrottle::kDefaultMaxFailures, 0u}) {
+        INFO("limit " << limit);
+        AuthThrottle t(limit);
+        fail(t, "198.51.100.7", t0);
+        CHECK_FALSE(t.familiar("198.51.100.7", t0));
+        t.started("192.0.2.10", t0);
+        t.checked("192.0.2.10", false, t0);
+        CHECK(t.familiar("192.0.2.10", t0 + AuthThrottle::kFamiliarFor - 1s));
+        CHECK_FALSE(t.familiar("192.0.2.10", t0 + AuthThrottle::kFamiliarFor));
+        CHECK_FALSE(t.familiar("203.0.113.9", t0));
+        // Another login renews it.
+        t.checked("192.0.2.10", false, t0 + 24h);
+        CHECK(t.familiar("192.0.2.10", t0 + AuthThrottle::kFamiliarFor));
+    }
+}
+
+TEST_CASE("at most 4096 familiar addresses are kept, the least recent login forgotten first", "[auth]")
+{
+    AuthThrottle t;
+    const auto t0 = AuthThrottle::Clock::now();
+    auto address = [](size_t i) { return "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256); };
+    for (size_t i = 0; i < AuthThrottle::kMaxFamiliar; ++i)
+        t.checked(address(i), false, t0 + std::chrono::seconds(i));
+    t.checked(address(0), false, t0 + 5000s);  // the oldest logs in again
+    t.checked("192.0.2.10", false, t0 + 5001s);
+    CHECK(t.familiar_count() == AuthThrottle::kMaxFamiliar);
+    CHECK(t.familiar("192.0.2.10", t0 + 5001s));
+    CHECK(t.familiar(address(0), t0 + 5001s));
+    CHECK_FALSE(t.familiar(address(1), t0 + 5001s));  // now the least recent
+    CHECK(t.familiar(address(2), t0 + 5001s));
 }
