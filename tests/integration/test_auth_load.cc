@@ -236,6 +236,42 @@ TEST_CASE("during a storm from many addresses one that logged in before is still
     CHECK(after >= 32);
 }
 
+// The familiar addresses' reserve (kvstored/auth_worker.h, 16 places beyond
+// the 64) is a bound too: a hundred checks at once from one familiar address
+// (the per-address limit off) fill 80 places, and the rest are busy.
+// [serial]: a hundred kvsvc processes, then the check thread busy for seconds.
+TEST_CASE("familiar addresses get 16 places beyond the queue's 64 and no more", "[auth][serial]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, "alice:" + kHorse + ":read,write:\n");
+    Daemon daemon(dir, {"--users", users, "--auth-failures-per-address", "0"});
+    ::setenv("REMOTE_HOST", "192.0.2.10", 1);
+    {
+        KvsvcSession s = greeted(daemon.socket_path());
+        REQUIRE(s.client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
+    }
+    raise_fd_limit();
+    std::vector<KvsvcSession> guessers;
+    for (int i = 0; i < 100; ++i)
+        guessers.push_back(greeted(daemon.socket_path()));
+    ::unsetenv("REMOTE_HOST");
+    for (KvsvcSession& g : guessers)
+        g.client.send("auth alice wrong\n");
+
+    size_t busy = 0;
+    size_t failed = 0;
+    for (KvsvcSession& g : guessers) {
+        std::string reply = g.client.read_line(60s).value_or("<no reply within 60 s>");
+        busy += reply.starts_with(kBusy);
+        failed += reply == kWrong;
+        CHECK((reply == kWrong || reply.starts_with(kBusy)));
+    }
+    INFO(busy << " busy, " << failed << " failed");
+    CHECK(busy > 0);
+    CHECK(failed >= kMaxPending + 16);
+}
+
 namespace {
 
 // alice and bob keep their rights in every file; carol may write in file A
