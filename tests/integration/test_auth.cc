@@ -86,9 +86,10 @@ TEST_CASE("with a users file a session must auth, a wrong password waits 1 s, ri
     Daemon daemon(dir, {"--users", users});
     bool relay = GENERATE(false, true);
     INFO((relay ? "relay" : "handoff"));
-    ::setenv("REMOTE_HOST", "203.0.113.7", 1);
-    KvsvcSession s = greeted(daemon.socket_path(), relay);
-    ::unsetenv("REMOTE_HOST");
+    KvsvcSession s = [&] {
+        RemoteHost remote("203.0.113.7");
+        return greeted(daemon.socket_path(), relay);
+    }();
 
     // Before auth: connect and data commands are refused; ping and help work.
     CHECK(s.client.ask("connect").starts_with("ERR auth-required "));
@@ -299,10 +300,8 @@ TEST_CASE("an address that failed 10 times within a minute gets no check until t
     write_file(users, users_file());
     Daemon daemon(dir, {"--users", users});
     auto from = [&](const char* host, std::vector<std::string> extra = {}) {
-        ::setenv("REMOTE_HOST", host, 1);
-        KvsvcSession s = spawn_kvsvc(daemon.socket_path(), extra);
-        ::unsetenv("REMOTE_HOST");
-        return s;
+        RemoteHost remote(host);
+        return spawn_kvsvc(daemon.socket_path(), extra);
     };
     std::vector<KvsvcSession> guessers;
     for (int i = 0; i < 10; ++i) {
@@ -348,9 +347,10 @@ TEST_CASE("packaging/fail2ban's filter finds the address of each failed auth in 
     const std::pair<const char*, const char*> failures[]
         = {{"203.0.113.7", "auth alice wrong"}, {"2001:db8::7", "auth mallory x"}};
     for (const auto& [address, command] : failures) {
-        ::setenv("REMOTE_HOST", address, 1);
-        KvsvcSession s = greeted(daemon.socket_path(), false);
-        ::unsetenv("REMOTE_HOST");
+        KvsvcSession s = [&] {
+            RemoteHost remote(address);
+            return greeted(daemon.socket_path(), false);
+        }();
         CHECK(s.client.ask(command, 10s) == "ERR auth-failed invalid user name or password");
         CHECK(s.client.ask("auth alice " + kPassword, 10s) == "OK authenticated");
     }

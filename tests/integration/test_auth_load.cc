@@ -197,11 +197,8 @@ TEST_CASE("during a storm from many addresses one that logged in before is still
     write_file(users, "alice:" + kHorse + ":read,write:\n");
     Daemon daemon(dir, {"--users", users});
     auto from = [&](const std::string& host) {
-        ::setenv("REMOTE_HOST", host.c_str(), 1);
-        KvsvcSession s = spawn_kvsvc(daemon.socket_path());
-        ::unsetenv("REMOTE_HOST");
-        REQUIRE(s.client.read_line() == greeting());
-        return s;
+        RemoteHost remote(host);
+        return greeted(daemon.socket_path());
     };
     {
         KvsvcSession s = from("192.0.2.10");
@@ -246,7 +243,7 @@ TEST_CASE("familiar addresses get 16 places beyond the queue's 64 and no more", 
     const std::string users = dir.file("users");
     write_file(users, "alice:" + kHorse + ":read,write:\n");
     Daemon daemon(dir, {"--users", users, "--auth-failures-per-address", "0"});
-    ::setenv("REMOTE_HOST", "192.0.2.10", 1);
+    RemoteHost remote("192.0.2.10");
     {
         KvsvcSession s = greeted(daemon.socket_path());
         REQUIRE(s.client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
@@ -255,7 +252,6 @@ TEST_CASE("familiar addresses get 16 places beyond the queue's 64 and no more", 
     std::vector<KvsvcSession> guessers;
     for (int i = 0; i < 100; ++i)
         guessers.push_back(greeted(daemon.socket_path()));
-    ::unsetenv("REMOTE_HOST");
     for (KvsvcSession& g : guessers)
         g.client.send("auth alice wrong\n");
 

@@ -90,9 +90,10 @@ TEST_CASE("the memcached door logs in with a set of user and password, a failure
     const std::string users = dir.file("users");
     write_file(users, users_file());
     Daemon daemon(dir, {"--users", users});
-    ::setenv("REMOTE_HOST", "203.0.113.9", 1);
-    KvsvcSession s = memcache_session(daemon);
-    ::unsetenv("REMOTE_HOST");
+    KvsvcSession s = [&] {
+        RemoteHost remote("203.0.113.9");
+        return memcache_session(daemon);
+    }();
 
     // Before the login everything else is refused, and the session stays.
     CHECK(ask(s, "get app1.k\r\n") == kUnauthenticated);

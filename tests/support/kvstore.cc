@@ -142,6 +142,16 @@ KvsvcSession spawn_kvsvc(const std::string& socket_path, std::vector<std::string
     return s;
 }
 
+RemoteHost::RemoteHost(const std::string& host)
+{
+    ::setenv("REMOTE_HOST", host.c_str(), 1);
+}
+
+RemoteHost::~RemoteHost()
+{
+    ::unsetenv("REMOTE_HOST");
+}
+
 KvsvcSession connected_session(const std::string& socket_path, std::vector<std::string> extra)
 {
     KvsvcSession s = spawn_kvsvc(socket_path, std::move(extra));

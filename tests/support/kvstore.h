@@ -72,6 +72,17 @@ KvsvcSession spawn_kvsvc(const std::string& socket_path, std::vector<std::string
 // kvstored (the default, on a socketpair) has done so by the time this returns.
 KvsvcSession connected_session(const std::string& socket_path, std::vector<std::string> extra = {});
 
+// While it lives, the kvsvc processes spawned get REMOTE_HOST=`host`, the
+// client address xinetd passes (kvstored's throttle, familiar addresses and
+// logs use it); unset again when it goes, even when a REQUIRE throws.
+class RemoteHost {
+public:
+    explicit RemoteHost(const std::string& host);
+    ~RemoteHost();
+    RemoteHost(const RemoteHost&) = delete;
+    RemoteHost& operator=(const RemoteHost&) = delete;
+};
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_tcp_port();
 
