@@ -582,7 +582,8 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
     bool familiar = !source.empty() && server_.auth_throttle().familiar(source, now);
     if (!throttled && !server_.auth_worker().submit(id_, source, table, user, password, familiar)) {
         LOG_WARN("auth refused for user '%s' from %s: %zu password checks already pending", loggable_user(user).c_str(),
-                 address_.c_str(), AuthWorker::kMaxPending);
+                 address_.c_str(),
+                 familiar ? AuthWorker::kMaxPending + AuthWorker::kFamiliarReserve : AuthWorker::kMaxPending);
         return error_reply("auth-failed", "busy: too many password checks pending; try again later");
     }
     auth_.pending = true;
