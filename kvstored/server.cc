@@ -136,6 +136,12 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
                  at <= db_.store().clock().now_ms() ? "now" : "at its time");
         arm_flush(at);
     }
+    // The check threads start now, not with the first check: a new thread
+    // starts with its creator's registers, and the loop's would then hold
+    // that session's request, password included, where the thread's first
+    // calls save them to its stack (test_secrets.cc).
+    if (users_)
+        auth_worker();
 }
 
 Server::~Server()

@@ -112,8 +112,8 @@ public:
     // file, logs that there is nothing to reload.
     void reload_users();
 
-    // The password checks' worker thread (auth_worker.h), started with the
-    // first check.
+    // The password checks' worker (auth_worker.h), started with the server
+    // when a users file is configured, else with the first check.
     AuthWorker& auth_worker();
     // Failed passwords per client address (auth_throttle.h).
     AuthThrottle& auth_throttle() { return auth_throttle_; }
