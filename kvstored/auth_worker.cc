@@ -1,134 +1,254 @@
 // auth_worker.cc: see auth_worker.h.
 #include "auth_worker.h"
 
+#include <fcntl.h>
 #include <pthread.h>
-#include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 #include "log.h"
-#include "secret.h"
 
 namespace kv {
 
+namespace {
+
+// A pipe, both ends close-on-exec. Throws std::runtime_error naming it.
+std::pair<UniqueFd, UniqueFd> make_pipe(const char* what)
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0)
+        throw std::runtime_error(std::string("pipe2 for ") + what + ": " + std::strerror(errno));
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Sets the calling thread's priority for its role (auth_worker.h). Neither
+// change needs a privilege; if one fails anyway, that thread's checks run
+// at the loop's priority, which costs the sessions time but loses nothing.
+void lower_priority(bool rescuer)
+{
+    if (rescuer) {
+        if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()),
+                          ::getpriority(PRIO_PROCESS, 0) + AuthWorker::kCheckNice)
+            != 0)
+            LOG_WARN("password checks: setpriority: %s; rescued checks run at the loop's priority",
+                     std::strerror(errno));
+        return;
+    }
+    // Going back from SCHED_IDLE would need CAP_SYS_NICE: hence a second
+    // thread for the rescues.
+    sched_param param{};
+    if (int err = ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &param); err != 0)
+        LOG_WARN("password checks: pthread_setschedparam SCHED_IDLE: %s; checks run at the loop's priority",
+                 std::strerror(err));
+}
+
+}  // namespace
+
 AuthWorker::AuthWorker(EventLoop& loop, Deliver deliver) : loop_(loop), deliver_(std::move(deliver))
 {
-    event_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!event_fd_)
-        throw std::runtime_error(std::string("eventfd for the password checks: ") + std::strerror(errno));
-    loop_.watch(event_fd_.get(), EPOLLIN, this);
-    thread_ = std::thread([this] { run(); });
+    std::tie(results_, results_write_) = make_pipe("the password checks' results");
+    // The loop reads what is there; the threads' writes may block (they
+    // never do: each thread has one result at most in the pipe).
+    if (::fcntl(results_.get(), F_SETFL, O_NONBLOCK) < 0)
+        throw std::runtime_error(std::string("fcntl O_NONBLOCK on the password checks' results: ")
+                                 + std::strerror(errno));
+    try {
+        start(checker_, false);
+        start(rescuer_, true);
+        loop_.watch(results_.get(), EPOLLIN, this);
+    } catch (...) {
+        stop_threads();
+        throw;
+    }
 }
 
 AuthWorker::~AuthWorker()
 {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-        for (Job& job : jobs_)
-            wipe(job.password);
+    if (rescue_timer_)
+        loop_.cancel_timer(rescue_timer_);
+    loop_.unwatch(results_.get());
+    stop_threads();
+}
+
+void AuthWorker::stop_threads()
+{
+    // Each thread reads the end of its pipe once its check, if any, is done.
+    for (Runner* r : {&checker_, &rescuer_}) {
+        r->jobs.reset();
+        if (r->thread.joinable())
+            r->thread.join();
     }
-    wake_.notify_all();
-    thread_.join();
-    loop_.unwatch(event_fd_.get());
+}
+
+void AuthWorker::start(Runner& runner, bool rescuer)
+{
+    auto [read_end, write_end] = make_pipe("the password checks");
+    runner.jobs = std::move(write_end);
+    runner.thread = std::thread([fd = std::move(read_end), results = results_write_.get(), rescuer] {
+        thread_main(fd.get(), results, rescuer);
+    });
+}
+
+// A thread's life: read a check, run it, write its result; until the loop
+// closes the pipe. The loop keeps the Job alive until the result is back.
+void AuthWorker::thread_main(int jobs, int results, bool rescuer)
+{
+    lower_priority(rescuer);
+    ::pthread_setname_np(::pthread_self(), rescuer ? kRescuerThread : kCheckerThread);
+    for (;;) {
+        Job* job = nullptr;
+        ssize_t n = ::read(jobs, &job, sizeof job);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return;  // the worker is stopping
+        if (n != sizeof job) {  // a write of 8 bytes to a pipe is never split: a bug
+            LOG_ERR("password checks: read from the loop: %s", n < 0 ? std::strerror(errno) : "short read");
+            return;
+        }
+        Done done{};  // zeroed padding: the whole struct goes through the pipe
+        done.job = job;
+        done.verdict = job->table->verify(job->user, job->password);
+        done.rescuer = rescuer;
+        while ((n = ::write(results, &done, sizeof done)) < 0 && errno == EINTR) { }
+        if (n != sizeof done) {
+            LOG_ERR("password checks: write to the loop: %s", n < 0 ? std::strerror(errno) : "short write");
+            return;
+        }
+    }
 }
 
 bool AuthWorker::submit(uint64_t client_id, std::string_view source, std::shared_ptr<const users::Table> table,
                         std::string_view user, std::string_view password, bool familiar)
 {
-    {
-        std::lock_guard lock(mutex_);
-        if (pending_ >= (familiar ? kMaxPending + kFamiliarReserve : kMaxPending))
-            return false;
-        Job job{client_id, std::string(source), std::move(table), std::string(user), std::string(password), familiar};
-        if (familiar) {
-            jobs_.insert(jobs_.begin() + static_cast<std::ptrdiff_t>(familiar_queued_), std::move(job));
-            ++familiar_queued_;
-        } else {
-            jobs_.push_back(std::move(job));
-        }
-        ++pending_;
-    }
-    wake_.notify_one();
+    if (pending_ >= (familiar ? kMaxPending + kFamiliarReserve : kMaxPending))
+        return false;
+    auto job = std::make_shared<Job>();
+    job->client_id = client_id;
+    job->source = source;
+    job->table = std::move(table);
+    job->user = user;
+    job->password = password;
+    job->familiar = familiar;
+    if (familiar)
+        queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(familiar_queued_++), std::move(job));
+    else
+        queue_.push_back(std::move(job));
+    ++pending_;
+    dispatch();
     return true;
 }
 
 size_t AuthWorker::cancel(uint64_t client_id)
 {
-    size_t dropped = 0;
-    std::lock_guard lock(mutex_);
-    for (auto it = jobs_.begin(); it != jobs_.end();) {
-        if (it->client_id != client_id) {
-            ++it;
-            continue;
-        }
-        wipe(it->password);
-        if (it->familiar)
-            --familiar_queued_;
-        it = jobs_.erase(it);
-        --pending_;
-        ++dropped;
-    }
+    size_t dropped = std::erase_if(queue_, [&](const std::shared_ptr<Job>& job) {
+        if (job->client_id != client_id)
+            return false;
+        familiar_queued_ -= job->familiar;
+        return true;
+    });
+    pending_ -= dropped;
     return dropped;
 }
 
-size_t AuthWorker::pending() const
+std::shared_ptr<AuthWorker::Job> AuthWorker::pop_front()
 {
-    std::lock_guard lock(mutex_);
-    return pending_;
+    std::shared_ptr<Job> job = std::move(queue_.front());
+    queue_.pop_front();
+    familiar_queued_ -= job->familiar;
+    return job;
 }
 
-// The worker thread: one check at a time, each result posted to the loop.
-void AuthWorker::run()
+void AuthWorker::hand(Runner& runner, std::shared_ptr<Job> job)
 {
-    // Below the loop's priority (kCheckNice): with every core busy, the
-    // sessions already in are served first and a check waits; on a machine
-    // with a core to spare, nothing changes. Raising one's own nice value
-    // needs no privilege; if it fails anyway, checks run at the loop's.
-    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), ::getpriority(PRIO_PROCESS, 0) + kCheckNice) != 0)
-        LOG_WARN("password checks: setpriority: %s; checks run at the loop's priority", std::strerror(errno));
-    // Named for top -H and ps -L, which then show what a busy thread does.
-    ::pthread_setname_np(::pthread_self(), "kvstored-auth");
-    std::unique_lock lock(mutex_);
-    for (;;) {
-        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (stopping_)
-            return;
-        Job job = std::move(jobs_.front());
-        jobs_.pop_front();
-        if (job.familiar)
-            --familiar_queued_;
-        lock.unlock();
-        users::Verdict verdict = job.table->verify(job.user, job.password);
-        wipe(job.password);
-        job.table.reset();
-        lock.lock();
-        results_.push_back(Result{job.client_id, std::move(job.source), verdict});
-        uint64_t one = 1;
-        // Cannot fail short of a bug: the counter does not overflow.
-        if (::write(event_fd_.get(), &one, sizeof one) < 0 && errno != EAGAIN)
-            LOG_ERR("password checks: write eventfd: %s", std::strerror(errno));
+    Job* raw = job.get();
+    runner.job = std::move(job);
+    runner.since = Clock::now();
+    // 8 bytes into an empty pipe (a runner is handed a check only with none
+    // in its hands): cannot block or be cut short.
+    if (::write(runner.jobs.get(), &raw, sizeof raw) != sizeof raw)
+        LOG_ERR("password checks: write to a check thread: %s", std::strerror(errno));
+}
+
+void AuthWorker::dispatch()
+{
+    if (!checker_.job && !queue_.empty())
+        hand(checker_, pop_front());
+    // The rescuer is needed once the checker, busy, has made no progress
+    // for kStarved, if there is something it could run.
+    bool wanted = checker_.job && !rescuer_.job && (!checker_.job->rescued || !queue_.empty());
+    if (!wanted || rescue_timer_)
+        return;
+    auto due = std::max(checker_.since, last_rescue_) + kStarved;
+    auto delay = std::chrono::ceil<std::chrono::milliseconds>(due - Clock::now());
+    rescue_timer_ = loop_.add_timer(std::max(delay, std::chrono::milliseconds(0)), [this] {
+        rescue_timer_ = 0;
+        rescue();
+    });
+}
+
+void AuthWorker::rescue()
+{
+    const auto now = Clock::now();
+    if (!checker_.job || rescuer_.job || now < std::max(checker_.since, last_rescue_) + kStarved) {
+        dispatch();  // the checker moved on, or the rescuer is busy: look again later if need be
+        return;
     }
+    std::shared_ptr<Job> job;
+    if (!checker_.job->rescued) {
+        job = checker_.job;
+        job->rescued = true;
+    } else if (!queue_.empty()) {
+        job = pop_front();
+    } else {
+        return;
+    }
+    last_rescue_ = now;
+    hand(rescuer_, std::move(job));
 }
 
-// Loop thread: hands every finished check to its session.
+void AuthWorker::finished(const Done& done)
+{
+    Runner& runner = done.rescuer ? rescuer_ : checker_;
+    std::shared_ptr<Job> job = std::move(runner.job);
+    runner.since = Clock::now();
+    if (job.get() != done.job) {
+        LOG_ERR("password checks: a result for a check its thread was not handed (a bug); dropped");
+        return;
+    }
+    if (job->done)
+        return;  // the other thread's result came first
+    job->done = true;
+    --pending_;
+    deliver_(job->client_id, job->source, done.verdict);
+}
+
+// Loop thread: hands every finished check to its session, and the next
+// ones to the threads.
 void AuthWorker::on_ready(uint32_t)
 {
-    uint64_t count;
-    if (::read(event_fd_.get(), &count, sizeof count) < 0 && errno != EAGAIN)
-        LOG_ERR("password checks: read eventfd: %s", std::strerror(errno));
-    std::vector<Result> done;
-    {
-        std::lock_guard lock(mutex_);
-        done.swap(results_);
-        pending_ -= done.size();
+    Done batch[8];
+    for (;;) {
+        ssize_t n = ::read(results_.get(), batch, sizeof batch);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN)
+            LOG_ERR("password checks: read results: %s", std::strerror(errno));
+        if (n <= 0)
+            break;
+        // Each result was one write of sizeof(Done) <= PIPE_BUF: whole.
+        for (size_t i = 0; i < static_cast<size_t>(n) / sizeof(Done); ++i)
+            finished(batch[i]);
+        if (static_cast<size_t>(n) < sizeof batch)
+            break;
     }
-    for (const Result& r : done)
-        deliver_(r.client_id, r.source, r.verdict);
+    dispatch();
 }
 
 }  // namespace kv

@@ -1,36 +1,52 @@
 // auth_worker.h: password checks off the event loop (issue 18).
 //
 // users::Table::verify costs tens of milliseconds of CPU on purpose
-// (yescrypt), so it never runs on the loop thread: sessions submit a check
-// here, one worker thread runs the checks in order, and each result comes
-// back to the loop through an eventfd the loop watches, as the etcd
-// backend's notifications do (Server's durable_watcher_). The loop then
-// hands it to the session by client id: a session that went away while its
-// check was pending is simply not found, and its result is dropped.
+// (yescrypt), so it never runs on the loop thread. Sessions submit a check
+// here; the loop keeps the queue, and hands one check at a time to a thread
+// through a pipe; the thread writes the result back through another pipe,
+// which the loop watches. The loop then hands it to the session by client
+// id: a session that went away while its check was pending is simply not
+// found, and its result is dropped. Every decision is the loop's, and the
+// threads share no lock with it: a thread the kernel leaves waiting can
+// never hold up the loop.
+//
+// Two threads:
+// - the checker runs the checks in order, those from familiar addresses
+//   (auth_throttle.h) ahead of the others, at SCHED_IDLE: on CPU time
+//   nothing else on the machine wants, the kernel taking the core back the
+//   moment the loop (or anything else) wakes. A storm of wrong passwords
+//   then costs the sessions already in little more than the cache its
+//   hashing shares (bench/README.md, "Auth storm"); at nice +10 the checks
+//   kept a core a while after the loop woke, and took most of a core.
+// - the rescuer: with no idle CPU the checker may not run for a long time.
+//   When it has taken or finished no check for kStarved, the loop hands the
+//   rescuer, at kCheckNice below the loop, the check the checker is stuck on
+//   (the first result counts), then, no sooner than kStarved later, the next
+//   one queued. Logins go on at one a kStarved or better, and a storm gets
+//   no more of a busy machine than that.
 //
 // Bounded: at most kMaxPending checks wait or run; submit() refuses more at
 // once (the caller answers "busy"), so an auth storm costs a fixed amount of
-// memory and one core at most, never the loop's time. The thread runs at a
-// lower priority than the loop (kCheckNice), so on a machine whose cores
-// are all busy a storm's checks wait rather than the sessions' commands.
+// memory, never the loop's time. Familiar checks have kFamiliarReserve places
+// more. The threads start at construction; each holds a check's hashing
+// memory only while it runs (yescrypt at the default cost: 16 MiB).
 //
 // A password is held only until its check has run, and its bytes are wiped
 // then (explicit_bzero): it is never logged.
 #pragma once
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <vector>
 
 #include "event_loop.h"
 #include "fd.h"
+#include "secret.h"
 #include "users.h"
 
 namespace kv {
@@ -41,18 +57,24 @@ public:
     // Places beyond kMaxPending that only checks from familiar addresses
     // (auth_throttle.h) may take; those also go ahead of the others.
     static constexpr size_t kFamiliarReserve = 16;
-    // The worker thread's nice value above kvstored's: a check gets about a
-    // tenth of a busy core's time (bench/README.md, "Auth storm").
+    // How long the checker may take or finish nothing before the rescuer
+    // steps in (see above).
+    static constexpr std::chrono::seconds kStarved{1};
+    // The rescuer's nice value above kvstored's: a check gets about a tenth
+    // of a busy core's time.
     static constexpr int kCheckNice = 10;
+    // The threads' names, for top -H and ps -L.
+    static constexpr const char* kCheckerThread = "kvstored-auth";
+    static constexpr const char* kRescuerThread = "kvstored-auth-r";
 
     // `deliver` runs on the loop thread for each finished check.
     // `source`: as given to submit().
     using Deliver = std::function<void(uint64_t client_id, const std::string& source, users::Verdict verdict)>;
 
-    // Starts the thread and watches the eventfd. Throws std::runtime_error
-    // naming eventfd and the errno text.
+    // Starts both threads and watches their results. Throws
+    // std::runtime_error naming the call that failed and the errno text.
     AuthWorker(EventLoop& loop, Deliver deliver);
-    // Stops the thread (a check running finishes first); results not yet
+    // Stops the threads (a check running finishes first); results not yet
     // delivered are dropped.
     ~AuthWorker() override;
     AuthWorker(const AuthWorker&) = delete;
@@ -73,11 +95,15 @@ public:
     // how many were dropped.
     size_t cancel(uint64_t client_id);
     // Checks queued or running, for the stats and the tests.
-    size_t pending() const;
+    size_t pending() const { return pending_; }
 
+    // A result came back (the results pipe is readable).
     void on_ready(uint32_t events) override;
 
 private:
+    using Clock = std::chrono::steady_clock;
+    // Never moved, and wiped when the last holder lets go: the queue, or
+    // the thread(s) running it (a rescued check runs on both).
     struct Job {
         uint64_t client_id;
         std::string source;
@@ -85,25 +111,45 @@ private:
         std::string user;
         std::string password;
         bool familiar;
+        bool rescued = false;  // handed to the rescuer too
+        bool done = false;  // its result was delivered
+        ~Job() { wipe(password); }
     };
-    struct Result {
-        uint64_t client_id;
-        std::string source;
+    // One thread and the check in its hands (loop-side).
+    struct Runner {
+        UniqueFd jobs;  // write end: one Job* per check handed over
+        std::shared_ptr<Job> job;  // in its hands, kept alive for it
+        Clock::time_point since;  // when it was handed `job`, or last gave one back
+        std::thread thread;
+    };
+    // What a thread writes back: one write, well under PIPE_BUF.
+    struct Done {
+        Job* job;
         users::Verdict verdict;
+        bool rescuer;
     };
-    void run();
+
+    static void thread_main(int jobs, int results, bool rescuer);
+    void start(Runner& runner, bool rescuer);
+    void stop_threads();
+    void hand(Runner& runner, std::shared_ptr<Job> job);
+    std::shared_ptr<Job> pop_front();
+    void finished(const Done& done);
+    // Gives the checker its next check, and arms the rescue timer.
+    void dispatch();
+    void rescue();
 
     EventLoop& loop_;
     Deliver deliver_;
-    UniqueFd event_fd_;
-    mutable std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<Job> jobs_;  // familiar ones first; guarded by mutex_
-    size_t familiar_queued_ = 0;  // the familiar jobs at the front of jobs_; guarded by mutex_
-    std::vector<Result> results_;  // guarded by mutex_
-    size_t pending_ = 0;  // jobs queued or running; guarded by mutex_
-    bool stopping_ = false;  // guarded by mutex_
-    std::thread thread_;
+    UniqueFd results_;  // read end, watched by the loop
+    UniqueFd results_write_;  // the threads' end
+    Runner checker_;
+    Runner rescuer_;
+    std::deque<std::shared_ptr<Job>> queue_;  // familiar ones first
+    size_t familiar_queued_ = 0;  // the familiar jobs at the front of queue_
+    size_t pending_ = 0;  // checks queued or in a thread's hands, each once
+    Clock::time_point last_rescue_;
+    uint64_t rescue_timer_ = 0;  // 0: none armed
 };
 
 }  // namespace kv
