@@ -2,6 +2,7 @@
 #include "auth_worker.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -78,11 +79,41 @@ AuthWorker::~AuthWorker()
 
 void AuthWorker::stop_threads()
 {
-    // Each thread reads the end of its pipe once its check, if any, is done.
-    for (Runner* r : {&checker_, &rescuer_}) {
+    // A thread reads the end of its pipe once its check, if any, is done.
+    for (Runner* r : {&checker_, &rescuer_})
         r->jobs.reset();
-        if (r->thread.joinable())
+    // A check still running gets kStopWait to finish: at SCHED_IDLE on a
+    // machine with no idle CPU it could take many seconds, and kvstored is
+    // exiting (its clients were told already).
+    const auto deadline = Clock::now() + kStopWait;
+    while ((checker_.job || rescuer_.job) && Clock::now() < deadline) {
+        pollfd ready{results_.get(), POLLIN, 0};
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (::poll(&ready, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0)
+            continue;
+        Done done;
+        while (::read(results_.get(), &done, sizeof done) == sizeof done)
+            (done.rescuer ? rescuer_ : checker_).job.reset();  // too late for its session
+    }
+    bool abandoned = false;
+    for (Runner* r : {&checker_, &rescuer_}) {
+        if (!r->thread.joinable())
+            continue;
+        if (!r->job) {
             r->thread.join();
+            continue;
+        }
+        // Left to finish alone as the process exits, with what it uses
+        // kept: its check (leaked on purpose) and the results pipe.
+        LOG_WARN("password checks: a check still running after %lld s is left to end with kvstored",
+                 static_cast<long long>(kStopWait.count()));
+        (void)std::make_unique<std::shared_ptr<Job>>(std::move(r->job)).release();
+        r->thread.detach();
+        abandoned = true;
+    }
+    if (abandoned) {  // its write then succeeds, into a pipe nobody reads
+        (void)results_write_.release();
+        (void)results_.release();
     }
 }
 
@@ -112,7 +143,8 @@ void AuthWorker::thread_main(int jobs, int results, bool rescuer)
             LOG_ERR("password checks: read from the loop: %s", n < 0 ? std::strerror(errno) : "short read");
             return;
         }
-        Done done{};  // zeroed padding: the whole struct goes through the pipe
+        Done done;
+        std::memset(&done, 0, sizeof done);  // its padding too: the whole struct goes through the pipe
         done.job = job;
         done.verdict = job->table->verify(job->user, job->password);
         done.rescuer = rescuer;

@@ -60,6 +60,9 @@ public:
     // How long the checker may take or finish nothing before the rescuer
     // steps in (see above).
     static constexpr std::chrono::seconds kStarved{1};
+    // How long kvstored, exiting, waits for a check still running
+    // (stop_threads); past it the check is left to end with the process.
+    static constexpr std::chrono::seconds kStopWait{2};
     // The rescuer's nice value above kvstored's: a check gets about a tenth
     // of a busy core's time.
     static constexpr int kCheckNice = 10;
