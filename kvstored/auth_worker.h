@@ -77,8 +77,8 @@ public:
     // Starts both threads and watches their results. Throws
     // std::runtime_error naming the call that failed and the errno text.
     AuthWorker(EventLoop& loop, Deliver deliver);
-    // Stops the threads (a check running finishes first); results not yet
-    // delivered are dropped.
+    // Stops the threads: a check running gets kStopWait to finish, then is
+    // left to end with the process; results not yet delivered are dropped.
     ~AuthWorker() override;
     AuthWorker(const AuthWorker&) = delete;
     AuthWorker& operator=(const AuthWorker&) = delete;
