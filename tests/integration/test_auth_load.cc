@@ -53,6 +53,15 @@ KvsvcSession signed_in(const std::string& socket, const std::string& user)
     return s;
 }
 
+// kvstored's arguments for a users file in `dir` holding `lines`, written
+// now (default: alice, read,write, every key).
+std::vector<std::string> users_args(const TempDir& dir, const std::string& lines = "alice:" + kHorse + ":read,write:\n")
+{
+    const std::string users = dir.file("users");
+    write_file(users, lines);
+    return {"--users", users};
+}
+
 // How many times `text` occurs in `log`.
 size_t occurrences(const std::string& log, const std::string& text)
 {
@@ -111,9 +120,7 @@ std::string thread_named(pid_t pid, const std::string& name)
 TEST_CASE("password checks run at SCHED_IDLE and their rescuer 10 nice levels below the loop", "[auth]")
 {
     TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, "alice:" + kHorse + ":read,write:\n");
-    Daemon daemon(dir, {"--users", users});
+    Daemon daemon(dir, users_args(dir));
     KvsvcSession s = greeted(daemon.socket_path());
     REQUIRE(s.client.ask("auth alice " + kPassword, 30s) == "OK authenticated");
 
@@ -159,9 +166,7 @@ private:
 TEST_CASE("with every core busy a login is still checked within seconds", "[auth][serial]")
 {
     TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, "alice:" + kHorse + ":read,write:\n");
-    Daemon daemon(dir, {"--users", users});
+    Daemon daemon(dir, users_args(dir));
     KvsvcSession s = greeted(daemon.socket_path());
 
     Spinners spinners;
@@ -178,9 +183,7 @@ TEST_CASE("with every core busy a login is still checked within seconds", "[auth
 TEST_CASE("with every core busy kvstored exits within seconds while a check is stuck", "[auth][serial]")
 {
     TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, "alice:" + kHorse + ":read,write:\n");
-    Daemon daemon(dir, {"--users", users});
+    Daemon daemon(dir, users_args(dir));
     Spinners spinners;
     {
         // The session leaves at once (so the shutdown has no client to wait
@@ -202,9 +205,7 @@ TEST_CASE("password checks beyond the queue's 64 are answered busy, others are s
           "[auth][serial]")
 {
     TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, "alice:" + kHorse + ":read,write:\nops:" + kHorse + ":read,write:\n");
-    Daemon daemon(dir, {"--users", users});
+    Daemon daemon(dir, users_args(dir, "alice:" + kHorse + ":read,write:\nops:" + kHorse + ":read,write:\n"));
     KvsvcSession other = signed_in(daemon.socket_path(), "ops");
     REQUIRE(other.client.ask("save k:v") == "OK");
 
@@ -266,9 +267,7 @@ TEST_CASE("password checks beyond the queue's 64 are answered busy, others are s
 TEST_CASE("during a storm from many addresses one that logged in before is still let in", "[auth][serial]")
 {
     TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, "alice:" + kHorse + ":read,write:\n");
-    Daemon daemon(dir, {"--users", users});
+    Daemon daemon(dir, users_args(dir));
     auto from = [&](const std::string& host) {
         RemoteHost remote(host);
         return greeted(daemon.socket_path());
@@ -313,9 +312,9 @@ TEST_CASE("during a storm from many addresses one that logged in before is still
 TEST_CASE("familiar addresses get 16 places beyond the queue's 64 and no more", "[auth][serial]")
 {
     TempDir dir;
-    const std::string users = dir.file("users");
-    write_file(users, "alice:" + kHorse + ":read,write:\n");
-    Daemon daemon(dir, {"--users", users, "--auth-failures-per-address", "0"});
+    std::vector<std::string> args = users_args(dir);
+    args.insert(args.end(), {"--auth-failures-per-address", "0"});
+    Daemon daemon(dir, args);
     RemoteHost remote("192.0.2.10");
     {
         KvsvcSession s = greeted(daemon.socket_path());
