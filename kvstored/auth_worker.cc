@@ -208,7 +208,8 @@ void AuthWorker::hand(Runner& runner, std::shared_ptr<Job> job)
 {
     Job* raw = job.get();
     runner.job = std::move(job);
-    runner.since = Clock::now();
+    if (&runner == &checker_)
+        checker_active_ = Clock::now();
     // 8 bytes into an empty pipe (a runner is handed a check only with none
     // in its hands): cannot block or be cut short.
     if (::write(runner.jobs.get(), &raw, sizeof raw) != sizeof raw)
@@ -224,8 +225,7 @@ void AuthWorker::dispatch()
     bool wanted = checker_.job && !rescuer_.job && (!checker_.job->rescued || !queue_.empty());
     if (!wanted || rescue_timer_)
         return;
-    auto due = std::max(checker_.since, last_rescue_) + kStarved;
-    auto delay = std::chrono::ceil<std::chrono::milliseconds>(due - Clock::now());
+    auto delay = std::chrono::ceil<std::chrono::milliseconds>(rescue_due() - Clock::now());
     rescue_timer_ = loop_.add_timer(std::max(delay, std::chrono::milliseconds(0)), [this] {
         rescue_timer_ = 0;
         rescue();
@@ -235,7 +235,7 @@ void AuthWorker::dispatch()
 void AuthWorker::rescue()
 {
     const auto now = Clock::now();
-    if (!checker_.job || rescuer_.job || now < std::max(checker_.since, last_rescue_) + kStarved) {
+    if (!checker_.job || rescuer_.job || now < rescue_due()) {
         dispatch();  // the checker moved on, or the rescuer is busy: look again later if need be
         return;
     }
@@ -256,7 +256,8 @@ void AuthWorker::finished(const Done& done)
 {
     Runner& runner = done.rescuer ? rescuer_ : checker_;
     std::shared_ptr<Job> job = std::move(runner.job);
-    runner.since = Clock::now();
+    if (&runner == &checker_)
+        checker_active_ = Clock::now();
     if (job.get() != done.job) {
         LOG_ERR("password checks: a result for a check its thread was not handed (a bug); dropped");
         return;

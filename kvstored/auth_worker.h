@@ -35,6 +35,7 @@
 // then (explicit_bzero): it is never logged.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -122,7 +123,6 @@ private:
     struct Runner {
         UniqueFd jobs;  // write end: one Job* per check handed over
         std::shared_ptr<Job> job;  // in its hands, kept alive for it
-        Clock::time_point since;  // when it was handed `job`, or last gave one back
         std::thread thread;
     };
     // What a thread writes back: one write, well under PIPE_BUF.
@@ -141,6 +141,9 @@ private:
     // Gives the checker its next check, and arms the rescue timer.
     void dispatch();
     void rescue();
+    // When the rescuer may step in next: kStarved after the checker's last
+    // progress and after the last rescue.
+    Clock::time_point rescue_due() const { return std::max(checker_active_, last_rescue_) + kStarved; }
 
     EventLoop& loop_;
     Deliver deliver_;
@@ -151,6 +154,7 @@ private:
     std::deque<std::shared_ptr<Job>> queue_;  // familiar ones first
     size_t familiar_queued_ = 0;  // the familiar jobs at the front of queue_
     size_t pending_ = 0;  // checks queued or in a thread's hands, each once
+    Clock::time_point checker_active_;  // when the checker was last handed a check or gave one back
     Clock::time_point last_rescue_;
     uint64_t rescue_timer_ = 0;  // 0: none armed
 };
