@@ -1,76 +1,24 @@
 // auth_worker.cc: see auth_worker.h.
 #include "auth_worker.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
-#include <vector>
 
 #include "log.h"
 
 namespace kv {
 
-namespace {
-
-// A pipe, both ends close-on-exec. Throws std::runtime_error naming it.
-std::pair<UniqueFd, UniqueFd> make_pipe(const char* what)
-{
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0)
-        throw std::runtime_error(std::string("pipe2 for ") + what + ": " + std::strerror(errno));
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-// Sets the calling thread's priority for its role (auth_worker.h). Neither
-// change needs a privilege; if one fails anyway, that thread's checks run
-// at the loop's priority, which costs the sessions time but loses nothing.
-void lower_priority(bool rescuer)
-{
-    if (rescuer) {
-        if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()),
-                          ::getpriority(PRIO_PROCESS, 0) + AuthWorker::kCheckNice)
-            != 0)
-            LOG_WARN("password checks: setpriority: %s; rescued checks run at the loop's priority",
-                     std::strerror(errno));
-        return;
-    }
-    // Going back from SCHED_IDLE would need CAP_SYS_NICE: hence a second
-    // thread for the rescues.
-    sched_param param{};
-    if (int err = ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &param); err != 0)
-        LOG_WARN("password checks: pthread_setschedparam SCHED_IDLE: %s; checks run at the loop's priority",
-                 std::strerror(err));
-}
-
-// Checks left running as kvstored exits (stop_threads), and never freed:
-// held from a global, so that a leak checker finds them reachable.
-std::vector<std::shared_ptr<void>>* abandoned_checks = nullptr;
-
-}  // namespace
-
 AuthWorker::AuthWorker(EventLoop& loop, Deliver deliver) : loop_(loop), deliver_(std::move(deliver))
 {
-    std::tie(results_, results_write_) = make_pipe("the password checks' results");
-    // The loop reads what is there; the threads' writes may block (they
-    // never do: each thread has one result at most in the pipe).
-    if (::fcntl(results_.get(), F_SETFL, O_NONBLOCK) < 0)
-        throw std::runtime_error(std::string("fcntl O_NONBLOCK on the password checks' results: ")
-                                 + std::strerror(errno));
-    try {
-        start(checker_, false);
-        start(rescuer_, true);
-        loop_.watch(results_.get(), EPOLLIN, this);
-    } catch (...) {
-        stop_threads();
-        throw;
+    for (Runner* r : {&checker_, &rescuer_}) {
+        if (!start(*r)) {
+            unwatch_helpers();
+            throw std::runtime_error(std::string("password checks: cannot start ") + r->name
+                                     + " (kvstored's log says why)");
+        }
     }
 }
 
@@ -78,89 +26,42 @@ AuthWorker::~AuthWorker()
 {
     if (rescue_timer_)
         loop_.cancel_timer(rescue_timer_);
-    loop_.unwatch(results_.get());
-    stop_threads();
+    unwatch_helpers();
 }
 
-void AuthWorker::stop_threads()
+// The Runners' destructors then kill and reap the helpers.
+void AuthWorker::unwatch_helpers()
 {
-    // A thread reads the end of its pipe once its check, if any, is done.
     for (Runner* r : {&checker_, &rescuer_})
-        r->jobs.reset();
-    // A check still running gets kStopWait to finish: at SCHED_IDLE on a
-    // machine with no idle CPU it could take many seconds, and kvstored is
-    // exiting (its clients were told already).
-    const auto deadline = Clock::now() + kStopWait;
-    while ((checker_.job || rescuer_.job) && Clock::now() < deadline) {
-        pollfd ready{results_.get(), POLLIN, 0};
-        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-        if (::poll(&ready, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0)
-            continue;
-        Done done;
-        while (::read(results_.get(), &done, sizeof done) == sizeof done)
-            (done.rescuer ? rescuer_ : checker_).job.reset();  // too late for its session
-    }
-    bool abandoned = false;
-    for (Runner* r : {&checker_, &rescuer_}) {
-        if (!r->thread.joinable())
-            continue;
-        if (!r->job) {
-            r->thread.join();
-            continue;
-        }
-        // Left to finish alone as the process exits, with what it uses
-        // kept: its check and the results pipe.
-        LOG_WARN("password checks: a check still running after %lld s is left to end with kvstored",
-                 static_cast<long long>(kStopWait.count()));
-        if (!abandoned_checks)
-            abandoned_checks = std::make_unique<std::vector<std::shared_ptr<void>>>().release();
-        abandoned_checks->push_back(std::move(r->job));
-        r->thread.detach();
-        abandoned = true;
-    }
-    if (abandoned) {  // its write then succeeds, into a pipe nobody reads
-        (void)results_write_.release();
-        (void)results_.release();
-    }
+        if (r->helper)
+            loop_.unwatch(r->helper->answers());
 }
 
-void AuthWorker::start(Runner& runner, bool rescuer)
+// The checker at SCHED_IDLE, the rescuer kCheckNice below the loop (see
+// auth_worker.h). Neither needs a privilege; if one fails anyway, that
+// helper's checks run at the loop's priority, which costs the sessions
+// time but loses nothing.
+bool AuthWorker::start(Runner& runner)
 {
-    auto [read_end, write_end] = make_pipe("the password checks");
-    runner.jobs = std::move(write_end);
-    runner.thread = std::thread([fd = std::move(read_end), results = results_write_.get(), rescuer] {
-        thread_main(fd.get(), results, rescuer);
-    });
-}
-
-// A thread's life: read a check, run it, write its result; until the loop
-// closes the pipe. The loop keeps the Job alive until the result is back.
-void AuthWorker::thread_main(int jobs, int results, bool rescuer)
-{
-    lower_priority(rescuer);
-    ::pthread_setname_np(::pthread_self(), rescuer ? kRescuerThread : kCheckerThread);
-    for (;;) {
-        Job* job = nullptr;
-        ssize_t n = ::read(jobs, &job, sizeof job);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            return;  // the worker is stopping
-        if (n != sizeof job) {  // a write of 8 bytes to a pipe is never split: a bug
-            LOG_ERR("password checks: read from the loop: %s", n < 0 ? std::strerror(errno) : "short read");
-            return;
-        }
-        Done done;
-        std::memset(&done, 0, sizeof done);  // its padding too: the whole struct goes through the pipe
-        done.job = job;
-        done.verdict = job->table->verify(job->user, job->password);
-        done.rescuer = rescuer;
-        while ((n = ::write(results, &done, sizeof done)) < 0 && errno == EINTR) { }
-        if (n != sizeof done) {
-            LOG_ERR("password checks: write to the loop: %s", n < 0 ? std::strerror(errno) : "short write");
-            return;
-        }
+    try {
+        runner.helper = std::make_unique<password_checker::Process>(runner.name);
+    } catch (const std::exception& e) {
+        LOG_ERR("password checks: %s: %s", runner.name, e.what());
+        return false;
     }
+    const pid_t pid = runner.helper->pid();
+    if (&runner == &rescuer_) {
+        if (::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), ::getpriority(PRIO_PROCESS, 0) + kCheckNice) != 0)
+            LOG_WARN("password checks: setpriority of %s: %s; its checks run at the loop's priority", runner.name,
+                     std::strerror(errno));
+    } else {
+        sched_param param{};
+        if (::sched_setscheduler(pid, SCHED_IDLE, &param) != 0)
+            LOG_WARN("password checks: sched_setscheduler SCHED_IDLE of %s: %s; checks run at the loop's priority",
+                     runner.name, std::strerror(errno));
+    }
+    loop_.watch(runner.helper->answers(), EPOLLIN, &runner);
+    return true;
 }
 
 bool AuthWorker::submit(uint64_t client_id, std::string_view source, std::shared_ptr<const users::Table> table,
@@ -180,7 +81,15 @@ bool AuthWorker::submit(uint64_t client_id, std::string_view source, std::shared
     else
         queue_.push_back(std::move(job));
     ++pending_;
-    dispatch();
+    // Not now: whatever dispatch() answers at once (no helper can run it)
+    // must reach a session that knows it waits, after submit() returned.
+    if (!dispatch_deferred_) {
+        dispatch_deferred_ = true;
+        loop_.defer([this] {
+            dispatch_deferred_ = false;
+            dispatch();
+        });
+    }
     return true;
 }
 
@@ -206,20 +115,27 @@ std::shared_ptr<AuthWorker::Job> AuthWorker::pop_front()
 
 void AuthWorker::hand(Runner& runner, std::shared_ptr<Job> job)
 {
-    Job* raw = job.get();
     runner.job = std::move(job);
     if (&runner == &checker_)
         checker_active_ = Clock::now();
-    // 8 bytes into an empty pipe (a runner is handed a check only with none
-    // in its hands): cannot block or be cut short.
-    if (::write(runner.jobs.get(), &raw, sizeof raw) != sizeof raw)
-        LOG_ERR("password checks: write to a check thread: %s", std::strerror(errno));
+    const Job& j = *runner.job;
+    if (!runner.helper->send(j.table->hash_for(j.user),
+                             j.password))  // it has ended (or it is stuck: a bug): another gets the check
+        restart(runner, "write: " + std::string(std::strerror(errno)) + "; " + runner.helper->end());
 }
 
 void AuthWorker::dispatch()
 {
-    if (!checker_.job && !queue_.empty())
+    if (!checker_.job && !queue_.empty()) {
+        if (!ready(checker_)) {
+            while (!queue_.empty()) {  // none would run: each is told at once
+                checker_.job = pop_front();
+                finished(checker_, users::Verdict::Unchecked);
+            }
+            return;
+        }
         hand(checker_, pop_front());
+    }
     // The rescuer is needed once the checker, busy, has made no progress
     // for kStarved, if there is something it could run.
     bool wanted = checker_.job && !rescuer_.job && (!checker_.job->rescued || !queue_.empty());
@@ -239,6 +155,8 @@ void AuthWorker::rescue()
         dispatch();  // the checker moved on, or the rescuer is busy: look again later if need be
         return;
     }
+    if (!ready(rescuer_))
+        return;
     std::shared_ptr<Job> job;
     if (!checker_.job->rescued) {
         job = checker_.job;
@@ -252,43 +170,70 @@ void AuthWorker::rescue()
     hand(rescuer_, std::move(job));
 }
 
-void AuthWorker::finished(const Done& done)
+void AuthWorker::finished(Runner& runner, users::Verdict verdict)
 {
-    Runner& runner = done.rescuer ? rescuer_ : checker_;
     std::shared_ptr<Job> job = std::move(runner.job);
     if (&runner == &checker_)
         checker_active_ = Clock::now();
-    if (job.get() != done.job) {
-        LOG_ERR("password checks: a result for a check its thread was not handed (a bug); dropped");
-        return;
-    }
-    if (job->done)
-        return;  // the other thread's result came first
+    if (!job || job->done)
+        return;  // the other helper's answer came first
     job->done = true;
     --pending_;
-    deliver_(job->client_id, job->source, done.verdict);
+    deliver_(job->client_id, job->source, verdict);
 }
 
-// Loop thread: hands every finished check to its session, and the next
-// ones to the threads.
-void AuthWorker::on_ready(uint32_t)
+// Loop thread: a helper answered (or ended).
+void AuthWorker::on_answer(Runner& runner)
 {
-    Done batch[8];
-    for (;;) {
-        ssize_t n = ::read(results_.get(), batch, sizeof batch);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
-            LOG_ERR("password checks: read results: %s", std::strerror(errno));
-        if (n <= 0)
-            break;
-        // Each result was one write of sizeof(Done) <= PIPE_BUF: whole.
-        for (size_t i = 0; i < static_cast<size_t>(n) / sizeof(Done); ++i)
-            finished(batch[i]);
-        if (static_cast<size_t>(n) < sizeof batch)
-            break;
+    using Answer = password_checker::Process::Answer;
+    Answer answer = runner.helper->read_answer();
+    if (answer == Answer::NotYet)
+        return;
+    if (answer == Answer::Ended || !runner.job) {
+        // An answer with no check in its hands would be a bug: start afresh.
+        restart(runner, runner.helper->end());
+    } else {
+        const Job& j = *runner.job;
+        users::Verdict verdict = !j.table->find(j.user) ? users::Verdict::UnknownUser
+            : answer == Answer::Match                   ? users::Verdict::Ok
+                                                        : users::Verdict::WrongPassword;
+        runner.ends_in_a_row = 0;
+        finished(runner, verdict);
     }
     dispatch();
+}
+
+bool AuthWorker::ready(Runner& runner)
+{
+    if (runner.helper)
+        return true;
+    const auto now = Clock::now();
+    if (now < runner.next_start)
+        return false;
+    runner.next_start = now + kStarved;
+    runner.ends_in_a_row = 0;
+    return start(runner);
+}
+
+void AuthWorker::restart(Runner& runner, const std::string& how)
+{
+    LOG_WARN("password checks: %s ended (%s); starting another", runner.name, how.c_str());
+    loop_.unwatch(runner.helper->answers());
+    runner.helper.reset();
+    // One that keeps ending (it cannot run at all) is not started again at
+    // once, in a loop: ready() tries once a kStarved.
+    if (++runner.ends_in_a_row < kMaxEndsInARow && start(runner)) {
+        if (runner.job && !runner.job->done)
+            hand(runner, std::move(runner.job));  // its check again
+        else
+            runner.job.reset();
+        return;
+    }
+    // Not started again now: its check is answered Unchecked, and
+    // dispatch() tells the queued ones, or starts a helper after all.
+    runner.next_start = Clock::now() + kStarved;
+    if (runner.job)
+        finished(runner, users::Verdict::Unchecked);
 }
 
 }  // namespace kv

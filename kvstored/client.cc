@@ -579,8 +579,10 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
     std::string source = auth_source();
     const auto now = AuthThrottle::Clock::now();
     bool throttled = !source.empty() && server_.auth_throttle().blocks(source, now);
+    // Longer than any password `kvstored passwd` sets: fails unchecked.
+    bool too_long = password.size() > users::kMaxPassword;
     bool familiar = !source.empty() && server_.auth_throttle().familiar(source, now);
-    if (!throttled && !server_.auth_worker().submit(id_, source, table, user, password, familiar)) {
+    if (!throttled && !too_long && !server_.auth_worker().submit(id_, source, table, user, password, familiar)) {
         LOG_WARN("auth refused for user '%s' from %s: %zu password checks already pending", loggable_user(user).c_str(),
                  address_.c_str(),
                  familiar ? AuthWorker::kMaxPending + AuthWorker::kFamiliarReserve : AuthWorker::kMaxPending);
@@ -593,6 +595,8 @@ std::string Client::start_auth(std::string_view user, std::string_view password,
         reply_deferred_ = true;  // later requests wait (process_frames)
     if (throttled)
         auth_failed("not checked: too many failed passwords from this address", kThrottledReply);
+    else if (too_long)
+        auth_failed("not checked: a password longer than 1024 bytes", "invalid user name or password");
     else if (!source.empty())
         server_.auth_throttle().started(source, now);
     return {};
@@ -602,6 +606,11 @@ void Client::on_auth_result(users::Verdict verdict)
 {
     if (state_ == State::Closed || !auth_.pending)
         return;
+    if (verdict == users::Verdict::Unchecked) {  // not the client's failure: no delay, no try counted
+        auth_.user.clear();
+        answer_auth(error_reply("auth-failed", "busy: password checks cannot run now; try again later"));
+        return;
+    }
     if (verdict != users::Verdict::Ok) {
         auth_failed(verdict == users::Verdict::UnknownUser ? "no such user" : "wrong password",
                     "invalid user name or password");

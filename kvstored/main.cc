@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "config_file.h"
 #include "daemon.h"
 #include "log.h"
+#include "password_checker.h"
 #include "spelling.h"
 #include "users.h"
 #include "users_cli.h"
@@ -672,6 +674,9 @@ ConfigLoad load_config(const std::string& path, bool named, CLI::App& app, CLI::
 
 int main(int argc, char** argv)
 {
+    // kvstored's own password checkers, which it starts (password_checker.h).
+    if (argc == 2 && std::strcmp(argv[1], kv::password_checker::kArg) == 0)
+        return kv::password_checker::serve(argv[0]);
     CLI::App app{"kvstored: the kvstore daemon (kvstored run) and its admin tool", "kvstored"};
     app.set_version_flag("--version", "kvstored " KVSTORE_VERSION);
     // Not CLI11's set_config(): load_config() reads the file once the

@@ -136,10 +136,8 @@ Server::Server(EventLoop& loop, const ServerConfig& config)
                  at <= db_.store().clock().now_ms() ? "now" : "at its time");
         arm_flush(at);
     }
-    // The check threads start now, not with the first check: a new thread
-    // starts with its creator's registers, and the loop's would then hold
-    // that session's request, password included, where the thread's first
-    // calls save them to its stack (test_secrets.cc).
+    // The password checkers start now, not with the first check: kvstored
+    // does not run, saying why, with a users file and no way to check one.
     if (users_)
         auth_worker();
 }
@@ -398,7 +396,11 @@ AuthWorker& Server::auth_worker()
     if (!auth_worker_)
         auth_worker_ = std::make_unique<AuthWorker>(
             loop_, [this](uint64_t id, const std::string& source, users::Verdict verdict) {
-                if (!source.empty())
+                if (source.empty())
+                    ;
+                else if (verdict == users::Verdict::Unchecked)
+                    auth_throttle_.dropped(source);
+                else
                     auth_throttle_.checked(source, verdict != users::Verdict::Ok, AuthThrottle::Clock::now());
                 // A session that went away while its check ran is not found.
                 if (auto it = clients_.find(id); it != clients_.end())

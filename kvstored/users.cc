@@ -18,7 +18,7 @@ namespace {
 // A yescrypt hash at libcrypt's default cost (of 32 random bytes, thrown away),
 // hashed against for an unknown user so that the answer takes as long as for
 // a known one.
-constexpr const char* kDummyHash = "$y$j9T$aUAxOmUkS/KXJmfykyRST.$O51o/v9mCU7lNCUk40ohPZJjyBXfyYL8bIAjId6uG12";
+const std::string kDummyHash = "$y$j9T$aUAxOmUkS/KXJmfykyRST.$O51o/v9mCU7lNCUk40ohPZJjyBXfyYL8bIAjId6uG12";
 
 constexpr std::string_view kBlanks = " \t\r";
 
@@ -206,6 +206,8 @@ std::string hash_problem(std::string_view hash)
         return std::string("not a crypt(3) string: it starts with '$' (a locked '!' or '*' is not accepted: delete "
                            "the line instead)")
             + make;
+    if (hash.size() > kMaxHash)
+        return "longer than " + std::to_string(kMaxHash) + " characters (crypt(3) makes at most 384)" + make;
     for (char ch : hash) {
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.'
             || ch == '/' || ch == '$' || ch == '=' || ch == ',';
@@ -322,14 +324,16 @@ const User* Table::find(std::string_view name) const
     return it == by_name_.end() ? nullptr : &users_[it->second];
 }
 
-Verdict Table::verify(std::string_view name, std::string_view password) const
+const std::string& Table::hash_for(std::string_view name) const
 {
     const User* u = find(name);
-    if (!u) {
-        verify_password(kDummyHash, password);  // the same cost, result unused
-        return Verdict::UnknownUser;
-    }
-    return verify_password(u->hash, password) ? Verdict::Ok : Verdict::WrongPassword;
+    return u ? u->hash : kDummyHash;
+}
+
+Verdict Table::verify(std::string_view name, std::string_view password) const
+{
+    bool match = verify_password(hash_for(name), password);  // an unknown user's costs the same
+    return !find(name) ? Verdict::UnknownUser : match ? Verdict::Ok : Verdict::WrongPassword;
 }
 
 bool verify_password(const std::string& hash, std::string_view password)

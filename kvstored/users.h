@@ -115,9 +115,19 @@ private:
     std::vector<std::string> problems_;
 };
 
+// The longest hash a users file may hold (crypt(3) output is at most 384
+// bytes: CRYPT_OUTPUT_SIZE).
+constexpr size_t kMaxHash = 512;
+
+// The longest password kvstored checks (and `kvstored passwd` sets): a
+// longer one fails without a check.
+constexpr size_t kMaxPassword = 1024;
+
 // How a password check ended; the log may say which, the client should not
 // (telling an unknown user from a wrong password helps whoever guesses).
-enum class Verdict { Ok, UnknownUser, WrongPassword };
+// Unchecked: no check could run (auth_worker.h); neither a success nor a
+// failure.
+enum class Verdict { Ok, UnknownUser, WrongPassword, Unchecked };
 
 // Every user of one file, immutable once built.
 class Table {
@@ -144,11 +154,15 @@ public:
     // milliseconds of CPU and a few MiB of memory per call (measured on the
     // 2-core test machine: 130 ms, over 300 ms under load), which is what makes
     // guessing expensive; so it must NEVER run on kvstored's event loop
-    // thread: call it from a worker thread, holding a copy of the
-    // shared_ptr to this Table. An unknown user costs one hash as well (of a
+    // thread (kvstored runs it in a helper process: password_checker.h,
+    // with hash_for()); from another thread, hold a copy of the shared_ptr
+    // to this Table. An unknown user costs one hash as well (of a
     // fixed dummy hash), so the time taken does not tell whether the user
     // exists. A password holding a NUL byte never matches. Thread-safe.
     Verdict verify(std::string_view name, std::string_view password) const;
+    // The hash verify() checks a password for `name` against: the user's,
+    // or the dummy one for an unknown user.
+    const std::string& hash_for(std::string_view name) const;
 
 private:
     std::string path_;

@@ -54,10 +54,6 @@ template <typename Body> int guarded(const char* name, Body body)
 
 // ---- the password ----------------------------------------------------------
 
-// A longer line is refused rather than cut: a cut password would differ from
-// the one the client sends.
-constexpr size_t kMaxPassword = 1024;
-
 // The terminal's settings while echo is off, restored by the destructor and,
 // if a signal ends the program at the prompt, by the handler.
 termios g_saved_termios;
@@ -102,9 +98,11 @@ struct Secret {
 };
 
 // One line of stdin, without its "\n" (or "\r\n"); empty at end of input.
+// One longer than users::kMaxPassword is refused rather than cut: a cut
+// password would differ from the one the client sends.
 void read_line(Secret& out)
 {
-    out.text.reserve(kMaxPassword + 2);  // no reallocation leaves a copy behind
+    out.text.reserve(users::kMaxPassword + 2);  // no reallocation leaves a copy behind
     char ch;
     for (;;) {
         ssize_t n = ::read(STDIN_FILENO, &ch, 1);
@@ -116,8 +114,9 @@ void read_line(Secret& out)
             break;
         if (ch == '\n')
             break;
-        if (out.text.size() == kMaxPassword + 1)
-            throw Failure{admin::kExitError, "the password is longer than " + std::to_string(kMaxPassword) + " bytes"};
+        if (out.text.size() == users::kMaxPassword + 1)
+            throw Failure{admin::kExitError,
+                          "the password is longer than " + std::to_string(users::kMaxPassword) + " bytes"};
         out.text.push_back(ch);
         ch = 0;
     }

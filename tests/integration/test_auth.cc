@@ -263,6 +263,24 @@ TEST_CASE("the Redis door asks for AUTH, answers WRONGPASS a second later, and c
     CHECK(daemon.log_shows("auth failed for user 'alice' from local (attempt 1 of 5): wrong password"));
 }
 
+// The password checkers take at most users::kMaxPassword bytes (1024, what
+// `kvstored passwd` sets; the line protocol's `auth` refuses more itself):
+// a longer one through the Redis door is a failed attempt without a check,
+// and the session goes on.
+TEST_CASE("a Redis AUTH password longer than 1024 bytes fails without a check and the right one still works",
+          "[auth][redis]")
+{
+    TempDir dir;
+    const std::string users = dir.file("users");
+    write_file(users, users_file());
+    Daemon daemon(dir, {"--users", users});
+    KvsvcSession s = redis_session(daemon.socket_path(), false);
+    const std::string wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    CHECK(redis_ask(s.client, {"AUTH", "alice", std::string(1025, 'x')}, wrongpass) == wrongpass);
+    CHECK(daemon.log_shows("(attempt 1 of 5): not checked: a password longer than 1024 bytes"));
+    CHECK(redis_ask(s.client, {"AUTH", "alice", kPassword}, "+OK\r\n") == "+OK\r\n");
+}
+
 TEST_CASE("the Redis door answers an unknown user as a wrong password and refuses a user a reload removed",
           "[auth][redis]")
 {

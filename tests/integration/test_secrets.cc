@@ -4,7 +4,7 @@
 // went through (common/secret.h): after sessions that authenticated through
 // each door (line, Redis, memcached), handing off and relaying, with the
 // right password and a wrong one, a core taken with gcore holds neither.
-// kvsvc is not dumpable at all: no core, and no other kvsvc may read it.
+// So do the password checkers kvstored starts. kvsvc is not dumpable at all: no core, and no other kvsvc may read it.
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -126,6 +126,16 @@ TEST_CASE("after auth through every door kvstored's memory holds no password", "
     CHECK(occurrences(core, kPassword) == 0);
     CHECK(occurrences(core, kWrongPassword) == 0);
     CHECK(occurrences(daemon.log(), kPassword) + occurrences(daemon.log(), kWrongPassword) == 0);
+    // Nor do the helpers that checked both (kvstored/password_checker.h).
+    for (const char* name : {"kvstored-auth", "kvstored-auth-r"}) {
+        INFO(name);
+        pid_t helper = child_named(daemon.process().pid(), name);
+        REQUIRE(helper > 0);
+        std::string helper_core = core_of(helper, dir);
+        REQUIRE(occurrences(helper_core, "--password-checker") >= 1);  // its argv: this is the helper's core
+        CHECK(occurrences(helper_core, kPassword) == 0);
+        CHECK(occurrences(helper_core, kWrongPassword) == 0);
+    }
 }
 
 TEST_CASE("kvsvc is not dumpable so no core and no other kvsvc can read its memory", "[auth][secret]")

@@ -230,6 +230,15 @@ std::vector<pid_t> child_pids(pid_t parent, Zombies zombies)
     return children;
 }
 
+pid_t child_named(pid_t parent, const std::string& name)
+{
+    for (pid_t pid : child_pids(parent, Zombies::exclude)) {
+        if (read_file("/proc/" + std::to_string(pid) + "/comm") == name + "\n")
+            return pid;
+    }
+    return -1;
+}
+
 std::string read_file(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);

@@ -60,6 +60,8 @@ bool exited_with(std::optional<int> status, int code);
 // Processes whose parent is `parent` (from /proc/*/stat), zombies included or not.
 enum class Zombies { include, exclude };
 std::vector<pid_t> child_pids(pid_t parent, Zombies zombies = Zombies::include);
+// The first live child of `parent` whose comm (ps's name) is `name`, or -1.
+pid_t child_named(pid_t parent, const std::string& name);
 
 // A fresh directory under /tmp, removed with everything in it on destruction.
 class TempDir {

@@ -103,6 +103,8 @@ TEST_CASE("a hash must be a crypt(3) string of a method libcrypt accepts", "[use
 {
     const std::string make = " (make one with 'kvstored passwd' or 'mkpasswd -m yescrypt')";
     CHECK(problem("alice:\n") == "users:1: bad hash for user 'alice': empty" + make);
+    CHECK(problem("alice:$y$" + std::string(510, 'a') + "\n")
+          == "users:1: bad hash for user 'alice': longer than 512 characters (crypt(3) makes at most 384)" + make);
     CHECK(problem("alice:secret\n").find("bad hash for user 'alice': not a crypt(3) string") != std::string::npos);
     CHECK(problem("alice:!" + kHorse + "\n").find("not a crypt(3) string") != std::string::npos);
     CHECK(problem("alice:$y$j9T$jeaCc/PB66e2pVleq61RI1$\n")
