@@ -126,6 +126,7 @@ void AuthWorker::hand(Runner& runner, std::shared_ptr<Job> job)
 
 void AuthWorker::dispatch()
 {
+    password_checker::Process::reap_dying();
     if (!checker_.job && !queue_.empty()) {
         if (!ready(checker_)) {
             while (!queue_.empty()) {  // none would run: each is told at once
@@ -217,22 +218,28 @@ bool AuthWorker::ready(Runner& runner)
 
 void AuthWorker::restart(Runner& runner, const std::string& how)
 {
-    LOG_WARN("password checks: %s ended (%s); starting another", runner.name, how.c_str());
     loop_.unwatch(runner.helper->answers());
     runner.helper.reset();
     // One that keeps ending (it cannot run at all) is not started again at
     // once, in a loop: ready() tries once a kStarved.
-    if (++runner.ends_in_a_row < kMaxEndsInARow && start(runner)) {
+    bool now = ++runner.ends_in_a_row < kMaxEndsInARow;
+    LOG_WARN("password checks: %s ended (%s); starting another%s", runner.name, how.c_str(),
+             now ? "" : " in a second (it keeps ending)");
+    if (now && start(runner)) {
         if (runner.job && !runner.job->done)
             hand(runner, std::move(runner.job));  // its check again
         else
             runner.job.reset();
         return;
     }
-    // Not started again now: its check is answered Unchecked, and
-    // dispatch() tells the queued ones, or starts a helper after all.
     runner.next_start = Clock::now() + kStarved;
-    if (runner.job)
+    // Its check: the other helper may have it too (a rescue) and answer it;
+    // if not, it is answered Unchecked. dispatch() tells the queued ones, or
+    // starts a helper after all.
+    Runner& other = &runner == &checker_ ? rescuer_ : checker_;
+    if (runner.job && runner.job == other.job)
+        runner.job.reset();
+    else if (runner.job)
         finished(runner, users::Verdict::Unchecked);
 }
 

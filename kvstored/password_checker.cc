@@ -13,6 +13,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 extern char** environ;
 
@@ -85,6 +86,7 @@ int serve(const char* name)
 
 Process::Process(const char* name)
 {
+    reap_dying();
     int to[2], from[2];
     if (::pipe2(to, O_CLOEXEC) < 0)
         throw failure("pipe2", errno);
@@ -155,18 +157,41 @@ Process::Answer Process::read_answer()
 
 std::string Process::end()
 {
-    int status = 0;
     pid_t pid = std::exchange(pid_, 0);
     if (pid <= 0)
         return "already ended";
+    reap_dying();
     ::kill(pid, SIGKILL);  // a helper that has exited already keeps its own status
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return std::string("waitpid: ") + std::strerror(errno);
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) { }
+    if (r == 0) {
+        // Still exiting: its exit runs at its own priority, SCHED_IDLE for
+        // the checker, so on a busy machine it can take seconds. Never
+        // waited for on the loop: reaped by a later reap_dying(), or by
+        // init once kvstored has exited.
+        dying().push_back(pid);
+        return "still exiting";
     }
+    if (r < 0)
+        return std::string("waitpid: ") + std::strerror(errno);
     if (WIFSIGNALED(status))
         return "killed by signal " + std::to_string(WTERMSIG(status));
     return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+std::vector<pid_t>& Process::dying()
+{
+    static std::vector<pid_t> pids;
+    return pids;
+}
+
+void Process::reap_dying()
+{
+    std::erase_if(dying(), [](pid_t pid) {
+        int status;
+        return ::waitpid(pid, &status, WNOHANG) != 0;  // reaped, or not ours any more
+    });
 }
 
 }  // namespace kv::password_checker

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fd.h"
 #include "users.h"
@@ -74,11 +75,18 @@ public:
     enum class Answer { Match, NoMatch, NotYet, Ended };
     Answer read_answer();
     // Kills it if it still runs (SIGKILL: a check it is running is not
-    // waited for), reaps it, and says how it ended, for the log ("exited
-    // with status 1", "killed by signal 9").
+    // waited for), reaps it if it has exited, and says how it ended, for
+    // the log ("exited with status 1", "killed by signal 9", "still
+    // exiting"). Never blocks: one still exiting is reaped later.
     std::string end();
 
+    // Reaps the helpers end() left still exiting, those that have exited.
+    static void reap_dying();
+
 private:
+    // Helpers killed but not yet reaped (loop thread only).
+    static std::vector<pid_t>& dying();
+
     pid_t pid_ = 0;
     UniqueFd to_;  // its stdin
     UniqueFd from_;  // its stdout

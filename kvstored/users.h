@@ -32,7 +32,7 @@
 //
 // Threads: a Table is immutable once built, so any thread may read it. The
 // daemon holds the current one in a shared_ptr (Server::users()); a reload
-// builds a new one and swaps the pointer, so a worker thread that copied the
+// builds a new one and swaps the pointer, so a password check that copied the
 // shared_ptr keeps its table alive until it is done. Sessions should hold a
 // user's NAME and look it up in the current table for every operation: that is
 // how a user removed or stripped of a right by a reload is refused at once.

@@ -189,8 +189,8 @@ void RedisDoor::run(const std::vector<std::string_view>& args)
         request_hand_back(wire::HandBackReason::EndOfInput, {});
 }
 
-// Hands the session's AUTH to its owner (a worker thread checks it); the
-// password's bytes are wiped once handed over.
+// Hands the session's AUTH to its owner (a password checker process checks
+// it); the password's bytes are wiped once handed over.
 void RedisDoor::start_auth()
 {
     redis::Session::PendingAuth pending = std::move(*session_.auth);
