@@ -271,6 +271,12 @@ TEST_CASE("with every core busy kvstored exits within seconds while a check is s
 {
     TempDir dir;
     Daemon daemon(dir, users_args(dir));
+    // Named once they run (at SCHED_IDLE the checker would not, under the
+    // spinners).
+    const pid_t checker = helper_named(daemon, "kvstored-auth");
+    const pid_t rescuer = helper_named(daemon, "kvstored-auth-r");
+    REQUIRE(checker > 0);
+    REQUIRE(rescuer > 0);
     auto spinners = std::make_unique<Spinners>();
     {
         // The session leaves at once (so the shutdown has no client to wait
@@ -279,10 +285,6 @@ TEST_CASE("with every core busy kvstored exits within seconds while a check is s
         s.client.send("auth alice " + kPassword + "\n");
         std::this_thread::sleep_for(300ms);
     }
-    const pid_t checker = helper_named(daemon, "kvstored-auth");
-    const pid_t rescuer = helper_named(daemon, "kvstored-auth-r");
-    REQUIRE(checker > 0);
-    REQUIRE(rescuer > 0);
     const auto start = std::chrono::steady_clock::now();
     std::optional<int> status = daemon.terminate(30s);
     const auto took = std::chrono::steady_clock::now() - start;
