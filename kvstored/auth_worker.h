@@ -102,8 +102,8 @@ public:
 
 private:
     using Clock = std::chrono::steady_clock;
-    // Never moved, and wiped when the last holder lets go: the queue, or
-    // the helper(s) running it (a rescued check runs on both).
+    // Wiped when the last holder lets go: the queue, or the helper(s)
+    // running it (a rescued check runs on both).
     struct Job {
         uint64_t client_id;
         std::string source;
@@ -156,7 +156,7 @@ private:
     Runner rescuer_{*this, kRescuerName};
     std::deque<std::shared_ptr<Job>> queue_;  // familiar ones first
     size_t familiar_queued_ = 0;  // the familiar jobs at the front of queue_
-    size_t pending_ = 0;  // checks queued or in a thread's hands, each once
+    size_t pending_ = 0;  // checks queued or in a helper's hands, each once
     Clock::time_point checker_active_;  // when the checker was last handed a check or gave one back
     Clock::time_point last_rescue_;
     uint64_t rescue_timer_ = 0;  // 0: none armed

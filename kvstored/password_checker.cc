@@ -160,7 +160,6 @@ std::string Process::end()
     pid_t pid = std::exchange(pid_, 0);
     if (pid <= 0)
         return "already ended";
-    reap_dying();
     ::kill(pid, SIGKILL);  // a helper that has exited already keeps its own status
     int status = 0;
     pid_t r;
