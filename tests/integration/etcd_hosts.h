@@ -77,6 +77,7 @@ inline uint64_t put(Database& db, const std::string& key, const std::string& val
 inline uint64_t increment(Database& db, const std::string& key)
 {
     db.begin_command();
+    db.write_command();
     auto e = db.store().get(key);
     long n = e ? std::stol(std::string(e->value)) : 0;
     kv::Store::PutResult r;

@@ -190,6 +190,59 @@ TEST_CASE("two hosts incrementing one key from the same revision: one commits, t
     CHECK(loser.backend_status().conflicts == 1);
 }
 
+TEST_CASE("two hosts overwriting one key from the same revision: both commit, in etcd's order", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("overwrite"));
+    Database a(100, cfg), b(100, cfg);
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, "k", "0", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k") == "0"; }));
+    // A plain save's answer rests only on the key existing: neither refuses
+    // the other, and the later revision is what both copies end with.
+    uint64_t ta = put(a, "k", "a", r);
+    uint64_t tb = put(b, "k", "b", r);
+    CHECK(settle(a, ta, {&b}) == Database::Durability::Durable);
+    CHECK(settle(b, tb, {&a}) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] {
+        auto ea = a.store().get("k"), eb = b.store().get("k");
+        return ea && eb && ea->version == eb->version
+            && ea->version >= std::max(a.commit_version(ta), b.commit_version(tb));
+    }));
+    CHECK(value_of(a, "k") == (a.commit_version(ta) > b.commit_version(tb) ? "a" : "b"));
+    CHECK(value_of(b, "k") == value_of(a, "k"));
+    CHECK(a.backend_status().conflicts + b.backend_status().conflicts == 0);
+    // A write that read the key (INCR) still needs the revision it read.
+    REQUIRE(settle(a, put(a, "n", "5", r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "n") == "5"; }));
+    uint64_t ia = increment(a, "n");
+    uint64_t ib = increment(b, "n");
+    auto da = settle(a, ia, {&b});
+    auto db = settle(b, ib, {&a});
+    REQUIRE(((da == Database::Durability::Durable) != (db == Database::Durability::Durable)));
+    CHECK(a.backend_status().conflicts + b.backend_status().conflicts == 1);
+}
+
+TEST_CASE("a save over a key another host has deleted runs again, as a create", "[etcd]")
+{
+    kvtest::EtcdProcess etcd;
+    auto cfg = config_for(etcd, unique_prefix("save-deleted"));
+    Database a(100, cfg), b(100, cfg);
+    deleted_behind(a, b, "k");
+    // b's copy still holds "k": its save is an overwrite there, but etcd has
+    // no "k" any more, so it would be a create (the count changes): refused.
+    kv::Store::PutResult r;
+    uint64_t t = put(b, "k", "b", r);
+    REQUIRE(settle(b, t) == Database::Durability::Retry);
+    CHECK(b.backend_status().conflicts == 1);
+    CHECK(value_of(b, "k") == "(absent)");
+    REQUIRE(settle(b, put(b, "k", "b", r)) == Database::Durability::Durable);
+    CHECK(value_of(b, "k") == "b");
+    CHECK(b.store().size() == 1);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(a, "k") == "b"; }));
+    CHECK(a.room() == 99);
+}
+
 TEST_CASE("the capacity holds across hosts creating at once", "[etcd]")
 {
     kvtest::EtcdProcess etcd;

@@ -183,11 +183,14 @@ void EtcdBackend::write_command()
         store_.log_reads(&read_keys_);
 }
 
-void EtcdBackend::touch(std::string_view key)
+void EtcdBackend::touch(std::string_view key, bool whole)
 {
-    if (touched_.contains(key))
+    if (auto it = touched_.find(key); it != touched_.end()) {
+        it->second.whole = it->second.whole && whole;
         return;
+    }
     Before b;
+    b.whole = whole;
     if (auto e = store_.peek_any(key)) {
         b.value = std::string(e->value);
         b.deadline = e->deadline;
@@ -211,7 +214,7 @@ uint64_t EtcdBackend::put(std::string_view key, std::string_view value, int64_t 
     bool own = !in_command_;
     if (own)
         begin_command();
-    touch(key);
+    touch(key, deadline != kKeepDeadline && flags != kKeepFlags);
     bool absent_before = !store_.peek_any(key);
     result = store_.put(key, value, deadline, flags);
     // A new key must fit beside the keys held and the keys still on their
@@ -231,7 +234,7 @@ uint64_t EtcdBackend::erase(std::string_view key, bool& erased)
     bool own = !in_command_;
     if (own)
         begin_command();
-    touch(key);
+    touch(key, true);
     erased = store_.erase(key);
     return own ? end_command() : 0;
 }
@@ -241,7 +244,7 @@ uint64_t EtcdBackend::set_deadline(std::string_view key, int64_t deadline, Store
     bool own = !in_command_;
     if (own)
         begin_command();
-    touch(key);
+    touch(key, false);  // the value written back is the one the copy holds
     found = store_.set_deadline(key, deadline, version);
     return own ? end_command() : 0;
 }
@@ -286,6 +289,8 @@ EtcdBackend::Command EtcdBackend::seal()
     store_.log_reads(nullptr);
     Command c;
     c.clear = command_clear_;
+    std::sort(read_keys_.begin(), read_keys_.end());
+    read_keys_.erase(std::unique(read_keys_.begin(), read_keys_.end()), read_keys_.end());
     for (const auto& [key, before] : touched_) {
         auto now = store_.peek_any(key);
         bool existed = before.value.has_value();
@@ -296,11 +301,16 @@ EtcdBackend::Command EtcdBackend::seal()
         // host's create not yet here). A compare without an op makes etcd
         // confirm that view, or the command runs again once the copy has
         // caught up. The version alone cannot tell "unchanged": a memcached
-        // touch keeps it (Store::Version::Keep).
-        std::optional<uint64_t> version_before;
-        if (existed)
-            version_before = before.version;
-        c.compares.push_back(unchanged(key, version_before));
+        // touch keeps it (Store::Version::Keep). A key written whole and not
+        // read (a plain save, set or delete) needs only to exist still: a
+        // newer value from another host changes nothing in the answer, and
+        // this write is simply ordered after it, so the two hosts' writes do
+        // not refuse each other.
+        bool whole = before.whole && !std::binary_search(read_keys_.begin(), read_keys_.end(), key);
+        if (existed && whole)
+            c.compares.push_back(exists(key));
+        else
+            c.compares.push_back(unchanged(key, existed ? std::optional(before.version) : std::nullopt));
         c.keys.push_back(key);
         if ((!now && !existed)
             || (now && existed && now->version == before.version && now->deadline == before.deadline
@@ -320,8 +330,6 @@ EtcdBackend::Command EtcdBackend::seal()
     }
     // The keys a write command only read: each as the copy holds it, which
     // etcd confirms or the command runs again (a clear makes them moot).
-    std::sort(read_keys_.begin(), read_keys_.end());
-    read_keys_.erase(std::unique(read_keys_.begin(), read_keys_.end()), read_keys_.end());
     for (const std::string& key : read_keys_) {
         if (c.clear || touched_.contains(key))
             continue;
@@ -498,7 +506,7 @@ void EtcdBackend::wait_for(uint64_t ticket, int64_t revision, State then)
 
 void EtcdBackend::resolve_applied()
 {
-    std::vector<std::string> changed;
+    bool changed = false;  // by a write of this host
     while (!waiting_.empty() && waiting_.begin()->first <= applied_revision_) {
         uint64_t ticket = waiting_.begin()->second;
         waiting_.erase(waiting_.begin());
@@ -506,11 +514,11 @@ void EtcdBackend::resolve_applied()
         if (it == tickets_.end())
             continue;
         if (it->second.then == State::Done && it->second.state == State::Pending)
-            changed.insert(changed.end(), it->second.keys.begin(), it->second.keys.end());
+            changed = changed || !it->second.keys.empty();
         resolve(ticket, it->second.then);
     }
-    if (!changed.empty())
-        retry_behind(changed);
+    if (changed)
+        retry_stale();
 }
 
 // The bound on every answer (docs/scale-out.md, "When etcd is in trouble"):
@@ -729,11 +737,24 @@ bool EtcdBackend::stale(const Command& c) const
 {
     for (size_t i = 0; i < c.keys.size() && i < c.compares.size(); ++i) {
         auto now = store_.peek_any(c.keys[i]);
+        const etcd::Compare& made = c.compares[i];
+        if (made.result == etcd::Compare::Result::Greater) {  // exists()
+            if (!now)
+                return true;
+            continue;
+        }
         etcd::Compare expected = unchanged(c.keys[i], now ? std::optional(now->version) : std::nullopt);
-        if (c.compares[i].target != expected.target || c.compares[i].number != expected.number)
+        if (made.target != expected.target || made.number != expected.number)
             return true;
     }
     return false;
+}
+
+etcd::Compare EtcdBackend::exists(const std::string& key) const
+{
+    etcd::Compare c = compare(data_prefix_ + key, etcd::Compare::Target::Create, 0);
+    c.result = etcd::Compare::Result::Greater;
+    return c;
 }
 
 etcd::Compare EtcdBackend::unchanged(const std::string& key, std::optional<uint64_t> version) const
@@ -826,15 +847,13 @@ void EtcdBackend::on_batch_done(size_t slot, const BatchOutcome& outcome)
     s.changes_count = false;
 }
 
-// A queued command on a key that a write of this host has just changed was
-// made against the older revision: etcd would refuse it, so it runs again now.
-void EtcdBackend::retry_behind(const std::vector<std::string>& changed)
+// A queued command waiting behind a key that a write of this host has just
+// changed was made against the older revision: if etcd would refuse it now,
+// it runs again at once (a plain save behind another one still holds).
+void EtcdBackend::retry_stale()
 {
     for (auto it = queued_.begin(); it != queued_.end();) {
-        bool behind = false;
-        for (const auto& k : it->keys)  // flush-at is written blind: nothing to be behind on
-            behind = behind || (k != flush_key_ && std::find(changed.begin(), changed.end(), k) != changed.end());
-        if (behind) {
+        if (stale(*it)) {
             resolve(it->ticket, State::Retry);
             it = queued_.erase(it);
         } else {

@@ -137,6 +137,10 @@ private:
         int64_t deadline = 0;
         uint32_t flags = 0;
         uint64_t version = 0;  // its mod_revision
+        // Every write of the command to it gave a whole new entry (put with
+        // its own deadline and flags, or erase): if the command did not read
+        // it either, its outcome rests only on whether the key existed.
+        bool whole = true;
     };
     struct Command {
         uint64_t ticket = 0;
@@ -167,7 +171,8 @@ private:
     };
 
     uint64_t new_ticket();
-    void touch(std::string_view key);  // remember the key's Before (first write in the command)
+    // Remembers the key's Before (first write in the command); `whole`: see Before.
+    void touch(std::string_view key, bool whole);
     void undo(const std::string& key, const Before& before);
     Command seal();
     void queue_command(Command command);
@@ -179,16 +184,19 @@ private:
     bool fill_slot(size_t slot);  // false when there was nothing to send
     bool sendable(const Command& c, const std::set<std::string, std::less<>>& taken) const;
     void on_batch_done(size_t slot, const struct BatchOutcome& outcome);
-    void retry_behind(const std::vector<std::string>& changed);
     void apply_events(std::vector<etcd::Event>& events);
     void apply_reload(std::vector<etcd::KeyValue>& kvs, int64_t revision, double seconds);
     void apply_kv(const etcd::KeyValue& kv);
     void forget_old_tickets();
     void fail_queued(const std::string& why);
     bool stale(const Command& c) const;  // a compare the copy already knows fails
+    void retry_stale();  // runs again every queued command that is stale()
     // "The key is as the copy knows it": at `version`, or absent, or holding
     // what another program wrote there (foreign_).
     etcd::Compare unchanged(const std::string& key, std::optional<uint64_t> version) const;
+    // "The key exists, whatever its revision": the condition of a key the
+    // command wrote whole without reading it (Before::whole).
+    etcd::Compare exists(const std::string& key) const;
     void note_foreign(std::string_view key, int64_t mod_revision);
     std::string too_large(const Command& c) const;
 

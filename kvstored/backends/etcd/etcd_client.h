@@ -84,6 +84,9 @@ public:
 
     // The endpoint calls go to first.
     const std::string& current_endpoint() const;
+    // From now on, calls go first to config().endpoints[i] (the leader:
+    // EtcdThreads); failover moves on from it as from any other.
+    void prefer(size_t i) { current_ = i % config_.endpoints.size(); }
     const ClientConfig& config() const { return config_; }
 
 private:

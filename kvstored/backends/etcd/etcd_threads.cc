@@ -17,6 +17,10 @@ using namespace std::chrono_literals;
 
 // How often the keeper probes etcd (and renews the expiry lease).
 constexpr auto kProbeInterval = 500ms;
+// How often the keeper asks every endpoint which member leads; each ask
+// waits at most kLeaderAskTimeout (a member that is down costs that).
+constexpr auto kLeaderInterval = 2s;
+constexpr auto kLeaderAskTimeout = 300ms;
 // The expiry lease: a host that stops renewing loses the role after this.
 constexpr int64_t kLeaseSeconds = 5;
 // A watch that stays behind the prefix's newest revision this long is
@@ -206,6 +210,7 @@ bool EtcdThreads::sleep_for(std::chrono::milliseconds d)
 void EtcdThreads::committer_main(size_t slot)
 {
     etcd::EtcdClient client(client_config(config_));
+    uint64_t leader_seen = 0;
     for (;;) {
         std::string body;
         {
@@ -220,6 +225,7 @@ void EtcdThreads::committer_main(size_t slot)
         d.kind = Delivery::Kind::Batch;
         d.slot = slot;
         BatchOutcome& out = d.batch;
+        follow_leader(client, leader_seen);
         auto r = client.call("/v3/kv/txn", body);
         {
             std::lock_guard lock(mu_);
@@ -322,8 +328,24 @@ void EtcdThreads::watcher_main(int64_t from)
 void EtcdThreads::keeper_main()
 {
     etcd::EtcdClient client(client_config(config_));
+    // One client per endpoint, without failover, to ask each who leads.
+    std::vector<std::unique_ptr<etcd::EtcdClient>> members;
+    for (const std::string& endpoint : config_.endpoints) {
+        etcd::ClientConfig one = client_config(config_);
+        one.endpoints = {endpoint};
+        one.timeout = std::min(one.timeout, std::chrono::milliseconds{kLeaderAskTimeout});
+        one.connect_timeout = std::min(one.connect_timeout, one.timeout);
+        members.push_back(std::make_unique<etcd::EtcdClient>(one));
+    }
+    uint64_t leader_seen = 0;
     auto next_check = std::chrono::steady_clock::now() + config_.check_interval;
+    auto next_leader = std::chrono::steady_clock::now();
     while (sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeInterval))) {
+        if (members.size() > 1 && std::chrono::steady_clock::now() >= next_leader) {
+            find_leader(members);
+            next_leader = std::chrono::steady_clock::now() + kLeaderInterval;
+        }
+        follow_leader(client, leader_seen);
         probe(client);
         campaign(client);
         if (std::chrono::steady_clock::now() >= next_check) {
@@ -331,6 +353,43 @@ void EtcdThreads::keeper_main()
             next_check = std::chrono::steady_clock::now() + config_.check_interval;
         }
     }
+}
+
+// Asks each endpoint for its status: the member that says it leads (the
+// newest term's, should two say so for a moment) is where proposals cost
+// least. Nothing changes while no endpoint is the leader (no quorum, or the
+// leader's URL is not in the list): calls go where they went.
+void EtcdThreads::find_leader(std::vector<std::unique_ptr<etcd::EtcdClient>>& members)
+{
+    size_t best = members.size();
+    uint64_t best_term = 0;
+    for (size_t i = 0; i < members.size() && !stop_; ++i) {
+        auto r = members[i]->call("/v3/maintenance/status", "{}");
+        etcd::StatusResult status;
+        std::string why;
+        if (r.ok && r.status == 200 && etcd::parse_status(r.body, status, why) && status.leader != 0
+            && status.leader == status.header.member_id && status.header.raft_term >= best_term) {
+            best = i;
+            best_term = status.header.raft_term;
+        }
+    }
+    if (best == members.size())
+        return;
+    uint64_t now = leader_endpoint_.load();
+    if ((now & 0xffff) == best + 1)
+        return;
+    LOG_INFO("etcd: the leader is %s; writes go there first", config_.endpoints[best].c_str());
+    leader_endpoint_ = ((now >> 16) + 1) << 16 | (best + 1);
+}
+
+void EtcdThreads::follow_leader(etcd::EtcdClient& client, uint64_t& seen) const
+{
+    uint64_t now = leader_endpoint_.load();
+    if (now == seen)
+        return;
+    seen = now;
+    if ((now & 0xffff) != 0)
+        client.prefer((now & 0xffff) - 1);
 }
 
 // A linearizable read (it needs a quorum) of the prefix's newest revision.

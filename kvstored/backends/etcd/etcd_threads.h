@@ -9,6 +9,9 @@
 //   keeper     every kProbeInterval: a linearizable read that tells whether
 //              etcd has a quorum (read-only while not) and the prefix's
 //              newest revision (a watch that stays behind it is restarted);
+//              every kLeaderInterval, which endpoint is the Raft leader: the
+//              committers and the probe go there first (a follower would
+//              forward every proposal to it, one more hop and its CPU);
 //              the expiry election (a lease and a key bound to it); every
 //              check interval, the count of keys at the revision the copy has
 //              applied, compared with the copy's (a mismatch reloads)
@@ -22,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -110,6 +114,10 @@ private:
     void watcher_main(int64_t from);
     void keeper_main();
     void probe(etcd::EtcdClient& client);
+    void find_leader(std::vector<std::unique_ptr<etcd::EtcdClient>>& members);
+    // Points `client` at the leader when find_leader has found a new one
+    // since `seen` (the caller's last look).
+    void follow_leader(etcd::EtcdClient& client, uint64_t& seen) const;
     void campaign(etcd::EtcdClient& client);
     void check_count(etcd::EtcdClient& client);
     bool sleep_for(std::chrono::milliseconds d);  // false when stopping
@@ -135,6 +143,9 @@ private:
     std::atomic<uint64_t> watch_restarts_{0};
     std::atomic<int64_t> delivered_revision_{0};  // the watcher's: last revision delivered
     std::atomic<int64_t> rewatch_from_{0};  // see rewatch_from()
+    // The leader's index in config_.endpoints, plus 1, in the low 16 bits,
+    // and how many times it changed above them (0: not known yet).
+    std::atomic<uint64_t> leader_endpoint_{0};
 
     std::vector<std::thread> committers_;
     std::thread watcher_, keeper_;  // last: started once all above exists
