@@ -69,6 +69,7 @@ inline uint64_t put(Database& db, const std::string& key, const std::string& val
                     int64_t deadline = kv::kNoDeadline)
 {
     db.begin_command();
+    db.write_command();  // as every door does before a write command
     uint64_t t = db.put(key, value, deadline, result);
     return db.end_command(t);
 }

@@ -170,6 +170,7 @@ void EtcdBackend::begin_command()
     in_command_ = true;
     command_clear_ = false;
     command_full_ = false;
+    reads_logged_ = false;
     touched_.clear();
     read_keys_.clear();
     meta_ops_.clear();
@@ -179,8 +180,10 @@ void EtcdBackend::begin_command()
 
 void EtcdBackend::write_command()
 {
-    if (in_command_)
+    if (in_command_) {
         store_.log_reads(&read_keys_);
+        reads_logged_ = true;
+    }
 }
 
 void EtcdBackend::touch(std::string_view key, bool whole)
@@ -190,8 +193,12 @@ void EtcdBackend::touch(std::string_view key, bool whole)
         return;
     }
     Before b;
-    b.whole = whole;
-    if (auto e = store_.peek_any(key)) {
+    bool expired = false;
+    auto e = store_.peek_any(key, &expired);
+    // A write path that skips write_command (memcached's mg ... N, gat)
+    // reads without logging it: its keys keep the exact compare.
+    b.whole = whole && reads_logged_ && !expired;
+    if (e) {
         b.value = std::string(e->value);
         b.deadline = e->deadline;
         b.flags = e->flags;
@@ -234,7 +241,7 @@ uint64_t EtcdBackend::erase(std::string_view key, bool& erased)
     bool own = !in_command_;
     if (own)
         begin_command();
-    touch(key, true);
+    touch(key, false);  // see Before::whole
     erased = store_.erase(key);
     return own ? end_command() : 0;
 }
@@ -302,10 +309,10 @@ EtcdBackend::Command EtcdBackend::seal()
         // confirm that view, or the command runs again once the copy has
         // caught up. The version alone cannot tell "unchanged": a memcached
         // touch keeps it (Store::Version::Keep). A key written whole and not
-        // read (a plain save, set or delete) needs only to exist still: a
-        // newer value from another host changes nothing in the answer, and
-        // this write is simply ordered after it, so the two hosts' writes do
-        // not refuse each other.
+        // read (a plain save or set) needs only to be in etcd still: a newer
+        // value from another host changes nothing in the answer, and this
+        // write is simply ordered after it, so two hosts' saves of one key
+        // do not refuse each other.
         bool whole = before.whole && !std::binary_search(read_keys_.begin(), read_keys_.end(), key);
         if (existed && whole)
             c.compares.push_back(exists(key));

@@ -137,9 +137,12 @@ private:
         int64_t deadline = 0;
         uint32_t flags = 0;
         uint64_t version = 0;  // its mod_revision
-        // Every write of the command to it gave a whole new entry (put with
-        // its own deadline and flags, or erase): if the command did not read
-        // it either, its outcome rests only on whether the key existed.
+        // Every write of the command to it gave a whole new entry (a put
+        // with its own deadline and flags) over a live one, in a command
+        // whose reads are logged (write_command): if it did not read the key
+        // either, its outcome rests only on the key still being in etcd.
+        // Not a delete: its answer rests on the entry being live, and
+        // another host may have stored it already expired.
         bool whole = true;
     };
     struct Command {
@@ -214,6 +217,7 @@ private:
     bool in_command_ = false;
     bool command_clear_ = false;
     bool command_full_ = false;  // a put in the command was refused for the capacity
+    bool reads_logged_ = false;  // write_command() was called: see Before::whole
     std::map<std::string, Before, std::less<>> touched_;
     std::vector<std::string> read_keys_;  // a write command's reads (Store::log_reads)
     std::vector<etcd::Op> meta_ops_;  // the command's P/m/ writes

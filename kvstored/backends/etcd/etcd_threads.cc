@@ -210,7 +210,6 @@ bool EtcdThreads::sleep_for(std::chrono::milliseconds d)
 void EtcdThreads::committer_main(size_t slot)
 {
     etcd::EtcdClient client(client_config(config_));
-    uint64_t leader_seen = 0;
     for (;;) {
         std::string body;
         {
@@ -225,7 +224,7 @@ void EtcdThreads::committer_main(size_t slot)
         d.kind = Delivery::Kind::Batch;
         d.slot = slot;
         BatchOutcome& out = d.batch;
-        follow_leader(client, leader_seen);
+        follow_leader(client);
         auto r = client.call("/v3/kv/txn", body);
         {
             std::lock_guard lock(mu_);
@@ -337,7 +336,6 @@ void EtcdThreads::keeper_main()
         one.connect_timeout = std::min(one.connect_timeout, one.timeout);
         members.push_back(std::make_unique<etcd::EtcdClient>(one));
     }
-    uint64_t leader_seen = 0;
     auto next_check = std::chrono::steady_clock::now() + config_.check_interval;
     auto next_leader = std::chrono::steady_clock::now();
     while (sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeInterval))) {
@@ -345,7 +343,7 @@ void EtcdThreads::keeper_main()
             find_leader(members);
             next_leader = std::chrono::steady_clock::now() + kLeaderInterval;
         }
-        follow_leader(client, leader_seen);
+        follow_leader(client);
         probe(client);
         campaign(client);
         if (std::chrono::steady_clock::now() >= next_check) {
@@ -357,8 +355,8 @@ void EtcdThreads::keeper_main()
 
 // Asks each endpoint for its status: the member that says it leads (the
 // newest term's, should two say so for a moment) is where proposals cost
-// least. Nothing changes while no endpoint is the leader (no quorum, or the
-// leader's URL is not in the list): calls go where they went.
+// least. When none does (no quorum, the leader down or not in the list),
+// calls go where failover takes them until one does again.
 void EtcdThreads::find_leader(std::vector<std::unique_ptr<etcd::EtcdClient>>& members)
 {
     size_t best = members.size();
@@ -373,23 +371,20 @@ void EtcdThreads::find_leader(std::vector<std::unique_ptr<etcd::EtcdClient>>& me
             best_term = status.header.raft_term;
         }
     }
-    if (best == members.size())
+    size_t now = best == members.size() ? 0 : best + 1;
+    if (leader_endpoint_.exchange(now) == now || stop_)
         return;
-    uint64_t now = leader_endpoint_.load();
-    if ((now & 0xffff) == best + 1)
-        return;
-    LOG_INFO("etcd: the leader is %s; writes go there first", config_.endpoints[best].c_str());
-    leader_endpoint_ = ((now >> 16) + 1) << 16 | (best + 1);
+    if (now != 0)
+        LOG_INFO("etcd: the leader is %s; writes go there first", config_.endpoints[best].c_str());
+    else
+        LOG_INFO("etcd: no listed member says it leads; writes go to whichever answers");
 }
 
-void EtcdThreads::follow_leader(etcd::EtcdClient& client, uint64_t& seen) const
+void EtcdThreads::follow_leader(etcd::EtcdClient& client) const
 {
-    uint64_t now = leader_endpoint_.load();
-    if (now == seen)
-        return;
-    seen = now;
-    if ((now & 0xffff) != 0)
-        client.prefer((now & 0xffff) - 1);
+    size_t leader = leader_endpoint_.load();
+    if (leader != 0 && client.current_endpoint() != config_.endpoints[leader - 1])
+        client.prefer(leader - 1);
 }
 
 // A linearizable read (it needs a quorum) of the prefix's newest revision.

@@ -115,9 +115,9 @@ private:
     void keeper_main();
     void probe(etcd::EtcdClient& client);
     void find_leader(std::vector<std::unique_ptr<etcd::EtcdClient>>& members);
-    // Points `client` at the leader when find_leader has found a new one
-    // since `seen` (the caller's last look).
-    void follow_leader(etcd::EtcdClient& client, uint64_t& seen) const;
+    // Points `client` at the leader, when one is known, before each call:
+    // also after a failover took it elsewhere and the same member still leads.
+    void follow_leader(etcd::EtcdClient& client) const;
     void campaign(etcd::EtcdClient& client);
     void check_count(etcd::EtcdClient& client);
     bool sleep_for(std::chrono::milliseconds d);  // false when stopping
@@ -143,9 +143,9 @@ private:
     std::atomic<uint64_t> watch_restarts_{0};
     std::atomic<int64_t> delivered_revision_{0};  // the watcher's: last revision delivered
     std::atomic<int64_t> rewatch_from_{0};  // see rewatch_from()
-    // The leader's index in config_.endpoints, plus 1, in the low 16 bits,
-    // and how many times it changed above them (0: not known yet).
-    std::atomic<uint64_t> leader_endpoint_{0};
+    // The leader's index in config_.endpoints, plus 1 (0: not known: no
+    // listed member said it leads at the last ask).
+    std::atomic<size_t> leader_endpoint_{0};
 
     std::vector<std::thread> committers_;
     std::thread watcher_, keeper_;  // last: started once all above exists

@@ -89,7 +89,10 @@ uint64_t storage_command(const Request& req, Session&, Context& ctx, std::string
     ++m.cmd_set;
     int64_t deadline = deadline_of(req.exptime, ctx.clock);
     int64_t flags = req.flags;
-    std::optional<Store::Entry> old = ctx.db.store().get(req.key);
+    // A set does not look at the key (see Redis's SET, strings.cc).
+    std::optional<Store::Entry> old;
+    if (*kind != Kind::Set)
+        old = ctx.db.store().get(req.key);
     switch (*kind) {
     case Kind::Set:
         ++ctx.stats.saves;

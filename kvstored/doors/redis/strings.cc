@@ -256,7 +256,13 @@ HANDLER(cmd_set)
     }
     if (!value_fits(ctx, reply, args[2].size()))
         return;
-    std::optional<Store::Entry> old = ctx.db.store().get(args[1]);
+    // Only the options that need it look at the key: with etcd, a key
+    // written without being read needs only to be there still when the
+    // write commits (docs/scale-out.md), so plain SETs from two hosts do not
+    // refuse each other.
+    std::optional<Store::Entry> old;
+    if (o.flags & (kNx | kXx | kGet | kKeepTtl))
+        old = ctx.db.store().get(args[1]);
     if (o.flags & kKeepTtl)
         deadline = old ? old->deadline : kNoDeadline;
     std::optional<std::string> previous;
