@@ -121,7 +121,8 @@ void add_etcd_options(CLI::App& run, RunOptions& o)
     o.etcd_opts.push_back(
         run.add_option("--etcd-endpoints", o.etcd_endpoints,
                        "The client URLs of the etcd members, comma-separated, each http://HOST:PORT (list every "
-                       "member: calls fail over from one to the next in this order). Required with --backend etcd")
+                       "member: writes go to the one that leads, asked every 2 s, and calls fail over from one to "
+                       "the next in this order). Required with --backend etcd")
             ->delimiter(',')
             ->type_name("URL,URL,..."));
     o.etcd_opts.push_back(run.add_option("--etcd-prefix", o.etcd_prefix,
