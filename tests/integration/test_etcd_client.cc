@@ -79,12 +79,13 @@ std::string watch_body(const std::string& prefix)
 }
 
 // A one-connection HTTP server on a free loopback port: it reads the request
-// (headers and a Content-Length body), then writes `pieces` one by one with a
-// pause between, so that the client receives them in separate reads, and
-// closes. Runs on its own thread until done.
+// (headers and a Content-Length body), then answers `status` and writes
+// `pieces` one by one with a pause between, so that the client receives them
+// in separate reads, and closes. Runs on its own thread until done.
 class FakeGateway {
 public:
-    FakeGateway(std::vector<std::string> pieces, Millis pause)
+    FakeGateway(std::vector<std::string> pieces, Millis pause, std::string status = "200 OK")
+        : status_(std::move(status))
     {
         listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in addr{};
@@ -128,7 +129,7 @@ private:
                 need = end + 4 + body;
             }
         }
-        std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+        std::string head = "HTTP/1.1 " + status_ + "\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
         (void)!::write(fd, head.data(), head.size());
         for (const auto& p : pieces) {
             std::this_thread::sleep_for(pause);  // separate reads at the client, not synchronisation
@@ -137,6 +138,7 @@ private:
         ::close(fd);
     }
 
+    std::string status_;
     int listen_fd_ = -1;
     int port_ = 0;
     std::thread thread_;
@@ -196,6 +198,23 @@ TEST_CASE("etcd client: a dead first endpoint fails over to the next, which stay
     r = put(client, "k", "w");
     REQUIRE(r.ok);
     CHECK(r.endpoint == etcd.endpoint());
+}
+
+TEST_CASE("etcd client: a member shutting down (gRPC Canceled) fails over to the next, uncertain", "[etcd]")
+{
+    // What a member's gateway answers while it shuts down (seen in
+    // etcd/fault-compaction's rolling restart).
+    FakeGateway closing({"{\"error\":\"grpc: the client connection is closing\",\"message\":\"grpc: the client "
+                         "connection is closing\",\"code\":1}"},
+                        0ms, "408 Request Timeout");
+    EtcdProcess etcd;
+    EtcdClient client(config({closing.endpoint(), etcd.endpoint()}));
+    auto r = put(client, "k", "v");
+    INFO(r.error);
+    REQUIRE(r.ok);
+    CHECK(r.status == 200);
+    CHECK(r.endpoint == etcd.endpoint());
+    CHECK(r.uncertain);  // the closing member may have applied it
 }
 
 TEST_CASE("etcd client: when every endpoint is dead the error names each with curl's text", "[etcd]")

@@ -9,6 +9,8 @@
 // `stop` and the idle clock between polls.
 #include "backends/etcd/etcd_client.h"
 
+#include "backends/etcd/etcd_wire.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -185,6 +187,20 @@ const std::string& EtcdClient::current_endpoint() const
     return config_.endpoints[current_];
 }
 
+namespace {
+
+// A member that is shutting down cuts its gateway's calls short: gRPC's
+// Canceled ("grpc: the client connection is closing"), whatever HTTP status
+// the gateway gives it. kvstored never cancels a call, so another member may
+// serve it (and this one may have applied it: uncertain, as after a 503).
+bool shutting_down(long status, std::string_view reply)
+{
+    Error e;
+    return status >= 400 && parse_error(reply, e) && e.code == kCodeCanceled;
+}
+
+}  // namespace
+
 EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view body, milliseconds timeout)
 {
     if (timeout.count() <= 0)
@@ -225,7 +241,7 @@ EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view bo
         if (rc == CURLE_OK) {
             long status = 0;
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-            if (status != 503) {
+            if (status != 503 && !shutting_down(status, reply)) {
                 response.ok = true;
                 response.status = status;
                 response.body = std::move(reply);
@@ -236,7 +252,7 @@ EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view bo
             // timed out: another may serve. etcd's "request timed out" and
             // "leader changed" are 503s too, after which the txn may still
             // commit: uncertain.
-            note(endpoint, "HTTP 503 " + reply.substr(0, kQuoteMax));
+            note(endpoint, "HTTP " + std::to_string(status) + " " + reply.substr(0, kQuoteMax));
             response.uncertain = true;
         } else {
             note(endpoint, curl_error(easy, rc, curl_->errbuf));

@@ -187,6 +187,7 @@ bool parse_status(std::string_view body, StatusResult& out, std::string& why);
 
 // gRPC codes kvstored tells apart (in Error::code).
 inline constexpr int kCodeOutOfRange = 11;  // a compacted or future revision
+inline constexpr int kCodeCanceled = 1;  // the gateway's own call cut short: the member is shutting down
 inline constexpr int kCodeUnavailable = 14;
 inline constexpr int kCodeDeadlineExceeded = 4;
 
