@@ -3,14 +3,15 @@
 //
 // One EtcdClient per thread (it owns one curl easy handle, so its keep-alive
 // connection is reused call after call). Calls go to the member that last
-// answered; on a connection failure, a timeout or a 503 the client moves to
+// answered (or the one prefer() names); on a connection failure, a timeout,
+// a 503 or a gRPC Canceled (the member is shutting down) the client moves to
 // the next endpoint of the list and tries again, until every endpoint has
 // failed once or the call's deadline has passed. Each attempt gets an equal
 // share of the time left among the endpoints not yet tried (the last one all
 // of it), so one member that accepts but never answers costs a third of the
 // deadline with three endpoints, not all of it. An answer that is an etcd
-// error (HTTP 4xx/5xx with a gRPC error body, other than "unavailable") is
-// returned as it is: the caller decides.
+// error (HTTP 4xx/5xx with a gRPC error body, other than those) is returned
+// as it is: the caller decides.
 #pragma once
 
 #include <atomic>
@@ -58,7 +59,8 @@ public:
         std::string endpoint;  // who answered
         // Some failed attempt had sent its request (it timed out, the
         // connection broke after that, or the answer was a 503, which etcd
-        // also gives for "request timed out" and "leader changed"): that
+        // also gives for "request timed out" and "leader changed", or a
+        // Canceled from a member shutting down): that
         // member may have applied it, and a txn tried again elsewhere may
         // then fail its compares because of its own first application.
         // Set even when a later attempt succeeded. Connection refused
