@@ -73,14 +73,20 @@ struct NoHost final : kv::redis::Host {
     kv::redis::ServerFacts facts() const override { return {}; }
 };
 
+// `key` written through a, committed, and seen by b.
+void shared(Database& a, Database& b, const std::string& key, const std::string& value)
+{
+    kv::Store::PutResult r;
+    REQUIRE(settle(a, put(a, key, value, r)) == Database::Durability::Durable);
+    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, key) == value; }));
+}
+
 // `key` written through a and seen by b, then deleted through a while b's
 // copy still holds it (b has not taken its deliveries): b's answers about it
 // rest on a copy that is behind etcd.
 void deleted_behind(Database& a, Database& b, const std::string& key)
 {
-    kv::Store::PutResult r;
-    REQUIRE(settle(a, put(a, key, "a", r)) == Database::Durability::Durable);
-    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, key) == "a"; }));
+    shared(a, b, key, "a");
     bool erased = false;
     a.begin_command();
     REQUIRE(settle(a, a.end_command(a.erase(key, erased))) == Database::Durability::Durable);
@@ -201,8 +207,7 @@ TEST_CASE("two hosts overwriting one key from the same revision: both commit, in
     auto cfg = config_for(etcd, unique_prefix("overwrite"));
     Database a(100, cfg), b(100, cfg);
     kv::Store::PutResult r;
-    REQUIRE(settle(a, put(a, "k", "0", r)) == Database::Durability::Durable);
-    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k") == "0"; }));
+    shared(a, b, "k", "0");
     // A plain save's answer rests only on the key existing: neither refuses
     // the other, and the later revision is what both copies end with.
     uint64_t ta = put(a, "k", "a", r);
@@ -218,8 +223,7 @@ TEST_CASE("two hosts overwriting one key from the same revision: both commit, in
     CHECK(value_of(b, "k") == value_of(a, "k"));
     CHECK(a.backend_status().conflicts + b.backend_status().conflicts == 0);
     // A write that read the key (INCR) still needs the revision it read.
-    REQUIRE(settle(a, put(a, "n", "5", r)) == Database::Durability::Durable);
-    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "n") == "5"; }));
+    shared(a, b, "n", "5");
     uint64_t ia = increment(a, "n");
     uint64_t ib = increment(b, "n");
     auto da = settle(a, ia, {&b});
@@ -264,8 +268,7 @@ TEST_CASE("a write in a command that does not log its reads keeps the exact revi
     auto cfg = config_for(etcd, unique_prefix("unlogged"));
     Database a(100, cfg), b(100, cfg);
     kv::Store::PutResult r;
-    REQUIRE(settle(a, put(a, "k", "0", r)) == Database::Durability::Durable);
-    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k") == "0"; }));
+    shared(a, b, "k", "0");
     REQUIRE(settle(a, put(a, "k", "a", r)) == Database::Durability::Durable);
     b.begin_command();
     uint64_t t = b.end_command(b.put("k", "b", kv::kNoDeadline, r));
@@ -277,9 +280,7 @@ TEST_CASE("Redis: plain SETs of one key through two hosts both commit but SET ..
     kvtest::EtcdProcess etcd;
     auto cfg = config_for(etcd, unique_prefix("redis-set"));
     Database a(100, cfg), b(100, cfg);
-    kv::Store::PutResult r;
-    REQUIRE(settle(a, put(a, "k", "0", r)) == Database::Durability::Durable);
-    REQUIRE(eventually({&a, &b}, [&] { return value_of(b, "k") == "0"; }));
+    shared(a, b, "k", "0");
     RedisSession ra(a), rb(b);
     std::string oa, ob;
     uint64_t ta = ra.start({"SET", "k", "a"}, oa);
