@@ -102,8 +102,9 @@ public:
     // a users file is configured and the session has not authenticated.
     std::string connect_reply() const;
     // Starts checking a password in the server's password checker process
-    // (auth_worker.h; never on the loop). Returns the reply to give at once ("ERR auth-failed busy",
-    // auth off, ...) or "" when the check is under way: the reply comes
+    // (auth_worker.h; never on the loop). Returns the reply to give at once
+    // ("ERR auth-failed busy", auth off, ...) or "" when the check is under
+    // way: the reply comes
     // later, through deliver_deferred_reply() when relayed (`from_door`
     // false: later requests wait for it) or Door::answer() for our door,
     // whose later lines wait while auth_pending().

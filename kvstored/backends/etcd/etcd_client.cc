@@ -248,10 +248,11 @@ EtcdClient::Response EtcdClient::call(std::string_view path, std::string_view bo
                 response.endpoint = endpoint;
                 return response;
             }
-            // The member has no leader, is shutting down, or its proposal
-            // timed out: another may serve. etcd's "request timed out" and
-            // "leader changed" are 503s too, after which the txn may still
-            // commit: uncertain.
+            // The member has no leader, is shutting down (a 503, or the
+            // Canceled of shutting_down()), or its proposal timed out:
+            // another may serve. etcd's "request timed out" and "leader
+            // changed" are 503s too, after which the txn may still commit:
+            // uncertain.
             note(endpoint, "HTTP " + std::to_string(status) + " " + reply.substr(0, kQuoteMax));
             response.uncertain = true;
         } else {
