@@ -358,9 +358,7 @@ def main():
                         enforce=st.is_kvstore, chunk=65536)
 
         h.with_pinger(pinger(st.sut_port), cases)
-        with mc.Conn(st.sut_port) as c:
-            if not c.call("version").startswith(b"VERSION "):
-                h.fail("version on a fresh connection after everything failed")
+        h.fresh_connection("version", stack.ask_version, stack.is_version)
         h.report_memory()
         # Last: it replaces kvstored (and its memory figures).
         h.restart()

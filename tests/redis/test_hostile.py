@@ -96,9 +96,7 @@ def main():
             h.garbage()
 
         h.with_pinger(pinger(st.sut_port), cases)
-        with resp.Conn(st.sut_port) as c:
-            if c.call("PING") != b"+PONG\r\n":
-                h.fail("PING on a fresh connection after everything failed")
+        h.fresh_connection("PING", stack.ask_ping, stack.is_pong)
         h.report_memory("; %.1f s" % (time.monotonic() - start))
     return h.verdict()
 
