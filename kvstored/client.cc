@@ -415,6 +415,7 @@ bool Client::on_request(std::string_view payload)
             // Awaited (awaited_command.h); the payload is a view into in_,
             // which reading may move: a re-run decodes an owned copy.
             awaited_.await(ticket, std::move(text), sync ? AwaitedCommand::Reply::Synced : AwaitedCommand::Reply::Text);
+            server_.hold_until_durable(*this);
             rerun_payload_.assign(payload);
         }
     } catch (const std::bad_alloc&) {
@@ -706,6 +707,13 @@ void Client::on_hand_back(const wire::HandBack& hb)
 void Client::queue_reply(std::string text, uint64_t ticket)
 {
     held_.add(text, ticket, [this](std::string_view t) { wire::append_reply(out_, t); });
+    if (!held_.empty())
+        server_.hold_until_durable(*this);
+}
+
+bool Client::holds_until_durable() const
+{
+    return !held_.empty() || awaited_.active() || (door_ && door_->holds_until_durable());
 }
 
 void Client::release_durable()

@@ -54,6 +54,8 @@ public:
     void deliver_deferred_reply(const std::string& text);
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();
+    // Holds or awaits such replies, itself or its door (Server::durable_waiters_).
+    bool holds_until_durable() const;
 
     // Called by our Door while it serves the handed-off socket.
     void note_command() { ++commands_; }

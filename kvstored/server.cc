@@ -14,6 +14,7 @@
 #include <functional>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 #include "awaited_command.h"
 #include "client.h"
@@ -348,10 +349,38 @@ void Server::on_attached(Client& client)
         ++stats_.line_connections_total;
 }
 
+void Server::hold_until_durable(const Client& client)
+{
+    try {
+        durable_waiters_.insert(client.id());
+    } catch (const std::bad_alloc&) {
+        durable_waiters_lost_ = true;
+    }
+}
+
 void Server::release_durable_replies()
 {
-    for (auto& [id, client] : clients_)
-        client->release_durable();
+    // Taken out first: a release may run the client's next commands, which
+    // hold again (hold_until_durable), or end the client (its removal is
+    // deferred: clients_ stays as it is during this loop).
+    std::set<uint64_t> waiters;
+    waiters.swap(durable_waiters_);
+    if (std::exchange(durable_waiters_lost_, false)) {
+        for (auto& [id, client] : clients_) {
+            client->release_durable();
+            if (client->holds_until_durable())
+                hold_until_durable(*client);
+        }
+        return;
+    }
+    for (uint64_t id : waiters) {
+        auto it = clients_.find(id);
+        if (it == clients_.end())
+            continue;
+        it->second->release_durable();
+        if (it->second->holds_until_durable())
+            hold_until_durable(*it->second);
+    }
 }
 
 void Server::remove(Client& client, bool was_attached)
@@ -363,6 +392,7 @@ void Server::remove(Client& client, bool was_attached)
     answer_kick(id, "OK\n");
     // Freed after the current batch: the caller is still inside the Client.
     loop_.defer([this, id] {
+        durable_waiters_.erase(id);
         clients_.erase(id);
         if (shutting_down_ && clients_.empty()) {
             LOG_INFO("every client has hung up; exiting");

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,9 @@ public:
     // Called by Client.
     void on_attached(Client& client);
     void remove(Client& client, bool was_attached);
+    // `client` (or its door) now holds a reply until a write is durable, or
+    // awaits one: the next backend notification visits it.
+    void hold_until_durable(const Client& client);
 
 private:
     void admit(UniqueFd fd, const ucred& peer, Client::Role role);
@@ -154,6 +158,11 @@ private:
     uint64_t next_id_ = 1;
     bool shutting_down_ = false;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;
+    // The ids of clients that hold or await durable replies: a backend
+    // notification visits these alone, not every client (10,000 sessions at
+    // thousands of notifications a second would make that the loop's work).
+    std::set<uint64_t> durable_waiters_;
+    bool durable_waiters_lost_ = false;  // an insert failed (no memory): visit every client once
     // Kicks in progress, by the kicked client's id.
     struct PendingKick {
         std::vector<uint64_t> admins;  // whose replies wait

@@ -217,6 +217,7 @@ bool Door::finish(std::string_view text, uint64_t ticket, AwaitedCommand::Reply 
         return false;
     }
     awaited_.await(ticket, std::string(text), kind, std::move(versions_at));
+    server_.hold_until_durable(owner_);
     return true;
 }
 
@@ -252,6 +253,8 @@ void Door::on_out_of_memory()
 void Door::queue(std::string_view text, uint64_t ticket)
 {
     held_.add(text, ticket, [this](std::string_view t) { out_.append(t); });
+    if (!held_.empty())
+        server_.hold_until_durable(owner_);
 }
 
 void Door::answer(std::string_view text)

@@ -62,6 +62,7 @@ public:
     void on_out_of_memory() override;
     // Sends the replies that were waiting for their writes to become durable.
     void release_durable();
+    bool holds_until_durable() const { return !held_.empty() || awaited_.active(); }
     // kvstored is shutting down (or the client is kicked): answer held writes,
     // then hand back so that kvsvc can end the session.
     void shut_down();
