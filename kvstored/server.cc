@@ -365,22 +365,19 @@ void Server::release_durable_replies()
     // deferred: clients_ stays as it is during this loop).
     std::set<uint64_t> waiters;
     waiters.swap(durable_waiters_);
+    auto visit = [this](Client& client) {
+        client.release_durable();
+        if (client.holds_until_durable())
+            hold_until_durable(client);
+    };
     if (std::exchange(durable_waiters_lost_, false)) {
-        for (auto& [id, client] : clients_) {
-            client->release_durable();
-            if (client->holds_until_durable())
-                hold_until_durable(*client);
-        }
+        for (auto& [id, client] : clients_)
+            visit(*client);
         return;
     }
-    for (uint64_t id : waiters) {
-        auto it = clients_.find(id);
-        if (it == clients_.end())
-            continue;
-        it->second->release_durable();
-        if (it->second->holds_until_durable())
-            hold_until_durable(*it->second);
-    }
+    for (uint64_t id : waiters)
+        if (auto it = clients_.find(id); it != clients_.end())
+            visit(*it->second);
 }
 
 void Server::remove(Client& client, bool was_attached)
