@@ -268,7 +268,7 @@ void Door::answer(std::string_view text)
 
 void Door::release_durable()
 {
-    if (done_ || (held_.empty() && !awaited_.active()))
+    if (done_ || !holds_until_durable())
         return;
     held_.release([this](std::string_view t) { out_.append(t); });
     step();
@@ -341,7 +341,7 @@ void Door::request_hand_back(wire::HandBackReason reason, std::string input)
 // in one frame beside the returned input; until then writing goes on.
 void Door::try_hand_back()
 {
-    if (!held_.empty() || awaited_.active())
+    if (holds_until_durable())
         return;
     size_t unsent = out_.size() - out_pos_;
     if (unsent + back_input_.size() + kHandBackOverhead > wire::kMaxPayload) {
